@@ -1,0 +1,259 @@
+"""Configuration: TOML defaults, an optional config file, and environment overrides.
+
+DESIGN.md's contract: defaults live in ``firmware_config/gateway.toml``; ``--config FILE`` or
+``TINBAO_CONFIG`` chooses another file; every key can be overridden by an environment variable
+``TINBAO_<SECTION>_<KEY>``. A wrong value stops start-up with one clear line naming the key,
+so the schema below is the single list of keys, their types and their limits.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from gateway.errors import ConfigError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG = PROJECT_ROOT / "firmware_config" / "gateway.toml"
+ENV_PREFIX = "TINBAO_"
+
+
+@dataclass(frozen=True)
+class Key:
+    """One config key: its type, default and an optional check returning an error or None."""
+
+    kind: str  # "str" | "int" | "float" | "bool" | "list" | "table"
+    default: Any
+    check: Callable[[Any], str | None] | None = None
+
+
+def _between(low: float, high: float) -> Callable[[Any], str | None]:
+    return lambda v: None if low <= v <= high else f"must be between {low} and {high}"
+
+
+def _timezone(value: str) -> str | None:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        return "is not a known time zone (for example Asia/Ho_Chi_Minh)"
+    return None
+
+
+def _gateway_id(value: str) -> str | None:
+    ok = value.isascii() and value.isalnum() and 1 <= len(value) <= 8
+    return None if ok else "must be 1-8 letters or digits (a short commune code like cl)"
+
+
+def _url(value: str) -> str | None:
+    ok = value == "" or value.startswith(("http://", "https://"))
+    return None if ok else "must start with http:// or https://"
+
+
+def _pin(value: str) -> str | None:
+    return None if value == "" or (value.isdigit() and 4 <= len(value) <= 8) else "must be 4-8 digits"
+
+
+SCHEMA: dict[str, dict[str, Key]] = {
+    "gateway": {
+        "id": Key("str", "cl", _gateway_id),
+        "name": Key("str", "Công an xã"),
+        "timezone": Key("str", "Asia/Ho_Chi_Minh", _timezone),
+        "phone_number": Key("str", ""),
+    },
+    "storage": {
+        "path": Key("str", "data/tinbao.db"),
+    },
+    "modem": {
+        "port": Key("str", "emulator"),
+        "baudrate": Key("int", 115200, _between(1200, 4_000_000)),
+        "pin": Key("str", "", _pin),
+        "profile": Key("str", "generic"),
+        "drain_interval": Key("float", 120.0, _between(1, 3600)),
+        "signal_interval": Key("float", 30.0, _between(1, 3600)),
+        "reassembly_timeout": Key("float", 900.0, _between(1, 7 * 86400)),
+        "command_timeout": Key("float", 10.0, _between(0.5, 120)),
+        "send_timeout": Key("float", 35.0, _between(1, 300)),
+        "reconnect_max": Key("float", 60.0, _between(0.1, 3600)),
+    },
+    "sms": {
+        "khong_dau": Key("list", ["menu", "help", "tip_ack"]),
+        "max_parts": Key("int", 10, _between(1, 255)),
+    },
+    "router": {
+        "session_minutes": Key("float", 15.0, _between(1, 24 * 60)),
+        "auto_replies_per_hour": Key("int", 20, _between(1, 10_000)),
+        "menus_path": Key("str", str(PROJECT_ROOT / "firmware_config" / "menus")),
+    },
+    "outbox": {
+        "max_attempts": Key("int", 5, _between(1, 100)),
+        "retry_base": Key("float", 5.0, _between(0.01, 3600)),
+        "retry_max": Key("float", 600.0, _between(0.01, 86400)),
+    },
+    "web": {
+        "host": Key("str", "127.0.0.1"),
+        "port": Key("int", 8080, _between(0, 65535)),
+        "secret_key": Key("str", ""),
+    },
+    "zalo": {
+        "enabled": Key("bool", False),
+        "api_base": Key("str", "https://openapi.zalo.me", _url),
+        "oauth_base": Key("str", "https://oauth.zaloapp.com", _url),
+        "app_id": Key("str", ""),
+        "secret_key": Key("str", ""),
+        "refresh_token": Key("str", ""),
+        "officer_ids": Key("list", []),
+    },
+    "district": {
+        "url": Key("str", "", _url),
+        "token": Key("str", ""),
+    },
+    "hub": {
+        "gateways": Key("table", {}),
+    },
+}
+
+
+class Section:
+    """Read-only attribute access to one section's values (``config.modem.port``)."""
+
+    def __init__(self, name: str, values: Mapping[str, Any]) -> None:
+        self._name = name
+        self._values = dict(values)
+
+    def __getattr__(self, key: str) -> Any:
+        try:
+            return self._values[key]
+        except KeyError:
+            raise AttributeError(f"{self._name}.{key}") from None
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self._values)
+
+
+class Config:
+    """The whole configuration; ``source`` says which file it came from."""
+
+    def __init__(self, values: Mapping[str, Mapping[str, Any]], source: Path | None) -> None:
+        self.source = source
+        self._sections = {name: Section(name, vals) for name, vals in values.items()}
+
+    def __getattr__(self, section: str) -> Section:
+        try:
+            return self._sections[section]
+        except KeyError:
+            raise AttributeError(section) from None
+
+    def get(self, section: str, key: str) -> Any:
+        return getattr(self._sections[section], key)
+
+    @property
+    def timezone(self) -> ZoneInfo:
+        return ZoneInfo(self.gateway.timezone)
+
+    @property
+    def storage_path(self) -> Path:
+        return Path(self.storage.path).expanduser()
+
+
+def _convert(kind: str, raw: Any, name: str) -> Any:
+    """Turn a TOML or environment value into the key's type, or raise ConfigError."""
+    from_env = isinstance(raw, str) and kind not in ("str",)
+    try:
+        if kind == "str":
+            if not isinstance(raw, (str, int)) or isinstance(raw, bool):
+                raise ValueError
+            return str(raw)
+        if kind == "int":
+            if isinstance(raw, bool):
+                raise ValueError
+            return int(raw.strip()) if from_env else int(raw) if isinstance(raw, int) else _fail()
+        if kind == "float":
+            if isinstance(raw, bool):
+                raise ValueError
+            return float(raw.strip()) if from_env else float(raw) if isinstance(raw, (int, float)) else _fail()
+        if kind == "bool":
+            if isinstance(raw, bool):
+                return raw
+            text = str(raw).strip().lower()
+            if text in ("1", "true", "yes", "on"):
+                return True
+            if text in ("0", "false", "no", "off", ""):
+                return False
+            raise ValueError
+        if kind == "list":
+            if isinstance(raw, str):
+                return [item.strip() for item in raw.split(",") if item.strip()]
+            if isinstance(raw, list) and all(isinstance(item, (str, int)) for item in raw):
+                return [str(item) for item in raw]
+            raise ValueError
+        if kind == "table":
+            if isinstance(raw, str):
+                pairs = [item.split(":", 1) for item in raw.split(",") if item.strip()]
+                if any(len(pair) != 2 or not pair[0].strip() or not pair[1].strip() for pair in pairs):
+                    raise ValueError
+                return {k.strip(): v.strip() for k, v in pairs}
+            if isinstance(raw, dict) and all(isinstance(v, str) for v in raw.values()):
+                return dict(raw)
+            raise ValueError
+    except (ValueError, TypeError, AttributeError):
+        pass
+    expected = {
+        "str": "a text",
+        "int": "a whole number",
+        "float": "a number",
+        "bool": "true or false",
+        "list": "a list (comma-separated in the environment)",
+        "table": "a table (id:token,id:token in the environment)",
+    }[kind]
+    raise ConfigError(f"config key {name}: {raw!r} is not {expected}")
+
+
+def _fail() -> Any:
+    raise ValueError
+
+
+def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> Config:
+    """Build the configuration: schema defaults < TOML file < ``TINBAO_*`` environment.
+
+    ``path`` wins over ``TINBAO_CONFIG``, which wins over the shipped defaults file.
+    """
+    env = os.environ if env is None else env
+    chosen = Path(path) if path else Path(env["TINBAO_CONFIG"]) if env.get("TINBAO_CONFIG") else DEFAULT_CONFIG
+    try:
+        with open(chosen, "rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {chosen} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {chosen} is not valid TOML: {exc}") from None
+
+    for section, table in data.items():
+        if section not in SCHEMA:
+            raise ConfigError(f"config section [{section}] in {chosen} is unknown")
+        if not isinstance(table, dict):
+            raise ConfigError(f"config key {section} in {chosen} must be a [section]")
+        for key in table:
+            if key not in SCHEMA[section]:
+                raise ConfigError(f"config key {section}.{key} in {chosen} is unknown")
+
+    values: dict[str, dict[str, Any]] = {}
+    for section, keys in SCHEMA.items():
+        values[section] = {}
+        for key, spec in keys.items():
+            name = f"{section}.{key}"
+            env_name = f"{ENV_PREFIX}{section.upper()}_{key.upper()}"
+            if env_name in env:
+                raw, label = env[env_name], f"{name} (from {env_name})"
+            else:
+                raw, label = data.get(section, {}).get(key, spec.default), name
+            value = _convert(spec.kind, raw, label)
+            if spec.check is not None:
+                problem = spec.check(value)
+                if problem:
+                    raise ConfigError(f"config key {label}: {value!r} {problem}")
+            values[section][key] = value
+    return Config(values, chosen)

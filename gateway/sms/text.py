@@ -1,0 +1,66 @@
+"""Vietnamese text helpers: normalise, fold for keyword matching, strip diacritics for GSM-7.
+
+Villagers type "Đăng ký", "dang ky", "DANG KY" or "đăng ký" in decomposed form (some phones and
+keyboards send NFD, or Windows-1258-style combining tone marks); a keyword must match all of
+them. And accented Vietnamese is UCS-2, about 2.3x the SMS of the same text "không dấu", so
+replies and broadcasts can be sent without diacritics.
+
+Only the combining marks U+0300-U+036F are removed. Emoji keep their variation selectors
+(U+FE0F), joiners and keycap marks (U+20E3), which are combining characters too.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+# Letters that do not decompose under NFD. U+00D0/U+00F0 (Icelandic eth) are what some
+# keyboards and fonts produce for Đ/đ, and look identical.
+_LETTERS = {"đ": "d", "Đ": "D", "ð": "d", "Ð": "D"}
+
+# Typography that phones and word processors insert, mapped to GSM-7 look-alikes so that a
+# "không dấu" text really fits the 7-bit alphabet.
+_TYPOGRAPHY = {
+    "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u2032": "'", "\u00b4": "'",
+    "`": "'",
+    "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u201f": '"', "\u2033": '"',
+    "\u00ab": '"', "\u00bb": '"',
+    "\u2010": "-", "\u2011": "-", "\u2012": "-", "\u2013": "-", "\u2014": "-", "\u2015": "-",
+    "\u2212": "-",
+    "\u2026": "...",
+    "\u2022": "-", "\u00b7": "-", "\u2023": "-", "\u25cf": "-",
+    "\t": " ", "\u00a0": " ", "\u2007": " ", "\u202f": " ", "\u2002": " ", "\u2003": " ",
+    "\u2009": " ", "\u200a": " ", "\u3000": " ",
+    "\u200b": "", "\u00ad": "", "\ufeff": "", "\u200e": "", "\u200f": "",
+    "\u00d7": "x",
+}
+
+_STRIP_MARKS = {cp: None for cp in range(0x0300, 0x0370)}
+_KHONG_DAU_TABLE = str.maketrans({**_STRIP_MARKS, **_LETTERS, **_TYPOGRAPHY})
+_FOLD_TABLE = str.maketrans({**_STRIP_MARKS, **_LETTERS})
+_SPACES = re.compile(r"\s+")
+
+
+def nfc(s: str) -> str:
+    """NFC form: one code point per accented letter, as stored and as counted for UCS-2."""
+    return unicodedata.normalize("NFC", s)
+
+
+def fold(s: str) -> str:
+    """Key for keyword matching: no diacritics, đ -> d, lower case, single spaces, stripped.
+
+    ``fold("Đăng  ký ") == fold("dang ky") == fold("DANG KY") == "dang ky"``.
+    """
+    stripped = unicodedata.normalize("NFD", s).translate(_FOLD_TABLE)
+    return _SPACES.sub(" ", unicodedata.normalize("NFC", stripped).lower()).strip()
+
+
+def khong_dau(s: str) -> str:
+    """Text without Vietnamese diacritics, case kept ("Đà Nẵng" -> "Da Nang").
+
+    Also maps curly quotes, dashes, ellipsis, unusual spaces and bullets to GSM-7 characters,
+    so the result is GSM-7 unless it holds something with no look-alike (emoji, other
+    scripts), which is left as it is.
+    """
+    stripped = unicodedata.normalize("NFD", s).translate(_KHONG_DAU_TABLE)
+    return unicodedata.normalize("NFC", stripped)
