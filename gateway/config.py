@@ -86,7 +86,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
     "router": {
         "session_minutes": Key("float", 15.0, _between(1, 24 * 60)),
         "auto_replies_per_hour": Key("int", 20, _between(1, 10_000)),
-        "menus_path": Key("str", str(PROJECT_ROOT / "firmware_config" / "menus")),
+        "menus_path": Key("str", "firmware_config/menus"),
     },
     "outbox": {
         "max_attempts": Key("int", 5, _between(1, 100)),
@@ -156,64 +156,93 @@ class Config:
 
     @property
     def storage_path(self) -> Path:
+        """The database file; a relative path is taken from the working directory."""
         return Path(self.storage.path).expanduser()
+
+    @property
+    def menus_path(self) -> Path:
+        """The menu files; a relative path is taken from the project folder (it ships there)."""
+        path = Path(self.router.menus_path).expanduser()
+        return path if path.is_absolute() else PROJECT_ROOT / path
+
+
+EXPECTED = {
+    "str": "a text",
+    "int": "a whole number",
+    "float": "a number",
+    "bool": "true or false",
+    "list": "a list (comma-separated in the environment)",
+    "table": "a table (id:token,id:token in the environment)",
+}
+TRUE_WORDS = ("1", "true", "yes", "on")
+FALSE_WORDS = ("0", "false", "no", "off", "")
 
 
 def _convert(kind: str, raw: Any, name: str) -> Any:
-    """Turn a TOML or environment value into the key's type, or raise ConfigError."""
-    from_env = isinstance(raw, str) and kind not in ("str",)
+    """Turn a TOML value or an environment string into the key's type, or raise ConfigError."""
     try:
-        if kind == "str":
-            if not isinstance(raw, (str, int)) or isinstance(raw, bool):
-                raise ValueError
-            return str(raw)
-        if kind == "int":
-            if isinstance(raw, bool):
-                raise ValueError
-            return int(raw.strip()) if from_env else int(raw) if isinstance(raw, int) else _fail()
-        if kind == "float":
-            if isinstance(raw, bool):
-                raise ValueError
-            return float(raw.strip()) if from_env else float(raw) if isinstance(raw, (int, float)) else _fail()
-        if kind == "bool":
-            if isinstance(raw, bool):
-                return raw
-            text = str(raw).strip().lower()
-            if text in ("1", "true", "yes", "on"):
-                return True
-            if text in ("0", "false", "no", "off", ""):
-                return False
-            raise ValueError
-        if kind == "list":
-            if isinstance(raw, str):
-                return [item.strip() for item in raw.split(",") if item.strip()]
-            if isinstance(raw, list) and all(isinstance(item, (str, int)) for item in raw):
-                return [str(item) for item in raw]
-            raise ValueError
-        if kind == "table":
-            if isinstance(raw, str):
-                pairs = [item.split(":", 1) for item in raw.split(",") if item.strip()]
-                if any(len(pair) != 2 or not pair[0].strip() or not pair[1].strip() for pair in pairs):
-                    raise ValueError
-                return {k.strip(): v.strip() for k, v in pairs}
-            if isinstance(raw, dict) and all(isinstance(v, str) for v in raw.values()):
-                return dict(raw)
-            raise ValueError
-    except (ValueError, TypeError, AttributeError):
-        pass
-    expected = {
-        "str": "a text",
-        "int": "a whole number",
-        "float": "a number",
-        "bool": "true or false",
-        "list": "a list (comma-separated in the environment)",
-        "table": "a table (id:token,id:token in the environment)",
-    }[kind]
-    raise ConfigError(f"config key {name}: {raw!r} is not {expected}")
+        return _CONVERTERS[kind](raw)
+    except (ValueError, TypeError):
+        raise ConfigError(f"config key {name}: {raw!r} is not {EXPECTED[kind]}") from None
 
 
-def _fail() -> Any:
+def _to_str(raw: Any) -> str:
+    if isinstance(raw, bool) or not isinstance(raw, (str, int)):
+        raise TypeError
+    return str(raw)
+
+
+def _to_number(cast: type) -> Callable[[Any], Any]:
+    def convert(raw: Any) -> Any:
+        if isinstance(raw, bool):
+            raise TypeError
+        if isinstance(raw, str):
+            return cast(raw.strip())
+        if cast is int and not isinstance(raw, int):
+            raise TypeError
+        if not isinstance(raw, (int, float)):
+            raise TypeError
+        return cast(raw)
+
+    return convert
+
+
+def _to_bool(raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    word = str(raw).strip().lower()
+    if word in TRUE_WORDS or word in FALSE_WORDS:
+        return word in TRUE_WORDS
     raise ValueError
+
+
+def _to_list(raw: Any) -> list[str]:
+    if isinstance(raw, str):
+        return [item.strip() for item in raw.split(",") if item.strip()]
+    if isinstance(raw, list) and all(isinstance(item, (str, int)) for item in raw):
+        return [str(item) for item in raw]
+    raise TypeError
+
+
+def _to_table(raw: Any) -> dict[str, str]:
+    if isinstance(raw, str):
+        pairs = [item.split(":", 1) for item in raw.split(",") if item.strip()]
+        if any(len(pair) != 2 or not pair[0].strip() or not pair[1].strip() for pair in pairs):
+            raise ValueError
+        return {key.strip(): value.strip() for key, value in pairs}
+    if isinstance(raw, dict) and all(isinstance(value, str) for value in raw.values()):
+        return dict(raw)
+    raise TypeError
+
+
+_CONVERTERS: dict[str, Callable[[Any], Any]] = {
+    "str": _to_str,
+    "int": _to_number(int),
+    "float": _to_number(float),
+    "bool": _to_bool,
+    "list": _to_list,
+    "table": _to_table,
+}
 
 
 def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> Config:

@@ -1,0 +1,109 @@
+"""Config contract (DESIGN.md): TOML defaults, --config/TINBAO_CONFIG, TINBAO_<SECTION>_<KEY>."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gateway.config import DEFAULT_CONFIG, SCHEMA, load_config
+from gateway.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_shipped_defaults_load():
+    config = load_config(env={})
+    assert config.source == DEFAULT_CONFIG
+    assert config.gateway.timezone == "Asia/Ho_Chi_Minh"
+    assert config.modem.port == "emulator"
+    assert config.zalo.api_base == "https://openapi.zalo.me"
+    assert config.zalo.oauth_base == "https://oauth.zaloapp.com"
+
+
+def test_environment_overrides_every_kind_of_key(tmp_path):
+    config = load_config(env={
+        "TINBAO_MODEM_PORT": "/dev/ttyUSB2",
+        "TINBAO_WEB_PORT": "8099",
+        "TINBAO_STORAGE_PATH": str(tmp_path / "x.db"),
+        "TINBAO_ZALO_ENABLED": "true",
+        "TINBAO_ZALO_OFFICER_IDS": "111, 222",
+        "TINBAO_HUB_GATEWAYS": "cl:token1,bh:token2",
+        "TINBAO_MODEM_DRAIN_INTERVAL": "5.5",
+    })
+    assert config.modem.port == "/dev/ttyUSB2"
+    assert config.web.port == 8099
+    assert config.storage_path == tmp_path / "x.db"
+    assert config.zalo.enabled is True
+    assert config.zalo.officer_ids == ["111", "222"]
+    assert config.hub.gateways == {"cl": "token1", "bh": "token2"}
+    assert config.modem.drain_interval == 5.5
+
+
+def test_config_file_from_argument_and_from_environment(tmp_path):
+    path = tmp_path / "commune.toml"
+    path.write_text('[gateway]\nid = "bh"\nname = "Công an xã Bản Phố"\n[web]\nport = 9000\n', encoding="utf-8")
+    assert load_config(path, env={}).gateway.id == "bh"
+    config = load_config(env={"TINBAO_CONFIG": str(path), "TINBAO_WEB_PORT": "9001"})
+    assert config.gateway.name == "Công an xã Bản Phố"
+    assert config.web.port == 9001  # the environment beats the file
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"TINBAO_WEB_PORT": "eighty"}, "web.port"),
+        ({"TINBAO_WEB_PORT": "70000"}, "web.port"),
+        ({"TINBAO_GATEWAY_TIMEZONE": "Asia/Hanoi_City"}, "gateway.timezone"),
+        ({"TINBAO_GATEWAY_ID": "công an"}, "gateway.id"),
+        ({"TINBAO_MODEM_PIN": "12"}, "modem.pin"),
+        ({"TINBAO_ZALO_ENABLED": "maybe"}, "zalo.enabled"),
+        ({"TINBAO_DISTRICT_URL": "ftp://hub"}, "district.url"),
+        ({"TINBAO_HUB_GATEWAYS": "cl"}, "hub.gateways"),
+        ({"TINBAO_MODEM_BAUDRATE": "fast"}, "modem.baudrate"),
+    ],
+)
+def test_bad_values_name_the_key(env, named):
+    with pytest.raises(ConfigError) as caught:
+        load_config(env=env)
+    message = str(caught.value)
+    assert named in message and "\n" not in message
+
+
+def test_bad_file_names_the_key(tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_text("[modem]\nbaudrat = 9600\n")
+    with pytest.raises(ConfigError, match="modem.baudrat"):
+        load_config(path, env={})
+    path.write_text("[modem]\nport = 5\nbaudrate = 'x'\n")
+    with pytest.raises(ConfigError, match="modem.baudrate"):
+        load_config(path, env={})
+    path.write_text("[modem\n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(path, env={})
+
+
+def test_shipped_file_lists_every_key():
+    """The defaults file is the documentation officers read: it names every key."""
+    text = DEFAULT_CONFIG.read_text(encoding="utf-8")
+    for section, keys in SCHEMA.items():
+        if section == "hub":
+            continue  # the hub's own config (python app.py district) is not a gateway key
+        assert f"[{section}]" in text
+        for key in keys:
+            assert f"\n{key} = " in text, f"{section}.{key} missing from gateway.toml"
+
+
+def test_app_refuses_a_bad_value_with_one_line(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "app.py"],
+        cwd=ROOT,
+        env={"TINBAO_WEB_PORT": "abc", "PATH": "/usr/bin:/bin", "TINBAO_STORAGE_PATH": str(tmp_path / "t.db")},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == ["tinbao: config key web.port (from TINBAO_WEB_PORT): 'abc' is not a whole number"]
