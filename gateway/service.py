@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from datetime import timedelta
 
 from gateway import __version__
 from gateway.clock import Clock
@@ -70,7 +71,7 @@ class Gateway:
         prepare(config.storage_path)
         self.dbs = ThreadLocalDb(config.storage_path)
         self.durable_dbs = ThreadLocalDb(config.storage_path, durable=True)
-        self.book = MenuBook.load(config.menus_path)
+        self.book = MenuBook.load(config.menus_path, expiry=timedelta(minutes=config.router.session_minutes))
         settings = RouterSettings(
             gateway_id=config.gateway.id,
             session_minutes=config.router.session_minutes,

@@ -1,0 +1,244 @@
+"""The receive side: commit what the SIM holds, then let it be deleted.
+
+``commit_batch`` takes every PDU listed from the modem's store and, in one durable
+transaction, stores it raw (``pdus``), decodes it, joins the parts of long SMS (``parts``,
+kept in the database so a restart between parts loses nothing), applies delivery reports to
+the outbox and writes whole messages to ``inbox`` for the router. It returns the slots that
+are now safe to delete from the SIM: rule 1 of DESIGN.md lives here.
+
+A PDU already committed from the same slot (the gateway died between commit and delete) is
+recognised and not stored twice. A PDU that cannot be decoded is kept raw with its error.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Iterable
+
+from sqlite_utils import Database
+
+from gateway import phone
+from gateway.errors import PduError
+from gateway.modem.transport import StoredPdu
+from gateway.sms import pdu as pdu_codec
+from gateway.storage import utcnow_iso, write_transaction
+
+log = logging.getLogger(__name__)
+
+MISSING_PART = "[…]"
+
+
+@dataclass(frozen=True, slots=True)
+class BatchResult:
+    """What one commit did: slots safe to delete, how many new messages reached the inbox."""
+
+    deletable: list[str]
+    pdu_ids: list[int]
+    new_messages: int
+    duplicates: int
+    reports: int
+
+
+def commit_batch(db: Database, stored: Iterable[StoredPdu], now: datetime) -> BatchResult:
+    """Store every listed PDU exactly once; one transaction for the whole batch."""
+    deletable: list[str] = []
+    pdu_ids: list[int] = []
+    new_messages = duplicates = reports = 0
+    now_iso = utcnow_iso(now)
+    with write_transaction(db):
+        for item in stored:
+            known = db.execute(
+                "SELECT id FROM pdus WHERE slot = ? AND pdu = ?", (item.slot, item.pdu)
+            ).fetchone()
+            if known:
+                duplicates += 1
+                deletable.append(item.slot)
+                pdu_ids.append(known[0])
+                continue
+            pdu_id, made, was_report = _store_one(db, item, now_iso)
+            new_messages += made
+            reports += was_report
+            deletable.append(item.slot)
+            pdu_ids.append(pdu_id)
+    return BatchResult(deletable, pdu_ids, new_messages, duplicates, reports)
+
+
+def forget_slots(db: Database, pdu_ids: list[int]) -> None:
+    """Record that these PDUs left the SIM, so their slots can hold new messages."""
+    if not pdu_ids:
+        return
+    with write_transaction(db):
+        db.conn.executemany("UPDATE pdus SET slot = NULL WHERE id = ?", [(i,) for i in pdu_ids])
+
+
+def _store_one(db: Database, item: StoredPdu, now_iso: str) -> tuple[int, int, int]:
+    """Store one PDU and what follows from it; returns (pdu id, new inbox rows, 1 if report)."""
+    try:
+        decoded = pdu_codec.decode(item.pdu)
+    except PduError as exc:
+        pdu_id = _insert_pdu(db, item, now_iso, kind="undecodable", sender=None, error=str(exc), status="done")
+        _insert_inbox(
+            db, now_iso, sender="?", sender_kind="invalid", text=None, encoding=None, kind="undecodable",
+            pdu_id=pdu_id, sent_at=None, status="done", handler="undecodable", last_error=str(exc),
+        )
+        log.warning("stored undecodable PDU %s from %s: %s", pdu_id, item.slot, exc)
+        return pdu_id, 1, 0
+
+    if decoded.type == "SMS-STATUS-REPORT":
+        pdu_id = _insert_pdu(db, item, now_iso, kind="status-report", sender=decoded.number, error=None, status="done")
+        _apply_status_report(db, decoded, now_iso)
+        return pdu_id, 0, 1
+
+    if decoded.type != "SMS-DELIVER":
+        # A SUBMIT in the inbound store (some modems keep sent copies): keep it, route nothing.
+        pdu_id = _insert_pdu(db, item, now_iso, kind="submit", sender=decoded.number, error=None, status="done")
+        return pdu_id, 0, 0
+
+    sender = phone.normalise(decoded.number or "")
+    sent_at = utcnow_iso(decoded.time) if decoded.time else None
+    pdu_id = _insert_pdu(db, item, now_iso, kind="deliver", sender=sender.value, error=None, status="done")
+    if decoded.text is None:
+        _insert_inbox(
+            db, now_iso, sender=sender.value, sender_kind=sender.kind, text=None, encoding=decoded.encoding,
+            kind="binary", pdu_id=pdu_id, sent_at=sent_at, status="done", handler="binary",
+        )
+        return pdu_id, 1, 0
+    if decoded.concat is None or decoded.concat[1] <= 1:
+        _insert_inbox(
+            db, now_iso, sender=sender.value, sender_kind=sender.kind, text=decoded.text,
+            encoding=decoded.encoding, kind="text", pdu_id=pdu_id, sent_at=sent_at,
+        )
+        return pdu_id, 1, 0
+    return pdu_id, _add_part(db, pdu_id, sender, decoded, sent_at, now_iso), 0
+
+
+def _insert_pdu(db: Database, item: StoredPdu, now_iso: str, *, kind: str, sender: str | None,
+                error: str | None, status: str) -> int:
+    cur = db.conn.execute(
+        "INSERT INTO pdus (read_at, slot, pdu, kind, sender, decode_error, status) VALUES (?,?,?,?,?,?,?)",
+        (now_iso, item.slot, item.pdu, kind, sender, error, status),
+    )
+    return int(cur.lastrowid)
+
+
+def _insert_inbox(db: Database, now_iso: str, *, sender: str, sender_kind: str, text: str | None,
+                  encoding: str | None, kind: str, pdu_id: int | None, sent_at: str | None,
+                  parts: int = 1, partial: bool = False, status: str = "queued",
+                  handler: str | None = None, last_error: str | None = None) -> int:
+    cur = db.conn.execute(
+        "INSERT INTO inbox (received_at, sent_at, sender, sender_kind, text, encoding, kind, parts, partial,"
+        " status, handler, handled_at, last_error, pdu_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        (now_iso, sent_at, sender, sender_kind, text, encoding, kind, parts, int(partial), status, handler,
+         now_iso if status == "done" else None, last_error, pdu_id),
+    )
+    return int(cur.lastrowid)
+
+
+def _add_part(db: Database, pdu_id: int, sender: phone.Number, decoded: pdu_codec.DecodedPdu,
+              sent_at: str | None, now_iso: str) -> int:
+    """Keep one part; when its siblings are all here, write the whole message. Returns 0 or 1."""
+    ref, total, seq = decoded.concat
+    key = (sender.value, ref, total)
+    same_seq = db.execute(
+        "SELECT 1 FROM parts WHERE sender=? AND concat_ref=? AND total=? AND seq=? AND inbox_id IS NULL",
+        (*key, seq),
+    ).fetchone()
+    if same_seq:
+        db.conn.execute("UPDATE pdus SET status='duplicate-part' WHERE id=?", (pdu_id,))
+        return 0
+    db.conn.execute(
+        "INSERT INTO parts (pdu_id, sender, concat_ref, total, seq, text, encoding, sent_at, received_at)"
+        " VALUES (?,?,?,?,?,?,?,?,?)",
+        (pdu_id, *key, seq, decoded.text, decoded.encoding, sent_at, now_iso),
+    )
+    rows = db.execute(
+        "SELECT id, seq, text, encoding, sent_at FROM parts WHERE sender=? AND concat_ref=? AND total=?"
+        " AND inbox_id IS NULL ORDER BY seq",
+        key,
+    ).fetchall()
+    if len({r[1] for r in rows}) < total:
+        return 0
+    _close_group(db, sender.value, sender.kind, rows, total, now_iso, partial=False)
+    return 1
+
+
+def _close_group(db: Database, sender: str, sender_kind: str, rows: list[tuple], total: int,
+                 now_iso: str, *, partial: bool) -> int:
+    """Join the parts held (in order, a marker where one is missing) into one inbox row."""
+    by_seq = {r[1]: r for r in rows}
+    text = "".join(by_seq[s][2] if s in by_seq else MISSING_PART for s in range(1, total + 1))
+    first = by_seq[min(by_seq)]
+    encodings = {r[3] for r in rows}
+    inbox_id = _insert_inbox(
+        db, now_iso, sender=sender, sender_kind=sender_kind, text=text,
+        encoding=encodings.pop() if len(encodings) == 1 else "mixed", kind="text", pdu_id=None,
+        sent_at=first[4], parts=total, partial=partial,
+    )
+    db.conn.executemany("UPDATE parts SET inbox_id=? WHERE id=?", [(inbox_id, r[0]) for r in rows])
+    return inbox_id
+
+
+def flush_stale_parts(db: Database, now: datetime, timeout_seconds: float) -> int:
+    """Turn parts whose siblings never came into partial messages: kept, never dropped."""
+    cutoff = utcnow_iso(now - timedelta(seconds=timeout_seconds))
+    now_iso = utcnow_iso(now)
+    made = 0
+    with write_transaction(db):
+        groups = db.execute(
+            "SELECT sender, concat_ref, total FROM parts WHERE inbox_id IS NULL"
+            " GROUP BY sender, concat_ref, total HAVING MIN(received_at) < ?",
+            (cutoff,),
+        ).fetchall()
+        for sender, ref, total in groups:
+            rows = db.execute(
+                "SELECT id, seq, text, encoding, sent_at FROM parts WHERE sender=? AND concat_ref=? AND total=?"
+                " AND inbox_id IS NULL ORDER BY seq",
+                (sender, ref, total),
+            ).fetchall()
+            kind = phone.normalise(sender).kind
+            _close_group(db, sender, kind, rows, total, now_iso, partial=True)
+            made += 1
+    if made:
+        log.warning("kept %d long SMS with missing parts as partial messages", made)
+    return made
+
+
+def _apply_status_report(db: Database, report: pdu_codec.DecodedPdu, now_iso: str) -> None:
+    """Mark the newest sent part with this TP-MR (and recipient) as delivered or failed.
+
+    TP-MR wraps at 256, so the newest matching part is the one the report is about.
+    """
+    recipient = phone.normalise(report.number or "").value
+    row = db.execute(
+        "SELECT p.id, p.outbox_id FROM outbox_parts p JOIN outbox o ON o.id = p.outbox_id"
+        " WHERE p.mr = ? AND o.number = ? AND p.status IN ('sent', 'delivered')"
+        " ORDER BY p.sent_at DESC LIMIT 1",
+        (report.reference, recipient),
+    ).fetchone()
+    if row is None:
+        log.info("status report for unknown message reference %s", report.reference)
+        return
+    part_id, outbox_id = row
+    status = report.status or 0
+    delivered = status < 0x20  # 27.005/23.040: 0x00-0x1F completed; others temporary or permanent failure
+    final_failure = status >= 0x40
+    db.conn.execute(
+        "UPDATE outbox_parts SET report_status=?, reported_at=?, status=? WHERE id=?",
+        (status, now_iso, "delivered" if delivered else ("failed" if final_failure else "sent"), part_id),
+    )
+    if delivered:
+        remaining = db.execute(
+            "SELECT COUNT(*) FROM outbox_parts WHERE outbox_id=? AND status != 'delivered'", (outbox_id,)
+        ).fetchone()[0]
+        if remaining == 0:
+            db.conn.execute(
+                "UPDATE outbox SET status='delivered', delivered_at=? WHERE id=? AND status='sent'",
+                (now_iso, outbox_id),
+            )
+    elif final_failure:
+        db.conn.execute(
+            "UPDATE outbox SET last_error=? WHERE id=?",
+            (f"network reports not delivered (status {status:#04x})", outbox_id),
+        )

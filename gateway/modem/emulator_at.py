@@ -1,0 +1,334 @@
+"""The AT command set of the emulated modem (27.007 / 27.005, SIM800/SIM7600 flavour).
+
+Only parsing and answers live here; the wire, the thread and the "network" are in
+`emulator.py`. `AtCommandSet` is a mixin so that each handler reads like the spec entry
+it implements: `_at_csq(op, args) -> Reply`. It needs from its host class: `settings`,
+`faults`, `signal`, `operator`, `own_number`, `_sim_ready()`, `_registered()`,
+`_pump_network()`, `clock()` and `set_clock()`. The SMS commands are in `emulator_at_sms`.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+logger = logging.getLogger(__name__)
+
+VN_TZ = timezone(timedelta(hours=7))
+
+# What AT+CLAC lists. No +WIND / +ZPAS / ^DTMF: python-gsmmodem would then switch to
+# Wavecom/ZTE/Huawei call handling. +CSCS must be there or sendSms() cannot pick UCS2.
+SUPPORTED = (
+    "AT", "ATZ", "ATE", "ATI", "AT&F", "AT&W", "AT+CFUN", "AT+CMEE", "AT+CPIN", "AT+CLAC",
+    "AT+CGMI", "AT+CGMM", "AT+CGMR", "AT+CGSN", "AT+CIMI", "AT+CNUM", "AT+COPS", "AT+CREG",
+    "AT+CSQ", "AT+CCLK", "AT+CSCS", "AT+CMGF", "AT+CSCA", "AT+CSMP", "AT+CPMS", "AT+CNMI",
+    "AT+CMGL", "AT+CMGR", "AT+CMGD", "AT+CMGS", "AT+CLIP", "AT+CRC", "AT+CVHU", "AT+DDET",
+)
+CHARSETS = ("IRA", "GSM", "UCS2")
+MEMORIES = ("ME", "SM", "MT", "SR")
+# Commands that need an unlocked SIM; the SMS ones answer +CMS ERROR: 311, others +CME: 11.
+SMS_NEEDS_SIM = {"+CMGL", "+CMGR", "+CMGD", "+CMGS", "+CPMS", "+CSCA"}
+NEEDS_SIM = {"+CIMI", "+CNUM"} | SMS_NEEDS_SIM
+
+_EXTENDED = re.compile(r"([+^$#%*][A-Z0-9]+)(=\?|\?|=(.*))?$", re.IGNORECASE | re.DOTALL)
+_BASIC = re.compile(r"(&?[A-Z])(\d*)", re.IGNORECASE)
+_CCLK = re.compile(r"(\d\d)/(\d\d)/(\d\d),(\d\d):(\d\d):(\d\d)([+-]\d\d)?$")
+
+
+@dataclass
+class Reply:
+    """Information lines plus a final result code ("OK", "ERROR", "+CMS ERROR: n", ...)."""
+
+    lines: list[str] = field(default_factory=list)
+    final: str = "OK"
+    prompt: int | None = None  # AT+CMGS <length>: answer "> " and wait for the PDU instead
+
+    @property
+    def failed(self) -> bool:
+        return self.final != "OK"
+
+
+def ok(*lines: str) -> Reply:
+    return Reply(list(lines))
+
+
+def error() -> Reply:
+    return Reply(final="ERROR")
+
+
+def cme(code: int) -> Reply:
+    return Reply(final=f"+CME ERROR: {code}")
+
+
+def cms(code: int) -> Reply:
+    return Reply(final=f"+CMS ERROR: {code}")
+
+
+@dataclass
+class AtSettings:
+    """What ATZ and a power cycle put back: per-session settings, not the SIM's contents."""
+
+    echo: bool = False
+    cmee: int = 0
+    cfun: int = 1
+    cmgf: int = 0
+    cnmi: tuple[int, ...] = (2, 1, 0, 2, 0)
+    cscs: str = "GSM"
+    csmp: str = "17,167,0,0"
+    creg_n: int = 0
+    cops_format: int = 0
+    clip: int = 0
+    crc: int = 0
+    memories: tuple[str, str, str] = ("ME", "ME", "ME")
+
+
+def split_args(text: str, sep: str = ",") -> list[str]:
+    """Split on `sep` outside double quotes, keeping the quotes (27.007 argument lists)."""
+    parts, current, quoted = [], [], False
+    for ch in text:
+        if ch == '"':
+            quoted = not quoted
+        if ch == sep and not quoted:
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(ch)
+    parts.append("".join(current))
+    return parts
+
+
+def unquote(arg: str) -> str:
+    arg = arg.strip()
+    return arg[1:-1] if len(arg) >= 2 and arg[0] == arg[-1] == '"' else arg
+
+
+def split_commands(body: str) -> list[str] | None:
+    """The commands of one line after its "AT": "E0", "+CMGF=0", ...; None if unparsable."""
+    commands: list[str] = []
+    for piece in split_args(body, ";"):
+        piece = piece.strip()
+        while piece and piece[0] not in "+^$#%*":
+            match = _BASIC.match(piece)
+            if not match:
+                return None
+            commands.append(match.group(0).upper())
+            piece = piece[match.end():]
+        if piece:
+            commands.append(piece)
+    return commands or [""]
+
+
+def format_clock(moment: datetime) -> str:
+    """+CCLK's "yy/MM/dd,hh:mm:ss±zz", zz in quarter hours."""
+    offset = moment.utcoffset() or timedelta(0)
+    quarters = int(offset.total_seconds() // 900)
+    return moment.strftime("%y/%m/%d,%H:%M:%S") + f"{quarters:+03d}"
+
+
+def parse_clock(text: str) -> datetime | None:
+    match = _CCLK.match(text)
+    if not match:
+        return None
+    yy, mo, dd, hh, mi, ss, tz = match.groups()
+    zone = timezone(timedelta(minutes=15 * int(tz))) if tz else VN_TZ
+    try:
+        return datetime(2000 + int(yy), int(mo), int(dd), int(hh), int(mi), int(ss), tzinfo=zone)
+    except ValueError:
+        return None
+
+
+def to_int(arg: str) -> int | None:
+    try:
+        return int(arg.strip())
+    except ValueError:
+        return None
+
+
+class AtCommandSet:
+    """Handlers for the AT commands the gateway and python-gsmmodem send."""
+
+    manufacturer = "SIMCOM INCORPORATED"
+    model = "SIMCOM_SIM7600E-H"
+    revision = "Revision: SIM7600M22_V2.0 (TinBao emulator)"
+    imei = "861234050000017"
+    imsi = "452040000000017"
+
+    def execute(self, command: str) -> Reply:
+        """Run one command (no "AT" prefix, no terminator) and return its reply."""
+        if command == "":
+            return ok()
+        match = _EXTENDED.match(command)
+        if match:
+            name = match.group(1).upper()
+            op = "=?" if match.group(2) == "=?" else (match.group(2) or "")[:1]
+            args = split_args(match.group(3)) if match.group(3) is not None else []
+        else:
+            basic = _BASIC.fullmatch(command)
+            if not basic:
+                return error()
+            name, op, args = basic.group(1).upper(), "", [basic.group(2)]
+        handler = getattr(self, "_at_" + re.sub(r"\W", "_", name.lower()), None)
+        if handler is None:
+            return error()
+        if name in NEEDS_SIM and op != "=?" and not self._sim_ready():
+            return cms(311) if name in SMS_NEEDS_SIM else cme(11)
+        return handler(op, args)
+
+    # --- basic commands -------------------------------------------------------------
+
+    def _at_z(self, op: str, args: list[str]) -> Reply:
+        self._reset_settings()
+        return ok()
+
+    _at__f = _at_z
+
+    def _at__w(self, op: str, args: list[str]) -> Reply:
+        return ok()
+
+    def _at_e(self, op: str, args: list[str]) -> Reply:
+        if args[0] not in ("", "0", "1"):
+            return error()
+        self.settings.echo = args[0] == "1"
+        return ok()
+
+    def _at_v(self, op: str, args: list[str]) -> Reply:
+        return ok() if args[0] in ("", "1") else error()  # numeric results not emulated
+
+    _at_q = _at_h = _at__w
+
+    def _at_i(self, op: str, args: list[str]) -> Reply:
+        return ok(self.manufacturer, self.model, self.revision)
+
+    # --- identity and general --------------------------------------------------------
+
+    def _at__cgmi(self, op: str, args: list[str]) -> Reply:
+        return ok() if op == "=?" else ok(self.manufacturer)
+
+    def _at__cgmm(self, op: str, args: list[str]) -> Reply:
+        return ok() if op == "=?" else ok(self.model)
+
+    def _at__cgmr(self, op: str, args: list[str]) -> Reply:
+        return ok() if op == "=?" else ok(self.revision)
+
+    def _at__cgsn(self, op: str, args: list[str]) -> Reply:
+        return ok() if op == "=?" else ok(self.imei)
+
+    def _at__cimi(self, op: str, args: list[str]) -> Reply:
+        return ok() if op == "=?" else ok(self.imsi)
+
+    def _at__cnum(self, op: str, args: list[str]) -> Reply:
+        return ok(f'+CNUM: "","{self.own_number}",145') if self.own_number else ok()
+
+    def _at__clac(self, op: str, args: list[str]) -> Reply:
+        return ok(*SUPPORTED)  # one per line, as SIM800/SIM7600 do
+
+    def _at__cfun(self, op: str, args: list[str]) -> Reply:
+        if op == "?":
+            return ok(f"+CFUN: {self.settings.cfun}")
+        if op == "=?":
+            return ok("+CFUN: (0,1,4),(0,1)")
+        value = to_int(args[0]) if args else None
+        if value not in (0, 1, 4):
+            return cme(50)
+        self.settings.cfun = value
+        self._pump_network()
+        return ok()
+
+    def _at__cmee(self, op: str, args: list[str]) -> Reply:
+        if op == "?":
+            return ok(f"+CMEE: {self.settings.cmee}")
+        if op == "=?":
+            return ok("+CMEE: (0-2)")
+        value = to_int(args[0]) if args and args[0] else 0
+        if value not in (0, 1, 2):
+            return error()
+        self.settings.cmee = value
+        return ok()
+
+    def _at__cpin(self, op: str, args: list[str]) -> Reply:
+        if op == "?":
+            return ok("+CPIN: READY" if self._sim_ready() else "+CPIN: SIM PIN")
+        if op == "=?":
+            return ok()
+        if self._sim_ready():
+            return cme(3)  # no PIN is wanted right now
+        if args and unquote(args[0]) == self.faults.pin:
+            self._sim_unlocked = True
+            self._pump_network()
+            return ok()
+        return cme(16)
+
+    def _at__ccid(self, op: str, args: list[str]) -> Reply:
+        return ok("89840400000000000017")
+
+    _at__ddet = _at__cvhu = _at__w
+
+    def _at__clip(self, op: str, args: list[str]) -> Reply:
+        if op == "?":
+            return ok(f"+CLIP: {self.settings.clip},1")
+        if args:
+            self.settings.clip = to_int(args[0]) or 0
+        return ok()
+
+    def _at__crc(self, op: str, args: list[str]) -> Reply:
+        if op == "?":
+            return ok(f"+CRC: {self.settings.crc}")
+        if args:
+            self.settings.crc = to_int(args[0]) or 0
+        return ok()
+
+    # --- network --------------------------------------------------------------------
+
+    def _at__csq(self, op: str, args: list[str]) -> Reply:
+        if op == "=?":
+            return ok("+CSQ: (0-31,99),(0-7,99)")
+        return ok(f"+CSQ: {self.signal},0" if self._registered() else "+CSQ: 99,99")
+
+    def _at__creg(self, op: str, args: list[str]) -> Reply:
+        if op == "?":
+            if self._registered():
+                stat = 1
+            elif self.settings.cfun != 1 or not self._sim_ready():
+                stat = 0
+            else:
+                stat = 2
+            return ok(f"+CREG: {self.settings.creg_n},{stat}")
+        if op == "=?":
+            return ok("+CREG: (0-2)")
+        value = to_int(args[0]) if args else None
+        if value not in (0, 1, 2):
+            return error()
+        self.settings.creg_n = value
+        return ok()
+
+    _at__cgreg = _at__creg
+
+    def _at__cops(self, op: str, args: list[str]) -> Reply:
+        if op == "?":
+            if not self._registered():
+                return ok("+COPS: 0")
+            name = self.operator_numeric if self.settings.cops_format == 2 else self.operator
+            return ok(f'+COPS: 0,{self.settings.cops_format},"{name}",7')
+        if op == "=?":
+            return ok(f'+COPS: (2,"{self.operator}","{self.operator}","{self.operator_numeric}",7),,(0-4),(0-2)')
+        if len(args) >= 2 and to_int(args[1]) in (0, 1, 2):
+            self.settings.cops_format = to_int(args[1]) or 0
+        return ok()
+
+    def _at__cclk(self, op: str, args: list[str]) -> Reply:
+        if op == "?":
+            return ok(f'+CCLK: "{format_clock(self.clock())}"')
+        if op == "=?":
+            return ok()
+        moment = parse_clock(unquote(args[0])) if args else None
+        if moment is None:
+            return cme(50)
+        self.set_clock(moment)
+        return ok()
+
+    def _reset_settings(self) -> None:
+        """ATZ: back to the power-on profile, except the radio, which ATZ doesn't touch."""
+        self.settings = AtSettings(echo=self.default_echo, cfun=self.settings.cfun)
+

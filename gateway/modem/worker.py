@@ -1,0 +1,262 @@
+"""The modem worker: the one thread that owns the modem, in and out.
+
+Its loop: (re)connect with back-off; drain the store whenever a ``+CMTI``/``+CDSI`` arrives
+and every ``drain_interval`` seconds anyway (python-gsmmodem misses notifications, see
+MODEM_NOTES.md): list → commit → delete; send due outbox parts, one at a time, marking each
+sent only after ``+CMGS``; poll signal and registration; publish its state for the page and
+``/healthz``. A dead port, a dead reader thread or a silent modem sends it back to connect.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Callable
+
+from sqlite_utils import Database
+
+from gateway import inbox, outbox
+from gateway.clock import Clock
+from gateway.errors import ModemError, ModemUnavailable, SendError
+from gateway.modem.transport import ModemStatus, ModemTransport, StoredPdu
+from gateway.storage import ThreadLocalDb, utcnow_iso
+
+log = logging.getLogger(__name__)
+
+SEND_BURST = 5  # parts sent between two looks at the inbound store
+
+
+@dataclass
+class WorkerSettings:
+    port: str
+    baudrate: int = 115200
+    pin: str = ""
+    drain_interval: float = 120.0
+    signal_interval: float = 30.0
+    reassembly_timeout: float = 900.0
+    command_timeout: float = 10.0
+    send_timeout: float = 35.0
+    reconnect_max: float = 60.0
+    max_attempts: int = 5
+    retry_base: float = 5.0
+    retry_max: float = 600.0
+
+
+@dataclass
+class ModemState:
+    """What the page and /healthz show about the modem (nothing personal)."""
+
+    state: str = "starting"  # starting | connecting | connected | error | stopped
+    port: str = ""
+    signal: int | None = None
+    registered: bool = False
+    operator: str | None = None
+    sim_used: int | None = None
+    sim_total: int | None = None
+    error: str | None = None
+    last_contact: str | None = None
+    connected_since: str | None = None
+    reconnects: int = 0
+    extra: dict = field(default_factory=dict)
+
+
+class ModemWorker:
+    """Runs the modem loop in its own thread; ``wake()`` when the outbox has new rows."""
+
+    def __init__(self, settings: WorkerSettings, dbs: ThreadLocalDb, clock: Clock,
+                 on_inbound: Callable[[], None] = lambda: None) -> None:
+        self.settings = settings
+        self.dbs = dbs
+        self.clock = clock
+        self.on_inbound = on_inbound
+        self.state = ModemState(port=settings.port)
+        self._wake = threading.Event()
+        self._drain = threading.Event()
+        self._stop = threading.Event()
+        self._te_reports: list[str] = []
+        self._other_slots: list[str] = []
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self.transport: ModemTransport | None = None
+
+    # -- life cycle ----------------------------------------------------------------------
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="modem-worker", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self._publish(state="stopped")
+
+    def wake(self) -> None:
+        """Something was queued: look at the outbox now rather than at the next tick."""
+        self._wake.set()
+
+    def _on_notify(self, kind: str, slot: str) -> None:
+        """Called from python-gsmmodem's reader thread: only record and wake, never talk AT."""
+        with self._lock:
+            if kind == "CDS":
+                self._te_reports.append(slot)
+            elif self.transport is not None and not slot.startswith(f"{self.transport.memory}:"):
+                self._other_slots.append(slot)
+        self._drain.set()
+        self._wake.set()
+
+    # -- main loop -----------------------------------------------------------------------
+    def _run(self) -> None:
+        db = self.dbs.get()
+        delay = 1.0
+        while not self._stop.is_set():
+            s = self.settings
+            transport = ModemTransport(
+                s.port, baudrate=s.baudrate, pin=s.pin, command_timeout=s.command_timeout,
+                send_timeout=s.send_timeout, on_notify=self._on_notify,
+            )
+            self._publish(state="connecting", error=self.state.error)
+            try:
+                transport.connect()
+            except ModemUnavailable as exc:
+                log.error("%s; retrying in %.0f s", exc, delay)
+                self._publish(state="error", error=str(exc), registered=False, signal=None)
+                self._stop.wait(delay)
+                delay = min(delay * 2, s.reconnect_max)
+                continue
+            self.transport = transport
+            delay = 1.0
+            self._publish(state="connected", error=None, connected_since=utcnow_iso(self.clock.now()))
+            try:
+                self._serve(transport, db)
+            except ModemError as exc:
+                log.error("modem lost: %s; reconnecting", exc)
+                self._publish(state="error", error=str(exc), reconnects=self.state.reconnects + 1)
+            except Exception:  # noqa: BLE001 - the worker must outlive any bug
+                log.exception("modem worker failed; reconnecting")
+                self._publish(state="error", error="internal error, see log",
+                              reconnects=self.state.reconnects + 1)
+            finally:
+                self.transport = None
+                transport.close()
+            self._stop.wait(min(delay, 1.0))
+
+    def _serve(self, transport: ModemTransport, db: Database) -> None:
+        s = self.settings
+        next_drain = next_poll = next_sweep = 0.0
+        self._drain.set()
+        while not self._stop.is_set():
+            if not transport.alive:
+                raise ModemError(f"modem on {s.port} stopped answering (port closed or reader died)")
+            mono = time.monotonic()
+            if self._drain.is_set() or mono >= next_drain:
+                self._drain.clear()
+                self._drain_store(transport, db)
+                next_drain = mono + s.drain_interval
+            if mono >= next_poll:
+                self._poll(transport)
+                next_poll = mono + s.signal_interval
+            if mono >= next_sweep:
+                if inbox.flush_stale_parts(db, self.clock.now(), s.reassembly_timeout):
+                    self.on_inbound()
+                next_sweep = mono + min(60.0, s.reassembly_timeout / 4)
+            sent = self._send_some(transport, db) if self.state.registered else 0
+            if not self._drain.is_set() and sent == 0:
+                self._wake.wait(timeout=max(0.05, min(1.0, next_drain - time.monotonic())))
+                self._wake.clear()
+
+    # -- inbound -------------------------------------------------------------------------
+    def _drain_store(self, transport: ModemTransport, db: Database) -> None:
+        with self._lock:
+            te_reports, self._te_reports = self._te_reports, []
+            other_slots, self._other_slots = self._other_slots, []
+        stored, swallowed = transport.list_stored()
+        for slot in other_slots:
+            item = transport.read_slot(slot)
+            if item is not None:
+                stored.append(item)
+        now = self.clock.now()
+        extra = [StoredPdu(f"TE:{i}", 0, pdu) for i, pdu in enumerate(te_reports)]
+        if not stored and not extra:
+            self._touch()
+            return
+        result = inbox.commit_batch(db, stored + extra, now)  # durable before any delete
+        sim_ids = []
+        for slot, pdu_id in zip(result.deletable, result.pdu_ids):
+            if not slot.startswith("TE:"):
+                transport.delete(slot)
+            sim_ids.append(pdu_id)
+        inbox.forget_slots(db, sim_ids)
+        self._touch()
+        if result.new_messages:
+            self.on_inbound()
+        if stored or swallowed:
+            self._drain.set()  # more may have arrived while we were busy: look again
+
+    # -- outbound ------------------------------------------------------------------------
+    def _send_some(self, transport: ModemTransport, db: Database) -> int:
+        s = self.settings
+        sent = 0
+        while sent < SEND_BURST and not self._drain.is_set() and not self._stop.is_set():
+            part = outbox.next_due(db, self.clock.now())
+            if part is None:
+                break
+            try:
+                mr = transport.send_pdu(part.pdu, part.tpdu_length)
+            except SendError as exc:
+                gave_up = outbox.mark_failure(
+                    db, part, str(exc), self.clock.now(), retryable=exc.retryable,
+                    max_attempts=s.max_attempts, retry_base=s.retry_base, retry_max=s.retry_max,
+                )
+                log.warning("SMS %s part %s/%s not sent: %s%s", part.outbox_id, part.seq, part.parts_total,
+                            exc, " (giving up)" if gave_up else "")
+                if not transport.alive:
+                    raise ModemError(f"modem on {s.port} failed while sending") from exc
+                break
+            outbox.mark_part_sent(db, part, mr, self.clock.now())
+            sent += 1
+        if sent:
+            self._touch()
+        return sent
+
+    # -- state ---------------------------------------------------------------------------
+    def _poll(self, transport: ModemTransport) -> None:
+        status: ModemStatus = transport.poll()
+        error = None if status.registered else "SIM not registered on a network (no signal?)"
+        if status.sim_used is not None and status.sim_total and status.sim_used >= status.sim_total:
+            error = "SIM message store is full: new SMS cannot arrive"
+        self._publish(
+            signal=status.signal, registered=status.registered, operator=status.operator,
+            sim_used=status.sim_used, sim_total=status.sim_total, error=error,
+            last_contact=utcnow_iso(self.clock.now()),
+        )
+
+    def _touch(self) -> None:
+        self.state.last_contact = utcnow_iso(self.clock.now())
+
+    def _publish(self, **changes: object) -> None:
+        for key, value in changes.items():
+            setattr(self.state, key, value)
+        try:
+            db = self.dbs.get()
+            db.execute(
+                "INSERT INTO state (key, value, updated_at) VALUES ('modem', ?, ?)"
+                " ON CONFLICT(key) DO UPDATE SET value=excluded.value, updated_at=excluded.updated_at",
+                (json.dumps(asdict(self.state), ensure_ascii=False), utcnow_iso(self.clock.now())),
+            )
+        except Exception:  # noqa: BLE001 - state is informational; never kill the worker for it
+            log.exception("could not publish modem state")
+
+
+def settings_from_config(config) -> WorkerSettings:
+    m, o = config.modem, config.outbox
+    return WorkerSettings(
+        port=m.port, baudrate=m.baudrate, pin=m.pin, drain_interval=m.drain_interval,
+        signal_interval=m.signal_interval, reassembly_timeout=m.reassembly_timeout,
+        command_timeout=m.command_timeout, send_timeout=m.send_timeout, reconnect_max=m.reconnect_max,
+        max_attempts=o.max_attempts, retry_base=o.retry_base, retry_max=o.retry_max,
+    )

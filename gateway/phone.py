@@ -1,0 +1,156 @@
+"""Phone numbers: one normal form for storage, and whether a sender is a person we may answer.
+
+Vietnamese numbers arrive in many spellings (``0912 345 678``, ``+84912345678``,
+``84912345678``, ``0084-912-345-678``, Excel's ``912345678`` with its leading zero eaten) and
+are stored as E.164 ``+84xxxxxxxxx`` so one villager is one row. Senders that are not people
+(carrier short codes such as 5656 or 9000, 1900/1800 service numbers, alphanumeric senders
+such as "VIETTEL", the emergency numbers) are kept exactly as they came and are never
+auto-answered: a reply to a carrier's promo code costs money or starts a reply loop.
+
+Pure functions, no I/O; ``normalise`` is cached because the router calls it per message.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Literal
+
+Kind = Literal[
+    "mobile", "landline", "international", "short_code", "alphanumeric", "emergency", "invalid"
+]
+
+#: Mobile prefixes after the 2018 switch to ten digits, without the trunk 0 (so "91" is 091).
+#: Number portability means a prefix no longer proves the network; it still proves a mobile.
+#: When a network opens a new prefix, add it here: an unknown prefix is "invalid".
+MOBILE_PREFIXES: dict[str, str] = {
+    **{p: "Viettel" for p in ("32", "33", "34", "35", "36", "37", "38", "39", "86", "96", "97", "98")},
+    **{p: "MobiFone" for p in ("70", "76", "77", "78", "79", "89", "90", "93")},
+    **{p: "VinaPhone" for p in ("81", "82", "83", "84", "85", "88", "91", "94")},
+    **{p: "Vietnamobile" for p in ("52", "56", "58", "92")},
+    **{p: "Gmobile" for p in ("59", "99")},
+    "87": "iTel",
+    "55": "Wintel",  # formerly Reddi (Mobicast); not in every older list
+}
+
+#: Police, fire and rescue, ambulance, and the national search-and-rescue number.
+EMERGENCY_NUMBERS: frozenset[str] = frozenset({"112", "113", "114", "115"})
+
+_PEOPLE: frozenset[str] = frozenset({"mobile", "landline", "international"})
+_SEPARATORS = str.maketrans("", "", " .-()/\t\u00a0")
+
+
+@dataclass(frozen=True, slots=True)
+class Number:
+    """A sender or recipient after normalisation.
+
+    ``value`` is E.164 for people (``+84...`` or ``+<digits>``) and the received text, stripped,
+    for everything else, so a short code or an unparseable sender is never silently rewritten.
+    """
+
+    value: str
+    kind: Kind
+
+    @property
+    def can_auto_reply(self) -> bool:
+        """True only for numbers that belong to a person (mobile, landline, international)."""
+        return self.kind in _PEOPLE
+
+    @property
+    def is_vietnamese(self) -> bool:
+        """True for +84 mobile and landline numbers."""
+        return self.kind in ("mobile", "landline")
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@lru_cache(maxsize=4096)
+def normalise(raw: str) -> Number:
+    """Classify ``raw`` and bring it to its stored form (see the module docstring)."""
+    text = unicodedata.normalize("NFKC", raw or "").strip()
+    if not text:
+        return Number("", "invalid")
+    compact = text.translate(_SEPARATORS)
+    if any(ch.isalpha() for ch in compact):
+        # GSM allows 11 characters, but some modems report longer names: what the network
+        # delivered is what it is.
+        return Number(text, "alphanumeric")
+
+    plus = compact.startswith("+")
+    digits = compact[1:] if plus else compact
+    if not digits.isascii() or not digits.isdigit():
+        return Number(text, "invalid")
+
+    if plus or digits.startswith("00"):
+        international = digits if plus else digits[2:]
+        if international.startswith("84"):
+            return _vietnamese(international[2:], text)
+        if 8 <= len(international) <= 15 and not international.startswith("0"):
+            return Number("+" + international, "international")
+        return Number(text, "invalid")
+
+    if digits in EMERGENCY_NUMBERS:
+        return Number(text, "emergency")
+    if digits.startswith("0"):
+        return _vietnamese(digits[1:], text)
+    if digits.startswith("84") and len(digits) in (11, 12, 13):
+        return _vietnamese(digits[2:], text)
+    if _is_service_number(digits) or 3 <= len(digits) <= 6:
+        return Number(text, "short_code")
+    if len(digits) in (9, 10):
+        # A national number whose trunk 0 was dropped (spreadsheets do this).
+        return _vietnamese(digits, text)
+    return Number(text, "invalid")
+
+
+def _vietnamese(subscriber: str, received: str) -> Number:
+    """Classify the digits after +84 (or after the trunk 0)."""
+    if subscriber.startswith("0"):  # "+84 0912..." is a common slip: drop the extra 0
+        subscriber = subscriber[1:]
+    if len(subscriber) == 9 and subscriber[:2] in MOBILE_PREFIXES:
+        return Number("+84" + subscriber, "mobile")
+    if len(subscriber) == 10 and subscriber.startswith("2"):
+        return Number("+84" + subscriber, "landline")
+    if _is_service_number(subscriber):
+        return Number(received, "short_code")
+    return Number(received, "invalid")
+
+
+def _is_service_number(digits: str) -> bool:
+    """1800 (free) and 1900 (premium) numbers: 8 or 10 digits, never a person."""
+    return digits[:4] in ("1800", "1900") and len(digits) in (8, 10)
+
+
+def national(number: str) -> str:
+    """The domestic spelling of a Vietnamese number (``+84912345678`` → ``0912345678``).
+
+    Anything else is returned in its normal form unchanged.
+    """
+    n = normalise(number)
+    if n.is_vietnamese:
+        return "0" + n.value[3:]
+    return n.value
+
+
+def mask(number: str) -> str:
+    """Hide the middle of a person's number for lists (``+84912345678`` → ``0912 *** 678``).
+
+    Tipsters' numbers are personal data (DESIGN.md, rule 6). Short codes, alphanumeric senders
+    and emergency numbers are not personal and are shown as they are.
+    """
+    n = normalise(number)
+    if n.kind in ("short_code", "alphanumeric", "emergency"):
+        return n.value
+    if n.is_vietnamese:
+        digits = national(n.value)
+        return f"{digits[:4]} {'*' * (len(digits) - 7)} {digits[-3:]}"
+    if n.kind == "international":
+        head, tail = n.value[:4], n.value[-3:]
+        return f"{head} {'*' * (len(n.value) - 7)} {tail}"
+    # Invalid: it may still be somebody's mistyped number, so hide the middle anyway.
+    text = n.value
+    if len(text) <= 6:
+        return "*" * len(text)
+    return f"{text[:2]}{'*' * (len(text) - 4)}{text[-2:]}"

@@ -1,0 +1,178 @@
+"""The router: each inbound SMS becomes a menu reply, a tip, or a deliberate silence.
+
+It moves rows from ``inbox`` (queued → done) and, in the same transaction, writes what
+follows: a tip, a reply in ``outbox``, the sender's menu session. One transaction per
+message means a crash never leaves a reply without its inbox row marked, or the reverse, so
+no villager is answered twice (DESIGN.md: nothing lost, nothing twice).
+
+Silences are deliberate: short codes and alphanumeric senders are never answered (a reply
+to a carrier's promo costs money or loops), an auto-reply is never answered, the help text
+is not sent twice in a row, and each number gets at most ``auto_replies_per_hour``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlite_utils import Database
+
+from gateway import outbox, phone, tips
+from gateway.menus import Decision, MenuBook, Session
+from gateway.sms.text import fold
+from gateway.storage import utcnow_iso, write_transaction
+
+log = logging.getLogger(__name__)
+
+# Folded phrases that mark a message as written by a machine answering us.
+AUTOMATIC_MARKERS = (
+    "tin nhan tu dong",
+    "tra loi tu dong",
+    "auto reply",
+    "autoreply",
+    "auto-reply",
+    "automatic reply",
+    "out of office",
+    "do not reply",
+    "khong tra loi tin nhan nay",
+)
+
+
+@dataclass(frozen=True)
+class RouterSettings:
+    gateway_id: str
+    session_minutes: float = 15.0
+    auto_replies_per_hour: int = 20
+    khong_dau_kinds: frozenset[str] = frozenset({"menu", "help", "tip_prompt", "tip_ack"})
+    max_parts: int = 10
+
+
+class Router:
+    """Routes queued inbox rows; pure decisions come from the ``MenuBook``."""
+
+    def __init__(self, book: MenuBook, settings: RouterSettings) -> None:
+        self.book = book
+        self.settings = settings
+
+    def run_once(self, db: Database, now: datetime, limit: int = 200) -> int:
+        """Route up to ``limit`` queued messages in one transaction; returns how many."""
+        with write_transaction(db):
+            rows = db.execute(
+                "SELECT id, sender, sender_kind, text FROM inbox WHERE status='queued' ORDER BY id LIMIT ?",
+                (limit,),
+            ).fetchall()
+            for inbox_id, sender, sender_kind, text in rows:
+                try:
+                    with db.atomic():  # a savepoint: one bad message does not undo the others
+                        handler = self._route(db, inbox_id, sender, sender_kind, text or "", now)
+                        db.conn.execute(
+                            "UPDATE inbox SET status='done', handler=?, handled_at=? WHERE id=?",
+                            (handler, utcnow_iso(now), inbox_id),
+                        )
+                except Exception as exc:  # noqa: BLE001 - a router bug must not stop the queue
+                    log.exception("routing inbox %s failed", inbox_id)
+                    db.conn.execute(
+                        "UPDATE inbox SET status='failed', attempts=attempts+1, last_error=? WHERE id=?",
+                        (f"{type(exc).__name__}: {exc}", inbox_id),
+                    )
+        return len(rows)
+
+    # -- one message ---------------------------------------------------------------------
+    def _route(self, db: Database, inbox_id: int, sender: str, sender_kind: str, text: str,
+               now: datetime) -> str:
+        number = phone.normalise(sender)
+        if not number.can_auto_reply:
+            return f"silent:{number.kind}"
+        folded = fold(text)
+        if any(marker in folded for marker in AUTOMATIC_MARKERS) or self._echoes_us(db, number.value, folded):
+            return "silent:automatic"
+
+        session = self._load_session(db, number.value)
+        decision: Decision = self.book.respond(text, session, now)
+        handler = decision.matched or decision.kind
+        reply, kind = decision.reply, _reply_kind(decision)
+
+        if decision.kind == "tip":
+            tip = tips.create(
+                db, gateway_id=self.settings.gateway_id, tipster=number.value,
+                text=decision.tip_text or "", inbox_id=inbox_id, now=now,
+            )
+            reply = decision.ack(tip.reference)
+            kind = "tip_ack"
+            handler = f"tip:{tip.reference}"
+
+        last_help = self._save_session(db, number.value, decision, session, now, kind)
+        if reply and self._may_reply(db, number.value, kind, last_help, now):
+            outbox.enqueue(
+                db, number.value, reply, kind=kind, now=now, in_reply_to=inbox_id,
+                khong_dau=kind in self.settings.khong_dau_kinds, max_parts=self.settings.max_parts,
+            )
+        elif reply:
+            handler += " (no reply: limit)"
+        return handler
+
+    def _may_reply(self, db: Database, number: str, kind: str, last_help: str | None, now: datetime) -> bool:
+        if kind == "help" and last_help and last_help > utcnow_iso(now - timedelta(minutes=self.settings.session_minutes)):
+            return False  # help twice in a row answers a machine, not a person
+        sent = outbox.auto_replies_since(db, number, now - timedelta(hours=1))
+        return sent < self.settings.auto_replies_per_hour
+
+    @staticmethod
+    def _echoes_us(db: Database, number: str, folded: str) -> bool:
+        """True when the text repeats the last reply we sent this number (a bot echoing us)."""
+        if len(folded) < 20:
+            return False
+        row = db.execute(
+            "SELECT text FROM outbox WHERE number=? AND auto=1 ORDER BY id DESC LIMIT 1", (number,)
+        ).fetchone()
+        return bool(row) and fold(row[0])[:60] == folded[:60]
+
+    # -- sessions ------------------------------------------------------------------------
+    def _load_session(self, db: Database, number: str) -> Session | None:
+        row = db.execute(
+            "SELECT language, path, awaiting, expires_at FROM sessions WHERE number=?", (number,)
+        ).fetchone()
+        if row is None:
+            return None
+        language, path, awaiting, expires_at = row
+        return Session(
+            language=language,
+            path=tuple(int(p) for p in path.split(".") if p),
+            awaiting=awaiting,
+            expires_at=datetime.fromisoformat(expires_at) if expires_at else None,
+        )
+
+    def _save_session(self, db: Database, number: str, decision: Decision, old: Session | None,
+                      now: datetime, kind: str) -> str | None:
+        """Persist the new menu state; returns when help was last sent (before this message).
+
+        A decision without a session closes the menu but keeps the number's language.
+        """
+        new = decision.session or self.book.new_session(old.language if old else None)
+        row = db.execute("SELECT last_help_at FROM sessions WHERE number=?", (number,)).fetchone()
+        last_help = row[0] if row else None
+        db.conn.execute(
+            "INSERT INTO sessions (number, language, path, awaiting, expires_at, last_help_at)"
+            " VALUES (?,?,?,?,?,?) ON CONFLICT(number) DO UPDATE SET language=excluded.language,"
+            " path=excluded.path, awaiting=excluded.awaiting, expires_at=excluded.expires_at,"
+            " last_help_at=excluded.last_help_at",
+            (
+                number,
+                new.language,
+                ".".join(str(p) for p in new.path),
+                new.awaiting,
+                utcnow_iso(new.expires_at) if new.expires_at else None,
+                utcnow_iso(now) if kind == "help" else None,
+            ),
+        )
+        return last_help
+
+
+def _reply_kind(decision: Decision) -> str:
+    if decision.kind == "help":
+        return "help"
+    if decision.session is not None and decision.session.awaiting == "tip":
+        return "tip_prompt"
+    return "menu"
+

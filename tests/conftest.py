@@ -1,0 +1,123 @@
+"""Shared fixtures, flaskr-style: ``config`` (a tmp_path database), ``emulator``, ``gateway``, ``phone``.
+
+Everything is real: the emulator is an AT modem on a pseudo-terminal, the gateway opens it
+with pyserial + python-gsmmodem, SQLite is a file under ``tmp_path``.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from gateway.config import Config, load_config  # noqa: E402
+from gateway.modem.emulator import ModemEmulator  # noqa: E402
+from gateway.service import Gateway  # noqa: E402
+from gateway.sms.text import fold  # noqa: E402
+
+SHARED = ROOT.parent / "shared"
+FAST = {
+    "TINBAO_MODEM_DRAIN_INTERVAL": "1",
+    "TINBAO_MODEM_SIGNAL_INTERVAL": "0.5",
+    "TINBAO_MODEM_COMMAND_TIMEOUT": "3",
+    "TINBAO_MODEM_SEND_TIMEOUT": "5",
+    "TINBAO_MODEM_RECONNECT_MAX": "0.5",
+    "TINBAO_OUTBOX_RETRY_BASE": "0.05",
+    "TINBAO_OUTBOX_RETRY_MAX": "0.2",
+}
+
+
+def wait_until(predicate: Callable[[], object], timeout: float = 10.0, step: float = 0.02) -> bool:
+    """Poll ``predicate`` until it is true or ``timeout`` passes (bounded, never endless)."""
+    deadline = time.monotonic() + timeout
+    event = threading.Event()
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        event.wait(step)
+    return bool(predicate())
+
+
+def make_config(tmp_path: Path, **env: str) -> Config:
+    values = {"TINBAO_STORAGE_PATH": str(tmp_path / "tinbao.db"), **FAST}
+    values.update({k: str(v) for k, v in env.items()})
+    return load_config(env=values)
+
+
+@pytest.fixture
+def emulator(tmp_path: Path) -> Iterator[ModemEmulator]:
+    emu = ModemEmulator(link=str(tmp_path / "modem"))
+    emu.start()
+    yield emu
+    emu.stop()
+
+
+@pytest.fixture
+def config(tmp_path: Path, emulator: ModemEmulator) -> Config:
+    return make_config(tmp_path, TINBAO_MODEM_PORT=str(tmp_path / "modem"))
+
+
+@pytest.fixture
+def gateway(config: Config) -> Iterator[Gateway]:
+    gw = Gateway(config)
+    gw.start()
+    assert wait_until(lambda: gw.modem.state.state == "connected" and gw.modem.state.registered, 15), gw.modem.state
+    yield gw
+    gw.stop()
+
+
+class Phone:
+    """A villager's phone in conversation scripts: ``phone.send(number, text) -> reply``."""
+
+    def __init__(self, emulator: ModemEmulator) -> None:
+        self.emulator = emulator
+
+    def send(self, number: str, text: str, timeout: float = 10.0) -> str | None:
+        before = len(self.emulator.sent_messages())
+        self.emulator.deliver(number, text)
+        if not self.emulator.wait_for_sent(before + 1, timeout):
+            return None
+        return self.emulator.sent_messages()[before].text
+
+    def converse(self, script: str, number: str = "0912345678") -> None:
+        """Run ``> text`` / ``< expected start`` lines; ``<`` with nothing after means silence."""
+        reply: str | None = None
+        for raw in script.strip().splitlines():
+            line = raw.strip()
+            if line.startswith(">"):
+                text = line[1:].strip()
+                reply = self.send(number, text)
+            elif line.startswith("<"):
+                expected = line[1:].strip()
+                if not expected:
+                    assert reply is None, f"expected silence, got {reply!r}"
+                else:
+                    assert reply is not None, f"no reply, expected {expected!r}"
+                    assert fold(expected) in fold(reply), f"{expected!r} not in {reply!r}"
+
+
+@pytest.fixture
+def phone(emulator: ModemEmulator) -> Phone:
+    return Phone(emulator)
+
+
+def rows(db_path: Path, sql: str, params: tuple = ()) -> list[tuple]:
+    """Read the gateway's database from the test, as an officer's tool would."""
+    conn = sqlite3.connect(str(db_path), timeout=10)
+    try:
+        return conn.execute(sql, params).fetchall()
+    finally:
+        conn.close()
+
+
+def real_pdus_path() -> Path:
+    return SHARED / "testdata" / "real_pdus.jsonl"
+

@@ -1,0 +1,91 @@
+"""The modem misbehaving: unplugged, a bad byte, a locked SIM, no network, a flood."""
+
+from __future__ import annotations
+
+import json
+
+from conftest import make_config, rows, wait_until
+
+from gateway.service import Gateway
+
+
+def modem_state(config) -> dict:
+    found = rows(config.storage_path, "SELECT value FROM state WHERE key='modem'")
+    return json.loads(found[0][0]) if found else {}
+
+
+def test_serial_port_disappears_and_comes_back(gateway, phone, emulator, config):
+    assert phone.send("0912345678", "MENU") is not None
+    emulator.unplug()
+    assert wait_until(lambda: modem_state(config).get("state") in ("error", "connecting"), 10)
+    emulator.deliver("0912345678", "CCCD")  # the SMSC holds it until the modem is back
+    emulator.replug()
+    assert emulator.wait_for_sent(2, 20)
+    assert "can cuoc" in emulator.sent_messages()[1].text.lower()
+    assert modem_state(config)["reconnects"] >= 1
+
+
+def test_a_bad_byte_that_kills_the_library_reader_is_survived(gateway, phone, emulator, config):
+    emulator.set_fault("garbage_byte", True)
+    assert wait_until(lambda: modem_state(config).get("reconnects", 0) >= 1, 10)
+    assert phone.send("0912345678", "MENU", timeout=20) is not None
+
+
+def test_sim_pin_missing_then_given(tmp_path, emulator):
+    emulator.set_fault("pin", "4321")
+    gw = Gateway(make_config(tmp_path, TINBAO_MODEM_PORT=str(tmp_path / "modem")))
+    gw.start()
+    try:
+        assert wait_until(lambda: "PIN" in (modem_state(gw.config).get("error") or ""), 10)
+        assert modem_state(gw.config)["state"] in ("error", "connecting")
+    finally:
+        gw.stop()
+    gw = Gateway(make_config(tmp_path, TINBAO_MODEM_PORT=str(tmp_path / "modem"), TINBAO_MODEM_PIN="4321"))
+    gw.start()
+    try:
+        assert wait_until(lambda: modem_state(gw.config).get("state") == "connected", 10)
+    finally:
+        gw.stop()
+
+
+def test_missing_port_is_one_clear_line_and_retried(tmp_path):
+    gw = Gateway(make_config(tmp_path, TINBAO_MODEM_PORT=str(tmp_path / "no-such-tty")))
+    gw.start()
+    try:
+        assert wait_until(lambda: modem_state(gw.config).get("error") is not None, 10)
+        error = modem_state(gw.config)["error"]
+        assert "does not exist" in error and "\n" not in error
+    finally:
+        gw.stop()
+
+
+def test_no_network_holds_replies_until_registered(gateway, phone, emulator, config):
+    emulator.set_fault("no_network", True)
+    assert wait_until(lambda: modem_state(config).get("registered") is False, 10)
+    emulator.preload("0912345678", "MENU")  # it reached the SIM just before the signal went
+    assert wait_until(lambda: rows(config.storage_path, "SELECT status FROM outbox") == [("queued",)])
+    assert not emulator.wait_for_sent(1, 1.5)
+    emulator.set_fault("no_network", False)
+    assert emulator.wait_for_sent(1, 10)
+
+
+def test_flood_of_500_from_one_number(gateway, emulator, config):
+    emulator.deliver_many([("0912345678", "MENU")] * 500)
+    assert wait_until(lambda: rows(config.storage_path, "SELECT COUNT(*) FROM inbox WHERE status='done'")[0][0] == 500, 60)
+    assert wait_until(lambda: emulator.stored_count() == 0 and emulator.network_backlog() == 0)
+    cap = config.router.auto_replies_per_hour
+    assert wait_until(lambda: len(emulator.sent_messages()) == cap, 20)
+    assert not emulator.wait_for_sent(cap + 1, 1.0)
+    limited = rows(config.storage_path, "SELECT COUNT(*) FROM inbox WHERE handler LIKE '%(no reply: limit)'")[0][0]
+    assert limited == 500 - cap
+    # a different villager is still answered during the flood
+    emulator.deliver("0987654321", "MENU")
+    assert emulator.wait_for_sent(cap + 1, 10)
+
+
+def test_cmti_swallowed_inside_a_reply_is_caught_by_the_drain(gateway, emulator, config):
+    emulator.set_fault("cmti_mid_reply", True)
+    for i in range(10):
+        emulator.deliver(f"09120000{i:02d}", "MENU")
+    assert emulator.wait_for_sent(10, 20)
+    assert rows(config.storage_path, "SELECT COUNT(*) FROM inbox")[0][0] == 10
