@@ -16,6 +16,8 @@ def modem_state(config) -> dict:
 
 def test_serial_port_disappears_and_comes_back(gateway, phone, emulator, config):
     assert phone.send("0912345678", "MENU") is not None
+    # unplugging between the modem's +CMGS and our commit would rightly send it again (rule 2)
+    assert wait_until(lambda: rows(config.storage_path, "SELECT COUNT(*) FROM outbox WHERE status='queued'")[0][0] == 0)
     emulator.unplug()
     assert wait_until(lambda: modem_state(config).get("state") in ("error", "connecting"), 10)
     emulator.deliver("0912345678", "CCCD")  # the SMSC holds it until the modem is back
