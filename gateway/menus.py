@@ -46,6 +46,9 @@ DEFAULT_EXPIRY = timedelta(minutes=15)
 #: Waiting for a tip lasts longer than a menu: typing a tip on a keypad phone takes a while.
 DEFAULT_TIP_EXPIRY = timedelta(hours=1)
 
+#: How long after a tip prompt expired a text is answered "too late" rather than "not understood".
+_LATE = timedelta(days=1)
+
 DecisionKind = Literal["reply", "tip", "help", "ignore"]
 
 
@@ -136,7 +139,11 @@ class MenuBook:
 
     @classmethod
     def from_dict(
-        cls, sources: Mapping[str, Mapping[str, Any]], *, reserved: Iterable[str] = (), **options: Any
+        cls,
+        sources: Mapping[str, Mapping[str, Any]],
+        *,
+        reserved: Iterable[str] = (),
+        **options: Any,
     ) -> MenuBook:
         """Build from parsed files: {"vi.toml": {...}, ...} (tests, the web menu editor)."""
         return cls(compile_book(sources, reserved), **options)
@@ -201,7 +208,8 @@ class MenuBook:
                 return self._number(k, session, is_open, now)
 
         if first_word(k) in self._tip_first:
-            found = split_phrase(text, k, self._book.tip_phrases, self._book.blocked, self._book.max_words)
+            book = self._book
+            found = split_phrase(text, k, book.tip_phrases, book.blocked, book.max_words)
             if found is not None:
                 by_language, rest = found
                 tip_lang = self._pick(by_language, lang).language
@@ -219,14 +227,19 @@ class MenuBook:
         if typo is not None:
             return self._go(typo, session, original, is_open, now)
 
-        if session.awaiting == "tip":
+        if session.awaiting == "tip" and session.expires_at and now < session.expires_at + _LATE:
             return self._help(lang, "expired")
         return self._help(lang, "help")
 
     # -- the pieces of respond ---------------------------------------------------------------
 
     def _go(
-        self, target: Target, session: Session, original: Session | None, is_open: bool, now: datetime
+        self,
+        target: Target,
+        session: Session,
+        original: Session | None,
+        is_open: bool,
+        now: datetime,
     ) -> Decision:
         lang = target.language
         kind = target.kind
@@ -265,14 +278,18 @@ class MenuBook:
             return self._show(lang, path, now)
         return self._show(lang, menu, now)  # no such item: show the choices again
 
-    def _show(self, lang: str, path: tuple[int, ...], now: datetime, matched: str | None = None) -> Decision:
+    def _show(
+        self, lang: str, path: tuple[int, ...], now: datetime, matched: str | None = None
+    ) -> Decision:
         node: Node = self._languages[lang].nodes[path]
         if node.action == "tip":
             return self._prompt(lang, path, now, node.id, node.reply)
         session = Session(lang, path, None, now + self.expiry)
         return Decision("reply", node.reply, session=session, matched=matched or node.id)
 
-    def _prompt(self, lang: str, path: tuple[int, ...], now: datetime, matched: str, message: str) -> Decision:
+    def _prompt(
+        self, lang: str, path: tuple[int, ...], now: datetime, matched: str, message: str
+    ) -> Decision:
         """Ask for the tip's text and wait for it (longer than a menu stays open)."""
         session = Session(lang, path, "tip", now + self.tip_expiry)
         return Decision("reply", message, session=session, matched=matched)
@@ -301,7 +318,8 @@ class MenuBook:
         return target if target is not None else next(iter(by_language.values()))
 
     def _language(self, code: str | None) -> Language:
-        return self._languages.get(code or self.default_language) or self._languages[self.default_language]
+        found = self._languages.get(code or self.default_language)
+        return found if found is not None else self._languages[self.default_language]
 
 
 __all__ = ["MenuBook", "Session", "Decision", "DEFAULT_EXPIRY", "DEFAULT_TIP_EXPIRY"]

@@ -24,14 +24,17 @@ Kind = Literal[
 #: Mobile prefixes after the 2018 switch to ten digits, without the trunk 0 (so "91" is 091).
 #: Number portability means a prefix no longer proves the network; it still proves a mobile.
 #: When a network opens a new prefix, add it here: an unknown prefix is "invalid".
+_NETWORKS = {
+    "Viettel": "32 33 34 35 36 37 38 39 86 96 97 98",
+    "MobiFone": "70 76 77 78 79 89 90 93",
+    "VinaPhone": "81 82 83 84 85 88 91 94",
+    "Vietnamobile": "52 56 58 92",
+    "Gmobile": "59 99",
+    "iTel": "87",
+    "Wintel": "55",  # formerly Reddi (Mobicast); missing from some older lists
+}
 MOBILE_PREFIXES: dict[str, str] = {
-    **{p: "Viettel" for p in ("32", "33", "34", "35", "36", "37", "38", "39", "86", "96", "97", "98")},
-    **{p: "MobiFone" for p in ("70", "76", "77", "78", "79", "89", "90", "93")},
-    **{p: "VinaPhone" for p in ("81", "82", "83", "84", "85", "88", "91", "94")},
-    **{p: "Vietnamobile" for p in ("52", "56", "58", "92")},
-    **{p: "Gmobile" for p in ("59", "99")},
-    "87": "iTel",
-    "55": "Wintel",  # formerly Reddi (Mobicast); not in every older list
+    prefix: network for network, prefixes in _NETWORKS.items() for prefix in prefixes.split()
 }
 
 #: Police, fire and rescue, ambulance, and the national search-and-rescue number.

@@ -28,10 +28,10 @@ from .emulator_at import VN_TZ, AtCommandSet, AtSettings, Reply, cms, ok
 from .emulator_at_sms import SmsCommandSet
 from .emulator_client import EmulatorClient
 from .emulator_pty import PtyPort
-from .emulator_wire import WireSession
 from .emulator_store import (
     STAT_READ, STAT_UNREAD, SentLog, SentMessage, SentPart, SmsStore, StoredSms, tpdu_length,
 )
+from .emulator_wire import WireSession
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ class Faults:
     no_network: bool = False  # not registered: CREG 0,2, sends fail, the network holds SMS
     sim_full: bool = False  # store reports full and the network holds inbound SMS
     garbage_byte: int = 0  # send b"\xff\r\n" this many times (kills python-gsmmodem's reader)
-    cmti_mid_reply: int = 0  # put pending +CMTI inside the next N replies (True: until cleared)
+    cmti_mid_reply: int = 0  # put pending +CMTI inside the next N replies (set_fault True: all)
 
 
 class ModemEmulator(AtCommandSet, SmsCommandSet):
@@ -182,8 +182,12 @@ class ModemEmulator(AtCommandSet, SmsCommandSet):
         with self._lock:
             self._concat_ref = (self._concat_ref + 1) % 256
             ref = self._concat_ref
+        if timestamp is None:
+            timestamp = self.clock()
+        elif timestamp.tzinfo is None:
+            timestamp = timestamp.replace(tzinfo=VN_TZ)  # a naive time is local (UTC+7)
         pdus = pdu_codec.encode_deliver(
-            sender, text, timestamp=timestamp or self.clock(), concat_ref=ref, smsc=self.smsc)
+            sender, text, timestamp=timestamp, concat_ref=ref, smsc=self.smsc)
         if order is None:
             return pdus
         if any(not 0 <= i < len(pdus) for i in order):
@@ -376,6 +380,8 @@ class ModemEmulator(AtCommandSet, SmsCommandSet):
 
     def _fire_due_reports(self) -> None:
         with self._lock:
+            if not self._reports or self._reports[0][0] > time.monotonic():
+                return
             while self._reports and self._reports[0][0] <= time.monotonic():
                 _, _, mr, recipient, sent = heapq.heappop(self._reports)
                 report = pdu_codec.encode_status_report(

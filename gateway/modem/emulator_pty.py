@@ -68,8 +68,7 @@ class PtyPort:
         overrun on real hardware.
         """
         view = memoryview(data)
-        poller = select.poll()
-        poller.register(self.master, select.POLLOUT)
+        poller = None
         while view:
             try:
                 written = os.write(self.master, view)
@@ -77,6 +76,9 @@ class PtyPort:
                 continue
             except BlockingIOError:
                 pass
+            if poller is None:
+                poller = select.poll()
+                poller.register(self.master, select.POLLOUT)
             if not poller.poll(timeout * 1000):
                 logger.warning("gateway not reading: dropped %d bytes", len(view))
                 return False

@@ -44,6 +44,8 @@ class WireSession:
         self._rx = bytearray()
         self._prompt: int | None = None  # AT+CMGS length while waiting for the PDU
         self._next_urc_at = 0.0
+        self._input_pending = select.poll()  # poll(0) on it: is a command arriving?
+        self._input_pending.register(port.master, select.POLLIN)
         self._thread = threading.Thread(target=self._run, name="modem-emulator", daemon=True)
 
     def start(self) -> None:
@@ -190,8 +192,7 @@ class WireSession:
     def _emit_urcs(self) -> None:
         """Write pending unsolicited codes, each on its own, never inside a reply."""
         modem = self.modem
-        pending = select.poll()
-        pending.register(self.port.master, select.POLLIN)
+        pending = self._input_pending
         while True:
             with modem._lock:
                 if modem.faults.garbage_byte > 0:

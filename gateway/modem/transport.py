@@ -176,6 +176,11 @@ class ModemTransport:
     @staticmethod
     def _close_quietly(modem: GsmModem) -> None:
         modem.alive = False
+        try:  # the reader blocks up to a second in read(); cancel it so reconnects are quick
+            if getattr(modem, "serial", None) is not None:
+                modem.serial.cancel_read()
+        except (OSError, serial.SerialException, AttributeError):
+            pass
         try:
             thread = getattr(modem, "rxThread", None)
             if thread is not None and thread.is_alive() and thread is not threading.current_thread():

@@ -122,19 +122,12 @@ def pack_septets(septets: list[int], fill_bits: int = 0) -> bytes:
     """
     if not 0 <= fill_bits <= 6:
         raise ValueError("fill_bits must be 0..6")
-    acc = 0
-    nbits = fill_bits
-    out = bytearray()
-    for value in septets:
-        acc |= (value & 0x7F) << nbits
-        nbits += 7
-        while nbits >= 8:
-            out.append(acc & 0xFF)
-            acc >>= 8
-            nbits -= 8
-    if nbits:
-        out.append(acc & 0xFF)
-    return bytes(out)
+    # One big integer, septet i at bit fill_bits + 7*i: far faster in Python than a bit loop.
+    big = 0
+    for value in reversed(septets):
+        big = (big << 7) | (value & 0x7F)
+    nbits = fill_bits + 7 * len(septets)
+    return (big << fill_bits).to_bytes((nbits + 7) // 8, "little")
 
 
 def unpack_septets(data: bytes, count: int, fill_bits: int = 0) -> list[int]:

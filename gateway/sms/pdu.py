@@ -12,6 +12,8 @@ what a GSM network would hand a modem.
 
 from __future__ import annotations
 
+import functools
+
 import random
 import re
 from dataclasses import dataclass
@@ -203,8 +205,12 @@ def _concat_ie(ref: int, total: int, seq: int) -> bytes:
     return bytes([0x00, 0x03, ref % 256, total, seq])
 
 
+@functools.lru_cache(maxsize=512)
 def _user_data(text: str, encoding: str, udh: bytes | None) -> tuple[int, bytes]:
-    """(TP-UDL, TP-UD) for one part; UDL counts septets for GSM-7, octets otherwise."""
+    """(TP-UDL, TP-UD) for one part; UDL counts septets for GSM-7, octets otherwise.
+
+    Cached: the gateway sends the same menu texts to many numbers.
+    """
     header = bytes([len(udh)]) + udh if udh else b""
     if encoding == "gsm7":
         septets = gsm7.to_septets(text)

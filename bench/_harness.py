@@ -1,0 +1,48 @@
+"""Shared set-up for the benchmarks: an emulator process, a gateway, a burst of SMS."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from gateway.modem.emulator_client import EmulatorClient  # noqa: E402
+
+
+def start_emulator(workdir: Path, capacity: int = 50) -> tuple[subprocess.Popen, Path, EmulatorClient]:
+    """The modem emulator in its own process, as a real modem is its own device."""
+    link = workdir / "modem"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gateway.modem.emulator", "--link", str(link), "--control-port", "0",
+         "--capacity", str(capacity)],
+        cwd=ROOT, stdout=subprocess.PIPE, text=True,
+    )
+    ready = proc.stdout.readline().split()
+    if not ready or ready[0] != "READY":
+        raise SystemExit(f"emulator did not start: {ready}")
+    return proc, link, EmulatorClient(f"http://127.0.0.1:{ready[2]}", timeout=60)
+
+
+def gateway_env(workdir: Path, link: Path, **extra: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "TINBAO_MODEM_PORT": str(link),
+        "TINBAO_STORAGE_PATH": str(workdir / "tinbao.db"),
+        "TINBAO_WEB_PORT": "0",
+        "TINBAO_ROUTER_AUTO_REPLIES_PER_HOUR": "1000",
+        **extra,
+    }
+
+
+def numbers(count: int) -> list[str]:
+    """Distinct test numbers (Viettel-looking 0912 000 000 + i), one per villager."""
+    return [f"+849{12000000 + i:08d}" for i in range(count)]
+
+
+def workdir() -> Path:
+    return Path(tempfile.mkdtemp(prefix="tinbao-bench-"))
