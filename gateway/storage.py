@@ -11,6 +11,7 @@ which sorts correctly as text and reads clearly in the sqlite3 shell.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import sqlite3
 import threading
 from datetime import datetime, timezone
@@ -48,12 +49,29 @@ def open_db(path: str | Path, *, durable: bool = False) -> Database:
     return db
 
 
+# Each area of the gateway keeps its own migration set next to its code (its own name in
+# _sqlite_migrations), so areas grow their schema without editing this file's history.
+AREA_MIGRATIONS = (
+    "gateway.web.schema",
+    "gateway.sync.schema",
+    "gateway.broadcasts.schema",
+)
+
+
+def all_migrations() -> list[Migrations]:
+    """The spine's set first, then every area's, in a fixed order."""
+    sets = [migrations]
+    sets.extend(importlib.import_module(name).migrations for name in AREA_MIGRATIONS)
+    return sets
+
+
 def prepare(path: str | Path) -> None:
     """Create the file if needed, switch it to WAL once and apply pending migrations."""
     db = open_db(path)
     try:
         db.enable_wal()
-        migrations.apply(db)
+        for migration_set in all_migrations():
+            migration_set.apply(db)
     finally:
         db.close()
 

@@ -1,0 +1,1 @@
+"""Scheduled scam-warning broadcasts to subscribed villagers."""
