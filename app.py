@@ -1,54 +1,76 @@
 """TinBao's entry point: ``python app.py`` runs the whole gateway.
 
-    python app.py                      # defaults from firmware_config/gateway.toml
-    python app.py --config FILE        # another config (or TINBAO_CONFIG=FILE)
-    TINBAO_MODEM_PORT=/dev/ttyUSB0 python app.py
+    python app.py                          # the gateway, defaults from firmware_config/gateway.toml
+    python app.py --config FILE            # another config (or TINBAO_CONFIG=FILE)
+    python app.py create-user NAME --role admin|officer|viewer
+    python app.py district                 # the district hub that receives every commune's tips
+    python app.py export-tips FILE         # unsynced tips to a signed file (USB stick)
+    python app.py import-tips FILE         # on the hub: take such a file in
 
 Any key can be overridden by TINBAO_<SECTION>_<KEY>; a wrong value stops start-up with one
-line naming the key.
+line naming the key. Each command lives in the module that owns its area; this file only
+parses the command line.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import signal
 import sys
 
 from gateway.config import load_config
-from gateway.errors import ConfigError
+from gateway.errors import TinBaoError
+
+# command -> "module:function"; each function takes (config, args) and returns an exit code.
+COMMANDS = {
+    "run": "gateway.service:run_command",
+    "create-user": "gateway.web.accounts:create_user_command",
+    "district": "gateway.district.server:run_command",
+    "export-tips": "gateway.sync.sneakernet:export_command",
+    "import-tips": "gateway.district.server:import_command",
+}
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="app.py", description="TinBao SMS gateway")
     parser.add_argument("--config", help="TOML config file (default: firmware_config/gateway.toml)")
     parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (default INFO)")
-    parser.add_argument("command", nargs="?", default="run", choices=["run"], help="what to do (default: run)")
-    args = parser.parse_args(argv)
+    commands = parser.add_subparsers(dest="command")
+    commands.add_parser("run", help="run the gateway (the default)")
+    user = commands.add_parser("create-user", help="create an officer's account (asks for the password)")
+    user.add_argument("username")
+    user.add_argument("--role", choices=["admin", "officer", "viewer"], default="officer")
+    commands.add_parser("district", help="run the district hub")
+    export = commands.add_parser("export-tips", help="write unsynced tips to a signed file")
+    export.add_argument("file")
+    imported = commands.add_parser("import-tips", help="hub: import a file written by export-tips")
+    imported.add_argument("file")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    args.command = args.command or "run"
     logging.basicConfig(
         level=args.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("gsmmodem").setLevel(logging.WARNING)
-    try:
-        config = load_config(args.config)
-    except ConfigError as exc:
-        print(f"tinbao: {exc}", file=sys.stderr)
-        return 2
-
-    from gateway.service import Gateway
-
     # systemd stops a service with SIGTERM: leave through the same door as Ctrl-C, so the
     # workers stop between two commands and the database is closed.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     try:
-        Gateway(config).run()
-    except ConfigError as exc:
+        config = load_config(args.config)
+        module_name, function_name = COMMANDS[args.command].split(":")
+        command = getattr(importlib.import_module(module_name), function_name)
+        return int(command(config, args) or 0)
+    except TinBaoError as exc:
         print(f"tinbao: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        pass
-    return 0
+        return 0
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Callable, Iterable, Protocol
 
 from sqlite_utils import Database
 
@@ -39,6 +40,30 @@ AUTOMATIC_MARKERS = (
 )
 
 
+@dataclass(frozen=True, slots=True)
+class HandlerReply:
+    """What an inbound handler decided: a reply (or None for silence) and a label for the log."""
+
+    reply: str | None
+    kind: str
+    handler: str
+
+
+class InboundHandler(Protocol):
+    """A keyword handler tried before the menus (RapidSMS's small handlers), e.g. DK/HUY.
+
+    ``handle`` runs inside the router's transaction; it returns None when the text is not
+    for it. Its reply goes through the same flood guard as every automatic reply.
+    """
+
+    def handle(self, db: Database, number: phone.Number, text: str, inbox_id: int,
+               now: datetime) -> HandlerReply | None: ...
+
+
+# Called inside the router's transaction right after a tip is stored (duty alerts, sync).
+TipHook = Callable[[Database, tips.Tip, str, str, datetime], None]  # (db, tip, tipster, text, now)
+
+
 @dataclass(frozen=True)
 class RouterSettings:
     gateway_id: str
@@ -51,9 +76,16 @@ class RouterSettings:
 class Router:
     """Routes queued inbox rows; pure decisions come from the ``MenuBook``."""
 
-    def __init__(self, book: MenuBook, settings: RouterSettings) -> None:
+    def __init__(self, book: MenuBook, settings: RouterSettings, *,
+                 handlers: Iterable[InboundHandler] = (), tip_hooks: Iterable[TipHook] = ()) -> None:
         self.book = book
         self.settings = settings
+        self.handlers = list(handlers)
+        self.tip_hooks = list(tip_hooks)
+
+    def set_book(self, book: MenuBook) -> None:
+        """Swap the menus (an officer edited them): the next message is answered from these."""
+        self.book = book
 
     def run_once(self, db: Database, now: datetime, limit: int = 200) -> int:
         """Route up to ``limit`` queued messages in one transaction; returns how many."""
@@ -88,8 +120,19 @@ class Router:
         if any(marker in folded for marker in AUTOMATIC_MARKERS) or self._echoes_us(db, number.value, folded):
             return "silent:automatic"
 
+        for handler_obj in self.handlers:
+            result = handler_obj.handle(db, number, text, inbox_id, now)
+            if result is not None:
+                if result.reply and self._may_reply(db, number.value, result.kind, None, now):
+                    outbox.enqueue(
+                        db, number.value, result.reply, kind=result.kind, now=now, in_reply_to=inbox_id,
+                        khong_dau=result.kind in self.settings.khong_dau_kinds, max_parts=self.settings.max_parts,
+                    )
+                return result.handler
+
+        book = self.book  # one menu version for the whole message, even if an officer saves now
         session = self._load_session(db, number.value)
-        decision: Decision = self.book.respond(text, session, now)
+        decision: Decision = book.respond(text, session, now)
         handler = decision.matched or decision.kind
         reply, kind = decision.reply, _reply_kind(decision)
 
@@ -98,11 +141,13 @@ class Router:
                 db, gateway_id=self.settings.gateway_id, tipster=number.value,
                 text=decision.tip_text or "", inbox_id=inbox_id, now=now,
             )
+            for hook in self.tip_hooks:
+                hook(db, tip, number.value, decision.tip_text or "", now)
             reply = decision.ack(tip.reference)
             kind = "tip_ack"
             handler = f"tip:{tip.reference}"
 
-        last_help = self._save_session(db, number.value, decision, session, now, kind)
+        last_help = self._save_session(db, book, number.value, decision, session, now, kind)
         if reply and self._may_reply(db, number.value, kind, last_help, now):
             outbox.enqueue(
                 db, number.value, reply, kind=kind, now=now, in_reply_to=inbox_id,
@@ -143,13 +188,13 @@ class Router:
             expires_at=datetime.fromisoformat(expires_at) if expires_at else None,
         )
 
-    def _save_session(self, db: Database, number: str, decision: Decision, old: Session | None,
-                      now: datetime, kind: str) -> str | None:
+    def _save_session(self, db: Database, book: MenuBook, number: str, decision: Decision,
+                      old: Session | None, now: datetime, kind: str) -> str | None:
         """Persist the new menu state; returns when help was last sent (before this message).
 
         A decision without a session closes the menu but keeps the number's language.
         """
-        new = decision.session or self.book.new_session(old.language if old else None)
+        new = decision.session or book.new_session(old.language if old else None)
         row = db.execute("SELECT last_help_at FROM sessions WHERE number=?", (number,)).fetchone()
         last_help = row[0] if row else None
         db.conn.execute(

@@ -124,3 +124,9 @@ class Gateway:
             waitress.serve(self.web_app(), host=host, port=port, threads=8, ident="TinBao")
         finally:
             self.stop()
+
+
+def run_command(config: Config, args: object = None) -> int:
+    """``python app.py`` / ``python app.py run``."""
+    Gateway(config).run()
+    return 0

@@ -121,3 +121,59 @@ def rows(db_path: Path, sql: str, params: tuple = ()) -> list[tuple]:
 def real_pdus_path() -> Path:
     return SHARED / "testdata" / "real_pdus.jsonl"
 
+
+
+# -- a live gateway and a real headless Chromium (browser tests) -------------------------------
+
+CHROMIUM = "/usr/bin/chromium"
+OUTPUT = ROOT / "test-output"
+
+
+@pytest.fixture
+def live_gateway(tmp_path: Path) -> Iterator[tuple[Gateway, str]]:
+    """The whole gateway with its built-in emulator, its page served by waitress on a free port."""
+    import waitress
+
+    config = make_config(tmp_path, TINBAO_MODEM_PORT="emulator", TINBAO_WEB_PORT="0")
+    gw = Gateway(config)
+    gw.start()
+    server = waitress.create_server(gw.web_app(), host="127.0.0.1", port=0, threads=4)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    assert wait_until(lambda: gw.modem.state.state == "connected", 15)
+    yield gw, f"http://127.0.0.1:{server.effective_port}"
+    server.close()
+    gw.stop()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium driven by Playwright (no browser download: executable_path)."""
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    with playwright_api.sync_playwright() as p:
+        chromium = p.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="vi-VN")
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+def screenshot(page, name: str) -> Path:
+    """Save a screenshot under test-output/ (kept by CI as the tests' visible output)."""
+    OUTPUT.mkdir(exist_ok=True)
+    path = OUTPUT / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path

@@ -1,0 +1,15 @@
+"""The phone simulator in a real headless Chromium, through the real emulator path."""
+
+from __future__ import annotations
+
+from conftest import screenshot
+
+
+def test_simulator_answers_menu_in_the_browser(live_gateway, page):
+    gateway, base = live_gateway
+    page.goto(f"{base}/simulator")
+    page.fill("input[name=number]", "0912345678")
+    page.fill("textarea[name=text]", "MENU")
+    page.click("button[type=submit]")
+    page.wait_for_selector("text=Thu tuc hanh chinh", timeout=15000)
+    screenshot(page, "simulator")
