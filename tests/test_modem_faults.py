@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from conftest import make_config, rows, wait_until
 
 from gateway.service import Gateway
@@ -27,6 +29,7 @@ def test_serial_port_disappears_and_comes_back(gateway, phone, emulator, config)
     assert modem_state(config)["reconnects"] >= 1
 
 
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
 def test_a_bad_byte_that_kills_the_library_reader_is_survived(gateway, phone, emulator, config):
     emulator.set_fault("garbage_byte", True)
     assert wait_until(lambda: modem_state(config).get("reconnects", 0) >= 1, 10)
