@@ -10,55 +10,23 @@ burst's arrival at the emulator until the emulator has accepted the last reply.
 from __future__ import annotations
 
 import argparse
-import shutil
-import subprocess
-import sys
 import time
 
-from _harness import ROOT, gateway_env, numbers, start_emulator, workdir
+from _harness import RunningGateway, numbers
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--messages", type=int, default=2000)
     args = parser.parse_args()
-    work = workdir()
-    emulator_proc, link, emulator = start_emulator(work)
-    gateway = subprocess.Popen([sys.executable, "app.py", "--log-level", "WARNING"], cwd=ROOT,
-                               env=gateway_env(work, link), stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 30
-        while emulator.status().get("registered") is not True or not _connected(work):
-            if time.monotonic() > deadline:
-                raise SystemExit("gateway did not connect")
-            time.sleep(0.1)
-        burst = [(n, "MENU") for n in numbers(args.messages)]
+    with RunningGateway() as run:
         start = time.perf_counter()
-        emulator.deliver_many(burst)
-        if not emulator.wait_for_sent(args.messages, 600):
+        run.emulator.deliver_many([(n, "MENU") for n in numbers(args.messages)])
+        if not run.emulator.wait_for_sent(args.messages, 600):
             raise SystemExit("not every SMS was answered")
         elapsed = time.perf_counter() - start
-        print(f"inbound SMS answered: {args.messages} in {elapsed:.2f} s = {args.messages / elapsed:.0f} SMS/s "
-              f"(full emulator path, zero modem delay, each SMS committed with fsync before leaving the SIM)")
-    finally:
-        gateway.terminate()
-        gateway.wait(10)
-        emulator.shutdown()
-        emulator_proc.wait(10)
-        shutil.rmtree(work, ignore_errors=True)
-
-
-def _connected(work) -> bool:
-    import json
-    import sqlite3
-
-    try:
-        conn = sqlite3.connect(str(work / "tinbao.db"))
-        row = conn.execute("SELECT value FROM state WHERE key='modem'").fetchone()
-        conn.close()
-    except sqlite3.Error:
-        return False
-    return bool(row) and json.loads(row[0]).get("registered") is True
+    print(f"inbound SMS answered: {args.messages} in {elapsed:.2f} s = {args.messages / elapsed:.0f} SMS/s "
+          f"(full emulator path, zero modem delay, each SMS committed with fsync before leaving the SIM)")
 
 
 if __name__ == "__main__":

@@ -14,11 +14,12 @@ which drains the whole store: list, commit, then delete.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import threading
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterator
 
 import serial
 from gsmmodem.exceptions import (
@@ -231,21 +232,28 @@ class ModemTransport:
                 saw_notice = True
         return found, saw_notice
 
-    def read_slot(self, slot: str) -> StoredPdu | None:
-        """Read one slot (``SR:2`` for a status report a modem keeps apart), or None if empty."""
-        memory, index = slot.split(":", 1)
+    @contextlib.contextmanager
+    def _store(self, memory: str) -> Iterator[None]:
+        """Point the modem at another store (``SR`` for status reports) for one command."""
+        if memory != self.memory:
+            self._write(f'AT+CPMS="{memory}"')
         try:
-            if memory != self.memory:
-                self._write(f'AT+CPMS="{memory}"')
-            lines = self._write(f"AT+CMGR={index}")
-        except CommandError:
-            return None
+            yield
         finally:
             if memory != self.memory:
                 try:
                     self._write(f'AT+CPMS="{self.memory}"')
                 except (CommandError, ModemError):
                     pass
+
+    def read_slot(self, slot: str) -> StoredPdu | None:
+        """Read one slot (``SR:2`` for a status report a modem keeps apart), or None if empty."""
+        memory, index = slot.split(":", 1)
+        try:
+            with self._store(memory):
+                lines = self._write(f"AT+CMGR={index}")
+        except CommandError:
+            return None
         for i, line in enumerate(lines):
             match = CMGR_RE.match(line)
             if match and i + 1 < len(lines):
@@ -257,21 +265,14 @@ class ModemTransport:
         """Delete one stored message; only ever called after it was committed."""
         memory, index = slot.split(":", 1)
         try:
-            if memory != self.memory:
-                self._write(f'AT+CPMS="{memory}"')
-            self._write(f"AT+CMGD={index}")
+            with self._store(memory):
+                self._write(f"AT+CMGD={index}")
         except CmsError as exc:
             if exc.code == 321:  # invalid index: already gone
                 return
             raise ModemError(f"modem refused to delete {slot}: {exc}") from exc
         except CommandError as exc:
             raise ModemError(f"modem refused to delete {slot}: {exc}") from exc
-        finally:
-            if memory != self.memory:
-                try:
-                    self._write(f'AT+CPMS="{self.memory}"')
-                except (CommandError, ModemError):
-                    pass
 
     def send_pdu(self, pdu_hex: str, tpdu_length: int) -> int:
         """Send one SMS part; returns the TP-MR from ``+CMGS``. Raises SendError."""
