@@ -53,6 +53,13 @@ def _url(value: str) -> str | None:
     return None if ok else "must start with http:// or https://"
 
 
+def _clock_time(value: str) -> str | None:
+    parts = value.split(":")
+    ok = len(parts) == 2 and all(len(p) == 2 and p.isdigit() for p in parts)
+    ok = ok and int(parts[0]) < 24 and int(parts[1]) < 60
+    return None if ok else "must be a local time HH:MM (for example 22:00)"
+
+
 def _pin(value: str) -> str | None:
     return None if value == "" or (value.isdigit() and 4 <= len(value) <= 8) else "must be 4-8 digits"
 
@@ -78,6 +85,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "command_timeout": Key("float", 10.0, _between(0.5, 120)),
         "send_timeout": Key("float", 35.0, _between(1, 300)),
         "reconnect_max": Key("float", 60.0, _between(0.1, 3600)),
+        "extra_ports": Key("list", []),
     },
     "sms": {
         "khong_dau": Key("list", ["menu", "help", "tip_prompt", "tip_ack"]),
@@ -97,6 +105,10 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "host": Key("str", "127.0.0.1"),
         "port": Key("int", 8080, _between(0, 65535)),
         "secret_key": Key("str", ""),
+        "session_hours": Key("float", 8.0, _between(0.05, 24 * 30)),
+        "session_max_hours": Key("float", 12.0, _between(0.05, 24 * 90)),
+        "login_max_failures": Key("int", 5, _between(1, 1000)),
+        "login_lockout_minutes": Key("float", 15.0, _between(0.1, 24 * 60)),
     },
     "zalo": {
         "enabled": Key("bool", False),
@@ -106,13 +118,37 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "secret_key": Key("str", ""),
         "refresh_token": Key("str", ""),
         "officer_ids": Key("list", []),
+        "share_numbers": Key("bool", False),
+        "backfill_days": Key("int", 7, _between(0, 3650)),
     },
     "district": {
         "url": Key("str", "", _url),
         "token": Key("str", ""),
+        "share_numbers": Key("bool", False),
+    },
+    "broadcasts": {
+        "tick_interval": Key("float", 30.0, _between(0.05, 3600)),
+        "grace_minutes": Key("float", 180.0, _between(0, 7 * 24 * 60)),
+        "quiet_start": Key("str", "22:00", _clock_time),
+        "quiet_end": Key("str", "07:00", _clock_time),
+        "per_day": Key("int", 1, _between(1, 50)),
+        "priority": Key("int", 10, _between(1, 1000)),
+        "window_parts": Key("int", 10, _between(1, 1000)),
+        "warnings_path": Key("str", "firmware_config/warnings"),
     },
     "hub": {
         "gateways": Key("table", {}),
+        "name": Key("str", "Công an huyện"),
+        "max_batch": Key("int", 2000, _between(1, 100_000)),
+    },
+    "sync": {
+        "batch_size": Key("int", 200, _between(1, 5000)),
+        "retry_base": Key("float", 5.0, _between(0.01, 3600)),
+        "retry_max": Key("float", 600.0, _between(0.01, 86400)),
+        "poll_interval": Key("float", 1.0, _between(0.01, 60)),
+        "pull_interval": Key("float", 60.0, _between(0.1, 86400)),
+        "timeout": Key("float", 20.0, _between(0.1, 600)),
+        "check_timeout": Key("float", 5.0, _between(0.1, 120)),
     },
 }
 

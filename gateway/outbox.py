@@ -5,6 +5,12 @@ page and broadcasts); only the modem worker sends. Each message is planned into 
 at enqueue time, so a retry of part 3 sends exactly the same bytes and parts 1-2 are not
 sent again. A part is marked sent only after the modem answered ``+CMGS`` (rule 2): a crash
 in between leaves it queued, so it is sent again at most once.
+
+Broadcasts are the exception (rule 4): a broadcast part that was in the modem when the
+gateway died is marked ``unknown`` instead of being sent again, so nobody gets a warning
+twice. That is why a worker claims each part before ``AT+CMGS`` (``next_due(..., worker=)``)
+and settles leftover claims when it starts (``recover_claims``). The claims also let several
+modem workers share one outbox: a message belongs to the worker that sent its first part.
 """
 
 from __future__ import annotations
@@ -85,28 +91,110 @@ def _cut_to_parts(text: str, max_parts: int) -> str:
     return "".join(parts[:max_parts])[:-1] + "…"
 
 
-def next_due(db: Database, now: datetime) -> DuePart | None:
-    """The first unsent part of the most urgent due message (replies before broadcasts)."""
+def next_due(db: Database, now: datetime, worker: str | None = None) -> DuePart | None:
+    """The first unsent part of the most urgent due message (replies before broadcasts).
+
+    With ``worker`` (one name per modem worker) the part is also claimed, in the same
+    transaction, right before the modem is asked to send it: the message belongs to that
+    worker from then on (all parts of one SMS leave through one modem, and two workers never
+    send the same part), and a part still claimed at start-up was in the modem when the
+    gateway died (see ``recover_claims``).
+    """
+    now_iso = utcnow_iso(now)
+    if worker is None:
+        row = db.execute(_DUE_SQL.format(claim=""), (now_iso,)).fetchone()
+        return DuePart(*row) if row else None
+    with write_transaction(db):
+        return _claim_next(db, now_iso, worker)
+
+
+def _claim_next(db: Database, now_iso: str, worker: str) -> DuePart | None:
     row = db.execute(
-        "SELECT p.id, o.id, p.seq, o.parts_total, o.number, p.pdu, p.tpdu_length, o.attempts"
-        " FROM outbox o JOIN outbox_parts p ON p.outbox_id = o.id AND p.status = 'queued'"
-        " WHERE o.status = 'queued' AND o.next_attempt_at <= ?"
-        " ORDER BY o.priority, o.next_attempt_at, o.id, p.seq LIMIT 1",
-        (utcnow_iso(now),),
+        _DUE_SQL.format(claim=" AND (o.claimed_by IS NULL OR o.claimed_by = ?)"), (now_iso, worker)
     ).fetchone()
-    return DuePart(*row) if row else None
+    if row is None:
+        return None
+    part = DuePart(*row)
+    db.conn.execute("UPDATE outbox SET claimed_by=? WHERE id=?", (worker, part.outbox_id))
+    db.conn.execute("UPDATE outbox_parts SET claimed_by=?, claimed_at=? WHERE id=?", (worker, now_iso, part.part_id))
+    return part
+
+
+_DUE_SQL = (
+    "SELECT p.id, o.id, p.seq, o.parts_total, o.number, p.pdu, p.tpdu_length, o.attempts"
+    " FROM outbox o JOIN outbox_parts p ON p.outbox_id = o.id AND p.status = 'queued'"
+    " WHERE o.status = 'queued' AND o.next_attempt_at <= ?{claim}"
+    " ORDER BY o.priority, o.next_attempt_at, o.id, p.seq LIMIT 1"
+)
+
+#: Kinds sent at most once: a part in doubt after a crash is not sent again (DESIGN.md rule
+#: 4: a broadcast never reaches one person twice). Every other kind is sent again (rule 2).
+AT_MOST_ONCE_KINDS = frozenset({"broadcast"})
+IN_DOUBT = "in doubt: the gateway stopped while the modem was sending a part; not sent again"
+
+
+def recover_claims(db: Database, now: datetime, worker: str | None = None) -> tuple[int, int]:
+    """Settle the claims a stopped worker left (``worker=None``: every worker's).
+
+    Call it when a worker starts, before it sends (and, for all workers, once at start-up
+    before any starts). A part still claimed was handed to the modem, and the gateway died
+    before the answer was recorded: it may or may not have gone out. Replies are sent again
+    (at most one duplicate, rule 2); broadcast parts are marked ``unknown`` and not resent.
+    A message none of whose parts went out is released for any worker. Returns
+    (parts released to send again, parts left in doubt).
+    """
+    who, args = ("", ()) if worker is None else (" AND p.claimed_by = ?", (worker,))
+    now_iso = utcnow_iso(now)
+    resend = doubt = 0
+    with write_transaction(db):
+        rows = db.execute(
+            "SELECT p.id, p.outbox_id, o.kind FROM outbox_parts p JOIN outbox o ON o.id = p.outbox_id"
+            f" WHERE p.claimed_by IS NOT NULL AND p.status = 'queued'{who}",
+            args,
+        ).fetchall()
+        for part_id, outbox_id, kind in rows:
+            if kind in AT_MOST_ONCE_KINDS:
+                doubt += 1
+                db.conn.execute(
+                    "UPDATE outbox_parts SET status='unknown', claimed_by=NULL, claimed_at=NULL WHERE id=?",
+                    (part_id,),
+                )
+                left, total = db.execute(
+                    "SELECT SUM(status = 'queued'), COUNT(*) FROM outbox_parts WHERE outbox_id=?", (outbox_id,)
+                ).fetchone()
+                db.conn.execute(
+                    "UPDATE outbox SET parts_sent=?, last_error=?, status=CASE WHEN ? THEN 'sent' ELSE status END,"
+                    " sent_at=CASE WHEN ? THEN ? ELSE sent_at END WHERE id=? AND status='queued'",
+                    (total - left, IN_DOUBT, int(left == 0), int(left == 0), now_iso, outbox_id),
+                )
+            else:
+                resend += 1
+                db.conn.execute("UPDATE outbox_parts SET claimed_by=NULL, claimed_at=NULL WHERE id=?", (part_id,))
+        owner = "" if worker is None else " AND claimed_by = ?"
+        db.conn.execute(
+            f"UPDATE outbox SET claimed_by=NULL WHERE claimed_by IS NOT NULL AND status='queued'"
+            f" AND parts_sent=0{owner}",
+            args,
+        )
+    return resend, doubt
 
 
 def queued_count(db: Database) -> int:
     return db.execute("SELECT COUNT(*) FROM outbox WHERE status = 'queued'").fetchone()[0]
 
 
-def mark_part_sent(db: Database, part: DuePart, mr: int, now: datetime) -> None:
-    """Record +CMGS for one part; the message is sent when its last part is."""
+def mark_part_sent(db: Database, part: DuePart, mr: int, now: datetime, *,
+                   claim_next_for: str | None = None) -> DuePart | None:
+    """Record +CMGS for one part; the message is sent when its last part is.
+
+    ``claim_next_for``: also claim the next due part for that worker, in the same (durable)
+    transaction, and return it: one commit per part instead of two, so the modem waits less.
+    """
     now_iso = utcnow_iso(now)
     with write_transaction(db):
         db.conn.execute(
-            "UPDATE outbox_parts SET status='sent', mr=?, sent_at=? WHERE id=? AND status='queued'",
+            "UPDATE outbox_parts SET status='sent', mr=?, sent_at=?, claimed_by=NULL, claimed_at=NULL"
+            " WHERE id=? AND status='queued'",
             (mr, now_iso, part.part_id),
         )
         sent = db.execute(
@@ -118,6 +206,7 @@ def mark_part_sent(db: Database, part: DuePart, mr: int, now: datetime) -> None:
             " last_error=NULL WHERE id=?",
             (sent, "sent" if done else "queued", int(done), now_iso, part.outbox_id),
         )
+        return _claim_next(db, now_iso, claim_next_for) if claim_next_for else None
 
 
 def mark_failure(
@@ -146,6 +235,11 @@ def mark_failure(
                 part.outbox_id,
             ),
         )
+        # The part is back from the modem. A message none of whose parts went out may be
+        # tried by another modem; one half sent stays with this one (a phone joins the
+        # parts of a long SMS only when they come from the same number).
+        db.conn.execute("UPDATE outbox_parts SET claimed_by=NULL, claimed_at=NULL WHERE id=?", (part.part_id,))
+        db.conn.execute("UPDATE outbox SET claimed_by=NULL WHERE id=? AND parts_sent=0", (part.outbox_id,))
         if give_up:
             db.conn.execute(
                 "UPDATE outbox_parts SET status='failed' WHERE outbox_id=? AND status='queued'", (part.outbox_id,)

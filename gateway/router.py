@@ -72,6 +72,17 @@ class RouterSettings:
     khong_dau_kinds: frozenset[str] = frozenset({"menu", "help", "tip_prompt", "tip_ack"})
     max_parts: int = 10
 
+    @classmethod
+    def from_config(cls, config) -> "RouterSettings":
+        """The settings every router of this gateway uses (the live one and the dry run)."""
+        return cls(
+            gateway_id=config.gateway.id,
+            session_minutes=config.router.session_minutes,
+            auto_replies_per_hour=config.router.auto_replies_per_hour,
+            khong_dau_kinds=frozenset(config.sms.khong_dau),
+            max_parts=config.sms.max_parts,
+        )
+
 
 class Router:
     """Routes queued inbox rows; pure decisions come from the ``MenuBook``."""

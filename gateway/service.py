@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import timedelta
 
 from gateway import __version__
 from gateway.clock import Clock
 from gateway.config import Config
-from gateway.menus import MenuBook
+from gateway import duty, menus_store
 from gateway.modem.worker import ModemWorker, settings_from_config
 from gateway.router import Router, RouterSettings
 from gateway.storage import ThreadLocalDb, prepare
@@ -71,15 +70,8 @@ class Gateway:
         prepare(config.storage_path)
         self.dbs = ThreadLocalDb(config.storage_path)
         self.durable_dbs = ThreadLocalDb(config.storage_path, durable=True)
-        self.book = MenuBook.load(config.menus_path, expiry=timedelta(minutes=config.router.session_minutes))
-        settings = RouterSettings(
-            gateway_id=config.gateway.id,
-            session_minutes=config.router.session_minutes,
-            auto_replies_per_hour=config.router.auto_replies_per_hour,
-            khong_dau_kinds=frozenset(config.sms.khong_dau),
-            max_parts=config.sms.max_parts,
-        )
-        self.router = Router(self.book, settings)
+        self.book = menus_store.load_current(self.dbs.get(), config.menus_path, **menus_store.book_options(config))
+        self.router = Router(self.book, RouterSettings.from_config(config), tip_hooks=[duty.alert_new_tip])
         self.modem: ModemWorker | None = None
         self.router_worker: RouterWorker | None = None
 
@@ -110,7 +102,14 @@ class Gateway:
     def web_app(self):
         from gateway.web import WebServices, create_app
 
-        services = WebServices(db=self.dbs, simulator=self.emulator, version=__version__)
+        from gateway import simulation
+
+        services = WebServices(db=self.dbs, simulator=self.emulator, version=__version__, clock=self.clock)
+        services.extra["on_menus_changed"] = self.router.set_book
+        services.extra["dry_run"] = simulation.DryRun(
+            simulation.sandbox_path(self.config.storage_path), RouterSettings.from_config(self.config),
+            lambda: self.router.book, handlers=self.router.handlers,
+        )
         return create_app(self.config, services)
 
     def run(self) -> None:

@@ -53,6 +53,8 @@ def open_db(path: str | Path, *, durable: bool = False) -> Database:
 # _sqlite_migrations), so areas grow their schema without editing this file's history.
 AREA_MIGRATIONS = (
     "gateway.web.schema",
+    "gateway.web.schema_work",
+    "gateway.web.schema_menus",
     "gateway.sync.schema",
     "gateway.broadcasts.schema",
 )

@@ -177,3 +177,63 @@ def screenshot(page, name: str) -> Path:
     path = OUTPUT / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+# -- logging in (the officers' page is behind a login) -----------------------------------------
+
+TEST_PASSWORD = "mat-khau-thu-123"
+_user_numbers = iter(range(1, 1_000_000))
+
+
+def make_user(db_path: Path, role: str = "officer", username: str | None = None,
+              password: str = TEST_PASSWORD) -> str:
+    """Create an account straight in the database file; returns its username."""
+    from gateway.storage import open_db, prepare
+    from gateway.web.accounts import create_user
+
+    username = username or f"{role}{next(_user_numbers)}"
+    prepare(db_path)
+    db = open_db(db_path)
+    try:
+        create_user(db, username, password, role, by="test")
+    finally:
+        db.close()
+    return username
+
+
+def csrf_token_from(html: str) -> str:
+    import re
+
+    match = re.search(r'name="csrf-token" content="([^"]+)"', html) or re.search(
+        r'name="csrf_token" value="([^"]+)"', html
+    )
+    assert match, "no CSRF token in the page"
+    return match.group(1)
+
+
+def login_client(client, db_path: Path, role: str = "officer", *, username: str | None = None,
+                 password: str = TEST_PASSWORD) -> str:
+    """Create a user with ``role`` and log the Flask test client in through the login form.
+
+    CSRF stays on: the token of the login page is then sent by this client on every request
+    (``X-CSRFToken``), as ``static/csrf.js`` does in a browser. Returns the username.
+    """
+    username = make_user(db_path, role, username, password)
+    token = csrf_token_from(client.get("/login").get_data(as_text=True))
+    response = client.post("/login", data={"username": username, "password": password, "csrf_token": token})
+    assert response.status_code == 303, response.get_data(as_text=True)[:500]
+    client.environ_base["HTTP_X_CSRFTOKEN"] = token
+    return username
+
+
+def login_page(page, base_url: str, db_path: Path, role: str = "officer", *,
+               username: str | None = None, password: str = TEST_PASSWORD) -> str:
+    """Create a user with ``role`` and log in through the real login form in Chromium."""
+    username = make_user(db_path, role, username, password)
+    page.goto(f"{base_url}/login")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    with page.expect_navigation():
+        page.click("#login-form button[type=submit]")
+    assert "/login" not in page.url, page.url
+    return username

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from conftest import screenshot
+from conftest import login_page, screenshot
 
 
 def test_simulator_answers_menu_in_the_browser(live_gateway, page):
     gateway, base = live_gateway
+    login_page(page, base, gateway.config.storage_path, role="officer")
     page.goto(f"{base}/simulator")
     page.fill("input[name=number]", "0912345678")
     page.fill("textarea[name=text]", "MENU")
-    page.click("button[type=submit]")
+    page.click("#sim-send")
     page.wait_for_selector("text=Thu tuc hanh chinh", timeout=15000)
     screenshot(page, "simulator")

@@ -1,7 +1,141 @@
-"""The broadcasts area's tables: its own migration set, applied by gateway.storage.prepare."""
+"""The broadcasts area's tables: its own migration set, applied by gateway.storage.prepare.
+
+Every hand-off is a table with a status column (DESIGN.md): a broadcast fires ``broadcast_runs``
+(one per firing, a missed one included), each run has one ``broadcast_deliveries`` row per
+recipient, and a delivery points at the ``outbox`` row that carries it. The delivery row and
+its outbox row are written in one transaction, so a restart finds every recipient either
+still pending or already handed to the outbox: nobody is sent a broadcast twice (rule 4).
+
+The outbox gets two claim columns here: a modem worker claims a message (``outbox.claimed_by``)
+so that all parts of one SMS leave through the same modem, and marks the part it is sending
+(``outbox_parts.claimed_by``/``claimed_at``) right before ``AT+CMGS``; a part still marked
+at start-up was in the modem when the gateway died ("in doubt").
+"""
 
 from __future__ import annotations
 
+from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
 migrations = Migrations("tinbao-broadcasts")
+
+
+@migrations()
+def m001_broadcasts(db: Database) -> None:
+    """Subscribers and their groups, broadcasts, runs, deliveries; outbox claims."""
+    db.executescript(
+        """
+        -- Villagers who get the warnings. A number that left is kept (status 'left'), so an
+        -- import never adds it again; only the villager (DK) or, if an officer removed it,
+        -- an officer brings it back.
+        CREATE TABLE subscribers (
+            id INTEGER PRIMARY KEY,
+            number TEXT NOT NULL UNIQUE,              -- E.164
+            name TEXT NOT NULL DEFAULT '',
+            status TEXT NOT NULL DEFAULT 'subscribed', -- subscribed | left
+            source TEXT NOT NULL,                      -- sms | officer | import
+            left_via TEXT,                             -- sms | officer (who removed it)
+            village_request TEXT,                      -- "DK <village>" with no such village
+            note TEXT NOT NULL DEFAULT '',
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            updated_by TEXT,
+            subscribed_at TEXT,
+            left_at TEXT
+        );
+        CREATE INDEX subscribers_status ON subscribers(status, id);
+
+        -- Villages ("thôn") and any other label officers group people by.
+        CREATE TABLE subscriber_groups (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL,
+            key TEXT NOT NULL UNIQUE,        -- folded, without "thôn"/"bản": for DK <village>, imports
+            kind TEXT NOT NULL DEFAULT 'village', -- village | label
+            created_at TEXT NOT NULL
+        );
+
+        CREATE TABLE subscriber_group_members (
+            subscriber_id INTEGER NOT NULL REFERENCES subscribers(id) ON DELETE CASCADE,
+            group_id INTEGER NOT NULL REFERENCES subscriber_groups(id) ON DELETE CASCADE,
+            PRIMARY KEY (subscriber_id, group_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX subscriber_group_members_group ON subscriber_group_members(group_id, subscriber_id);
+
+        -- What officers compose. schedule: now | once | weekly | monthly; weekly/monthly fire
+        -- at time_of_day in gateway.timezone. next_run_at is the next due moment (UTC).
+        CREATE TABLE broadcasts (
+            id INTEGER PRIMARY KEY,
+            title TEXT NOT NULL,
+            body TEXT NOT NULL,                 -- accented, as written (sender and stop line added when sent)
+            body_khong_dau TEXT,                -- the library's hand-written "không dấu" form, else NULL
+            warning_id TEXT,                    -- library id when taken from the library
+            encoding TEXT NOT NULL DEFAULT 'khong_dau', -- accented | khong_dau
+            all_subscribers INTEGER NOT NULL DEFAULT 0, -- 1: everyone, else broadcast_groups
+            schedule TEXT NOT NULL DEFAULT 'now',
+            run_at TEXT,                        -- once: the moment (UTC)
+            weekday INTEGER,                    -- weekly: 0 Monday .. 6 Sunday
+            day_of_month INTEGER,               -- monthly: 1-31 (short months: their last day)
+            time_of_day TEXT,                   -- weekly/monthly: "HH:MM", local time
+            grace_minutes REAL,                 -- NULL: broadcasts.grace_minutes
+            status TEXT NOT NULL DEFAULT 'draft', -- draft | scheduled | running | paused | done | cancelled
+            next_run_at TEXT,
+            created_at TEXT NOT NULL,
+            created_by TEXT,
+            updated_at TEXT NOT NULL,
+            updated_by TEXT
+        );
+        CREATE INDEX broadcasts_due ON broadcasts(status, next_run_at);
+
+        CREATE TABLE broadcast_groups (
+            broadcast_id INTEGER NOT NULL REFERENCES broadcasts(id) ON DELETE CASCADE,
+            group_id INTEGER NOT NULL REFERENCES subscriber_groups(id) ON DELETE CASCADE,
+            PRIMARY KEY (broadcast_id, group_id)
+        ) WITHOUT ROWID;
+
+        -- One row per firing. A firing missed while the Pi was off (beyond the grace window)
+        -- is a row too, status 'missed', so officers see it did not go out.
+        CREATE TABLE broadcast_runs (
+            id INTEGER PRIMARY KEY,
+            broadcast_id INTEGER NOT NULL REFERENCES broadcasts(id),
+            due_at TEXT NOT NULL,               -- the scheduled moment (UTC)
+            fired_at TEXT,                      -- NULL when missed
+            finished_at TEXT,
+            status TEXT NOT NULL,               -- running | done | cancelled | missed
+            text TEXT,                          -- exactly what each recipient gets
+            encoding TEXT,                      -- gsm7 | ucs2
+            parts INTEGER,                      -- SMS parts per recipient
+            recipients INTEGER NOT NULL DEFAULT 0,
+            note TEXT,
+            UNIQUE (broadcast_id, due_at)
+        );
+        CREATE INDEX broadcast_runs_status ON broadcast_runs(status, id);
+
+        -- One row per (run, recipient): what happened to that villager's copy.
+        CREATE TABLE broadcast_deliveries (
+            id INTEGER PRIMARY KEY,
+            run_id INTEGER NOT NULL REFERENCES broadcast_runs(id),
+            subscriber_id INTEGER NOT NULL REFERENCES subscribers(id),
+            number TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'pending',
+                -- pending | queued | sent | delivered | failed | unknown | skipped | cancelled
+            not_before TEXT,                    -- held until then (daily limit reached)
+            outbox_id INTEGER REFERENCES outbox(id),
+            queued_at TEXT,
+            sent_at TEXT,
+            delivered_at TEXT,
+            reason TEXT,
+            UNIQUE (run_id, subscriber_id)
+        );
+        CREATE INDEX broadcast_deliveries_status ON broadcast_deliveries(status, run_id, id);
+        CREATE INDEX broadcast_deliveries_number ON broadcast_deliveries(number, queued_at);
+        CREATE UNIQUE INDEX broadcast_deliveries_outbox ON broadcast_deliveries(outbox_id)
+            WHERE outbox_id IS NOT NULL;
+
+        -- Claims: which modem worker owns a message, which part is in the modem right now.
+        ALTER TABLE outbox ADD COLUMN claimed_by TEXT;
+        ALTER TABLE outbox_parts ADD COLUMN claimed_by TEXT;
+        ALTER TABLE outbox_parts ADD COLUMN claimed_at TEXT;
+        CREATE INDEX outbox_parts_claimed ON outbox_parts(claimed_by) WHERE claimed_by IS NOT NULL;
+        CREATE INDEX outbox_claimed ON outbox(claimed_by) WHERE claimed_by IS NOT NULL;
+        """
+    )

@@ -19,6 +19,7 @@ import logging
 import re
 import threading
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Callable, Iterator
 
 import serial
@@ -44,6 +45,7 @@ CSQ_RE = re.compile(r"^\+CSQ:\s*(\d+),")
 CREG_RE = re.compile(r"^\+CREG:\s*\d+,\s*(\d+)")
 COPS_RE = re.compile(r'^\+COPS:\s*\d+(?:,\s*\d+,\s*"([^"]*)")?')
 CPMS_RE = re.compile(r'^\+CPMS:\s*"?[A-Z]*"?,\s*(\d+),\s*(\d+)')
+CCLK_RE = re.compile(r'^\+CCLK:\s*"?(\d\d)/(\d\d)/(\d\d),(\d\d):(\d\d):(\d\d)([+-]\d{1,2})?')
 NOTIFY_RE = re.compile(r'^\+(CMTI|CDSI):\s*"([^"]*)",\s*(\d+)')
 CTRL_Z = "\x1a"
 ESC = "\x1b"
@@ -335,3 +337,27 @@ class ModemTransport:
             sim_used=int(cpms.group(1)) if cpms else None,
             sim_total=int(cpms.group(2)) if cpms else None,
         )
+
+    def network_time(self, default_zone: tzinfo = timezone(timedelta(hours=7))) -> datetime | None:
+        """The modem's clock (``AT+CCLK?``), which most modems set from the network (NITZ).
+
+        Returns an aware moment, or None when the modem gives none. Whether to believe it is
+        the caller's call: a modem that never heard the network's time reports its power-on
+        default (2000, 2004 or 2080 depending on the model). "+28" is the zone in quarter
+        hours; a modem that leaves it out is taken to report ``default_zone``.
+        """
+        try:
+            lines = self._write("AT+CCLK?")
+        except CommandError:
+            return None
+        for line in lines:
+            match = CCLK_RE.match(line.strip())
+            if not match:
+                continue
+            yy, mo, dd, hh, mi, ss, quarters = match.groups()
+            zone = timezone(timedelta(minutes=15 * int(quarters))) if quarters else default_zone
+            try:
+                return datetime(2000 + int(yy), int(mo), int(dd), int(hh), int(mi), int(ss), tzinfo=zone)
+            except ValueError:
+                return None
+        return None

@@ -33,6 +33,10 @@ SEND_BURST = 5  # parts sent between two looks at the inbound store
 @dataclass
 class WorkerSettings:
     port: str
+    # With several modems, one worker per port: ``name`` marks the outbox rows it claims (keep
+    # it stable across restarts, e.g. "modem0", "modem1"), ``state_key`` is its row in ``state``.
+    name: str = "modem0"
+    state_key: str = "modem"
     baudrate: int = 115200
     pin: str = ""
     drain_interval: float = 120.0
@@ -112,6 +116,14 @@ class ModemWorker:
     # -- main loop -----------------------------------------------------------------------
     def _run(self) -> None:
         db = self.dbs.get()
+        try:  # parts this worker left in the modem when the gateway last stopped
+            resend, doubt = outbox.recover_claims(db, self.clock.now(), worker=self.settings.name)
+            if resend or doubt:
+                log.warning("%s: %d part(s) were in the modem at the last stop: %d to send again,"
+                            " %d broadcast part(s) in doubt, not resent", self.settings.name,
+                            resend + doubt, resend, doubt)
+        except Exception:  # noqa: BLE001 - never keep the modem from starting
+            log.exception("could not settle the outbox claims of %s", self.settings.name)
         delay = 1.0
         while not self._stop.is_set():
             s = self.settings
@@ -201,10 +213,10 @@ class ModemWorker:
     def _send_some(self, transport: ModemTransport, db: Database) -> int:
         s = self.settings
         sent = 0
-        while sent < SEND_BURST and not self._drain.is_set() and not self._stop.is_set():
-            part = outbox.next_due(db, self.clock.now())
-            if part is None:
-                break
+        part = None
+        if not self._drain.is_set() and not self._stop.is_set():
+            part = outbox.next_due(db, self.clock.now(), worker=s.name)  # claimed for this worker
+        while part is not None:
             try:
                 mr = transport.send_pdu(part.pdu, part.tpdu_length)
             except SendError as exc:
@@ -217,8 +229,10 @@ class ModemWorker:
                 if not transport.alive:
                     raise ModemError(f"modem on {s.port} failed while sending") from exc
                 break
-            outbox.mark_part_sent(db, part, mr, self.clock.now())
             sent += 1
+            more = sent < SEND_BURST and not self._drain.is_set() and not self._stop.is_set()
+            # Marking this part and claiming the next is one commit: the modem waits less.
+            part = outbox.mark_part_sent(db, part, mr, self.clock.now(), claim_next_for=s.name if more else None)
         if sent:
             self._touch()
         return sent
@@ -234,6 +248,20 @@ class ModemWorker:
             sim_used=status.sim_used, sim_total=status.sim_total, error=error,
             last_contact=utcnow_iso(self.clock.now()),
         )
+        self._publish_network_time(transport)
+
+    def _publish_network_time(self, transport: ModemTransport) -> None:
+        """The modem's network time beside our clock's reading, for the trusted clock.
+
+        The Pi has no real-time clock; ``gateway.broadcasts.clock`` decides from this (and
+        the SMS timestamps) whether schedules may run. Published as read, never judged here.
+        """
+        network = transport.network_time()
+        if network is None:
+            return
+        now = self.clock.now()
+        value = {"network_time": utcnow_iso(network), "system_time": utcnow_iso(now), "port": self.settings.port}
+        self._set_state("modem_time", value, now)
 
     def _touch(self) -> None:
         self.state.last_contact = utcnow_iso(self.clock.now())
@@ -241,22 +269,37 @@ class ModemWorker:
     def _publish(self, **changes: object) -> None:
         for key, value in changes.items():
             setattr(self.state, key, value)
+        self._set_state(self.settings.state_key, asdict(self.state), self.clock.now())
+
+    def _set_state(self, key: str, value: dict, now: datetime) -> None:
         try:
             db = self.dbs.get()
             db.execute(
-                "INSERT INTO state (key, value, updated_at) VALUES ('modem', ?, ?)"
+                "INSERT INTO state (key, value, updated_at) VALUES (?, ?, ?)"
                 " ON CONFLICT(key) DO UPDATE SET value=excluded.value, updated_at=excluded.updated_at",
-                (json.dumps(asdict(self.state), ensure_ascii=False), utcnow_iso(self.clock.now())),
+                (key, json.dumps(value, ensure_ascii=False), utcnow_iso(now)),
             )
         except Exception:  # noqa: BLE001 - state is informational; never kill the worker for it
-            log.exception("could not publish modem state")
+            log.exception("could not publish %s state", key)
 
 
-def settings_from_config(config) -> WorkerSettings:
+def settings_from_config(config, port: str | None = None, index: int = 0) -> WorkerSettings:
+    """Settings of the worker for ``modem.port`` (index 0) or one of ``modem.extra_ports``."""
     m, o = config.modem, config.outbox
     return WorkerSettings(
-        port=m.port, baudrate=m.baudrate, pin=m.pin, drain_interval=m.drain_interval,
+        port=m.port if port is None else port, name=f"modem{index}",
+        state_key="modem" if index == 0 else f"modem{index}",
+        baudrate=m.baudrate, pin=m.pin, drain_interval=m.drain_interval,
         signal_interval=m.signal_interval, reassembly_timeout=m.reassembly_timeout,
         command_timeout=m.command_timeout, send_timeout=m.send_timeout, reconnect_max=m.reconnect_max,
         max_attempts=o.max_attempts, retry_base=o.retry_base, retry_max=o.retry_max,
     )
+
+
+def all_settings_from_config(config) -> list[WorkerSettings]:
+    """One worker per modem: ``modem.port`` first, then each of ``modem.extra_ports``.
+
+    Every worker sends from the same outbox; claims keep them from sending the same part.
+    """
+    extra = list(getattr(config.modem, "extra_ports", None) or [])
+    return [settings_from_config(config, port, i) for i, port in enumerate([config.modem.port, *extra])]

@@ -47,6 +47,9 @@ OUTBOX_KINDS = {
     "broadcast": "Cảnh báo",
     "warning": "Cảnh báo",
     "subscription": "Đăng ký",
+    "tip_prompt": "Hỏi nội dung tin báo",
+    "duty_alert": "Báo trực ban",
+    "tip_status": "Báo kết quả tin",
 }
 
 # Each status word maps to one of a fixed set of CSS classes (never a class built from data).

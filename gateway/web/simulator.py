@@ -1,9 +1,11 @@
 """The phone simulator: type an SMS as a villager would, see the gateway's replies.
 
-It only works with the built-in modem emulator (``modem.port = "emulator"``): the SMS goes
-into the emulator (``services.simulator.deliver``) and travels the same path as a real one.
-With a real modem ``services.simulator`` is None; then sending answers 409, and so does the
-conversation view, which would otherwise show real villagers' messages without a login.
+With the built-in modem emulator (``modem.port = "emulator"``) the SMS goes into the
+emulator (``services.simulator.deliver``) and travels the same path as a real one; officers
+and admins may use it. With a real modem ``services.simulator`` is None: sending through it
+answers 409 (and so does its conversation view, which would show real villagers' messages).
+Admins then get the dry run instead (``gateway.simulation``): the real router on a sandbox
+database, "không gửi qua mạng", nothing sent, nothing in the real tables; others get 403.
 """
 
 from __future__ import annotations
@@ -12,10 +14,19 @@ import logging
 import re
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, redirect, render_template, request, url_for
+import threading
 
+from flask import (
+    Blueprint, Response, current_app, jsonify, redirect, render_template, request, url_for,
+)
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+
+from gateway import menus_store, simulation
 from gateway.errors import TinBaoError
 from gateway.web import current_config, current_services, queries
+from gateway.web.auth import role_required
 from gateway.web.filters import label, local_time, tone
 
 logger = logging.getLogger(__name__)
@@ -26,10 +37,19 @@ DEFAULT_NUMBER = "0912345678"
 MAX_TEXT_CHARS = 1600
 THREAD_MESSAGES = 100
 
-NOT_AVAILABLE = (
+NOT_AVAILABLE = _l(
     "Điện thoại thử chỉ chạy với modem giả lập có sẵn "
-    '(đặt modem.port = "emulator" trong cấu hình).'
+    '(đặt modem.port = "emulator" trong cấu hình). '
+    "Với modem thật, quản trị viên dùng được chế độ chạy thử (không gửi qua mạng)."
 )
+DRY_RUN_NOTE = _l(
+    "Cổng đang dùng modem thật: tin ở đây chỉ chạy thử qua bộ định tuyến và menu đang dùng, "
+    "không gửi qua mạng, không vào danh sách thật."
+)
+DRY_RUN_STATUS = _l("Chạy thử · không gửi")
+BAD_NUMBER = _l("Số điện thoại không hợp lệ (ví dụ 0912345678).")
+
+_dry_run_lock = threading.Lock()
 
 _SEPARATORS = re.compile(r"[\s.\-()]")
 _E164 = re.compile(r"\+\d{7,15}")
@@ -78,12 +98,12 @@ def message_view(row: dict[str, Any], tz: Any) -> dict[str, Any]:
         "direction": row["direction"],
         "id": row["id"],
         "text": row["text"] or "",
-        "note": "" if row["text"] else "Tin trống",
+        "note": "" if row["text"] else _("Tin trống"),
         "time": row["at"],
         "time_display": local_time(row["at"], tz),
     }
     if row["direction"] == "in" and row["kind"] in ("binary", "undecodable"):
-        view["note"] = "Tin nhị phân" if row["kind"] == "binary" else "Không giải mã được"
+        view["note"] = _("Tin nhị phân") if row["kind"] == "binary" else _("Không giải mã được")
     if row["direction"] == "out":
         view.update(
             status=row["status"],
@@ -101,12 +121,57 @@ def _thread(number: str) -> list[dict[str, Any]]:
     return [message_view(row, tz) for row in rows]
 
 
+def _can(role: str) -> bool:
+    return bool(getattr(current_user, "is_authenticated", False) and current_user.can(role))
+
+
+def mode() -> str:
+    """"emulator" (the real path), "dry-run" (an admin on a real-modem gateway) or "off"."""
+    if current_services().simulator is not None:
+        return "emulator"
+    return "dry-run" if _can("admin") else "off"
+
+
+def dry_run() -> simulation.DryRun:
+    """The app's sandbox (``services.extra["dry_run"]`` if the gateway made one, else our own).
+
+    Ours routes with the newest saved menus (``menus_store.load_current``) and no inbound
+    handlers; it lives beside the gateway's database file, never in it.
+    """
+    services = current_services()
+    given = getattr(services, "extra", {}).get("dry_run")
+    if given is not None:
+        return given
+    with _dry_run_lock:
+        made = current_app.extensions.get("tinbao_dry_run")
+        if made is None:
+            config = current_config()
+            options = menus_store.book_options(config, services.extra.get("menus_reserved", ()))
+
+            def book() -> Any:
+                return menus_store.load_current(services.db.get(), config.menus_path, **options)
+
+            made = simulation.DryRun(
+                simulation.sandbox_path(config.storage_path),
+                simulation.router_settings(config),
+                book,
+            )
+            current_app.extensions["tinbao_dry_run"] = made
+    return made
+
+
 def panel_context(number: str | None = None, error: str = "") -> dict[str, Any]:
     """Template variables of the simulator panel (used here and on the dashboard)."""
+    sim_mode = mode()
+    dry = sim_mode == "dry-run"
     return {
-        "sim_enabled": current_services().simulator is not None,
+        "sim_enabled": sim_mode != "off",
+        "sim_mode": sim_mode,
+        "sim_send_url": url_for("simulator.dry_send" if dry else "simulator.send"),
+        "sim_thread_url": url_for("simulator.dry_thread" if dry else "simulator.thread"),
+        "sim_dry_note": str(DRY_RUN_NOTE),
         "sim_number": number or DEFAULT_NUMBER,
-        "sim_unavailable": NOT_AVAILABLE,
+        "sim_unavailable": str(NOT_AVAILABLE),
         "sim_error": error,
         "sim_max_chars": MAX_TEXT_CHARS,
     }
@@ -117,8 +182,11 @@ def page() -> str:
     number = request.args.get("number", "").strip() or DEFAULT_NUMBER
     messages: list[dict[str, Any]] = []
     normalised = _normalise(number)
-    if current_services().simulator is not None and _valid_sender(normalised):
+    sim_mode = mode()
+    if sim_mode == "emulator" and _valid_sender(normalised):
         messages = _thread(normalised)
+    elif sim_mode == "dry-run" and _valid_sender(normalised):
+        messages = _dry_thread(normalised)
     return render_template(
         "simulator/page.html", messages=messages, **panel_context(number)
     )
@@ -131,42 +199,68 @@ def _refuse(message: str, code: int, *, as_json: bool, number: str = "", text: s
     return render_template("simulator/page.html", messages=[], sim_text=text, **context), code
 
 
-@bp.post("/simulator/send")
-def send() -> Any:
-    """Deliver one SMS into the emulator. JSON in → JSON out; a plain form → back to the page."""
-    as_json = request.is_json
+class _Refused(Exception):
+    """A request the simulator answers with an error (``response`` is what to return)."""
+
+    def __init__(self, response: Any) -> None:
+        super().__init__("refused")
+        self.response = response
+
+
+def _typed_number(as_json: bool) -> str:
+    payload = request.get_json(silent=True) if as_json else request.form
+    typed = payload.get("number") if hasattr(payload, "get") else ""
+    return typed if isinstance(typed, str) else ""
+
+
+def _read_message(as_json: bool) -> tuple[str, str, str]:
+    """(number as typed, normalised sender, text) from the request; _Refused if unusable."""
     payload = request.get_json(silent=True) if as_json else request.form
     if not hasattr(payload, "get"):
-        return _refuse("Dữ liệu gửi lên không đúng dạng.", 400, as_json=as_json)
+        raise _Refused(_refuse(_("Dữ liệu gửi lên không đúng dạng."), 400, as_json=as_json))
     number, text = payload.get("number"), payload.get("text")
     text = "" if text is None else text
     if not isinstance(number, str) or not isinstance(text, str):
-        return _refuse("Số điện thoại và nội dung phải là chữ.", 400, as_json=as_json)
+        raise _Refused(_refuse(_("Số điện thoại và nội dung phải là chữ."), 400, as_json=as_json))
     text = text.replace("\r\n", "\n")
-    simulator = current_services().simulator
-    if simulator is None:
-        return _refuse(NOT_AVAILABLE, 409, as_json=as_json, number=number, text=text)
     sender = _normalise(number)
     if not _valid_sender(sender):
-        return _refuse(
-            "Số điện thoại không hợp lệ (ví dụ 0912345678).", 400,
+        raise _Refused(_refuse(
+            str(BAD_NUMBER), 400,
             as_json=as_json, number=number, text=text,
-        )
+        ))
     if len(text) > MAX_TEXT_CHARS:
-        return _refuse(
-            f"Tin nhắn dài quá {MAX_TEXT_CHARS} ký tự.", 400,
+        raise _Refused(_refuse(
+            _("Tin nhắn dài quá %(limit)d ký tự.", limit=MAX_TEXT_CHARS), 400,
             as_json=as_json, number=number, text=text,
-        )
+        ))
+    return number, sender, text
+
+
+@bp.post("/simulator/send")
+@role_required("officer")
+def send() -> Any:
+    """Deliver one SMS into the emulator. JSON in → JSON out; a plain form → back to the page."""
+    as_json = request.is_json
+    simulator = current_services().simulator
+    if simulator is None:
+        return _refuse(str(NOT_AVAILABLE), 409, as_json=as_json, number=_typed_number(as_json))
+    try:
+        number, sender, text = _read_message(as_json)
+    except _Refused as refused:
+        return refused.response
     try:
         simulator.deliver(sender, text)
     except ValueError as exc:  # the emulator could not encode this sender or text
         return _refuse(
-            f"Modem giả lập không nhận tin: {exc}", 400, as_json=as_json, number=number, text=text
+            _("Modem giả lập không nhận tin: %(error)s", error=exc), 400,
+            as_json=as_json, number=number, text=text,
         )
     except TinBaoError as exc:
         logger.warning("simulator could not deliver: %s", exc)
         return _refuse(
-            f"Modem giả lập không nhận tin: {exc}", 503, as_json=as_json, number=number, text=text
+            _("Modem giả lập không nhận tin: %(error)s", error=exc), 503,
+            as_json=as_json, number=number, text=text,
         )
     thread_url = url_for("simulator.thread", number=sender)
     if as_json:
@@ -178,10 +272,73 @@ def send() -> Any:
 def thread() -> Response | tuple[Response, int]:
     """One number's conversation, oldest first, for the simulator's chat bubbles."""
     if current_services().simulator is None:
-        return jsonify(error=NOT_AVAILABLE), 409
+        return jsonify(error=str(NOT_AVAILABLE)), 409
     number = _normalise(request.args.get("number", ""))
     if not _valid_sender(number):
-        return jsonify(error="Số điện thoại không hợp lệ (ví dụ 0912345678)."), 400
+        return jsonify(error=str(BAD_NUMBER)), 400
     response = jsonify(number=number, messages=_thread(number))
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+# -- the dry run (real modem: admins only, nothing sent) ---------------------------------------
+
+
+def _dry_thread(number: str) -> list[dict[str, Any]]:
+    tz = current_config().timezone
+    messages = [message_view(row, tz) for row in dry_run().conversation(number)]
+    for message in messages:
+        if message["direction"] == "out":
+            message.update(status_label=str(DRY_RUN_STATUS), tone="plain")
+    return messages
+
+
+@bp.post("/simulator/dry-run/send")
+@role_required("admin")
+def dry_send() -> Any:
+    """Route one SMS through the real router on the sandbox; answer the replies it would send."""
+    as_json = request.is_json
+    try:
+        number, sender, text = _read_message(as_json)
+    except _Refused as refused:
+        return refused.response
+    result = dry_run().send(sender, text, current_services().clock.now())
+    if not as_json:
+        return redirect(url_for("simulator.page", number=result.number), code=303)
+    return jsonify(
+        ok=True,
+        dry_run=True,
+        number=result.number,
+        handler=result.handler,
+        replies=[
+            {"text": r.text, "kind": r.kind, "parts": r.parts, "encoding": r.encoding}
+            for r in result.replies
+        ],
+        thread_url=url_for("simulator.dry_thread", number=result.number),
+    )
+
+
+@bp.get("/simulator/dry-run/thread")
+@role_required("admin")
+def dry_thread() -> Any:
+    """The sandbox conversation of one number (never the real one)."""
+    number = _normalise(request.args.get("number", ""))
+    if not _valid_sender(number):
+        return jsonify(error=str(BAD_NUMBER)), 400
+    response = jsonify(number=number, dry_run=True, messages=_dry_thread(number))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.post("/simulator/dry-run/reset")
+@role_required("admin")
+def dry_reset() -> Any:
+    """Start the sandbox conversation of one number again (its menu state too)."""
+    as_json = request.is_json
+    number = _normalise(_typed_number(as_json))
+    if not _valid_sender(number):
+        return _refuse(str(BAD_NUMBER), 400, as_json=as_json)
+    removed = dry_run().forget(number)
+    if as_json:
+        return jsonify(ok=True, number=number, removed=removed)
+    return redirect(url_for("simulator.page", number=number), code=303)

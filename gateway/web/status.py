@@ -13,10 +13,12 @@ from datetime import datetime, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, Response, jsonify, render_template
+from flask import Blueprint, Response, jsonify, render_template, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlite_utils import Database
 
-from gateway.web import current_config, current_services, queries
+from gateway.web import charts, current_config, current_services, queries
 from gateway.web.filters import label, local_time, mask, shorten, signal_bars, tone
 from gateway.web.simulator import panel_context
 
@@ -31,8 +33,9 @@ LIST_TEXT_CHARS = 200
 TIP_TEXT_CHARS = 100
 REFRESH_SECONDS = 5
 TRUSTED_CLOCK_YEAR = 2025
+SIM_NEARLY_FULL = 0.8
 
-_INBOX_NOTES = {"binary": "Tin nhị phân", "undecodable": "Không giải mã được"}
+_INBOX_NOTES = {"binary": _l("Tin nhị phân"), "undecodable": _l("Không giải mã được")}
 
 
 def modem_view(modem: dict[str, Any], tz: ZoneInfo) -> dict[str, Any]:
@@ -44,9 +47,9 @@ def modem_view(modem: dict[str, Any], tz: ZoneInfo) -> dict[str, Any]:
         "state_label": label("modem", modem["state"]),
         "tone": tone(modem["state"]),
         "bars": bars,
-        "signal_label": f"{bars}/5 (CSQ {modem['signal']})" if bars is not None else "Không rõ",
+        "signal_label": f"{bars}/5 (CSQ {modem['signal']})" if bars is not None else _("Không rõ"),
         "operator": modem["operator"] or "—",
-        "registered_label": "Đã đăng ký" if modem["registered"] else "Chưa đăng ký",
+        "registered_label": _("Đã đăng ký") if modem["registered"] else _("Chưa đăng ký"),
         "sim": f"{used}/{total}" if used is not None and total is not None else "—",
         "last_contact": local_time(modem["last_contact"], tz) or "—",
         "error": modem["error"] or "",
@@ -57,11 +60,11 @@ def modem_view(modem: dict[str, Any], tz: ZoneInfo) -> dict[str, Any]:
 def inbox_view(row: dict[str, Any], tz: ZoneInfo) -> dict[str, Any]:
     notes = []
     if row["kind"] in _INBOX_NOTES:
-        notes.append(_INBOX_NOTES[row["kind"]])
+        notes.append(str(_INBOX_NOTES[row["kind"]]))
     elif not row["text"]:
-        notes.append("Tin trống")
+        notes.append(_("Tin trống"))
     if row["partial"]:
-        notes.append("Thiếu phần")
+        notes.append(_("Thiếu phần"))
     return {
         "id": row["id"],
         "time": row["received_at"],
@@ -83,7 +86,7 @@ def outbox_view(row: dict[str, Any], tz: ZoneInfo) -> dict[str, Any]:
         "time_display": local_time(row["created_at"], tz),
         "number": mask(row["number"]),
         "text": shorten(row["text"], LIST_TEXT_CHARS),
-        "note": "" if row["text"] else "Tin trống",
+        "note": "" if row["text"] else _("Tin trống"),
         "kind": row["kind"],
         "kind_label": label("outbox_kind", row["kind"]),
         "status": row["status"],
@@ -97,23 +100,76 @@ def tip_view(row: dict[str, Any], tz: ZoneInfo) -> dict[str, Any]:
     return {
         "id": row["id"],
         "reference": row["reference"],
+        "url": url_for("tips.show", reference=row["reference"]),
         "time": row["received_at"],
         "time_display": local_time(row["received_at"], tz),
         "tipster": mask(row["tipster"]),
         "text": shorten(row["text_start"], TIP_TEXT_CHARS),
-        "note": "" if row["text_start"] else "Tin trống",
+        "note": "" if row["text_start"] else _("Tin trống"),
         "status": row["status"],
         "status_label": label("tip", row["status"]),
         "tone": tone(row["status"]),
     }
 
 
+def clock_trusted(db: Database, now: datetime) -> bool:
+    """The clock's own verdict (state 'clock', when something keeps it), else a sanity check.
+
+    A Pi has no battery-backed clock: after a power cut without network time it may think it
+    is 1970, and every tip would be stamped wrong until somebody notices.
+    """
+    clock = queries.state_json(db, "clock")
+    if clock is not None and isinstance(clock.get("trusted"), bool):
+        return clock["trusted"]
+    return now.year >= TRUSTED_CLOCK_YEAR
+
+
+def alerts(db: Database, modem: dict[str, Any], now: datetime) -> list[dict[str, str]]:
+    """What needs a person: each alert is a tone (``bad``/``wait``) and a sentence."""
+    found: list[dict[str, str]] = []
+
+    def add(key: str, tone_name: str, text: str) -> None:
+        found.append({"key": key, "tone": tone_name, "text": text})
+
+    if modem["state"] in ("unplugged", "error", "unknown"):
+        detail = f" ({modem['error']})" if modem["error"] else ""
+        add("modem", "bad", _("Modem không hoạt động: %(state)s%(detail)s. Kiểm tra dây cắm và SIM.",
+                              state=label("modem", modem["state"]), detail=detail))
+    used, total = modem["sim_used"], modem["sim_total"]
+    if used is not None and total and used / total >= SIM_NEARLY_FULL:
+        add("sim", "bad" if used >= total else "wait",
+            _("Bộ nhớ SIM sắp đầy (%(used)d/%(total)d tin): tin mới có thể không vào được.",
+              used=used, total=total))
+    if not clock_trusted(db, now):
+        add("clock", "wait", _("Đồng hồ của cổng chưa đúng giờ (chưa lấy được giờ chuẩn): "
+                               "thời gian của tin báo có thể sai."))
+    sync = queries.state_json(db, "sync") or {}
+    zalo = sync.get("zalo")
+    if isinstance(zalo, dict) and zalo.get("state") == "needs_reauth":
+        add("zalo", "bad", _("Zalo OA cần cấp quyền lại: tin báo chưa được chuyển lên Zalo."))
+    district = sync.get("district")
+    if isinstance(district, dict) and district.get("state") == "needs_reauth":
+        add("district", "bad", _("Máy chủ công an huyện từ chối mã truy cập: cần kiểm tra cấu hình."))
+    dead = queries.sync_dead(db)
+    if dead:
+        add("sync_dead", "bad", _("%(n)d tin báo bị nơi nhận từ chối, cần xem lại.", n=dead))
+    return found
+
+
 def dashboard_data(db: Database, tz: ZoneInfo) -> dict[str, Any]:
     """Everything the dashboard shows, as JSON-ready dicts (numbers already masked)."""
     now = datetime.now(timezone.utc)
+    modem = queries.modem_state(db)
+    queues: dict[str, Any] = dict(queries.queue_depths(db))
+    sync = queries.sync_depths(db)
+    if sync is not None:
+        queues["zalo_queued"] = sync.get("zalo", 0)
+        queues["district_queued"] = sync.get("district", 0)
     return {
-        "modem": modem_view(queries.modem_state(db), tz),
-        "queues": queries.queue_depths(db),
+        "modem": modem_view(modem, tz),
+        "queues": queues,
+        "sync_installed": sync is not None,
+        "alerts": alerts(db, modem, now),
         "inbox": [inbox_view(row, tz) for row in queries.recent_inbox(db, INBOX_ROWS)],
         "outbox": [outbox_view(row, tz) for row in queries.recent_outbox(db, OUTBOX_ROWS)],
         "tips": [
@@ -130,6 +186,17 @@ def _no_store(response: Response) -> Response:
     return response
 
 
+def chart_markup(db: Database, tz: ZoneInfo) -> dict[str, Any]:
+    """The two SVG charts (a few ms with a year of messages: drawn on every page load)."""
+    now = datetime.now(timezone.utc)
+    days = charts.tips_by_day(db, tz, now)
+    return {
+        "days": charts.tips_chart(days),
+        "days_total": sum(d.count for d in days),
+        "keywords": charts.keywords_chart(charts.keyword_counts(db, now)),
+    }
+
+
 @bp.get("/")
 def dashboard() -> str:
     config = current_config()
@@ -138,6 +205,7 @@ def dashboard() -> str:
         "status/dashboard.html",
         data=data,
         refresh_seconds=REFRESH_SECONDS,
+        charts=chart_markup(current_services().db.get(), config.timezone),
         **panel_context(),
     )
 
@@ -153,16 +221,22 @@ def healthz() -> tuple[Response, int]:
     """Health for monitoring and the watchdog: nothing personal, 200 only when all is well."""
     config, services = current_config(), current_services()
     database_ok = True
+    now = datetime.now(timezone.utc)
     try:
         db = services.db.get()
         modem = queries.modem_state(db)
         queues: dict[str, int | None] = dict(queries.queue_depths(db))
+        sync = queries.sync_depths(db)
+        if sync is not None:
+            queues["zalo_queued"] = sync.get("zalo", 0)
+            queues["district_queued"] = sync.get("district", 0)
+        trusted = clock_trusted(db, now)
     except sqlite3.Error:
         logger.exception("healthz could not read the database")
         database_ok = False
         modem = {"state": "unknown", "signal": None, "registered": False}
         queues = dict.fromkeys(("inbox_queued", "outbox_queued", "outbox_failed", "tips_new"))
-    now = datetime.now(timezone.utc)
+        trusted = now.year >= TRUSTED_CLOCK_YEAR
     healthy = database_ok and modem["state"] == "connected"
     body = {
         "status": "ok" if healthy else "degraded",
@@ -175,7 +249,7 @@ def healthz() -> tuple[Response, int]:
         },
         "queues": queues,
         "database": "ok" if database_ok else "error",
-        "clock_trusted": now.year >= TRUSTED_CLOCK_YEAR,
+        "clock_trusted": trusted,
         "time": now.isoformat(),
     }
     return _no_store(jsonify(body)), 200 if healthy else 503

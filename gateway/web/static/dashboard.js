@@ -66,6 +66,16 @@
       setTone(badge, row.tone);
       badge.textContent = value;
       cell.appendChild(badge);
+    } else if (column.kind === 'link') {
+      var url = asText(row.url);
+      if (url.charAt(0) === '/' && url.charAt(1) !== '/') { /* only a path on this gateway */
+        var link = document.createElement('a');
+        link.setAttribute('href', url);
+        link.textContent = value;
+        cell.appendChild(link);
+      } else {
+        cell.textContent = value;
+      }
     } else if (column.kind === 'text') {
       var text = document.createElement('span');
       text.className = 'sms-text';
@@ -113,6 +123,30 @@
     }
   }
 
+  function renderAlerts(alerts) {
+    var list = document.getElementById('alerts');
+    if (!list || !Array.isArray(alerts)) {
+      return;
+    }
+    var signature = JSON.stringify(alerts);
+    if (lastLists.alerts === signature) {
+      return;
+    }
+    lastLists.alerts = signature;
+    while (list.firstChild) {
+      list.removeChild(list.firstChild);
+    }
+    alerts.forEach(function (alert) {
+      var item = document.createElement('li');
+      item.className = 'alert-item';
+      setTone(item, alert.tone);
+      item.setAttribute('data-key', asText(alert.key));
+      item.textContent = asText(alert.text);
+      list.appendChild(item);
+    });
+    list.hidden = alerts.length === 0;
+  }
+
   function setOnline(online) {
     var note = document.getElementById('refresh-note');
     var text = document.getElementById('refresh-text');
@@ -124,7 +158,7 @@
     if (!online && !warning) {
       warning = document.createElement('span');
       warning.className = 'offline-text';
-      warning.textContent = ' · mất kết nối với cổng, đang thử lại…';
+      warning.textContent = root.getAttribute('data-offline-text') || ' · offline';
       text.appendChild(warning);
     } else if (online && warning) {
       text.removeChild(warning);
@@ -151,6 +185,7 @@
       })
       .then(function (data) {
         applyFields(data);
+        renderAlerts(data.alerts);
         root.querySelectorAll('table[data-list]').forEach(function (table) {
           var rows = data[table.getAttribute('data-list')];
           if (Array.isArray(rows)) {

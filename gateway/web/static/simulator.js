@@ -201,8 +201,12 @@
       send(event);
     }
   });
+  var resetForm = document.querySelector('.phone-reset');
   numberInput.addEventListener('change', function () {
     lastSignature = null;
+    if (resetForm) { /* the dry run's "start again" is for the number shown */
+      resetForm.querySelector('input[name="number"]').value = numberInput.value;
+    }
     poll();
   });
   document.addEventListener('visibilitychange', function () {

@@ -1,0 +1,114 @@
+"""Read-only queries for the broadcasts pages: lists, runs with their progress, subscribers.
+
+Rows come back as dicts; the web module turns them into what a page shows (local times,
+masked numbers, Vietnamese labels), so this module holds no presentation.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlite_utils import Database
+
+from gateway.broadcasts.runs import progress
+
+PAGE = 100
+
+
+def _dicts(cursor) -> list[dict[str, Any]]:
+    names = [c[0] for c in cursor.description]
+    return [dict(zip(names, row)) for row in cursor.fetchall()]
+
+
+def broadcasts(db: Database, limit: int = 200) -> list[dict[str, Any]]:
+    """Newest first, each with its latest run (or None) and that run's progress."""
+    rows = _dicts(db.execute("SELECT * FROM broadcasts ORDER BY id DESC LIMIT ?", (limit,)))
+    for row in rows:
+        row["groups"] = group_names(db, row["id"])
+        run = _dicts(db.execute(
+            "SELECT * FROM broadcast_runs WHERE broadcast_id=? AND status != 'missed' ORDER BY id DESC LIMIT 1",
+            (row["id"],)))
+        row["run"] = run[0] if run else None
+        if row["run"]:
+            row["run"]["progress"] = progress(db, row["run"]["id"])
+        row["missed"] = db.execute(
+            "SELECT COUNT(*) FROM broadcast_runs WHERE broadcast_id=? AND status='missed'", (row["id"],)
+        ).fetchone()[0]
+    return rows
+
+
+def group_names(db: Database, broadcast_id: int) -> list[str]:
+    return [n for (n,) in db.execute(
+        "SELECT g.name FROM broadcast_groups b JOIN subscriber_groups g ON g.id = b.group_id"
+        " WHERE b.broadcast_id=? ORDER BY g.kind = 'label', g.key", (broadcast_id,)).fetchall()]
+
+
+def runs(db: Database, broadcast_id: int) -> list[dict[str, Any]]:
+    rows = _dicts(db.execute("SELECT * FROM broadcast_runs WHERE broadcast_id=? ORDER BY due_at DESC, id DESC",
+                             (broadcast_id,)))
+    for row in rows:
+        row["progress"] = progress(db, row["id"])
+    return rows
+
+
+def run_progress(db: Database, broadcast_ids: list[int]) -> dict[int, dict[str, Any]]:
+    """For the progress bars' refresh: each broadcast's status and its latest run's counts."""
+    out: dict[int, dict[str, Any]] = {}
+    for broadcast_id in broadcast_ids[:100]:
+        row = db.execute("SELECT status FROM broadcasts WHERE id=?", (broadcast_id,)).fetchone()
+        if row is None:
+            continue
+        run = db.execute(
+            "SELECT id FROM broadcast_runs WHERE broadcast_id=? AND status != 'missed' ORDER BY id DESC LIMIT 1",
+            (broadcast_id,)).fetchone()
+        out[broadcast_id] = {"status": row[0], "progress": progress(db, run[0]) if run else None}
+    return out
+
+
+def subscribers(db: Database, *, group_id: int | None = None, status: str | None = "subscribed",
+                search: str = "", page: int = 1) -> tuple[list[dict[str, Any]], int]:
+    """One page of subscribers (newest first) and how many match."""
+    where, args = ["1=1"], []
+    if status:
+        where.append("s.status = ?")
+        args.append(status)
+    if group_id:
+        where.append("s.id IN (SELECT subscriber_id FROM subscriber_group_members WHERE group_id = ?)")
+        args.append(group_id)
+    digits = "".join(ch for ch in search if ch.isdigit())
+    if search.strip():
+        if len(digits) >= 3:
+            where.append("s.number LIKE ?")
+            args.append(f"%{digits.lstrip('0')}%")
+        else:
+            where.append("s.name LIKE ?")
+            args.append(f"%{search.strip()}%")
+    clause = " AND ".join(where)
+    total = db.execute(f"SELECT COUNT(*) FROM subscribers s WHERE {clause}", args).fetchone()[0]
+    rows = _dicts(db.execute(
+        f"SELECT s.* FROM subscribers s WHERE {clause} ORDER BY s.id DESC LIMIT ? OFFSET ?",
+        [*args, PAGE, (max(page, 1) - 1) * PAGE]))
+    for row in rows:
+        row.update(memberships(db, row["id"]))
+    return rows, total
+
+
+def memberships(db: Database, subscriber_id: int) -> dict[str, Any]:
+    found = db.execute(
+        "SELECT g.id, g.name, g.kind FROM subscriber_group_members m JOIN subscriber_groups g ON g.id = m.group_id"
+        " WHERE m.subscriber_id=? ORDER BY g.key", (subscriber_id,)).fetchall()
+    village = next(((gid, name) for gid, name, kind in found if kind == "village"), None)
+    return {"village": village[1] if village else "", "village_id": village[0] if village else None,
+            "labels": [name for _, name, kind in found if kind == "label"]}
+
+
+def subscriber(db: Database, subscriber_id: int) -> dict[str, Any] | None:
+    rows = _dicts(db.execute("SELECT * FROM subscribers WHERE id=?", (subscriber_id,)))
+    if not rows:
+        return None
+    rows[0].update(memberships(db, subscriber_id))
+    return rows[0]
+
+
+def counts(db: Database) -> dict[str, int]:
+    return dict(db.execute("SELECT status, COUNT(*) FROM subscribers GROUP BY status").fetchall())

@@ -1,0 +1,179 @@
+"""Pacing: deliveries become outbox rows a few at a time, within the rules that protect villagers.
+
+- **Replies first.** Broadcast SMS go to the outbox with a higher priority number than menu
+  replies (``broadcasts.priority``, default 10; replies are 0), and the outbox never holds
+  more than ``broadcasts.window_parts`` unsent broadcast parts. A villager's question waits
+  at most for the part already in the modem, never behind a 2,000-person broadcast.
+- **Quiet hours** (default 22:00-07:00 local): no broadcast SMS goes out; those already in
+  the outbox that have not started wait until the end (``next_attempt_at``). A broadcast
+  waits, it does not drop. Replies are never held.
+- **At most N per day** (``broadcasts.per_day``, default 1) per number, counted over the
+  local day: a second broadcast for someone who already got one today waits until tomorrow.
+- **Never twice.** A delivery and its outbox row are written in one transaction, and a
+  number that left since the run fired is skipped.
+
+Time: the rules use the trusted clock (``clock.py``); outbox rows carry the modem worker's
+clock (the system clock), so the two are converted with the trusted clock's offset.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta, tzinfo
+
+from sqlite_utils import Database
+
+from gateway import outbox
+from gateway.storage import utcnow_iso, write_transaction
+
+KIND = "broadcast"
+
+
+@dataclass(frozen=True)
+class SenderSettings:
+    tz: tzinfo
+    quiet_start: time = time(22, 0)
+    quiet_end: time = time(7, 0)
+    per_day: int = 1
+    priority: int = 10
+    window_parts: int = 10
+    max_parts: int = 10
+
+
+@dataclass(frozen=True, slots=True)
+class PumpResult:
+    """One pass: SMS queued now, deliveries still pending, parts waiting in the outbox, and
+    why the sender holds (None, "clock" or "quiet")."""
+
+    queued: int
+    pending: int
+    in_outbox: int
+    held: str | None = None
+
+    @property
+    def active(self) -> bool:
+        return bool(self.pending or self.in_outbox)
+
+
+def in_quiet_hours(local: time, start: time, end: time) -> bool:
+    """True inside [start, end) local time; the window may cross midnight (22:00-07:00)."""
+    if start == end:
+        return False
+    if start < end:
+        return start <= local < end
+    return local >= start or local < end
+
+
+def quiet_until(now: datetime, s: SenderSettings) -> datetime | None:
+    """When the quiet hours around ``now`` end, or None outside them."""
+    local = now.astimezone(s.tz)
+    if not in_quiet_hours(local.time().replace(tzinfo=None), s.quiet_start, s.quiet_end):
+        return None
+    end = datetime.combine(local.date(), s.quiet_end, tzinfo=s.tz)
+    if end <= local:
+        end = datetime.combine(local.date() + timedelta(days=1), s.quiet_end, tzinfo=s.tz)
+    return end
+
+
+def next_local_midnight(now: datetime, tz: tzinfo) -> datetime:
+    local = now.astimezone(tz)
+    return datetime.combine(local.date() + timedelta(days=1), time(0), tzinfo=tz)
+
+
+class Sender:
+    """Moves pending deliveries into the outbox (see the module docstring)."""
+
+    def __init__(self, settings: SenderSettings) -> None:
+        self.s = settings
+
+    def pump(self, db: Database, now: datetime, *, trusted: bool = True,
+             system_now: datetime | None = None) -> PumpResult:
+        """One pass at trusted time ``now``; ``system_now`` is the outbox's clock (default: now)."""
+        system_now = system_now or now
+        offset = now - system_now
+        in_outbox = self.parts_in_outbox(db)
+        if not trusted:
+            return PumpResult(0, self.pending(db, now), in_outbox, "clock")
+        quiet_end = quiet_until(now, self.s)
+        if quiet_end is not None:
+            self._hold(db, quiet_end - offset)
+            return PumpResult(0, self.pending(db, now), in_outbox, "quiet")
+        room = self.s.window_parts - in_outbox
+        queued = 0
+        if room > 0:
+            queued = self._fill(db, now, system_now, room)
+        return PumpResult(queued, self.pending(db, now), self.parts_in_outbox(db) if queued else in_outbox)
+
+    @staticmethod
+    def parts_in_outbox(db: Database) -> int:
+        return db.execute(
+            "SELECT COALESCE(SUM(parts_total - parts_sent), 0) FROM outbox WHERE status='queued' AND kind=?",
+            (KIND,),
+        ).fetchone()[0]
+
+    @staticmethod
+    def pending(db: Database, now: datetime) -> int:
+        """Deliveries still to go out for live broadcasts (held ones included)."""
+        return db.execute(
+            "SELECT COUNT(*) FROM broadcast_deliveries d JOIN broadcast_runs r ON r.id = d.run_id"
+            " JOIN broadcasts b ON b.id = r.broadcast_id"
+            " WHERE d.status = 'pending' AND r.status = 'running' AND b.status = 'running'"
+        ).fetchone()[0]
+
+    def _hold(self, db: Database, until_system: datetime) -> None:
+        """Quiet hours: broadcast SMS that no modem has started wait until they end."""
+        until = utcnow_iso(until_system)
+        with write_transaction(db):
+            db.conn.execute(
+                "UPDATE outbox SET next_attempt_at=? WHERE status='queued' AND kind=? AND parts_sent=0"
+                " AND claimed_by IS NULL AND next_attempt_at < ?",
+                (until, KIND, until),
+            )
+
+    def _fill(self, db: Database, now: datetime, system_now: datetime, room: int) -> int:
+        now_iso = utcnow_iso(now)
+        day_start = utcnow_iso(next_local_midnight(now, self.s.tz) - timedelta(days=1))
+        tomorrow = utcnow_iso(next_local_midnight(now, self.s.tz))
+        queued = 0
+        with write_transaction(db):
+            rows = db.execute(
+                "SELECT d.id, d.number, r.text, r.parts, s.status FROM broadcast_deliveries d"
+                " JOIN broadcast_runs r ON r.id = d.run_id JOIN broadcasts b ON b.id = r.broadcast_id"
+                " JOIN subscribers s ON s.id = d.subscriber_id"
+                " WHERE d.status = 'pending' AND r.status = 'running' AND b.status = 'running'"
+                " AND (d.not_before IS NULL OR d.not_before <= ?)"
+                " ORDER BY r.id, d.id LIMIT ?",
+                (now_iso, room + 20),
+            ).fetchall()
+            for delivery_id, number, text, parts, status in rows:
+                if room <= 0:
+                    break
+                if status != "subscribed":
+                    db.conn.execute(
+                        "UPDATE broadcast_deliveries SET status='skipped', reason='đã ngừng nhận / left' WHERE id=?",
+                        (delivery_id,),
+                    )
+                    continue
+                today = db.execute(
+                    "SELECT COUNT(*) FROM broadcast_deliveries WHERE number=? AND queued_at >= ?"
+                    " AND status IN ('queued', 'sent', 'delivered', 'unknown')",
+                    (number, day_start),
+                ).fetchone()[0]
+                if today >= self.s.per_day:
+                    db.conn.execute(
+                        "UPDATE broadcast_deliveries SET not_before=?, reason=? WHERE id=?",
+                        (tomorrow, f"đủ {self.s.per_day} tin/ngày, chờ hôm sau / daily limit", delivery_id),
+                    )
+                    continue
+                outbox_id = outbox.enqueue(
+                    db, number, text, kind=KIND, now=system_now, auto=False, priority=self.s.priority,
+                    max_parts=self.s.max_parts,
+                )
+                db.conn.execute(
+                    "UPDATE broadcast_deliveries SET status='queued', outbox_id=?, queued_at=?, reason=NULL"
+                    " WHERE id=?",
+                    (outbox_id, now_iso, delivery_id),
+                )
+                room -= parts or 1
+                queued += 1
+        return queued

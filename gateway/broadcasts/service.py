@@ -1,0 +1,177 @@
+"""``BroadcastService``: the trusted clock, the scheduler tick and the sender, started together.
+
+Two threads: APScheduler's (the tick, every ``broadcasts.tick_interval`` seconds: judge the
+clock, fire what is due, settle deliveries) and the sender's (fill the outbox window, many
+times a second while a broadcast runs, rarely otherwise). Tests skip both and call ``tick()``
+and ``pump()`` with a clock they set.
+
+Wiring (``gateway/service.py``)::
+
+    broadcasts = BroadcastService(config, dbs, clock, menus=lambda: router.book,
+                                  wake_senders=lambda: [w.wake() for w in modem_workers])
+    book = MenuBook.load(..., reserved=RESERVED_KEYWORDS)
+    router = Router(book, settings, handlers=[broadcasts.subscriptions])
+    broadcasts.start() ... broadcasts.stop()
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time as monotonic_time
+from datetime import datetime, time, timedelta
+from pathlib import Path
+from typing import Callable
+
+from gateway.broadcasts import runs
+from gateway.broadcasts.clock import BUILD_DATE, TrustedClock
+from gateway.broadcasts.library import Composer, Library
+from gateway.broadcasts.runs import RunStarter, record_missed
+from gateway.broadcasts.scheduler import Ticker, fire_due
+from gateway.broadcasts.sender import PumpResult, Sender, SenderSettings
+from gateway.broadcasts.subscriptions import RESERVED_KEYWORDS, MenuProvider, SubscriptionHandler
+from gateway.clock import Clock
+from gateway.config import PROJECT_ROOT, Config
+from gateway.storage import ThreadLocalDb
+
+log = logging.getLogger(__name__)
+
+__all__ = ["BroadcastService", "RESERVED_KEYWORDS"]
+
+BUSY_POLL = 0.1  # seconds between two looks at the outbox window while a broadcast runs
+IDLE_POLL = 2.0
+HELD_POLL = 15.0  # quiet hours or an untrusted clock
+SETTLE_EVERY = 1.0
+
+
+def sender_settings(config: Config) -> SenderSettings:
+    b = config.broadcasts
+    return SenderSettings(
+        tz=config.timezone, quiet_start=time.fromisoformat(b.quiet_start), quiet_end=time.fromisoformat(b.quiet_end),
+        per_day=b.per_day, priority=b.priority, window_parts=b.window_parts, max_parts=config.sms.max_parts,
+    )
+
+
+def warnings_path(config: Config) -> Path:
+    path = Path(config.broadcasts.warnings_path).expanduser()
+    return path if path.is_absolute() else PROJECT_ROOT / path
+
+
+class BroadcastService:
+    """Scheduled broadcasts for one gateway (see the module docstring)."""
+
+    def __init__(self, config: Config, dbs: ThreadLocalDb, clock: Clock | None = None, *,
+                 menus: MenuProvider = lambda: None, wake_senders: Callable[[], object] = lambda: None,
+                 library: Library | None = None, clock_floor: datetime = BUILD_DATE) -> None:
+        self.config = config
+        self.dbs = dbs
+        self.tz = config.timezone
+        self.clock = TrustedClock(clock or Clock(), floor=clock_floor)
+        self.library = library or Library.load(warnings_path(config))
+        self.composer = Composer.from_config(config, self.library)
+        self.subscriptions = SubscriptionHandler(self.composer, menus)
+        self.sender = Sender(sender_settings(config))
+        self.starter = RunStarter(self.composer)
+        self.wake_senders = wake_senders
+        interval = config.broadcasts.tick_interval
+        self.interval = interval
+        # A firing is looked at once per tick: the grace window is never shorter than two.
+        self.grace = max(timedelta(minutes=config.broadcasts.grace_minutes), timedelta(seconds=2 * interval))
+        self.ticker = Ticker(self._tick_safely, interval, self.tz)
+        self._wake = threading.Event()
+        self._again = threading.Event()  # woken while a tick ran: tick once more
+        self._ticking = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._last_tick = monotonic_time.monotonic()
+        self.last_pump: PumpResult | None = None
+
+    # -- one step each (the threads call these; so do the tests) ------------------------------
+    def tick(self) -> list[int]:
+        """Judge the clock, fire what is due (if the clock is trusted), settle deliveries."""
+        db = self.dbs.get()
+        reading = self.clock.check(db)
+        now = self.clock.now()
+        fired: list[int] = []
+        if reading.trusted:
+            fired = fire_due(db, now, self.tz, self.grace, self.starter, record_missed)
+        runs.settle(db, now)
+        self._last_tick = monotonic_time.monotonic()
+        if fired:
+            log.info("broadcast run(s) started: %s", fired)
+            self._wake.set()
+        return fired
+
+    def pump(self) -> PumpResult:
+        """One sender pass; wakes the modem workers when it queued something."""
+        db = self.dbs.get()
+        result = self.sender.pump(db, self.clock.now(), trusted=self.clock.trusted, system_now=self.clock.base.now())
+        self.last_pump = result
+        if result.queued:
+            self.wake_senders()
+        return result
+
+    def settle(self) -> int:
+        return runs.settle(self.dbs.get(), self.clock.now())
+
+    # -- life cycle ----------------------------------------------------------------------------
+    def start(self) -> None:
+        self._stop.clear()
+        self.ticker.start()
+        self._thread = threading.Thread(target=self._run, name="broadcast-sender", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        self.ticker.stop()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def wake(self) -> None:
+        """An officer changed something (send now, pause, resume): look at once."""
+        self._again.set()
+        if not self._ticking.is_set():  # a running tick sees _again and goes round once more
+            self.ticker.wake()
+        self._wake.set()
+
+    def _tick_safely(self) -> None:
+        self._ticking.set()
+        try:
+            for _ in range(3):
+                self._again.clear()
+                try:
+                    self.tick()
+                except Exception:  # noqa: BLE001 - the next tick tries again
+                    log.exception("broadcast tick failed")
+                if not self._again.is_set():
+                    break
+        finally:
+            self._ticking.clear()
+
+    def _run(self) -> None:
+        next_settle = 0.0
+        was_active = False
+        while not self._stop.is_set():
+            try:
+                result = self.pump()
+                mono = monotonic_time.monotonic()
+                if (result.active or was_active) and mono >= next_settle:
+                    self.settle()  # progress bars move, and a finished run closes at once
+                    next_settle = mono + SETTLE_EVERY
+                was_active = result.active
+            except Exception:  # noqa: BLE001 - keep pacing whatever one pass did
+                log.exception("broadcast sender pass failed")
+                result = None
+            # APScheduler follows the wall clock: if it jumped backwards the tick may sleep
+            # for as long. Ticks are also counted on the monotonic clock, and pushed if late.
+            if monotonic_time.monotonic() - self._last_tick > 3 * self.interval + 5:
+                self._last_tick = monotonic_time.monotonic()
+                self.ticker.wake()
+            if result is None or result.held:
+                wait = HELD_POLL
+            else:
+                # Busy while SMS move; a run held only by the daily limit just waits.
+                wait = BUSY_POLL if (result.queued or result.in_outbox) else IDLE_POLL
+            self._wake.wait(wait)
+            self._wake.clear()

@@ -1,0 +1,78 @@
+"""The hub's tables: its own migration set, applied by ``gateway.district.store.prepare_hub``.
+
+The hub's database also carries the gateway's shared tables (``state``, accounts, login
+attempts), so ``python app.py create-user`` with the hub's ``storage.path`` makes hub logins.
+"""
+
+from __future__ import annotations
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+migrations = Migrations("tinbao-hub")
+
+
+@migrations()
+def m001_hub(db: Database) -> None:
+    db.executescript(
+        """
+        -- Every commune's tips, each once: uid is global (gateway id + local id).
+        -- digest (received_at + text) tells a repeat from a different tip under the same uid
+        -- (a gateway whose database was wiped starts counting again).
+        CREATE TABLE hub_tips (
+            id INTEGER PRIMARY KEY,
+            uid TEXT NOT NULL UNIQUE,
+            gateway_id TEXT NOT NULL,
+            gateway_name TEXT,
+            reference TEXT NOT NULL,
+            received_at TEXT NOT NULL,
+            text TEXT NOT NULL,
+            folded TEXT NOT NULL,                  -- text without diacritics, for search
+            tipster_masked TEXT,
+            tipster TEXT,                          -- only when the commune shares numbers
+            digest TEXT NOT NULL,
+            source TEXT NOT NULL,                  -- online | file
+            first_seen_at TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'new',    -- new | handling | closed
+            status_changed_at TEXT,
+            status_changed_by TEXT
+        );
+        CREATE INDEX hub_tips_received ON hub_tips(received_at);
+        CREATE INDEX hub_tips_gateway ON hub_tips(gateway_id, received_at);
+        CREATE INDEX hub_tips_status ON hub_tips(status, received_at);
+
+        -- Status decisions, in order; each gateway pulls its own (GET /api/v1/changes?since=seq).
+        CREATE TABLE hub_changes (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            gateway_id TEXT NOT NULL,
+            uid TEXT NOT NULL,
+            status TEXT NOT NULL,
+            notify_tipster INTEGER NOT NULL DEFAULT 0,
+            message TEXT,
+            at TEXT NOT NULL,
+            by TEXT NOT NULL
+        );
+        CREATE INDEX hub_changes_gateway ON hub_changes(gateway_id, seq);
+
+        -- What happened at the door: refused tokens, batches, imports (shown to officers).
+        CREATE TABLE hub_events (
+            id INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,
+            event TEXT NOT NULL,                   -- refused | batch | import | import_refused
+            gateway_id TEXT,
+            remote TEXT,
+            detail TEXT
+        );
+
+        -- Sneakernet files taken in (by content digest: the same file twice changes nothing).
+        CREATE TABLE hub_imports (
+            id INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,
+            digest TEXT NOT NULL UNIQUE,
+            gateway_id TEXT NOT NULL,
+            path TEXT NOT NULL,
+            tips INTEGER NOT NULL,
+            new_tips INTEGER NOT NULL
+        );
+        """
+    )

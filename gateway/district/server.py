@@ -1,0 +1,105 @@
+"""``python app.py district`` (run the hub) and ``python app.py import-tips FILE`` (USB files).
+
+The hub keeps its own database: ``storage.path``, or ``data/hub.db`` while ``storage.path``
+is still the gateway's default, so a hub started next to a gateway never shares its file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from gateway import __version__
+from gateway.clock import Clock
+from gateway.config import SCHEMA, Config
+from gateway.district import store
+from gateway.storage import ThreadLocalDb, open_db, utcnow_iso, write_transaction
+from gateway.sync.sneakernet import SneakernetError, TamperedFile, read_document, verify
+
+log = logging.getLogger(__name__)
+
+HUB_DEFAULT_PATH = Path("data/hub.db")
+
+
+def hub_db_path(config: Config) -> Path:
+    if config.storage.path == SCHEMA["storage"]["path"].default:
+        return HUB_DEFAULT_PATH
+    return config.storage_path
+
+
+def run_command(config: Config, args: Any = None) -> int:
+    """Serve the hub (API and page) with waitress until interrupted."""
+    import waitress
+
+    from gateway.district.app import create_hub_app
+
+    path = hub_db_path(config)
+    store.prepare_hub(path)
+    if not config.hub.gateways:
+        log.warning("hub.gateways is empty: no gateway can send tips (TINBAO_HUB_GATEWAYS=\"cl:token,...\")")
+    dbs = ThreadLocalDb(path)
+    app = create_hub_app(config, dbs)
+    host, port = config.web.host, config.web.port
+    log.info("TinBao %s district hub (%s) on http://%s:%s/ (database %s, %d gateways)",
+             __version__, config.hub.name, host, port, path, len(config.hub.gateways))
+    try:
+        waitress.serve(app, host=host, port=port, threads=8, ident="TinBao-hub")
+    finally:
+        dbs.close_all()
+    return 0
+
+
+def import_file(db, config: Config, path: str | Path, now) -> tuple[str, int, int, list[dict[str, str]]]:
+    """Take a signed tips file in. Returns (outcome, tips in file, new tips, rejected).
+
+    outcome is ``imported`` or ``already`` (the same file was imported before: nothing
+    changes). Raises ``SneakernetError`` / ``TamperedFile`` with a clear reason.
+    """
+    document, raw = read_document(path)
+    gateway_id = document["gateway_id"]
+    key = config.hub.gateways.get(gateway_id)
+    if not key:
+        raise SneakernetError(f"gateway {gateway_id!r} is not in hub.gateways: the file cannot be checked")
+    try:
+        payload = verify(document, key)
+    except TamperedFile as exc:
+        store.log_event(db, "import_refused", now, gateway_id=gateway_id, detail=f"{path}: {exc}")
+        raise
+    digest = hashlib.sha256(raw).hexdigest()
+    seen = db.execute("SELECT at FROM hub_imports WHERE digest=?", (digest,)).fetchone()
+    if seen:
+        return "already", len(payload["tips"]), 0, []
+    result = store.store_batch(db, gateway_id, payload["tips"], source="file", now=now,
+                               gateway_name=payload.get("gateway_name"))
+    with write_transaction(db):
+        db.conn.execute(
+            "INSERT OR IGNORE INTO hub_imports (at, digest, gateway_id, path, tips, new_tips) VALUES (?,?,?,?,?,?)",
+            (utcnow_iso(now), digest, gateway_id, str(path), len(payload["tips"]), result.new),
+        )
+    store.log_event(db, "import", now, gateway_id=gateway_id,
+                    detail=f"{Path(path).name}: {result.new} tin mới / {len(payload['tips'])}")
+    return "imported", len(payload["tips"]), result.new, result.rejected
+
+
+def import_command(config: Config, args: Any) -> int:
+    """``python app.py import-tips FILE`` on the hub: 0 when taken in (or already), 1 if refused."""
+    path = hub_db_path(config)
+    store.prepare_hub(path)
+    db = open_db(path)
+    try:
+        outcome, total, new, rejected = import_file(db, config, args.file, Clock().now())
+    except SneakernetError as exc:
+        print(f"tinbao: tệp {args.file} bị từ chối: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        db.close()
+    if outcome == "already":
+        print(f"Tệp {args.file} đã được nhập trước đây: không có gì thay đổi.")
+        return 0
+    print(f"Đã nhập {args.file}: {new} tin mới, {total - new - len(rejected)} tin đã có sẵn, {len(rejected)} tin bị từ chối.")
+    for item in rejected[:20]:
+        print(f"  bị từ chối {item['uid']}: {item['error']}")
+    return 0

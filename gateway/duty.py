@@ -1,0 +1,161 @@
+"""The duty roster and the on-duty alert: officers on patrol hear of a new tip by SMS.
+
+Officers out in the villages often carry a basic phone and no data, so the web page cannot
+reach them. Each number on the roster gets one short SMS per new tip: its reference, the
+village when known and the first words, without diacritics (one GSM-7 part). Never the
+tipster's number: the alert may be read over a shoulder or forwarded (DESIGN.md rule 6).
+
+``alert_new_tip`` is a router TipHook: it runs inside the router's transaction right after
+the tip is stored, so the alert is queued exactly when the tip is (nothing lost, nothing
+twice). It must never make the router fail a villager's tip, so its work is a savepoint
+whose failure is logged and rolled back alone.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlite_utils import Database
+
+from gateway import outbox, phone
+from gateway.errors import TinBaoError
+from gateway.sms.text import khong_dau
+from gateway.storage import utcnow_iso
+from gateway.tips import Tip
+
+log = logging.getLogger(__name__)
+
+ALERT_KIND = "duty_alert"
+PREVIEW_CHARS = 60
+NAME_MAX_CHARS = 60
+_SPACES = re.compile(r"\s+")
+
+
+def N_(message: str) -> str:
+    """Marks a message for the translators (pybabel's default keywords); the page translates it."""
+    return message
+
+
+class RosterError(TinBaoError):
+    """A roster entry that cannot be saved.
+
+    ``message`` is the Vietnamese source string (marked with ``N_``) and ``params`` its
+    ``%(name)s`` values, so the web page can show it in the officer's language.
+    """
+
+    def __init__(self, message: str, **params: object) -> None:
+        super().__init__(message % params if params else message)
+        self.message = message
+        self.params = params
+
+
+@dataclass(frozen=True, slots=True)
+class DutyEntry:
+    id: int
+    number: str
+    name: str
+    active: bool
+    created_at: str
+    created_by: str
+    changed_at: str | None
+    changed_by: str | None
+
+
+def _entry(row: tuple) -> DutyEntry:
+    return DutyEntry(row[0], row[1], row[2], bool(row[3]), row[4], row[5], row[6], row[7])
+
+
+_COLUMNS = "id, number, name, active, created_at, created_by, changed_at, changed_by"
+
+
+def roster(db: Database, *, active_only: bool = False) -> list[DutyEntry]:
+    """Every roster entry, active ones first, then by name."""
+    where = "WHERE active = 1" if active_only else ""
+    cursor = db.execute(f"SELECT {_COLUMNS} FROM duty_roster {where} ORDER BY active DESC, name, id")
+    return [_entry(row) for row in cursor.fetchall()]
+
+
+def get(db: Database, entry_id: int) -> DutyEntry | None:
+    row = db.execute(f"SELECT {_COLUMNS} FROM duty_roster WHERE id = ?", (entry_id,)).fetchone()
+    return _entry(row) if row else None
+
+
+def add(db: Database, raw_number: str, name: str, *, by: str, now: datetime) -> DutyEntry:
+    """Put a number on the roster (or switch it back on, with the new name).
+
+    Only numbers that can receive an SMS from us are accepted: a mobile, landline or
+    international number, stored in E.164 so a number is one entry however it was typed.
+    """
+    number = phone.normalise(raw_number or "")
+    if not number.can_auto_reply:
+        raise RosterError(N_("Số điện thoại không hợp lệ (ví dụ đúng: 0912345678)."))
+    name = _SPACES.sub(" ", name or "").strip()
+    if not name:
+        raise RosterError(N_("Hãy nhập tên cán bộ."))
+    if len(name) > NAME_MAX_CHARS:
+        raise RosterError(N_("Tên dài quá %(n)d ký tự."), n=NAME_MAX_CHARS)
+    stamp = utcnow_iso(now)
+    with db.atomic():
+        db.execute(
+            "INSERT INTO duty_roster (number, name, active, created_at, created_by) VALUES (?,?,1,?,?)"
+            " ON CONFLICT(number) DO UPDATE SET name=excluded.name, active=1,"
+            " changed_at=excluded.created_at, changed_by=excluded.created_by",
+            (number.value, name, stamp, by),
+        )
+        row = db.execute(f"SELECT {_COLUMNS} FROM duty_roster WHERE number = ?", (number.value,)).fetchone()
+    return _entry(row)
+
+
+def set_active(db: Database, entry_id: int, active: bool, *, by: str, now: datetime) -> DutyEntry:
+    """Pause or resume alerts to one number (kept on the roster, with who changed it)."""
+    with db.atomic():
+        cursor = db.execute(
+            "UPDATE duty_roster SET active=?, changed_at=?, changed_by=? WHERE id=?",
+            (int(active), utcnow_iso(now), by, entry_id),
+        )
+        if cursor.rowcount == 0:
+            raise RosterError(N_("Không tìm thấy số này trong danh sách trực."))
+    entry = get(db, entry_id)
+    assert entry is not None
+    return entry
+
+
+def remove(db: Database, entry_id: int) -> DutyEntry:
+    """Take a number off the roster for good."""
+    entry = get(db, entry_id)
+    if entry is None:
+        raise RosterError(N_("Không tìm thấy số này trong danh sách trực."))
+    with db.atomic():
+        db.execute("DELETE FROM duty_roster WHERE id = ?", (entry_id,))
+    return entry
+
+
+def alert_text(reference: str, village: str | None, text: str) -> str:
+    """``Tin bao moi CL-0042 (thon Na Hoi): <first 60 characters>``, without diacritics."""
+    preview = _SPACES.sub(" ", text or "").strip()
+    if len(preview) > PREVIEW_CHARS:
+        preview = preview[: PREVIEW_CHARS - 3].rstrip() + "..."
+    place = _SPACES.sub(" ", village or "").strip()
+    where = f" (thon {place})" if place else ""
+    return khong_dau(f"Tin bao moi {reference}{where}: {preview}".rstrip(": ").rstrip())
+
+
+def alert_new_tip(db: Database, tip: Tip, tipster: str, text: str, now: datetime) -> None:
+    """TipHook: queue one alert SMS per active roster number (never to the tipster's number)."""
+    try:
+        with db.atomic():
+            numbers = [row[0] for row in db.execute("SELECT number FROM duty_roster WHERE active = 1")]
+            if not numbers:
+                return
+            row = db.execute("SELECT village FROM tips WHERE id = ?", (tip.id,)).fetchone()
+            body = alert_text(tip.reference, row[0] if row else None, text)
+            for number in numbers:
+                if number == tipster:
+                    continue  # the tipster is an officer trying it out; they know already
+                outbox.enqueue(db, number, body, kind=ALERT_KIND, now=now, auto=False,
+                               khong_dau=True, max_parts=1)
+    except Exception:  # noqa: BLE001 - an alert must never cost a villager their tip
+        log.exception("duty alert for tip %s was not queued", tip.reference)

@@ -1,0 +1,150 @@
+"""The dry run: try the menus as a villager on a gateway with a real modem, sending nothing.
+
+With the built-in emulator the phone simulator sends a real SMS through the emulator. With a
+real modem that would go over the air, so admins get this instead: the real ``Router``, with
+the menus in use, runs on a separate sandbox SQLite file (the same schema, made by
+``storage.prepare``) and the replies it would send are read back from the sandbox's outbox.
+Nothing is written to the gateway's own database; no modem worker reads the sandbox, so
+nothing in it is ever sent. Tips made here stay in the sandbox too (no sync, no duty alert).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from gateway import phone
+from gateway.menus import MenuBook
+from gateway.router import InboundHandler, Router, RouterSettings
+from gateway.storage import ThreadLocalDb, prepare, utcnow_iso, write_transaction
+
+#: How many messages of one number the dry-run conversation shows.
+THREAD_MESSAGES = 100
+
+
+@dataclass(frozen=True)
+class DryReply:
+    """A reply the gateway would have sent (it stays in the sandbox's outbox)."""
+
+    text: str
+    kind: str
+    parts: int
+    encoding: str
+
+
+@dataclass(frozen=True)
+class DryResult:
+    """What one message did: the router's label for it and the replies it would send."""
+
+    number: str
+    handler: str
+    replies: list[DryReply]
+
+
+def router_settings(config: Any) -> RouterSettings:
+    """The router's settings from the config (the same as the gateway's own router)."""
+    return RouterSettings.from_config(config)
+
+
+def sandbox_path(storage_path: Path) -> Path:
+    """``data/tinbao.db`` → ``data/tinbao-dry-run.db``: beside the real one, never the same."""
+    storage_path = Path(storage_path)
+    return storage_path.with_name(f"{storage_path.stem}-dry-run{storage_path.suffix or '.db'}")
+
+
+class DryRun:
+    """A sandbox gateway database and the real router, one message at a time.
+
+    ``book`` is called for every message, so the newest saved menus are always the ones
+    tried. Messages are routed one at a time (a lock), which is plenty for a person typing.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        settings: RouterSettings,
+        book: Callable[[], MenuBook],
+        *,
+        handlers: Iterable[InboundHandler] = (),
+    ) -> None:
+        self.path = Path(path)
+        self.settings = settings
+        self._book = book
+        self._handlers = list(handlers)
+        self._lock = threading.Lock()  # one message routed at a time
+        self._prepare_lock = threading.Lock()
+        self._dbs: ThreadLocalDb | None = None
+
+    def _db(self) -> Any:
+        """This thread's connection to the sandbox; the file is made (once) on first use."""
+        with self._prepare_lock:
+            if self._dbs is None:
+                prepare(self.path)
+                self._dbs = ThreadLocalDb(self.path)
+        return self._dbs.get()
+
+    def send(self, number: str, text: str, now: datetime) -> DryResult:
+        """Route ``text`` from ``number`` as if it had just arrived; nothing leaves the sandbox.
+
+        ``number`` is normalised like a real sender (E.164 for people; a short code stays as
+        it is and, as for real, gets no reply).
+        """
+        sender = phone.normalise(number)
+        with self._lock:
+            db = self._db()
+            router = Router(self._book(), self.settings, handlers=self._handlers)
+            with write_transaction(db):
+                cursor = db.conn.execute(
+                    "INSERT INTO inbox (received_at, sender, sender_kind, text, encoding, kind)"
+                    " VALUES (?, ?, ?, ?, 'simulated', 'text')",
+                    (utcnow_iso(now), sender.value, sender.kind, text),
+                )
+                inbox_id = int(cursor.lastrowid)
+            router.run_once(db, now)
+            with write_transaction(db):
+                # Marked so that nothing, even a modem worker pointed here by mistake, sends them.
+                db.conn.execute(
+                    "UPDATE outbox_parts SET status = 'dry_run' WHERE outbox_id IN"
+                    " (SELECT id FROM outbox WHERE in_reply_to = ?)",
+                    (inbox_id,),
+                )
+                db.conn.execute(
+                    "UPDATE outbox SET status = 'dry_run' WHERE in_reply_to = ?", (inbox_id,)
+                )
+            handler = db.execute("SELECT handler FROM inbox WHERE id = ?", (inbox_id,)).fetchone()[0]
+            rows = db.execute(
+                "SELECT text, kind, parts_total, encoding FROM outbox WHERE in_reply_to = ? ORDER BY id",
+                (inbox_id,),
+            ).fetchall()
+        return DryResult(sender.value, handler or "", [DryReply(*row) for row in rows])
+
+    def conversation(self, number: str) -> list[dict[str, Any]]:
+        """The sandbox messages to and from ``number``, oldest first (as ``queries.conversation``)."""
+        from gateway.web import queries
+
+        value = phone.normalise(number).value
+        return queries.conversation(self._db(), [value], THREAD_MESSAGES)
+
+    def forget(self, number: str) -> int:
+        """Start again for ``number``: its sandbox messages, tips and menu state are deleted."""
+        value = phone.normalise(number).value
+        with self._lock:
+            db = self._db()
+            with write_transaction(db):
+                ids = [r[0] for r in db.execute("SELECT id FROM inbox WHERE sender = ?", (value,))]
+                db.conn.execute(
+                    "DELETE FROM outbox_parts WHERE outbox_id IN (SELECT id FROM outbox WHERE number = ?)",
+                    (value,),
+                )
+                db.conn.execute("DELETE FROM outbox WHERE number = ?", (value,))
+                db.conn.execute("DELETE FROM tips WHERE tipster = ?", (value,))
+                db.conn.execute("DELETE FROM inbox WHERE sender = ?", (value,))
+                db.conn.execute("DELETE FROM sessions WHERE number = ?", (value,))
+        return len(ids)
+
+    def close(self) -> None:
+        if self._dbs is not None:
+            self._dbs.close_all()

@@ -1,0 +1,194 @@
+"""The sync queue as a table: one row per (tip, destination), moved only by the sync worker.
+
+Status words (RapidSMS-style): ``queued`` (waiting), ``in_progress`` (claimed by the worker;
+a crash leaves it, and the next start puts it back), ``done`` (the receiver acknowledged the
+tip: rule 3), ``failed`` (the last attempt failed; tried again at ``next_attempt_at``),
+``dead`` (the receiver refused the tip for good; only an officer's "retry now" revives it).
+Rows are taken in the order tips were received.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Iterable
+
+from sqlite_utils import Database
+
+from gateway.storage import utcnow_iso, write_transaction
+
+DESTINATIONS = ("zalo", "district")
+STATUSES = ("queued", "in_progress", "done", "failed", "dead")
+DUE = ("queued", "failed")
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedTip:
+    """A claimed queue row with the tip it carries."""
+
+    row_id: int
+    tip_id: int
+    attempts: int
+    reference: str
+    uid: str
+    received_at: str
+    tipster: str
+    text: str
+    status: str
+
+
+def backoff_delay(attempts: int, base: float, maximum: float) -> float:
+    """Seconds to wait after ``attempts`` failures: doubling from ``base``, capped, ±20 % jitter.
+
+    Jitter keeps many gateways that lost the same uplink from all knocking at once when it
+    comes back.
+    """
+    if attempts <= 0:
+        return 0.0
+    return min(maximum, base * (2 ** min(attempts - 1, 30))) * random.uniform(0.8, 1.2)
+
+
+def enqueue(db: Database, tip_id: int, received_at: str, destinations: Iterable[str], now: datetime) -> None:
+    """Queue one tip for each destination (a repeat is ignored: one row per pair)."""
+    now_iso = utcnow_iso(now)
+    db.conn.executemany(
+        "INSERT OR IGNORE INTO sync_queue (tip_id, destination, received_at, next_attempt_at, created_at)"
+        " VALUES (?,?,?,?,?)",
+        [(tip_id, destination, received_at, now_iso, now_iso) for destination in destinations],
+    )
+
+
+def sweep(db: Database, destination: str, now: datetime, since: datetime | None = None) -> int:
+    """Queue every tip that has no row for ``destination`` yet (received after ``since``)."""
+    now_iso = utcnow_iso(now)
+    with write_transaction(db):
+        cursor = db.conn.execute(
+            "INSERT OR IGNORE INTO sync_queue (tip_id, destination, received_at, next_attempt_at, created_at)"
+            " SELECT t.id, ?, t.received_at, ?, ? FROM tips t WHERE t.received_at >= ?"
+            " AND NOT EXISTS (SELECT 1 FROM sync_queue q WHERE q.tip_id = t.id AND q.destination = ?)",
+            (destination, now_iso, now_iso, utcnow_iso(since) if since else "", destination),
+        )
+        return cursor.rowcount
+
+
+def release_in_progress(db: Database) -> int:
+    """At start-up: rows a killed worker had claimed go back to the queue."""
+    with write_transaction(db):
+        return db.conn.execute("UPDATE sync_queue SET status='queued' WHERE status='in_progress'").rowcount
+
+
+def has_due(db: Database, destination: str, now: datetime) -> bool:
+    row = db.execute(
+        "SELECT 1 FROM sync_queue WHERE destination=? AND status IN ('queued','failed') AND next_attempt_at <= ?"
+        " LIMIT 1",
+        (destination, utcnow_iso(now)),
+    ).fetchone()
+    return row is not None
+
+
+def next_due_at(db: Database, destination: str) -> str | None:
+    """When the earliest waiting row becomes due (None: nothing waits)."""
+    row = db.execute(
+        "SELECT MIN(next_attempt_at) FROM sync_queue WHERE destination=? AND status IN ('queued','failed')",
+        (destination,),
+    ).fetchone()
+    return row[0] if row else None
+
+
+def claim(db: Database, destination: str, now: datetime, limit: int) -> list[QueuedTip]:
+    """Take up to ``limit`` due rows, oldest tip first, and mark them ``in_progress``."""
+    with write_transaction(db):
+        rows = db.execute(
+            "SELECT q.id, q.tip_id, q.attempts, t.reference, t.uid, t.received_at, t.tipster, t.text, t.status"
+            " FROM sync_queue q JOIN tips t ON t.id = q.tip_id"
+            " WHERE q.destination = ? AND q.status IN ('queued','failed') AND q.next_attempt_at <= ?"
+            " ORDER BY q.received_at, q.tip_id LIMIT ?",
+            (destination, utcnow_iso(now), limit),
+        ).fetchall()
+        db.conn.executemany(
+            "UPDATE sync_queue SET status='in_progress' WHERE id=?", [(row[0],) for row in rows]
+        )
+    return [QueuedTip(*row) for row in rows]
+
+
+def mark_done(db: Database, row_ids: Iterable[int], now: datetime) -> int:
+    """The receiver acknowledged these rows' tips."""
+    now_iso = utcnow_iso(now)
+    with write_transaction(db):
+        cursor = db.conn.executemany(
+            "UPDATE sync_queue SET status='done', acked_at=?, last_error=NULL WHERE id=? AND status != 'done'",
+            [(now_iso, row_id) for row_id in row_ids],
+        )
+        return cursor.rowcount
+
+
+def mark_failed(db: Database, row_id: int, error: str, now: datetime, *, base: float, maximum: float) -> None:
+    """This row's tip was refused or failed on its own: count it and back the row off."""
+    with write_transaction(db):
+        row = db.execute("SELECT attempts FROM sync_queue WHERE id=?", (row_id,)).fetchone()
+        attempts = (row[0] if row else 0) + 1
+        delay = backoff_delay(attempts, base, maximum)
+        db.conn.execute(
+            "UPDATE sync_queue SET status='failed', attempts=?, last_error=?, next_attempt_at=? WHERE id=?",
+            (attempts, error[:500], utcnow_iso(now + timedelta(seconds=delay)), row_id),
+        )
+
+
+def release(db: Database, row_ids: Iterable[int], error: str | None = None, *, count: bool = True) -> None:
+    """The destination failed as a whole (down, rate limit): rows go back, in their order.
+
+    No per-row back-off here: the worker backs off the destination, so the rows stay in the
+    order the tips came in.
+    """
+    with write_transaction(db):
+        db.conn.executemany(
+            "UPDATE sync_queue SET status='queued', attempts=attempts+?, last_error=COALESCE(?, last_error)"
+            " WHERE id=? AND status='in_progress'",
+            [(int(count), error[:500] if error else None, row_id) for row_id in row_ids],
+        )
+
+
+def mark_dead(db: Database, row_id: int, error: str) -> None:
+    """The receiver will never take this tip as it is (Zalo -201): keep it, stop trying."""
+    with write_transaction(db):
+        db.conn.execute(
+            "UPDATE sync_queue SET status='dead', attempts=attempts+1, last_error=? WHERE id=?",
+            (error[:500], row_id),
+        )
+
+
+def retry_now(db: Database, now: datetime, *, destination: str | None = None, row_id: int | None = None) -> int:
+    """An officer pressed "retry now": waiting, failed (and, for one row, dead) rows are due now."""
+    now_iso = utcnow_iso(now)
+    with write_transaction(db):
+        if row_id is not None:
+            cursor = db.conn.execute(
+                "UPDATE sync_queue SET status='queued', next_attempt_at=? WHERE id=? AND status IN ('queued','failed','dead')",
+                (now_iso, row_id),
+            )
+        else:
+            cursor = db.conn.execute(
+                "UPDATE sync_queue SET status='queued', next_attempt_at=? WHERE status IN ('queued','failed')"
+                " AND (? IS NULL OR destination = ?)",
+                (now_iso, destination, destination),
+            )
+        return cursor.rowcount
+
+
+def counts(db: Database) -> dict[str, dict[str, int]]:
+    """Rows per destination and status (every status present, zero when none)."""
+    result = {destination: dict.fromkeys(STATUSES, 0) for destination in DESTINATIONS}
+    for destination, status, n in db.execute(
+        "SELECT destination, status, COUNT(*) FROM sync_queue GROUP BY destination, status"
+    ).fetchall():
+        result.setdefault(destination, dict.fromkeys(STATUSES, 0))[status] = n
+    return result
+
+
+def waiting(db: Database, destination: str) -> int:
+    """Rows not yet acknowledged and still being tried (queued, in progress, failed)."""
+    return db.execute(
+        "SELECT COUNT(*) FROM sync_queue WHERE destination=? AND status IN ('queued','in_progress','failed')",
+        (destination,),
+    ).fetchone()[0]

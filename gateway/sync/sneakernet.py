@@ -1,0 +1,155 @@
+"""Sneakernet: unsynced tips to one signed file for a USB stick, for communes offline for weeks.
+
+``python app.py export-tips FILE`` writes every tip the district has not acknowledged yet.
+The file is JSON, signed with HMAC-SHA256 keyed by the gateway's ``district.token`` (the hub
+holds the same token in ``hub.gateways``), so the hub refuses a file that was altered on
+the way. Exporting does not take tips out of the sync queue (rule 3: only an acknowledgement
+does): when the internet comes back, the online sync sends them again and the hub, which
+holds them already, just acknowledges them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlite_utils import Database
+
+from gateway.clock import Clock
+from gateway.config import Config
+from gateway.errors import TinBaoError
+from gateway.storage import open_db, prepare, utcnow_iso, write_transaction
+from gateway.sync import hooks
+from gateway.sync.district import tip_payload
+from gateway.sync.queue import QueuedTip
+
+FORMAT = "tinbao-tips"
+VERSION = 1
+ALGORITHM = "hmac-sha256"
+MAX_FILE_BYTES = 200 * 1024 * 1024
+
+
+class SneakernetError(TinBaoError):
+    """A tips file that cannot be written or taken in; the message says why, in one line."""
+
+
+class TamperedFile(SneakernetError):
+    """The signature does not match: the file was changed after it was exported."""
+
+
+def canonical(payload: dict[str, Any]) -> bytes:
+    """The exact bytes that are signed: sorted keys, no spaces, UTF-8."""
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def sign(payload: dict[str, Any], key: str) -> dict[str, Any]:
+    mac = hmac.new(key.encode("utf-8"), canonical(payload), hashlib.sha256).hexdigest()
+    return {**payload, "signature": {"alg": ALGORITHM, "value": mac}}
+
+
+def read_document(path: str | Path) -> tuple[dict[str, Any], bytes]:
+    """Parse a tips file (not yet verified); returns (document, raw bytes)."""
+    path = Path(path)
+    try:
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise SneakernetError(f"{path} is larger than {MAX_FILE_BYTES // (1024 * 1024)} MB")
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise SneakernetError(f"cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        document = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise TamperedFile(f"{path} is not a TinBao tips file (not JSON)") from None
+    if not isinstance(document, dict) or document.get("format") != FORMAT:
+        raise TamperedFile(f"{path} is not a TinBao tips file")
+    if document.get("version") != VERSION:
+        raise SneakernetError(f"{path}: file version {document.get('version')!r} is not supported")
+    if not isinstance(document.get("gateway_id"), str) or not isinstance(document.get("tips"), list):
+        raise TamperedFile(f"{path}: gateway_id or tips missing")
+    return document, raw
+
+
+def verify(document: dict[str, Any], key: str) -> dict[str, Any]:
+    """The signed payload, or ``TamperedFile`` (constant-time comparison)."""
+    signature = document.get("signature")
+    if not isinstance(signature, dict) or signature.get("alg") != ALGORITHM or not isinstance(signature.get("value"), str):
+        raise TamperedFile("the file has no valid signature")
+    payload = {k: v for k, v in document.items() if k != "signature"}
+    expected = hmac.new(key.encode("utf-8"), canonical(payload), hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(expected, signature["value"]):
+        raise TamperedFile("the signature does not match: the file was changed after export, or signed with another token")
+    return payload
+
+
+def unsynced(db: Database) -> list[QueuedTip]:
+    """Tips the district has not acknowledged, oldest first."""
+    rows = db.execute(
+        "SELECT q.id, q.tip_id, q.attempts, t.reference, t.uid, t.received_at, t.tipster, t.text, t.status"
+        " FROM sync_queue q JOIN tips t ON t.id = q.tip_id"
+        " WHERE q.destination = 'district' AND q.status != 'done' ORDER BY q.received_at, q.tip_id"
+    ).fetchall()
+    return [QueuedTip(*row) for row in rows]
+
+
+def build_export(db: Database, config: Config, now: datetime) -> tuple[bytes, int]:
+    """The signed file's bytes and how many tips it holds (every tip the district lacks)."""
+    if not config.district.token:
+        raise SneakernetError("district.token is not set: the hub could not check the file's signature")
+    hooks.sweep(db, config, now)
+    items = [tip_payload(tip, share_numbers=config.district.share_numbers) for tip in unsynced(db)]
+    payload = {
+        "format": FORMAT,
+        "version": VERSION,
+        "gateway_id": config.gateway.id,
+        "gateway_name": config.gateway.name,
+        "exported_at": utcnow_iso(now),
+        "tips": items,
+    }
+    document = sign(payload, config.district.token)
+    return json.dumps(document, ensure_ascii=False, indent=1).encode("utf-8"), len(items)
+
+
+def note_export(db: Database, path: str, data: bytes, count: int, now: datetime) -> None:
+    with write_transaction(db):
+        db.conn.execute(
+            "INSERT INTO sync_exports (at, path, tips, digest) VALUES (?,?,?,?)",
+            (utcnow_iso(now), path, count, hashlib.sha256(data).hexdigest()),
+        )
+
+
+def export_tips(db: Database, config: Config, path: str | Path, now: datetime) -> int:
+    """Write the signed file (atomically: a yanked USB stick never holds half a file)."""
+    data, count = build_export(db, config, now)
+    path = Path(path)
+    temporary = path.with_name(path.name + ".part")
+    try:
+        with open(temporary, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(temporary, path)
+    except OSError as exc:
+        raise SneakernetError(f"cannot write {path}: {exc.strerror or exc}") from None
+    note_export(db, str(path), data, count, now)
+    return count
+
+
+def export_command(config: Config, args: Any) -> int:
+    """``python app.py export-tips FILE``: 0 when written, 1 with one clear line if not."""
+    prepare(config.storage_path)
+    db = open_db(config.storage_path)
+    try:
+        count = export_tips(db, config, args.file, Clock().now())
+    except SneakernetError as exc:
+        print(f"tinbao: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        db.close()
+    print(f"Đã ghi {count} tin báo chưa đồng bộ vào {args.file}. Mang tệp này lên huyện: python app.py import-tips {args.file}")
+    return 0

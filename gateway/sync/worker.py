@@ -1,0 +1,369 @@
+"""The sync worker: one thread per destination (a "lane") drains the sync queue.
+
+Each lane, every ``sync.poll_interval`` seconds or when woken:
+1. does nothing while its back-off runs (exponential with jitter, measured on the gateway's
+   ``Clock``, so tests can make a week pass in a moment);
+2. with work waiting, first makes a cheap connectivity check (the hub's ``/healthz``; a TCP
+   connection to Zalo's API host), so a dead uplink does not burn the 3G bundle on doomed
+   requests, and rows do not collect attempts while the internet is down;
+3. drains due rows in the order tips came in, until the queue is empty or the destination
+   fails; a failure of the whole destination puts the claimed rows back and backs off.
+
+``python -m gateway.sync.worker`` runs the worker alone (operators and the crash tests).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+import time
+from datetime import datetime, timedelta
+
+from sqlite_utils import Database
+
+from gateway.clock import Clock
+from gateway.config import Config
+from gateway.storage import ThreadLocalDb, utcnow_iso
+from gateway.sync import hooks, queue, report, zalo_tokens
+from gateway.sync.district import DistrictClient, Refused
+from gateway.sync.http import BadAnswer, SyncError, Unreachable
+from gateway.sync.zalo import NeedsReauth, RateLimited, ZaloMirror
+
+log = logging.getLogger(__name__)
+
+SWEEP_EVERY = 300.0      # seconds (monotonic) between sweeps for tips without rows
+RECHECK_AFTER = 30.0     # seconds (monotonic) of silence after which the next drain checks first
+ZALO_CLAIM = 20          # Zalo sends one message per officer: claim a few tips at a time
+
+
+class Lane:
+    """One destination's loop; subclasses say how to check, drain and whether enabled."""
+
+    name = ""
+
+    def __init__(self, config: Config, dbs: ThreadLocalDb, clock: Clock, reporter: report.SyncReport) -> None:
+        self.config = config
+        self.dbs = dbs
+        self.clock = clock
+        self.reporter = reporter
+        self.wake_event = threading.Event()
+        self.stop_event = threading.Event()
+        self.thread: threading.Thread | None = None
+        self.failures = 0
+        self.next_try: datetime | None = None
+        self.last_contact = float("-inf")
+        self.last_sweep = float("-inf")
+        self.retry_seen: str | None = None
+        self.checks = 0  # connectivity checks made (tests and the page read it)
+
+    # -- the thread ----------------------------------------------------------------------
+    def start(self) -> None:
+        self.thread = threading.Thread(target=self._run, name=f"sync-{self.name}", daemon=True)
+        self.thread.start()
+
+    def stop(self, timeout: float) -> None:
+        self.stop_event.set()
+        self.wake_event.set()
+        if self.thread is not None:
+            self.thread.join(timeout)
+
+    def _run(self) -> None:
+        db = self.dbs.get()
+        while not self.stop_event.is_set():
+            try:
+                self.step(db)
+            except Exception:  # noqa: BLE001 - a bug in one pass must not stop the mirror
+                log.exception("sync %s pass failed", self.name)
+            self.wake_event.wait(self.config.sync.poll_interval)
+            self.wake_event.clear()
+
+    # -- one pass ------------------------------------------------------------------------
+    def step(self, db: Database) -> None:
+        now = self.clock.now()
+        self._take_retry_request(db)
+        if not self.enabled:
+            self.publish(db, state="disabled", error=None)
+            return
+        if time.monotonic() - self.last_sweep >= SWEEP_EVERY:
+            hooks.sweep(db, self.config, now)
+            self.last_sweep = time.monotonic()
+        if self.blocked(db):
+            return
+        if self.next_try is not None and now < self.next_try:
+            self.publish(db)
+            return
+        if not self.has_work(db, now):
+            self.publish(db, state="ok" if self.failures == 0 else self.reporter.get(self.name)["state"])
+            return
+        if time.monotonic() - self.last_contact > RECHECK_AFTER:
+            self.checks += 1
+            if not self.reachable():
+                self.back_off(db, "offline", self.offline_reason())
+                return
+            self.last_contact = time.monotonic()
+        try:
+            self.drain(db)
+        except NeedsReauth as exc:
+            self.needs_reauth(db, str(exc))
+        except Refused as exc:  # the hub does not know our token: keep trying, slowly, and say so
+            self.back_off(db, "needs_reauth", str(exc))
+        except (Unreachable, BadAnswer, RateLimited, SyncError) as exc:
+            state = "offline" if isinstance(exc, Unreachable) else "backing_off"
+            self.back_off(db, state, str(exc))
+        else:
+            self.failures, self.next_try = 0, None
+            self.last_contact = time.monotonic()
+            self.publish(db, state="ok", error=None, last_ok_at=utcnow_iso(self.clock.now()))
+
+    def back_off(self, db: Database, state: str, error: str) -> None:
+        self.failures += 1
+        delay = queue.backoff_delay(self.failures, self.config.sync.retry_base, self.config.sync.retry_max)
+        self.next_try = self.clock.now() + timedelta(seconds=delay)
+        self.last_contact = float("-inf")
+        log.info("sync %s: %s (%s); next try in %.0f s", self.name, state, error, delay)
+        self.publish(db, state=state, error=error)
+
+    def reset_backoff(self) -> None:
+        self.failures, self.next_try = 0, None
+        self.last_contact = float("-inf")
+
+    def _take_retry_request(self, db: Database) -> None:
+        requested = report.retry_requests(db).get(self.name)
+        if requested and requested != self.retry_seen:
+            if self.retry_seen is not None or self.failures:
+                self.reset_backoff()
+            self.retry_seen = requested
+
+    def publish(self, db: Database, **fields) -> None:
+        fields["queued"] = queue.waiting(db, self.name)
+        fields["next_try_at"] = utcnow_iso(self.next_try) if self.next_try else None
+        fields["checks"] = self.checks
+        self.reporter.update(db, self.name, self.clock.now(), **fields)
+
+    # -- per destination -----------------------------------------------------------------
+    enabled = False
+
+    def blocked(self, db: Database) -> bool:
+        return False
+
+    def has_work(self, db: Database, now: datetime) -> bool:
+        return queue.has_due(db, self.name, now)
+
+    def reachable(self) -> bool:
+        raise NotImplementedError
+
+    def offline_reason(self) -> str:
+        return "Không có Internet hoặc máy chủ không trả lời"
+
+    def drain(self, db: Database) -> None:
+        raise NotImplementedError
+
+    def needs_reauth(self, db: Database, error: str) -> None:
+        self.back_off(db, "backing_off", error)
+
+    def close(self) -> None:
+        pass
+
+
+class ZaloLane(Lane):
+    name = "zalo"
+
+    def __init__(self, *args) -> None:
+        super().__init__(*args)
+        self.mirror = ZaloMirror(self.config, self.clock)
+        self.refused_token_id: int | None = None
+        self.unreachable: dict[str, str] = {}
+
+    @property
+    def enabled(self) -> bool:  # type: ignore[override]
+        return self.mirror.enabled
+
+    def close(self) -> None:
+        self.mirror.close()
+
+    def reachable(self) -> bool:
+        return self.mirror.reachable()
+
+    def blocked(self, db: Database) -> bool:
+        """After a refused refresh, wait for a new refresh token (config or the page)."""
+        if self.refused_token_id is None:
+            return False
+        pair = zalo_tokens.current(db)
+        if pair is not None and pair.row_id != self.refused_token_id:
+            self.refused_token_id = None
+            self.reset_backoff()
+            return False
+        self.publish(db, state="needs_reauth")
+        return True
+
+    def needs_reauth(self, db: Database, error: str) -> None:
+        pair = zalo_tokens.current(db)
+        self.refused_token_id = pair.row_id if pair else -1
+        log.error("Zalo mirror stopped: re-authorise the OA (%s)", error)
+        self.publish(db, state="needs_reauth", error=f"Cần cấp quyền lại cho OA (re-authorise the OA): {error}")
+
+    def drain(self, db: Database) -> None:
+        while not self.stop_event.is_set():
+            claimed = queue.claim(db, self.name, self.clock.now(), ZALO_CLAIM)
+            if not claimed:
+                return
+            for index, tip in enumerate(claimed):
+                try:
+                    outcome = self.mirror.deliver(db, tip)
+                except BaseException as exc:
+                    queue.release(db, [tip.row_id], str(exc) or type(exc).__name__)
+                    queue.release(db, [t.row_id for t in claimed[index + 1:]], count=False)
+                    raise
+                now = self.clock.now()
+                for officer in outcome.reached:
+                    self.unreachable.pop(officer, None)  # reachable again: the alert goes
+                for officer in outcome.unreachable:
+                    self.unreachable[officer] = outcome.error or "unreachable"
+                if outcome.status == "done":
+                    queue.mark_done(db, [tip.row_id], now)
+                elif outcome.status == "dead":
+                    queue.mark_dead(db, tip.row_id, outcome.error or "dead")
+                else:
+                    queue.mark_failed(db, tip.row_id, outcome.error or "failed", now,
+                                      base=self.config.sync.retry_base, maximum=self.config.sync.retry_max)
+                if self.stop_event.is_set():
+                    queue.release(db, [t.row_id for t in claimed[index + 1:]], count=False)
+                    return
+
+    def publish(self, db: Database, **fields) -> None:
+        fields["unreachable_officers"] = sorted(self.unreachable)
+        super().publish(db, **fields)
+
+
+class DistrictLane(Lane):
+    name = "district"
+
+    def __init__(self, *args) -> None:
+        super().__init__(*args)
+        self.client = DistrictClient(self.config, self.clock)
+        self.last_pull = float("-inf")
+
+    @property
+    def enabled(self) -> bool:  # type: ignore[override]
+        return self.client.enabled
+
+    def close(self) -> None:
+        self.client.close()
+
+    def reachable(self) -> bool:
+        return self.client.reachable()
+
+    def offline_reason(self) -> str:
+        if self.client.http is None:
+            return "Chưa đặt địa chỉ máy chủ huyện (district.url): chỉ chuyển được bằng tệp USB"
+        return super().offline_reason()
+
+    def has_work(self, db: Database, now: datetime) -> bool:
+        pull_due = time.monotonic() - self.last_pull >= self.config.sync.pull_interval
+        return pull_due or super().has_work(db, now)
+
+    def drain(self, db: Database) -> None:
+        size = self.config.sync.batch_size
+        while not self.stop_event.is_set():
+            batch = queue.claim(db, self.name, self.clock.now(), size)
+            if not batch:
+                break
+            try:
+                accepted, rejected = self.client.push(batch)
+            except BaseException as exc:
+                queue.release(db, [t.row_id for t in batch], str(exc) or type(exc).__name__)
+                raise
+            now = self.clock.now()
+            queue.mark_done(db, [t.row_id for t in batch if t.uid in accepted], now)
+            for tip in batch:
+                if tip.uid not in accepted:
+                    queue.mark_failed(db, tip.row_id, rejected.get(tip.uid, "Máy chủ huyện chưa xác nhận tin này"),
+                                      now, base=self.config.sync.retry_base, maximum=self.config.sync.retry_max)
+        self.client.pull(db)
+        self.last_pull = time.monotonic()
+
+
+class SyncWorker:
+    """Mirrors tips to Zalo and the district hub; ``start``/``stop``/``wake``/``retry_now``."""
+
+    def __init__(self, config: Config, dbs: ThreadLocalDb, clock: Clock | None = None) -> None:
+        self.config = config
+        self.dbs = dbs
+        self.clock = clock or Clock()
+        self.report = report.SyncReport()
+        self.lanes: dict[str, Lane] = {
+            "zalo": ZaloLane(config, dbs, self.clock, self.report),
+            "district": DistrictLane(config, dbs, self.clock, self.report),
+        }
+
+    def start(self) -> None:
+        """Put back rows a killed worker had claimed, take the config's token, then run."""
+        db = self.dbs.get()
+        released = queue.release_in_progress(db)
+        if released:
+            log.info("sync: %d rows claimed before a restart are queued again", released)
+        zalo_lane = self.lanes["zalo"]
+        if zalo_lane.enabled:
+            zalo_lane.mirror.seed_tokens(db)  # type: ignore[attr-defined]
+        hooks.sweep(db, self.config, self.clock.now())
+        for lane in self.lanes.values():
+            lane.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        for lane in self.lanes.values():
+            lane.stop(timeout)
+        for lane in self.lanes.values():
+            lane.close()
+
+    def wake(self) -> None:
+        """New tips, or the clock moved: look again now (back-off still applies)."""
+        for lane in self.lanes.values():
+            lane.wake_event.set()
+
+    def retry_now(self, destination: str | None = None) -> None:
+        """An officer's "retry now": forget the back-off, make waiting rows due, look now."""
+        db = self.dbs.get()
+        queue.retry_now(db, self.clock.now(), destination=destination)
+        for name, lane in self.lanes.items():
+            if destination in (None, name):
+                lane.reset_backoff()
+                lane.wake_event.set()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m gateway.sync.worker [--config FILE]``: the sync worker alone, until stopped."""
+    from gateway.config import load_config
+    from gateway.errors import TinBaoError
+    from gateway.storage import prepare
+
+    parser = argparse.ArgumentParser(prog="python -m gateway.sync.worker", description=main.__doc__)
+    parser.add_argument("--config")
+    parser.add_argument("--log-level", default="INFO")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        config = load_config(args.config)
+    except TinBaoError as exc:
+        print(f"tinbao: {exc}", file=sys.stderr)
+        return 2
+    prepare(config.storage_path)
+    dbs = ThreadLocalDb(config.storage_path)
+    worker = SyncWorker(config, dbs)
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    signal.signal(signal.SIGINT, lambda *_: stopped.set())
+    worker.start()
+    try:
+        while not stopped.wait(1.0):
+            pass
+    finally:
+        worker.stop()
+        dbs.close_all()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,164 @@
+"""The audit log: who did what, when. Every officer's action is written here.
+
+Other areas call ``record`` for their own actions (a tip's status change, a tipster's number
+shown in full, a reply sent, a menu edited). Inside a request ``record_request`` fills in the
+logged-in officer and the client's address. Admins read the log at ``/admin/audit``.
+
+``record`` writes in the caller's transaction when one is open (so a tip's status change and
+its audit entry commit together) and commits on its own otherwise. Note that sqlite3 opens a
+transaction only at the first write: inside ``with db.conn:`` write the change first and the
+entry after it, or use ``storage.write_transaction`` (BEGIN IMMEDIATE), which is open at once.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlite_utils import Database
+
+from gateway.storage import utcnow_iso
+
+MAX_DETAIL_CHARS = 2000
+
+# Action words used by the accounts area (other areas add their own, "area.verb").
+LOGIN_OK = "login.ok"
+LOGIN_FAILED = "login.failed"
+LOGIN_THROTTLED = "login.throttled"
+LOGOUT = "logout"
+SESSION_EXPIRED = "session.expired"
+USER_CREATE = "user.create"
+USER_ROLE = "user.role"
+USER_DISABLE = "user.disable"
+USER_ENABLE = "user.enable"
+USER_PASSWORD = "user.password"
+ACCESS_DENIED = "access.denied"
+
+
+def _detail_text(detail: Any) -> str:
+    if detail is None:
+        return ""
+    if isinstance(detail, str):
+        text = detail
+    else:
+        text = json.dumps(detail, ensure_ascii=False, sort_keys=True, default=str)
+    return text[:MAX_DETAIL_CHARS]
+
+
+def record(
+    db: Database,
+    who: str,
+    action: str,
+    target: str = "",
+    detail: Any = None,
+    *,
+    ip: str = "",
+    now: datetime | None = None,
+) -> int:
+    """Write one entry and return its id.
+
+    ``who`` is a username (or ``cli``/``system``), ``action`` a dotted word (``tip.status``),
+    ``target`` what it was done to (``CL-0042``, a username), ``detail`` free text or a dict
+    (stored as JSON). Never put a tipster's full number in ``detail``: the log is read by admins,
+    and the entry only needs to say that it was shown, and to whom.
+    """
+    row = {
+        "at": utcnow_iso(now),
+        "who": who or "",
+        "action": action,
+        "target": str(target or ""),
+        "detail": _detail_text(detail),
+        "ip": ip or "",
+    }
+    # Inside the caller's transaction: part of it. Otherwise commit our own at once.
+    caller_transaction = db.conn.in_transaction
+    cursor = db.conn.execute(
+        "INSERT INTO audit_log (at, who, action, target, detail, ip) VALUES (?, ?, ?, ?, ?, ?)",
+        (row["at"], row["who"], row["action"], row["target"], row["detail"], row["ip"]),
+    )
+    if not caller_transaction and db.conn.in_transaction:
+        db.conn.commit()
+    return int(cursor.lastrowid)
+
+
+def record_request(action: str, target: str = "", detail: Any = None, *, who: str | None = None) -> int:
+    """``record`` for the current request: the logged-in officer and the client's address."""
+    from flask import request
+    from flask_login import current_user
+
+    from gateway.web import current_services
+
+    if who is None:
+        who = current_user.username if current_user.is_authenticated else "anonymous"  # auth.ANONYMOUS
+    return record(
+        current_services().db.get(), who, action, target, detail, ip=client_ip(request)
+    )
+
+
+def client_ip(request: Any) -> str:
+    """The address the request came from (the post's LAN: no proxy in front of waitress)."""
+    return request.remote_addr or ""
+
+
+@dataclass(frozen=True)
+class Entry:
+    id: int
+    at: str
+    who: str
+    action: str
+    target: str
+    detail: str
+    ip: str
+
+
+def search(
+    db: Database,
+    *,
+    who: str = "",
+    action: str = "",
+    target: str = "",
+    since: str = "",
+    until: str = "",
+    limit: int = 100,
+    before_id: int | None = None,
+) -> list[Entry]:
+    """Entries newest first, filtered; ``since``/``until`` are ISO UTC bounds (until exclusive).
+
+    ``action`` matches a whole word or a prefix ending in a dot (``login.`` finds every login
+    entry); ``who`` and ``target`` match exactly, without regard to case.
+    """
+    clauses: list[str] = []
+    params: list[Any] = []
+    if who:
+        clauses.append("who = ? COLLATE NOCASE")
+        params.append(who)
+    if action:
+        if action.endswith("."):
+            clauses.append("action LIKE ? ESCAPE '\\'")
+            params.append(action.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
+        else:
+            clauses.append("action = ?")
+            params.append(action)
+    if target:
+        clauses.append("target = ? COLLATE NOCASE")
+        params.append(target)
+    if since:
+        clauses.append("at >= ?")
+        params.append(since)
+    if until:
+        clauses.append("at < ?")
+        params.append(until)
+    if before_id is not None:
+        clauses.append("id < ?")
+        params.append(before_id)
+    where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
+    sql = f"SELECT id, at, who, action, target, detail, ip FROM audit_log {where} ORDER BY id DESC LIMIT ?"
+    params.append(limit)
+    return [Entry(*row) for row in db.execute(sql, params).fetchall()]
+
+
+def actions(db: Database) -> list[str]:
+    """Every action word seen so far (for the filter's choices)."""
+    return [row[0] for row in db.execute("SELECT DISTINCT action FROM audit_log ORDER BY action")]

@@ -1,0 +1,431 @@
+"""Scam-warning broadcasts ("Cảnh báo"): compose, preview the cost, schedule, follow, pause.
+
+Pages: the list with progress bars (``/broadcasts``), the compose form with the warning
+library and an exact SMS-part preview for both encodings (``/broadcasts/new``), one
+broadcast with its runs (``/broadcasts/<id>``), and the subscribers with their villages and
+labels, CSV import included (``/broadcasts/subscribers``). Everyone logged in may look;
+officers and admins act. Each action is audited, ends in a redirect with a flash message,
+and wakes the broadcast service (``services.extra["broadcasts"]``) so "send now" starts at once.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from flask import Blueprint, Flask, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+
+from gateway import phone
+from gateway.broadcasts import control, importing, queries, subscribers
+from gateway.broadcasts.control import BroadcastError, Draft
+from gateway.broadcasts.library import Composer, Library, preview
+from gateway.storage import write_transaction
+from gateway.web import current_config, current_services, register_area
+from gateway.web.audit import client_ip
+from gateway.web.auth import role_required
+from gateway.web.filters import local_time, mask
+
+bp = Blueprint("broadcasts", __name__, url_prefix="/broadcasts")
+
+IMPORT_MAX_BYTES = 4 * 1024 * 1024
+MAX_PROBLEMS_SHOWN = 50
+WEEKDAYS = ("Thứ Hai", "Thứ Ba", "Thứ Tư", "Thứ Năm", "Thứ Sáu", "Thứ Bảy", "Chủ Nhật")
+STATUS = {
+    "draft": ("Nháp", "plain"), "scheduled": ("Đã lên lịch", "wait"), "running": ("Đang gửi", "new"),
+    "paused": ("Tạm dừng", "wait"), "done": ("Đã xong", "ok"), "cancelled": ("Đã hủy", "bad"),
+    "missed": ("Bị lỡ (cổng tắt)", "bad"),
+}
+SUBSCRIBER_STATUS = {"subscribed": ("Đang nhận", "ok"), "left": ("Đã ngừng nhận", "bad")}
+SOURCES = {"sms": "Tự nhắn DK", "officer": "Cán bộ thêm", "import": "Nhập từ tệp"}
+
+
+def register(app: Flask) -> None:
+    register_area(app, bp, _l("Cảnh báo"), "broadcasts.index", "viewer", order=40)
+    # A subscriber list may be larger than the page's usual request limit; raise it for the
+    # import only, before CSRF reads the form (so this runs ahead of every other hook).
+    app.before_request_funcs.setdefault(None, []).insert(0, _import_limit)
+
+
+def _import_limit() -> None:
+    if request.endpoint == "broadcasts.import_subscribers":
+        request.max_content_length = IMPORT_MAX_BYTES
+
+
+# -- helpers ------------------------------------------------------------------------------------
+
+def _service() -> Any:
+    return current_services().extra.get("broadcasts")
+
+
+def _library() -> Library:
+    service = _service()
+    if service is not None:
+        return service.library
+    cached = current_app.extensions.get("tinbao_broadcasts_library")
+    if cached is None:
+        from gateway.broadcasts.service import warnings_path
+
+        cached = current_app.extensions["tinbao_broadcasts_library"] = Library.load(warnings_path(current_config()))
+    return cached
+
+
+def _composer() -> Composer:
+    service = _service()
+    return service.composer if service is not None else Composer.from_config(current_config(), _library())
+
+
+def _now() -> datetime:
+    service = _service()
+    return service.clock.now() if service is not None else current_services().clock.now()
+
+
+def _db():
+    return current_services().db.get()
+
+
+def _wake() -> None:
+    service = _service()
+    if service is not None:
+        service.wake()
+
+
+def _audit(db, action: str, target: Any, detail: Any = None) -> None:
+    from gateway.web import audit
+
+    audit.record(db, current_user.username, action, str(target), detail, ip=client_ip(request), now=_now())
+
+
+def schedule_text(row: dict[str, Any]) -> str:
+    tz = current_config().timezone
+    kind = row["schedule"]
+    if kind == "now":
+        return _("Gửi ngay")
+    if kind == "once":
+        return _("Một lần, %(when)s", when=local_time(row["run_at"], tz))
+    if kind == "weekly":
+        return _("Hàng tuần, %(day)s lúc %(time)s", day=_(WEEKDAYS[row["weekday"]]), time=row["time_of_day"])
+    return _("Hàng tháng, ngày %(day)s lúc %(time)s", day=row["day_of_month"], time=row["time_of_day"])
+
+
+def _status(kind: dict, value: str) -> dict[str, str]:
+    title, tone = kind.get(value, (value, "plain"))
+    return {"label": _(title), "tone": tone}
+
+
+def _broadcast_view(row: dict[str, Any]) -> dict[str, Any]:
+    tz = current_config().timezone
+    return {**row, "schedule_text": schedule_text(row), "state": _status(STATUS, row["status"]),
+            "next_display": local_time(row["next_run_at"], tz) if row["status"] in ("scheduled", "running", "paused")
+            else "", "created_display": local_time(row["created_at"], tz),
+            "audience": _("Tất cả người đăng ký") if row["all_subscribers"] else ", ".join(row.get("groups") or [])}
+
+
+# -- the list and one broadcast -----------------------------------------------------------------
+
+@bp.get("/")
+def index() -> Any:
+    db = _db()
+    rows = [_broadcast_view(row) for row in queries.broadcasts(db)]
+    counts = queries.counts(db)
+    return render_template("broadcasts/list.html", broadcasts=rows, subscribed=counts.get("subscribed", 0),
+                           left=counts.get("left", 0), clock=_clock_state(db))
+
+
+def _clock_state(db) -> dict[str, Any] | None:
+    import json
+
+    row = db.execute("SELECT value FROM state WHERE key='clock'").fetchone()
+    return json.loads(row[0]) if row else None
+
+
+@bp.get("/<int:broadcast_id>")
+def show(broadcast_id: int) -> Any:
+    db = _db()
+    try:
+        row = control.get(db, broadcast_id)
+    except BroadcastError:
+        abort(404)
+    row["groups"] = queries.group_names(db, broadcast_id)
+    tz = current_config().timezone
+    runs = [{**r, "state": _status(STATUS, r["status"]), "due_display": local_time(r["due_at"], tz),
+             "finished_display": local_time(r["finished_at"], tz)} for r in queries.runs(db, broadcast_id)]
+    composer = _composer()
+    text = composer.text(row["body"], form=row["encoding"], body_khong_dau=row["body_khong_dau"])
+    return render_template("broadcasts/show.html", b=_broadcast_view(row), runs=runs, text=text)
+
+
+@bp.get("/progress.json")
+def progress_json() -> Any:
+    ids = [int(x) for x in request.args.get("ids", "").split(",") if x.strip().isdigit()]
+    found = queries.run_progress(_db(), ids)
+    return jsonify({str(k): {**v, **{"state": _status(STATUS, v["status"])}} for k, v in found.items()})
+
+
+def _act(broadcast_id: int, action: Any, audit_action: str, message: str) -> Any:
+    db = _db()
+    try:
+        action(db, broadcast_id, by=current_user.username, now=_now())
+        _audit(db, audit_action, broadcast_id)
+    except BroadcastError as exc:
+        flash(str(exc), "error")
+    else:
+        flash(message, "ok")
+        _wake()
+    return redirect(request.form.get("next") or url_for("broadcasts.show", broadcast_id=broadcast_id), code=303)
+
+
+@bp.post("/<int:broadcast_id>/pause")
+@role_required("officer")
+def pause(broadcast_id: int) -> Any:
+    return _act(broadcast_id, control.pause, "broadcast.pause", _("Đã tạm dừng. Tin chưa gửi sẽ chờ."))
+
+
+@bp.post("/<int:broadcast_id>/resume")
+@role_required("officer")
+def resume(broadcast_id: int) -> Any:
+    return _act(broadcast_id, control.resume, "broadcast.resume", _("Đã tiếp tục gửi."))
+
+
+@bp.post("/<int:broadcast_id>/cancel")
+@role_required("officer")
+def cancel(broadcast_id: int) -> Any:
+    return _act(broadcast_id, control.cancel, "broadcast.cancel", _("Đã hủy bản tin. Không gửi thêm tin nào."))
+
+
+@bp.post("/<int:broadcast_id>/start")
+@role_required("officer")
+def start(broadcast_id: int) -> Any:
+    tz = current_config().timezone
+    return _act(broadcast_id, lambda db, i, by, now: control.schedule(db, i, by=by, now=now, tz=tz),
+                "broadcast.schedule", _("Đã lên lịch gửi."))
+
+
+# -- compose ------------------------------------------------------------------------------------
+
+def _draft_from_form(form: Any) -> Draft:
+    tz = current_config().timezone
+    library = _library()
+    warning = library.get(form.get("warning_id"))
+    body = (form.get("body") or "").strip()
+    run_at = None
+    if form.get("run_at"):
+        try:
+            run_at = datetime.fromisoformat(form["run_at"]).replace(tzinfo=tz).astimezone(timezone.utc)
+        except ValueError:
+            run_at = None
+
+    def number(name: str) -> int | None:
+        value = (form.get(name) or "").strip()
+        return int(value) if value.lstrip("-").isdigit() else None
+
+    return Draft(
+        title=(form.get("title") or "").strip(),
+        body=body,
+        encoding=form.get("encoding") or "khong_dau",
+        warning_id=warning.id if warning else None,
+        body_khong_dau=warning.khong_dau if warning and _same(body, warning.accented) else None,
+        group_ids=[int(g) for g in form.getlist("group") if str(g).isdigit()],
+        everyone=form.get("everyone") == "1",
+        schedule=form.get("schedule") or "now",
+        run_at=run_at,
+        weekday=number("weekday"),
+        day_of_month=number("day_of_month"),
+        time_of_day=(form.get("time_of_day") or "").strip() or None,
+    )
+
+
+def _same(body: str, library_text: str) -> bool:
+    """True when the officer kept the library's text (as the page shows it, number filled in):
+    then its hand-written "không dấu" form is used."""
+    words = " ".join(body.split())
+    return words in (" ".join(library_text.split()), " ".join(library_text.replace("{so}", _composer().dial).split()))
+
+
+def _preview(draft: Draft) -> dict[str, Any]:
+    db = _db()
+    audience = subscribers.audience_size(db, draft.group_ids, draft.everyone)
+    return preview(_composer(), draft.body or " ", audience, draft.body_khong_dau)
+
+
+def _compose_page(form: dict[str, Any], draft: Draft | None, problems: list[str], code: int = 200) -> Any:
+    db = _db()
+    return render_template(
+        "broadcasts/compose.html", form=form, draft=draft, problems=problems,
+        library=list(_library().warnings.values()), groups=subscribers.groups(db),
+        preview=_preview(draft) if draft and draft.body else None, weekdays=[_(d) for d in WEEKDAYS],
+        total=queries.counts(db).get("subscribed", 0), dial=_composer().dial,
+    ), code
+
+
+@bp.get("/new")
+@role_required("officer")
+def new() -> Any:
+    return _compose_page({"encoding": "khong_dau", "schedule": "now", "time_of_day": "08:00"}, None, [])
+
+
+@bp.post("/new")
+@role_required("officer")
+def create() -> Any:
+    draft = _draft_from_form(request.form)
+    action = request.form.get("action", "send")
+    if action == "preview":
+        return _compose_page(request.form, draft, [])
+    db = _db()
+    tz = current_config().timezone
+    try:
+        broadcast_id = control.create(db, draft, by=current_user.username, now=_now(), tz=tz,
+                                      start=action == "send")
+    except BroadcastError:
+        return _compose_page(request.form, draft, draft.problems(_now()), 422)
+    _audit(db, "broadcast.create", broadcast_id, {"title": draft.title, "schedule": draft.schedule,
+                                                   "start": action == "send"})
+    _wake()
+    flash(_("Đã lên lịch gửi bản tin.") if action == "send" else _("Đã lưu nháp."), "ok")
+    return redirect(url_for("broadcasts.show", broadcast_id=broadcast_id), code=303)
+
+
+@bp.post("/preview.json")
+@role_required("officer")
+def preview_json() -> Any:
+    draft = _draft_from_form(request.form)
+    return jsonify(_preview(draft) if draft.body else {"audience": 0})
+
+
+# -- subscribers ----------------------------------------------------------------------------------
+
+def _subscriber_view(row: dict[str, Any]) -> dict[str, Any]:
+    tz = current_config().timezone
+    return {**row, "masked": mask(row["number"]), "state": _status(SUBSCRIBER_STATUS, row["status"]),
+            "source_label": _(SOURCES.get(row["source"], row["source"])),
+            "since_display": local_time(row["subscribed_at"] or row["created_at"], tz)}
+
+
+@bp.get("/subscribers")
+def subscriber_list() -> Any:
+    db = _db()
+    group = request.args.get("group", "")
+    status = request.args.get("status", "subscribed")
+    status = status if status in ("subscribed", "left", "all") else "subscribed"
+    q = (request.args.get("q") or "").strip()[:60]
+    page = max(1, int(request.args.get("page", "1")) if request.args.get("page", "1").isdigit() else 1)
+    rows, total = queries.subscribers(db, group_id=int(group) if group.isdigit() else None,
+                                      status=None if status == "all" else status, search=q, page=page)
+    return render_template("broadcasts/subscribers.html", subscribers=[_subscriber_view(r) for r in rows],
+                           total=total, groups=subscribers.groups(db), filters={"group": group, "status": status,
+                                                                                "q": q},
+                           page=page, pages=max(1, -(-total // queries.PAGE)), report=None)
+
+
+def _member_from_form(form: Any) -> tuple[subscribers.Member | None, str | None]:
+    number = phone.normalise(form.get("number") or "")
+    if number.kind != "mobile":
+        return None, _("Số “%(raw)s” không phải số di động Việt Nam.", raw=(form.get("number") or "")[:30])
+    labels = [x.strip() for x in (form.get("labels") or "").replace(";", ",").split(",") if x.strip()]
+    return subscribers.Member(number.value, (form.get("name") or "").strip(), (form.get("village") or "").strip(),
+                              labels, (form.get("note") or "").strip()), None
+
+
+@bp.post("/subscribers/add")
+@role_required("officer")
+def add_subscriber() -> Any:
+    member, problem = _member_from_form(request.form)
+    if problem:
+        flash(problem, "error")
+        return redirect(url_for("broadcasts.subscriber_list"), code=303)
+    db = _db()
+    with write_transaction(db):
+        change = subscribers.save_member(db, member, source="officer", now=_now(), by=current_user.username)
+        if change.outcome != "refused_left":
+            _audit(db, "subscriber.add", mask(member.number), {"outcome": change.outcome})
+    if change.outcome == "refused_left":
+        flash(_("Số %(n)s đã tự nhắn TC để ngừng nhận. Chỉ người dân nhắn DK mới đăng ký lại được.",
+                n=mask(member.number)), "error")
+    else:
+        flash(_("Đã thêm %(n)s.", n=mask(member.number)) if change.outcome == "added"
+              else _("Đã cập nhật %(n)s.", n=mask(member.number)), "ok")
+    return redirect(url_for("broadcasts.subscriber_list"), code=303)
+
+
+@bp.get("/subscribers/<int:subscriber_id>")
+@role_required("officer")
+def edit_subscriber(subscriber_id: int) -> Any:
+    db = _db()
+    row = queries.subscriber(db, subscriber_id)
+    if row is None:
+        abort(404)
+    return render_template("broadcasts/subscriber.html", s=_subscriber_view(row), groups=subscribers.groups(db),
+                           national=phone.national(row["number"]))
+
+
+@bp.post("/subscribers/<int:subscriber_id>")
+@role_required("officer")
+def save_subscriber(subscriber_id: int) -> Any:
+    db = _db()
+    row = queries.subscriber(db, subscriber_id)
+    if row is None:
+        abort(404)
+    action = request.form.get("action", "save")
+    with write_transaction(db):
+        if action == "leave":
+            subscribers.leave(db, row["number"], "officer", _now(), by=current_user.username)
+            _audit(db, "subscriber.leave", mask(row["number"]))
+            flash(_("Đã ngừng gửi cho %(n)s.", n=mask(row["number"])), "ok")
+        else:
+            form = request.form.to_dict()
+            form["number"] = row["number"]
+            member, _problem = _member_from_form(form)
+            change = subscribers.save_member(db, member, source="officer", now=_now(), by=current_user.username,
+                                             replace_groups=True)
+            if change.outcome == "refused_left":
+                flash(_("Người này đã tự nhắn TC để ngừng nhận; chỉ họ nhắn DK mới nhận lại."), "error")
+            else:
+                _audit(db, "subscriber.edit", mask(row["number"]), {"outcome": change.outcome})
+                flash(_("Đã lưu."), "ok")
+    return redirect(url_for("broadcasts.edit_subscriber", subscriber_id=subscriber_id), code=303)
+
+
+@bp.post("/subscribers/import")
+@role_required("officer")
+def import_subscribers() -> Any:
+    upload = request.files.get("file")
+    db = _db()
+    if upload is None or not upload.filename:
+        flash(_("Chọn tệp CSV để nhập."), "error")
+        return redirect(url_for("broadcasts.subscriber_list"), code=303)
+    parsed = importing.parse(upload.read())
+    report = importing.import_rows(db, parsed, _now(), current_user.username)
+    _audit(db, "subscriber.import", upload.filename[:80], {"added": report.added, "updated": report.updated,
+                                                            "skipped_left": report.skipped_left,
+                                                            "problems": len(report.problems)})
+    rows, total = queries.subscribers(db)
+    return render_template("broadcasts/subscribers.html", subscribers=[_subscriber_view(r) for r in rows],
+                           total=total, groups=subscribers.groups(db),
+                           filters={"group": "", "status": "subscribed", "q": ""}, page=1,
+                           pages=max(1, -(-total // queries.PAGE)),
+                           report={"added": report.added, "updated": report.updated,
+                                   "skipped_left": report.skipped_left, "encoding": parsed.encoding,
+                                   "problems": report.problems[:MAX_PROBLEMS_SHOWN],
+                                   "more_problems": max(0, len(report.problems) - MAX_PROBLEMS_SHOWN),
+                                   "ignored": parsed.ignored_columns})
+
+
+@bp.post("/groups")
+@role_required("officer")
+def add_group() -> Any:
+    name = " ".join((request.form.get("name") or "").split())[:60]
+    kind = "label" if request.form.get("kind") == "label" else "village"
+    if not subscribers.group_key(name):
+        flash(_("Nhập tên thôn hoặc nhóm."), "error")
+    else:
+        db = _db()
+        with write_transaction(db):
+            existed = subscribers.find_group(db, name)
+            subscribers.ensure_group(db, name, kind, _now())
+            if not existed:
+                _audit(db, "subscriber.group", name, {"kind": kind})
+        flash(_("Đã có “%(n)s”.", n=existed[1]) if existed else _("Đã thêm “%(n)s”.", n=name),
+              "info" if existed else "ok")
+    return redirect(url_for("broadcasts.subscriber_list"), code=303)

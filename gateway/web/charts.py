@@ -1,0 +1,157 @@
+"""Charts drawn on the server as inline SVG: no chart library, nothing fetched from outside.
+
+The Pi serves pages to officers' phones over its own Wi-Fi with no internet, so the charts are
+a few hundred bytes of SVG inside the HTML. Every label is escaped (a keyword may come from an
+area's handler name; nothing here trusts it), colours are presentation attributes (the CSP
+forbids inline styles) and each bar carries a ``<title>`` so a tap or hover shows its figure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+from flask_babel import gettext as _
+from markupsafe import Markup, escape
+from sqlite_utils import Database
+
+from gateway.storage import utcnow_iso
+from gateway.web import queries
+
+DAYS = 30
+TOP_KEYWORDS = 8
+
+BAR = "#1f6feb"
+BAR_TODAY = "#0b4fb3"
+AXIS = "#8c959f"
+TEXT = "#3d4751"
+
+
+@dataclass(frozen=True)
+class DayCount:
+    day: date
+    count: int
+
+
+def _num(value: float) -> str:
+    """Short SVG numbers: 12 not 12.0, 3.5 not 3.5000001."""
+    text = f"{value:.1f}"
+    return text[:-2] if text.endswith(".0") else text
+
+
+def tips_by_day(db: Database, tz: ZoneInfo, now: datetime, days: int = DAYS) -> list[DayCount]:
+    """Tips per local day for the last ``days`` days, oldest first, today last (zeros included)."""
+    local_now = now.astimezone(tz)
+    today = local_now.date()
+    first = today - timedelta(days=days - 1)
+    start = datetime(first.year, first.month, first.day, tzinfo=tz).astimezone(timezone.utc)
+    offset = local_now.utcoffset() or timedelta(0)
+    counts = queries.tips_per_day(db, utcnow_iso(start), int(offset.total_seconds() // 60))
+    return [
+        DayCount(day, counts.get(day.isoformat(), 0))
+        for day in (first + timedelta(days=i) for i in range(days))
+    ]
+
+
+def keyword_label(handler: str) -> str | None:
+    """What the officers call a handler's answer; None for silences that are not keywords."""
+    name = handler.split(" (", 1)[0].strip()  # "1.3 (no reply: limit)" → "1.3"
+    if not name or name.startswith("silent:") or name == "ignore":
+        return None
+    if name.startswith("tip:") or name == "tip":
+        return _("TIN (tin báo)")
+    fixed = {
+        "menu": _("MENU"),
+        "back": _("Quay lại (0)"),
+        "help": _("Không hiểu"),
+        "expired": _("Hết hạn chờ tin báo"),
+        "tip_empty": _("Tin báo trống"),
+        "language": _("Đổi ngôn ngữ"),
+    }
+    if name in fixed:
+        return fixed[name]
+    if name.replace(".", "").isdigit():
+        return _("Mục %(item)s", item=name)
+    return name
+
+
+def keyword_counts(db: Database, now: datetime, days: int = DAYS,
+                   top: int = TOP_KEYWORDS) -> list[tuple[str, int]]:
+    """The most used keywords and menu items over the last ``days`` days, most used first."""
+    totals: dict[str, int] = {}
+    since = utcnow_iso(now - timedelta(days=days))
+    for handler, count in queries.handler_counts(db, since):
+        name = keyword_label(handler)
+        if name is not None:
+            totals[name] = totals.get(name, 0) + count
+    return sorted(totals.items(), key=lambda item: (-item[1], item[0]))[:top]
+
+
+def tips_chart(series: list[DayCount]) -> Markup:
+    """Vertical bars, one per day; the day and month under every fifth bar and the last."""
+    width, height, left, bottom, top = 600, 180, 28, 22, 12
+    plot_w, plot_h = width - left - 4, height - bottom - top
+    peak = max((d.count for d in series), default=0)
+    scale = max(peak, 1)
+    step = plot_w / max(len(series), 1)
+    total = sum(d.count for d in series)
+    summary = _("Tin báo mỗi ngày trong %(days)d ngày qua: tổng %(total)d, nhiều nhất %(peak)d.",
+                days=len(series), total=total, peak=peak)
+    out = [
+        f'<svg class="chart chart-days" viewBox="0 0 {width} {height}" role="img" '
+        f'aria-label="{escape(summary)}" xmlns="http://www.w3.org/2000/svg">',
+        f"<desc>{escape(summary)}</desc>",
+        f'<line x1="{left}" y1="{top + plot_h}" x2="{width - 4}" y2="{top + plot_h}" stroke="{AXIS}"/>',
+        f'<text x="{left - 4}" y="{top + plot_h}" text-anchor="end" font-size="11" fill="{TEXT}">0</text>',
+    ]
+    if peak:
+        out.append(f'<text x="{left - 4}" y="{top + 4}" text-anchor="end" font-size="11" fill="{TEXT}">{peak}</text>')
+    for i, item in enumerate(series):
+        bar_h = plot_h * item.count / scale
+        x = left + i * step + step * 0.15
+        y = top + plot_h - bar_h
+        colour = BAR_TODAY if i == len(series) - 1 else BAR
+        label = escape(f"{item.day:%d/%m/%Y}: {item.count}")
+        if item.count:
+            out.append(
+                f'<rect x="{_num(x)}" y="{_num(y)}" width="{_num(step * 0.7)}" '
+                f'height="{_num(max(bar_h, 1))}" fill="{colour}"><title>{label}</title></rect>'
+            )
+        if i % 5 == 0 or i == len(series) - 1:
+            out.append(
+                f'<text x="{_num(x + step * 0.35)}" y="{height - 6}" text-anchor="middle" '
+                f'font-size="10" fill="{TEXT}">{item.day:%d/%m}</text>'
+            )
+    out.append("</svg>")
+    return Markup("".join(out))
+
+
+def keywords_chart(counts: list[tuple[str, int]]) -> Markup:
+    """Horizontal bars: the keyword on the left, its count at the end of its bar."""
+    if not counts:
+        return Markup("")
+    row_h, label_w, width = 24, 170, 600
+    height = row_h * len(counts) + 4
+    peak = max(count for _name, count in counts)
+    bar_room = width - label_w - 50
+    summary = _("Từ khoá dùng nhiều nhất trong %(days)d ngày qua.", days=DAYS)
+    out = [
+        f'<svg class="chart chart-keywords" viewBox="0 0 {width} {height}" role="img" '
+        f'aria-label="{escape(summary)}" xmlns="http://www.w3.org/2000/svg">',
+        f"<desc>{escape(summary)}</desc>",
+    ]
+    for i, (name, count) in enumerate(counts):
+        y = i * row_h + 2
+        shown = name if len(name) <= 24 else name[:23] + "…"
+        bar_w = max(bar_room * count / peak, 2)
+        out.append(
+            f'<text x="{label_w - 8}" y="{y + 16}" text-anchor="end" font-size="12" '
+            f'fill="{TEXT}">{escape(shown)}</text>'
+            f'<rect x="{label_w}" y="{y + 4}" width="{_num(bar_w)}" height="{row_h - 8}" '
+            f'fill="{BAR}"><title>{escape(name)}: {count}</title></rect>'
+            f'<text x="{_num(label_w + bar_w + 6)}" y="{y + 16}" font-size="12" '
+            f'fill="{TEXT}">{count}</text>'
+        )
+    out.append("</svg>")
+    return Markup("".join(out))

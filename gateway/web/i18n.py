@@ -1,0 +1,157 @@
+"""The page's languages: Vietnamese first, English available, through gettext catalogs.
+
+Source strings are Vietnamese: mark them with ``_()`` in templates and with
+``flask_babel.gettext as _`` (or ``lazy_gettext as _l`` for module-level constants) in Python.
+English lives in ``translations/en/LC_MESSAGES/messages.po``. The language is, in order: a
+``?lang=en`` / ``?lang=vi`` on any page (kept in the session, and in the officer's account
+when logged in), the session's, the account's, then Vietnamese. The browser's own language is
+not asked: the page is Vietnamese unless an officer chooses otherwise.
+
+Dates on the page are ``dd/mm/yyyy`` in ``gateway.timezone`` (Asia/Ho_Chi_Minh) in both
+languages (the ``localtime`` filter); Babel's formatters use the same zone.
+
+After marking new strings, from the project folder::
+
+    python -m gateway.web.i18n update    # extract → messages.pot, merge into en, compile .mo
+    python -m gateway.web.i18n check     # list English entries still untranslated (exit 1)
+
+An untranslated entry shows in Vietnamese on the English page (nothing breaks).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlencode
+
+from flask import Flask, g, request, session
+
+if TYPE_CHECKING:
+    from gateway.config import Config
+
+LANGUAGES = {"vi": "Tiếng Việt", "en": "English"}
+DEFAULT_LANGUAGE = "vi"
+WEB_DIR = Path(__file__).resolve().parent
+PROJECT_DIR = WEB_DIR.parent.parent
+TRANSLATIONS = WEB_DIR / "translations"
+BABEL_CFG = WEB_DIR / "babel.cfg"
+POT = TRANSLATIONS / "messages.pot"
+CATALOG_LANGUAGES = ("en",)  # Vietnamese is the source language: it needs no catalog
+
+
+def current_language() -> str:
+    """The page language of this request: ``vi`` or ``en``."""
+    lang = session.get("lang")
+    if lang in LANGUAGES:
+        return lang
+    from flask_login import current_user
+
+    if current_user and current_user.is_authenticated and current_user.language in LANGUAGES:
+        return current_user.language
+    return DEFAULT_LANGUAGE
+
+
+def install(app: Flask, config: "Config") -> None:
+    """Flask-Babel with our selector, and the ``?lang=`` switch."""
+    from flask_babel import Babel
+
+    app.config.update(
+        BABEL_DEFAULT_LOCALE=DEFAULT_LANGUAGE,
+        BABEL_DEFAULT_TIMEZONE=config.gateway.timezone,
+        BABEL_TRANSLATION_DIRECTORIES=str(TRANSLATIONS),
+    )
+    Babel(app, locale_selector=current_language)
+
+    @app.before_request
+    def choose_language() -> None:
+        lang = request.args.get("lang")
+        if lang in LANGUAGES and session.get("lang") != lang:
+            session["lang"] = lang
+            g.language_changed = True
+
+    @app.after_request
+    def remember_language(response):  # type: ignore[no-untyped-def]
+        # Saved after the login wall ran, so the account is known (not on the login page).
+        if getattr(g, "language_changed", False):
+            from flask_login import current_user
+
+            if current_user.is_authenticated:
+                from gateway.web import accounts, current_services
+
+                accounts.set_language(current_services().db.get(), current_user.id, session["lang"])
+        return response
+
+    @app.context_processor
+    def language_globals() -> dict[str, object]:
+        return {"current_language": current_language(), "languages": LANGUAGES, "language_link": language_link}
+
+
+def language_link(code: str) -> str:
+    """This page's address with ``lang=code`` (the other query arguments kept)."""
+    args = request.args.to_dict(flat=False)
+    args["lang"] = [code]
+    return request.path + "?" + urlencode(args, doseq=True)
+
+
+# -- python -m gateway.web.i18n update | check ------------------------------------------------
+
+
+def _pybabel(*args: str) -> None:
+    from babel.messages.frontend import CommandLineInterface
+
+    CommandLineInterface().run(["pybabel", "-q", *args])
+
+
+def update() -> None:
+    """Extract every marked string, merge into each catalog (creating it once), compile."""
+    TRANSLATIONS.mkdir(parents=True, exist_ok=True)
+    _pybabel(
+        "extract", "-F", str(BABEL_CFG), "-k", "_l", "-k", "lazy_gettext", "-k", "ngettext:1,2",
+        "--no-location", "--sort-output",
+        "--project", "TinBao", "-o", str(POT), str(PROJECT_DIR / "gateway"),
+    )
+    for lang in CATALOG_LANGUAGES:
+        po = TRANSLATIONS / lang / "LC_MESSAGES" / "messages.po"
+        if po.exists():
+            _pybabel("update", "-i", str(POT), "-d", str(TRANSLATIONS), "-l", lang,
+                     "--no-fuzzy-matching", "--ignore-obsolete")
+        else:
+            _pybabel("init", "-i", str(POT), "-d", str(TRANSLATIONS), "-l", lang)
+    _pybabel("compile", "-d", str(TRANSLATIONS), "--statistics")
+
+
+def untranslated(lang: str = "en") -> list[str]:
+    """The msgids of ``lang`` that have no translation yet."""
+    from babel.messages.pofile import read_po
+
+    po = TRANSLATIONS / lang / "LC_MESSAGES" / "messages.po"
+    with po.open("rb") as handle:
+        catalog = read_po(handle)
+    missing = []
+    for message in catalog:
+        if not message.id:
+            continue
+        strings = message.string if isinstance(message.string, tuple) else (message.string,)
+        if not all(strings) or message.fuzzy:
+            missing.append(message.id if isinstance(message.id, str) else message.id[0])
+    return missing
+
+
+def main(argv: list[str]) -> int:
+    command = argv[0] if argv else ""
+    if command == "update":
+        update()
+        return 0
+    if command == "check":
+        missing = untranslated()
+        for msgid in missing:
+            print(msgid)
+        print(f"{len(missing)} untranslated", file=sys.stderr)
+        return 1 if missing else 0
+    print("usage: python -m gateway.web.i18n update|check", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,189 @@
+"""The sync page (``/sync``): where each tip stands on its way to Zalo and the district.
+
+Officers see each destination's state (ok, offline, backing off, "re-authorise the OA"),
+the rows still waiting with their attempts and last error, and press "retry now" (for a
+destination or one row, dead rows included). An admin pastes a new Zalo refresh token after
+re-authorising the OA. A USB file of the unsynced tips can be downloaded here too.
+
+The page writes only rows and a request in ``state``; the sync worker (if the gateway put it
+in ``services.extra["sync"]``) is woken at once, otherwise it sees the request within a poll.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import Blueprint, Flask, abort, flash, redirect, render_template, request, send_file, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
+from gateway.sync import queue, report, sneakernet, zalo_tokens
+from gateway.web import audit, current_config, current_services, register_area
+from gateway.web.auth import role_required
+
+bp = Blueprint("sync", __name__)
+
+ROWS_SHOWN = 200
+DESTINATIONS = ("zalo", "district")
+STATE_TONES = {"ok": "ok", "disabled": "plain", "offline": "wait", "backing_off": "wait", "needs_reauth": "bad"}
+ROW_TONES = {"queued": "wait", "in_progress": "wait", "done": "ok", "failed": "bad", "dead": "bad"}
+
+
+def register(app: Flask) -> None:
+    register_area(app, bp, _l("Đồng bộ"), "sync.page", "viewer", order=60)
+
+
+def destination_label(name: str) -> str:
+    return {"zalo": _("Zalo OA"), "district": _("Máy chủ công an huyện")}.get(name, name)
+
+
+def state_label(state: str) -> str:
+    return {
+        "ok": _("Đang hoạt động"),
+        "disabled": _("Chưa bật"),
+        "offline": _("Mất kết nối, sẽ thử lại"),
+        "backing_off": _("Tạm dừng, sẽ thử lại"),
+        "needs_reauth": _("Cần cấp quyền lại"),
+    }.get(state, state)
+
+
+def row_label(status: str) -> str:
+    return {
+        "queued": _("Chờ gửi"),
+        "in_progress": _("Đang gửi"),
+        "done": _("Đã nhận"),
+        "failed": _("Lỗi, sẽ thử lại"),
+        "dead": _("Bị từ chối"),
+    }.get(status, status)
+
+
+def _waiting_rows(db) -> list[dict[str, Any]]:
+    cursor = db.execute(
+        "SELECT q.id, q.destination, q.status, q.attempts, q.next_attempt_at, q.last_error, t.reference, t.received_at"
+        " FROM sync_queue q JOIN tips t ON t.id = q.tip_id WHERE q.status != 'done'"
+        " ORDER BY q.status = 'dead' DESC, q.received_at, q.tip_id LIMIT ?",
+        (ROWS_SHOWN,),
+    )
+    names = [c[0] for c in cursor.description]
+    return [dict(zip(names, row)) for row in cursor.fetchall()]
+
+
+def page_data(db) -> dict[str, Any]:
+    config = current_config()
+    states, counts = report.read(db), queue.counts(db)
+    pair = zalo_tokens.current(db)
+    district_host = urlsplit(config.district.url).netloc if config.district.url else ""
+    cards = []
+    for name in DESTINATIONS:
+        state = states[name]
+        cards.append({
+            "name": name,
+            "label": destination_label(name),
+            "state": state["state"],
+            "state_label": state_label(state["state"]),
+            "tone": STATE_TONES.get(state["state"], "plain"),
+            "error": state.get("error") or "",
+            "counts": counts.get(name, {}),
+            "next_try_at": state.get("next_try_at"),
+            "last_ok_at": state.get("last_ok_at"),
+            "unreachable": state.get("unreachable_officers") or [],
+        })
+    exports = db.execute("SELECT at, path, tips FROM sync_exports ORDER BY id DESC LIMIT 5").fetchall()
+    return {
+        "cards": cards,
+        "rows": _waiting_rows(db),
+        "zalo": {
+            "enabled": bool(config.zalo.enabled),
+            "officers": len([o for o in config.zalo.officer_ids if o]),
+            "access_expires_at": pair.access_expires_at if pair else None,
+        },
+        "district": {"host": district_host, "has_token": bool(config.district.token)},
+        "exports": [{"at": at, "path": path, "tips": n} for at, path, n in exports],
+    }
+
+
+@bp.get("/sync")
+@role_required("viewer")
+def page() -> str:
+    db = current_services().db.get()
+    return render_template("sync/page.html", data=page_data(db), row_label=row_label, row_tones=ROW_TONES,
+                           destination_label=destination_label)
+
+
+def _wake(destination: str | None) -> None:
+    worker = current_services().extra.get("sync")
+    if worker is not None:
+        worker.retry_now(destination)
+
+
+@bp.post("/sync/retry")
+@role_required("officer")
+def retry() -> Any:
+    destination = request.form.get("destination") or None
+    if destination not in (None, *DESTINATIONS):
+        abort(400)
+    services = current_services()
+    db, now = services.db.get(), services.clock.now()
+    count = queue.retry_now(db, now, destination=destination)
+    for name in ([destination] if destination else DESTINATIONS):
+        report.request_retry(db, name, now)
+    _wake(destination)
+    audit.record_request("sync.retry", destination or "all", {"rows": count})
+    flash(_("Đã yêu cầu thử lại ngay (%(n)d tin).", n=count), "ok")
+    return redirect(url_for("sync.page"))
+
+
+@bp.post("/sync/rows/<int:row_id>/retry")
+@role_required("officer")
+def retry_row(row_id: int) -> Any:
+    services = current_services()
+    db, now = services.db.get(), services.clock.now()
+    found = db.execute("SELECT destination FROM sync_queue WHERE id=?", (row_id,)).fetchone()
+    if found is None:
+        abort(404)
+    queue.retry_now(db, now, row_id=row_id)
+    report.request_retry(db, found[0], now)
+    _wake(found[0])
+    audit.record_request("sync.retry", f"row {row_id}", {"destination": found[0]})
+    flash(_("Đã yêu cầu gửi lại tin này."), "ok")
+    return redirect(url_for("sync.page"))
+
+
+@bp.post("/sync/zalo/token")
+@role_required("admin")
+def new_zalo_token() -> Any:
+    """After re-authorising the OA in Zalo's developer site: its new refresh token."""
+    token = (request.form.get("refresh_token") or "").strip()
+    if not token or len(token) > 1000 or any(c.isspace() for c in token):
+        flash(_("Hãy dán refresh token mới (một dòng, không có dấu cách)."), "error")
+        return redirect(url_for("sync.page"))
+    services = current_services()
+    db, now = services.db.get(), services.clock.now()
+    if not zalo_tokens.seed(db, token, now, source="officer"):
+        flash(_("Token này đã được dùng trước đây: Zalo chỉ nhận mỗi refresh token một lần."), "error")
+        return redirect(url_for("sync.page"))
+    report.request_retry(db, "zalo", now)
+    _wake("zalo")
+    audit.record_request("sync.zalo_token", "zalo", "new refresh token")  # never the token itself
+    flash(_("Đã lưu token mới. Zalo OA sẽ được thử lại ngay."), "ok")
+    return redirect(url_for("sync.page"))
+
+
+@bp.post("/sync/export")
+@role_required("officer")
+def export() -> Any:
+    """The signed USB file of every tip the district has not acknowledged, as a download."""
+    services = current_services()
+    config = current_config()
+    db, now = services.db.get(), services.clock.now()
+    try:
+        data, count = sneakernet.build_export(db, config, now)
+    except sneakernet.SneakernetError as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("sync.page"))
+    name = f"tinbao-{config.gateway.id}-{now.strftime('%Y%m%d-%H%M')}.json"
+    sneakernet.note_export(db, f"download:{name}", data, count, now)
+    audit.record_request("sync.export", name, {"tips": count})
+    return send_file(io.BytesIO(data), mimetype="application/json", as_attachment=True, download_name=name)

@@ -1,0 +1,167 @@
+"""What officers do to a tip: status, assignment, village, notes, SMS replies, number views.
+
+Each action is one write transaction that also writes the tip's history (what the tip page
+shows) and the audit log (what admins read), so neither can miss an action that happened.
+Views call these and turn ``TipActionError`` into a flash message.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from flask_babel import gettext as _
+from sqlite_utils import Database
+
+from gateway import outbox, phone, tips
+from gateway.errors import TinBaoError
+from gateway.sms.segments import plan
+from gateway.sms.text import khong_dau as strip_diacritics
+from gateway.storage import utcnow_iso, write_transaction
+from gateway.web import audit
+
+REPLY_MAX_CHARS = 1000
+NOTE_MAX_CHARS = 4000
+VILLAGE_MAX_CHARS = 60
+REPLY_KIND = "officer"
+_SPACES = re.compile(r"\s+")
+
+
+class TipActionError(TinBaoError):
+    """An action the officer asked for that cannot be done; the message is shown as it is."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyPlan:
+    """What a reply costs, as the server counts it (the page's live count is only a preview)."""
+
+    text: str
+    encoding: str
+    parts: int
+    units: int
+
+
+def plan_reply(text: str, khong_dau: bool) -> ReplyPlan:
+    body = strip_diacritics(text) if khong_dau else text
+    segments = plan(body)
+    return ReplyPlan(body, segments.encoding, segments.count, segments.units)
+
+
+def _history(db: Database, tip_id: int, now: datetime, by: str, action: str,
+             old: str | None, new: str | None, outbox_id: int | None = None) -> None:
+    db.execute(
+        "INSERT INTO tip_history (tip_id, at, by, action, old_value, new_value, outbox_id)"
+        " VALUES (?,?,?,?,?,?,?)",
+        (tip_id, utcnow_iso(now), by, action, old, new, outbox_id),
+    )
+
+
+def _current(db: Database, reference: str) -> dict[str, Any]:
+    cursor = db.execute("SELECT * FROM tips WHERE reference = ?", (reference,))
+    row = cursor.fetchone()
+    if row is None:
+        raise TipActionError(_("Không tìm thấy tin báo này."))
+    return dict(zip([c[0] for c in cursor.description], row))
+
+
+def change_status(db: Database, reference: str, status: str, *, by: str, now: datetime, ip: str = "") -> bool:
+    """Move a tip to ``status``; False (and nothing written) when it already has it."""
+    if status not in tips.STATUSES:
+        raise TipActionError(_("Trạng thái không hợp lệ."))
+    with write_transaction(db):
+        tip = _current(db, reference)
+        if tip["status"] == status:
+            return False
+        tips.set_status(db, reference, status, by=by, now=now)
+        _history(db, tip["id"], now, by, "status", tip["status"], status)
+        audit.record(db, by, "tip.status", reference, f"{tip['status']} -> {status}", ip=ip, now=now)
+    return True
+
+
+def assign(db: Database, reference: str, username: str | None, *, by: str, now: datetime, ip: str = "",
+           allowed: list[str]) -> bool:
+    """Give a tip to an officer (``None``: to nobody); False when nothing changed."""
+    username = (username or "").strip() or None
+    if username is not None and username not in allowed:
+        raise TipActionError(_("Không có cán bộ này."))
+    with write_transaction(db):
+        tip = _current(db, reference)
+        if tip["assigned_to"] == username:
+            return False
+        db.execute(
+            "UPDATE tips SET assigned_to = ?, assigned_at = ? WHERE id = ?",
+            (username, utcnow_iso(now) if username else None, tip["id"]),
+        )
+        _history(db, tip["id"], now, by, "assign", tip["assigned_to"], username)
+        audit.record(db, by, "tip.assign", reference, username or "-", ip=ip, now=now)
+    return True
+
+
+def set_village(db: Database, reference: str, village: str, *, by: str, now: datetime, ip: str = "") -> bool:
+    """Write down which village (thôn) a tip is about; False when nothing changed."""
+    value = _SPACES.sub(" ", village or "").strip() or None
+    if value is not None and len(value) > VILLAGE_MAX_CHARS:
+        raise TipActionError(_("Tên thôn dài quá %(n)d ký tự.", n=VILLAGE_MAX_CHARS))
+    with write_transaction(db):
+        tip = _current(db, reference)
+        if tip["village"] == value:
+            return False
+        db.execute("UPDATE tips SET village = ? WHERE id = ?", (value, tip["id"]))
+        _history(db, tip["id"], now, by, "village", tip["village"], value)
+        audit.record(db, by, "tip.village", reference, value or "-", ip=ip, now=now)
+    return True
+
+
+def add_note(db: Database, reference: str, text: str, *, by: str, now: datetime, ip: str = "") -> int:
+    """Keep an internal note on a tip (never sent to anybody)."""
+    text = (text or "").replace("\r\n", "\n").strip()
+    if not text:
+        raise TipActionError(_("Ghi chú đang trống."))
+    if len(text) > NOTE_MAX_CHARS:
+        raise TipActionError(_("Ghi chú dài quá %(n)d ký tự.", n=NOTE_MAX_CHARS))
+    with write_transaction(db):
+        tip = _current(db, reference)
+        cursor = db.execute(
+            "INSERT INTO tip_notes (tip_id, created_at, author, text) VALUES (?,?,?,?)",
+            (tip["id"], utcnow_iso(now), by, text),
+        )
+        audit.record(db, by, "tip.note", reference, f"note {cursor.lastrowid}", ip=ip, now=now)
+    return int(cursor.lastrowid)
+
+
+def reply(db: Database, reference: str, text: str, *, khong_dau: bool, by: str, now: datetime,
+          max_parts: int, ip: str = "") -> tuple[int, ReplyPlan]:
+    """Queue an officer's SMS answer to the tipster; returns the outbox id and its real cost."""
+    text = (text or "").replace("\r\n", "\n").strip()
+    if not text:
+        raise TipActionError(_("Nội dung trả lời đang trống."))
+    if len(text) > REPLY_MAX_CHARS:
+        raise TipActionError(_("Nội dung trả lời dài quá %(n)d ký tự.", n=REPLY_MAX_CHARS))
+    cost = plan_reply(text, khong_dau)
+    if cost.parts > max_parts:
+        raise TipActionError(_(
+            "Tin trả lời dài %(parts)d tin nhắn, tối đa %(max)d. Hãy viết ngắn lại"
+            " hoặc bật “không dấu”.", parts=cost.parts, max=max_parts,
+        ))
+    with write_transaction(db):
+        tip = _current(db, reference)
+        if not phone.normalise(tip["tipster"]).can_auto_reply:
+            raise TipActionError(_("Số của người báo không nhận được tin nhắn (tổng đài hoặc tên)."))
+        outbox_id = outbox.enqueue(
+            db, tip["tipster"], text, kind=REPLY_KIND, now=now, auto=False,
+            in_reply_to=tip["inbox_id"], khong_dau=khong_dau, max_parts=max_parts,
+        )
+        _history(db, tip["id"], now, by, "reply", None, f"{cost.parts}", outbox_id)
+        audit.record(db, by, "tip.reply", reference,
+                     f"outbox {outbox_id}, {cost.parts} SMS, {cost.encoding}", ip=ip, now=now)
+    return outbox_id, cost
+
+
+def reveal_number(db: Database, reference: str, *, by: str, now: datetime, ip: str = "") -> str:
+    """The tipster's full number, for an officer who asked; the view is audited first."""
+    with write_transaction(db):
+        tip = _current(db, reference)
+        audit.record(db, by, "tip.reveal_number", reference, "", ip=ip, now=now)
+    return phone.national(tip["tipster"]) if phone.normalise(tip["tipster"]).is_vietnamese else tip["tipster"]

@@ -1,0 +1,207 @@
+"""The broadcasts pages behind the real login and CSRF: compose from the library with an exact
+cost preview, pause/resume/cancel, subscribers and CSV import; then the compose page in Chromium."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+
+import pytest
+from conftest import login_client, login_page, rows, screenshot
+
+from gateway.broadcasts import subscribers
+from gateway.broadcasts.library import Composer, preview
+from gateway.broadcasts.service import BroadcastService
+from gateway.clock import ManualClock
+from gateway.config import load_config
+from gateway.storage import ThreadLocalDb, prepare, write_transaction
+from gateway.web import WebServices, create_app
+
+EVIL = "<script>alert('x')</script>"
+NOW = datetime(2026, 12, 1, 2, 0, tzinfo=timezone.utc)  # 09:00 local
+
+
+@pytest.fixture
+def env(tmp_path):
+    path = tmp_path / "t.db"
+    prepare(path)
+    storage = ThreadLocalDb(path)
+    config = load_config(env={"TINBAO_STORAGE_PATH": str(path), "TINBAO_GATEWAY_PHONE_NUMBER": "0981234567"})
+    service = BroadcastService(config, storage, ManualClock(NOW))
+    db = storage.get()
+    with write_transaction(db):
+        for i, village in enumerate(["Na Hối", "Na Hối", "Cốc Lầu"]):
+            subscribers.save_member(db, subscribers.Member(f"+8491234500{i}", village=village), source="officer", now=NOW)
+    yield path, storage, config, service
+    storage.close_all()
+
+
+def client_for(env, role: str = "officer"):
+    path, storage, config, service = env
+    app = create_app(config, WebServices(db=storage, simulator=None, version="t", clock=ManualClock(NOW),
+                                         extra={"broadcasts": service}))
+    app.testing = True
+    client = app.test_client()
+    client.username = login_client(client, path, role)
+    return client
+
+
+def group_id(path, name: str) -> int:
+    return rows(path, "SELECT id FROM subscriber_groups WHERE name=?", (name,))[0][0]
+
+
+def test_compose_from_the_library_previews_the_exact_cost_and_schedules(env):
+    path, _, config, service = env
+    client = client_for(env)
+    page = client.get("/broadcasts/new").get_data(as_text=True)
+    assert "01_gia_danh_cong_an" in page and "Giả danh công an" in page
+    warning = service.library.warnings["01_gia_danh_cong_an"]
+    shown_body = warning.accented.replace("{so}", "0981234567")  # as the page fills the text box
+    assert f'data-body="{shown_body}"' in page
+    form = {"warning_id": warning.id, "title": warning.title, "body": shown_body, "encoding": "khong_dau",
+            "group": [str(group_id(path, "Na Hối"))], "schedule": "now"}
+
+    cost = client.post("/broadcasts/preview.json", data=form).get_json()
+    expected = preview(Composer.from_config(config, service.library), warning.accented, 2, warning.khong_dau)
+    assert cost == expected
+    assert (cost["khong_dau"]["parts"], cost["accented"]["parts"]) == (2, 4)
+    assert (cost["khong_dau"]["total_parts"], cost["accented"]["total_parts"]) == (4, 8)
+    assert cost["khong_dau"]["text"].startswith("Cong an xa Coc Lau: CANH BAO")
+    assert cost["khong_dau"]["text"].endswith("Soan TC gui 0981234567 de ngung nhan.")
+
+    shown = client.post("/broadcasts/new", data={**form, "action": "preview"}).get_data(as_text=True)
+    assert 'id="parts-accented">4<' in shown and 'id="total-khong_dau">4<' in shown
+
+    response = client.post("/broadcasts/new", data={**form, "action": "send"})
+    assert response.status_code == 303
+    assert rows(path, "SELECT warning_id, status, body_khong_dau IS NOT NULL FROM broadcasts") == [
+        (warning.id, "scheduled", 1)]
+    assert rows(path, "SELECT action, who FROM audit_log WHERE action='broadcast.create'") == [
+        ("broadcast.create", client.username)]
+    service.tick()
+    service.pump()
+    assert sorted(n for (n,) in rows(path, "SELECT number FROM outbox WHERE kind='broadcast'")) == [
+        "+84912345000", "+84912345001"]
+    detail = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "CANH BAO: Ke gian goi dien" in detail and "<progress" in detail
+
+
+def test_missing_fields_are_explained_not_crashed(env):
+    client = client_for(env)
+    response = client.post("/broadcasts/new", data={"title": "", "body": "", "schedule": "weekly",
+                                                    "time_of_day": "25:00", "action": "send"})
+    assert response.status_code == 422
+    page = response.get_data(as_text=True)
+    assert "Nội dung trống" in page and "HH:MM" in page and "thôn/nhóm" in page
+    assert rows(env[0], "SELECT COUNT(*) FROM broadcasts")[0][0] == 0
+
+
+def test_pause_resume_cancel_from_the_page(env):
+    path, _, _, service = env
+    client = client_for(env)
+    response = client.post("/broadcasts/new", data={"title": "T", "body": "Không chuyển tiền.", "everyone": "1",
+                                                    "encoding": "accented", "schedule": "now", "action": "send"})
+    url = response.headers["Location"]
+    broadcast_id = int(url.rstrip("/").split("/")[-1])
+    service.tick()
+    service.pump()
+    assert client.post(f"/broadcasts/{broadcast_id}/pause").status_code == 303
+    assert rows(path, "SELECT status FROM broadcasts")[0][0] == "paused"
+    assert rows(path, "SELECT COUNT(*) FROM outbox WHERE status='queued'")[0][0] == 0  # taken back
+    client.post(f"/broadcasts/{broadcast_id}/resume")
+    assert rows(path, "SELECT status FROM broadcasts")[0][0] == "running"
+    client.post(f"/broadcasts/{broadcast_id}/cancel")
+    assert rows(path, "SELECT status FROM broadcasts")[0][0] == "cancelled"
+    page = client.post(f"/broadcasts/{broadcast_id}/pause", follow_redirects=True).get_data(as_text=True)
+    assert "Chỉ tạm dừng được" in page
+    progress = client.get(f"/broadcasts/progress.json?ids={broadcast_id}").get_json()
+    assert progress[str(broadcast_id)]["status"] == "cancelled"
+    assert progress[str(broadcast_id)]["progress"]["total"] == 3
+    actions = [a for (a,) in rows(path, "SELECT action FROM audit_log WHERE action LIKE 'broadcast.%' ORDER BY id")]
+    assert actions == ["broadcast.create", "broadcast.pause", "broadcast.resume", "broadcast.cancel"]
+
+
+def test_viewers_look_but_do_not_act(env):
+    client = client_for(env, "viewer")
+    assert client.get("/broadcasts/").status_code == 200
+    assert client.get("/broadcasts/subscribers").status_code == 200
+    assert client.get("/broadcasts/new").status_code == 403
+    assert client.post("/broadcasts/subscribers/add", data={"number": "0912000999"}).status_code == 403
+
+
+def test_text_from_sms_and_officers_is_escaped(env):
+    path, storage, _, _ = env
+    client = client_for(env)
+    client.post("/broadcasts/new", data={"title": EVIL, "body": EVIL, "everyone": "1", "schedule": "now",
+                                         "action": "draft"})
+    db = storage.get()
+    with write_transaction(db):
+        subscribers.subscribe_by_sms(db, "+84912999888", EVIL, NOW)  # "DK <script>..." from a phone
+    for url in ("/broadcasts/", "/broadcasts/1", "/broadcasts/subscribers"):
+        page = client.get(url).get_data(as_text=True)
+        assert EVIL not in page and "&lt;script&gt;" in page, url
+
+
+def test_subscribers_list_masks_numbers_add_and_refuse(env):
+    path, storage, _, _ = env
+    client = client_for(env)
+    page = client.get("/broadcasts/subscribers").get_data(as_text=True)
+    assert "0912 *** 000" in page and "+84912345000" not in page and "0912345000" not in page
+    client.post("/broadcasts/subscribers/add", data={"number": "0987 654 321", "name": "Lò Văn A", "village": "Na Hối",
+                                                     "labels": "Hội nông dân, Trưởng thôn"})
+    assert rows(path, "SELECT name, source FROM subscribers WHERE number='+84987654321'") == [("Lò Văn A", "officer")]
+    with write_transaction(storage.get()):
+        subscribers.leave(storage.get(), "+84911111222", "sms", NOW)
+    page = client.post("/broadcasts/subscribers/add", data={"number": "0911111222"},
+                       follow_redirects=True).get_data(as_text=True)
+    assert "Chỉ người dân nhắn DK" in page
+    assert rows(path, "SELECT status FROM subscribers WHERE number='+84911111222'") == [("left",)]
+    bad = client.post("/broadcasts/subscribers/add", data={"number": "113"}, follow_redirects=True)
+    assert "không phải số di động" in bad.get_data(as_text=True)
+
+
+def test_csv_import_larger_than_the_usual_request_limit(env):
+    path, storage, _, _ = env
+    client = client_for(env)
+    with write_transaction(storage.get()):
+        subscribers.leave(storage.get(), "+84913000005", "sms", NOW)
+    lines = ["Số điện thoại;Họ tên;Thôn"] + [f"0913{i:06d};Người {i};Bản Mới" for i in range(4000)]
+    data = ("\r\n".join(lines) + "\r\n").encode("utf-8-sig")
+    assert len(data) > 64 * 1024
+    response = client.post("/broadcasts/subscribers/import",
+                           data={"file": (__import__("io").BytesIO(data), "danh-sach.csv")},
+                           content_type="multipart/form-data")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200, page[:300]
+    assert "3999 người mới" in page and "1 đã ngừng nhận, không thêm lại" in page
+    assert rows(path, "SELECT COUNT(*) FROM subscribers WHERE status='subscribed' AND source='import'")[0][0] == 3999
+    assert rows(path, "SELECT members FROM (SELECT g.id, COUNT(*) AS members FROM subscriber_group_members m"
+                      " JOIN subscriber_groups g ON g.id=m.group_id WHERE g.name='Bản Mới')")[0][0] == 3999
+
+
+def test_compose_page_in_chromium(live_gateway, page):
+    gateway, base_url = live_gateway
+    db = gateway.dbs.get()
+    with write_transaction(db):
+        for i in range(5):
+            subscribers.save_member(db, subscribers.Member(f"+8491500000{i}", village="Na Hối"), source="officer",
+                                    now=NOW)
+    login_page(page, base_url, gateway.config.storage_path)
+    page.goto(f"{base_url}/broadcasts/new")
+    page.select_option("#warning", "06_viec_lam_online")
+    assert page.input_value("#title").startswith("Việc nhẹ lương cao")
+    page.check("#everyone")
+    page.locator("#total-accented", has_text="20").wait_for(timeout=5000)  # the gateway's own count
+    assert page.text_content("#parts-khong_dau") == "2" and page.text_content("#total-khong_dau") == "10"
+    assert page.is_hidden("input[name=run_at]")
+    page.check("input[name=schedule][value=weekly]")
+    assert page.is_visible("select[name=weekday]") and page.is_hidden("input[name=run_at]")
+    screenshot(page, "broadcast-compose")
+    with page.expect_navigation():
+        page.click("#do-send")
+    assert re.search(r"/broadcasts/\d+$", page.url)
+    assert "Hàng tuần" in page.text_content("main")
+    assert rows(gateway.config.storage_path, "SELECT schedule, status, weekday FROM broadcasts") == [
+        ("weekly", "scheduled", 0)]
+    page.goto(f"{base_url}/broadcasts/")
+    screenshot(page, "broadcast-list")

@@ -1,0 +1,257 @@
+"""The district hub: its API (tokens, each tip once, the answer), its page, and its command."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, rows, wait_until
+from fake_zalo import HubServer
+from gateway.district import store
+from gateway.web import accounts
+
+NOW = datetime(2026, 11, 29, 3, 0, tzinfo=timezone.utc)
+
+
+def tip(uid: str, text: str = "Có người lạ vào thôn", received_at: str = "2026-11-29T01:00:00+00:00",
+        reference: str | None = None) -> dict:
+    number = uid.split("-")[1]
+    return {"uid": uid, "reference": reference or f"{uid.split('-')[0].upper()}-{int(number):04d}",
+            "received_at": received_at, "text": text, "tipster_masked": "0912 *** 678"}
+
+
+@pytest.fixture
+def hub(tmp_path: Path) -> HubServer:
+    server = HubServer(tmp_path)  # the real hub app; the API tests call it through Flask's client
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def api(hub):
+    return hub.app.test_client()
+
+
+def push(api, token: str | None, body) -> tuple[int, dict]:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    response = api.post("/api/v1/tips", json=body, headers=headers)
+    return response.status_code, response.get_json()
+
+
+def test_each_tip_is_stored_once_and_the_answer_lists_every_uid_held(api, hub):
+    status, answer = push(api, "token-cl", {"gateway_id": "cl", "tips": [tip("cl-1"), tip("cl-2")]})
+    assert status == 200 and answer == {"accepted": ["cl-1", "cl-2"], "rejected": []}
+    status, answer = push(api, "token-cl", {"gateway_id": "cl", "tips": [tip("cl-2"), tip("cl-3")]})
+    assert answer["accepted"] == ["cl-2", "cl-3"]  # cl-2 again: already held, still acknowledged
+    assert hub.uids() == ["cl-1", "cl-2", "cl-3"]
+
+
+def test_a_gateway_may_only_push_its_own_uids_and_a_conflict_is_never_acknowledged(api, hub):
+    push(api, "token-cl", {"gateway_id": "cl", "tips": [tip("cl-1", "first tip")]})
+    status, answer = push(api, "token-cl", {"gateway_id": "cl", "tips": [
+        tip("bh-7"), tip("cl-1", "a different tip after the gateway was reinstalled"), {"uid": "cl-9"}, "junk"]})
+    assert status == 200 and answer["accepted"] == []
+    reasons = {item["uid"]: item["error"] for item in answer["rejected"]}
+    assert "uid must look like cl-" in reasons["bh-7"]
+    assert "conflict" in reasons["cl-1"]
+    assert "reference" in reasons["cl-9"]
+    assert rows(hub.path, "SELECT text FROM hub_tips") == [("first tip",)]
+
+
+@pytest.mark.parametrize("token, gateway_id, why", [
+    (None, "cl", "thiếu mã (token)"),
+    ("guess", "cl", "sai mã (token)"),
+    ("token-bh", "cl", "mã của bh dùng cho gateway_id 'cl'"),
+])
+def test_a_wrong_or_missing_token_is_refused_and_logged(api, hub, token, gateway_id, why):
+    status, answer = push(api, token, {"gateway_id": gateway_id, "tips": [tip("cl-1")]})
+    assert status == 401 and "token" in answer["error"]
+    assert hub.uids() == []
+    assert rows(hub.path, "SELECT event, detail FROM hub_events") == [("refused", f"POST /api/v1/tips: {why}")]
+    assert api.get("/api/v1/changes?since=0", headers={"Authorization": "Bearer nope"}).status_code == 401
+
+
+def test_bad_bodies_get_clear_answers(api):
+    headers = {"Authorization": "Bearer token-cl"}
+    assert api.post("/api/v1/tips", data="not json", headers=headers).status_code == 400
+    too_many = {"gateway_id": "cl", "tips": [tip(f"cl-{i}") for i in range(1, 2002)]}
+    assert api.post("/api/v1/tips", json=too_many, headers=headers).status_code == 413
+    assert api.get("/api/v1/changes?since=x", headers=headers).status_code == 400
+
+
+def test_healthz_is_public_and_holds_nothing_personal(api):
+    response = api.get("/healthz")
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "ok", "role": "hub", "version": response.get_json()["version"],
+                                   "database": "ok"}
+
+
+def test_changes_go_to_their_own_gateway_only(api, hub):
+    push(api, "token-cl", {"gateway_id": "cl", "tips": [tip("cl-1")]})
+    push(api, "token-bh", {"gateway_id": "bh", "tips": [tip("bh-1")]})
+    db = hub.dbs.get()
+    store.set_status(db, "cl-1", "handling", by="huyen", now=NOW, notify_tipster=True, message="Tin CL-0001 da duoc tiep nhan")
+    store.set_status(db, "bh-1", "closed", by="huyen", now=NOW)
+    answer = api.get("/api/v1/changes?since=0", headers={"Authorization": "Bearer token-cl"}).get_json()
+    assert [(c["uid"], c["status"], c["notify_tipster"], c["message"]) for c in answer["changes"]] == [
+        ("cl-1", "handling", True, "Tin CL-0001 da duoc tiep nhan")]
+    since = answer["last_seq"]
+    assert api.get(f"/api/v1/changes?since={since}", headers={"Authorization": "Bearer token-cl"}).get_json() == {
+        "changes": [], "last_seq": since}
+
+
+# -- the page --------------------------------------------------------------------------------
+
+def csrf_token(page: bytes) -> str:
+    return re.search(rb'name="csrf_token" value="([^"]+)"', page).group(1).decode()
+
+
+def login(client, username: str = "huyen", password: str = "mat-khau-dai") -> None:
+    token = csrf_token(client.get("/login").data)
+    response = client.post("/login", data={"username": username, "password": password, "csrf_token": token})
+    assert response.status_code == 302, response.data
+
+
+@pytest.fixture
+def officer_client(hub):
+    accounts.create_user(hub.dbs.get(), "huyen", "mat-khau-dai", "officer")
+    accounts.create_user(hub.dbs.get(), "xem", "mat-khau-dai", "viewer")
+    client = hub.app.test_client()
+    login(client)
+    return client
+
+
+def seed_tips(api) -> None:
+    push(api, "token-cl", {"gateway_id": "cl", "gateway_name": "Công an xã Cốc Lầu", "tips": [
+        tip("cl-1", "Trộm bò ở thôn Nậm Khánh", "2026-11-20T02:00:00+00:00"),
+        tip("cl-2", "<script>alert(1)</script> lừa đảo qua điện thoại", "2026-11-28T02:00:00+00:00"),
+    ]})
+    push(api, "token-bh", {"gateway_id": "bh", "tips": [tip("bh-1", "Đánh bạc ở chợ", "2026-11-28T05:00:00+00:00")]})
+
+
+def test_the_page_needs_a_login(hub):
+    client = hub.app.test_client()
+    response = client.get("/?commune=cl")
+    assert response.status_code == 302 and "/login" in response.headers["Location"]
+    token = csrf_token(client.get("/login").data)
+    bad = client.post("/login", data={"username": "huyen", "password": "wrong", "csrf_token": token})
+    assert bad.status_code == 401 and "Sai tên đăng nhập".encode() in bad.data
+
+
+def test_all_communes_filters_search_and_escaping(officer_client, api):
+    seed_tips(api)
+    page = officer_client.get("/").data.decode()
+    assert "Tin báo các xã" in page and "3 tin phù hợp" in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "<script>alert" not in page
+    assert "Công an xã Cốc Lầu" in page and "BH" in page
+
+    def references(query: str) -> list[str]:
+        html = officer_client.get("/?" + query).data.decode()
+        return re.findall(r'href="/tips/[^"]+">([A-Z]+-\d+)<', html)
+
+    assert references("commune=bh") == ["BH-0001"]
+    assert references("commune=cl") == ["CL-0002", "CL-0001"]
+    assert references("q=trom+bo") == ["CL-0001"]  # without diacritics, as typed on a phone
+    assert references("from=2026-11-28&to=2026-11-28") == ["BH-0001", "CL-0002"]
+    assert references("status=closed") == []
+
+
+def test_marking_handled_with_notify_reaches_the_gateways_changes(officer_client, api, hub):
+    seed_tips(api)
+    page = officer_client.get("/tips/cl-1")
+    assert page.status_code == 200 and "Tin CL-0001 da duoc tiep nhan" in page.data.decode()
+    response = officer_client.post("/tips/cl-1/status", data={
+        "status": "handling", "notify": "1", "message": "Tin CL-0001 da duoc tiep nhan. Cam on ban da bao tin.",
+        "csrf_token": csrf_token(page.data)})
+    assert response.status_code == 302
+    assert rows(hub.path, "SELECT status, status_changed_by FROM hub_tips WHERE uid='cl-1'") == [("handling", "huyen")]
+    answer = api.get("/api/v1/changes?since=0", headers={"Authorization": "Bearer token-cl"}).get_json()
+    assert answer["changes"][0]["notify_tipster"] is True
+    # Without the CSRF token, the same form is refused.
+    refused = officer_client.post("/tips/cl-1/status", data={"status": "closed"})
+    assert refused.status_code == 400
+
+
+def test_a_viewer_cannot_change_a_tip(hub, api):
+    seed_tips(api)
+    accounts.create_user(hub.dbs.get(), "xem", "mat-khau-dai", "viewer")
+    client = hub.app.test_client()
+    login(client, "xem")
+    page = client.get("/tips/cl-1")
+    assert page.status_code == 200 and b"/status" not in page.data
+    token = csrf_token(client.get("/login").data)
+    assert client.post("/tips/cl-1/status", data={"status": "closed", "csrf_token": token}).status_code == 403
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_python_app_py_district_serves_the_hub(tmp_path):
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TINBAO_")}
+    env.update({"TINBAO_STORAGE_PATH": str(tmp_path / "hub.db"), "TINBAO_WEB_PORT": str(port),
+                "TINBAO_HUB_GATEWAYS": "cl:token-cl"})
+    proc = subprocess.Popen([sys.executable, "app.py", "district"], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        def healthy() -> bool:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as response:
+                    return json.load(response)["role"] == "hub"
+            except (OSError, urllib.error.URLError):
+                return False
+
+        assert wait_until(healthy, 20)
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/api/v1/tips", method="POST",
+            data=json.dumps({"gateway_id": "cl", "tips": [tip("cl-1")]}).encode(),
+            headers={"Content-Type": "application/json", "Authorization": "Bearer token-cl"})
+        with urllib.request.urlopen(request, timeout=5) as response:
+            assert json.load(response)["accepted"] == ["cl-1"]
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    assert rows(tmp_path / "hub.db", "SELECT uid FROM hub_tips") == [("cl-1",)]
+
+
+def test_the_hub_page_in_chromium(hub, api, page):
+    from conftest import screenshot
+
+    seed_tips(api)
+    accounts.create_user(hub.dbs.get(), "huyen", "mat-khau-dai", "officer")
+    base = hub.start()
+    page.goto(f"{base}/")
+    assert "/login" in page.url
+    page.fill("input[name=username]", "huyen")
+    page.fill("input[name=password]", "mat-khau-dai")
+    with page.expect_navigation():
+        page.click("button[type=submit]")
+    assert page.locator("#hub-tips tbody tr").count() == 3
+    assert page.locator("#hub-tips").inner_text().count("<script>alert(1)</script>") == 1  # shown as text
+    screenshot(page, "district-hub")
+    page.select_option("select[name=commune]", "bh")
+    with page.expect_navigation():
+        page.click("form[role=search] button[type=submit]")
+    assert page.locator("#hub-tips tbody tr").count() == 1
+    with page.expect_navigation():
+        page.click("text=BH-0001")
+    page.check("input[name=notify]")
+    with page.expect_navigation():
+        page.click("form.form button[type=submit]")
+    assert "Xã sẽ nhắn tin cho người báo tin" in page.content()
+    screenshot(page, "district-hub-tip")
+    assert rows(hub.path, "SELECT uid, status, notify_tipster, message FROM hub_changes") == [
+        ("bh-1", "handling", 1, "Tin BH-0001 da duoc tiep nhan. Cam on ban da bao tin.")]

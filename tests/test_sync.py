@@ -1,0 +1,332 @@
+"""Store and forward: the sync worker against a stand-in Zalo OA and the real district hub.
+
+Both run as real HTTP servers on 127.0.0.1; the gateway's database is a real SQLite file; the
+clock is a ManualClock, so a week without internet passes in a second.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections import Counter
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from conftest import rows, wait_until
+from fake_zalo import FakeZalo, HubServer, add_tips
+from gateway.clock import ManualClock
+from gateway.config import Config, load_config
+from gateway.storage import ThreadLocalDb, prepare
+from gateway.sync import queue, report, zalo_tokens
+from gateway.sync.worker import SyncWorker
+
+OFFICERS = ("111", "222")
+
+
+def manual_clock() -> ManualClock:
+    """A clock that moves only when told, starting now (tips are stored with the real time)."""
+    return ManualClock(datetime.now(timezone.utc))
+
+
+@pytest.fixture
+def zalo() -> Iterator[FakeZalo]:
+    fake = FakeZalo()
+    fake.start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def hub(tmp_path: Path) -> Iterator[HubServer]:
+    server = HubServer(tmp_path)
+    server.start()
+    yield server
+    server.close()
+
+
+def sync_config(tmp_path: Path, zalo: FakeZalo | None = None, hub: HubServer | None = None, **env: str) -> Config:
+    values = {
+        "TINBAO_STORAGE_PATH": str(tmp_path / "tinbao.db"),
+        "TINBAO_SYNC_POLL_INTERVAL": "0.02",
+        "TINBAO_SYNC_RETRY_BASE": "5",
+        "TINBAO_SYNC_RETRY_MAX": "600",
+        "TINBAO_SYNC_TIMEOUT": "2",
+        "TINBAO_SYNC_CHECK_TIMEOUT": "1",
+        "TINBAO_SYNC_PULL_INTERVAL": "3600",
+    }
+    if zalo is not None:
+        values.update({
+            "TINBAO_ZALO_ENABLED": "true", "TINBAO_ZALO_API_BASE": zalo.url, "TINBAO_ZALO_OAUTH_BASE": zalo.url,
+            "TINBAO_ZALO_APP_ID": zalo.app_id, "TINBAO_ZALO_SECRET_KEY": zalo.secret_key,
+            "TINBAO_ZALO_REFRESH_TOKEN": zalo.live_refresh, "TINBAO_ZALO_OFFICER_IDS": ",".join(OFFICERS),
+        })
+    if hub is not None:
+        values.update({"TINBAO_DISTRICT_URL": hub.url, "TINBAO_DISTRICT_TOKEN": "token-cl"})
+    values.update(env)
+    config = load_config(env=values)
+    prepare(config.storage_path)
+    return config
+
+
+@contextlib.contextmanager
+def running(config: Config, clock: ManualClock) -> Iterator[SyncWorker]:
+    dbs = ThreadLocalDb(config.storage_path)
+    worker = SyncWorker(config, dbs, clock)
+    worker.start()
+    try:
+        yield worker
+    finally:
+        worker.stop()
+        dbs.close_all()
+
+
+def statuses(config: Config, destination: str) -> Counter:
+    return Counter(dict(rows(config.storage_path,
+                             "SELECT status, COUNT(*) FROM sync_queue WHERE destination=? GROUP BY status",
+                             (destination,))))
+
+
+def sync_state(config: Config) -> dict:
+    found = rows(config.storage_path, "SELECT value FROM state WHERE key='sync'")
+    return json.loads(found[0][0]) if found else {}
+
+
+def all_done(config: Config, destination: str, count: int) -> bool:
+    return statuses(config, destination).get("done", 0) == count
+
+
+def assert_each_officer_once(fake: FakeZalo, references: list[str]) -> None:
+    expected = sorted(f"TIN BÁO {reference}" for reference in references)
+    for officer in OFFICERS:
+        got = sorted(text.split("\n", 1)[0] for text in fake.texts_for(officer))
+        assert got == expected, f"officer {officer}: {Counter(got) - Counter(expected)} extra, " \
+                                f"{Counter(expected) - Counter(got)} missing"
+
+
+def test_a_week_offline_then_every_tip_reaches_the_hub_and_every_officer_once(tmp_path, zalo, hub):
+    config = sync_config(tmp_path, zalo, hub)
+    zalo.stop()  # the internet is down: neither answers
+    hub.stop()
+    made = add_tips(config.storage_path, 1000)
+    clock = manual_clock()
+    with running(config, clock) as worker:
+        lanes = worker.lanes
+        assert wait_until(lambda: sync_state(config).get("zalo", {}).get("state") == "offline"
+                          and sync_state(config).get("district", {}).get("state") == "offline", 5)
+        for _hour in range(7 * 24):
+            before = {name: lane.checks for name, lane in lanes.items()}
+            clock.advance(hours=1)
+            worker.wake()
+            assert wait_until(lambda: all(lane.checks > before[name] for name, lane in lanes.items()), 5), (
+                _hour, before, {n: (l.checks, l.next_try, l.failures) for n, l in lanes.items()}, clock.now())
+        # A week of back-off: about one cheap check an hour each, no request burnt on a tip.
+        assert all(lane.checks <= 7 * 24 + 12 for lane in lanes.values())
+        assert rows(config.storage_path, "SELECT MAX(attempts) FROM sync_queue")[0][0] == 0
+        state = sync_state(config)
+        assert state["zalo"]["state"] == "offline" and state["zalo"]["queued"] == 1000
+        assert state["district"]["queued"] == 1000
+
+        zalo.start()  # the link is back, on the same addresses
+        hub.start()
+        clock.advance(hours=1)
+        worker.wake()
+        assert wait_until(lambda: all_done(config, "district", 1000) and all_done(config, "zalo", 1000), 60)
+        assert wait_until(lambda: sync_state(config)["zalo"]["state"] == "ok"
+                          and sync_state(config)["zalo"]["queued"] == 0, 5)
+
+    uids = hub.uids()
+    assert sorted(uids) == sorted(tip.uid for tip in made) and len(uids) == len(set(uids)) == 1000
+    assert_each_officer_once(zalo, [tip.reference for tip in made])
+    # Oldest first: each officer got the tips in the order they came in.
+    assert [t.split("\n", 1)[0] for t in zalo.texts_for("111")][:3] == [f"TIN BÁO {t.reference}" for t in made[:3]]
+
+
+def test_access_token_expiring_mid_batch_is_refreshed_once(tmp_path, zalo):
+    config = sync_config(tmp_path, zalo)
+    made = add_tips(config.storage_path, 40, destinations=("zalo",))
+    zalo.expire_after(25)
+    with running(config, manual_clock()):
+        assert wait_until(lambda: all_done(config, "zalo", 40), 20)
+    assert zalo.refreshes == 2  # the first token, then once after -220 mid-batch
+    assert_each_officer_once(zalo, [tip.reference for tip in made])
+    tokens = rows(config.storage_path, "SELECT source, refresh_token FROM zalo_tokens ORDER BY id")
+    assert [source for source, _ in tokens] == ["config", "refresh", "refresh"]
+    assert tokens[-1][1] == zalo.live_refresh  # the live refresh token is the one on disk
+
+
+def test_a_refused_refresh_stops_the_mirror_until_the_oa_is_reauthorised(tmp_path, zalo):
+    config = sync_config(tmp_path, zalo)
+    zalo.refuse_refresh = True
+    made = add_tips(config.storage_path, 5, destinations=("zalo",))
+    clock = manual_clock()
+    with running(config, clock) as worker:
+        assert wait_until(lambda: sync_state(config).get("zalo", {}).get("state") == "needs_reauth", 5), \
+            sync_state(config)
+        state = sync_state(config)["zalo"]
+        assert "re-authorise the OA" in state["error"] and state["queued"] == 5
+        refreshes_asked = zalo.requests.get("refresh", 0)
+        clock.advance(days=1)
+        worker.wake()
+        wait_until(lambda: False, 0.3)
+        assert zalo.requests.get("refresh", 0) == refreshes_asked  # stopped: no more tries
+        assert statuses(config, "zalo") == Counter({"queued": 5})  # the tips wait
+        assert zalo.received == []
+
+        # An officer re-authorises the OA and pastes the new refresh token.
+        zalo_tokens.seed(worker.dbs.get(), zalo.reauthorise(), clock.now(), source="officer")
+        worker.wake()
+        assert wait_until(lambda: all_done(config, "zalo", 5), 10)
+        assert wait_until(lambda: sync_state(config)["zalo"]["state"] == "ok", 5), sync_state(config)
+    assert_each_officer_once(zalo, [tip.reference for tip in made])
+
+
+def test_an_unreachable_officer_is_reported_and_the_others_still_get_the_tip(tmp_path, zalo):
+    config = sync_config(tmp_path, zalo)
+    zalo.unreachable["222"] = -213
+    made = add_tips(config.storage_path, 3, destinations=("zalo",))
+    with running(config, manual_clock()):
+        assert wait_until(lambda: all_done(config, "zalo", 3), 10)
+        assert wait_until(lambda: sync_state(config)["zalo"].get("unreachable_officers") == ["222"], 5)
+    assert len(zalo.texts_for("111")) == 3 and zalo.texts_for("222") == []
+    assert rows(config.storage_path, "SELECT DISTINCT status FROM zalo_deliveries WHERE officer_id='222'") == [
+        ("unreachable",)]
+    assert made
+
+
+def test_nobody_reachable_keeps_the_tip_queued(tmp_path, zalo):
+    config = sync_config(tmp_path, zalo)
+    zalo.unreachable.update({"111": -230, "222": -232})
+    add_tips(config.storage_path, 1, destinations=("zalo",))
+    with running(config, manual_clock()):
+        assert wait_until(lambda: statuses(config, "zalo").get("failed") == 1, 10)
+    assert rows(config.storage_path, "SELECT COUNT(*) FROM zalo_deliveries")[0][0] == 0  # tried afresh next time
+
+
+def test_rate_limit_backs_off_then_sends_each_once(tmp_path, zalo):
+    config = sync_config(tmp_path, zalo)
+    made = add_tips(config.storage_path, 6, destinations=("zalo",))
+    zalo.fail("rate_limit", 1)
+    clock = manual_clock()
+    with running(config, clock) as worker:
+        assert wait_until(lambda: sync_state(config).get("zalo", {}).get("state") == "backing_off", 5)
+        assert "-32" in sync_state(config)["zalo"]["error"]
+        clock.advance(seconds=10)
+        worker.wake()
+        assert wait_until(lambda: all_done(config, "zalo", 6), 10)
+    assert_each_officer_once(zalo, [tip.reference for tip in made])
+
+
+def test_bad_parameter_dead_letters_one_tip_and_the_rest_go_on(tmp_path, zalo):
+    config = sync_config(tmp_path, zalo)
+    made = add_tips(config.storage_path, 3, destinations=("zalo",))
+    zalo.fail("bad_parameter", 1)
+    with running(config, manual_clock()):
+        assert wait_until(lambda: statuses(config, "zalo") == Counter({"done": 2, "dead": 1}), 10)
+    dead = rows(config.storage_path, "SELECT tip_id, last_error FROM sync_queue WHERE status='dead'")
+    assert dead[0][0] == made[0].id and "-201" in dead[0][1]
+
+
+@pytest.mark.parametrize("fault", ["drop_after", "drop_before", "http500", "hang"])
+def test_a_lost_answer_is_checked_in_the_conversation_never_sent_twice(tmp_path, zalo, fault):
+    config = sync_config(tmp_path, zalo, TINBAO_SYNC_TIMEOUT="0.5")
+    made = add_tips(config.storage_path, 4, destinations=("zalo",))
+    zalo.fail(fault, 1)
+    clock = manual_clock()
+    with running(config, clock) as worker:
+        assert wait_until(lambda: sync_state(config).get("zalo", {}).get("state") in ("offline", "backing_off"), 5)
+        clock.advance(seconds=10)
+        worker.wake()
+        assert wait_until(lambda: all_done(config, "zalo", 4), 10)
+    assert_each_officer_once(zalo, [tip.reference for tip in made])
+    if fault in ("drop_after", "http500", "hang"):
+        assert zalo.requests.get("conversation", 0) >= 1  # the answer was in doubt: it looked first
+
+
+def test_the_hub_refusing_our_token_is_an_alert_and_nothing_is_marked_done(tmp_path, hub):
+    config = sync_config(tmp_path, hub=hub, TINBAO_DISTRICT_TOKEN="not-the-token")
+    add_tips(config.storage_path, 5, destinations=("district",))
+    with running(config, manual_clock()):
+        assert wait_until(lambda: sync_state(config).get("district", {}).get("state") == "needs_reauth", 5)
+    assert "district.token" in sync_state(config)["district"]["error"]
+    assert statuses(config, "district") == Counter({"queued": 5})
+    assert hub.uids() == []
+    events = rows(hub.path, "SELECT event, detail FROM hub_events")
+    assert events and events[0][0] == "refused" and "sai mã" in events[0][1]
+
+
+def test_retry_now_ends_the_back_off_at_once(tmp_path, zalo, hub):
+    config = sync_config(tmp_path, zalo, hub)
+    hub.stop()
+    add_tips(config.storage_path, 3)
+    clock = manual_clock()
+    with running(config, clock) as worker:
+        assert wait_until(lambda: sync_state(config).get("district", {}).get("state") == "offline", 5)
+        assert wait_until(lambda: all_done(config, "zalo", 3), 10)
+        hub.start()
+        worker.wake()
+        wait_until(lambda: False, 0.2)
+        assert not all_done(config, "district", 3)  # still backing off: the clock did not move
+        # The page's button: a request in the state table (the page need not hold the worker).
+        db = worker.dbs.get()
+        queue.retry_now(db, clock.now(), destination="district")
+        report.request_retry(db, "district", clock.now())
+        assert wait_until(lambda: all_done(config, "district", 3), 10)
+
+
+def test_hub_decisions_come_back_and_the_tipster_is_told_once(tmp_path, hub):
+    from gateway.district import store
+
+    config = sync_config(tmp_path, hub=hub, TINBAO_SYNC_PULL_INTERVAL="0.1")
+    made = add_tips(config.storage_path, 3, destinations=("district",))
+    clock = manual_clock()
+    with running(config, clock):
+        assert wait_until(lambda: all_done(config, "district", 3), 10)
+        hub_db = hub.dbs.get()
+        now = datetime.now(timezone.utc)
+        store.set_status(hub_db, made[0].uid, "handling", by="huyen", now=now, notify_tipster=True,
+                         message=f"Tin {made[0].reference} da duoc tiep nhan. Cam on ban.")
+        store.set_status(hub_db, made[1].uid, "closed", by="huyen", now=now)
+        assert wait_until(lambda: rows(config.storage_path, "SELECT status FROM tips WHERE id=?",
+                                       (made[1].id,)) == [("closed",)], 10)
+        wait_until(lambda: False, 0.4)  # a few more pulls: nothing is applied twice
+    tip_rows = rows(config.storage_path, "SELECT reference, status, status_changed_by FROM tips ORDER BY id")
+    assert tip_rows == [(made[0].reference, "handling", "district"), (made[1].reference, "closed", "district"),
+                        (made[2].reference, "new", None)]
+    sms = rows(config.storage_path, "SELECT number, text, kind, auto FROM outbox")
+    assert sms == [("+84910000000", "Tin CL-0001 da duoc tiep nhan. Cam on ban.", "tip_status", 0)]
+
+
+def test_the_router_hook_queues_a_tip_in_the_same_transaction(tmp_path):
+    from gateway.menus import MenuBook
+    from gateway.router import Router, RouterSettings
+    from gateway.storage import open_db, utcnow_iso, write_transaction
+    from gateway.sync.hooks import SyncTipHook
+
+    config = sync_config(tmp_path, TINBAO_DISTRICT_TOKEN="t", TINBAO_ZALO_ENABLED="1", TINBAO_ZALO_OFFICER_IDS="9")
+    router = Router(MenuBook.load(config.menus_path), RouterSettings(gateway_id="cl"),
+                    tip_hooks=[SyncTipHook(config)])
+    db = open_db(config.storage_path)
+    now = datetime.now(timezone.utc)
+    with write_transaction(db):
+        db.conn.execute("INSERT INTO inbox (received_at, sender, sender_kind, text) VALUES (?,?,?,?)",
+                        (utcnow_iso(now), "+84912345678", "mobile", "TIN có người lạ mặt hỏi mua đất"))
+    router.run_once(db, now)
+    db.close()
+    assert rows(config.storage_path, "SELECT destination, status FROM sync_queue ORDER BY destination") == [
+        ("district", "queued"), ("zalo", "queued")]
+
+
+def test_sweep_queues_tips_stored_before_a_destination_was_switched_on(tmp_path):
+    from gateway.storage import open_db
+    from gateway.sync import hooks
+
+    config = sync_config(tmp_path)
+    add_tips(config.storage_path, 4, destinations=())
+    later = sync_config(tmp_path, TINBAO_DISTRICT_TOKEN="t")
+    db = open_db(config.storage_path)
+    assert hooks.sweep(db, later, datetime.now(timezone.utc)) == {"district": 4}
+    assert hooks.sweep(db, later, datetime.now(timezone.utc)) == {"district": 0}
+    db.close()
