@@ -16,6 +16,8 @@ from gateway import duty, menus_store
 from gateway.modem.worker import ModemWorker, settings_from_config
 from gateway.router import Router, RouterSettings
 from gateway.storage import ThreadLocalDb, prepare
+from gateway.sync.hooks import SyncTipHook
+from gateway.sync.worker import SyncWorker
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +73,11 @@ class Gateway:
         self.dbs = ThreadLocalDb(config.storage_path)
         self.durable_dbs = ThreadLocalDb(config.storage_path, durable=True)
         self.book = menus_store.load_current(self.dbs.get(), config.menus_path, **menus_store.book_options(config))
-        self.router = Router(self.book, RouterSettings.from_config(config), tip_hooks=[duty.alert_new_tip])
+        self.router = Router(
+            self.book, RouterSettings.from_config(config),
+            tip_hooks=[duty.alert_new_tip, SyncTipHook(config)],
+        )
+        self.sync = SyncWorker(config, self.dbs, self.clock)
         self.modem: ModemWorker | None = None
         self.router_worker: RouterWorker | None = None
 
@@ -84,12 +90,19 @@ class Gateway:
             self.emulator = ModemEmulator()
             worker_settings.port = self.emulator.start()
             log.info("built-in modem emulator on %s", worker_settings.port)
-        self.router_worker = RouterWorker(self.router, self.dbs, self.clock, on_routed=lambda: self.modem.wake())
+        self.router_worker = RouterWorker(self.router, self.dbs, self.clock, on_routed=self._routed)
         self.modem = ModemWorker(worker_settings, self.durable_dbs, self.clock, on_inbound=self.router_worker.wake)
         self.router_worker.start()
         self.modem.start()
+        self.sync.start()
+
+    def _routed(self) -> None:
+        """New rows wait in the outbox (and maybe the sync queue): wake their workers."""
+        self.modem.wake()
+        self.sync.wake()
 
     def stop(self) -> None:
+        self.sync.stop()
         if self.modem is not None:
             self.modem.stop()
         if self.router_worker is not None:
@@ -100,12 +113,12 @@ class Gateway:
         self.durable_dbs.close_all()
 
     def web_app(self):
-        from gateway.web import WebServices, create_app
-
         from gateway import simulation
+        from gateway.web import WebServices, create_app
 
         services = WebServices(db=self.dbs, simulator=self.emulator, version=__version__, clock=self.clock)
         services.extra["on_menus_changed"] = self.router.set_book
+        services.extra["sync"] = self.sync
         services.extra["dry_run"] = simulation.DryRun(
             simulation.sandbox_path(self.config.storage_path), RouterSettings.from_config(self.config),
             lambda: self.router.book, handlers=self.router.handlers,

@@ -322,7 +322,7 @@ class HubServer:
         values = {"TINBAO_STORAGE_PATH": str(self.path), "TINBAO_HUB_GATEWAYS": gateways, **env}
         self.config = load_config(env=values)
         prepare_hub(self.path)
-        self.dbs = ThreadLocalDb(self.path)
+        self.dbs = ThreadLocalDb(self.path, durable=True)  # as run_command does
         self.app = create_hub_app(self.config, self.dbs)
         self.server = None
         self.port = 0

@@ -115,12 +115,12 @@ def test_a_week_offline_then_every_tip_reaches_the_hub_and_every_officer_once(tm
     with running(config, clock) as worker:
         lanes = worker.lanes
         assert wait_until(lambda: sync_state(config).get("zalo", {}).get("state") == "offline"
-                          and sync_state(config).get("district", {}).get("state") == "offline", 5)
+                          and sync_state(config).get("district", {}).get("state") == "offline", 10), sync_state(config)
         for _hour in range(7 * 24):
             before = {name: lane.checks for name, lane in lanes.items()}
             clock.advance(hours=1)
             worker.wake()
-            assert wait_until(lambda: all(lane.checks > before[name] for name, lane in lanes.items()), 5), (
+            assert wait_until(lambda: all(lane.checks > before[name] for name, lane in lanes.items()), 10), (
                 _hour, before, {n: (l.checks, l.next_try, l.failures) for n, l in lanes.items()}, clock.now())
         # A week of back-off: about one cheap check an hour each, no request burnt on a tip.
         assert all(lane.checks <= 7 * 24 + 12 for lane in lanes.values())

@@ -40,7 +40,9 @@ def run_command(config: Config, args: Any = None) -> int:
     store.prepare_hub(path)
     if not config.hub.gateways:
         log.warning("hub.gateways is empty: no gateway can send tips (TINBAO_HUB_GATEWAYS=\"cl:token,...\")")
-    dbs = ThreadLocalDb(path)
+    # fsync on every commit: once the hub answers "accepted", the gateway forgets the tip, so
+    # the hub's copy must survive a power cut at the district too.
+    dbs = ThreadLocalDb(path, durable=True)
     app = create_hub_app(config, dbs)
     host, port = config.web.host, config.web.port
     log.info("TinBao %s district hub (%s) on http://%s:%s/ (database %s, %d gateways)",
@@ -88,7 +90,7 @@ def import_command(config: Config, args: Any) -> int:
     """``python app.py import-tips FILE`` on the hub: 0 when taken in (or already), 1 if refused."""
     path = hub_db_path(config)
     store.prepare_hub(path)
-    db = open_db(path)
+    db = open_db(path, durable=True)
     try:
         outcome, total, new, rejected = import_file(db, config, args.file, Clock().now())
     except SneakernetError as exc:

@@ -13,12 +13,17 @@ import http.client
 import json
 import socket
 import ssl
+import time
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from gateway.errors import TinBaoError
 
 USER_AGENT = "TinBao-sync/1"
+# Servers drop idle kept-alive connections (nginx: about a minute). A connection idle longer
+# than this is closed and opened afresh, so a message never goes out on one the server has
+# already dropped (which would make its fate unknown for nothing).
+IDLE_REOPEN = 15.0
 
 
 class SyncError(TinBaoError):
@@ -54,6 +59,7 @@ class HttpClient:
         self.prefix = parts.path.rstrip("/")
         self.timeout = timeout
         self._conn: http.client.HTTPConnection | None = None
+        self._last_used = 0.0
 
     def close(self) -> None:
         if self._conn is not None:
@@ -69,6 +75,8 @@ class HttpClient:
             return False
 
     def _connection(self) -> http.client.HTTPConnection:
+        if self._conn is not None and time.monotonic() - self._last_used > IDLE_REOPEN:
+            self.close()
         if self._conn is None:
             if self.scheme == "https":
                 self._conn = http.client.HTTPSConnection(
@@ -98,6 +106,7 @@ class HttpClient:
             self.close()
             raise Unreachable(f"{self.host}: {type(exc).__name__}: {exc}".rstrip(": "),
                               maybe_delivered=sent) from None
+        self._last_used = time.monotonic()
         if response.will_close:
             self.close()
         return response.status, data

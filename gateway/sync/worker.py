@@ -294,14 +294,17 @@ class SyncWorker:
         self.dbs = dbs
         self.clock = clock or Clock()
         self.report = report.SyncReport()
+        # The lanes commit with fsync (synchronous=FULL): a rotated Zalo token, a 'sending'
+        # mark or an acknowledgement must survive a power cut, not only a killed process.
+        self.durable_dbs = ThreadLocalDb(dbs.path, durable=True)
         self.lanes: dict[str, Lane] = {
-            "zalo": ZaloLane(config, dbs, self.clock, self.report),
-            "district": DistrictLane(config, dbs, self.clock, self.report),
+            "zalo": ZaloLane(config, self.durable_dbs, self.clock, self.report),
+            "district": DistrictLane(config, self.durable_dbs, self.clock, self.report),
         }
 
     def start(self) -> None:
         """Put back rows a killed worker had claimed, take the config's token, then run."""
-        db = self.dbs.get()
+        db = self.durable_dbs.get()
         released = queue.release_in_progress(db)
         if released:
             log.info("sync: %d rows claimed before a restart are queued again", released)
@@ -317,6 +320,7 @@ class SyncWorker:
             lane.stop(timeout)
         for lane in self.lanes.values():
             lane.close()
+        self.durable_dbs.close_all()
 
     def wake(self) -> None:
         """New tips, or the clock moved: look again now (back-off still applies)."""
