@@ -88,7 +88,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "extra_ports": Key("list", []),
     },
     "sms": {
-        "khong_dau": Key("list", ["menu", "help", "tip_prompt", "tip_ack"]),
+        "khong_dau": Key("list", ["menu", "help", "tip_prompt", "tip_ack", "subscription"]),
         "max_parts": Key("int", 10, _between(1, 255)),
     },
     "router": {

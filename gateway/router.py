@@ -69,7 +69,7 @@ class RouterSettings:
     gateway_id: str
     session_minutes: float = 15.0
     auto_replies_per_hour: int = 20
-    khong_dau_kinds: frozenset[str] = frozenset({"menu", "help", "tip_prompt", "tip_ack"})
+    khong_dau_kinds: frozenset[str] = frozenset({"menu", "help", "tip_prompt", "tip_ack", "subscription"})
     max_parts: int = 10
 
     @classmethod

@@ -9,11 +9,11 @@ from __future__ import annotations
 import logging
 import threading
 
-from gateway import __version__
+from gateway import __version__, duty, menus_store, outbox
+from gateway.broadcasts.service import RESERVED_KEYWORDS, BroadcastService
 from gateway.clock import Clock
 from gateway.config import Config
-from gateway import duty, menus_store
-from gateway.modem.worker import ModemWorker, settings_from_config
+from gateway.modem.worker import ModemWorker, all_settings_from_config
 from gateway.router import Router, RouterSettings
 from gateway.storage import ThreadLocalDb, prepare
 from gateway.sync.hooks import SyncTipHook
@@ -72,43 +72,64 @@ class Gateway:
         prepare(config.storage_path)
         self.dbs = ThreadLocalDb(config.storage_path)
         self.durable_dbs = ThreadLocalDb(config.storage_path, durable=True)
-        self.book = menus_store.load_current(self.dbs.get(), config.menus_path, **menus_store.book_options(config))
+        options = menus_store.book_options(config, RESERVED_KEYWORDS)
+        self.book = menus_store.load_current(self.dbs.get(), config.menus_path, **options)
+        self.broadcasts = BroadcastService(
+            config, self.dbs, self.clock, menus=lambda: self.router.book, wake_senders=self._wake_modems,
+        )
         self.router = Router(
             self.book, RouterSettings.from_config(config),
+            handlers=[self.broadcasts.subscriptions],
             tip_hooks=[duty.alert_new_tip, SyncTipHook(config)],
         )
         self.sync = SyncWorker(config, self.dbs, self.clock)
-        self.modem: ModemWorker | None = None
+        self.emulators: list = []
+        self.modems: list[ModemWorker] = []
+        self.modem: ModemWorker | None = None  # the first modem (the one the page's simulator uses)
         self.router_worker: RouterWorker | None = None
 
     def start(self) -> None:
-        """Start the emulator (when ``modem.port = "emulator"``), the modem worker and the router."""
-        worker_settings = settings_from_config(self.config)
-        if self.config.modem.port == "emulator":
-            from gateway.modem.emulator import ModemEmulator
-
-            self.emulator = ModemEmulator()
-            worker_settings.port = self.emulator.start()
-            log.info("built-in modem emulator on %s", worker_settings.port)
+        """Start the emulator(s), one modem worker per port, the router, sync and broadcasts."""
+        # Parts a previous run handed to a modem without recording the answer are settled
+        # once, before any worker sends (rule 2: a reply at most once more, a broadcast never).
+        outbox.recover_claims(self.durable_dbs.get(), self.clock.now())
         self.router_worker = RouterWorker(self.router, self.dbs, self.clock, on_routed=self._routed)
-        self.modem = ModemWorker(worker_settings, self.durable_dbs, self.clock, on_inbound=self.router_worker.wake)
+        for settings in all_settings_from_config(self.config):
+            if settings.port == "emulator":
+                from gateway.modem.emulator import ModemEmulator
+
+                emulator = ModemEmulator()
+                settings.port = emulator.start()
+                self.emulators.append(emulator)
+                log.info("built-in modem emulator on %s", settings.port)
+            self.modems.append(ModemWorker(settings, self.durable_dbs, self.clock,
+                                           on_inbound=self.router_worker.wake))
+        self.modem = self.modems[0]
+        self.emulator = self.emulators[0] if self.emulators else None
         self.router_worker.start()
-        self.modem.start()
+        for worker in self.modems:
+            worker.start()
         self.sync.start()
+        self.broadcasts.start()
+
+    def _wake_modems(self) -> None:
+        for worker in self.modems:
+            worker.wake()
 
     def _routed(self) -> None:
         """New rows wait in the outbox (and maybe the sync queue): wake their workers."""
-        self.modem.wake()
+        self._wake_modems()
         self.sync.wake()
 
     def stop(self) -> None:
+        self.broadcasts.stop()
         self.sync.stop()
-        if self.modem is not None:
-            self.modem.stop()
+        for worker in self.modems:
+            worker.stop()
         if self.router_worker is not None:
             self.router_worker.stop()
-        if self.emulator is not None:
-            self.emulator.stop()
+        for emulator in self.emulators:
+            emulator.stop()
         self.dbs.close_all()
         self.durable_dbs.close_all()
 
@@ -119,6 +140,8 @@ class Gateway:
         services = WebServices(db=self.dbs, simulator=self.emulator, version=__version__, clock=self.clock)
         services.extra["on_menus_changed"] = self.router.set_book
         services.extra["sync"] = self.sync
+        services.extra["broadcasts"] = self.broadcasts
+        services.extra["menus_reserved"] = RESERVED_KEYWORDS
         services.extra["dry_run"] = simulation.DryRun(
             simulation.sandbox_path(self.config.storage_path), RouterSettings.from_config(self.config),
             lambda: self.router.book, handlers=self.router.handlers,

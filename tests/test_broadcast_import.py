@@ -11,7 +11,7 @@ import pytest
 from conftest import make_config, rows
 
 from gateway.broadcasts import subscribers
-from gateway.broadcasts.importing import decode, import_rows, parse
+from gateway.broadcasts.importing import import_rows, parse
 from gateway.storage import ThreadLocalDb, prepare, write_transaction
 
 NOW = datetime(2026, 12, 1, 3, 0, tzinfo=timezone.utc)

@@ -11,7 +11,7 @@ from conftest import make_config, rows, wait_until
 
 from gateway.broadcasts import control, subscribers
 from gateway.broadcasts.service import BroadcastService
-from gateway.clock import ManualClock
+from gateway.clock import Clock, ManualClock
 from gateway.service import Gateway
 from gateway.storage import write_transaction
 
@@ -90,3 +90,51 @@ def test_modem_network_time_makes_the_clock_trusted(tmp_path, emulator):
         assert published["trusted"] is True and published["source"] == "modem"
     finally:
         gateway.stop()
+
+
+def test_two_modems_share_a_broadcast_without_sending_anything_twice(tmp_path):
+    from gateway.modem.emulator import ModemEmulator
+    from gateway.modem.worker import ModemWorker, all_settings_from_config
+    from gateway.storage import ThreadLocalDb, prepare
+
+    emulators = [ModemEmulator(link=str(tmp_path / f"modem{i}")) for i in range(2)]
+    for emulator in emulators:
+        emulator.start()
+        emulator.set_fault("send_delay", 0.01)
+    config = make_config(tmp_path, TINBAO_MODEM_PORT=str(tmp_path / "modem0"),
+                         TINBAO_MODEM_EXTRA_PORTS=str(tmp_path / "modem1"), **LIVE)
+    prepare(config.storage_path)
+    dbs, durable = ThreadLocalDb(config.storage_path), ThreadLocalDb(config.storage_path, durable=True)
+    settings = all_settings_from_config(config)
+    assert [(s.name, s.state_key) for s in settings] == [("modem0", "modem"), ("modem1", "modem1")]
+    clock = Clock()
+    workers = [ModemWorker(s, durable, clock) for s in settings]
+    service = BroadcastService(config, dbs, clock, wake_senders=lambda: [w.wake() for w in workers])
+    db = dbs.get()
+    now = datetime.now(timezone.utc)
+    numbers = [f"+849160{i:05d}" for i in range(40)]
+    with write_transaction(db):
+        for n in numbers:
+            subscribers.save_member(db, subscribers.Member(n), source="import", now=now)
+    warning = service.library.warnings["03_trung_thuong"]  # 2 parts "không dấu": both from one modem
+    control.create(db, control.Draft(warning.title, warning.accented, body_khong_dau=warning.khong_dau,
+                                     everyone=True), by="officer", now=now, tz=service.tz)
+    for worker in workers:
+        worker.start()
+    service.start()
+    try:
+        assert wait_until(lambda: sum(len(e.sent_messages()) for e in emulators) >= 40, 30)
+        assert wait_until(lambda: rows(config.storage_path, "SELECT status FROM broadcasts")[0][0] == "done", 10)
+    finally:
+        service.stop()
+        for worker in workers:
+            worker.stop()
+        for emulator in emulators:
+            emulator.stop()
+    per_modem = [[m.destination for m in e.sent_messages()] for e in emulators]
+    assert all(len(sent) >= 5 for sent in per_modem), [len(s) for s in per_modem]  # both modems worked
+    everything = per_modem[0] + per_modem[1]
+    assert sorted(everything) == sorted(numbers), "each person once, whole (both parts from the same modem)"
+    assert sum(len(e.sent_parts()) for e in emulators) == 80
+    dbs.close_all()
+    durable.close_all()

@@ -235,3 +235,20 @@ def test_quiet_until_is_the_next_seven_oclock(service):
     assert quiet_until(at_local(1, 23), s) == at_local(2, 7)
     assert quiet_until(at_local(2, 3), s) == at_local(2, 7)
     assert quiet_until(at_local(2, 12), s) is None
+
+
+def test_a_delivery_report_reaches_the_delivery_row(service):
+    subscribe(service, 2)
+    send_now(service)
+    drain(service)
+    db = service.dbs.get()
+    outbox_id = rows(service.dbs.path, "SELECT outbox_id FROM broadcast_deliveries ORDER BY id LIMIT 1")[0][0]
+    # what inbox._apply_status_report does when the network confirms delivery
+    db.execute("UPDATE outbox SET status='delivered', delivered_at=? WHERE id=?",
+               (utcnow_iso(service.clock.base.now()), outbox_id))
+    service.settle(reports=False)  # the sender's quick pass looks only at queued ones
+    assert rows(service.dbs.path, "SELECT status FROM broadcast_deliveries ORDER BY id") == [("sent",), ("sent",)]
+    service.tick()
+    assert rows(service.dbs.path, "SELECT status FROM broadcast_deliveries ORDER BY id") == [("delivered",), ("sent",)]
+    progress = rows(service.dbs.path, "SELECT status, COUNT(*) FROM broadcast_deliveries GROUP BY status")
+    assert dict(progress) == {"delivered": 1, "sent": 1}

@@ -156,6 +156,18 @@ def test_subscribers_list_masks_numbers_add_and_refuse(env):
                        follow_redirects=True).get_data(as_text=True)
     assert "Chỉ người dân nhắn DK" in page
     assert rows(path, "SELECT status FROM subscribers WHERE number='+84911111222'") == [("left",)]
+    subscriber_id = rows(path, "SELECT id FROM subscribers WHERE number='+84987654321'")[0][0]
+    edit = client.get(f"/broadcasts/subscribers/{subscriber_id}").get_data(as_text=True)
+    assert "0987654321" in edit and "Hội nông dân, Trưởng thôn" in edit
+    assert rows(path, "SELECT action, target FROM audit_log WHERE action='subscriber.view'") == [
+        ("subscriber.view", "0987 *** 321")]
+    client.post(f"/broadcasts/subscribers/{subscriber_id}", data={"action": "leave"})
+    assert rows(path, "SELECT status, left_via FROM subscribers WHERE id=?", (subscriber_id,)) == [("left", "officer")]
+    client.post(f"/broadcasts/subscribers/{subscriber_id}", data={"action": "save", "name": "Lò Văn A",
+                                                                  "village": "Cốc Lầu", "labels": ""})
+    assert rows(path, "SELECT status FROM subscribers WHERE id=?", (subscriber_id,)) == [("subscribed",)]
+    assert rows(path, "SELECT g.name FROM subscriber_group_members m JOIN subscriber_groups g ON g.id = m.group_id"
+                      " WHERE m.subscriber_id=?", (subscriber_id,)) == [("Cốc Lầu",)]  # labels cleared, village moved
     bad = client.post("/broadcasts/subscribers/add", data={"number": "113"}, follow_redirects=True)
     assert "không phải số di động" in bad.get_data(as_text=True)
 

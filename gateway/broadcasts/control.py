@@ -15,7 +15,7 @@ from datetime import datetime, time, timedelta, tzinfo
 from sqlite_utils import Database
 
 from gateway.broadcasts.library import ENCODINGS, MAX_BODY_CHARS
-from gateway.broadcasts.scheduler import KINDS, Schedule
+from gateway.broadcasts.scheduler import KINDS
 from gateway.errors import TinBaoError
 from gateway.storage import utcnow_iso, write_transaction
 

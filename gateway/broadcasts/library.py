@@ -31,7 +31,7 @@ MAX_BODY_CHARS = 1000
 
 
 @dataclass(frozen=True, slots=True)
-class Warning:
+class ScamWarning:
     """One ready-to-send warning. ``id`` is its file name without ``.toml``."""
 
     id: str
@@ -55,7 +55,7 @@ class Messages:
 
 @dataclass(frozen=True, slots=True)
 class Library:
-    warnings: dict[str, Warning]
+    warnings: dict[str, ScamWarning]
     messages: Messages
 
     @classmethod
@@ -63,7 +63,7 @@ class Library:
         """Read and check every file; a mistake stops start-up with one line naming the file."""
         folder = Path(folder)
         messages = Messages(**_read(folder / MESSAGES_FILE, Messages.__dataclass_fields__))
-        warnings: dict[str, Warning] = {}
+        warnings: dict[str, ScamWarning] = {}
         for path in sorted(folder.glob("*.toml")):
             if path.name.startswith("_"):
                 continue
@@ -73,10 +73,10 @@ class Library:
                     raise ConfigError(f"warnings/{path.name}: {form} must end with how to stop ({NUMBER_MARK})")
             if not set(values["khong_dau"]) <= _GSM7:
                 raise ConfigError(f"warnings/{path.name}: khong_dau has characters outside GSM-7 (accents?)")
-            warnings[path.stem] = Warning(path.stem, **values)
+            warnings[path.stem] = ScamWarning(path.stem, **values)
         return cls(warnings, messages)
 
-    def get(self, warning_id: str | None) -> Warning | None:
+    def get(self, warning_id: str | None) -> ScamWarning | None:
         return self.warnings.get(warning_id or "")
 
 

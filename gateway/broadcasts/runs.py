@@ -69,11 +69,17 @@ def record_missed(db: Database, broadcast: dict, due_at: datetime, now: datetime
     )
 
 
-def settle(db: Database, now: datetime) -> int:
-    """Copy outbox outcomes into deliveries, close finished runs; returns runs closed."""
+def settle(db: Database, now: datetime, *, reports: bool = True) -> int:
+    """Copy outbox outcomes into deliveries, close finished runs; returns runs closed.
+
+    ``reports=False`` looks only at deliveries still queued (cheap: at most the outbox
+    window), for the sender's frequent passes; the tick also picks up delivery reports.
+    """
+    watched = "(d.status = 'queued' OR (d.status IN ('sent', 'unknown') AND d.queued_at >= :since))" if reports \
+        else "d.status = 'queued'"
     with write_transaction(db):
         db.conn.execute(
-            """
+            f"""
             UPDATE broadcast_deliveries AS d SET
                 status = CASE
                     WHEN o.status = 'sent' AND EXISTS (SELECT 1 FROM outbox_parts p
@@ -84,7 +90,7 @@ def settle(db: Database, now: datetime) -> int:
                 reason = CASE WHEN o.status IN ('failed', 'sent', 'delivered') THEN o.last_error ELSE d.reason END
             FROM outbox AS o
             WHERE o.id = d.outbox_id AND o.status != 'queued'
-              AND (d.status = 'queued' OR (d.status IN ('sent', 'unknown') AND d.queued_at >= :since))
+              AND {watched}
               AND d.status != CASE
                     WHEN o.status = 'sent' AND EXISTS (SELECT 1 FROM outbox_parts p
                         WHERE p.outbox_id = o.id AND p.status = 'unknown') THEN 'unknown'

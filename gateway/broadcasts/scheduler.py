@@ -192,6 +192,9 @@ class Ticker:
     def start(self) -> None:
         from apscheduler.schedulers.background import BackgroundScheduler
 
+        # Two INFO lines per tick ("Running job", "executed successfully") would fill the
+        # journal on a Pi; failures are still logged (and the tick logs its own).
+        logging.getLogger("apscheduler.executors.default").setLevel(logging.WARNING)
         scheduler = BackgroundScheduler(timezone=self.tz)
         scheduler.add_job(
             self.tick, "interval", seconds=self.interval, id=self.JOB_ID, max_instances=1,

@@ -9,9 +9,12 @@ Wiring (``gateway/service.py``)::
 
     broadcasts = BroadcastService(config, dbs, clock, menus=lambda: router.book,
                                   wake_senders=lambda: [w.wake() for w in modem_workers])
-    book = MenuBook.load(..., reserved=RESERVED_KEYWORDS)
-    router = Router(book, settings, handlers=[broadcasts.subscriptions])
-    broadcasts.start() ... broadcasts.stop()
+    book = menus_store.load_current(..., **menus_store.book_options(config, RESERVED_KEYWORDS))
+    router = Router(book, settings, handlers=[broadcasts.subscriptions], tip_hooks=[...])
+    outbox.recover_claims(dbs.get(), clock.now())  # once, before any modem worker starts
+    broadcasts.start() ... broadcasts.stop()        # stop it before the modem workers
+    services.extra["broadcasts"] = broadcasts       # the web pages wake it ("send now")
+    services.extra["menus_reserved"] = RESERVED_KEYWORDS
 """
 
 from __future__ import annotations
@@ -111,8 +114,8 @@ class BroadcastService:
             self.wake_senders()
         return result
 
-    def settle(self) -> int:
-        return runs.settle(self.dbs.get(), self.clock.now())
+    def settle(self, *, reports: bool = True) -> int:
+        return runs.settle(self.dbs.get(), self.clock.now(), reports=reports)
 
     # -- life cycle ----------------------------------------------------------------------------
     def start(self) -> None:
@@ -157,7 +160,7 @@ class BroadcastService:
                 result = self.pump()
                 mono = monotonic_time.monotonic()
                 if (result.active or was_active) and mono >= next_settle:
-                    self.settle()  # progress bars move, and a finished run closes at once
+                    self.settle(reports=False)  # progress bars move, a finished run closes at once
                     next_settle = mono + SETTLE_EVERY
                 was_active = result.active
             except Exception:  # noqa: BLE001 - keep pacing whatever one pass did

@@ -54,8 +54,9 @@ def ensure_group(db: Database, name: str, kind: str, now: datetime) -> int:
 
 @dataclass
 class Change:
-    """What happened to one number: ``outcome`` is added | rejoined | updated | unchanged |
-    left | already_left | refused_left (a villager who left by SMS, asked by an officer)."""
+    """What happened to one number: ``outcome`` is added | rejoined | updated | already (DK
+    while subscribed) | left | already_left | refused_left (a number that left, which an
+    import or, if the villager left by SMS, an officer may not bring back)."""
 
     outcome: str
     subscriber_id: int | None = None

@@ -356,6 +356,7 @@ def edit_subscriber(subscriber_id: int) -> Any:
     row = queries.subscriber(db, subscriber_id)
     if row is None:
         abort(404)
+    _audit(db, "subscriber.view", mask(row["number"]))  # the page shows the full number
     return render_template("broadcasts/subscriber.html", s=_subscriber_view(row), groups=subscribers.groups(db),
                            national=phone.national(row["number"]))
 

@@ -1,0 +1,171 @@
+"""Broadcast pacing: is the modem ever left waiting for the software? And what does "không dấu" save?
+
+1. A broadcast to 2,000 subscribers (a library warning, "không dấu": 2 parts each) through the
+   whole gateway (scheduler tick, sender window, outbox claims, modem worker, python-gsmmodem)
+   to the emulator in its own process, which takes ``--send-delay`` seconds per part, a real
+   modem's 2 s scaled down. Busy share = parts × send delay / time from the first part to the
+   last: what is missing is time the modem waited for the gateway (AT round trips, database).
+2. Every warning of the library composed as it goes out (sender first, stop line last),
+   accented and "không dấu", sent through the emulator: the parts the modem accepted, per
+   recipient and for the audience.
+
+    python bench/broadcast_pacing.py [--recipients 2000] [--send-delay 0.02] [--baseline]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import time
+from datetime import datetime, timezone
+
+from _harness import numbers, start_emulator, workdir
+
+from gateway import outbox
+from gateway.broadcasts import control, subscribers
+from gateway.broadcasts.library import Composer, Library
+from gateway.broadcasts.service import BroadcastService
+from gateway.config import load_config
+from gateway.service import Gateway
+from gateway.storage import utcnow_iso, write_transaction
+
+
+def build(work, link) -> tuple[Gateway, BroadcastService]:
+    env = {
+        "TINBAO_MODEM_PORT": str(link), "TINBAO_STORAGE_PATH": str(work / "tinbao.db"),
+        "TINBAO_BROADCASTS_TICK_INTERVAL": "0.5",
+        "TINBAO_BROADCASTS_QUIET_START": "00:00", "TINBAO_BROADCASTS_QUIET_END": "00:00",  # run at any hour
+        "TINBAO_MODEM_SIGNAL_INTERVAL": "30", "TINBAO_MODEM_DRAIN_INTERVAL": "120",
+    }
+    gateway = Gateway(load_config(env=env))
+    service = getattr(gateway, "broadcasts", None)
+    if service is None:  # until gateway/service.py wires it
+        service = BroadcastService(gateway.config, gateway.dbs, gateway.clock, menus=lambda: gateway.router.book,
+                                   wake_senders=lambda: gateway.modem and gateway.modem.wake())
+        gateway.router.handlers.append(service.subscriptions)
+        gateway.start()
+        service.start()
+    else:
+        gateway.start()
+    return gateway, service
+
+
+def wait_connected(gateway: Gateway) -> None:
+    deadline = time.monotonic() + 30
+    while not (gateway.modem.state.state == "connected" and gateway.modem.state.registered):
+        if time.monotonic() > deadline:
+            raise SystemExit(f"gateway did not connect: {gateway.modem.state}")
+        time.sleep(0.05)
+
+
+def busy_share(emulator, recipients: int, delay: float) -> tuple[float, float, int, float]:
+    sent = emulator.sent_messages()[-recipients:]
+    parts = sum(m.parts for m in sent)
+    first_start = sent[0].time.timestamp() - sent[0].parts * delay
+    span = sent[-1].time.timestamp() - first_start
+    return parts * delay / span, (span - parts * delay) / parts, parts, span
+
+
+def library_parts(gateway: Gateway, emulator, library: Library) -> tuple[int, int]:
+    """Each warning sent once in each form to one phone; the parts the modem accepted."""
+    composer = Composer.from_config(gateway.config, library)
+    db = gateway.dbs.get()
+    totals = {}
+    for form in ("accented", "khong_dau"):
+        before = len(emulator.sent_messages())
+        first_part = sum(m.parts for m in emulator.sent_messages())
+        with write_transaction(db):
+            for warning in library.warnings.values():
+                text = composer.text(warning.accented, form=form, body_khong_dau=warning.khong_dau)
+                outbox.enqueue(db, "+84912999999", text, kind="bench", now=gateway.clock.now(), auto=False)
+        gateway.modem.wake()
+        if not emulator.wait_for_sent(before + len(library.warnings), 120):
+            raise SystemExit("the library was not sent")
+        totals[form] = sum(m.parts for m in emulator.sent_messages()) - first_part
+    return totals["accented"], totals["khong_dau"]
+
+
+def plain_outbox(gateway: Gateway, emulator, count: int, text: str, delay: float) -> tuple[float, float]:
+    """The same SMS queued straight into the outbox (no scheduler, no pacing): the baseline."""
+    db = gateway.dbs.get()
+    emulator.set_fault("send_delay", 0)
+    with write_transaction(db):
+        for i in range(count):
+            outbox.enqueue(db, f"+849{13000000 + i:08d}", text, kind="baseline", now=gateway.clock.now(),
+                           priority=10, auto=False)
+    emulator.set_fault("send_delay", delay)
+    gateway.modem.wake()
+    while db.execute("SELECT COUNT(*) FROM outbox WHERE kind='baseline' AND status='sent'").fetchone()[0] < count:
+        time.sleep(0.2)
+    share, gap, _, _ = busy_share(emulator, count, delay)
+    return share, gap
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--recipients", type=int, default=2000)
+    parser.add_argument("--send-delay", type=float, default=0.02, help="seconds per part (a real modem: about 2)")
+    parser.add_argument("--baseline", action="store_true",
+                        help="also send the same SMS straight through the outbox, without the broadcast machinery")
+    args = parser.parse_args()
+    baseline = None
+    work = workdir()
+    proc, link, emulator = start_emulator(work)
+    emulator.set_fault("report_delay", None)  # reports would only add inbound traffic to the measure
+    gateway = service = None
+    try:
+        gateway, service = build(work, link)
+        wait_connected(gateway)
+        db = gateway.dbs.get()
+        now = datetime.now(timezone.utc)
+        with write_transaction(db):
+            for n in numbers(args.recipients):
+                subscribers.save_member(db, subscribers.Member(n, village="Na Hối"), source="import", now=now)
+        warning = service.library.warnings["01_gia_danh_cong_an"]
+        emulator.set_fault("send_delay", args.send_delay)
+        start = time.perf_counter()
+        control.create(db, control.Draft(warning.title, warning.accented, body_khong_dau=warning.khong_dau,
+                                         everyone=True), by="bench", now=now, tz=service.tz)
+        service.wake()
+        # Watch the database, not the emulator: asking the emulator process for its whole sent
+        # log every few milliseconds would slow the very modem being measured.
+        deadline = time.monotonic() + args.recipients * args.send_delay * 4 + 120
+        while db.execute("SELECT COUNT(*) FROM outbox WHERE kind='broadcast' AND status='sent'").fetchone()[0] \
+                < args.recipients:
+            if time.monotonic() > deadline:
+                raise SystemExit("the broadcast did not finish")
+            time.sleep(0.2)
+        elapsed = time.perf_counter() - start
+        share, gap, parts, span = busy_share(emulator, args.recipients, args.send_delay)
+        real = 2.0 / (2.0 + gap)
+
+        if args.baseline:
+            text = db.execute("SELECT text FROM broadcast_runs ORDER BY id DESC LIMIT 1").fetchone()[0]
+            baseline = plain_outbox(gateway, emulator, args.recipients, text, args.send_delay)
+        emulator.set_fault("send_delay", 0)
+        accented, plain = library_parts(gateway, emulator, service.library)
+        count = len(service.library.warnings)
+    finally:
+        if service is not None and getattr(gateway, "broadcasts", None) is None:
+            service.stop()
+        if gateway is not None:
+            gateway.stop()
+        emulator.shutdown()
+        proc.wait(10)
+        shutil.rmtree(work, ignore_errors=True)
+
+    print(f"broadcast to {args.recipients} subscribers, {parts} parts, modem {args.send_delay * 1000:.0f} ms/part: "
+          f"{elapsed:.1f} s from 'send now' to the last part ({span:.1f} s sending)")
+    print(f"  modem busy {share * 100:.1f}% of the time; the gateway kept it waiting {gap * 1000:.2f} ms per part "
+          f"(AT round trip + database), i.e. {real * 100:.2f}% busy at a real modem's 2 s per part")
+    if baseline:
+        print(f"  baseline, the same SMS straight into the outbox (no scheduler, no pacing): modem busy "
+              f"{baseline[0] * 100:.1f}%, {baseline[1] * 1000:.2f} ms per part")
+    print(f"warning library ({count} warnings, sender and stop line included), parts per recipient: "
+          f"accented {accented}, không dấu {plain} ({accented / plain:.2f}x fewer); for {args.recipients} "
+          f"recipients: {accented * args.recipients:,} vs {plain * args.recipients:,} SMS")
+    print(f"(measured {utcnow_iso()[:16]}Z)")
+
+
+if __name__ == "__main__":
+    main()
