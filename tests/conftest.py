@@ -237,3 +237,31 @@ def login_page(page, base_url: str, db_path: Path, role: str = "officer", *,
         page.click("#login-form button[type=submit]")
     assert "/login" not in page.url, page.url
     return username
+
+
+# -- a prepared database file, for tests of one area without the modem -------------------------
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    """The gateway's database file with every migration applied."""
+    from gateway.storage import prepare
+
+    path = tmp_path / "tinbao.db"
+    prepare(path)
+    return path
+
+
+@pytest.fixture
+def storage(db_path: Path):
+    """Per-thread connections to ``db_path``, as the running gateway hands to its web views."""
+    from gateway.storage import ThreadLocalDb
+
+    dbs = ThreadLocalDb(db_path)
+    yield dbs
+    dbs.close_all()
+
+
+@pytest.fixture
+def db(storage):
+    """This thread's sqlite-utils Database on ``db_path``."""
+    return storage.get()

@@ -16,26 +16,12 @@ from gateway.config import load_config
 from gateway.menus import MenuBook
 from gateway.router import Router, RouterSettings
 from gateway.sms.segments import plan
-from gateway.storage import ThreadLocalDb, open_db, prepare, utcnow_iso
+from gateway.storage import ThreadLocalDb, open_db, utcnow_iso
 from gateway.web import WebServices, create_app
 
 NOW = datetime(2026, 3, 2, 2, 15, tzinfo=timezone.utc)
 TIPSTER = "+84912345678"
 PATROL = "0987 654 321"  # an officer's basic phone
-
-
-@pytest.fixture
-def db_path(tmp_path):
-    path = tmp_path / "t.db"
-    prepare(path)
-    return path
-
-
-@pytest.fixture
-def db(db_path):
-    conn = open_db(db_path)
-    yield conn
-    conn.close()
 
 
 def route(db, router: Router, sender: str, text: str, now: datetime = NOW) -> None:

@@ -20,7 +20,6 @@ from conftest import login_client, rows
 from gateway import menus_store
 from gateway.config import load_config
 from gateway.menus import MenuBook
-from gateway.storage import ThreadLocalDb, prepare
 from gateway.web import WebServices, create_app
 from gateway.web import menus_form
 
@@ -103,25 +102,6 @@ def post_form(client, url, fields):
 
 def cccd_reply(book: MenuBook, language: str | None = None) -> str:
     return book.respond("CCCD", book.new_session(language), NOW).reply
-
-
-@pytest.fixture
-def db_path(tmp_path):
-    path = tmp_path / "t.db"
-    prepare(path)
-    return path
-
-
-@pytest.fixture
-def storage(db_path):
-    tdb = ThreadLocalDb(db_path)
-    yield tdb
-    tdb.close_all()
-
-
-@pytest.fixture
-def db(storage):
-    return storage.get()
 
 
 @pytest.fixture

@@ -15,7 +15,6 @@ from PIL import Image
 from conftest import OUTPUT, login_client
 from gateway import menus_store
 from gateway.config import load_config
-from gateway.storage import ThreadLocalDb, prepare
 from gateway.web import WebServices, create_app
 from gateway.web import poster_image
 from gateway.web.poster import dial_string, main_keywords, qr_code, sms_uri
@@ -28,20 +27,6 @@ NUMBER = "0214 3880 113"
 
 def decode(png: bytes) -> list[str]:
     return [b.text for b in zxingcpp.read_barcodes(Image.open(io.BytesIO(png)))]
-
-
-@pytest.fixture
-def db_path(tmp_path):
-    path = tmp_path / "t.db"
-    prepare(path)
-    return path
-
-
-@pytest.fixture
-def storage(db_path):
-    tdb = ThreadLocalDb(db_path)
-    yield tdb
-    tdb.close_all()
 
 
 @pytest.fixture

@@ -15,7 +15,6 @@ from conftest import login_client, rows
 from gateway import menus_store
 from gateway.config import load_config
 from gateway.simulation import DryRun, router_settings, sandbox_path
-from gateway.storage import ThreadLocalDb, prepare
 from gateway.web import WebServices, create_app
 
 MENUS = Path(__file__).resolve().parent.parent / "firmware_config" / "menus"
@@ -28,20 +27,6 @@ class RecordingSimulator:
 
     def deliver(self, number: str, text: str) -> None:
         self.delivered.append((number, text))
-
-
-@pytest.fixture
-def db_path(tmp_path):
-    path = tmp_path / "tinbao.db"
-    prepare(path)
-    return path
-
-
-@pytest.fixture
-def storage(db_path):
-    tdb = ThreadLocalDb(db_path)
-    yield tdb
-    tdb.close_all()
 
 
 @pytest.fixture

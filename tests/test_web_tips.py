@@ -21,7 +21,7 @@ from gateway import outbox, tips
 from gateway.config import load_config
 from gateway.sms.segments import plan
 from gateway.sms.text import khong_dau
-from gateway.storage import ThreadLocalDb, prepare, utcnow_iso
+from gateway.storage import utcnow_iso
 from gateway.web import WebServices, create_app, queries
 
 EVIL = "<script>alert('x')</script><img src=x onerror=alert(1)>"
@@ -29,25 +29,6 @@ TIPSTER = "+84912345678"
 FULL_FORMS = ("0912345678", "912345678", "+84912345678", "0912 345 678")
 # 23:30 on 04/01/2026 in Vietnam is 16:30 UTC: the tip belongs to the 4th, not the 5th.
 LATE_EVENING = datetime(2026, 1, 4, 16, 30, tzinfo=timezone.utc)
-
-
-@pytest.fixture
-def db_path(tmp_path):
-    path = tmp_path / "t.db"
-    prepare(path)
-    return path
-
-
-@pytest.fixture
-def storage(db_path):
-    tdb = ThreadLocalDb(db_path)
-    yield tdb
-    tdb.close_all()
-
-
-@pytest.fixture
-def db(storage):
-    return storage.get()
 
 
 @pytest.fixture
