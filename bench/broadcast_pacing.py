@@ -38,16 +38,8 @@ def build(work, link) -> tuple[Gateway, BroadcastService]:
         "TINBAO_MODEM_SIGNAL_INTERVAL": "30", "TINBAO_MODEM_DRAIN_INTERVAL": "120",
     }
     gateway = Gateway(load_config(env=env))
-    service = getattr(gateway, "broadcasts", None)
-    if service is None:  # until gateway/service.py wires it
-        service = BroadcastService(gateway.config, gateway.dbs, gateway.clock, menus=lambda: gateway.router.book,
-                                   wake_senders=lambda: gateway.modem and gateway.modem.wake())
-        gateway.router.handlers.append(service.subscriptions)
-        gateway.start()
-        service.start()
-    else:
-        gateway.start()
-    return gateway, service
+    gateway.start()
+    return gateway, gateway.broadcasts
 
 
 def wait_connected(gateway: Gateway) -> None:
@@ -146,8 +138,6 @@ def main() -> None:
         accented, plain = library_parts(gateway, emulator, service.library)
         count = len(service.library.warnings)
     finally:
-        if service is not None and getattr(gateway, "broadcasts", None) is None:
-            service.stop()
         if gateway is not None:
             gateway.stop()
         emulator.shutdown()

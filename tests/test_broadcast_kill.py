@@ -1,9 +1,8 @@
 """Rule 4 for real: SIGKILL the gateway half way through a broadcast to 500, then restart it.
 
 The emulator runs in its own process (a real modem keeps going when the Pi's software dies),
-the gateway in another (``python tests/test_broadcast_kill.py --serve``: the same ``Gateway``
-``app.py`` runs, with the broadcast service attached if ``gateway/service.py`` does not yet
-wire it), and the test kills it with SIGKILL while the modem is busy sending.
+the gateway in another (``python app.py``), and the test kills it with SIGKILL while the
+modem is busy sending.
 
 After the restart each remaining person gets exactly one message and nobody a second one.
 The only person who may miss it is the one whose SMS was inside the modem at the kill: the
@@ -17,7 +16,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
@@ -57,7 +55,7 @@ def environment(tmp_path: Path, link: Path) -> dict[str, str]:
 
 def start_gateway(tmp_path: Path, link: Path) -> subprocess.Popen:
     log = open(tmp_path / "gateway.log", "ab")
-    return subprocess.Popen([sys.executable, __file__, "--serve"], cwd=ROOT,
+    return subprocess.Popen([sys.executable, "app.py"], cwd=ROOT,
                             env={**os.environ, **environment(tmp_path, link)}, stdout=log, stderr=log)
 
 
@@ -120,36 +118,3 @@ def test_sigkill_half_way_through_a_broadcast_to_500_sends_nobody_a_second_one(t
         SUBSCRIBERS, SUBSCRIBERS), "one outbox row per person, even across the kill"
     text = emulator.sent_messages()[0].text
     assert text.startswith("Cong an xa Coc Lau: CANH BAO: Ke gian chiem Zalo") and text.endswith("de ngung nhan.")
-
-
-def serve() -> int:
-    """The gateway as ``python app.py`` runs it (without the web page), until SIGTERM."""
-    import logging
-
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from gateway.broadcasts.service import BroadcastService
-    from gateway.config import load_config
-    from gateway.service import Gateway
-
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    gateway = Gateway(load_config())
-    service = getattr(gateway, "broadcasts", None)
-    attached = service is None
-    if attached:  # until gateway/service.py wires it
-        service = BroadcastService(gateway.config, gateway.dbs, gateway.clock, menus=lambda: gateway.router.book,
-                                   wake_senders=lambda: gateway.modem and gateway.modem.wake())
-        gateway.router.handlers.append(service.subscriptions)
-    gateway.start()
-    if attached:
-        service.start()
-    stop.wait()
-    if attached:
-        service.stop()
-    gateway.stop()
-    return 0
-
-
-if __name__ == "__main__" and "--serve" in sys.argv:
-    sys.exit(serve())

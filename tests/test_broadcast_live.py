@@ -29,17 +29,8 @@ def config(tmp_path, emulator):
 
 @pytest.fixture
 def broadcasts(gateway):
-    """The gateway's BroadcastService, or one attached the way gateway/service.py wires it."""
-    service = getattr(gateway, "broadcasts", None)
-    if service is not None:
-        yield service
-        return
-    service = BroadcastService(gateway.config, gateway.dbs, gateway.clock, menus=lambda: gateway.router.book,
-                               wake_senders=lambda: gateway.modem.wake())
-    gateway.router.handlers.append(service.subscriptions)
-    service.start()
-    yield service
-    service.stop()
+    """The running gateway's BroadcastService."""
+    return gateway.broadcasts
 
 
 def test_a_menu_reply_overtakes_a_running_broadcast(gateway, broadcasts, emulator):

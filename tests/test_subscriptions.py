@@ -12,7 +12,6 @@ from conftest import make_config, rows, wait_until
 
 from gateway.broadcasts import control, subscribers
 from gateway.broadcasts.importing import import_rows, parse as parse_csv
-from gateway.broadcasts.service import BroadcastService
 from gateway.broadcasts.subscriptions import RESERVED_KEYWORDS, parse
 from gateway.errors import ConfigError
 from gateway.menus import MenuBook
@@ -35,17 +34,8 @@ def config(tmp_path, emulator):
 
 @pytest.fixture
 def broadcasts(gateway):
-    """The gateway's BroadcastService, or one attached the way gateway/service.py wires it."""
-    service = getattr(gateway, "broadcasts", None)
-    if service is not None:
-        yield service
-        return
-    service = BroadcastService(gateway.config, gateway.dbs, gateway.clock, menus=lambda: gateway.router.book,
-                               wake_senders=lambda: gateway.modem.wake())
-    gateway.router.handlers.append(service.subscriptions)
-    service.start()
-    yield service
-    service.stop()
+    """The running gateway's BroadcastService."""
+    return gateway.broadcasts
 
 
 def test_keywords_parse():
