@@ -32,14 +32,15 @@ bp = Blueprint("broadcasts", __name__, url_prefix="/broadcasts")
 
 IMPORT_MAX_BYTES = 4 * 1024 * 1024
 MAX_PROBLEMS_SHOWN = 50
-WEEKDAYS = ("Thứ Hai", "Thứ Ba", "Thứ Tư", "Thứ Năm", "Thứ Sáu", "Thứ Bảy", "Chủ Nhật")
+WEEKDAYS = (_l("Thứ Hai"), _l("Thứ Ba"), _l("Thứ Tư"), _l("Thứ Năm"), _l("Thứ Sáu"), _l("Thứ Bảy"),
+            _l("Chủ Nhật"))
 STATUS = {
-    "draft": ("Nháp", "plain"), "scheduled": ("Đã lên lịch", "wait"), "running": ("Đang gửi", "new"),
-    "paused": ("Tạm dừng", "wait"), "done": ("Đã xong", "ok"), "cancelled": ("Đã hủy", "bad"),
-    "missed": ("Bị lỡ (cổng tắt)", "bad"),
+    "draft": (_l("Nháp"), "plain"), "scheduled": (_l("Đã lên lịch"), "wait"), "running": (_l("Đang gửi"), "new"),
+    "paused": (_l("Tạm dừng"), "wait"), "done": (_l("Đã xong"), "ok"), "cancelled": (_l("Đã hủy"), "bad"),
+    "missed": (_l("Bị lỡ (cổng tắt)"), "bad"),
 }
-SUBSCRIBER_STATUS = {"subscribed": ("Đang nhận", "ok"), "left": ("Đã ngừng nhận", "bad")}
-SOURCES = {"sms": "Tự nhắn DK", "officer": "Cán bộ thêm", "import": "Nhập từ tệp"}
+SUBSCRIBER_STATUS = {"subscribed": (_l("Đang nhận"), "ok"), "left": (_l("Đã ngừng nhận"), "bad")}
+SOURCES = {"sms": _l("Tự nhắn DK"), "officer": _l("Cán bộ thêm"), "import": _l("Nhập từ tệp")}
 
 
 def register(app: Flask) -> None:
@@ -106,13 +107,13 @@ def schedule_text(row: dict[str, Any]) -> str:
     if kind == "once":
         return _("Một lần, %(when)s", when=local_time(row["run_at"], tz))
     if kind == "weekly":
-        return _("Hàng tuần, %(day)s lúc %(time)s", day=_(WEEKDAYS[row["weekday"]]), time=row["time_of_day"])
+        return _("Hàng tuần, %(day)s lúc %(time)s", day=str(WEEKDAYS[row["weekday"]]), time=row["time_of_day"])
     return _("Hàng tháng, ngày %(day)s lúc %(time)s", day=row["day_of_month"], time=row["time_of_day"])
 
 
 def _status(kind: dict, value: str) -> dict[str, str]:
     title, tone = kind.get(value, (value, "plain"))
-    return {"label": _(title), "tone": tone}
+    return {"label": str(title), "tone": tone}
 
 
 def _broadcast_view(row: dict[str, Any]) -> dict[str, Any]:
@@ -255,7 +256,7 @@ def _compose_page(form: dict[str, Any], draft: Draft | None, problems: list[str]
     return render_template(
         "broadcasts/compose.html", form=form, draft=draft, problems=problems,
         library=list(_library().warnings.values()), groups=subscribers.groups(db),
-        preview=_preview(draft) if draft and draft.body else None, weekdays=[_(d) for d in WEEKDAYS],
+        preview=_preview(draft) if draft and draft.body else None, weekdays=[str(d) for d in WEEKDAYS],
         total=queries.counts(db).get("subscribed", 0), dial=_composer().dial,
     ), code
 
@@ -299,7 +300,7 @@ def preview_json() -> Any:
 def _subscriber_view(row: dict[str, Any]) -> dict[str, Any]:
     tz = current_config().timezone
     return {**row, "masked": mask(row["number"]), "state": _status(SUBSCRIBER_STATUS, row["status"]),
-            "source_label": _(SOURCES.get(row["source"], row["source"])),
+            "source_label": str(SOURCES.get(row["source"], row["source"])),
             "since_display": local_time(row["subscribed_at"] or row["created_at"], tz)}
 
 
