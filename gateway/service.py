@@ -155,6 +155,9 @@ class Gateway:
         self.start()
         host, port = self.config.web.host, self.config.web.port
         log.info("TinBao %s: officers' page on http://%s:%s/", __version__, host, port)
+        if self.dbs.get().execute("SELECT COUNT(*) FROM users").fetchone()[0] == 0:
+            log.warning("no officer accounts yet: create the first with "
+                        "python app.py create-user NAME --role admin")
         try:
             waitress.serve(self.web_app(), host=host, port=port, threads=8, ident="TinBao")
         finally:

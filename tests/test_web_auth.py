@@ -65,6 +65,13 @@ def _login(client, username: str, password: str = TEST_PASSWORD, **extra):
 # --- the login wall ------------------------------------------------------------------------
 
 
+def test_a_fresh_gateway_says_how_to_make_the_first_admin(app, db_path):
+    page = app.test_client().get("/login").get_data(as_text=True)
+    assert "python app.py create-user" in page and 'id="first-run"' in page
+    make_user(db_path, "admin", "an")
+    assert 'id="first-run"' not in app.test_client().get("/login").get_data(as_text=True)
+
+
 def test_login_sets_a_session_and_writes_the_audit_log(app, db_path):
     make_user(db_path, "officer", "hoang.an")
     client = app.test_client()

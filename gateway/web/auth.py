@@ -240,12 +240,19 @@ def _start_session(user: accounts.User) -> None:
         session["lang"] = user.language
 
 
+def _no_accounts_yet() -> bool:
+    """True on a fresh gateway: the login page then says how the first admin is made."""
+    db = current_services().db.get()
+    return db.execute("SELECT COUNT(*) FROM users").fetchone()[0] == 0
+
+
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> Any:
     if current_user.is_authenticated and request.method == "GET":
         return redirect(_safe_next(request.args.get("next")))
     if request.method == "GET":
-        return render_template("auth/login.html", username="", next=request.args.get("next", ""))
+        return render_template("auth/login.html", username="", next=request.args.get("next", ""),
+                               first_run=_no_accounts_yet())
 
     config = current_config()
     services = current_services()
