@@ -33,6 +33,7 @@ from gsmmodem.exceptions import (
     TimeoutException,
 )
 from gsmmodem.modem import GsmModem
+from gsmmodem.serial_comms import SerialComms
 
 from gateway.errors import ModemError, ModemUnavailable, SendError
 
@@ -75,16 +76,40 @@ class ModemStatus:
     sim_total: int | None
 
 
-class _Modem(GsmModem):
+class _Comms(SerialComms):
+    """The library's serial layer, opening the port with the profile's flow control.
+
+    python-gsmmodem-new hard-codes ``rtscts=True, dsrdtr=True``; a modem on bare UART pins
+    has no such lines. ``_Modem`` puts this class after ``GsmModem`` in its MRO, so
+    ``GsmModem.connect()``'s ``super().connect()`` lands here.
+    """
+
+    rtscts = True
+    dsrdtr = True
+
+    def connect(self) -> None:
+        self.serial = serial.Serial(
+            port=self.port, baudrate=self.baudrate, timeout=self.timeout,
+            rtscts=self.rtscts, dsrdtr=self.dsrdtr, *self.com_args, **self.com_kwargs,
+        )
+        self.alive = True
+        self.rxThread = threading.Thread(target=self._readLoop, daemon=True)
+        self.rxThread.start()
+
+
+class _Modem(GsmModem, _Comms):
     """python-gsmmodem's modem with its notification handling replaced by a wake-up call.
 
     The library starts a thread per notification and reads/deletes SMS itself; here the
     reader thread only reports which store slots were announced, and the worker drains.
     """
 
-    def __init__(self, *args, on_notify: Callable[[str, str], None], **kwargs) -> None:
+    def __init__(self, *args, on_notify: Callable[[str, str], None], rtscts: bool = True,
+                 dsrdtr: bool = True, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self._tinbao_notify = on_notify
+        self.rtscts = rtscts
+        self.dsrdtr = dsrdtr
 
     def _handleModemNotification(self, lines: list[str]) -> None:  # noqa: N802 (library name)
         for line in lines:
@@ -109,6 +134,8 @@ class ModemTransport:
         command_timeout: float = 10.0,
         send_timeout: float = 35.0,
         on_notify: Callable[[str, str], None] = lambda kind, slot: None,
+        rtscts: bool = True,
+        dsrdtr: bool = True,
     ) -> None:
         self.port = port
         self.baudrate = baudrate
@@ -116,6 +143,8 @@ class ModemTransport:
         self.command_timeout = command_timeout
         self.send_timeout = send_timeout
         self._on_notify = on_notify
+        self.rtscts = rtscts
+        self.dsrdtr = dsrdtr
         self._modem: _Modem | None = None
         self._fatal = threading.Event()
         self.memory = "SM"
@@ -128,6 +157,8 @@ class ModemTransport:
             self.port,
             self.baudrate,
             on_notify=self._on_notify,
+            rtscts=self.rtscts,
+            dsrdtr=self.dsrdtr,
             exclusive=True,
         )
         modem.fatalErrorCallback = self._on_fatal

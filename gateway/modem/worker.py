@@ -22,6 +22,7 @@ from sqlite_utils import Database
 from gateway import inbox, outbox
 from gateway.clock import Clock
 from gateway.errors import ModemError, ModemUnavailable, SendError
+from gateway.modem.profiles import load_profile
 from gateway.modem.transport import ModemStatus, ModemTransport, StoredPdu
 from gateway.storage import ThreadLocalDb, utcnow_iso
 
@@ -48,6 +49,8 @@ class WorkerSettings:
     max_attempts: int = 5
     retry_base: float = 5.0
     retry_max: float = 600.0
+    rtscts: bool = True  # serial flow control, from the modem profile
+    dsrdtr: bool = True
 
 
 @dataclass
@@ -129,7 +132,7 @@ class ModemWorker:
             s = self.settings
             transport = ModemTransport(
                 s.port, baudrate=s.baudrate, pin=s.pin, command_timeout=s.command_timeout,
-                send_timeout=s.send_timeout, on_notify=self._on_notify,
+                send_timeout=s.send_timeout, on_notify=self._on_notify, rtscts=s.rtscts, dsrdtr=s.dsrdtr,
             )
             self._publish(state="connecting", error=self.state.error)
             try:
@@ -286,10 +289,13 @@ class ModemWorker:
 def settings_from_config(config, port: str | None = None, index: int = 0) -> WorkerSettings:
     """Settings of the worker for ``modem.port`` (index 0) or one of ``modem.extra_ports``."""
     m, o = config.modem, config.outbox
+    profile = load_profile(m.profile)
+    baudrate = profile.baudrate if profile.baudrate and m.baudrate == 115200 else m.baudrate
     return WorkerSettings(
         port=m.port if port is None else port, name=f"modem{index}",
         state_key="modem" if index == 0 else f"modem{index}",
-        baudrate=m.baudrate, pin=m.pin, drain_interval=m.drain_interval,
+        rtscts=profile.rtscts, dsrdtr=profile.dsrdtr,
+        baudrate=baudrate, pin=m.pin, drain_interval=m.drain_interval,
         signal_interval=m.signal_interval, reassembly_timeout=m.reassembly_timeout,
         command_timeout=m.command_timeout, send_timeout=m.send_timeout, reconnect_max=m.reconnect_max,
         max_attempts=o.max_attempts, retry_base=o.retry_base, retry_max=o.retry_max,
