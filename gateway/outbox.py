@@ -87,8 +87,17 @@ def enqueue(
 
 
 def _cut_to_parts(text: str, max_parts: int) -> str:
-    parts = plan(text).parts
-    return "".join(parts[:max_parts])[:-1] + "…"
+    """The longest start of ``text`` that fits ``max_parts`` with a cut marker after it.
+
+    The marker keeps the text's alphabet: "…" is not GSM-7, and adding it to a GSM-7 text
+    would turn every part into UCS-2 and more than double the count.
+    """
+    full = plan(text)
+    marker = "…" if full.encoding == "ucs2" else "..."
+    body = "".join(full.parts[:max_parts])
+    while body and plan(body + marker).count > max_parts:
+        body = body[:-1]
+    return body + marker
 
 
 def next_due(db: Database, now: datetime, worker: str | None = None) -> DuePart | None:

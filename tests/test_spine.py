@@ -244,3 +244,38 @@ def test_clock_is_not_needed_for_dedupe_of_a_message_read_twice(tmp_path):
     later = inbox.commit_batch(db, [StoredPdu("ME:1", 0, pdu)], now + timedelta(seconds=9))
     assert later.new_messages == 1
     assert db.execute("SELECT COUNT(*) FROM inbox").fetchone()[0] == 2
+
+
+def test_a_ten_part_tip_and_an_emoji_tip_are_each_one_message(gateway, emulator, config):
+    long_text = "TIN " + " ".join(f"chi tiet {i:03d} ve vu viec o thon" for i in range(48))
+    assert len(emulator.encode("0912345678", long_text)) == 10
+    emulator.deliver("0912345678", long_text, order=[9, 3, 0, 7, 1, 8, 2, 6, 4, 5])
+    emulator.deliver("0987654321", "TIN Có cháy 🔥🔥 ở nương ngô thôn 4 😢")
+    assert emulator.wait_for_sent(2, 15)
+    stored = dict(rows(config.storage_path, "SELECT sender, parts FROM inbox"))
+    assert stored == {"+84912345678": 10, "+84987654321": 1}
+    tips = dict(rows(config.storage_path, "SELECT tipster, text FROM tips"))
+    assert tips["+84912345678"] == long_text[4:]
+    assert tips["+84987654321"] == "Có cháy 🔥🔥 ở nương ngô thôn 4 😢"
+
+
+def test_a_reply_longer_than_max_parts_is_cut_with_a_marker(gateway, emulator, config):
+    from gateway import outbox
+
+    db = gateway.dbs.get()
+    text = "Thông báo lịch tiêm phòng cho gia súc ở các thôn. " * 40  # far beyond 10 parts
+    outbox.enqueue(db, "+84912345678", text, kind="officer", auto=False, now=datetime.now(timezone.utc),
+                   max_parts=config.sms.max_parts)
+    gateway.modem.wake()
+    assert emulator.wait_for_sent(1, 15)
+    sent = emulator.sent_messages()[0]
+    assert sent.parts == config.sms.max_parts and sent.text.endswith("…")
+    # a GSM-7 text keeps GSM-7: the marker is "...", not "…" (which would force UCS-2)
+    plain = "Lich tiem phong gia suc o cac thon. " * 60
+    outbox.enqueue(db, "+84912345679", plain, kind="officer", auto=False, now=datetime.now(timezone.utc),
+                   max_parts=config.sms.max_parts)
+    gateway.modem.wake()
+    assert emulator.wait_for_sent(2, 15)
+    sent = emulator.sent_messages()[1]
+    assert sent.parts == config.sms.max_parts and sent.text.endswith("...")
+    assert plan(sent.text).encoding == "gsm7" and len(sent.text) == 153 * config.sms.max_parts
