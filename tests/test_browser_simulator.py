@@ -14,3 +14,16 @@ def test_simulator_answers_menu_in_the_browser(live_gateway, page):
     page.click("#sim-send")
     page.wait_for_selector("text=Thu tuc hanh chinh", timeout=15000)
     screenshot(page, "simulator")
+
+
+def test_the_live_part_count_speaks_the_page_language(live_gateway, page):
+    gateway, base = live_gateway
+    login_page(page, base, gateway.config.storage_path, role="officer")
+    page.goto(f"{base}/simulator")
+    page.fill("textarea[name=text]", "Chào công an")
+    page.wait_for_selector("#sim-count")
+    assert "ký tự" in page.inner_text("body") and "có dấu" in page.inner_text("body")
+    page.goto(f"{base}/simulator?lang=en")
+    page.fill("textarea[name=text]", "Chào công an")
+    body = page.inner_text("body")
+    assert "characters" in body and "with diacritics" in body and "ký tự" not in body

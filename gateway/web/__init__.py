@@ -148,12 +148,15 @@ def create_app(config: Config, services: WebServices) -> Flask:
     def page_globals() -> dict[str, object]:
         from flask_login import current_user
 
+        from gateway.web.js_labels import js_labels
+
         return {
             "gateway_name": config.gateway.name,
             "gateway_number": config.gateway.phone_number,
             "version": services.version,
             "simulator_enabled": services.simulator is not None,
             "nav": nav_items(app, current_user),
+            "js_labels": js_labels,
         }
 
     return app

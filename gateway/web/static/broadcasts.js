@@ -61,7 +61,7 @@
         body.value = text;
         title.value = option.getAttribute('data-title') || title.value;
         lastLibraryText = text;
-      } else if (text && window.confirm(form.getAttribute('data-replace') || 'Thay nội dung đang viết bằng cảnh báo này?')) {
+      } else if (text && window.confirm(form.getAttribute('data-replace') || window.tinbaoLabel('bc.replace'))) {
         body.value = text;
         title.value = option.getAttribute('data-title') || title.value;
         lastLibraryText = text;
@@ -102,9 +102,9 @@
               var bar = el.querySelector('progress');
               bar.max = p.total || 1;
               bar.value = p.done;
-              var text = p.done + '/' + p.total + ' người';
-              if (p.failed) { text += ' · ' + p.failed + ' lỗi'; }
-              if (p.unknown) { text += ' · ' + p.unknown + ' không rõ'; }
+              var text = window.tinbaoLabel('bc.people', p);
+              if (p.failed) { text += window.tinbaoLabel('bc.failed', { n: p.failed }); }
+              if (p.unknown) { text += window.tinbaoLabel('bc.unknown', { n: p.unknown }); }
               el.querySelector('.progress-text').textContent = text;
             });
             document.querySelectorAll('tr[data-broadcast="' + id + '"] .broadcast-status').forEach(function (el) {

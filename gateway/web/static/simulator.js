@@ -59,11 +59,9 @@
 
   function updateCount() {
     var result = estimate(textInput.value);
-    countOut.textContent = result.used + '/' + result.capacity + ' ký tự · ' + result.parts + ' tin' +
-      (result.unicode ? ' · có dấu' : '');
-    countOut.title = result.unicode
-      ? 'Tin có dấu (UCS-2): 70 ký tự một tin, 67 ký tự mỗi phần khi dài hơn.'
-      : 'Tin không dấu (GSM-7): 160 ký tự một tin, 153 ký tự mỗi phần khi dài hơn.';
+    countOut.textContent = window.tinbaoLabel('sim.count', result) +
+      (result.unicode ? window.tinbaoLabel('sim.unicode') : '');
+    countOut.title = window.tinbaoLabel(result.unicode ? 'sim.title_ucs2' : 'sim.title_gsm7');
     countOut.classList.toggle('is-multi', result.parts > 1);
   }
 
@@ -176,7 +174,7 @@
       })
       .then(function (result) {
         if (!result.ok) {
-          showError(result.body.error || 'Không gửi được tin nhắn.');
+          showError(result.body.error || window.tinbaoLabel('sim.send_failed'));
           return;
         }
         textInput.value = '';
@@ -185,7 +183,7 @@
         poll();
       })
       .catch(function () {
-        showError('Mất kết nối với cổng. Thử lại sau.');
+        showError(window.tinbaoLabel('sim.offline'));
       })
       .then(function () {
         sendButton.disabled = false;
