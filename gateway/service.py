@@ -83,6 +83,7 @@ class Gateway:
             tip_hooks=[duty.alert_new_tip, SyncTipHook(config)],
         )
         self.sync = SyncWorker(config, self.dbs, self.clock)
+        self.worker_settings = all_settings_from_config(config)  # a bad modem.profile stops us here
         self.emulators: list = []
         self.modems: list[ModemWorker] = []
         self.modem: ModemWorker | None = None  # the first modem (the one the page's simulator uses)
@@ -94,7 +95,7 @@ class Gateway:
         # once, before any worker sends (rule 2: a reply at most once more, a broadcast never).
         outbox.recover_claims(self.durable_dbs.get(), self.clock.now())
         self.router_worker = RouterWorker(self.router, self.dbs, self.clock, on_routed=self._routed)
-        for settings in all_settings_from_config(self.config):
+        for settings in self.worker_settings:
             if settings.port == "emulator":
                 from gateway.modem.emulator import ModemEmulator
 

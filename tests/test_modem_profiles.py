@@ -36,3 +36,18 @@ def test_the_profile_sets_flow_control_on_the_real_port(tmp_path, emulator, phon
         assert phone.send("0912345678", "MENU") is not None
     finally:
         gateway.stop()
+
+
+def test_app_refuses_an_unknown_profile_with_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    result = subprocess.run(
+        [sys.executable, "app.py"], cwd=ROOT, capture_output=True, text=True, timeout=60,
+        env={"PATH": "/usr/bin:/bin", "TINBAO_MODEM_PROFILE": "nokia", "TINBAO_STORAGE_PATH": str(tmp_path / "t.db")},
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("tinbao: config key modem.profile: 'nokia' is not one of")
