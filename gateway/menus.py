@@ -96,6 +96,19 @@ class Decision:
         return None if self.reply is None else self.reply.replace("{reference}", reference)
 
 
+def read_menu_files(folder: Path) -> dict[str, Mapping[str, Any]]:
+    """Every ``*.toml`` in ``folder``, parsed, by file name; ConfigError if one is unreadable."""
+    sources: dict[str, Mapping[str, Any]] = {}
+    for path in sorted(Path(folder).glob("*.toml")):
+        try:
+            sources[path.name] = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path.name}: not valid TOML: {exc}") from None
+    if not sources:
+        raise ConfigError(f"menus: no *.toml file in {folder}")
+    return sources
+
+
 class MenuBook:
     """All menu languages, checked and pre-rendered, answering one message at a time."""
 
@@ -127,15 +140,7 @@ class MenuBook:
     @classmethod
     def load(cls, folder: Path, *, reserved: Iterable[str] = (), **options: Any) -> MenuBook:
         """Read every ``*.toml`` in ``folder``. ``reserved``: the router's own keywords."""
-        sources: dict[str, Mapping[str, Any]] = {}
-        for path in sorted(Path(folder).glob("*.toml")):
-            try:
-                sources[path.name] = tomllib.loads(path.read_text(encoding="utf-8"))
-            except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-                raise ConfigError(f"{path.name}: not valid TOML: {exc}") from None
-        if not sources:
-            raise ConfigError(f"menus: no *.toml file in {folder}")
-        return cls.from_dict(sources, reserved=reserved, **options)
+        return cls.from_dict(read_menu_files(folder), reserved=reserved, **options)
 
     @classmethod
     def from_dict(

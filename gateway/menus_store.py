@@ -15,7 +15,6 @@ from __future__ import annotations
 import copy
 import json
 import logging
-import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -25,7 +24,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from gateway.errors import ConfigError
-from gateway.menus import MenuBook
+from gateway.menus import MenuBook, read_menu_files
 from gateway.storage import utcnow_iso, write_transaction
 
 log = logging.getLogger(__name__)
@@ -85,15 +84,7 @@ def book_options(config: Any, reserved: Iterable[str] = ()) -> dict[str, Any]:
 
 def shipped_sources(folder: Path) -> Sources:
     """The menu files as shipped (``*.toml`` in ``folder``), parsed; ConfigError if unreadable."""
-    sources: Sources = {}
-    for path in sorted(Path(folder).glob("*.toml")):
-        try:
-            sources[path.name] = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"{path.name}: not valid TOML: {exc}") from None
-    if not sources:
-        raise ConfigError(f"menus: no *.toml file in {folder}")
-    return sources
+    return dict(read_menu_files(folder))
 
 
 def shipped(folder: Path) -> Version:
