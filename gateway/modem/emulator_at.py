@@ -12,7 +12,9 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta, timezone
+
+from gateway.modem.cclk import format_clock, parse_clock
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +36,6 @@ NEEDS_SIM = {"+CIMI", "+CNUM"} | SMS_NEEDS_SIM
 
 _EXTENDED = re.compile(r"([+^$#%*][A-Z0-9]+)(=\?|\?|=(.*))?$", re.IGNORECASE | re.DOTALL)
 _BASIC = re.compile(r"(&?[A-Z])(\d*)", re.IGNORECASE)
-_CCLK = re.compile(r"(\d\d)/(\d\d)/(\d\d),(\d\d):(\d\d):(\d\d)([+-]\d\d)?$")
 
 
 @dataclass
@@ -118,25 +119,6 @@ def split_commands(body: str) -> list[str] | None:
         if piece:
             commands.append(piece)
     return commands or [""]
-
-
-def format_clock(moment: datetime) -> str:
-    """+CCLK's "yy/MM/dd,hh:mm:ss±zz", zz in quarter hours."""
-    offset = moment.utcoffset() or timedelta(0)
-    quarters = int(offset.total_seconds() // 900)
-    return moment.strftime("%y/%m/%d,%H:%M:%S") + f"{quarters:+03d}"
-
-
-def parse_clock(text: str) -> datetime | None:
-    match = _CCLK.match(text)
-    if not match:
-        return None
-    yy, mo, dd, hh, mi, ss, tz = match.groups()
-    zone = timezone(timedelta(minutes=15 * int(tz))) if tz else VN_TZ
-    try:
-        return datetime(2000 + int(yy), int(mo), int(dd), int(hh), int(mi), int(ss), tzinfo=zone)
-    except ValueError:
-        return None
 
 
 def to_int(arg: str) -> int | None:
@@ -322,7 +304,7 @@ class AtCommandSet:
             return ok(f'+CCLK: "{format_clock(self.clock())}"')
         if op == "=?":
             return ok()
-        moment = parse_clock(unquote(args[0])) if args else None
+        moment = parse_clock(unquote(args[0]), VN_TZ) if args else None
         if moment is None:
             return cme(50)
         self.set_clock(moment)

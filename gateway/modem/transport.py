@@ -36,6 +36,7 @@ from gsmmodem.modem import GsmModem
 from gsmmodem.serial_comms import SerialComms
 
 from gateway.errors import ModemError, ModemUnavailable, SendError
+from gateway.modem.cclk import parse_clock
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,6 @@ CSQ_RE = re.compile(r"^\+CSQ:\s*(\d+),")
 CREG_RE = re.compile(r"^\+CREG:\s*\d+,\s*(\d+)")
 COPS_RE = re.compile(r'^\+COPS:\s*\d+(?:,\s*\d+,\s*"([^"]*)")?')
 CPMS_RE = re.compile(r'^\+CPMS:\s*"?[A-Z]*"?,\s*(\d+),\s*(\d+)')
-CCLK_RE = re.compile(r'^\+CCLK:\s*"?(\d\d)/(\d\d)/(\d\d),(\d\d):(\d\d):(\d\d)([+-]\d{1,2})?')
 NOTIFY_RE = re.compile(r'^\+(CMTI|CDSI):\s*"([^"]*)",\s*(\d+)')
 CTRL_Z = "\x1a"
 ESC = "\x1b"
@@ -382,13 +382,6 @@ class ModemTransport:
         except CommandError:
             return None
         for line in lines:
-            match = CCLK_RE.match(line.strip())
-            if not match:
-                continue
-            yy, mo, dd, hh, mi, ss, quarters = match.groups()
-            zone = timezone(timedelta(minutes=15 * int(quarters))) if quarters else default_zone
-            try:
-                return datetime(2000 + int(yy), int(mo), int(dd), int(hh), int(mi), int(ss), tzinfo=zone)
-            except ValueError:
-                return None
+            if line.startswith("+CCLK:"):
+                return parse_clock(line[len("+CCLK:"):], default_zone)
         return None
