@@ -73,12 +73,12 @@ class Gateway:
         self.dbs = ThreadLocalDb(config.storage_path)
         self.durable_dbs = ThreadLocalDb(config.storage_path, durable=True)
         options = menus_store.book_options(config, RESERVED_KEYWORDS)
-        self.book = menus_store.load_current(self.dbs.get(), config.menus_path, **options)
+        book = menus_store.load_current(self.dbs.get(), config.menus_path, **options)
         self.broadcasts = BroadcastService(
             config, self.dbs, self.clock, menus=lambda: self.router.book, wake_senders=self._wake_modems,
         )
         self.router = Router(
-            self.book, RouterSettings.from_config(config),
+            book, RouterSettings.from_config(config),  # router.book: the menus in use (editable)
             handlers=[self.broadcasts.subscriptions],
             tip_hooks=[duty.alert_new_tip, SyncTipHook(config)],
         )
