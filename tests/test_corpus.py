@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import json
 
-import pytest
-from conftest import real_pdus_path, rows, wait_until
+from conftest import needs_corpus, real_pdus_path, rows, wait_until
 
 from gateway import phone
 
-pytestmark = pytest.mark.skipif(not real_pdus_path().exists(), reason="../shared/testdata is not here")
+pytestmark = needs_corpus
 
 
 def load_corpus() -> list[dict]:

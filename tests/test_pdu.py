@@ -3,9 +3,9 @@
 import json
 import random
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
+from conftest import needs_corpus, real_pdus_path
 
 from gateway.errors import EncodingError, PduError
 from gateway.sms import pdu
@@ -18,7 +18,7 @@ from gateway.sms.pdu import (
 )
 from gateway.sms.segments import plan
 
-CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "testdata" / "real_pdus.jsonl"
+CORPUS = real_pdus_path()
 VN = timezone(timedelta(hours=7))
 WHEN = datetime(2025, 3, 14, 9, 26, 53, tzinfo=VN)
 
@@ -347,6 +347,7 @@ DIFFERENT = {
 }
 
 
+@needs_corpus
 def test_corpus_is_present():
     assert CORPUS.exists(), f"real PDU corpus not found at {CORPUS}"
     assert len(RECORDS) == 97
@@ -406,11 +407,13 @@ def _iso_validity(value):
         ["babca-modem-9", "babca-modem-10"],
     ],
 )
+@needs_corpus
 def test_corpus_multipart_submits_join_to_full_text(ids):
     decoded = [decode(BY_ID[i]["pdu"]) for i in ids]
     assert _join(decoded) == BY_ID[ids[0]]["expected"]["full_text"]
 
 
+@needs_corpus
 def test_corpus_viettel_messages_reassemble():
     # Captured on Viettel: an alphanumeric sender in 3 GSM-7 parts that arrived out of order,
     # and a 2-part UCS-2 Vietnamese message.
@@ -424,6 +427,7 @@ def test_corpus_viettel_messages_reassemble():
     assert decode(BY_ID["tqk-6"]["pdu"]).text == "Tét nào"
 
 
+@needs_corpus
 def test_corpus_cases_python_gsmmodem_gets_wrong():
     # DCS F5: 8-bit WAP push, not GSM-7 (gammu decodes the MMS URL from it).
     d = decode(BY_ID["gammu-at-sms-40"]["pdu"])
@@ -445,6 +449,7 @@ def test_corpus_cases_python_gsmmodem_gets_wrong():
     assert decode(BY_ID["gammu-at-sms-32"]["pdu"]).status == 0
 
 
+@needs_corpus
 def test_corpus_dcs_f9_is_gsm7_by_the_spec():
     # gammu-at-sms-14: DCS F9 = 1111 1001, bit 2 clear = GSM-7 (class 1, reserved bit 3 set).
     # The README calls it 8-bit (gammu treats reserved bit 3 as 8-bit), and the payload is in
@@ -455,6 +460,7 @@ def test_corpus_dcs_f9_is_gsm7_by_the_spec():
     assert d.encoding == "gsm7" and "RATTHI" in d.text
 
 
+@needs_corpus
 def test_corpus_tpdu_lengths_match_at_headers():
     # +CMGR/+CMGL/+CDS/+CMT headers end with the TPDU length. gammu's dumps are left out:
     # many reuse another dump's header (e.g. gammu-at-sms-08..11 all say "+CMGR: 0,23"), and
