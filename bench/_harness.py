@@ -11,7 +11,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from gateway.modem.emulator_client import EmulatorClient  # noqa: E402
+from gateway.modem.emulator.client import EmulatorClient  # noqa: E402
 
 
 def start_emulator(workdir: Path, capacity: int = 50) -> tuple[subprocess.Popen, Path, EmulatorClient]:

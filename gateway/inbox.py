@@ -21,7 +21,7 @@ from sqlite_utils import Database
 
 from gateway import phone
 from gateway.errors import PduError
-from gateway.modem.transport import StoredPdu
+from gateway.modem.types import StoredPdu
 from gateway.sms import pdu as pdu_codec
 from gateway.storage import utcnow_iso, write_transaction
 

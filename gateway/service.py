@@ -9,7 +9,8 @@ from __future__ import annotations
 import logging
 import threading
 
-from gateway import __version__, duty, menus_store, outbox
+from gateway import __version__, duty, outbox
+from gateway.menus import versions as menu_versions
 from gateway.broadcasts.service import RESERVED_KEYWORDS, BroadcastService
 from gateway.clock import Clock
 from gateway.config import Config
@@ -72,8 +73,8 @@ class Gateway:
         prepare(config.storage_path)
         self.dbs = ThreadLocalDb(config.storage_path)
         self.durable_dbs = ThreadLocalDb(config.storage_path, durable=True)
-        options = menus_store.book_options(config, RESERVED_KEYWORDS)
-        book = menus_store.load_current(self.dbs.get(), config.menus_path, **options)
+        options = menu_versions.book_options(config, RESERVED_KEYWORDS)
+        book = menu_versions.load_current(self.dbs.get(), config.menus_path, **options)
         self.broadcasts = BroadcastService(
             config, self.dbs, self.clock, menus=lambda: self.router.book, wake_senders=self._wake_modems,
         )

@@ -54,7 +54,7 @@ def open_db(path: str | Path, *, durable: bool = False) -> Database:
 AREA_MIGRATIONS = (
     "gateway.web.schema",
     "gateway.web.schema_work",
-    "gateway.web.schema_menus",
+    "gateway.menus.schema",
     "gateway.sync.schema",
     "gateway.broadcasts.schema",
 )

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 from conftest import FAST, ROOT, make_config, rows, wait_until
 
-from gateway.modem.emulator_client import EmulatorClient
+from gateway.modem.emulator.client import EmulatorClient
 
 SUBSCRIBERS = 500
 LIVE = {

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from conftest import FAST, ROOT, rows, wait_until
 
-from gateway.modem.emulator_client import EmulatorClient
+from gateway.modem.emulator.client import EmulatorClient
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ import pytest
 from werkzeug.datastructures import MultiDict
 
 from conftest import login_client, rows
-from gateway import menus_store
+from gateway.menus import versions as menu_versions
 from gateway.config import load_config
 from gateway.menus import MenuBook
 from gateway.web import WebServices, create_app
@@ -133,38 +133,38 @@ def admin(make_client):
 
 
 def shipped() -> dict:
-    return menus_store.shipped_sources(MENUS)
+    return menu_versions.shipped_sources(MENUS)
 
 
 # -- the store ------------------------------------------------------------------------------------
 
 
 def test_without_saved_versions_the_shipped_files_are_in_use(db):
-    version = menus_store.current(db, MENUS)
-    assert version.id == menus_store.SHIPPED and version.is_shipped
-    book = menus_store.load_current(db, MENUS)
+    version = menu_versions.current(db, MENUS)
+    assert version.id == menu_versions.SHIPPED and version.is_shipped
+    book = menu_versions.load_current(db, MENUS)
     assert "CĂN CƯỚC" in cccd_reply(book)
-    assert menus_store.history(db) == []
+    assert menu_versions.history(db) == []
 
 
 def test_each_save_is_a_version_and_restore_undoes(db):
     sources = shipped()
     sources["vi.toml"]["menu"]["1"]["3"]["text"] = NEW_CCCD
-    first = menus_store.save(db, sources, "an", "giờ làm CCCD", now=NOW)
+    first = menu_versions.save(db, sources, "an", "giờ làm CCCD", now=NOW)
     assert first.changed and first.version == 1
     assert cccd_reply(first.book) == NEW_CCCD
-    assert cccd_reply(menus_store.load_current(db, MENUS)) == NEW_CCCD
+    assert cccd_reply(menu_versions.load_current(db, MENUS)) == NEW_CCCD
 
-    again = menus_store.save(db, sources, "an", "lần nữa")
+    again = menu_versions.save(db, sources, "an", "lần nữa")
     assert not again.changed and again.version == 1  # nothing new to keep
 
-    undo = menus_store.restore(db, menus_store.SHIPPED, "binh", folder=MENUS)
+    undo = menu_versions.restore(db, menu_versions.SHIPPED, "binh", folder=MENUS)
     assert undo.changed and undo.version == 2
-    assert "Mang thẻ cũ (nếu có)" in cccd_reply(menus_store.load_current(db, MENUS))
-    redo = menus_store.restore(db, 1, "binh")
+    assert "Mang thẻ cũ (nếu có)" in cccd_reply(menu_versions.load_current(db, MENUS))
+    redo = menu_versions.restore(db, 1, "binh")
     assert cccd_reply(redo.book) == NEW_CCCD
 
-    history = menus_store.history(db)
+    history = menu_versions.history(db)
     assert [(v.id, v.saved_by, v.restored_from) for v in history] == [
         (3, "binh", 1), (2, "binh", 0), (1, "an", None)
     ]
@@ -175,27 +175,27 @@ def test_each_save_is_a_version_and_restore_undoes(db):
 def test_a_duplicate_keyword_is_refused_with_the_loaders_line_and_nothing_is_stored(db):
     sources = shipped()
     sources["vi.toml"]["menu"]["1"]["5"]["keywords"].append("CCCD")
-    with pytest.raises(menus_store.MenuError) as caught:
-        menus_store.save(db, sources, "an", "")
+    with pytest.raises(menu_versions.MenuError) as caught:
+        menu_versions.save(db, sources, "an", "")
     message = str(caught.value)
     assert "\n" not in message
     assert "'CCCD'" in message and "menu.1.3" in message and "menu.1.5" in message
-    assert menus_store.history(db) == []
+    assert menu_versions.history(db) == []
 
 
 def test_a_language_keyword_clashing_with_another_languages_is_refused(db):
-    sources = menus_store.with_language(shipped(), "hmn", "Hmoob", ["HMONG"])
-    menus_store.save(db, sources, "an", "")
+    sources = menu_versions.with_language(shipped(), "hmn", "Hmoob", ["HMONG"])
+    menu_versions.save(db, sources, "an", "")
     sources["hmn.toml"]["meta"]["keywords"] = ["TV"]  # Vietnamese's own switch keyword
-    with pytest.raises(menus_store.MenuError, match="'TV'.*clashes with vi.toml"):
-        menus_store.save(db, sources, "an", "")
+    with pytest.raises(menu_versions.MenuError, match="'TV'.*clashes with vi.toml"):
+        menu_versions.save(db, sources, "an", "")
 
 
 def test_a_new_language_is_a_copy_to_translate_and_villagers_switch_with_its_keyword(db):
-    sources = menus_store.with_language(shipped(), "hmn", "Lus Hmoob", ["HMONG"])
+    sources = menu_versions.with_language(shipped(), "hmn", "Lus Hmoob", ["HMONG"])
     assert "contacts" not in sources["hmn.toml"]  # phone numbers stay in one place
     sources["hmn.toml"]["menu"]["1"]["3"]["text"] = "NTAWV POV THAWJ: {{can_bo_cu_tru}}"
-    book = menus_store.save(db, sources, "an", "").book
+    book = menu_versions.save(db, sources, "an", "").book
     switched = book.respond("hmong", book.new_session(), NOW)
     assert switched.session.language == "hmn"
     assert book.respond("CCCD", switched.session, NOW).reply == "NTAWV POV THAWJ: 09xx xxx xxx"
@@ -207,12 +207,12 @@ def test_a_saved_version_that_no_longer_loads_is_skipped_rather_than_stopping_th
     for word in ("CCCD", "LÀM CCCD"):
         older["vi.toml"]["menu"]["1"]["3"]["keywords"].remove(word)
     older["vi.toml"]["menu"]["1"]["3"]["text"] = "Bản 1: căn cước"
-    menus_store.save(db, older, "an", "")
+    menu_versions.save(db, older, "an", "")
     newer = shipped()
     newer["vi.toml"]["menu"]["1"]["3"]["text"] = NEW_CCCD
-    menus_store.save(db, newer, "an", "")
+    menu_versions.save(db, newer, "an", "")
     # A later gateway reserves "CCCD" for a handler of its own: version 2 no longer loads.
-    book = menus_store.load_current(db, MENUS, reserved=["CCCD"])
+    book = menu_versions.load_current(db, MENUS, reserved=["CCCD"])
     assert book.respond("CĂN CƯỚC", None, NOW).reply == "Bản 1: căn cước"
     assert "menus version 2 no longer loads" in caplog.text and "reserved" in caplog.text
 
@@ -223,7 +223,7 @@ def test_diff_names_what_changed(db):
     new["vi.toml"]["menu"]["1"]["3"]["text"] = NEW_CCCD
     new["vi.toml"]["contacts"]["truc_ban"] = "0912 000 113"
     del new["vi.toml"]["menu"]["5"]["keywords"]
-    changes = {c.where: c for c in menus_store.diff(old, new)}
+    changes = {c.where: c for c in menu_versions.diff(old, new)}
     assert set(changes) == {
         ("vi.toml", "menu.1.3", "text"), ("vi.toml", "contacts", "truc_ban"),
         ("vi.toml", "menu.5", "keywords"),
@@ -248,9 +248,9 @@ def test_the_page_posts_back_exactly_what_it_shows(admin, db):
     assert ("item.title", "Căn cước (CCCD)") in fields
     response = post_form(admin, "/menus/vi", fields)
     assert response.status_code == 303
-    assert menus_store.history(db) == []
+    assert menu_versions.history(db) == []
     data = menus_form.parse(MultiDict(fields), language="vi", is_default=True)
-    assert data == menus_store.shipped_sources(MENUS)["vi.toml"]
+    assert data == menu_versions.shipped_sources(MENUS)["vi.toml"]
 
 
 def test_an_admin_edits_a_reply_and_the_router_gets_the_new_menus(admin, db, db_path, applied):
@@ -262,7 +262,7 @@ def test_an_admin_edits_a_reply_and_the_router_gets_the_new_menus(admin, db, db_
     assert "Đã lưu bản #1" in page and "Tin nhắn tiếp theo được trả lời theo menu mới" in page
     assert NEW_CCCD in page
     assert len(applied) == 1 and cccd_reply(applied[0]) == NEW_CCCD
-    [version] = menus_store.history(db)
+    [version] = menu_versions.history(db)
     assert version.comment == "lịch làm CCCD mới" and version.saved_by.startswith("admin")
     audit = rows(db_path, "SELECT action, target FROM audit_log WHERE action LIKE 'menus.%'")
     assert audit == [("menus.save", "#1")]
@@ -284,7 +284,7 @@ def test_a_duplicate_keyword_is_refused_and_the_admins_edits_stay_on_the_page(ad
     assert "Chưa lưu: vi.toml: keyword &#39;CCCD&#39; is used twice (menu.1.3 and menu.1.5)" in page
     assert "VNeID: sửa dở &lt;b&gt;đậm&lt;/b&gt;" in page  # kept, and shown as text
     assert ("item.keywords", "XE, XE MÁY, CCCD") in form_fields(page)
-    assert menus_store.history(db) == [] and applied == []
+    assert menu_versions.history(db) == [] and applied == []
 
 
 def test_items_can_be_added_removed_and_nested_by_depth(admin, db, applied):
@@ -302,7 +302,7 @@ def test_items_can_be_added_removed_and_nested_by_depth(admin, db, applied):
     menu = book.respond("MENU", None, NOW).reply
     assert "3. Gửi tin báo" in menu and "Cảnh báo lừa đảo" not in menu
     assert book.respond("tiep dan", None, NOW).reply == "Tiếp dân sáng thứ Năm."
-    saved = menus_store.current(db, MENUS).sources["vi.toml"]["menu"]
+    saved = menu_versions.current(db, MENUS).sources["vi.toml"]["menu"]
     assert saved["4"]["title"] == "Giờ làm việc, địa chỉ" and saved["4"]["1"]["title"] == "Lịch tiếp dân"
 
 
@@ -313,7 +313,7 @@ def test_a_tree_with_a_sub_item_without_parent_is_refused(admin, db):
     response = post_form(admin, "/menus/vi", fields)
     assert response.status_code == 400
     assert "mục con không có mục cha" in response.get_data(as_text=True)
-    assert menus_store.history(db) == []
+    assert menu_versions.history(db) == []
 
 
 @pytest.mark.parametrize("role", ["viewer", "officer"])
@@ -328,7 +328,7 @@ def test_viewers_and_officers_read_the_menus_but_cannot_change_them(make_client,
     for url, data in [("/menus/languages", {"code": "hmn", "name": "H", "keywords": "HMONG"}),
                       ("/menus/history/0/restore", {}), ("/menus/vi/check", {})]:
         assert client.post(url, data=data).status_code == 403, url
-    assert menus_store.history(db) == [] and applied == []
+    assert menu_versions.history(db) == [] and applied == []
 
 
 def test_a_stranger_is_sent_to_the_login_page(make_client):
@@ -341,12 +341,12 @@ def test_saving_over_a_newer_version_is_refused_so_no_edit_is_lost(admin, db):
     fields = replace_field(editor_fields(admin), "item.text", "CĂN CƯỚC", NEW_CCCD)
     other = shipped()
     other["vi.toml"]["contacts"]["truc_ban"] = "0912 000 113"
-    menus_store.save(db, other, "binh", "số trực ban")
+    menu_versions.save(db, other, "binh", "số trực ban")
     response = post_form(admin, "/menus/vi", fields)
     assert response.status_code == 409
     page = response.get_data(as_text=True)
     assert "bởi người khác (bản #1)" in page and NEW_CCCD in page
-    assert len(menus_store.history(db)) == 1
+    assert len(menu_versions.history(db)) == 1
 
 
 def test_check_answers_the_loaders_verdict_and_the_real_sms_counts(admin, db):
@@ -362,7 +362,7 @@ def test_check_answers_the_loaders_verdict_and_the_real_sms_counts(admin, db):
     bad = replace_field(fields, "item.keywords", "XE, XE MÁY", "XE, XE MÁY, CCCD")
     verdict = post_form(admin, "/menus/vi/check", bad).get_json()
     assert verdict["ok"] is False and "used twice" in verdict["error"]
-    assert menus_store.history(db) == []
+    assert menu_versions.history(db) == []
 
 
 def test_the_page_shows_each_replys_sms_count_as_the_router_would_send_it(admin):
@@ -395,9 +395,9 @@ def test_a_new_language_is_added_and_answers_after_its_keyword(admin, db, applie
     assert "Chưa thêm" in page and "HMONG" in page
 
     assert admin.post("/menus/vi/delete").status_code == 303  # the default: refused
-    assert "vi.toml" in menus_store.current(db, MENUS).sources
+    assert "vi.toml" in menu_versions.current(db, MENUS).sources
     assert admin.post("/menus/hmn/delete").status_code == 303
-    assert set(menus_store.current(db, MENUS).sources) == {"vi.toml"}
+    assert set(menu_versions.current(db, MENUS).sources) == {"vi.toml"}
     assert applied[-1].languages == ("vi",)
 
 
@@ -416,7 +416,7 @@ def test_history_shows_what_changed_and_restore_undoes_it(admin, db, applied):
     response = admin.post("/menus/history/0/restore")
     assert response.status_code == 303
     assert "Mang thẻ cũ (nếu có)" in cccd_reply(applied[-1])
-    assert [v.restored_from for v in menus_store.history(db)] == [0, None]
+    assert [v.restored_from for v in menu_versions.history(db)] == [0, None]
     assert "Khôi phục tệp gốc" in admin.get("/menus/history").get_data(as_text=True)
     assert admin.post("/menus/history/99/restore").status_code == 303
 
@@ -436,7 +436,7 @@ def test_bad_contact_names_and_tampered_forms_get_a_clear_answer(admin, db):
     short.remove(next(f for f in short if f[0] == "item.action"))
     assert post_form(admin, "/menus/vi", short).status_code == 400
     assert admin.get("/menus/zz").status_code == 302
-    assert menus_store.history(db) == []
+    assert menu_versions.history(db) == []
 
 
 def test_every_string_of_the_menus_poster_and_simulator_pages_has_an_english_translation(admin):

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from conftest import OUTPUT, login_client
-from gateway import menus_store
+from gateway.menus import versions as menu_versions
 from gateway.config import load_config
 from gateway.web import WebServices, create_app
 from gateway.web import poster_image
@@ -61,10 +61,10 @@ def test_the_poster_page_has_the_number_keywords_and_qr(make_client):
 
 
 def test_the_poster_follows_the_menus_in_use(make_client, storage):
-    sources = menus_store.shipped_sources(MENUS)
+    sources = menu_versions.shipped_sources(MENUS)
     sources["vi.toml"]["menu"]["1"]["3"]["keywords"] = ["CĂN CƯỚC", "CCCD"]
     sources["vi.toml"]["keywords"]["menu"] = ["HƯỚNG DẪN", "HD", "MENU"]
-    menus_store.save(storage.get(), sources, "an", "")
+    menu_versions.save(storage.get(), sources, "an", "")
     client = make_client()
     page = client.get("/poster").get_data(as_text=True)
     assert "<dt>CĂN CƯỚC</dt>" in page and "<dt>HD</dt>" in page  # the first plain-letters keyword
@@ -107,7 +107,7 @@ def test_the_poster_needs_a_login(make_client):
 
 
 def test_keywords_are_taken_from_every_branch_of_the_menu():
-    data = menus_store.shipped_sources(MENUS)["vi.toml"]
+    data = menu_versions.shipped_sources(MENUS)["vi.toml"]
     words = [k.word for k in main_keywords(data)]
     assert len(words) == 8
     assert {"THƯỜNG TRÚ", "CCCD", "TRƯỞNG CÔNG AN", "LỪA ĐẢO", "GIỜ LÀM VIỆC"} <= set(words)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import login_client, rows
-from gateway import menus_store
+from gateway.menus import versions as menu_versions
 from gateway.config import load_config
 from gateway.simulation import DryRun, router_settings, sandbox_path
 from gateway.web import WebServices, create_app
@@ -64,7 +64,7 @@ def test_the_sandbox_sits_beside_the_real_file_never_in_it(tmp_path):
 
 
 def test_the_real_router_answers_a_conversation_in_the_sandbox(tmp_path, config, storage):
-    book = menus_store.load_current(storage.get(), MENUS)
+    book = menu_versions.load_current(storage.get(), MENUS)
     dry = DryRun(tmp_path / "sandbox.db", router_settings(config), lambda: book)
     try:
         menu = dry.send("0912345678", "MENU", NOW)  # (a villager takes a few seconds per message)
@@ -118,9 +118,9 @@ def test_an_admin_on_a_real_modem_gets_the_dry_run_and_nothing_enters_the_real_t
 
 def test_the_dry_run_answers_from_the_menus_just_saved(make_client, storage):
     admin = make_client("admin")
-    sources = menus_store.shipped_sources(MENUS)
+    sources = menu_versions.shipped_sources(MENUS)
     sources["vi.toml"]["menu"]["1"]["3"]["text"] = "CCCD: sang thu Bay tai tru so."
-    menus_store.save(storage.get(), sources, "an", "")
+    menu_versions.save(storage.get(), sources, "an", "")
     reply = admin.post("/simulator/dry-run/send", json={"number": "0912345678", "text": "cccd"}).get_json()
     assert reply["replies"][0]["text"] == "CCCD: sang thu Bay tai tru so."
 

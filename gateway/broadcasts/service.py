@@ -9,7 +9,7 @@ Wiring (``gateway/service.py``)::
 
     broadcasts = BroadcastService(config, dbs, clock, menus=lambda: router.book,
                                   wake_senders=lambda: [w.wake() for w in modem_workers])
-    book = menus_store.load_current(..., **menus_store.book_options(config, RESERVED_KEYWORDS))
+    book = menu_versions.load_current(..., **menu_versions.book_options(config, RESERVED_KEYWORDS))
     router = Router(book, settings, handlers=[broadcasts.subscriptions], tip_hooks=[...])
     outbox.recover_claims(dbs.get(), clock.now())  # once, before any modem worker starts
     broadcasts.start() ... broadcasts.stop()        # stop it before the modem workers

@@ -23,7 +23,7 @@ from sqlite_utils import Database
 from gateway import phone
 from gateway.broadcasts import subscribers
 from gateway.broadcasts.library import Composer
-from gateway.menus_match import key
+from gateway.menus.match import key
 from gateway.router import HandlerReply
 
 log = logging.getLogger(__name__)

@@ -18,7 +18,6 @@ import contextlib
 import logging
 import re
 import threading
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Callable, Iterator
 
@@ -37,6 +36,7 @@ from gsmmodem.serial_comms import SerialComms
 
 from gateway.errors import ModemError, ModemUnavailable, SendError
 from gateway.modem.cclk import parse_clock
+from gateway.modem.types import ModemStatus, StoredPdu
 
 log = logging.getLogger(__name__)
 
@@ -54,26 +54,6 @@ ESC = "\x1b"
 # CMS errors that will not get better by trying again (27.005 §3.2.5): bad PDU or number,
 # barred destination. Anything else (network out of order, unknown, memory) is retried.
 FINAL_CMS_ERRORS = frozenset({1, 21, 28, 29, 50, 96, 97, 98, 99, 111, 112, 113, 202, 204, 205, 304, 305})
-
-
-@dataclass(frozen=True, slots=True)
-class StoredPdu:
-    """One message as the modem's store holds it: its slot ("ME:3"), 27.005 stat, raw PDU."""
-
-    slot: str
-    stat: int
-    pdu: str
-
-
-@dataclass(frozen=True, slots=True)
-class ModemStatus:
-    """What a poll learns: signal (CSQ 0-31, 99 = unknown), registration, operator, store use."""
-
-    signal: int | None
-    registered: bool
-    operator: str | None
-    sim_used: int | None
-    sim_total: int | None
 
 
 class _Comms(SerialComms):

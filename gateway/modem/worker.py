@@ -23,7 +23,8 @@ from gateway import inbox, outbox
 from gateway.clock import Clock
 from gateway.errors import ModemError, ModemUnavailable, SendError
 from gateway.modem.profiles import load_profile
-from gateway.modem.transport import ModemStatus, ModemTransport, StoredPdu
+from gateway.modem.transport import ModemTransport
+from gateway.modem.types import ModemStatus, StoredPdu
 from gateway.storage import ThreadLocalDb, utcnow_iso
 
 log = logging.getLogger(__name__)

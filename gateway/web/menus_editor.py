@@ -2,7 +2,7 @@
 
 Everyone logged in may read the menus (officers answer villagers' questions about them);
 only admins change them. A save checks the whole book with the same loader as start-up
-(``menus_store.save``): a keyword used twice, or clashing with another language's, is refused
+(``menu_versions.save``): a keyword used twice, or clashing with another language's, is refused
 with the loader's one-line message and the admin's edits stay on the page. A good save is a
 new version in ``menu_versions`` (history, undo), goes to the audit log, and is handed to the
 running router through ``services`` (``on_menus_changed``) so the next SMS is answered from it.
@@ -19,9 +19,9 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
-from gateway import menus_store
+from gateway.menus import versions as menu_versions
 from gateway.menus import MenuBook
-from gateway.menus_config import TEXTS
+from gateway.menus.compile import TEXTS
 from gateway.sms.text import khong_dau
 from gateway.web import audit, current_config, current_services, menus_form, register_area
 from gateway.web.auth import guard_blueprint, role_required
@@ -85,7 +85,7 @@ def _db() -> Any:
 def _book_options() -> dict[str, Any]:
     """The gateway's book options; ``services.extra["menus_reserved"]``: its handlers' keywords."""
     reserved = getattr(current_services(), "extra", {}).get("menus_reserved", ())
-    return menus_store.book_options(current_config(), reserved)
+    return menu_versions.book_options(current_config(), reserved)
 
 
 def _options() -> dict[str, Any]:
@@ -130,7 +130,7 @@ def _flash_saved(version: int, applied: bool) -> None:
 
 
 def _language_tabs(sources: dict[str, Any]) -> list[dict[str, Any]]:
-    default = menus_store.default_source(sources)
+    default = menu_versions.default_source(sources)
     tabs = []
     for source in [default, *sorted(s for s in sources if s != default)]:
         meta = sources[source].get("meta", {})
@@ -156,7 +156,7 @@ def _counts(book: MenuBook | None, language: str, file: menus_form.FileView) -> 
 
 
 def _render_editor(
-    version: menus_store.Version,
+    version: menu_versions.Version,
     source: str,
     data: dict[str, Any],
     *,
@@ -167,10 +167,10 @@ def _render_editor(
     sources = version.sources
     file = menus_form.view(source, data)
     try:
-        book: MenuBook | None = menus_store.check(sources, **_book_options())
-    except menus_store.MenuError:
+        book: MenuBook | None = menu_versions.check(sources, **_book_options())
+    except menu_versions.MenuError:
         book = None
-    default = menus_store.default_source(sources)
+    default = menu_versions.default_source(sources)
     contacts = dict(sources[default].get("contacts", {}))
     contacts.update(data.get("contacts", {}))
     base_texts = {name: str(sources[default].get("texts", {}).get(name, "")) for name in TEXTS}
@@ -196,11 +196,11 @@ def _render_editor(
     return page, status
 
 
-def _find(version: menus_store.Version, code: str) -> str | None:
-    return menus_store.source_of(version.sources, code)
+def _find(version: menu_versions.Version, code: str) -> str | None:
+    return menu_versions.source_of(version.sources, code)
 
 
-def _posted(version: menus_store.Version, source: str) -> dict[str, Any]:
+def _posted(version: menu_versions.Version, source: str) -> dict[str, Any]:
     """The posted file (FormError if unreadable), with its language and default flag kept."""
     meta = version.sources[source].get("meta", {})
     return menus_form.parse(
@@ -208,7 +208,7 @@ def _posted(version: menus_store.Version, source: str) -> dict[str, Any]:
     )
 
 
-def _stale(version: menus_store.Version) -> str:
+def _stale(version: menu_versions.Version) -> str:
     """An error when someone saved since this page was opened (their edit would be lost)."""
     base = request.form.get("base_version", "")
     if base and base != str(version.id):
@@ -222,14 +222,14 @@ def _stale(version: menus_store.Version) -> str:
 
 @bp.get("/")
 def index() -> Response:
-    version = menus_store.current(_db(), _folder())
-    default = version.sources[menus_store.default_source(version.sources)]
+    version = menu_versions.current(_db(), _folder())
+    default = version.sources[menu_versions.default_source(version.sources)]
     return redirect(url_for("menus.editor", code=default["meta"]["language"]))
 
 
 @bp.get("/<code>")
 def editor(code: str) -> Any:
-    version = menus_store.current(_db(), _folder())
+    version = menu_versions.current(_db(), _folder())
     source = _find(version, code)
     if source is None:
         flash(_("Không có ngôn ngữ %(code)s.", code=code), "error")
@@ -241,7 +241,7 @@ def editor(code: str) -> Any:
 @role_required("admin")
 def save(code: str) -> Any:
     db = _db()
-    version = menus_store.current(db, _folder())
+    version = menu_versions.current(db, _folder())
     source = _find(version, code)
     if source is None:
         flash(_("Không có ngôn ngữ %(code)s.", code=code), "error")
@@ -257,8 +257,8 @@ def save(code: str) -> Any:
         return _render_editor(version, source, data, error=stale, comment=comment, status=409)
     sources = {**version.sources, source: data}
     try:
-        saved = menus_store.save(db, sources, current_user.username, comment, **_options())
-    except menus_store.MenuError as exc:
+        saved = menu_versions.save(db, sources, current_user.username, comment, **_options())
+    except menu_versions.MenuError as exc:
         message = _("Chưa lưu: %(reason)s", reason=str(exc))
         return _render_editor(version, source, data, error=message, comment=comment, status=400)
     if not saved.changed:
@@ -273,14 +273,14 @@ def save(code: str) -> Any:
 @role_required("admin")
 def check(code: str) -> Any:
     """Check the form without saving: the loader's verdict and each reply's SMS count."""
-    version = menus_store.current(_db(), _folder())
+    version = menu_versions.current(_db(), _folder())
     source = _find(version, code)
     if source is None:
         return jsonify(ok=False, error=_("Không có ngôn ngữ %(code)s.", code=code)), 404
     try:
         data = _posted(version, source)
-        book = menus_store.check({**version.sources, source: data}, **_book_options())
-    except (menus_form.FormError, menus_store.MenuError) as exc:
+        book = menu_versions.check({**version.sources, source: data}, **_book_options())
+    except (menus_form.FormError, menu_versions.MenuError) as exc:
         return jsonify(ok=False, error=str(exc))
     file = menus_form.view(source, data)
     counts = _counts(book, code, file)
@@ -292,7 +292,7 @@ def check(code: str) -> Any:
 def add_language() -> Any:
     """A new language, copied from the default one for its officers to translate."""
     db = _db()
-    version = menus_store.current(db, _folder())
+    version = menu_versions.current(db, _folder())
     code = (request.form.get("code") or "").strip().lower()
     name = (request.form.get("name") or "").strip()
     keywords = menus_form.split_words(request.form.get("keywords", ""))
@@ -302,13 +302,13 @@ def add_language() -> Any:
     if problem is None and not keywords:
         problem = _("Hãy nhập từ khóa để người dân chuyển sang ngôn ngữ này, ví dụ HMONG.")
     if problem is None:
-        sources = menus_store.with_language(version.sources, code, name, keywords)
+        sources = menu_versions.with_language(version.sources, code, name, keywords)
         try:
-            saved = menus_store.save(
+            saved = menu_versions.save(
                 db, sources, current_user.username, _("Thêm ngôn ngữ %(name)s", name=name),
                 **_options(),
             )
-        except menus_store.MenuError as exc:
+        except menu_versions.MenuError as exc:
             problem = _("Chưa thêm: %(reason)s", reason=str(exc))
         else:
             audit.record_request("menus.language.add", f"#{saved.version}", {"language": code})
@@ -325,18 +325,18 @@ def add_language() -> Any:
 @role_required("admin")
 def delete_language(code: str) -> Any:
     db = _db()
-    version = menus_store.current(db, _folder())
+    version = menu_versions.current(db, _folder())
     source = _find(version, code)
-    if source is None or source == menus_store.default_source(version.sources):
+    if source is None or source == menu_versions.default_source(version.sources):
         flash(_("Không xóa được ngôn ngữ mặc định."), "error")
         return redirect(url_for("menus.index"), code=303)
     sources = {k: v for k, v in version.sources.items() if k != source}
     name = version.sources[source].get("meta", {}).get("name", code)
     try:
-        saved = menus_store.save(
+        saved = menu_versions.save(
             db, sources, current_user.username, _("Xóa ngôn ngữ %(name)s", name=name), **_options()
         )
-    except menus_store.MenuError as exc:
+    except menu_versions.MenuError as exc:
         flash(_("Chưa xóa: %(reason)s", reason=str(exc)), "error")
         return redirect(url_for("menus.editor", code=code), code=303)
     audit.record_request("menus.language.delete", f"#{saved.version}", {"language": code})
@@ -350,8 +350,8 @@ def delete_language(code: str) -> Any:
 @bp.get("/history")
 def history() -> str:
     db = _db()
-    versions = menus_store.history(db)
-    current_id = versions[0].id if versions else menus_store.SHIPPED
+    versions = menu_versions.history(db)
+    current_id = versions[0].id if versions else menu_versions.SHIPPED
     return render_template(
         "menus/history.html", versions=versions, current_id=current_id,
         can_edit=current_user.can("admin"),
@@ -361,14 +361,14 @@ def history() -> str:
 @bp.get("/history/<int:number>")
 def version_page(number: int) -> Any:
     db = _db()
-    version = menus_store.get(db, number, _folder())
+    version = menu_versions.get(db, number, _folder())
     if version is None:
         flash(_("Không có bản #%(version)d.", version=number), "error")
         return redirect(url_for("menus.history"))
-    before_id = menus_store.previous_id(db, number) if number else None
-    before = menus_store.get(db, before_id, _folder()) if before_id is not None else None
-    changes = menus_store.diff(before.sources, version.sources) if before is not None else []
-    current = menus_store.current(db, _folder())
+    before_id = menu_versions.previous_id(db, number) if number else None
+    before = menu_versions.get(db, before_id, _folder()) if before_id is not None else None
+    changes = menu_versions.diff(before.sources, version.sources) if before is not None else []
+    current = menu_versions.current(db, _folder())
     names = _names(version, before)
     labelled = [(where_label(c.where, names), c) for c in changes]
     return render_template(
@@ -412,7 +412,7 @@ def where_label(where: tuple[str, str, str], names: dict[str, str]) -> str:
     return f"{names.get(source, source)} · {place} · {field_label}"
 
 
-def _names(*versions: menus_store.Version | None) -> dict[str, str]:
+def _names(*versions: menu_versions.Version | None) -> dict[str, str]:
     names: dict[str, str] = {}
     for version in versions:
         if version is None:
@@ -427,11 +427,11 @@ def _names(*versions: menus_store.Version | None) -> dict[str, str]:
 def restore(number: int) -> Any:
     db = _db()
     try:
-        saved = menus_store.restore(db, number, current_user.username, **_options())
+        saved = menu_versions.restore(db, number, current_user.username, **_options())
     except KeyError:
         flash(_("Không có bản #%(version)d.", version=number), "error")
         return redirect(url_for("menus.history"), code=303)
-    except menus_store.MenuError as exc:
+    except menu_versions.MenuError as exc:
         flash(_("Không khôi phục được: %(reason)s", reason=str(exc)), "error")
         return redirect(url_for("menus.version_page", number=number), code=303)
     if not saved.changed:

@@ -4,7 +4,7 @@ The page edits one language file at a time. Menu items are posted as parallel li
 document order (``item.depth``, ``item.title``, ``item.text``, ``item.keywords``,
 ``item.action``), so adding, removing or moving an item in the browser never renames a
 field: the tree and its numbers 1..n are rebuilt here from the depths. The result is a
-plain source dict that ``menus_store.save`` checks with the real loader.
+plain source dict that ``menu_versions.save`` checks with the real loader.
 
 Also here: how many SMS each rendered reply costs, counted by ``gateway.sms.segments.plan``
 on the text as the router would send it (without diacritics for the kinds listed in
@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.menus import MenuBook
-from gateway.menus_config import KEYWORD_LISTS, TEXTS
+from gateway.menus.compile import KEYWORD_LISTS, TEXTS
 from gateway.sms.segments import plan
 from gateway.sms.text import khong_dau
 

@@ -6,7 +6,7 @@ large type that prints well in black and white; ``/poster.png`` is the same as o
 (150 dpi) to send to a print shop or share by Zalo. The QR code (segno) holds
 ``SMSTO:<number>:MENU``: a smartphone's camera opens its SMS app with MENU ready to send.
 
-The keywords come from the menus in use (``menus_store.current``), so the poster follows
+The keywords come from the menus in use (``menu_versions.current``), so the poster follows
 the menu editor. Nothing is fetched from outside: fonts are Debian's (DejaVu or Liberation)
 when present, else Pillow's own, with the text written without diacritics.
 """
@@ -23,7 +23,7 @@ from flask import Blueprint, Flask, Response, render_template
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from gateway import menus_store
+from gateway.menus import versions as menu_versions
 from gateway.web import current_config, current_services, register_area
 from gateway.web.auth import guard_blueprint
 
@@ -122,8 +122,8 @@ def _leaves(item: Mapping[str, Any], path: tuple[int, ...], out: list) -> None:
 
 def poster_content() -> Poster:
     config = current_config()
-    version = menus_store.current(current_services().db.get(), config.menus_path)
-    data = version.sources[menus_store.default_source(version.sources)]
+    version = menu_versions.current(current_services().db.get(), config.menus_path)
+    data = version.sources[menu_versions.default_source(version.sources)]
     lists = data.get("keywords", {})
     menu_word = _first(lists.get("menu"), "MENU", ascii_first=True)
     number = (config.gateway.phone_number or "").strip()

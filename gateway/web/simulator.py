@@ -23,7 +23,8 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
-from gateway import menus_store, simulation
+from gateway import simulation
+from gateway.menus import versions as menu_versions
 from gateway.errors import TinBaoError
 from gateway.web import current_config, current_services, queries
 from gateway.web.auth import role_required
@@ -135,7 +136,7 @@ def mode() -> str:
 def dry_run() -> simulation.DryRun:
     """The app's sandbox (``services.extra["dry_run"]`` if the gateway made one, else our own).
 
-    Ours routes with the newest saved menus (``menus_store.load_current``) and no inbound
+    Ours routes with the newest saved menus (``menu_versions.load_current``) and no inbound
     handlers; it lives beside the gateway's database file, never in it.
     """
     services = current_services()
@@ -146,10 +147,10 @@ def dry_run() -> simulation.DryRun:
         made = current_app.extensions.get("tinbao_dry_run")
         if made is None:
             config = current_config()
-            options = menus_store.book_options(config, services.extra.get("menus_reserved", ()))
+            options = menu_versions.book_options(config, services.extra.get("menus_reserved", ()))
 
             def book() -> Any:
-                return menus_store.load_current(services.db.get(), config.menus_path, **options)
+                return menu_versions.load_current(services.db.get(), config.menus_path, **options)
 
             made = simulation.DryRun(
                 simulation.sandbox_path(config.storage_path),

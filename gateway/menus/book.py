@@ -39,8 +39,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from gateway.errors import ConfigError
-from gateway.menus_config import UNSET_MARK, Compiled, Language, Node, Target, compile_book
-from gateway.menus_match import MENU_NUMBER, TypoIndex, first_word, has_content, key, split_phrase
+from gateway.menus.compile import UNSET_MARK, Compiled, Language, Node, Target, compile_book
+from gateway.menus.match import MENU_NUMBER, TypoIndex, first_word, has_content, key, split_phrase
 
 DEFAULT_EXPIRY = timedelta(minutes=15)
 #: Waiting for a tip lasts longer than a menu: typing a tip on a keypad phone takes a while.

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.errors import ConfigError
-from gateway.menus_match import MENU_NUMBER, key
+from gateway.menus.match import MENU_NUMBER, key
 
 TOP_LEVEL = frozenset({"meta", "contacts", "texts", "keywords", "menu"})
 META_FIELDS = frozenset({"language", "name", "keywords", "default"})

@@ -7,7 +7,7 @@ thread per plugged-in pty answers each command with one write and emits the unso
 codes (+CMTI, +CDSI) between replies, as a real modem buffers them with CNMI mode 2.
 
 Run `python -m gateway.modem.emulator --link PATH` for an emulator in its own process
-(see `emulator_control`), so a gateway can be SIGKILLed while the SIM keeps its messages.
+(see `control`), so a gateway can be SIGKILLed while the SIM keeps its messages.
 """
 
 from __future__ import annotations
@@ -24,14 +24,14 @@ from datetime import datetime, timedelta
 from gateway.errors import ModemError, PduError
 from gateway.sms import pdu as pdu_codec
 
-from .emulator_at import VN_TZ, AtCommandSet, AtSettings, Reply, cms, ok
-from .emulator_at_sms import SmsCommandSet
-from .emulator_client import EmulatorClient
-from .emulator_pty import PtyPort
-from .emulator_store import (
+from .at import VN_TZ, AtCommandSet, AtSettings, Reply, cms, ok
+from .at_sms import SmsCommandSet
+from .client import EmulatorClient
+from .pty import PtyPort
+from .store import (
     STAT_READ, STAT_UNREAD, SentLog, SentMessage, SentPart, SmsStore, StoredSms, tpdu_length,
 )
-from .emulator_wire import WireSession
+from .wire import WireSession
 
 logger = logging.getLogger(__name__)
 
@@ -398,9 +398,3 @@ def _kind_of(pdu_hex: str) -> str:
     except PduError:
         return "raw"
     return {"SMS-DELIVER": "deliver", "SMS-STATUS-REPORT": "status-report"}.get(decoded.type, "raw")
-
-
-if __name__ == "__main__":  # python -m gateway.modem.emulator --link ...
-    from gateway.modem.emulator_control import main
-
-    raise SystemExit(main())

@@ -16,11 +16,11 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
-from .emulator_at import Reply, ok, split_commands
-from .emulator_pty import PtyPort
+from .at import Reply, ok, split_commands
+from .pty import PtyPort
 
 if TYPE_CHECKING:
-    from .emulator import ModemEmulator
+    from .modem import ModemEmulator
 
 logger = logging.getLogger(__name__)
 

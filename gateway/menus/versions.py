@@ -24,7 +24,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from gateway.errors import ConfigError
-from gateway.menus import MenuBook, read_menu_files
+from gateway.menus.book import MenuBook, read_menu_files
 from gateway.storage import utcnow_iso, write_transaction
 
 log = logging.getLogger(__name__)

@@ -23,7 +23,7 @@ import threading
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from .emulator import ModemEmulator
+from .modem import ModemEmulator
 
 logger = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ Only parsing and answers live here; the wire, the thread and the "network" are i
 `emulator.py`. `AtCommandSet` is a mixin so that each handler reads like the spec entry
 it implements: `_at_csq(op, args) -> Reply`. It needs from its host class: `settings`,
 `faults`, `signal`, `operator`, `own_number`, `_sim_ready()`, `_registered()`,
-`_pump_network()`, `clock()` and `set_clock()`. The SMS commands are in `emulator_at_sms`.
+`_pump_network()`, `clock()` and `set_clock()`. The SMS commands are in `at_sms`.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from datetime import datetime
 
 from gateway.errors import ModemError
 
-from .emulator_store import SentMessage, StoredSms
+from .store import SentMessage, StoredSms
 
 logger = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """The SMS half of the emulated modem's AT command set (27.005, PDU mode only).
 
-A mixin beside `emulator_at.AtCommandSet`; it needs from its host class `settings`,
+A mixin beside `at.AtCommandSet`; it needs from its host class `settings`,
 `store`, `faults`, `smsc` and `_pump_network()` (called after anything that frees room,
 so the network can hand over what it holds).
 """
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import logging
 
-from .emulator_at import CHARSETS, MEMORIES, Reply, to_int, cms, error, ok, unquote
-from .emulator_store import STAT_READ, STAT_UNREAD, tpdu_length
+from .at import CHARSETS, MEMORIES, Reply, to_int, cms, error, ok, unquote
+from .store import STAT_READ, STAT_UNREAD, tpdu_length
 
 logger = logging.getLogger(__name__)
 
