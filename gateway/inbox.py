@@ -242,3 +242,29 @@ def _apply_status_report(db: Database, report: pdu_codec.DecodedPdu, now_iso: st
             "UPDATE outbox SET last_error=? WHERE id=?",
             (f"network reports not delivered (status {status:#04x})", outbox_id),
         )
+
+
+# -- reads for the page ------------------------------------------------------------------------
+
+def queued_count(db: Database) -> int:
+    """Whole messages still waiting for the router."""
+    return int(db.execute("SELECT count(*) FROM inbox WHERE status = 'queued'").fetchone()[0])
+
+
+def recent(db: Database, limit: int = 20) -> list[dict]:
+    """The newest inbound messages, newest first."""
+    return list(db.query(
+        "SELECT id, received_at, sender, sender_kind, text, kind, parts, partial, status,"
+        " handler, last_error FROM inbox ORDER BY id DESC LIMIT ?",
+        [limit],
+    ))
+
+
+def handler_counts(db: Database, since: str) -> list[tuple[str, int]]:
+    """How often each handler answered inbound messages since ``since``, most used first."""
+    rows = db.execute(
+        "SELECT handler, count(*) AS n FROM inbox WHERE received_at >= ? AND handler IS NOT NULL"
+        " GROUP BY handler ORDER BY n DESC",
+        [since],
+    ).fetchall()
+    return [(row[0], int(row[1])) for row in rows]

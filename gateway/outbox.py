@@ -262,3 +262,19 @@ def auto_replies_since(db: Database, number: str, since: datetime) -> int:
         "SELECT COUNT(*) FROM outbox WHERE number=? AND created_at >= ? AND auto = 1",
         (number, utcnow_iso(since)),
     ).fetchone()[0]
+
+
+# -- reads for the page ------------------------------------------------------------------------
+
+def failed_count(db: Database) -> int:
+    """Messages the modem gave up on (a person should look)."""
+    return int(db.execute("SELECT count(*) FROM outbox WHERE status = 'failed'").fetchone()[0])
+
+
+def recent(db: Database, limit: int = 20) -> list[dict]:
+    """The newest outbound messages, newest first."""
+    return list(db.query(
+        "SELECT id, created_at, sent_at, number, text, kind, status, parts_total, parts_sent,"
+        " last_error FROM outbox ORDER BY id DESC LIMIT ?",
+        [limit],
+    ))

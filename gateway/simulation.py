@@ -16,7 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from gateway import phone
+from gateway import conversations, phone
 from gateway.menus import MenuBook
 from gateway.router import InboundHandler, Router, RouterSettings
 from gateway.storage import ThreadLocalDb, prepare, utcnow_iso, write_transaction
@@ -122,11 +122,9 @@ class DryRun:
         return DryResult(sender.value, handler or "", [DryReply(*row) for row in rows])
 
     def conversation(self, number: str) -> list[dict[str, Any]]:
-        """The sandbox messages to and from ``number``, oldest first (as ``queries.conversation``)."""
-        from gateway.web import queries
-
+        """The sandbox messages to and from ``number``, oldest first (as ``conversations.conversation``)."""
         value = phone.normalise(number).value
-        return queries.conversation(self._db(), [value], THREAD_MESSAGES)
+        return conversations.conversation(self._db(), [value], THREAD_MESSAGES)
 
     def forget(self, number: str) -> int:
         """Start again for ``number``: its sandbox messages, tips and menu state are deleted."""

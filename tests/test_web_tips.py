@@ -17,12 +17,13 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from conftest import login_client, make_user, rows
-from gateway import outbox, tips
+from gateway import conversations, outbox, tips
 from gateway.config import load_config
 from gateway.sms.segments import plan
 from gateway.sms.text import khong_dau
 from gateway.storage import utcnow_iso
-from gateway.web import WebServices, create_app, queries
+from gateway.tips import search
+from gateway.web import WebServices, create_app
 
 EVIL = "<script>alert('x')</script><img src=x onerror=alert(1)>"
 TIPSTER = "+84912345678"
@@ -93,16 +94,16 @@ def test_search_text_is_never_fts_syntax(db, make_client):
 
 def test_fts_index_follows_village_changes_and_deletes(db):
     ref = add_tip(db, "Cháy rừng", village="Nậm Đét")
-    where = queries.TipFilter(search=queries.fts_query("nam det"))
-    assert [r["reference"] for r in queries.list_tips(db, where, limit=10)] == [ref]
+    where = search.TipFilter(search=search.fts_query("nam det"))
+    assert [r["reference"] for r in search.list_tips(db, where, limit=10)] == [ref]
     with db.atomic():
         db.execute("UPDATE tips SET village = 'Bản Phố' WHERE reference = ?", (ref,))
-    assert queries.list_tips(db, where, limit=10) == []
-    where = queries.TipFilter(search=queries.fts_query("ban pho"))
-    assert [r["reference"] for r in queries.list_tips(db, where, limit=10)] == [ref]
+    assert search.list_tips(db, where, limit=10) == []
+    where = search.TipFilter(search=search.fts_query("ban pho"))
+    assert [r["reference"] for r in search.list_tips(db, where, limit=10)] == [ref]
     with db.atomic():
         db.execute("DELETE FROM tips WHERE reference = ?", (ref,))
-    assert queries.list_tips(db, where, limit=10) == []
+    assert search.list_tips(db, where, limit=10) == []
     assert db.execute("INSERT INTO tips_fts(tips_fts) VALUES ('integrity-check')") is not None
 
 
@@ -350,8 +351,8 @@ def test_conversation_pages(db):
                 "INSERT INTO inbox (received_at, sender, sender_kind, text) VALUES (?,?,?,?)",
                 (utcnow_iso(now + timedelta(seconds=i)), f"+849110{i % 60:05d}", "mobile", "x"),
             )
-    first = queries.conversation_numbers(db, limit=50)
-    second = queries.conversation_numbers(db, limit=50, offset=50)
+    first = conversations.recent_numbers(db, limit=50)
+    second = conversations.recent_numbers(db, limit=50, offset=50)
     assert len(first) == 50 and len(second) == 10
     assert first[0]["number"] == "+84911000009" and first[0]["n_in"] == 3
     assert not {r["number"] for r in first} & {r["number"] for r in second}

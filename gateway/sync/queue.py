@@ -21,6 +21,7 @@ from gateway.storage import utcnow_iso, write_transaction
 DESTINATIONS = ("zalo", "district")
 STATUSES = ("queued", "in_progress", "done", "failed", "dead")
 DUE = ("queued", "failed")
+WAITING = ("queued", "in_progress", "failed")  # not yet acknowledged, still being tried
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,3 +193,25 @@ def waiting(db: Database, destination: str) -> int:
         "SELECT COUNT(*) FROM sync_queue WHERE destination=? AND status IN ('queued','in_progress','failed')",
         (destination,),
     ).fetchone()[0]
+
+
+def depths(db: Database) -> dict[str, int]:
+    """Tips still waiting per destination (``WAITING``), every destination present."""
+    marks = ", ".join("?" for _ in WAITING)
+    rows = db.execute(
+        f"SELECT destination, count(*) FROM sync_queue WHERE status IN ({marks}) GROUP BY destination",
+        list(WAITING),
+    ).fetchall()
+    result = dict.fromkeys(DESTINATIONS, 0)
+    result.update({str(name): int(n) for name, n in rows})
+    return result
+
+
+def dead_count(db: Database) -> int:
+    """Tips a destination refused for good (status ``dead``): a person must look at them."""
+    return int(db.execute("SELECT count(*) FROM sync_queue WHERE status = 'dead'").fetchone()[0])
+
+
+def rows_of_tip(db: Database, tip_id: int) -> list[dict]:
+    """Where one tip stands with each destination, one row per destination."""
+    return list(db.query("SELECT * FROM sync_queue WHERE tip_id = ? ORDER BY destination", [tip_id]))

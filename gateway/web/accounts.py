@@ -130,6 +130,14 @@ def all_users(db: Database) -> list[User]:
     return [_user(row) for row in rows]
 
 
+def officers(db: Database) -> list[str]:
+    """Usernames a tip can be assigned to: active accounts that may handle tips."""
+    rows = db.execute(
+        "SELECT username FROM users WHERE role IN ('admin', 'officer') AND active = 1 ORDER BY username"
+    ).fetchall()
+    return [row[0] for row in rows]
+
+
 def count_admins(db: Database) -> int:
     return db.execute("SELECT count(*) FROM users WHERE role = 'admin' AND active = 1").fetchone()[0]
 

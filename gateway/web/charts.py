@@ -16,8 +16,8 @@ from flask_babel import gettext as _
 from markupsafe import Markup, escape
 from sqlite_utils import Database
 
+from gateway import inbox, tips
 from gateway.storage import utcnow_iso
-from gateway.web import queries
 
 DAYS = 30
 TOP_KEYWORDS = 8
@@ -47,7 +47,7 @@ def tips_by_day(db: Database, tz: ZoneInfo, now: datetime, days: int = DAYS) -> 
     first = today - timedelta(days=days - 1)
     start = datetime(first.year, first.month, first.day, tzinfo=tz).astimezone(timezone.utc)
     offset = local_now.utcoffset() or timedelta(0)
-    counts = queries.tips_per_day(db, utcnow_iso(start), int(offset.total_seconds() // 60))
+    counts = tips.per_day(db, utcnow_iso(start), int(offset.total_seconds() // 60))
     return [
         DayCount(day, counts.get(day.isoformat(), 0))
         for day in (first + timedelta(days=i) for i in range(days))
@@ -81,7 +81,7 @@ def keyword_counts(db: Database, now: datetime, days: int = DAYS,
     """The most used keywords and menu items over the last ``days`` days, most used first."""
     totals: dict[str, int] = {}
     since = utcnow_iso(now - timedelta(days=days))
-    for handler, count in queries.handler_counts(db, since):
+    for handler, count in inbox.handler_counts(db, since):
         name = keyword_label(handler)
         if name is not None:
             totals[name] = totals.get(name, 0) + count

@@ -15,8 +15,9 @@ from flask import Blueprint, Flask, abort, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from gateway import phone
-from gateway.web import current_config, current_services, queries, register_area
+from gateway import conversations, phone
+from gateway import tips as tip_store
+from gateway.web import current_config, current_services, register_area
 from gateway.web.filters import label, local_time, mask, shorten, tone
 
 bp = Blueprint("conversations", __name__)
@@ -79,10 +80,10 @@ def index() -> str:
         page = max(1, min(int(request.args.get("page", 1)), 100_000))
     except ValueError:
         page = 1
-    rows = queries.conversation_numbers(db, limit=PER_PAGE + 1, offset=(page - 1) * PER_PAGE)
+    rows = conversations.recent_numbers(db, limit=PER_PAGE + 1, offset=(page - 1) * PER_PAGE)
     has_next = len(rows) > PER_PAGE
     rows = rows[:PER_PAGE]
-    last = queries.last_messages(db, [row["number"] for row in rows])
+    last = conversations.last_messages(db, [row["number"] for row in rows])
     threads = []
     for row in rows:
         newest = last.get(row["number"])
@@ -110,16 +111,16 @@ def thread(key: str) -> str:
     if not match:
         abort(404)
     db = current_services().db.get()
-    number = queries.number_of_message(db, match.group(1), int(match.group(2)))
+    number = conversations.number_of_message(db, match.group(1), int(match.group(2)))
     if number is None:
         abort(404)
     tz = current_config().timezone
-    messages = [message_view(row, tz) for row in queries.conversation(db, [number], THREAD_MESSAGES)]
+    messages = [message_view(row, tz) for row in conversations.conversation(db, [number], THREAD_MESSAGES)]
     messages.reverse()  # newest first, like the list
     tips = [
         {"reference": t["reference"], "time_display": local_time(t["received_at"], tz),
          "status_label": label("tip", t["status"]), "tone": tone(t["status"])}
-        for t in queries.tips_of_number(db, phone.normalise(number).value or number)
+        for t in tip_store.of_number(db, phone.normalise(number).value or number)
     ]
     return render_template(
         "conversations/thread.html",

@@ -23,10 +23,10 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
-from gateway import simulation
+from gateway import conversations, simulation
 from gateway.menus import versions as menu_versions
 from gateway.errors import TinBaoError
-from gateway.web import current_config, current_services, queries
+from gateway.web import current_config, current_services
 from gateway.web.auth import role_required
 from gateway.web.filters import label, local_time, tone
 
@@ -117,7 +117,7 @@ def message_view(row: dict[str, Any], tz: Any) -> dict[str, Any]:
 
 def _thread(number: str) -> list[dict[str, Any]]:
     db = current_services().db.get()
-    rows = queries.conversation(db, _stored_forms(number), THREAD_MESSAGES)
+    rows = conversations.conversation(db, _stored_forms(number), THREAD_MESSAGES)
     tz = current_config().timezone
     return [message_view(row, tz) for row in rows]
 

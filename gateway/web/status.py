@@ -3,6 +3,10 @@
 The page and the JSON are built from the same view dicts (``dashboard_data``), so the HTML
 rendered by Jinja and the rows rebuilt by ``static/dashboard.js`` show the same strings.
 SMS text goes out as data only: Jinja escapes it, the script sets it with ``textContent``.
+
+Every figure is read through the area that owns it (inbox, outbox, tips, the sync queue, the
+modem's published state). A database that cannot be read is an error on the page (503, see
+``gateway.web.create_app``) and ``database: error`` in ``/healthz``, never a row of zeros.
 """
 
 from __future__ import annotations
@@ -18,7 +22,11 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlite_utils import Database
 
-from gateway.web import charts, current_config, current_services, queries
+from gateway import inbox, outbox, state, tips
+from gateway.modem import status as modem_status
+from gateway.sync import queue as sync_queue
+from gateway.sync import report as sync_report
+from gateway.web import charts, current_config, current_services
 from gateway.web.filters import label, local_time, mask, shorten, signal_bars, tone
 from gateway.web.simulator import panel_context
 
@@ -118,7 +126,7 @@ def clock_trusted(db: Database, now: datetime) -> bool:
     A Pi has no battery-backed clock: after a power cut without network time it may think it
     is 1970, and every tip would be stamped wrong until somebody notices.
     """
-    clock = queries.state_json(db, "clock")
+    clock = state.get_json(db, "clock")
     if clock is not None and isinstance(clock.get("trusted"), bool):
         return clock["trusted"]
     return now.year >= TRUSTED_CLOCK_YEAR
@@ -143,38 +151,46 @@ def alerts(db: Database, modem: dict[str, Any], now: datetime) -> list[dict[str,
     if not clock_trusted(db, now):
         add("clock", "wait", _("Đồng hồ của cổng chưa đúng giờ (chưa lấy được giờ chuẩn): "
                                "thời gian của tin báo có thể sai."))
-    sync = queries.state_json(db, "sync") or {}
-    zalo = sync.get("zalo")
-    if isinstance(zalo, dict) and zalo.get("state") == "needs_reauth":
+    sync = sync_report.read(db)
+    if sync["zalo"]["state"] == "needs_reauth":
         add("zalo", "bad", _("Zalo OA cần cấp quyền lại: tin báo chưa được chuyển lên Zalo."))
-    district = sync.get("district")
-    if isinstance(district, dict) and district.get("state") == "needs_reauth":
+    if sync["district"]["state"] == "needs_reauth":
         add("district", "bad", _("Máy chủ công an huyện từ chối mã truy cập: cần kiểm tra cấu hình."))
-    dead = queries.sync_dead(db)
+    dead = sync_queue.dead_count(db)
     if dead:
         add("sync_dead", "bad", _("%(n)d tin báo bị nơi nhận từ chối, cần xem lại.", n=dead))
     return found
 
 
+QUEUE_KEYS = ("inbox_queued", "outbox_queued", "outbox_failed", "tips_new", "zalo_queued", "district_queued")
+
+
+def queue_depths(db: Database) -> dict[str, int]:
+    """How many rows wait in each queue the officers care about (``QUEUE_KEYS``)."""
+    sync = sync_queue.depths(db)
+    return {
+        "inbox_queued": inbox.queued_count(db),
+        "outbox_queued": outbox.queued_count(db),
+        "outbox_failed": outbox.failed_count(db),
+        "tips_new": tips.count_new(db),
+        "zalo_queued": sync["zalo"],
+        "district_queued": sync["district"],
+    }
+
+
 def dashboard_data(db: Database, tz: ZoneInfo) -> dict[str, Any]:
     """Everything the dashboard shows, as JSON-ready dicts (numbers already masked)."""
     now = datetime.now(timezone.utc)
-    modem = queries.modem_state(db)
-    queues: dict[str, Any] = dict(queries.queue_depths(db))
-    sync = queries.sync_depths(db)
-    if sync is not None:
-        queues["zalo_queued"] = sync.get("zalo", 0)
-        queues["district_queued"] = sync.get("district", 0)
+    modem = modem_status.read(db)
     return {
         "modem": modem_view(modem, tz),
-        "queues": queues,
-        "sync_installed": sync is not None,
+        "queues": queue_depths(db),
         "alerts": alerts(db, modem, now),
-        "inbox": [inbox_view(row, tz) for row in queries.recent_inbox(db, INBOX_ROWS)],
-        "outbox": [outbox_view(row, tz) for row in queries.recent_outbox(db, OUTBOX_ROWS)],
+        "inbox": [inbox_view(row, tz) for row in inbox.recent(db, INBOX_ROWS)],
+        "outbox": [outbox_view(row, tz) for row in outbox.recent(db, OUTBOX_ROWS)],
         "tips": [
             # One character more than shown, so shorten() knows when to add "…".
-            tip_view(row, tz) for row in queries.recent_tips(db, TIP_ROWS, TIP_TEXT_CHARS + 1)
+            tip_view(row, tz) for row in tips.recent(db, TIP_ROWS, TIP_TEXT_CHARS + 1)
         ],
         "generated_at": now.isoformat(),
         "generated_display": now.astimezone(tz).strftime("%H:%M:%S"),
@@ -224,18 +240,14 @@ def healthz() -> tuple[Response, int]:
     now = datetime.now(timezone.utc)
     try:
         db = services.db.get()
-        modem = queries.modem_state(db)
-        queues: dict[str, int | None] = dict(queries.queue_depths(db))
-        sync = queries.sync_depths(db)
-        if sync is not None:
-            queues["zalo_queued"] = sync.get("zalo", 0)
-            queues["district_queued"] = sync.get("district", 0)
+        modem = modem_status.read(db)
+        queues: dict[str, int | None] = dict(queue_depths(db))
         trusted = clock_trusted(db, now)
     except sqlite3.Error:
         logger.exception("healthz could not read the database")
         database_ok = False
         modem = {"state": "unknown", "signal": None, "registered": False}
-        queues = dict.fromkeys(("inbox_queued", "outbox_queued", "outbox_failed", "tips_new"))
+        queues = dict.fromkeys(QUEUE_KEYS)  # unknown, not zero
         trusted = now.year >= TRUSTED_CLOCK_YEAR
     healthy = database_ok and modem["state"] == "connected"
     body = {

@@ -19,7 +19,8 @@ from gateway import outbox, phone, tips
 from gateway.errors import TinBaoError
 from gateway.sms.segments import plan
 from gateway.sms.text import khong_dau as strip_diacritics
-from gateway.storage import utcnow_iso, write_transaction
+from gateway.storage import write_transaction
+from gateway.tips import history
 from gateway.web import audit
 
 REPLY_MAX_CHARS = 1000
@@ -49,21 +50,11 @@ def plan_reply(text: str, khong_dau: bool) -> ReplyPlan:
     return ReplyPlan(body, segments.encoding, segments.count, segments.units)
 
 
-def _history(db: Database, tip_id: int, now: datetime, by: str, action: str,
-             old: str | None, new: str | None, outbox_id: int | None = None) -> None:
-    db.execute(
-        "INSERT INTO tip_history (tip_id, at, by, action, old_value, new_value, outbox_id)"
-        " VALUES (?,?,?,?,?,?,?)",
-        (tip_id, utcnow_iso(now), by, action, old, new, outbox_id),
-    )
-
-
 def _current(db: Database, reference: str) -> dict[str, Any]:
-    cursor = db.execute("SELECT * FROM tips WHERE reference = ?", (reference,))
-    row = cursor.fetchone()
-    if row is None:
+    tip = tips.by_reference(db, reference)
+    if tip is None:
         raise TipActionError(_("Không tìm thấy tin báo này."))
-    return dict(zip([c[0] for c in cursor.description], row))
+    return tip
 
 
 def change_status(db: Database, reference: str, status: str, *, by: str, now: datetime, ip: str = "") -> bool:
@@ -75,7 +66,7 @@ def change_status(db: Database, reference: str, status: str, *, by: str, now: da
         if tip["status"] == status:
             return False
         tips.set_status(db, reference, status, by=by, now=now)
-        _history(db, tip["id"], now, by, "status", tip["status"], status)
+        history.record(db, tip["id"], now, by, "status", tip["status"], status)
         audit.record(db, by, "tip.status", reference, f"{tip['status']} -> {status}", ip=ip, now=now)
     return True
 
@@ -90,11 +81,8 @@ def assign(db: Database, reference: str, username: str | None, *, by: str, now: 
         tip = _current(db, reference)
         if tip["assigned_to"] == username:
             return False
-        db.execute(
-            "UPDATE tips SET assigned_to = ?, assigned_at = ? WHERE id = ?",
-            (username, utcnow_iso(now) if username else None, tip["id"]),
-        )
-        _history(db, tip["id"], now, by, "assign", tip["assigned_to"], username)
+        tips.assign(db, tip["id"], username, now=now)
+        history.record(db, tip["id"], now, by, "assign", tip["assigned_to"], username)
         audit.record(db, by, "tip.assign", reference, username or "-", ip=ip, now=now)
     return True
 
@@ -108,8 +96,8 @@ def set_village(db: Database, reference: str, village: str, *, by: str, now: dat
         tip = _current(db, reference)
         if tip["village"] == value:
             return False
-        db.execute("UPDATE tips SET village = ? WHERE id = ?", (value, tip["id"]))
-        _history(db, tip["id"], now, by, "village", tip["village"], value)
+        tips.set_village(db, tip["id"], value)
+        history.record(db, tip["id"], now, by, "village", tip["village"], value)
         audit.record(db, by, "tip.village", reference, value or "-", ip=ip, now=now)
     return True
 
@@ -123,12 +111,9 @@ def add_note(db: Database, reference: str, text: str, *, by: str, now: datetime,
         raise TipActionError(_("Ghi chú dài quá %(n)d ký tự.", n=NOTE_MAX_CHARS))
     with write_transaction(db):
         tip = _current(db, reference)
-        cursor = db.execute(
-            "INSERT INTO tip_notes (tip_id, created_at, author, text) VALUES (?,?,?,?)",
-            (tip["id"], utcnow_iso(now), by, text),
-        )
-        audit.record(db, by, "tip.note", reference, f"note {cursor.lastrowid}", ip=ip, now=now)
-    return int(cursor.lastrowid)
+        note_id = history.add_note(db, tip["id"], text, by=by, now=now)
+        audit.record(db, by, "tip.note", reference, f"note {note_id}", ip=ip, now=now)
+    return note_id
 
 
 def reply(db: Database, reference: str, text: str, *, khong_dau: bool, by: str, now: datetime,
@@ -153,7 +138,7 @@ def reply(db: Database, reference: str, text: str, *, khong_dau: bool, by: str, 
             db, tip["tipster"], text, kind=REPLY_KIND, now=now, auto=False,
             in_reply_to=tip["inbox_id"], khong_dau=khong_dau, max_parts=max_parts,
         )
-        _history(db, tip["id"], now, by, "reply", None, f"{cost.parts}", outbox_id)
+        history.record(db, tip["id"], now, by, "reply", None, f"{cost.parts}", outbox_id)
         audit.record(db, by, "tip.reply", reference,
                      f"outbox {outbox_id}, {cost.parts} SMS, {cost.encoding}", ip=ip, now=now)
     return outbox_id, cost

@@ -21,8 +21,10 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from gateway import phone, tips as tip_store
+from gateway.sync import queue as sync_queue
+from gateway.tips import history, search
 from gateway.storage import utcnow_iso
-from gateway.web import current_config, current_services, queries, register_area
+from gateway.web import accounts, current_config, current_services, register_area
 from gateway.web.audit import client_ip
 from gateway.web.auth import role_required
 from gateway.web.filters import label, local_time, mask, shorten, tone
@@ -59,7 +61,7 @@ def _day_start_utc(day: date, tz: ZoneInfo) -> str:
     return utcnow_iso(datetime(day.year, day.month, day.day, tzinfo=tz).astimezone(timezone.utc))
 
 
-def read_filters(args: Any, tz: ZoneInfo) -> tuple[queries.TipFilter, dict[str, str]]:
+def read_filters(args: Any, tz: ZoneInfo) -> tuple[search.TipFilter, dict[str, str]]:
     """The list's filters from ``request.args``, and the values to show back in the form."""
     status = args.get("status", "")
     status = status if status in tip_store.STATUSES else ""
@@ -69,13 +71,13 @@ def read_filters(args: Any, tz: ZoneInfo) -> tuple[queries.TipFilter, dict[str, 
     since, until = parse_day(args.get("from")), parse_day(args.get("to"))
     if since and until and since > until:
         since, until = until, since
-    where = queries.TipFilter(
+    where = search.TipFilter(
         status=status or None,
         village=village or None,
         assigned_to=assigned or None,
         since=_day_start_utc(since, tz) if since else None,
         until=_day_start_utc(until + timedelta(days=1), tz) if until else None,
-        search=queries.fts_query(q),
+        search=search.fts_query(q),
     )
     shown = {
         "status": status, "village": village, "assigned": assigned, "q": q,
@@ -114,8 +116,8 @@ def index() -> str:
     db = current_services().db.get()
     where, shown = read_filters(request.args, tz)
     page = _page_number(request.args)
-    total = queries.count_tips(db, where, cap=COUNT_CAP)
-    rows = queries.list_tips(db, where, limit=PER_PAGE, offset=(page - 1) * PER_PAGE,
+    total = search.count_tips(db, where, cap=COUNT_CAP)
+    rows = search.list_tips(db, where, limit=PER_PAGE, offset=(page - 1) * PER_PAGE,
                              text_chars=LIST_TEXT_CHARS + 1)
     query = {key: value for key, value in shown.items() if value}
     pages = max(1, -(-min(total, COUNT_CAP) // PER_PAGE))
@@ -132,8 +134,8 @@ def index() -> str:
         next_url=url_for("tips.index", **query, page=page + 1) if page < pages else None,
         export_query=urlencode(query),
         statuses=[(s, label("tip", s)) for s in tip_store.STATUSES],
-        villages=queries.villages(db),
-        officers=queries.officers(db),
+        villages=tip_store.villages(db),
+        officers=accounts.officers(db),
         searched=bool(shown["q"]),
         search_unusable=bool(shown["q"]) and where.search is None,
     )
@@ -142,7 +144,7 @@ def index() -> str:
 def _load(reference: str) -> dict[str, Any]:
     if not REFERENCE.fullmatch(reference):
         abort(404)
-    tip = queries.tip_by_reference(current_services().db.get(), reference)
+    tip = tip_store.by_reference(current_services().db.get(), reference)
     if tip is None:
         abort(404)
     return tip
@@ -211,17 +213,16 @@ def render_tip(tip: dict[str, Any], *, number: str | None = None, code: int = 20
         tipster_masked=mask(tip["tipster"]),
         tipster_full=number,
         can_reply=tipster.can_auto_reply,
-        history=[_history_view(row, tz) for row in queries.tip_history(db, tip_id)],
+        history=[_history_view(row, tz) for row in history.entries(db, tip_id)],
         notes=[
             {"time_display": local_time(n["created_at"], tz), "author": n["author"], "text": n["text"]}
-            for n in queries.tip_notes(db, tip_id)
+            for n in history.notes(db, tip_id)
         ],
-        replies=[_reply_view(row, tz) for row in queries.tip_replies(db, tip_id)],
-        sync_installed=queries.table_exists(db, "sync_queue"),
-        sync=[_sync_view(row, tz) for row in queries.tip_sync_rows(db, tip_id)],
+        replies=[_reply_view(row, tz) for row in history.replies(db, tip_id)],
+        sync=[_sync_view(row, tz) for row in sync_queue.rows_of_tip(db, tip_id)],
         statuses=[(s, label("tip", s)) for s in tip_store.STATUSES],
-        officers=queries.officers(db),
-        villages=queries.villages(db),
+        officers=accounts.officers(db),
+        villages=tip_store.villages(db),
         reply_max_chars=REPLY_MAX_CHARS,
         max_parts=current_config().sms.max_parts,
         changed_display=local_time(tip["status_changed_at"], tz),
@@ -273,7 +274,7 @@ def assign(reference: str) -> Any:
     from gateway.web.tip_actions import assign as act
 
     username = request.form.get("assigned_to", "")
-    allowed = queries.officers(current_services().db.get())
+    allowed = accounts.officers(current_services().db.get())
     return _act(
         reference,
         lambda db, ref, by, now, ip: act(db, ref, username, by=by, now=now, ip=ip, allowed=allowed),

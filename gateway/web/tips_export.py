@@ -18,7 +18,8 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from gateway import phone
-from gateway.web import audit, current_config, current_services, queries
+from gateway.tips import search
+from gateway.web import audit, current_config, current_services
 from gateway.web.auth import role_required
 from gateway.web.filters import label, local_time, mask
 from gateway.web.tips import bp, read_filters
@@ -84,7 +85,7 @@ def export() -> Response:
     )
     db = services.db.get()
     stamp = datetime.now(config.timezone).strftime("%Y%m%d-%H%M")
-    body = stream_with_context(_lines(queries.iter_tips(db, where), full, config.timezone))
+    body = stream_with_context(_lines(search.iter_tips(db, where), full, config.timezone))
     return Response(
         body,
         mimetype="text/csv",

@@ -1,0 +1,113 @@
+"""Tips ("tin báo"): what a villager reports, kept with a short reference they can quote.
+
+The reference (``CL-0042``) is what the tipster sees in the confirmation SMS and quotes on
+the phone; the ``uid`` (``cl-42``) is globally unique across communes, so the district hub
+can hold every commune's tips and a repeated push is harmless (DESIGN.md).
+
+This package owns table ``tips`` and what hangs off it: the writes and reads of one tip here,
+the list's filters and search in ``search``, the tip's history, notes and replies in ``history``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlite_utils import Database
+
+from gateway.storage import utcnow_iso
+
+STATUSES = ("new", "handling", "closed")
+
+
+@dataclass(frozen=True, slots=True)
+class Tip:
+    id: int
+    reference: str
+    uid: str
+
+
+def create(db: Database, *, gateway_id: str, tipster: str, text: str, inbox_id: int | None,
+           now: datetime) -> Tip:
+    """Store a tip; call inside the router's write transaction so the id cannot race."""
+    next_id = db.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM tips").fetchone()[0]
+    reference = f"{gateway_id.upper()}-{next_id:04d}"
+    uid = f"{gateway_id.lower()}-{next_id}"
+    db.conn.execute(
+        "INSERT INTO tips (id, reference, uid, received_at, tipster, text, inbox_id) VALUES (?,?,?,?,?,?,?)",
+        (next_id, reference, uid, utcnow_iso(now), tipster, text, inbox_id),
+    )
+    return Tip(next_id, reference, uid)
+
+
+def set_status(db: Database, reference: str, status: str, *, by: str, now: datetime) -> None:
+    """Move a tip along new → handling → closed (any order: an officer may reopen)."""
+    if status not in STATUSES:
+        raise ValueError(f"unknown tip status {status!r}")
+    db.execute(
+        "UPDATE tips SET status=?, status_changed_at=?, status_changed_by=? WHERE reference=?",
+        (status, utcnow_iso(now), by, reference),
+    )
+
+
+def assign(db: Database, tip_id: int, username: str | None, *, now: datetime) -> None:
+    """Give a tip to an officer (``None``: to nobody); the caller writes the history."""
+    db.execute(
+        "UPDATE tips SET assigned_to = ?, assigned_at = ? WHERE id = ?",
+        (username, utcnow_iso(now) if username else None, tip_id),
+    )
+
+
+def set_village(db: Database, tip_id: int, village: str | None) -> None:
+    """Write down which village (thôn) a tip is about; the caller writes the history."""
+    db.execute("UPDATE tips SET village = ? WHERE id = ?", (village, tip_id))
+
+
+# -- reads -------------------------------------------------------------------------------------
+
+def by_reference(db: Database, reference: str) -> dict[str, Any] | None:
+    """One whole tip row by the reference the tipster quotes (any letter case); None if unknown."""
+    rows = list(db.query("SELECT * FROM tips WHERE reference = ?", [reference.upper()]))
+    return rows[0] if rows else None
+
+
+def recent(db: Database, limit: int = 10, text_chars: int = 200) -> list[dict[str, Any]]:
+    """The newest tips with only the start of their text, newest first."""
+    return list(db.query(
+        "SELECT id, reference, received_at, tipster, substr(text, 1, ?) AS text_start, status"
+        " FROM tips ORDER BY id DESC LIMIT ?",
+        [text_chars, limit],
+    ))
+
+
+def count_new(db: Database) -> int:
+    """Tips nobody has taken yet (status ``new``)."""
+    return int(db.execute("SELECT count(*) FROM tips WHERE status = 'new'").fetchone()[0])
+
+
+def of_number(db: Database, number: str, limit: int = 20) -> list[dict[str, Any]]:
+    """The tips one tipster sent, newest first."""
+    return list(db.query(
+        "SELECT id, reference, received_at, status FROM tips WHERE tipster = ? ORDER BY id DESC LIMIT ?",
+        [number, limit],
+    ))
+
+
+def villages(db: Database, limit: int = 200) -> list[str]:
+    """Villages already written on tips, for the filter and the tip page's suggestions."""
+    rows = db.execute(
+        "SELECT DISTINCT village FROM tips WHERE village IS NOT NULL AND village != ''"
+        " ORDER BY village LIMIT ?",
+        [limit],
+    ).fetchall()
+    return [row[0] for row in rows]
+
+
+def per_day(db: Database, since: str, offset_minutes: int) -> dict[str, int]:
+    """Tips per local day (``YYYY-MM-DD``) received since the UTC ISO moment ``since``."""
+    rows = db.execute(
+        "SELECT date(received_at, ?) AS day, count(*) FROM tips WHERE received_at >= ? GROUP BY day",
+        [f"{offset_minutes:+d} minutes", since],
+    ).fetchall()
+    return {day: count for day, count in rows if day}

@@ -1,0 +1,63 @@
+"""What happened to a tip (``tip_history``), the officers' notes on it (``tip_notes``) and
+their SMS replies to the tipster (history rows pointing at the outbox).
+
+The tip page shows all three; every officer's action writes its history row in the same
+transaction as the change itself (``gateway.web.tip_actions``).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlite_utils import Database
+
+from gateway.storage import utcnow_iso
+
+
+def record(db: Database, tip_id: int, now: datetime, by: str, action: str,
+           old: str | None, new: str | None, outbox_id: int | None = None) -> None:
+    """One line of a tip's history (call inside the action's write transaction)."""
+    db.execute(
+        "INSERT INTO tip_history (tip_id, at, by, action, old_value, new_value, outbox_id)"
+        " VALUES (?,?,?,?,?,?,?)",
+        (tip_id, utcnow_iso(now), by, action, old, new, outbox_id),
+    )
+
+
+def entries(db: Database, tip_id: int) -> list[dict[str, Any]]:
+    """What happened to a tip, oldest first."""
+    return list(db.query(
+        "SELECT id, at, by, action, old_value, new_value, outbox_id FROM tip_history"
+        " WHERE tip_id = ? ORDER BY id",
+        [tip_id],
+    ))
+
+
+def add_note(db: Database, tip_id: int, text: str, *, by: str, now: datetime) -> int:
+    """Keep an internal note on a tip (never sent to anybody); returns the note's id."""
+    cursor = db.execute(
+        "INSERT INTO tip_notes (tip_id, created_at, author, text) VALUES (?,?,?,?)",
+        (tip_id, utcnow_iso(now), by, text),
+    )
+    return int(cursor.lastrowid)
+
+
+def notes(db: Database, tip_id: int) -> list[dict[str, Any]]:
+    """The officers' notes on a tip, oldest first."""
+    return list(db.query(
+        "SELECT id, created_at, author, text FROM tip_notes WHERE tip_id = ? ORDER BY id", [tip_id]
+    ))
+
+
+def replies(db: Database, tip_id: int) -> list[dict[str, Any]]:
+    """The officers' SMS replies to a tip, with their delivery state, oldest first."""
+    return list(db.query(
+        """
+        SELECT h.at, h.by, o.id, o.text, o.status, o.parts_total, o.parts_sent, o.encoding,
+               o.last_error, o.sent_at, o.delivered_at
+        FROM tip_history h JOIN outbox o ON o.id = h.outbox_id
+        WHERE h.tip_id = ? AND h.action = 'reply' ORDER BY h.id
+        """,
+        [tip_id],
+    ))
