@@ -139,14 +139,14 @@ class Gateway:
         from gateway import simulation
         from gateway.web import WebServices, create_app
 
-        services = WebServices(db=self.dbs, simulator=self.emulator, version=__version__, clock=self.clock)
-        services.extra["on_menus_changed"] = self.router.set_book
-        services.extra["sync"] = self.sync
-        services.extra["broadcasts"] = self.broadcasts
-        services.extra["menus_reserved"] = RESERVED_KEYWORDS
-        services.extra["dry_run"] = simulation.DryRun(
-            simulation.sandbox_path(self.config.storage_path), RouterSettings.from_config(self.config),
-            lambda: self.router.book, handlers=self.router.handlers,
+        services = WebServices(
+            db=self.dbs, simulator=self.emulator, version=__version__, clock=self.clock,
+            on_menus_changed=self.router.set_book, sync=self.sync, broadcasts=self.broadcasts,
+            menus_reserved=RESERVED_KEYWORDS,
+            dry_run=simulation.DryRun(
+                simulation.sandbox_path(self.config.storage_path), RouterSettings.from_config(self.config),
+                lambda: self.router.book, handlers=self.router.handlers,
+            ),
         )
         return create_app(self.config, services)
 

@@ -39,7 +39,7 @@ def env(tmp_path):
 def client_for(env, role: str = "officer"):
     path, storage, config, service = env
     app = create_app(config, WebServices(db=storage, simulator=None, version="t", clock=ManualClock(NOW),
-                                         extra={"broadcasts": service}))
+                                         broadcasts=service))
     app.testing = True
     client = app.test_client()
     client.username = login_client(client, path, role)

@@ -32,8 +32,8 @@ def wired_gateway(monkeypatch, request):
     def web_app(self):
         app = original(self)
         services = app.extensions["tinbao"]["services"]
-        if getattr(services, "on_menus_changed", None) is None:
-            services.extra.setdefault("on_menus_changed", self.router.set_book)
+        if services.on_menus_changed is None:
+            services.on_menus_changed = self.router.set_book
         return app
 
     monkeypatch.setattr(Gateway, "web_app", web_app)

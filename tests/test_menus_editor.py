@@ -116,7 +116,7 @@ def make_client(storage, db_path, applied):
         config = load_config(env={"TINBAO_STORAGE_PATH": str(db_path)})
         services = WebServices(db=storage, simulator=None, version="test")
         if hook:
-            services.extra["on_menus_changed"] = applied.append
+            services.on_menus_changed = applied.append
         app = create_app(config, services)
         app.testing = True
         client = app.test_client()

@@ -42,7 +42,7 @@ def setup(tmp_path: Path):
                     error="Cần cấp quyền lại cho OA (re-authorise the OA): Zalo từ chối refresh token")
     reporter.update(db, "district", NOW, state="offline", queued=3, error="Không có Internet")
     worker = SyncWorker(config, dbs)  # not started: the page only asks it to look again
-    services = WebServices(db=dbs, simulator=None, version="test", extra={"sync": worker})
+    services = WebServices(db=dbs, simulator=None, version="test", sync=worker)
     app = create_app(config, services)
     yield app, config, worker
     dbs.close_all()

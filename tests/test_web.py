@@ -346,6 +346,53 @@ def test_healthz_degraded_when_the_database_cannot_be_read(tmp_path):
     assert body["modem"]["state"] == "unknown"
 
 
+# --- an error is never a zero ---------------------------------------------------------------
+
+DATABASE_ERROR = "Không đọc được cơ sở dữ liệu của cổng"
+
+
+def test_dashboard_shows_a_database_error_not_zeros(client, db):
+    set_modem(db)
+    add_tip(db, "CL-0001", VILLAGER, "Có người lạ")
+    db.execute("DROP TABLE sync_queue")  # one area's table broken: no figure may pretend to be 0
+    response = client.get("/")
+    assert response.status_code == 503
+    html = response.get_data(as_text=True)
+    assert 'id="error-message"' in html and DATABASE_ERROR in html
+    assert 'data-field="queues.' not in html
+    api = client.get("/api/dashboard")
+    assert api.status_code == 503
+    assert DATABASE_ERROR in api.get_json()["error"] and "queues" not in api.get_json()
+    assert api.headers["Content-Type"].startswith("application/json")
+
+
+def test_healthz_reports_a_broken_table_as_a_database_error_not_zeros(client, db):
+    set_modem(db)
+    db.execute("DROP TABLE sync_queue")
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    body = response.get_json()
+    assert body["status"] == "degraded" and body["database"] == "error"
+    assert body["queues"] and all(value is None for value in body["queues"].values())
+
+
+def test_tip_page_shows_a_database_error_rather_than_hiding_the_sync_card(client, db):
+    add_tip(db, "CL-0001", VILLAGER, "Có người lạ")
+    assert client.get("/tips/CL-0001").status_code == 200
+    db.execute("DROP TABLE sync_queue")
+    response = client.get("/tips/CL-0001")
+    assert response.status_code == 503 and DATABASE_ERROR in response.get_data(as_text=True)
+
+
+def test_a_database_the_frame_cannot_read_still_answers_with_the_error(client, db):
+    db.execute("ALTER TABLE users RENAME TO users_gone")  # not even the logged-in officer can be read
+    response = client.get("/")
+    assert response.status_code == 503
+    assert DATABASE_ERROR in response.get_data(as_text=True)
+    api = client.get("/api/dashboard")
+    assert api.status_code == 503 and DATABASE_ERROR in api.get_json()["error"]
+
+
 def test_healthz_needs_no_login_and_is_not_cached(make_client, db):
     set_modem(db)
     response = make_client(role=None).get("/healthz")

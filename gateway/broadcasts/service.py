@@ -13,8 +13,8 @@ Wiring (``gateway/service.py``)::
     router = Router(book, settings, handlers=[broadcasts.subscriptions], tip_hooks=[...])
     outbox.recover_claims(dbs.get(), clock.now())  # once, before any modem worker starts
     broadcasts.start() ... broadcasts.stop()        # stop it before the modem workers
-    services.extra["broadcasts"] = broadcasts       # the web pages wake it ("send now")
-    services.extra["menus_reserved"] = RESERVED_KEYWORDS
+    WebServices(..., broadcasts=broadcasts,          # the web pages wake it ("send now")
+                menus_reserved=RESERVED_KEYWORDS)
 """
 
 from __future__ import annotations

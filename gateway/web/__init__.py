@@ -1,7 +1,8 @@
 """The officers' local web page: an application factory and one blueprint per area.
 
-``app.py`` builds a ``WebServices`` (database, optional phone simulator, version) and calls
-``create_app(config, services)``; importing this package opens nothing and starts nothing.
+``app.py`` builds a ``WebServices`` (database, optional phone simulator, version, and the
+running gateway's workers the pages may wake) and calls ``create_app(config, services)``;
+importing this package opens nothing and starts nothing.
 
 The frame (login, roles, CSRF, language, the page header) is set up here; each area of the
 officers' work is a module with a blueprint and a ``register(app)`` function that calls
@@ -14,14 +15,22 @@ from __future__ import annotations
 
 import importlib
 import logging
+import sqlite3
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
 
-from flask import Blueprint, Flask, current_app
+from flask import Blueprint, Flask, current_app, request
 
 from gateway.clock import Clock
 from gateway.config import Config
 from gateway.storage import ThreadLocalDb
+
+if TYPE_CHECKING:  # types only: the web package imports no worker
+    from gateway.broadcasts.library import Composer, Library
+    from gateway.menus import MenuBook
+    from gateway.simulation import DryResult
 
 log = logging.getLogger(__name__)
 
@@ -46,15 +55,49 @@ class Simulator(Protocol):
     def deliver(self, number: str, text: str) -> None: ...
 
 
+class SyncControl(Protocol):
+    """The running sync worker (``gateway.sync.worker.SyncWorker``): "retry now" wakes it."""
+
+    def retry_now(self, destination: str | None = None) -> None: ...
+
+
+class BroadcastControl(Protocol):
+    """The running broadcast service (``gateway.broadcasts.service.BroadcastService``)."""
+
+    library: Library  # the warnings library it sends from
+    composer: Composer
+    clock: Clock  # the trusted clock the schedules use
+
+    def wake(self) -> None: ...  # "send now": fill the outbox at once
+
+
+class Sandbox(Protocol):
+    """The dry-run router for a gateway with a real modem (``gateway.simulation.DryRun``)."""
+
+    def send(self, number: str, text: str, now: datetime) -> DryResult: ...
+
+    def conversation(self, number: str) -> list[dict[str, Any]]: ...
+
+    def forget(self, number: str) -> int: ...
+
+
 @dataclass
 class WebServices:
-    """What the web views need from the rest of the gateway."""
+    """What the web views need from the rest of the gateway.
+
+    The optional parts are None in tests and tools that run the page alone: the pages then
+    still write their rows, and the workers see them on their next poll or start.
+    """
 
     db: ThreadLocalDb  # per-thread connections to the gateway's database
     simulator: Simulator | None  # None unless the modem is the built-in emulator
     version: str
     clock: Clock = field(default_factory=Clock)  # session expiry, throttling, audit times
-    extra: dict[str, Any] = field(default_factory=dict)  # area services (router, sync...) by name
+    on_menus_changed: Callable[[MenuBook], None] | None = None  # the router takes a saved book
+    sync: SyncControl | None = None  # woken by "retry now"
+    broadcasts: BroadcastControl | None = None  # woken by "send now"
+    menus_reserved: Collection[str] = ()  # keywords the gateway's handlers answer (not menus)
+    dry_run: Sandbox | None = None  # else the simulator page makes its own sandbox
 
 
 @dataclass(frozen=True)
@@ -107,6 +150,7 @@ def nav_items(app: Flask, user: Any) -> list[NavItem]:
 
 def create_app(config: Config, services: WebServices) -> Flask:
     """Build the Flask app for ``config``; views reach the database through ``services``."""
+    from flask_babel import gettext as _
     from flask_babel import lazy_gettext as _l
 
     from gateway.web import admin, auth, filters, i18n, security, simulator, status
@@ -144,6 +188,17 @@ def create_app(config: Config, services: WebServices) -> Flask:
     register_area(app, simulator.bp, _l("Điện thoại thử"), "simulator.page", "officer", order=900)
     register_area(app, admin.bp, _l("Quản trị"), "admin.users", "admin", order=950)
 
+    @app.errorhandler(sqlite3.Error)
+    def database_error(error: sqlite3.Error) -> Any:
+        """A locked or broken database is an error on the page (503), never a page of zeros."""
+        log.error("%s %s: the database could not be read", request.method, request.path, exc_info=error)
+        try:
+            return auth.error_page(503, _("Không đọc được cơ sở dữ liệu của cổng, nên trang này không"
+                                          " hiện được số liệu. Hãy thử lại sau ít phút; nếu vẫn lỗi,"
+                                          " báo quản trị viên."))
+        except sqlite3.Error:  # the frame needs the database too (who is logged in, their language)
+            return _bare_database_error()
+
     @app.context_processor
     def page_globals() -> dict[str, object]:
         from flask_login import current_user
@@ -160,6 +215,21 @@ def create_app(config: Config, services: WebServices) -> Flask:
         }
 
     return app
+
+
+def _bare_database_error() -> Any:
+    """The database error without the frame, in both languages (no translation can be chosen)."""
+    from flask import jsonify
+    from markupsafe import escape
+
+    text = ("Không đọc được cơ sở dữ liệu của cổng. Hãy thử lại sau ít phút; nếu vẫn lỗi, báo quản trị viên."
+            " / The gateway's database cannot be read. Try again in a few minutes; if it persists,"
+            " tell the administrator.")
+    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
+    if request.path.startswith("/api/") or best == "application/json":
+        return jsonify(error=text), 503
+    page = f'<!doctype html><meta charset="utf-8"><title>503</title><p class="alert">{escape(text)}</p>'
+    return page, 503, {"Content-Type": "text/html; charset=utf-8"}
 
 
 def current_config() -> Config:

@@ -5,7 +5,7 @@ library and an exact SMS-part preview for both encodings (``/broadcasts/new``), 
 broadcast with its runs (``/broadcasts/<id>``), and the subscribers with their villages and
 labels, CSV import included (``/broadcasts/subscribers``). Everyone logged in may look;
 officers and admins act. Each action is audited, ends in a redirect with a flash message,
-and wakes the broadcast service (``services.extra["broadcasts"]``) so "send now" starts at once.
+and wakes the broadcast service (``services.broadcasts``) so "send now" starts at once.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from gateway.broadcasts.clock import STATE_KEY as CLOCK_STATE_KEY
 from gateway.broadcasts.control import BroadcastError, Draft
 from gateway.broadcasts.library import Composer, Library, preview
 from gateway.storage import write_transaction
-from gateway.web import current_config, current_services, register_area
+from gateway.web import BroadcastControl, current_config, current_services, register_area
 from gateway.web.audit import client_ip
 from gateway.web.auth import role_required
 from gateway.web.filters import local_time, mask
@@ -58,8 +58,8 @@ def _import_limit() -> None:
 
 # -- helpers ------------------------------------------------------------------------------------
 
-def _service() -> Any:
-    return current_services().extra.get("broadcasts")
+def _service() -> BroadcastControl | None:
+    return current_services().broadcasts
 
 
 def _library() -> Library:

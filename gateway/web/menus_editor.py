@@ -83,9 +83,8 @@ def _db() -> Any:
 
 
 def _book_options() -> dict[str, Any]:
-    """The gateway's book options; ``services.extra["menus_reserved"]``: its handlers' keywords."""
-    reserved = getattr(current_services(), "extra", {}).get("menus_reserved", ())
-    return menu_versions.book_options(current_config(), reserved)
+    """The gateway's book options; ``services.menus_reserved``: its handlers' keywords."""
+    return menu_versions.book_options(current_config(), current_services().menus_reserved)
 
 
 def _options() -> dict[str, Any]:
@@ -99,11 +98,7 @@ def _folder() -> Any:
 
 def menus_changed_hook() -> Callable[[MenuBook], None] | None:
     """Where a new book goes so the running router answers from it (None: not wired)."""
-    services = current_services()
-    hook = getattr(services, "on_menus_changed", None)
-    if hook is None:
-        hook = getattr(services, "extra", {}).get("on_menus_changed")
-    return hook
+    return current_services().on_menus_changed
 
 
 def _apply(book: MenuBook) -> bool:

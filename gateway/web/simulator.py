@@ -134,20 +134,20 @@ def mode() -> str:
 
 
 def dry_run() -> simulation.DryRun:
-    """The app's sandbox (``services.extra["dry_run"]`` if the gateway made one, else our own).
+    """The app's sandbox (``services.dry_run`` if the gateway made one, else our own).
 
     Ours routes with the newest saved menus (``menu_versions.load_current``) and no inbound
     handlers; it lives beside the gateway's database file, never in it.
     """
     services = current_services()
-    given = getattr(services, "extra", {}).get("dry_run")
+    given = services.dry_run
     if given is not None:
         return given
     with _dry_run_lock:
         made = current_app.extensions.get("tinbao_dry_run")
         if made is None:
             config = current_config()
-            options = menu_versions.book_options(config, services.extra.get("menus_reserved", ()))
+            options = menu_versions.book_options(config, services.menus_reserved)
 
             def book() -> Any:
                 return menu_versions.load_current(services.db.get(), config.menus_path, **options)

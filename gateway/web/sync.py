@@ -6,7 +6,7 @@ destination or one row, dead rows included). An admin pastes a new Zalo refresh 
 re-authorising the OA. A USB file of the unsynced tips can be downloaded here too.
 
 The page writes only rows and a request in ``state``; the sync worker (if the gateway put it
-in ``services.extra["sync"]``) is woken at once, otherwise it sees the request within a poll.
+in ``services.sync``) is woken at once, otherwise it sees the request within a poll.
 """
 
 from __future__ import annotations
@@ -113,7 +113,7 @@ def page() -> str:
 
 
 def _wake(destination: str | None) -> None:
-    worker = current_services().extra.get("sync")
+    worker = current_services().sync
     if worker is not None:
         worker.retry_now(destination)
 
