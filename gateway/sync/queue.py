@@ -195,6 +195,16 @@ def waiting(db: Database, destination: str) -> int:
     ).fetchone()[0]
 
 
+def unfinished_rows(db: Database, limit: int) -> list[dict]:
+    """Rows not yet acknowledged with their tip's reference, dead ones first, then oldest tip."""
+    return list(db.query(
+        "SELECT q.id, q.destination, q.status, q.attempts, q.next_attempt_at, q.last_error, t.reference,"
+        " t.received_at FROM sync_queue q JOIN tips t ON t.id = q.tip_id WHERE q.status != 'done'"
+        " ORDER BY q.status = 'dead' DESC, q.received_at, q.tip_id LIMIT ?",
+        [limit],
+    ))
+
+
 def depths(db: Database) -> dict[str, int]:
     """Tips still waiting per destination (``WAITING``), every destination present."""
     marks = ", ".join("?" for _ in WAITING)

@@ -123,6 +123,11 @@ def note_export(db: Database, path: str, data: bytes, count: int, now: datetime)
         )
 
 
+def recent_exports(db: Database, limit: int = 5) -> list[dict[str, Any]]:
+    """The last USB files written, newest first (``at``, ``path``, ``tips``)."""
+    return list(db.query("SELECT at, path, tips FROM sync_exports ORDER BY id DESC LIMIT ?", [limit]))
+
+
 def export_tips(db: Database, config: Config, path: str | Path, now: datetime) -> int:
     """Write the signed file (atomically: a yanked USB stick never holds half a file)."""
     data, count = build_export(db, config, now)

@@ -59,17 +59,6 @@ def row_label(status: str) -> str:
     }.get(status, status)
 
 
-def _waiting_rows(db) -> list[dict[str, Any]]:
-    cursor = db.execute(
-        "SELECT q.id, q.destination, q.status, q.attempts, q.next_attempt_at, q.last_error, t.reference, t.received_at"
-        " FROM sync_queue q JOIN tips t ON t.id = q.tip_id WHERE q.status != 'done'"
-        " ORDER BY q.status = 'dead' DESC, q.received_at, q.tip_id LIMIT ?",
-        (ROWS_SHOWN,),
-    )
-    names = [c[0] for c in cursor.description]
-    return [dict(zip(names, row)) for row in cursor.fetchall()]
-
-
 def page_data(db) -> dict[str, Any]:
     config = current_config()
     states, counts = report.read(db), queue.counts(db)
@@ -90,17 +79,16 @@ def page_data(db) -> dict[str, Any]:
             "last_ok_at": state.get("last_ok_at"),
             "unreachable": state.get("unreachable_officers") or [],
         })
-    exports = db.execute("SELECT at, path, tips FROM sync_exports ORDER BY id DESC LIMIT 5").fetchall()
     return {
         "cards": cards,
-        "rows": _waiting_rows(db),
+        "rows": queue.unfinished_rows(db, ROWS_SHOWN),
         "zalo": {
             "enabled": bool(config.zalo.enabled),
             "officers": len([o for o in config.zalo.officer_ids if o]),
             "access_expires_at": pair.access_expires_at if pair else None,
         },
         "district": {"host": district_host, "has_token": bool(config.district.token)},
-        "exports": [{"at": at, "path": path, "tips": n} for at, path, n in exports],
+        "exports": sneakernet.recent_exports(db),
     }
 
 
