@@ -109,10 +109,10 @@ def test_bad_values_name_the_key(env, named):
 def test_bad_file_names_the_key(tmp_path):
     path = tmp_path / "bad.toml"
     path.write_text("[modem]\nbaudrat = 9600\n")
-    with pytest.raises(ConfigError, match="modem.baudrat"):
+    with pytest.raises(ConfigError, match=r"modem\.baudrat"):
         load_config(path, env={})
     path.write_text("[modem]\nport = 5\nbaudrate = 'x'\n")
-    with pytest.raises(ConfigError, match="modem.baudrate"):
+    with pytest.raises(ConfigError, match=r"modem\.baudrate"):
         load_config(path, env={})
     path.write_text("[modem\n")
     with pytest.raises(ConfigError, match="not valid TOML"):
@@ -140,4 +140,6 @@ def test_app_refuses_a_bad_value_with_one_line(tmp_path):
         timeout=60,
     )
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines() == ["tinbao: config key web.port (from TINBAO_WEB_PORT): 'abc' is not a whole number"]
+    assert result.stderr.strip().splitlines() == [
+        "tinbao: config key web.port (from TINBAO_WEB_PORT): 'abc' is not a whole number"
+    ]
