@@ -8,10 +8,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from gateway.modem.emulator.client import EmulatorClient
 
-from gateway.modem.emulator.client import EmulatorClient  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def start_emulator(workdir: Path, capacity: int = 50) -> tuple[subprocess.Popen, Path, EmulatorClient]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import runpy
 import shutil
 import socket
 import subprocess
@@ -32,8 +33,8 @@ from gateway.sync import queue
 from gateway.sync.district import DistrictClient
 from gateway.sync.worker import SyncWorker
 
-sys.path.insert(0, str(ROOT / "tests"))
-from fake_zalo import add_tips  # noqa: E402
+# The tip seeder lives beside the fake hub in tests/, which is not an installed package.
+add_tips = runpy.run_path(str(ROOT / "tests" / "fake_zalo.py"))["add_tips"]
 
 TOKEN = "bench-token"
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, get_type_hints
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from gateway.errors import ConfigError
@@ -153,38 +154,138 @@ SCHEMA: dict[str, dict[str, Key]] = {
 }
 
 
-class Section:
-    """Read-only attribute access to one section's values (``config.modem.port``)."""
-
-    def __init__(self, name: str, values: Mapping[str, Any]) -> None:
-        self._name = name
-        self._values = dict(values)
-
-    def __getattr__(self, key: str) -> Any:
-        try:
-            return self._values[key]
-        except KeyError:
-            raise AttributeError(f"{self._name}.{key}") from None
-
-    def as_dict(self) -> dict[str, Any]:
-        return dict(self._values)
+# One frozen dataclass per section, so that ``config.modem.port`` has a type a reader and a
+# checker can see. SCHEMA above stays the one list of keys, defaults and limits; the test
+# suite checks that every section here has exactly SCHEMA's keys, with the type of their kind.
+# Secrets (PIN, keys, tokens) are left out of the repr, so a logged config does not leak them.
 
 
+@dataclass(frozen=True)
+class GatewaySection:
+    id: str
+    name: str
+    timezone: str
+    phone_number: str
+
+
+@dataclass(frozen=True)
+class StorageSection:
+    path: str
+
+
+@dataclass(frozen=True)
+class ModemSection:
+    port: str
+    baudrate: int
+    pin: str = field(repr=False)
+    profile: str
+    drain_interval: float
+    signal_interval: float
+    reassembly_timeout: float
+    command_timeout: float
+    send_timeout: float
+    reconnect_max: float
+    extra_ports: list[str]
+
+
+@dataclass(frozen=True)
+class SmsSection:
+    khong_dau: list[str]
+    max_parts: int
+
+
+@dataclass(frozen=True)
+class RouterSection:
+    session_minutes: float
+    auto_replies_per_hour: int
+    menus_path: str
+
+
+@dataclass(frozen=True)
+class OutboxSection:
+    max_attempts: int
+    retry_base: float
+    retry_max: float
+
+
+@dataclass(frozen=True)
+class WebSection:
+    host: str
+    port: int
+    secret_key: str = field(repr=False)
+    session_hours: float
+    session_max_hours: float
+    login_max_failures: int
+    login_lockout_minutes: float
+
+
+@dataclass(frozen=True)
+class ZaloSection:
+    enabled: bool
+    api_base: str
+    oauth_base: str
+    app_id: str
+    secret_key: str = field(repr=False)
+    refresh_token: str = field(repr=False)
+    officer_ids: list[str]
+    share_numbers: bool
+    backfill_days: int
+
+
+@dataclass(frozen=True)
+class DistrictSection:
+    url: str
+    token: str = field(repr=False)
+    share_numbers: bool
+
+
+@dataclass(frozen=True)
+class BroadcastsSection:
+    tick_interval: float
+    grace_minutes: float
+    quiet_start: str
+    quiet_end: str
+    per_day: int
+    priority: int
+    window_parts: int
+    warnings_path: str
+
+
+@dataclass(frozen=True)
+class HubSection:
+    gateways: dict[str, str] = field(repr=False)
+    name: str
+    max_batch: int
+
+
+@dataclass(frozen=True)
+class SyncSection:
+    batch_size: int
+    retry_base: float
+    retry_max: float
+    poll_interval: float
+    pull_interval: float
+    timeout: float
+    check_timeout: float
+
+
+@dataclass(frozen=True)
 class Config:
-    """The whole configuration; ``source`` says which file it came from."""
+    """The whole configuration, one field per section; ``source`` says which file it came from."""
 
-    def __init__(self, values: Mapping[str, Mapping[str, Any]], source: Path | None) -> None:
-        self.source = source
-        self._sections = {name: Section(name, vals) for name, vals in values.items()}
-
-    def __getattr__(self, section: str) -> Section:
-        try:
-            return self._sections[section]
-        except KeyError:
-            raise AttributeError(section) from None
-
-    def get(self, section: str, key: str) -> Any:
-        return getattr(self._sections[section], key)
+    gateway: GatewaySection
+    storage: StorageSection
+    modem: ModemSection
+    sms: SmsSection
+    router: RouterSection
+    outbox: OutboxSection
+    web: WebSection
+    zalo: ZaloSection
+    district: DistrictSection
+    broadcasts: BroadcastsSection
+    hub: HubSection
+    sync: SyncSection
+    source: Path | None = None
 
     @property
     def timezone(self) -> ZoneInfo:
@@ -200,6 +301,26 @@ class Config:
         """The menu files; a relative path is taken from the project folder (it ships there)."""
         path = Path(self.router.menus_path).expanduser()
         return path if path.is_absolute() else PROJECT_ROOT / path
+
+
+# What each kind of key holds once converted: the type its dataclass field must declare.
+KIND_TYPES: dict[str, Any] = {
+    "str": str,
+    "int": int,
+    "float": float,
+    "bool": bool,
+    "list": list[str],
+    "table": dict[str, str],
+}
+
+
+def section_types() -> dict[str, type]:
+    """Each section's name and its dataclass, read from ``Config``'s fields."""
+    hints = get_type_hints(Config)
+    return {field.name: hints[field.name] for field in fields(Config) if field.name != "source"}
+
+
+_SECTION_TYPES = section_types()
 
 
 EXPECTED = {
@@ -305,9 +426,9 @@ def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = 
             if key not in SCHEMA[section]:
                 raise ConfigError(f"config key {section}.{key} in {chosen} is unknown")
 
-    values: dict[str, dict[str, Any]] = {}
+    sections: dict[str, Any] = {}
     for section, keys in SCHEMA.items():
-        values[section] = {}
+        values: dict[str, Any] = {}
         for key, spec in keys.items():
             name = f"{section}.{key}"
             env_name = f"{ENV_PREFIX}{section.upper()}_{key.upper()}"
@@ -320,5 +441,7 @@ def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = 
                 problem = spec.check(value)
                 if problem:
                     raise ConfigError(f"config key {label}: {value!r} {problem}")
-            values[section][key] = value
-    return Config(values, chosen)
+            values[key] = value
+        sections[section] = _SECTION_TYPES[section](**values)
+    return Config(**sections, source=chosen)
+

@@ -8,22 +8,19 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 import pytest
 
+from gateway.config import Config, load_config
+from gateway.modem.emulator import ModemEmulator
+from gateway.service import Gateway
+from gateway.sms.text import fold
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from gateway.config import Config, load_config  # noqa: E402
-from gateway.modem.emulator import ModemEmulator  # noqa: E402
-from gateway.service import Gateway  # noqa: E402
-from gateway.sms.text import fold  # noqa: E402
-
 SHARED = ROOT.parent / "shared"
 FAST = {
     "TINBAO_MODEM_DRAIN_INTERVAL": "1",

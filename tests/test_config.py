@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 from pathlib import Path
+from typing import get_origin, get_type_hints
 
 import pytest
 
-from gateway.config import DEFAULT_CONFIG, SCHEMA, load_config
+from gateway.config import DEFAULT_CONFIG, KIND_TYPES, SCHEMA, Config, load_config, section_types
 from gateway.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -21,6 +23,38 @@ def test_shipped_defaults_load():
     assert config.modem.port == "emulator"
     assert config.zalo.api_base == "https://openapi.zalo.me"
     assert config.zalo.oauth_base == "https://oauth.zaloapp.com"
+
+
+def test_sections_are_typed_dataclasses_with_exactly_the_schema_keys():
+    """A key added to SCHEMA and not to its section's dataclass (or the other way) fails here."""
+    sections = section_types()
+    assert list(sections) == list(SCHEMA)
+    for name, cls in sections.items():
+        hints = get_type_hints(cls)
+        assert [f.name for f in dataclasses.fields(cls)] == list(SCHEMA[name]), name
+        for key, spec in SCHEMA[name].items():
+            assert hints[key] == KIND_TYPES[spec.kind], f"{name}.{key}: {hints[key]} is not a {spec.kind}"
+
+
+def test_config_is_frozen_and_each_value_has_its_type():
+    config = load_config(env={})
+    assert isinstance(config, Config)
+    for name, cls in section_types().items():
+        section = getattr(config, name)
+        assert isinstance(section, cls)
+        for key, spec in SCHEMA[name].items():
+            kind = KIND_TYPES[spec.kind]
+            assert isinstance(getattr(section, key), get_origin(kind) or kind), f"{name}.{key}"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.web.port = 1  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        config.web.no_such_key  # noqa: B018
+
+
+def test_secrets_stay_out_of_the_repr():
+    config = load_config(env={"TINBAO_WEB_SECRET_KEY": "s3cret-web", "TINBAO_ZALO_REFRESH_TOKEN": "s3cret-zalo",
+                              "TINBAO_DISTRICT_TOKEN": "s3cret-hub", "TINBAO_HUB_GATEWAYS": "cl:s3cret-gw"})
+    assert "s3cret" not in repr(config)
 
 
 def test_environment_overrides_every_kind_of_key(tmp_path):
@@ -75,10 +109,10 @@ def test_bad_values_name_the_key(env, named):
 def test_bad_file_names_the_key(tmp_path):
     path = tmp_path / "bad.toml"
     path.write_text("[modem]\nbaudrat = 9600\n")
-    with pytest.raises(ConfigError, match="modem.baudrat"):
+    with pytest.raises(ConfigError, match=r"modem\.baudrat"):
         load_config(path, env={})
     path.write_text("[modem]\nport = 5\nbaudrate = 'x'\n")
-    with pytest.raises(ConfigError, match="modem.baudrate"):
+    with pytest.raises(ConfigError, match=r"modem\.baudrate"):
         load_config(path, env={})
     path.write_text("[modem\n")
     with pytest.raises(ConfigError, match="not valid TOML"):
@@ -106,4 +140,6 @@ def test_app_refuses_a_bad_value_with_one_line(tmp_path):
         timeout=60,
     )
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines() == ["tinbao: config key web.port (from TINBAO_WEB_PORT): 'abc' is not a whole number"]
+    assert result.stderr.strip().splitlines() == [
+        "tinbao: config key web.port (from TINBAO_WEB_PORT): 'abc' is not a whole number"
+    ]

@@ -308,5 +308,5 @@ def all_settings_from_config(config) -> list[WorkerSettings]:
 
     Every worker sends from the same outbox; claims keep them from sending the same part.
     """
-    extra = list(getattr(config.modem, "extra_ports", None) or [])
+    extra = list(config.modem.extra_ports)
     return [settings_from_config(config, port, i) for i, port in enumerate([config.modem.port, *extra])]
