@@ -18,7 +18,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
-from gateway import phone
+from gateway import phone, state
 from gateway.broadcasts import control, importing, queries, subscribers
 from gateway.broadcasts.control import BroadcastError, Draft
 from gateway.broadcasts.library import Composer, Library, preview
@@ -136,10 +136,7 @@ def index() -> Any:
 
 
 def _clock_state(db) -> dict[str, Any] | None:
-    import json
-
-    row = db.execute("SELECT value FROM state WHERE key='clock'").fetchone()
-    return json.loads(row[0]) if row else None
+    return state.get_json(db, "clock")
 
 
 @bp.get("/<int:broadcast_id>")
