@@ -2,9 +2,9 @@
 
 The modem worker publishes its status (``modem``, ``modem1``...) and the network time
 (``modem_time``), the broadcast clock its verdict (``clock``), the sync worker its report
-(``sync``, ``sync_retry``) and the hub's change cursor (``district_cursor``), the page and the
-hub their session-signing secret (``web_secret_key``, ``hub_secret_key``). Readers are the
-page, ``/healthz`` and the workers themselves.
+(``sync``; the page's "retry now" is ``sync_retry``) and the hub's change cursor
+(``sync_district_cursor``), the page and the hub their session-signing secret
+(``web_secret_key``, ``hub_secret_key``). Readers are the page, ``/healthz`` and the workers.
 
 Writes go through ``Database.execute``: alone they commit at once; inside a caller's
 transaction (``write_transaction``) they become part of it, so a cursor moves together
