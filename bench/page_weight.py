@@ -23,7 +23,8 @@ from urllib.parse import urljoin, urlsplit
 from _harness import workdir
 
 from gateway.config import load_config
-from gateway.storage import ThreadLocalDb, open_db, prepare, utcnow_iso
+from gateway.service import prepare_gateway
+from gateway.storage import ThreadLocalDb, open_db, utcnow_iso
 from gateway.web import WebServices, create_app
 from gateway.web.accounts import create_user
 
@@ -53,7 +54,7 @@ class Assets(HTMLParser):
 
 
 def fill(path) -> None:
-    prepare(path)
+    prepare_gateway(path)
     db = open_db(path)
     now = datetime.now(timezone.utc)
     with db.atomic():

@@ -21,7 +21,8 @@ from _harness import numbers, workdir
 from gateway.config import load_config
 from gateway.menus import MenuBook
 from gateway.router import Router, RouterSettings
-from gateway.storage import open_db, prepare, utcnow_iso
+from gateway.service import prepare_gateway
+from gateway.storage import open_db, utcnow_iso
 
 TEXTS = ["MENU", "1", "2", "CCCD", "tam tru", "MNEU", "TIN co nguoi la vao thon luc 9h toi", "xin chao", "?"]
 
@@ -46,7 +47,7 @@ def main() -> None:
     work = workdir()
     try:
         path = work / "router.db"
-        prepare(path)
+        prepare_gateway(path)
         db = open_db(path)
         senders = numbers(1000)
         with db.atomic():

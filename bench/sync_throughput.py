@@ -28,7 +28,8 @@ from _harness import ROOT, workdir
 
 from gateway.clock import Clock
 from gateway.config import load_config
-from gateway.storage import ThreadLocalDb, open_db, prepare
+from gateway.service import prepare_gateway
+from gateway.storage import ThreadLocalDb, open_db
 from gateway.sync import queue
 from gateway.sync.district import DistrictClient
 from gateway.sync.worker import SyncWorker
@@ -67,7 +68,7 @@ def gateway_config(work, name: str, port: int, batch: int):
            "TINBAO_DISTRICT_TOKEN": TOKEN, "TINBAO_SYNC_BATCH_SIZE": str(batch), "TINBAO_SYNC_POLL_INTERVAL": "0.01",
            "TINBAO_GATEWAY_ID": "cl"}
     config = load_config(env=env)
-    prepare(config.storage_path)
+    prepare_gateway(config.storage_path)
     return config
 
 

@@ -23,7 +23,8 @@ from pathlib import Path
 from _harness import workdir
 
 from gateway.config import load_config
-from gateway.storage import ThreadLocalDb, open_db, prepare, utcnow_iso
+from gateway.service import prepare_gateway
+from gateway.storage import ThreadLocalDb, open_db, utcnow_iso
 from gateway.web import WebServices, create_app
 from gateway.web.accounts import create_user
 
@@ -40,7 +41,7 @@ SCAM = "lừa đảo"
 
 def fill(path: Path, n_tips: int, n_messages: int, seed: int = 7) -> None:
     rng = random.Random(seed)
-    prepare(path)
+    prepare_gateway(path)
     db = open_db(path)
     now = datetime.now(timezone.utc)
     numbers = [f"+849{12000000 + i:08d}" for i in range(20_000)]

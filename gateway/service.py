@@ -8,8 +8,14 @@ from __future__ import annotations
 
 import logging
 import threading
+from pathlib import Path
 
-from gateway import __version__, duty, outbox
+from sqlite_utils.migrations import Migrations
+
+from gateway import __version__, duty, outbox, schema, state
+from gateway.broadcasts import schema as broadcasts_schema
+from gateway.duty import schema as duty_schema
+from gateway.menus import schema as menus_schema
 from gateway.menus import versions as menu_versions
 from gateway.broadcasts.service import RESERVED_KEYWORDS, BroadcastService
 from gateway.clock import Clock
@@ -17,10 +23,25 @@ from gateway.config import Config
 from gateway.modem.worker import ModemWorker, all_settings_from_config
 from gateway.router import Router, RouterSettings
 from gateway.storage import ThreadLocalDb, prepare
+from gateway.sync import schema as sync_schema
 from gateway.sync.hooks import SyncTipHook
 from gateway.sync.worker import SyncWorker
+from gateway.web import accounts_schema
 
 log = logging.getLogger(__name__)
+
+
+def gateway_migrations() -> list[Migrations]:
+    """Every table a gateway's file holds: the core's set first, then each area's, in a fixed order."""
+    return [
+        schema.migrations, state.migrations, accounts_schema.migrations, menus_schema.migrations,
+        sync_schema.migrations, broadcasts_schema.migrations, duty_schema.migrations,
+    ]
+
+
+def prepare_gateway(path: str | Path) -> None:
+    """Make or bring up to date a gateway's database file (WAL, every area's tables)."""
+    prepare(path, gateway_migrations())
 
 
 class RouterWorker:
@@ -70,7 +91,7 @@ class Gateway:
         self.config = config
         self.clock = clock or Clock()
         self.emulator = None
-        prepare(config.storage_path)
+        prepare_gateway(config.storage_path)
         self.dbs = ThreadLocalDb(config.storage_path)
         self.durable_dbs = ThreadLocalDb(config.storage_path, durable=True)
         options = menu_versions.book_options(config, RESERVED_KEYWORDS)

@@ -3,7 +3,7 @@
 With the built-in emulator the phone simulator sends a real SMS through the emulator. With a
 real modem that would go over the air, so admins get this instead: the real ``Router``, with
 the menus in use, runs on a separate sandbox SQLite file (the same schema, made by
-``storage.prepare``) and the replies it would send are read back from the sandbox's outbox.
+``service.prepare_gateway``) and the replies it would send are read back from the sandbox's outbox.
 Nothing is written to the gateway's own database; no modem worker reads the sandbox, so
 nothing in it is ever sent. Tips made here stay in the sandbox too (no sync, no duty alert).
 """
@@ -19,7 +19,8 @@ from typing import Any, Callable, Iterable
 from gateway import conversations, phone
 from gateway.menus import MenuBook
 from gateway.router import InboundHandler, Router, RouterSettings
-from gateway.storage import ThreadLocalDb, prepare, utcnow_iso, write_transaction
+from gateway.service import prepare_gateway
+from gateway.storage import ThreadLocalDb, utcnow_iso, write_transaction
 
 #: How many messages of one number the dry-run conversation shows.
 THREAD_MESSAGES = 100
@@ -82,7 +83,7 @@ class DryRun:
         """This thread's connection to the sandbox; the file is made (once) on first use."""
         with self._prepare_lock:
             if self._dbs is None:
-                prepare(self.path)
+                prepare_gateway(self.path)
                 self._dbs = ThreadLocalDb(self.path)
         return self._dbs.get()
 

@@ -1,8 +1,10 @@
-"""SQLite storage: one file, WAL, a connection per thread, the schema as migrations.
+"""SQLite storage: one file, WAL, a connection per thread, the schema as migration sets.
 
 Every hand-off in the gateway is a table with a status column (DESIGN.md), so this module
-is the spine: the modem worker commits inbound PDUs here before they leave the SIM, the
+is under all of them: the modem worker commits inbound PDUs before they leave the SIM, the
 router turns them into tips and replies, the outbox sender marks parts sent after +CMGS.
+It owns no table: the core tables are in ``gateway.schema``, each area's beside its code,
+and ``prepare`` applies the sets its caller names.
 
 Timestamps are stored as ISO 8601 text in UTC (``2026-11-29T03:40:00.123456+00:00``),
 which sorts correctly as text and reads clearly in the sqlite3 shell.
@@ -11,17 +13,14 @@ which sorts correctly as text and reads clearly in the sqlite3 shell.
 from __future__ import annotations
 
 import contextlib
-import importlib
 import sqlite3
 import threading
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
-
-migrations = Migrations("tinbao")
 
 BUSY_TIMEOUT_MS = 10_000
 
@@ -49,30 +48,17 @@ def open_db(path: str | Path, *, durable: bool = False) -> Database:
     return db
 
 
-# Each area of the gateway keeps its own migration set next to its code (its own name in
-# _sqlite_migrations), so areas grow their schema without editing this file's history.
-AREA_MIGRATIONS = (
-    "gateway.web.schema",
-    "gateway.web.schema_work",
-    "gateway.menus.schema",
-    "gateway.sync.schema",
-    "gateway.broadcasts.schema",
-)
+def prepare(path: str | Path, migration_sets: Iterable[Migrations]) -> None:
+    """Create the file if needed, switch it to WAL once and apply the pending migrations of each set.
 
-
-def all_migrations() -> list[Migrations]:
-    """The spine's set first, then every area's, in a fixed order."""
-    sets = [migrations]
-    sets.extend(importlib.import_module(name).migrations for name in AREA_MIGRATIONS)
-    return sets
-
-
-def prepare(path: str | Path) -> None:
-    """Create the file if needed, switch it to WAL once and apply pending migrations."""
+    The caller says which tables the file holds (``gateway.service.gateway_migrations``,
+    ``gateway.district.store.hub_migrations``): each area owns its set next to its code, and
+    this module knows none of them.
+    """
     db = open_db(path)
     try:
         db.enable_wal()
-        for migration_set in all_migrations():
+        for migration_set in migration_sets:
             migration_set.apply(db)
     finally:
         db.close()
@@ -124,135 +110,3 @@ class ThreadLocalDb:
             self._all.clear()
         self._local = threading.local()
 
-
-@migrations()
-def m001_spine(db: Database) -> None:
-    """Inbound PDUs, long-SMS parts, inbox, outbox and its parts, tips, menu sessions."""
-    db.executescript(
-        """
-        -- Every PDU read from the SIM, raw, committed before the SIM copy is deleted.
-        -- slot is the SIM slot ("ME:3") while the SIM still holds it; NULL once deleted,
-        -- so a message read twice (crash between commit and delete) is recognised.
-        CREATE TABLE pdus (
-            id INTEGER PRIMARY KEY,
-            read_at TEXT NOT NULL,
-            slot TEXT,
-            pdu TEXT NOT NULL,
-            kind TEXT NOT NULL,            -- deliver | status-report | submit | undecodable
-            sender TEXT,
-            decode_error TEXT,
-            status TEXT NOT NULL DEFAULT 'queued', -- queued | assembled | done | error
-            last_error TEXT
-        );
-        CREATE INDEX pdus_slot ON pdus(slot, pdu) WHERE slot IS NOT NULL;
-        CREATE INDEX pdus_status ON pdus(status);
-
-        -- Parts of concatenated SMS waiting for their siblings (survives restarts).
-        CREATE TABLE parts (
-            id INTEGER PRIMARY KEY,
-            pdu_id INTEGER NOT NULL REFERENCES pdus(id),
-            sender TEXT NOT NULL,
-            concat_ref INTEGER NOT NULL,
-            total INTEGER NOT NULL,
-            seq INTEGER NOT NULL,
-            text TEXT NOT NULL,
-            encoding TEXT NOT NULL,
-            sent_at TEXT,
-            received_at TEXT NOT NULL,
-            inbox_id INTEGER REFERENCES inbox(id)
-        );
-        CREATE INDEX parts_open ON parts(sender, concat_ref, total) WHERE inbox_id IS NULL;
-
-        -- Whole inbound messages, one per SMS (or per reassembled long SMS).
-        CREATE TABLE inbox (
-            id INTEGER PRIMARY KEY,
-            received_at TEXT NOT NULL,
-            sent_at TEXT,
-            sender TEXT NOT NULL,
-            sender_kind TEXT NOT NULL,
-            text TEXT,
-            encoding TEXT,
-            kind TEXT NOT NULL DEFAULT 'text',   -- text | binary | undecodable
-            parts INTEGER NOT NULL DEFAULT 1,
-            partial INTEGER NOT NULL DEFAULT 0,  -- 1: a part never came; kept, never dropped
-            status TEXT NOT NULL DEFAULT 'queued', -- queued | done | failed
-            attempts INTEGER NOT NULL DEFAULT 0,
-            last_error TEXT,
-            handled_at TEXT,
-            handler TEXT,
-            pdu_id INTEGER REFERENCES pdus(id)
-        );
-        CREATE INDEX inbox_status ON inbox(status, id);
-        CREATE INDEX inbox_sender ON inbox(sender, id);
-
-        -- Outbound SMS. kind says why it is sent (menu, help, tip_ack, officer, ...).
-        CREATE TABLE outbox (
-            id INTEGER PRIMARY KEY,
-            created_at TEXT NOT NULL,
-            number TEXT NOT NULL,
-            text TEXT NOT NULL,
-            kind TEXT NOT NULL,
-            auto INTEGER NOT NULL DEFAULT 1,     -- 1: an automatic reply (rate limited)
-            priority INTEGER NOT NULL DEFAULT 0, -- lower goes first: replies before broadcasts
-            in_reply_to INTEGER REFERENCES inbox(id),
-            encoding TEXT NOT NULL,
-            parts_total INTEGER NOT NULL,
-            parts_sent INTEGER NOT NULL DEFAULT 0,
-            status TEXT NOT NULL DEFAULT 'queued', -- queued | sent | delivered | failed | cancelled
-            attempts INTEGER NOT NULL DEFAULT 0,
-            next_attempt_at TEXT NOT NULL,
-            last_error TEXT,
-            sent_at TEXT,
-            delivered_at TEXT
-        );
-        CREATE INDEX outbox_due ON outbox(status, priority, next_attempt_at, id);
-        CREATE INDEX outbox_number ON outbox(number, created_at);
-
-        -- One row per SMS part: sent only after the modem answered +CMGS.
-        CREATE TABLE outbox_parts (
-            id INTEGER PRIMARY KEY,
-            outbox_id INTEGER NOT NULL REFERENCES outbox(id),
-            seq INTEGER NOT NULL,
-            pdu TEXT NOT NULL,
-            tpdu_length INTEGER NOT NULL,
-            status TEXT NOT NULL DEFAULT 'queued', -- queued | sent | delivered | failed
-            mr INTEGER,                            -- TP-MR from +CMGS, to match status reports
-            sent_at TEXT,
-            report_status INTEGER,
-            reported_at TEXT,
-            UNIQUE(outbox_id, seq)
-        );
-        CREATE INDEX outbox_parts_mr ON outbox_parts(mr, sent_at) WHERE mr IS NOT NULL;
-
-        CREATE TABLE tips (
-            id INTEGER PRIMARY KEY,
-            reference TEXT NOT NULL UNIQUE,       -- shown to the tipster: CL-0042
-            uid TEXT NOT NULL UNIQUE,             -- global id: gateway id + local id
-            received_at TEXT NOT NULL,
-            tipster TEXT NOT NULL,
-            text TEXT NOT NULL,
-            inbox_id INTEGER REFERENCES inbox(id),
-            status TEXT NOT NULL DEFAULT 'new',   -- new | handling | closed
-            status_changed_at TEXT,
-            status_changed_by TEXT
-        );
-        CREATE INDEX tips_status ON tips(status, id);
-
-        -- Per-number menu state (open menu, awaiting a tip) and language.
-        CREATE TABLE sessions (
-            number TEXT PRIMARY KEY,
-            language TEXT NOT NULL,
-            path TEXT NOT NULL DEFAULT '',
-            awaiting TEXT,
-            expires_at TEXT,
-            last_help_at TEXT
-        );
-
-        -- Small shared facts: modem state for the page and /healthz, the web secret.
-        CREATE TABLE state (
-            key TEXT PRIMARY KEY,
-            value TEXT NOT NULL,
-            updated_at TEXT NOT NULL
-        );
-        """
-    )

@@ -195,11 +195,12 @@ _user_numbers = iter(range(1, 1_000_000))
 def make_user(db_path: Path, role: str = "officer", username: str | None = None,
               password: str = TEST_PASSWORD) -> str:
     """Create an account straight in the database file; returns its username."""
-    from gateway.storage import open_db, prepare
+    from gateway.service import prepare_gateway
+    from gateway.storage import open_db
     from gateway.web.accounts import create_user
 
     username = username or f"{role}{next(_user_numbers)}"
-    prepare(db_path)
+    prepare_gateway(db_path)
     db = open_db(db_path)
     try:
         create_user(db, username, password, role, by="test")
@@ -251,10 +252,10 @@ def login_page(page, base_url: str, db_path: Path, role: str = "officer", *,
 @pytest.fixture
 def db_path(tmp_path: Path) -> Path:
     """The gateway's database file with every migration applied."""
-    from gateway.storage import prepare
+    from gateway.service import prepare_gateway
 
     path = tmp_path / "tinbao.db"
-    prepare(path)
+    prepare_gateway(path)
     return path
 
 

@@ -12,7 +12,8 @@ from conftest import make_config, rows
 
 from gateway.broadcasts import subscribers
 from gateway.broadcasts.importing import import_rows, parse
-from gateway.storage import ThreadLocalDb, prepare, write_transaction
+from gateway.service import prepare_gateway
+from gateway.storage import ThreadLocalDb, write_transaction
 
 NOW = datetime(2026, 12, 1, 3, 0, tzinfo=timezone.utc)
 SHEET = [
@@ -99,7 +100,7 @@ def test_a_file_without_numbers_says_so():
 
 def test_import_groups_by_village_and_never_re_adds_a_number_that_left(tmp_path):
     config = make_config(tmp_path)
-    prepare(config.storage_path)
+    prepare_gateway(config.storage_path)
     db = ThreadLocalDb(config.storage_path).get()
     with write_transaction(db):
         subscribers.leave(db, "+84987654321", "sms", NOW)  # texted TC before the list came

@@ -86,7 +86,8 @@ def test_modem_network_time_makes_the_clock_trusted(tmp_path, emulator):
 def test_two_modems_share_a_broadcast_without_sending_anything_twice(tmp_path):
     from gateway.modem.emulator import ModemEmulator
     from gateway.modem.worker import ModemWorker, all_settings_from_config
-    from gateway.storage import ThreadLocalDb, prepare
+    from gateway.service import prepare_gateway
+    from gateway.storage import ThreadLocalDb
 
     emulators = [ModemEmulator(link=str(tmp_path / f"modem{i}")) for i in range(2)]
     for emulator in emulators:
@@ -94,7 +95,7 @@ def test_two_modems_share_a_broadcast_without_sending_anything_twice(tmp_path):
         emulator.set_fault("send_delay", 0.01)
     config = make_config(tmp_path, TINBAO_MODEM_PORT=str(tmp_path / "modem0"),
                          TINBAO_MODEM_EXTRA_PORTS=str(tmp_path / "modem1"), **LIVE)
-    prepare(config.storage_path)
+    prepare_gateway(config.storage_path)
     dbs, durable = ThreadLocalDb(config.storage_path), ThreadLocalDb(config.storage_path, durable=True)
     settings = all_settings_from_config(config)
     assert [(s.name, s.state_key) for s in settings] == [("modem0", "modem"), ("modem1", "modem1")]

@@ -17,7 +17,8 @@ from gateway.broadcasts import control, subscribers
 from gateway.broadcasts.sender import in_quiet_hours, quiet_until
 from gateway.broadcasts.service import BroadcastService
 from gateway.clock import ManualClock
-from gateway.storage import ThreadLocalDb, prepare, utcnow_iso
+from gateway.service import prepare_gateway
+from gateway.storage import ThreadLocalDb, utcnow_iso
 
 UTC = timezone.utc
 
@@ -30,7 +31,7 @@ def at_local(day: int, hour: int, minute: int = 0) -> datetime:
 @pytest.fixture
 def service(tmp_path):
     config = make_config(tmp_path)
-    prepare(config.storage_path)
+    prepare_gateway(config.storage_path)
     dbs = ThreadLocalDb(config.storage_path)
     svc = BroadcastService(config, dbs, ManualClock(at_local(1, 9)))
     yield svc

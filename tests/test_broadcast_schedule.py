@@ -17,7 +17,8 @@ from gateway.broadcasts.clock import BUILD_DATE, TrustedClock, judge
 from gateway.broadcasts.scheduler import Schedule, evaluate
 from gateway.broadcasts.service import BroadcastService
 from gateway.clock import ManualClock
-from gateway.storage import ThreadLocalDb, prepare
+from gateway.service import prepare_gateway
+from gateway.storage import ThreadLocalDb
 
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
 UTC = timezone.utc
@@ -96,7 +97,7 @@ def test_clock_trusts_a_plausible_system_clock_else_the_modem_else_sms():
 
 def test_untrusted_clock_holds_schedules_until_the_modem_gives_the_time(tmp_path):
     config = make_config(tmp_path)
-    prepare(config.storage_path)
+    prepare_gateway(config.storage_path)
     dbs = ThreadLocalDb(config.storage_path)
     db = dbs.get()
     real = datetime(2026, 12, 7, 1, 0, 30, tzinfo=UTC)  # Monday 08:00:30 local
@@ -140,7 +141,7 @@ def test_trusted_clock_before_first_check_is_untrusted():
 @pytest.fixture
 def service(tmp_path):
     config = make_config(tmp_path, TINBAO_BROADCASTS_GRACE_MINUTES="120")
-    prepare(config.storage_path)
+    prepare_gateway(config.storage_path)
     dbs = ThreadLocalDb(config.storage_path)
     clock = ManualClock(datetime(2026, 11, 29, 12, 0, tzinfo=UTC))  # Sunday 19:00 local
     svc = BroadcastService(config, dbs, clock)

@@ -14,7 +14,8 @@ from gateway.broadcasts.library import Composer, preview
 from gateway.broadcasts.service import BroadcastService
 from gateway.clock import ManualClock
 from gateway.config import load_config
-from gateway.storage import ThreadLocalDb, prepare, write_transaction
+from gateway.service import prepare_gateway
+from gateway.storage import ThreadLocalDb, write_transaction
 from gateway.web import WebServices, create_app
 
 EVIL = "<script>alert('x')</script>"
@@ -24,7 +25,7 @@ NOW = datetime(2026, 12, 1, 2, 0, tzinfo=timezone.utc)  # 09:00 local
 @pytest.fixture
 def env(tmp_path):
     path = tmp_path / "t.db"
-    prepare(path)
+    prepare_gateway(path)
     storage = ThreadLocalDb(path)
     config = load_config(env={"TINBAO_STORAGE_PATH": str(path), "TINBAO_GATEWAY_PHONE_NUMBER": "0981234567"})
     service = BroadcastService(config, storage, ManualClock(NOW))

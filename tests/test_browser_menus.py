@@ -13,7 +13,8 @@ import pytest
 from conftest import login_page, make_config, screenshot
 from gateway.service import Gateway
 from gateway.sms.text import khong_dau
-from gateway.storage import ThreadLocalDb, prepare
+from gateway.service import prepare_gateway
+from gateway.storage import ThreadLocalDb
 from gateway.web import WebServices, create_app
 
 NEW_CCCD = "CĂN CƯỚC: làm tại Công an xã sáng thứ Bảy, mang thẻ cũ."
@@ -46,7 +47,7 @@ def page_server(tmp_path):
     import waitress
 
     config = make_config(tmp_path, TINBAO_GATEWAY_PHONE_NUMBER=NUMBER)
-    prepare(config.storage_path)
+    prepare_gateway(config.storage_path)
     dbs = ThreadLocalDb(config.storage_path)
     app = create_app(config, WebServices(db=dbs, simulator=None, version="test"))
     server = waitress.create_server(app, host="127.0.0.1", port=0, threads=4)

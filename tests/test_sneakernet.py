@@ -19,7 +19,8 @@ import pytest
 from conftest import ROOT, rows
 from fake_zalo import HubServer, add_tips
 from gateway.config import load_config
-from gateway.storage import open_db, prepare
+from gateway.service import prepare_gateway
+from gateway.storage import open_db
 from gateway.sync import sneakernet
 
 
@@ -34,7 +35,7 @@ def run_app(*args: str, **env: str) -> subprocess.CompletedProcess:
 def commune(tmp_path: Path) -> Path:
     """A gateway database with 30 tips waiting for the district (no internet for weeks)."""
     db_path = tmp_path / "tinbao.db"
-    prepare(db_path)
+    prepare_gateway(db_path)
     add_tips(db_path, 30, destinations=("district",))
     return db_path
 

@@ -230,9 +230,10 @@ def test_clock_is_not_needed_for_dedupe_of_a_message_read_twice(tmp_path):
     """Crash between commit and delete: the next drain lists the same slot again."""
     from gateway import inbox, storage
     from gateway.modem.types import StoredPdu
+    from gateway.service import prepare_gateway
 
     path = tmp_path / "d.db"
-    storage.prepare(path)
+    prepare_gateway(path)
     db = storage.open_db(path, durable=True)
     now = datetime.now(timezone.utc)
     pdu = pdu_codec.encode_deliver("0912345678", "MENU", timestamp=now)[0]

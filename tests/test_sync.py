@@ -19,7 +19,8 @@ from conftest import rows, wait_until
 from fake_zalo import FakeZalo, HubServer, add_tips
 from gateway.clock import ManualClock
 from gateway.config import Config, load_config
-from gateway.storage import ThreadLocalDb, prepare
+from gateway.service import prepare_gateway
+from gateway.storage import ThreadLocalDb
 from gateway.sync import queue, report, zalo_tokens
 from gateway.sync.worker import SyncWorker
 
@@ -67,7 +68,7 @@ def sync_config(tmp_path: Path, zalo: FakeZalo | None = None, hub: HubServer | N
         values.update({"TINBAO_DISTRICT_URL": hub.url, "TINBAO_DISTRICT_TOKEN": "token-cl"})
     values.update(env)
     config = load_config(env=values)
-    prepare(config.storage_path)
+    prepare_gateway(config.storage_path)
     return config
 
 

@@ -21,7 +21,8 @@ import pytest
 
 from conftest import ROOT, rows, wait_until
 from fake_zalo import FakeZalo, HubServer, add_tips
-from gateway.storage import open_db, prepare
+from gateway.service import prepare_gateway
+from gateway.storage import open_db
 from gateway.sync import zalo_tokens
 
 OFFICERS = ("111", "222")
@@ -94,7 +95,7 @@ def assert_each_officer_once(fake: FakeZalo, references: list[str]) -> None:
 
 def test_killed_at_random_points_20_times_no_tip_missing_none_twice(tmp_path, zalo, hub):
     db_path = tmp_path / "tinbao.db"
-    prepare(db_path)
+    prepare_gateway(db_path)
     env = worker_env(db_path, zalo, hub)
     zalo.delay = 0.002  # a slow uplink, so a kill lands while messages are in flight
     # The gateway already holds a token pair (it has been running): no refresh happens during
@@ -145,7 +146,7 @@ def test_killed_at_random_points_20_times_no_tip_missing_none_twice(tmp_path, za
 
 def test_killed_right_after_a_token_refresh_the_gateway_works_on_restart(tmp_path, zalo):
     db_path = tmp_path / "tinbao.db"
-    prepare(db_path)
+    prepare_gateway(db_path)
     env = worker_env(db_path, zalo, None)
     made = add_tips(db_path, 5, destinations=("zalo",))
     zalo.fail("hang", None)  # the first message never gets an answer: the worker sits on it

@@ -12,7 +12,8 @@ import pytest
 from conftest import csrf_token_from, login_client, login_page, rows, screenshot
 from fake_zalo import add_tips
 from gateway.config import load_config
-from gateway.storage import ThreadLocalDb, prepare
+from gateway.service import prepare_gateway
+from gateway.storage import ThreadLocalDb
 from gateway.sync import report, sneakernet
 from gateway.sync.worker import SyncWorker
 from gateway.web import WebServices, create_app
@@ -27,7 +28,7 @@ def setup(tmp_path: Path):
         "TINBAO_ZALO_OFFICER_IDS": "111,222", "TINBAO_DISTRICT_TOKEN": "token-cl",
         "TINBAO_DISTRICT_URL": "http://127.0.0.1:9", "TINBAO_WEB_SECRET_KEY": "test-secret",
     })
-    prepare(config.storage_path)
+    prepare_gateway(config.storage_path)
     add_tips(config.storage_path, 3)
     dbs = ThreadLocalDb(config.storage_path)
     db = dbs.get()

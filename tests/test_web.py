@@ -15,7 +15,8 @@ import pytest
 from conftest import login_client
 from gateway.config import load_config
 from gateway.errors import ModemError
-from gateway.storage import ThreadLocalDb, prepare
+from gateway.service import prepare_gateway
+from gateway.storage import ThreadLocalDb
 from gateway.web import WebServices, create_app
 from gateway.web.filters import local_time, mask, signal_bars
 from gateway.web.simulator import _normalise
@@ -44,7 +45,7 @@ class BrokenSimulator:
 @pytest.fixture
 def storage(tmp_path):
     path = tmp_path / "t.db"
-    prepare(path)
+    prepare_gateway(path)
     tdb = ThreadLocalDb(path)
     yield tdb
     tdb.close_all()

@@ -17,7 +17,8 @@ import pytest
 from conftest import ROOT, TEST_PASSWORD, csrf_token_from, login_client, make_user, rows
 from gateway.clock import ManualClock
 from gateway.config import load_config
-from gateway.storage import ThreadLocalDb, open_db, prepare
+from gateway.service import prepare_gateway
+from gateway.storage import ThreadLocalDb, open_db
 from gateway.web import WebServices, accounts, audit, create_app, i18n
 
 START = datetime(2026, 11, 29, 1, 0, tzinfo=timezone.utc)
@@ -26,7 +27,7 @@ START = datetime(2026, 11, 29, 1, 0, tzinfo=timezone.utc)
 @pytest.fixture
 def db_path(tmp_path: Path) -> Path:
     path = tmp_path / "web.db"
-    prepare(path)
+    prepare_gateway(path)
     return path
 
 

@@ -450,7 +450,7 @@ def test_every_string_of_the_daily_work_pages_has_an_english_translation(db, mak
     web = root / "web"
     files = [web / f"{name}.py" for name in
              ("tips", "tips_export", "tip_actions", "conversations", "charts", "status", "duty")]
-    files.append(root / "duty.py")
+    files.append(root / "duty" / "__init__.py")
     templates = [p for area in ("tips", "conversations", "duty", "status")
                  for p in (web / "templates" / area).glob("*.html")]
     keywords = {"_": None, "_l": None, "gettext": None, "N_": None}

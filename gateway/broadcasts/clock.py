@@ -19,7 +19,6 @@ published in ``state`` key ``clock`` for the page and ``/healthz``:
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from dataclasses import asdict, dataclass
@@ -27,6 +26,7 @@ from datetime import datetime, timedelta, timezone
 
 from sqlite_utils import Database
 
+from gateway import state
 from gateway.clock import Clock
 from gateway.storage import utcnow_iso
 
@@ -117,20 +117,15 @@ class TrustedClock(Clock):
                     reading.source, reading.offset_seconds,
                     "" if reading.trusted else ": broadcasts wait until the time is known")
         value = {**asdict(reading), "checked_at": utcnow_iso(system_now)}
-        db.execute(
-            "INSERT INTO state (key, value, updated_at) VALUES (?, ?, ?)"
-            " ON CONFLICT(key) DO UPDATE SET value=excluded.value, updated_at=excluded.updated_at",
-            (STATE_KEY, json.dumps(value), utcnow_iso(system_now)),
-        )
+        state.put_json(db, STATE_KEY, value, system_now)
         return reading
 
 
 def _modem_reading(db: Database, system_now: datetime) -> tuple[datetime, datetime] | None:
-    row = db.execute("SELECT value FROM state WHERE key = 'modem_time'").fetchone()
-    if row is None:
+    value = state.get_json(db, "modem_time")
+    if value is None:
         return None
     try:
-        value = json.loads(row[0])
         network = datetime.fromisoformat(value["network_time"])
         ours = datetime.fromisoformat(value["system_time"])
     except (ValueError, KeyError, TypeError):

@@ -1,4 +1,4 @@
-"""The broadcasts area's tables: its own migration set, applied by gateway.storage.prepare.
+"""The broadcasts area's tables: its own migration set, beside the code that reads and writes them.
 
 Every hand-off is a table with a status column (DESIGN.md): a broadcast fires ``broadcast_runs``
 (one per firing, a missed one included), each run has one ``broadcast_deliveries`` row per
@@ -6,10 +6,9 @@ recipient, and a delivery points at the ``outbox`` row that carries it. The deli
 its outbox row are written in one transaction, so a restart finds every recipient either
 still pending or already handed to the outbox: nobody is sent a broadcast twice (rule 4).
 
-The outbox gets two claim columns here: a modem worker claims a message (``outbox.claimed_by``)
-so that all parts of one SMS leave through the same modem, and marks the part it is sending
-(``outbox_parts.claimed_by``/``claimed_at``) right before ``AT+CMGS``; a part still marked
-at start-up was in the modem when the gateway died ("in doubt").
+The outbox's claim columns (a modem worker claims a message so all its parts leave through
+one modem, and marks the part in the modem right before ``AT+CMGS``) are the core's
+(``gateway.schema``). Databases made before that got them from ``m001_broadcasts``.
 """
 
 from __future__ import annotations
@@ -22,7 +21,7 @@ migrations = Migrations("tinbao-broadcasts")
 
 @migrations()
 def m001_broadcasts(db: Database) -> None:
-    """Subscribers and their groups, broadcasts, runs, deliveries; outbox claims."""
+    """Subscribers and their groups, broadcasts, runs, deliveries."""
     db.executescript(
         """
         -- Villagers who get the warnings. A number that left is kept (status 'left'), so an
@@ -130,12 +129,5 @@ def m001_broadcasts(db: Database) -> None:
         CREATE INDEX broadcast_deliveries_number ON broadcast_deliveries(number, queued_at);
         CREATE UNIQUE INDEX broadcast_deliveries_outbox ON broadcast_deliveries(outbox_id)
             WHERE outbox_id IS NOT NULL;
-
-        -- Claims: which modem worker owns a message, which part is in the modem right now.
-        ALTER TABLE outbox ADD COLUMN claimed_by TEXT;
-        ALTER TABLE outbox_parts ADD COLUMN claimed_by TEXT;
-        ALTER TABLE outbox_parts ADD COLUMN claimed_at TEXT;
-        CREATE INDEX outbox_parts_claimed ON outbox_parts(claimed_by) WHERE claimed_by IS NOT NULL;
-        CREATE INDEX outbox_claimed ON outbox(claimed_by) WHERE claimed_by IS NOT NULL;
         """
     )

@@ -12,10 +12,10 @@ from pathlib import Path
 from flask import Flask, Response, jsonify, request
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
-from gateway import __version__
+from gateway import __version__, state
 from gateway.clock import Clock
 from gateway.config import Config
-from gateway.storage import ThreadLocalDb, utcnow_iso, write_transaction
+from gateway.storage import ThreadLocalDb
 from gateway.web.security import CONTENT_SECURITY_POLICY, same_origin
 
 WEB_STATIC = Path(__file__).resolve().parent.parent / "web" / "static"
@@ -27,13 +27,7 @@ def _secret_key(config: Config, dbs: ThreadLocalDb) -> str:
     """``web.secret_key``, or one made once and kept in the hub's database (sessions survive)."""
     if config.web.secret_key:
         return config.web.secret_key
-    db = dbs.get()
-    with write_transaction(db):
-        db.conn.execute(
-            "INSERT OR IGNORE INTO state (key, value, updated_at) VALUES (?,?,?)",
-            (SECRET_KEY_STATE, secrets.token_hex(32), utcnow_iso()),
-        )
-    return db.execute("SELECT value FROM state WHERE key=?", (SECRET_KEY_STATE,)).fetchone()[0]
+    return state.put_if_absent(dbs.get(), SECRET_KEY_STATE, secrets.token_hex(32))
 
 
 def _local_time(value: str | None, tz) -> str:

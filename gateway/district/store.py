@@ -17,10 +17,13 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
 
+from gateway import state
 from gateway.district import schema
 from gateway.sms.text import fold
-from gateway.storage import open_db, prepare, utcnow_iso, write_transaction
+from gateway.storage import prepare, utcnow_iso, write_transaction
+from gateway.web import accounts_schema
 
 STATUSES = ("new", "handling", "closed")
 MAX_TEXT = 20_000
@@ -35,14 +38,14 @@ DEFAULT_MESSAGES = {
 }
 
 
+def hub_migrations() -> list[Migrations]:
+    """Every table the hub's file holds: ``state`` (its secret), accounts for hub logins, its own."""
+    return [state.migrations, accounts_schema.migrations, schema.migrations]
+
+
 def prepare_hub(path: str | Path) -> None:
-    """The gateway's shared tables (state, accounts) and the hub's own."""
-    prepare(path)
-    db = open_db(path)
-    try:
-        schema.migrations.apply(db)
-    finally:
-        db.close()
+    """Make or bring up to date the hub's database file: hub tables only, no gateway table."""
+    prepare(path, hub_migrations())
 
 
 def digest(received_at: str, text: str) -> str:

@@ -1,4 +1,4 @@
-"""The menus editor's table: every saved version of the SMS menus, applied by storage.prepare.
+"""The menus editor's table: every saved version of the SMS menus (its own migration set).
 
 Menus edited in the page live in the database, not in ``firmware_config/menus/*.toml``: the
 shipped files stay as they came (the "original", version 0) and each save adds a row, so a

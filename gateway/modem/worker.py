@@ -9,7 +9,6 @@ sent only after ``+CMGS``; poll signal and registration; publish its state for t
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -19,7 +18,7 @@ from typing import Callable
 
 from sqlite_utils import Database
 
-from gateway import inbox, outbox
+from gateway import inbox, outbox, state
 from gateway.clock import Clock
 from gateway.errors import ModemError, ModemUnavailable, SendError
 from gateway.modem.profiles import load_profile
@@ -277,12 +276,7 @@ class ModemWorker:
 
     def _set_state(self, key: str, value: dict, now: datetime) -> None:
         try:
-            db = self.dbs.get()
-            db.execute(
-                "INSERT INTO state (key, value, updated_at) VALUES (?, ?, ?)"
-                " ON CONFLICT(key) DO UPDATE SET value=excluded.value, updated_at=excluded.updated_at",
-                (key, json.dumps(value, ensure_ascii=False), utcnow_iso(now)),
-            )
+            state.put_json(self.dbs.get(), key, value, now)
         except Exception:  # noqa: BLE001 - state is informational; never kill the worker for it
             log.exception("could not publish %s state", key)
 

@@ -14,16 +14,15 @@ is applied once.
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import datetime
 from typing import Any
 
 from sqlite_utils import Database
 
-from gateway import outbox, phone, tips
+from gateway import outbox, phone, state, tips
 from gateway.config import Config
-from gateway.storage import utcnow_iso, write_transaction
+from gateway.storage import write_transaction
 from gateway.sync.http import BadAnswer, HttpClient, SyncError
 from gateway.sync.queue import QueuedTip
 
@@ -136,9 +135,9 @@ class DistrictClient:
 
 
 def cursor(db: Database) -> int:
-    row = db.execute("SELECT value FROM state WHERE key=?", (CURSOR_KEY,)).fetchone()
+    value = state.get(db, CURSOR_KEY)
     try:
-        return int(row[0]) if row else 0
+        return int(value) if value is not None else 0
     except ValueError:
         return 0
 
@@ -166,9 +165,5 @@ def apply_changes(db: Database, changes: list[Any], last_seq: int, now: datetime
                     outbox.enqueue(db, tipster, message.strip()[:MAX_STATUS_SMS], kind="tip_status", now=now,
                                    auto=False, khong_dau=True)
             applied += 1
-        db.conn.execute(
-            "INSERT INTO state (key, value, updated_at) VALUES (?,?,?)"
-            " ON CONFLICT(key) DO UPDATE SET value=excluded.value, updated_at=excluded.updated_at",
-            (CURSOR_KEY, json.dumps(last_seq), utcnow_iso(now)),
-        )
+        state.put(db, CURSOR_KEY, str(last_seq), now)
     return applied

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from gateway import state
 from gateway.storage import utcnow_iso, write_transaction
 
 STATE_KEY = "sync"
@@ -22,25 +23,6 @@ RETRY_KEY = "sync_retry"
 STATES = ("ok", "disabled", "offline", "needs_reauth", "backing_off")
 
 DEFAULT = {"state": "disabled", "error": None, "queued": 0}
-
-
-def _put(db: Database, key: str, value: Any, now: datetime) -> None:
-    with write_transaction(db):
-        db.conn.execute(
-            "INSERT INTO state (key, value, updated_at) VALUES (?,?,?)"
-            " ON CONFLICT(key) DO UPDATE SET value=excluded.value, updated_at=excluded.updated_at",
-            (key, json.dumps(value, ensure_ascii=False), utcnow_iso(now)),
-        )
-
-
-def _get(db: Database, key: str) -> Any:
-    row = db.execute("SELECT value FROM state WHERE key=?", (key,)).fetchone()
-    if row is None:
-        return None
-    try:
-        return json.loads(row[0])
-    except (TypeError, ValueError):
-        return None
 
 
 class SyncReport:
@@ -62,14 +44,14 @@ class SyncReport:
             if text == self._written:
                 return
             snapshot = json.loads(text)
-        _put(db, STATE_KEY, snapshot, now)
+        state.put_json(db, STATE_KEY, snapshot, now)
         with self._lock:
             self._written = text  # only once it is on disk: a failed write is tried again
 
 
 def read(db: Database) -> dict[str, dict[str, Any]]:
     """The last report, each destination with at least ``state``, ``error`` and ``queued``."""
-    raw = _get(db, STATE_KEY)
+    raw = state.get_json(db, STATE_KEY)
     result = {}
     for destination in ("zalo", "district"):
         entry = raw.get(destination) if isinstance(raw, dict) else None
@@ -85,21 +67,11 @@ def read(db: Database) -> dict[str, dict[str, Any]]:
 def request_retry(db: Database, destination: str, now: datetime) -> None:
     """Ask the worker to stop backing off ``destination`` (the page's "retry now")."""
     with write_transaction(db):
-        row = db.execute("SELECT value FROM state WHERE key=?", (RETRY_KEY,)).fetchone()
-        try:
-            value = json.loads(row[0]) if row else {}
-        except (TypeError, ValueError):
-            value = {}
-        if not isinstance(value, dict):
-            value = {}
+        value = state.get_json(db, RETRY_KEY) or {}
         value[destination] = utcnow_iso(now)
-        db.conn.execute(
-            "INSERT INTO state (key, value, updated_at) VALUES (?,?,?)"
-            " ON CONFLICT(key) DO UPDATE SET value=excluded.value, updated_at=excluded.updated_at",
-            (RETRY_KEY, json.dumps(value), utcnow_iso(now)),
-        )
+        state.put_json(db, RETRY_KEY, value, now)
 
 
 def retry_requests(db: Database) -> dict[str, str]:
-    raw = _get(db, RETRY_KEY)
+    raw = state.get_json(db, RETRY_KEY)
     return {k: v for k, v in raw.items() if isinstance(v, str)} if isinstance(raw, dict) else {}

@@ -1,4 +1,4 @@
-"""The sync area's tables: its own migration set, applied by gateway.storage.prepare.
+"""The sync area's tables: its own migration set, beside the code that reads and writes them.
 
 ``m001_sync``: the durable sync queue (one row per tip and destination), what each Zalo
 officer got (so a retry never sends one officer the same tip twice), the Zalo token pairs

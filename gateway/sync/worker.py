@@ -341,7 +341,7 @@ def main(argv: list[str] | None = None) -> int:
     """``python -m gateway.sync.worker [--config FILE]``: the sync worker alone, until stopped."""
     from gateway.config import load_config
     from gateway.errors import TinBaoError
-    from gateway.storage import prepare
+    from gateway.service import prepare_gateway
 
     parser = argparse.ArgumentParser(prog="python -m gateway.sync.worker", description=main.__doc__)
     parser.add_argument("--config")
@@ -353,7 +353,7 @@ def main(argv: list[str] | None = None) -> int:
     except TinBaoError as exc:
         print(f"tinbao: {exc}", file=sys.stderr)
         return 2
-    prepare(config.storage_path)
+    prepare_gateway(config.storage_path)
     dbs = ThreadLocalDb(config.storage_path)
     worker = SyncWorker(config, dbs)
     stopped = threading.Event()

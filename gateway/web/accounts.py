@@ -275,13 +275,14 @@ def read_password(stdin: TextIO | None = None, stderr: TextIO | None = None) -> 
 def create_user_command(config: Any, args: Any) -> int:
     """``python app.py create-user NAME --role ROLE``: 0 when made, 1 with one clear line if not."""
     from gateway.storage import open_db, prepare
+    from gateway.web import accounts_schema
 
     try:
         username = check_username(args.username)
         role = check_role(getattr(args, "role", None) or "officer")
         password = read_password()
         check_password(password)
-        prepare(config.storage_path)
+        prepare(config.storage_path, [accounts_schema.migrations])  # a gateway's file or the hub's
         db = open_db(config.storage_path)
         try:
             create_user(db, username, password, role, by="cli")

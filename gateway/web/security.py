@@ -31,6 +31,7 @@ from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from sqlite_utils import Database
 
+from gateway import state
 from gateway.storage import utcnow_iso
 
 if TYPE_CHECKING:
@@ -141,14 +142,7 @@ def secret_key(config: "Config", services: "WebServices") -> str:
     if config.web.secret_key:
         return config.web.secret_key
     try:
-        db = services.db.get()
-        with db.conn:
-            db.conn.execute(
-                "INSERT OR IGNORE INTO state (key, value, updated_at) VALUES (?, ?, ?)",
-                [SECRET_STATE_KEY, secrets.token_hex(32), utcnow_iso()],
-            )
-        row = db.execute("SELECT value FROM state WHERE key = ?", [SECRET_STATE_KEY]).fetchone()
-        return row[0]
+        return state.put_if_absent(services.db.get(), SECRET_STATE_KEY, secrets.token_hex(32))
     except sqlite3.Error as exc:  # a database without the schema: run, but sessions will not survive
         log.warning("could not keep the web secret key in the database (%s); using a new one", exc)
         return secrets.token_hex(32)

@@ -1,12 +1,13 @@
-"""The web area's tables: its own migration set, applied by gateway.storage.prepare.
+"""Officers' accounts, the audit log and login attempts: the web page's own migration set.
 
 ``m001_accounts``: officers' accounts, the audit log and the login attempts that throttling
 counts. Attempts live in the database (not in memory) so a restart of the gateway does not
 hand a password guesser a fresh set of tries. The session-signing secret is kept in the
-spine's ``state`` table (key ``web_secret_key``), so it needs no table here.
+``state`` table (``gateway.state``, key ``web_secret_key``), so it needs no table here.
+Both the gateway's file and the district hub's hold this set (hub officers log in too).
 
-Other areas of the web page may add their own ``@migrations()`` functions below the last one
-(never edit one that has been applied: it will not run again on an existing database).
+Add changes as new ``@migrations()`` functions below the last one (never edit one that has
+been applied: it will not run again on an existing database).
 """
 
 from __future__ import annotations
