@@ -12,7 +12,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 import pytest
 
@@ -23,6 +23,9 @@ from gateway.config import Config, load_config  # noqa: E402
 from gateway.modem.emulator import ModemEmulator  # noqa: E402
 from gateway.service import Gateway  # noqa: E402
 from gateway.sms.text import fold  # noqa: E402
+
+if TYPE_CHECKING:
+    from gateway.modem.emulator.client import EmulatorClient
 
 SHARED = ROOT.parent / "shared"
 FAST = {
@@ -59,6 +62,19 @@ def emulator(tmp_path: Path) -> Iterator[ModemEmulator]:
     emu.start()
     yield emu
     emu.stop()
+
+
+@pytest.fixture
+def emulator_process(tmp_path: Path) -> Iterator[tuple[Path, EmulatorClient]]:
+    """The emulator in its own process (a real modem keeps its SIM when the gateway is killed).
+
+    Yields the link the gateway opens as its port and the client for the phone side.
+    """
+    from gateway.modem.emulator.process import start_emulator_process, stop_emulator_process
+
+    proc, link, client = start_emulator_process(tmp_path)
+    yield link, client
+    stop_emulator_process(proc)
 
 
 @pytest.fixture
