@@ -181,10 +181,21 @@ def real_pdus_path() -> Path:
 
 # The PDU corpus sits in ../shared beside the checkout and is not shipped (its sources are GPL
 # and LGPL). A checkout without it skips those tests with this reason; CI (CI set) has it and
-# must run them, so there a missing corpus fails instead of skipping.
-needs_corpus = pytest.mark.skipif(
-    not real_pdus_path().exists() and not os.environ.get("CI"),
-    reason="../shared/testdata/real_pdus.jsonl is not beside this checkout",
+# must run them, so there a missing corpus fails, with the same reason, instead of skipping.
+CORPUS_MISSING = "corpus ../shared/testdata/real_pdus.jsonl not found"
+
+
+@pytest.fixture
+def corpus_required() -> Path:
+    """The corpus file, or the test fails saying it is missing (CI, where skipping is not allowed)."""
+    if not real_pdus_path().exists():
+        pytest.fail(f"{CORPUS_MISSING} (CI must run the real-PDU tests)", pytrace=False)
+    return real_pdus_path()
+
+
+needs_corpus = (
+    pytest.mark.usefixtures("corpus_required") if os.environ.get("CI")
+    else pytest.mark.skipif(not real_pdus_path().exists(), reason=CORPUS_MISSING)
 )
 
 
