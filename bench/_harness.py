@@ -15,16 +15,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def start_emulator(workdir: Path, capacity: int = 50) -> tuple[subprocess.Popen, Path, EmulatorClient]:
     """The modem emulator in its own process, as a real modem is its own device."""
-    link = workdir / "modem"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gateway.modem.emulator", "--link", str(link), "--control-port", "0",
-         "--capacity", str(capacity)],
-        cwd=ROOT, stdout=subprocess.PIPE, text=True,
-    )
-    ready = proc.stdout.readline().split()
-    if not ready or ready[0] != "READY":
-        raise SystemExit(f"emulator did not start: {ready}")
-    return proc, link, EmulatorClient(f"http://127.0.0.1:{ready[2]}", timeout=60)
+    from gateway.modem.emulator.process import start_emulator_process
+
+    return start_emulator_process(workdir, capacity=capacity, client_timeout=60)
 
 
 def gateway_env(workdir: Path, link: Path, **extra: str) -> dict[str, str]:

@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -19,6 +20,9 @@ from gateway.config import Config, load_config
 from gateway.modem.emulator import ModemEmulator
 from gateway.service import Gateway
 from gateway.sms.text import fold
+
+if TYPE_CHECKING:
+    from gateway.modem.emulator.client import EmulatorClient
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
@@ -59,6 +63,19 @@ def emulator(tmp_path: Path) -> Iterator[ModemEmulator]:
 
 
 @pytest.fixture
+def emulator_process(tmp_path: Path) -> Iterator[tuple[Path, EmulatorClient]]:
+    """The emulator in its own process (a real modem keeps its SIM when the gateway is killed).
+
+    Yields the link the gateway opens as its port and the client for the phone side.
+    """
+    from gateway.modem.emulator.process import start_emulator_process, stop_emulator_process
+
+    proc, link, client = start_emulator_process(tmp_path)
+    yield link, client
+    stop_emulator_process(proc)
+
+
+@pytest.fixture
 def config(tmp_path: Path, emulator: ModemEmulator) -> Config:
     return make_config(tmp_path, TINBAO_MODEM_PORT=str(tmp_path / "modem"))
 
@@ -73,38 +90,78 @@ def gateway(config: Config) -> Iterator[Gateway]:
 
 
 class Phone:
-    """A villager's phone in conversation scripts: ``phone.send(number, text) -> reply``."""
+    """A villager's phone in conversation scripts: ``phone.send(number, text) -> reply``.
 
-    def __init__(self, emulator: ModemEmulator) -> None:
+    Silence is proven, not waited out: once the router has handled the message (its inbox row
+    is ``done``) and queued nothing to the number in that transaction, no reply is coming. A
+    row the router marked ``failed`` fails the test: a crash is not silence.
+    """
+
+    def __init__(self, emulator: ModemEmulator, db_path: Path) -> None:
         self.emulator = emulator
+        self.db_path = db_path
 
     def send(self, number: str, text: str, timeout: float = 10.0) -> str | None:
-        before = len(self.emulator.sent_messages())
+        """Text the gateway; the reply, or None when it handled the message and queued none."""
+        from gateway.phone import normalise
+
+        sender = normalise(number).value
+        sent_before = len(self.emulator.sent_messages())
+        inbox_before = self._count("SELECT COALESCE(MAX(id), 0) FROM inbox")
+        outbox_before = self._count("SELECT COUNT(*) FROM outbox WHERE number=?", (sender,))
         self.emulator.deliver(number, text)
-        if not self.emulator.wait_for_sent(before + 1, timeout):
+        handled = "SELECT status, last_error FROM inbox WHERE id>? AND sender=? AND status IN ('done', 'failed')"
+        assert wait_until(lambda: rows(self.db_path, handled, (inbox_before, sender)), timeout), (
+            f"the gateway did not handle {text!r} from {sender} within {timeout} s")
+        status, error = rows(self.db_path, handled, (inbox_before, sender))[0]
+        assert status == "done", f"routing {text!r} failed: {error}"
+        if self._count("SELECT COUNT(*) FROM outbox WHERE number=?", (sender,)) == outbox_before:
             return None
-        return self.emulator.sent_messages()[before].text
+        assert wait_until(lambda: self._reply_to(sender, sent_before) is not None, timeout), (
+            f"a reply to {text!r} was queued for {sender} but the modem never sent it")
+        return self._reply_to(sender, sent_before)
+
+    def _count(self, sql: str, params: tuple = ()) -> int:
+        return rows(self.db_path, sql, params)[0][0]
+
+    def _reply_to(self, sender: str, sent_before: int) -> str | None:
+        from gateway.phone import normalise
+
+        for message in self.emulator.sent_messages()[sent_before:]:
+            if normalise(message.destination).value == sender:
+                return message.text
+        return None
 
     def converse(self, script: str, number: str = "0912345678") -> None:
-        """Run ``> text`` / ``< expected start`` lines; ``<`` with nothing after means silence."""
+        """Run ``> text`` / ``< expected piece`` lines; ``<`` alone means silence.
+
+        Blank lines are allowed; any other line is a mistake in the script and fails the test
+        (a line skipped in silence would be an expectation nobody checks).
+        """
         reply: str | None = None
-        for raw in script.strip().splitlines():
+        sent = False
+        for number_of_line, raw in enumerate(script.strip().splitlines(), 1):
             line = raw.strip()
-            if line.startswith(">"):
-                text = line[1:].strip()
-                reply = self.send(number, text)
-            elif line.startswith("<"):
+            if not line:
+                continue
+            if line == ">" or line.startswith("> "):
+                reply = self.send(number, line[1:].strip())
+                sent = True
+            elif line == "<" or line.startswith("< "):
+                assert sent, f"script line {number_of_line} {line!r} expects a reply before anything was sent"
                 expected = line[1:].strip()
                 if not expected:
-                    assert reply is None, f"expected silence, got {reply!r}"
+                    assert reply is None, f"line {number_of_line}: expected silence, got {reply!r}"
                 else:
-                    assert reply is not None, f"no reply, expected {expected!r}"
-                    assert fold(expected) in fold(reply), f"{expected!r} not in {reply!r}"
+                    assert reply is not None, f"line {number_of_line}: no reply, expected {expected!r}"
+                    assert fold(expected) in fold(reply), f"line {number_of_line}: {expected!r} not in {reply!r}"
+            else:
+                raise ValueError(f"script line {number_of_line} is neither '> text' nor '< reply': {line!r}")
 
 
 @pytest.fixture
-def phone(emulator: ModemEmulator) -> Phone:
-    return Phone(emulator)
+def phone(emulator: ModemEmulator, config: Config) -> Phone:
+    return Phone(emulator, config.storage_path)
 
 
 def rows(db_path: Path, sql: str, params: tuple = ()) -> list[tuple]:
@@ -122,10 +179,21 @@ def real_pdus_path() -> Path:
 
 # The PDU corpus sits in ../shared beside the checkout and is not shipped (its sources are GPL
 # and LGPL). A checkout without it skips those tests with this reason; CI (CI set) has it and
-# must run them, so there a missing corpus fails instead of skipping.
-needs_corpus = pytest.mark.skipif(
-    not real_pdus_path().exists() and not os.environ.get("CI"),
-    reason="../shared/testdata/real_pdus.jsonl is not beside this checkout",
+# must run them, so there a missing corpus fails, with the same reason, instead of skipping.
+CORPUS_MISSING = "corpus ../shared/testdata/real_pdus.jsonl not found"
+
+
+@pytest.fixture
+def corpus_required() -> Path:
+    """The corpus file, or the test fails saying it is missing (CI, where skipping is not allowed)."""
+    if not real_pdus_path().exists():
+        pytest.fail(f"{CORPUS_MISSING} (CI must run the real-PDU tests)", pytrace=False)
+    return real_pdus_path()
+
+
+needs_corpus = (
+    pytest.mark.usefixtures("corpus_required") if os.environ.get("CI")
+    else pytest.mark.skipif(not real_pdus_path().exists(), reason=CORPUS_MISSING)
 )
 
 

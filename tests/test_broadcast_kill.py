@@ -20,10 +20,7 @@ from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
 
-import pytest
 from conftest import FAST, ROOT, make_config, rows, wait_until
-
-from gateway.modem.emulator.client import EmulatorClient
 
 SUBSCRIBERS = 500
 LIVE = {
@@ -31,21 +28,6 @@ LIVE = {
     "TINBAO_BROADCASTS_QUIET_START": "00:00",
     "TINBAO_BROADCASTS_QUIET_END": "00:00",
 }
-
-
-@pytest.fixture
-def emulator_process(tmp_path: Path):
-    link = tmp_path / "modem"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gateway.modem.emulator", "--link", str(link), "--control-port", "0"],
-        cwd=ROOT, stdout=subprocess.PIPE, text=True,
-    )
-    line = proc.stdout.readline().split()
-    assert line and line[0] == "READY", line
-    client = EmulatorClient(f"http://127.0.0.1:{line[2]}")
-    yield link, client
-    proc.terminate()
-    proc.wait(10)
 
 
 def environment(tmp_path: Path, link: Path) -> dict[str, str]:

@@ -13,25 +13,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-import pytest
 from conftest import FAST, ROOT, rows, wait_until
-
-from gateway.modem.emulator.client import EmulatorClient
-
-
-@pytest.fixture
-def emulator_process(tmp_path: Path):
-    link = tmp_path / "modem"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gateway.modem.emulator", "--link", str(link), "--control-port", "0"],
-        cwd=ROOT, stdout=subprocess.PIPE, text=True,
-    )
-    line = proc.stdout.readline().split()
-    assert line and line[0] == "READY", line
-    client = EmulatorClient(f"http://127.0.0.1:{line[2]}")
-    yield link, client
-    proc.terminate()
-    proc.wait(10)
 
 
 def start_gateway(tmp_path: Path, link: Path) -> subprocess.Popen:

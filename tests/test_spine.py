@@ -85,6 +85,7 @@ def test_short_codes_and_alphanumeric_senders_are_never_answered(gateway, phone,
     emulator.deliver("5656", "MENU")
     emulator.deliver("113", "MENU")
     assert wait_until(lambda: len(rows(config.storage_path, "SELECT 1 FROM inbox WHERE status='done'")) == 3)
+    assert rows(config.storage_path, "SELECT number FROM outbox") == []  # handled, and nothing queued
     assert emulator.sent_messages() == []
     handlers = {r[0] for r in rows(config.storage_path, "SELECT handler FROM inbox")}
     assert handlers == {"silent:alphanumeric", "silent:short_code", "silent:emergency"}
@@ -198,7 +199,9 @@ def test_malformed_and_binary_pdus_are_kept_and_not_answered(gateway, emulator, 
     assert kinds == ["binary", "text", "undecodable", "undecodable"]
     errors = rows(config.storage_path, "SELECT pdu, decode_error FROM pdus WHERE kind='undecodable'")
     assert {e[0] for e in errors} == {"07914889200026F5240B914889", "ZZZZ"} and all(e[1] for e in errors)
-    assert emulator.wait_for_sent(1, 10)  # only the empty SMS gets the help text
+    # all four handled: the one reply queued is the help text for the empty SMS
+    assert rows(config.storage_path, "SELECT number, kind FROM outbox") == [("+84912345678", "help")]
+    assert emulator.wait_for_sent(1, 10)
     assert len(emulator.sent_messages()) == 1
     assert emulator.stored_count() == 0
 

@@ -194,7 +194,8 @@ def test_an_unreachable_officer_is_reported_and_the_others_still_get_the_tip(tmp
     assert len(zalo.texts_for("111")) == 3 and zalo.texts_for("222") == []
     assert rows(config.storage_path, "SELECT DISTINCT status FROM zalo_deliveries WHERE officer_id='222'") == [
         ("unreachable",)]
-    assert made
+    got = sorted(text.split("\n", 1)[0] for text in zalo.texts_for("111"))
+    assert got == sorted(f"TIN BÁO {tip.reference}" for tip in made), "the reachable officer got each tip"
 
 
 def test_nobody_reachable_keeps_the_tip_queued(tmp_path, zalo):

@@ -81,7 +81,7 @@ def test_login_sets_a_session_and_writes_the_audit_log(app, db_path):
     assert client.get("/").status_code == 200
     entries = rows(db_path, "SELECT who, action, target, ip FROM audit_log WHERE action LIKE 'login.%'")
     assert entries == [("hoang.an", "login.ok", "hoang.an", "127.0.0.1")]
-    assert rows(db_path, "SELECT last_login_at FROM users")[0][0] is not None
+    assert rows(db_path, "SELECT last_login_at FROM users") == [(START.isoformat(),)]  # the page's clock
 
 
 def test_wrong_password_and_unknown_name_are_refused_alike(app, db_path):
