@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 
 from sqlite_utils import Database
 
+from gateway import backoff
 from gateway.clock import Clock
 from gateway.config import Config
 from gateway.storage import ThreadLocalDb, utcnow_iso
@@ -120,7 +121,7 @@ class Lane:
 
     def back_off(self, db: Database, state: str, error: str) -> None:
         self.failures += 1
-        delay = queue.backoff_delay(self.failures, self.config.sync.retry_base, self.config.sync.retry_max)
+        delay = backoff.delay(self.failures, self.config.sync.retry_base, self.config.sync.retry_max)
         self.next_try = self.clock.now() + timedelta(seconds=delay)
         self.last_contact = float("-inf")
         log.info("sync %s: %s (%s); next try in %.0f s", self.name, state, error, delay)
