@@ -112,16 +112,15 @@ def tip_view(row: dict[str, Any], tz: ZoneInfo) -> dict[str, Any]:
     }
 
 
-def clock_trusted(db: Database, now: datetime) -> bool:
+def clock_trusted(db: Database | None, now: datetime) -> bool:
     """The clock's own verdict (state 'clock', when something keeps it), else a sanity check.
 
     A Pi has no battery-backed clock: after a power cut without network time it may think it
     is 1970, and every tip would be stamped wrong until somebody notices.
     """
-    clock = queries.state_json(db, "clock")
-    if clock is not None and isinstance(clock.get("trusted"), bool):
-        return clock["trusted"]
-    return now.year >= TRUSTED_CLOCK_YEAR
+    from gateway.clock import trusted  # the one rule (DESIGN.md, rule 7)
+
+    return trusted(queries.state_json(db, "clock") if db is not None else None, now)
 
 
 def alerts(db: Database, modem: dict[str, Any], now: datetime) -> list[dict[str, str]]:
@@ -236,7 +235,7 @@ def healthz() -> tuple[Response, int]:
         database_ok = False
         modem = {"state": "unknown", "signal": None, "registered": False}
         queues = dict.fromkeys(("inbox_queued", "outbox_queued", "outbox_failed", "tips_new"))
-        trusted = now.year >= TRUSTED_CLOCK_YEAR
+        trusted = clock_trusted(None, now)  # the same rule, without the verdict it could not read
     healthy = database_ok and modem["state"] == "connected"
     body = {
         "status": "ok" if healthy else "degraded",
