@@ -7,9 +7,9 @@
 from __future__ import annotations
 
 import logging
-import threading
 
 from gateway import __version__, duty, outbox
+from gateway.background import Worker
 from gateway.menus import versions as menu_versions
 from gateway.broadcasts.service import RESERVED_KEYWORDS, BroadcastService
 from gateway.clock import Clock
@@ -23,44 +23,24 @@ from gateway.sync.worker import SyncWorker
 log = logging.getLogger(__name__)
 
 
-class RouterWorker:
-    """A thread that routes queued inbox rows and wakes the modem worker when replies wait."""
+class RouterWorker(Worker):
+    """The thread that routes queued inbox rows and wakes the modem worker when replies wait."""
+
+    IDLE = 1.0  # seconds between looks at the inbox when nobody wakes us
 
     def __init__(self, router: Router, dbs: ThreadLocalDb, clock: Clock, on_routed) -> None:
+        super().__init__("router")
         self.router = router
         self.dbs = dbs
         self.clock = clock
         self.on_routed = on_routed
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="router", daemon=True)
-        self._thread.start()
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    def _run(self) -> None:
-        db = self.dbs.get()
-        while not self._stop.is_set():
-            try:
-                routed = self.router.run_once(db, self.clock.now())
-            except Exception:  # noqa: BLE001 - keep routing whatever one batch did
-                log.exception("router batch failed")
-                routed = 0
-            if routed:
-                self.on_routed()
-                continue
-            self._wake.wait(1.0)
-            self._wake.clear()
+    def tick(self) -> float:
+        """Route one batch; straight on to the next while there are rows."""
+        if self.router.run_once(self.dbs.get(), self.clock.now()):
+            self.on_routed()
+            return 0.0
+        return self.IDLE
 
 
 class Gateway:
