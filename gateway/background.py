@@ -72,7 +72,7 @@ class Worker(ABC):
         """
         return self.stop_event.wait(seconds)
 
-    def finish(self) -> None:
+    def finish(self) -> None:  # noqa: B027 - optional hook, empty unless a worker holds something
         """In the worker's thread, after the last tick: let go of what the ticks held."""
 
     # -- the loop ----------------------------------------------------------------------------
@@ -82,7 +82,7 @@ class Worker(ABC):
         finally:
             try:
                 self.finish()
-            except Exception:  # noqa: BLE001 - stopping must not raise in a daemon thread
+            except Exception:  # stopping must not raise in a daemon thread
                 log.exception("%s: could not finish cleanly", self.thread_name)
 
     def _loop(self) -> None:
@@ -91,7 +91,7 @@ class Worker(ABC):
             self.wake_event.clear()
             try:
                 rest = self.tick()
-            except Exception:  # noqa: BLE001 - the thread must outlive any one pass
+            except Exception:  # the thread must outlive any one pass
                 log.exception("%s: a pass failed; carrying on", self.thread_name)
                 rest = self.error_delay
             if self.stop_event.is_set():

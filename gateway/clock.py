@@ -10,23 +10,24 @@ timestamp is the time (see the section below).
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import Any, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 
 class Clock:
     """The system clock, in UTC."""
 
     def now(self) -> datetime:
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
 
 
 class ManualClock(Clock):
     """A clock that moves only when told to (tests)."""
 
     def __init__(self, start: datetime | None = None) -> None:
-        self._now = start or datetime(2026, 11, 29, 1, 0, tzinfo=timezone.utc)
+        self._now = start or datetime(2026, 11, 29, 1, 0, tzinfo=UTC)
         self._lock = threading.Lock()
 
     def now(self) -> datetime:
@@ -55,7 +56,7 @@ class ManualClock(Clock):
 # verdict (the page, ``/healthz``) use these functions and nothing else.
 
 #: No real moment the gateway runs at is earlier than its build.
-BUILD_DATE = datetime(2026, 11, 1, tzinfo=timezone.utc)
+BUILD_DATE = datetime(2026, 11, 1, tzinfo=UTC)
 #: A modem that never heard NITZ may report 2080 (some Quectel models): too far is wrong too.
 PLAUSIBLE_YEARS = 25
 #: The network's time wins when our clock is further than this from it (DESIGN.md, rule 7).

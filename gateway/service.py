@@ -10,10 +10,10 @@ import logging
 
 from gateway import __version__, duty, outbox
 from gateway.background import Worker
-from gateway.menus import versions as menu_versions
 from gateway.broadcasts.service import RESERVED_KEYWORDS, BroadcastService
 from gateway.clock import Clock
 from gateway.config import Config
+from gateway.menus import versions as menu_versions
 from gateway.modem.worker import ModemWorker, all_settings_from_config
 from gateway.router import Router, RouterSettings
 from gateway.storage import ThreadLocalDb, prepare

@@ -14,7 +14,8 @@ judges them by the one rule, ``gateway.clock.judge`` (DESIGN.md, rule 7):
 
 The winner's offset from the system clock is applied to every reading until the next
 check. With none, the clock is untrusted and schedules hold (the sender too): an untrusted
-broadcast waits, it does not fire at a wrong hour. Each check is published in ``state`` key ``clock`` for the page and ``/healthz``:
+broadcast waits, it does not fire at a wrong hour. Each check is published in ``state`` key
+``clock`` for the page and ``/healthz``:
 ``{"trusted": bool, "source": "system|modem|sms", "offset_seconds": float, "checked_at": iso}``.
 """
 

@@ -24,8 +24,8 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from gateway import phone, simulation
-from gateway.menus import versions as menu_versions
 from gateway.errors import TinBaoError
+from gateway.menus import versions as menu_versions
 from gateway.web import current_config, current_services, queries
 from gateway.web.auth import role_required
 from gateway.web.filters import label, local_time, tone
