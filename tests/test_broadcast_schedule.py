@@ -13,10 +13,10 @@ import pytest
 from conftest import make_config, rows
 
 from gateway.broadcasts import control, subscribers
-from gateway.broadcasts.clock import BUILD_DATE, TrustedClock, judge
+from gateway.broadcasts.clock import TrustedClock
 from gateway.broadcasts.scheduler import Schedule, evaluate
 from gateway.broadcasts.service import BroadcastService
-from gateway.clock import ManualClock
+from gateway.clock import BUILD_DATE, ManualClock, judge
 from gateway.storage import ThreadLocalDb, prepare
 
 VN = ZoneInfo("Asia/Ho_Chi_Minh")

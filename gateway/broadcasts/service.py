@@ -29,13 +29,13 @@ from typing import Callable
 
 from gateway.background import Worker
 from gateway.broadcasts import runs
-from gateway.broadcasts.clock import BUILD_DATE, TrustedClock
+from gateway.broadcasts.clock import TrustedClock
 from gateway.broadcasts.library import Composer, Library
 from gateway.broadcasts.runs import RunStarter, record_missed
 from gateway.broadcasts.scheduler import Ticker, fire_due
 from gateway.broadcasts.sender import PumpResult, Sender, SenderSettings
 from gateway.broadcasts.subscriptions import RESERVED_KEYWORDS, MenuProvider, SubscriptionHandler
-from gateway.clock import Clock
+from gateway.clock import BUILD_DATE, Clock
 from gateway.config import PROJECT_ROOT, Config
 from gateway.storage import ThreadLocalDb
 

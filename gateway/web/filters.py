@@ -1,7 +1,8 @@
 """Presentation helpers for the officers' page: masked numbers, local times, Vietnamese labels.
 
 They are plain functions so the dashboard's HTML and its JSON (``/api/dashboard``) show the
-same strings; ``register_filters`` also makes them Jinja filters. Numbers are masked by
+same strings; ``register_filters`` (called by ``gateway.web.frame.install_frame``, for the
+officers' page and the hub alike) also makes them Jinja filters. Numbers are masked by
 ``gateway.phone.mask``, the one rule for every list, export and log (re-exported here).
 """
 
