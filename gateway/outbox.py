@@ -15,12 +15,12 @@ modem workers share one outbox: a message belongs to the worker that sent its fi
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlite_utils import Database
 
+from gateway import backoff
 from gateway.sms import pdu as pdu_codec
 from gateway.sms.segments import plan
 from gateway.sms.text import khong_dau as strip_diacritics
@@ -232,7 +232,7 @@ def mark_failure(
     """Count a failed attempt; back off with jitter, or give up. Returns True if given up."""
     attempts = part.attempts + 1
     give_up = not retryable or attempts >= max_attempts
-    delay = min(retry_max, retry_base * (2 ** (attempts - 1))) * random.uniform(0.8, 1.2)
+    delay = backoff.delay(attempts, retry_base, retry_max)
     with write_transaction(db):
         db.conn.execute(
             "UPDATE outbox SET attempts=?, last_error=?, status=?, next_attempt_at=? WHERE id=?",

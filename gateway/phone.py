@@ -137,13 +137,14 @@ def national(number: str) -> str:
     return n.value
 
 
-def mask(number: str) -> str:
+def mask(number: str | None) -> str:
     """Hide the middle of a person's number for lists (``+84912345678`` → ``0912 *** 678``).
 
     Tipsters' numbers are personal data (DESIGN.md, rule 6). Short codes, alphanumeric senders
-    and emergency numbers are not personal and are shown as they are.
+    and emergency numbers are not personal and are shown as they are. This is the one masker:
+    the officers' page (its ``mask`` filter), exports, the mirror and the logs all use it.
     """
-    n = normalise(number)
+    n = normalise(number or "")
     if n.kind in ("short_code", "alphanumeric", "emergency"):
         return n.value
     if n.is_vietnamese:

@@ -7,12 +7,12 @@
 from __future__ import annotations
 
 import logging
-import threading
 from pathlib import Path
 
 from sqlite_utils.migrations import Migrations
 
 from gateway import __version__, duty, outbox, schema, state
+from gateway.background import Worker
 from gateway.broadcasts import schema as broadcasts_schema
 from gateway.duty import schema as duty_schema
 from gateway.menus import schema as menus_schema
@@ -44,44 +44,24 @@ def prepare_gateway(path: str | Path) -> None:
     prepare(path, gateway_migrations())
 
 
-class RouterWorker:
-    """A thread that routes queued inbox rows and wakes the modem worker when replies wait."""
+class RouterWorker(Worker):
+    """The thread that routes queued inbox rows and wakes the modem worker when replies wait."""
+
+    IDLE = 1.0  # seconds between looks at the inbox when nobody wakes us
 
     def __init__(self, router: Router, dbs: ThreadLocalDb, clock: Clock, on_routed) -> None:
+        super().__init__("router")
         self.router = router
         self.dbs = dbs
         self.clock = clock
         self.on_routed = on_routed
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="router", daemon=True)
-        self._thread.start()
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    def _run(self) -> None:
-        db = self.dbs.get()
-        while not self._stop.is_set():
-            try:
-                routed = self.router.run_once(db, self.clock.now())
-            except Exception:  # noqa: BLE001 - keep routing whatever one batch did
-                log.exception("router batch failed")
-                routed = 0
-            if routed:
-                self.on_routed()
-                continue
-            self._wake.wait(1.0)
-            self._wake.clear()
+    def tick(self) -> float:
+        """Route one batch; straight on to the next while there are rows."""
+        if self.router.run_once(self.dbs.get(), self.clock.now()):
+            self.on_routed()
+            return 0.0
+        return self.IDLE
 
 
 class Gateway:
@@ -178,7 +158,9 @@ class Gateway:
         self.start()
         host, port = self.config.web.host, self.config.web.port
         log.info("TinBao %s: officers' page on http://%s:%s/", __version__, host, port)
-        if self.dbs.get().execute("SELECT COUNT(*) FROM users").fetchone()[0] == 0:
+        from gateway.web import accounts
+
+        if accounts.count_users(self.dbs.get()) == 0:
             log.warning("no officer accounts yet: create the first with "
                         "python app.py create-user NAME --role admin")
         try:

@@ -13,10 +13,10 @@ import pytest
 from conftest import make_config, rows
 
 from gateway.broadcasts import control, subscribers
-from gateway.broadcasts.clock import BUILD_DATE, TrustedClock, judge
+from gateway.broadcasts.clock import TrustedClock
 from gateway.broadcasts.scheduler import Schedule, evaluate
 from gateway.broadcasts.service import BroadcastService
-from gateway.clock import ManualClock
+from gateway.clock import BUILD_DATE, ManualClock, judge
 from gateway.service import prepare_gateway
 from gateway.storage import ThreadLocalDb
 
@@ -93,6 +93,19 @@ def test_clock_trusts_a_plausible_system_clock_else_the_modem_else_sms():
     sms = (good - timedelta(seconds=20), boot)
     assert judge(boot, None, sms).source == "sms"
     assert judge(boot, None, None).trusted is False
+
+
+def test_network_time_wins_when_the_pi_is_more_than_five_minutes_off():
+    from gateway.clock import trusted
+
+    restored = datetime(2026, 12, 1, tzinfo=UTC)  # fake-hwclock: plausible, but days behind
+    network = restored + timedelta(days=3)
+    reading = judge(restored, (network, restored), None)
+    assert reading.trusted and reading.source == "modem" and reading.offset_seconds == 3 * 86400
+    assert judge(restored, (restored + timedelta(minutes=4), restored), None).source == "system"
+    # The page without a published verdict judges the system clock by the same rule.
+    assert trusted(None, datetime(2025, 6, 1, tzinfo=UTC)) is False
+    assert trusted(None, restored) is True and trusted({"trusted": False}, restored) is False
 
 
 def test_untrusted_clock_holds_schedules_until_the_modem_gives_the_time(tmp_path):

@@ -157,8 +157,8 @@ def set_modem(db, **fields):
     [
         ("+84912345678", "0912 *** 678"),
         ("0912345678", "0912 *** 678"),
-        ("+842143880113", "0214 *** 113"),
-        ("+14155550123", "+141 *** 123"),
+        ("+842143880113", "0214 **** 113"),  # the page masks with gateway.phone.mask
+        ("+14155550123", "+141 ***** 123"),
         ("1900", "1900"),
         ("Viettel", "Viettel"),
         ("", ""),
@@ -167,6 +167,16 @@ def set_modem(db, **fields):
 )
 def test_mask(number, shown):
     assert mask(number) == shown
+
+
+@pytest.mark.parametrize("number, shown", [("84912345678", "0912 *** 678"), ("0912345678901", "09*********01")])
+def test_the_page_masks_numbers_its_old_filter_showed_in_full(client, db, number, shown):
+    # A second masker on the page once showed these two in full (rule 6).
+    assert client.application.jinja_env.filters["mask"](number) == shown
+    add_inbox(db, number, "MENU")
+    data = client.get("/api/dashboard").get_json()
+    assert data["inbox"][0]["sender"] == shown
+    assert number not in client.get("/").get_data(as_text=True)
 
 
 def test_local_time_is_dd_mm_yyyy_in_the_gateway_zone():
@@ -442,6 +452,14 @@ def test_simulator_send_keeps_short_codes_and_names(client, simulator):
     client.post("/simulator/send", json={"number": "1900", "text": "KM"})
     client.post("/simulator/send", json={"number": "Viettel", "text": "KM"})
     assert simulator.delivered == [("1900", "KM"), ("Viettel", "KM")]
+
+
+def test_simulator_refuses_a_number_the_router_would_not_accept(client, simulator):
+    # The page's own normaliser once made "+841234567890" of this (no such network prefix).
+    response = client.post("/simulator/send", json={"number": "01234567890", "text": "MENU"})
+    assert response.status_code == 400 and response.get_json()["error"]
+    assert _normalise("01234567890") == "01234567890"
+    assert simulator.delivered == []
 
 
 def test_simulator_send_from_a_plain_form_redirects_to_the_conversation(client, simulator):

@@ -2,18 +2,20 @@
 
 A Pi that boots without internet starts from a wrong time (1970, or the last time
 fake-hwclock saved). A weekly warning computed from such a clock fires at the wrong hour or
-counts a year of "missed" runs. So schedules ask this clock, which judges three sources:
+counts a year of "missed" runs. So schedules ask this clock, which reads three sources and
+judges them by the one rule, ``gateway.clock.judge`` (DESIGN.md, rule 7):
 
-1. the system clock, believed when it is not before the build date (``BUILD_DATE``);
+1. the system clock, believed when it is plausible (not before the build date, ``BUILD_DATE``)
+   and within five minutes of the network's time;
 2. the modem's network time (``AT+CCLK?``, set by the operator's NITZ), published by the modem
    worker in ``state`` key ``modem_time`` with the system clock's reading at that moment;
 3. the newest received SMS: its service-centre timestamp (``inbox.sent_at``) against the
    moment we received it (``inbox.received_at``, our clock).
 
-The first believable source wins; its offset from the system clock is applied to every
-reading until the next check. With none, the clock is untrusted and schedules hold (the
-sender too): an untrusted broadcast waits, it does not fire at a wrong hour. Each check is
-published in ``state`` key ``clock`` for the page and ``/healthz``:
+The winner's offset from the system clock is applied to every reading until the next
+check. With none, the clock is untrusted and schedules hold (the sender too): an untrusted
+broadcast waits, it does not fire at a wrong hour. Each check is published in ``state`` key
+``clock`` for the page and ``/healthz``:
 ``{"trusted": bool, "source": "system|modem|sms", "offset_seconds": float, "checked_at": iso}``.
 """
 
@@ -21,60 +23,20 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta, timezone
+from dataclasses import asdict
+from datetime import datetime, timedelta
 
 from sqlite_utils import Database
 
 from gateway import state
-from gateway.clock import Clock
+from gateway.clock import BUILD_DATE, Clock, ClockReading, judge
 from gateway.storage import utcnow_iso
 
 log = logging.getLogger(__name__)
 
-#: No real moment the gateway runs at is earlier than its build.
-BUILD_DATE = datetime(2026, 11, 1, tzinfo=timezone.utc)
-#: A modem that never heard NITZ may report 2080 (some Quectel models): too far is wrong too.
-PLAUSIBLE_YEARS = 25
 #: A network time older than this (the modem worker stopped publishing) is not used.
 MODEM_READING_MAX_AGE = timedelta(hours=6)
 STATE_KEY = "clock"
-
-
-@dataclass(frozen=True, slots=True)
-class ClockReading:
-    """The verdict of one check; ``offset_seconds`` is added to the system clock."""
-
-    trusted: bool
-    source: str  # system | modem | sms
-    offset_seconds: float
-
-
-def plausible(moment: datetime, floor: datetime = BUILD_DATE) -> bool:
-    """True when ``moment`` could be now: not before the build, not decades after it."""
-    return floor <= moment <= floor.replace(year=floor.year + PLAUSIBLE_YEARS)
-
-
-def judge(
-    system_now: datetime,
-    modem: tuple[datetime, datetime] | None,
-    sms: tuple[datetime, datetime] | None,
-    floor: datetime = BUILD_DATE,
-) -> ClockReading:
-    """Pick the time source (pure: the tests feed it readings).
-
-    ``modem`` and ``sms`` are (their time, the system clock's reading when it was taken).
-    """
-    if plausible(system_now, floor):
-        return ClockReading(True, "system", 0.0)
-    for source, reading in (("modem", modem), ("sms", sms)):
-        if reading is None:
-            continue
-        theirs, ours = reading
-        offset = (theirs - ours).total_seconds()
-        if plausible(system_now + timedelta(seconds=offset), floor):
-            return ClockReading(True, source, offset)
-    return ClockReading(False, "system", 0.0)
 
 
 class TrustedClock(Clock):

@@ -1,8 +1,9 @@
 """``BroadcastService``: the trusted clock, the scheduler tick and the sender, started together.
 
 Two threads: APScheduler's (the tick, every ``broadcasts.tick_interval`` seconds: judge the
-clock, fire what is due, settle deliveries) and the sender's (fill the outbox window, many
-times a second while a broadcast runs, rarely otherwise). Tests skip both and call ``tick()``
+clock, fire what is due, settle deliveries) and the sender's (``SenderThread``, a
+``gateway.background.Worker``: fill the outbox window, many times a second while a broadcast
+runs, rarely otherwise). Tests skip both and call ``tick()``
 and ``pump()`` with a clock they set.
 
 Wiring (``gateway/service.py``)::
@@ -26,14 +27,15 @@ from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Callable
 
+from gateway.background import Worker
 from gateway.broadcasts import runs
-from gateway.broadcasts.clock import BUILD_DATE, TrustedClock
+from gateway.broadcasts.clock import TrustedClock
 from gateway.broadcasts.library import Composer, Library
 from gateway.broadcasts.runs import RunStarter, record_missed
 from gateway.broadcasts.scheduler import Ticker, fire_due
 from gateway.broadcasts.sender import PumpResult, Sender, SenderSettings
 from gateway.broadcasts.subscriptions import RESERVED_KEYWORDS, MenuProvider, SubscriptionHandler
-from gateway.clock import Clock
+from gateway.clock import BUILD_DATE, Clock
 from gateway.config import PROJECT_ROOT, Config
 from gateway.storage import ThreadLocalDb
 
@@ -81,11 +83,9 @@ class BroadcastService:
         # A firing is looked at once per tick: the grace window is never shorter than two.
         self.grace = max(timedelta(minutes=config.broadcasts.grace_minutes), timedelta(seconds=2 * interval))
         self.ticker = Ticker(self._tick_safely, interval, self.tz)
-        self._wake = threading.Event()
+        self.sender_thread = SenderThread(self)
         self._again = threading.Event()  # woken while a tick ran: tick once more
         self._ticking = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._last_tick = monotonic_time.monotonic()
         self.last_pump: PumpResult | None = None
 
@@ -102,7 +102,7 @@ class BroadcastService:
         self._last_tick = monotonic_time.monotonic()
         if fired:
             log.info("broadcast run(s) started: %s", fired)
-            self._wake.set()
+            self.sender_thread.wake()
         return fired
 
     def pump(self) -> PumpResult:
@@ -119,24 +119,19 @@ class BroadcastService:
 
     # -- life cycle ----------------------------------------------------------------------------
     def start(self) -> None:
-        self._stop.clear()
         self.ticker.start()
-        self._thread = threading.Thread(target=self._run, name="broadcast-sender", daemon=True)
-        self._thread.start()
+        self.sender_thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        self._wake.set()
+        self.sender_thread.stop(timeout)
         self.ticker.stop()
-        if self._thread is not None:
-            self._thread.join(timeout)
 
     def wake(self) -> None:
         """An officer changed something (send now, pause, resume): look at once."""
         self._again.set()
         if not self._ticking.is_set():  # a running tick sees _again and goes round once more
             self.ticker.wake()
-        self._wake.set()
+        self.sender_thread.wake()
 
     def _tick_safely(self) -> None:
         self._ticking.set()
@@ -152,29 +147,40 @@ class BroadcastService:
         finally:
             self._ticking.clear()
 
-    def _run(self) -> None:
-        next_settle = 0.0
-        was_active = False
-        while not self._stop.is_set():
-            try:
-                result = self.pump()
-                mono = monotonic_time.monotonic()
-                if (result.active or was_active) and mono >= next_settle:
-                    self.settle(reports=False)  # progress bars move, a finished run closes at once
-                    next_settle = mono + SETTLE_EVERY
-                was_active = result.active
-            except Exception:  # noqa: BLE001 - keep pacing whatever one pass did
-                log.exception("broadcast sender pass failed")
-                result = None
-            # APScheduler follows the wall clock: if it jumped backwards the tick may sleep
-            # for as long. Ticks are also counted on the monotonic clock, and pushed if late.
-            if monotonic_time.monotonic() - self._last_tick > 3 * self.interval + 5:
-                self._last_tick = monotonic_time.monotonic()
-                self.ticker.wake()
-            if result is None or result.held:
-                wait = HELD_POLL
-            else:
-                # Busy while SMS move; a run held only by the daily limit just waits.
-                wait = BUSY_POLL if (result.queued or result.in_outbox) else IDLE_POLL
-            self._wake.wait(wait)
-            self._wake.clear()
+    def tick_if_late(self) -> None:
+        """APScheduler follows the wall clock: if it jumped backwards the tick may sleep for as
+        long. Ticks are also counted on the monotonic clock, and pushed if late."""
+        if monotonic_time.monotonic() - self._last_tick > 3 * self.interval + 5:
+            self._last_tick = monotonic_time.monotonic()
+            self.ticker.wake()
+
+
+class SenderThread(Worker):
+    """The sender's thread (``broadcast-sender``): fill the outbox window, then rest.
+
+    Many times a second while a broadcast's parts move, every ``IDLE_POLL`` seconds otherwise,
+    ``HELD_POLL`` while quiet hours or an untrusted clock hold it; woken at once when a run
+    starts or an officer acts.
+    """
+
+    error_delay = HELD_POLL
+
+    def __init__(self, service: BroadcastService) -> None:
+        super().__init__("broadcast-sender")
+        self.service = service
+        self.next_settle = 0.0
+        self.was_active = False
+
+    def tick(self) -> float:
+        service = self.service
+        service.tick_if_late()
+        result = service.pump()
+        mono = monotonic_time.monotonic()
+        if (result.active or self.was_active) and mono >= self.next_settle:
+            service.settle(reports=False)  # progress bars move, a finished run closes at once
+            self.next_settle = mono + SETTLE_EVERY
+        self.was_active = result.active
+        if result.held:
+            return HELD_POLL
+        # Busy while SMS move; a run held only by the daily limit just waits.
+        return BUSY_POLL if (result.queued or result.in_outbox) else IDLE_POLL

@@ -1,88 +1,46 @@
 """The hub's Flask app: the machine API (token per gateway) and the officers' page (login).
 
-Served offline like a gateway's page: the gateway's own stylesheet, no CDN, strict headers.
+Served offline like a gateway's page, in the same frame (``gateway.web.frame``): the gateway's
+own stylesheet and ``frame.html``, no CDN, strict headers.
 """
 
 from __future__ import annotations
 
-import secrets
-from datetime import datetime, timezone
 from pathlib import Path
 
-from flask import Flask, Response, jsonify, request
-from flask_wtf.csrf import CSRFError, CSRFProtect
+from flask import Flask
+from flask_wtf.csrf import CSRFError
 
-from gateway import __version__, state
+from gateway import __version__
 from gateway.clock import Clock
 from gateway.config import Config
 from gateway.storage import ThreadLocalDb
-from gateway.web.security import CONTENT_SECURITY_POLICY, same_origin
+from gateway.web.frame import csrf_exempt, install_frame
 
 WEB_STATIC = Path(__file__).resolve().parent.parent / "web" / "static"
 MAX_REQUEST_BYTES = 16 * 1024 * 1024  # a full batch of long tips
 SECRET_KEY_STATE = "hub_secret_key"
+COOKIE_NAME = "tinbao_hub_session"
 
 
-def _secret_key(config: Config, dbs: ThreadLocalDb) -> str:
-    """``web.secret_key``, or one made once and kept in the hub's database (sessions survive)."""
-    if config.web.secret_key:
-        return config.web.secret_key
-    return state.put_if_absent(dbs.get(), SECRET_KEY_STATE, secrets.token_hex(32))
-
-
-def _local_time(value: str | None, tz) -> str:
-    if not value:
-        return ""
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        return value
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(tz).strftime("%d/%m/%Y %H:%M")
+def csrf_refused(error: CSRFError) -> tuple[str, int]:
+    return "Biểu mẫu đã hết hạn hoặc thiếu mã bảo vệ. Hãy tải lại trang rồi thử lại.", 400
 
 
 def create_hub_app(config: Config, dbs: ThreadLocalDb, clock: Clock | None = None) -> Flask:
     from gateway.district import api, pages
 
     app = Flask(__name__, template_folder="templates", static_folder=str(WEB_STATIC), static_url_path="/static")
-    app.config.update(
-        SECRET_KEY=_secret_key(config, dbs),
-        MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES,
-        SESSION_COOKIE_HTTPONLY=True,
-        SESSION_COOKIE_SAMESITE="Lax",
-        SESSION_COOKIE_NAME="tinbao_hub_session",
-        WTF_CSRF_TIME_LIMIT=None,
-    )
-    app.json.sort_keys = False
     app.extensions["tinbao_hub"] = {"config": config, "dbs": dbs, "clock": clock or Clock()}
 
-    csrf = CSRFProtect(app)
-    csrf.exempt(api.bp)  # gateways authenticate with their token, not a browser session
+    csrf_exempt(api.bp)  # gateways authenticate with their token, not a browser session
     app.register_blueprint(api.bp)
     app.register_blueprint(pages.bp)
     app.before_request(pages.load_user)
-
-    @app.before_request
-    def refuse_cross_origin():
-        if request.method == "POST" and request.blueprint == "hub" and not same_origin():
-            return jsonify(error="Yêu cầu từ trang khác bị từ chối."), 403
-        return None
-
-    @app.errorhandler(CSRFError)
-    def csrf_refused(error: CSRFError):
-        return "Biểu mẫu đã hết hạn hoặc thiếu mã bảo vệ. Hãy tải lại trang rồi thử lại.", 400
-
-    @app.after_request
-    def headers(response: Response) -> Response:
-        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        return response
-
-    tz = config.timezone
-    app.jinja_env.filters["localtime"] = lambda value: _local_time(value, tz)
+    # The officers' page frame (session key, cookies, CSRF, same-origin guard, headers,
+    # local time, frame.html), after the login check as on a gateway.
+    install_frame(app, config, dbs, secret_state_key=SECRET_KEY_STATE, cookie_name=COOKIE_NAME,
+                  max_request_bytes=MAX_REQUEST_BYTES, csrf_refused=csrf_refused)
 
     @app.context_processor
     def page_globals() -> dict[str, object]:

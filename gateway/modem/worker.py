@@ -18,7 +18,8 @@ from typing import Callable
 
 from sqlite_utils import Database
 
-from gateway import inbox, outbox, state
+from gateway import backoff, inbox, outbox, state
+from gateway.background import Worker
 from gateway.clock import Clock
 from gateway.errors import ModemError, ModemUnavailable, SendError
 from gateway.modem.profiles import load_profile
@@ -71,40 +72,38 @@ class ModemState:
     extra: dict = field(default_factory=dict)
 
 
-class ModemWorker:
-    """Runs the modem loop in its own thread; ``wake()`` when the outbox has new rows."""
+class ModemWorker(Worker):
+    """The modem loop in its own thread (``modem-worker``); ``wake()`` when the outbox has new rows.
+
+    Each tick either (re)connects, with back-off, or serves the connected modem once: drain
+    the store if a notification came or ``drain_interval`` passed, poll, sweep stale parts,
+    send a burst. A dead port, a dead reader thread or a silent modem ends the connection
+    and the next tick connects again.
+    """
+
+    RECONNECT_BASE = 1.0  # seconds before the first reconnect; doubling up to reconnect_max
 
     def __init__(self, settings: WorkerSettings, dbs: ThreadLocalDb, clock: Clock,
                  on_inbound: Callable[[], None] = lambda: None) -> None:
+        super().__init__("modem-worker")
         self.settings = settings
         self.dbs = dbs
         self.clock = clock
         self.on_inbound = on_inbound
         self.state = ModemState(port=settings.port)
-        self._wake = threading.Event()
         self._drain = threading.Event()
-        self._stop = threading.Event()
         self._te_reports: list[str] = []
         self._other_slots: list[str] = []
         self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
         self.transport: ModemTransport | None = None
+        self._claims_settled = False
+        self._connect_failures = 0
+        self._next_drain = self._next_poll = self._next_sweep = 0.0
 
     # -- life cycle ----------------------------------------------------------------------
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="modem-worker", daemon=True)
-        self._thread.start()
-
     def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        super().stop(timeout)
         self._publish(state="stopped")
-
-    def wake(self) -> None:
-        """Something was queued: look at the outbox now rather than at the next tick."""
-        self._wake.set()
 
     def _on_notify(self, kind: str, slot: str) -> None:
         """Called from python-gsmmodem's reader thread: only record and wake, never talk AT."""
@@ -114,75 +113,96 @@ class ModemWorker:
             elif self.transport is not None and not slot.startswith(f"{self.transport.memory}:"):
                 self._other_slots.append(slot)
         self._drain.set()
-        self._wake.set()
+        self.wake()
 
-    # -- main loop -----------------------------------------------------------------------
-    def _run(self) -> None:
-        db = self.dbs.get()
-        try:  # parts this worker left in the modem when the gateway last stopped
-            resend, doubt = outbox.recover_claims(db, self.clock.now(), worker=self.settings.name)
+    # -- the loop ------------------------------------------------------------------------
+    def tick(self) -> float:
+        if not self._claims_settled:
+            self._claims_settled = True
+            self._settle_claims()
+        transport = self.transport
+        if transport is None:
+            return self._connect()
+        try:
+            return self._serve_once(transport, self.dbs.get())
+        except ModemError as exc:
+            log.error("modem lost: %s; reconnecting", exc)
+            self._publish(state="error", error=str(exc), reconnects=self.state.reconnects + 1)
+        except Exception:  # noqa: BLE001 - the worker must outlive any bug
+            log.exception("modem worker failed; reconnecting")
+            self._publish(state="error", error="internal error, see log",
+                          reconnects=self.state.reconnects + 1)
+        self._disconnect()
+        self.sleep(self.RECONNECT_BASE)
+        return 0.0
+
+    def finish(self) -> None:
+        self._disconnect()
+
+    def _settle_claims(self) -> None:
+        """Parts this worker left in the modem when the gateway last stopped."""
+        try:
+            resend, doubt = outbox.recover_claims(self.dbs.get(), self.clock.now(), worker=self.settings.name)
             if resend or doubt:
                 log.warning("%s: %d part(s) were in the modem at the last stop: %d to send again,"
                             " %d broadcast part(s) in doubt, not resent", self.settings.name,
                             resend + doubt, resend, doubt)
         except Exception:  # noqa: BLE001 - never keep the modem from starting
             log.exception("could not settle the outbox claims of %s", self.settings.name)
-        delay = 1.0
-        while not self._stop.is_set():
-            s = self.settings
-            transport = ModemTransport(
-                s.port, baudrate=s.baudrate, pin=s.pin, command_timeout=s.command_timeout,
-                send_timeout=s.send_timeout, on_notify=self._on_notify, rtscts=s.rtscts, dsrdtr=s.dsrdtr,
-            )
-            self._publish(state="connecting", error=self.state.error)
-            try:
-                transport.connect()
-            except ModemUnavailable as exc:
-                log.error("%s; retrying in %.0f s", exc, delay)
-                self._publish(state="error", error=str(exc), registered=False, signal=None)
-                self._stop.wait(delay)
-                delay = min(delay * 2, s.reconnect_max)
-                continue
-            self.transport = transport
-            delay = 1.0
-            self._publish(state="connected", error=None, connected_since=utcnow_iso(self.clock.now()))
-            try:
-                self._serve(transport, db)
-            except ModemError as exc:
-                log.error("modem lost: %s; reconnecting", exc)
-                self._publish(state="error", error=str(exc), reconnects=self.state.reconnects + 1)
-            except Exception:  # noqa: BLE001 - the worker must outlive any bug
-                log.exception("modem worker failed; reconnecting")
-                self._publish(state="error", error="internal error, see log",
-                              reconnects=self.state.reconnects + 1)
-            finally:
-                self.transport = None
-                transport.close()
-            self._stop.wait(min(delay, 1.0))
 
-    def _serve(self, transport: ModemTransport, db: Database) -> None:
+    def _connect(self) -> float:
         s = self.settings
-        next_drain = next_poll = next_sweep = 0.0
+        transport = ModemTransport(
+            s.port, baudrate=s.baudrate, pin=s.pin, command_timeout=s.command_timeout,
+            send_timeout=s.send_timeout, on_notify=self._on_notify, rtscts=s.rtscts, dsrdtr=s.dsrdtr,
+        )
+        self._publish(state="connecting", error=self.state.error)
+        try:
+            transport.connect()
+        except ModemUnavailable as exc:
+            self._connect_failures += 1
+            # No jitter: one Pi, one modem; a wake (new outbox rows) must not cut this short.
+            delay = backoff.delay(self._connect_failures, self.RECONNECT_BASE, s.reconnect_max, jitter=0)
+            log.error("%s; retrying in %.0f s", exc, delay)
+            self._publish(state="error", error=str(exc), registered=False, signal=None)
+            self.sleep(delay)
+            return 0.0
+        except BaseException:
+            transport.close()
+            raise
+        self.transport = transport
+        self._connect_failures = 0
+        self._publish(state="connected", error=None, connected_since=utcnow_iso(self.clock.now()))
+        self._next_drain = self._next_poll = self._next_sweep = 0.0
         self._drain.set()
-        while not self._stop.is_set():
-            if not transport.alive:
-                raise ModemError(f"modem on {s.port} stopped answering (port closed or reader died)")
-            mono = time.monotonic()
-            if self._drain.is_set() or mono >= next_drain:
-                self._drain.clear()
-                self._drain_store(transport, db)
-                next_drain = mono + s.drain_interval
-            if mono >= next_poll:
-                self._poll(transport)
-                next_poll = mono + s.signal_interval
-            if mono >= next_sweep:
-                if inbox.flush_stale_parts(db, self.clock.now(), s.reassembly_timeout):
-                    self.on_inbound()
-                next_sweep = mono + min(60.0, s.reassembly_timeout / 4)
-            sent = self._send_some(transport, db) if self.state.registered else 0
-            if not self._drain.is_set() and sent == 0:
-                self._wake.wait(timeout=max(0.05, min(1.0, next_drain - time.monotonic())))
-                self._wake.clear()
+        return 0.0
+
+    def _disconnect(self) -> None:
+        transport, self.transport = self.transport, None
+        if transport is not None:
+            transport.close()
+
+    def _serve_once(self, transport: ModemTransport, db: Database) -> float:
+        """One look at the connected modem; the seconds until the next (0: more to do)."""
+        s = self.settings
+        if not transport.alive:
+            raise ModemError(f"modem on {s.port} stopped answering (port closed or reader died)")
+        mono = time.monotonic()
+        if self._drain.is_set() or mono >= self._next_drain:
+            self._drain.clear()
+            self._drain_store(transport, db)
+            self._next_drain = mono + s.drain_interval
+        if mono >= self._next_poll:
+            self._poll(transport)
+            self._next_poll = mono + s.signal_interval
+        if mono >= self._next_sweep:
+            if inbox.flush_stale_parts(db, self.clock.now(), s.reassembly_timeout):
+                self.on_inbound()
+            self._next_sweep = mono + min(60.0, s.reassembly_timeout / 4)
+        sent = self._send_some(transport, db) if self.state.registered else 0
+        if self._drain.is_set() or sent:
+            return 0.0
+        return max(0.05, min(1.0, self._next_drain - time.monotonic()))
 
     # -- inbound -------------------------------------------------------------------------
     def _drain_store(self, transport: ModemTransport, db: Database) -> None:
@@ -217,7 +237,7 @@ class ModemWorker:
         s = self.settings
         sent = 0
         part = None
-        if not self._drain.is_set() and not self._stop.is_set():
+        if not self._drain.is_set() and not self.stopping:
             part = outbox.next_due(db, self.clock.now(), worker=s.name)  # claimed for this worker
         while part is not None:
             try:
@@ -233,7 +253,7 @@ class ModemWorker:
                     raise ModemError(f"modem on {s.port} failed while sending") from exc
                 break
             sent += 1
-            more = sent < SEND_BURST and not self._drain.is_set() and not self._stop.is_set()
+            more = sent < SEND_BURST and not self._drain.is_set() and not self.stopping
             # Marking this part and claiming the next is one commit: the modem waits less.
             part = outbox.mark_part_sent(db, part, mr, self.clock.now(), claim_next_for=s.name if more else None)
         if sent:

@@ -9,13 +9,13 @@ Rows are taken in the order tips were received.
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Iterable
 
 from sqlite_utils import Database
 
+from gateway import backoff
 from gateway.storage import utcnow_iso, write_transaction
 
 DESTINATIONS = ("zalo", "district")
@@ -37,17 +37,6 @@ class QueuedTip:
     tipster: str
     text: str
     status: str
-
-
-def backoff_delay(attempts: int, base: float, maximum: float) -> float:
-    """Seconds to wait after ``attempts`` failures: doubling from ``base``, capped, ±20 % jitter.
-
-    Jitter keeps many gateways that lost the same uplink from all knocking at once when it
-    comes back.
-    """
-    if attempts <= 0:
-        return 0.0
-    return min(maximum, base * (2 ** min(attempts - 1, 30))) * random.uniform(0.8, 1.2)
 
 
 def enqueue(db: Database, tip_id: int, received_at: str, destinations: Iterable[str], now: datetime) -> None:
@@ -129,7 +118,7 @@ def mark_failed(db: Database, row_id: int, error: str, now: datetime, *, base: f
     with write_transaction(db):
         row = db.execute("SELECT attempts FROM sync_queue WHERE id=?", (row_id,)).fetchone()
         attempts = (row[0] if row else 0) + 1
-        delay = backoff_delay(attempts, base, maximum)
+        delay = backoff.delay(attempts, base, maximum)
         db.conn.execute(
             "UPDATE sync_queue SET status='failed', attempts=?, last_error=?, next_attempt_at=? WHERE id=?",
             (attempts, error[:500], utcnow_iso(now + timedelta(seconds=delay)), row_id),

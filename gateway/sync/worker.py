@@ -24,6 +24,8 @@ from datetime import datetime, timedelta
 
 from sqlite_utils import Database
 
+from gateway import backoff
+from gateway.background import Worker
 from gateway.clock import Clock
 from gateway.config import Config
 from gateway.storage import ThreadLocalDb, utcnow_iso
@@ -39,19 +41,19 @@ RECHECK_AFTER = 30.0     # seconds (monotonic) of silence after which the next d
 ZALO_CLAIM = 20          # Zalo sends one message per officer: claim a few tips at a time
 
 
-class Lane:
-    """One destination's loop; subclasses say how to check, drain and whether enabled."""
+class Lane(Worker):
+    """One destination's thread (``sync-<name>``); subclasses say how to check, drain and
+    whether enabled. Its back-off (``failures``, ``next_try``) is touched only by this thread."""
 
     name = ""
 
     def __init__(self, config: Config, dbs: ThreadLocalDb, clock: Clock, reporter: report.SyncReport) -> None:
+        super().__init__(f"sync-{self.name}")
         self.config = config
         self.dbs = dbs
         self.clock = clock
         self.reporter = reporter
-        self.wake_event = threading.Event()
-        self.stop_event = threading.Event()
-        self.thread: threading.Thread | None = None
+        self.error_delay = config.sync.poll_interval  # a failed pass waits like a quiet one
         self.failures = 0
         self.next_try: datetime | None = None
         self.last_contact = float("-inf")
@@ -59,31 +61,14 @@ class Lane:
         self.retry_seen: str | None = None
         self.checks = 0  # connectivity checks made (tests and the page read it)
 
-    # -- the thread ----------------------------------------------------------------------
-    def start(self) -> None:
-        self.thread = threading.Thread(target=self._run, name=f"sync-{self.name}", daemon=True)
-        self.thread.start()
-
-    def stop(self, timeout: float) -> None:
-        self.stop_event.set()
-        self.wake_event.set()
-        if self.thread is not None:
-            self.thread.join(timeout)
-
-    def _run(self) -> None:
-        db = self.dbs.get()
-        while not self.stop_event.is_set():
-            try:
-                self.step(db)
-            except Exception:  # noqa: BLE001 - a bug in one pass must not stop the mirror
-                log.exception("sync %s pass failed", self.name)
-            self.wake_event.wait(self.config.sync.poll_interval)
-            self.wake_event.clear()
+    def tick(self) -> float:
+        self.step(self.dbs.get())
+        return self.config.sync.poll_interval
 
     # -- one pass ------------------------------------------------------------------------
     def step(self, db: Database) -> None:
         now = self.clock.now()
-        self._take_retry_request(db)
+        self.take_retry_request(db)
         if not self.enabled:
             self.publish(db, state="disabled", error=None)
             return
@@ -120,22 +105,34 @@ class Lane:
 
     def back_off(self, db: Database, state: str, error: str) -> None:
         self.failures += 1
-        delay = queue.backoff_delay(self.failures, self.config.sync.retry_base, self.config.sync.retry_max)
+        delay = backoff.delay(self.failures, self.config.sync.retry_base, self.config.sync.retry_max)
         self.next_try = self.clock.now() + timedelta(seconds=delay)
         self.last_contact = float("-inf")
         log.info("sync %s: %s (%s); next try in %.0f s", self.name, state, error, delay)
         self.publish(db, state=state, error=error)
 
     def reset_backoff(self) -> None:
+        """Forget the back-off (this lane's thread only: see ``take_retry_request``)."""
         self.failures, self.next_try = 0, None
         self.last_contact = float("-inf")
 
-    def _take_retry_request(self, db: Database) -> None:
+    def take_retry_request(self, db: Database) -> bool:
+        """The one way "retry now" reaches a lane: a new request in ``state`` ends its back-off.
+
+        The page marks the rows due (``queue.retry_now``), writes the request
+        (``report.request_retry``) and wakes the lane; the lane alone, in its own thread, sees
+        the request here at the start of its next pass. So a running gateway, a worker started
+        alone (``python -m gateway.sync.worker``) and a request made while the worker was
+        down all behave alike. True when the back-off was forgotten.
+        """
         requested = report.retry_requests(db).get(self.name)
-        if requested and requested != self.retry_seen:
-            if self.retry_seen is not None or self.failures:
-                self.reset_backoff()
-            self.retry_seen = requested
+        if not requested or requested == self.retry_seen:
+            return False
+        reset = self.retry_seen is not None or self.failures > 0
+        if reset:
+            self.reset_backoff()
+        self.retry_seen = requested
+        return reset
 
     def publish(self, db: Database, **fields) -> None:
         fields["queued"] = queue.waiting(db, self.name)
@@ -206,7 +203,7 @@ class ZaloLane(Lane):
         self.publish(db, state="needs_reauth", error=f"Cần cấp quyền lại cho OA (re-authorise the OA): {error}")
 
     def drain(self, db: Database) -> None:
-        while not self.stop_event.is_set():
+        while not self.stopping:
             claimed = queue.claim(db, self.name, self.clock.now(), ZALO_CLAIM)
             if not claimed:
                 return
@@ -229,7 +226,7 @@ class ZaloLane(Lane):
                 else:
                     queue.mark_failed(db, tip.row_id, outcome.error or "failed", now,
                                       base=self.config.sync.retry_base, maximum=self.config.sync.retry_max)
-                if self.stop_event.is_set():
+                if self.stopping:
                     queue.release(db, [t.row_id for t in claimed[index + 1:]], count=False)
                     return
 
@@ -267,7 +264,7 @@ class DistrictLane(Lane):
 
     def drain(self, db: Database) -> None:
         size = self.config.sync.batch_size
-        while not self.stop_event.is_set():
+        while not self.stopping:
             batch = queue.claim(db, self.name, self.clock.now(), size)
             if not batch:
                 break
@@ -287,7 +284,7 @@ class DistrictLane(Lane):
 
 
 class SyncWorker:
-    """Mirrors tips to Zalo and the district hub; ``start``/``stop``/``wake``/``retry_now``."""
+    """Mirrors tips to Zalo and the district hub: one ``Lane`` thread per destination."""
 
     def __init__(self, config: Config, dbs: ThreadLocalDb, clock: Clock | None = None) -> None:
         self.config = config
@@ -322,19 +319,12 @@ class SyncWorker:
             lane.close()
         self.durable_dbs.close_all()
 
-    def wake(self) -> None:
-        """New tips, or the clock moved: look again now (back-off still applies)."""
-        for lane in self.lanes.values():
-            lane.wake_event.set()
-
-    def retry_now(self, destination: str | None = None) -> None:
-        """An officer's "retry now": forget the back-off, make waiting rows due, look now."""
-        db = self.dbs.get()
-        queue.retry_now(db, self.clock.now(), destination=destination)
+    def wake(self, destination: str | None = None) -> None:
+        """Look again now: new tips, the clock moved, or an officer's "retry now" was written
+        (the lane forgets its back-off itself when it reads it: ``Lane.take_retry_request``)."""
         for name, lane in self.lanes.items():
             if destination in (None, name):
-                lane.reset_backoff()
-                lane.wake_event.set()
+                lane.wake()
 
 
 def main(argv: list[str] | None = None) -> int:

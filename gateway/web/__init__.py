@@ -58,7 +58,7 @@ class Simulator(Protocol):
 class SyncControl(Protocol):
     """The running sync worker (``gateway.sync.worker.SyncWorker``): "retry now" wakes it."""
 
-    def retry_now(self, destination: str | None = None) -> None: ...
+    def wake(self, destination: str | None = None) -> None: ...
 
 
 class BroadcastControl(Protocol):
@@ -153,24 +153,21 @@ def create_app(config: Config, services: WebServices) -> Flask:
     from flask_babel import gettext as _
     from flask_babel import lazy_gettext as _l
 
-    from gateway.web import admin, auth, filters, i18n, security, simulator, status
+    from gateway.web import admin, auth, i18n, security, simulator, status
+    from gateway.web.frame import install_frame
 
     app = Flask(__name__)
-    app.config.update(
-        SECRET_KEY=security.secret_key(config, services),
-        MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES,
-    )
-    app.json.sort_keys = False
     app.extensions["tinbao"] = {"config": config, "services": services}
     app.extensions["tinbao_nav"] = []
 
-    filters.register_filters(app, config.timezone)
     # Order matters: language first (the login page is translated too), then login, then
-    # the same-origin guard and CSRF (security.install), so a stranger is sent to the login
-    # page before anything else is looked at.
+    # the frame shared with the hub (same-origin guard, CSRF, headers, session key, filters),
+    # so a stranger is sent to the login page before anything else is looked at.
     i18n.install(app, config)
     auth.install(app, config)
-    security.install(app, config)
+    install_frame(app, config, services.db, secret_state_key=security.SECRET_STATE_KEY,
+                  cookie_name=security.COOKIE_NAME, max_request_bytes=MAX_REQUEST_BYTES,
+                  csrf_refused=security.csrf_refused)
 
     register_area(app, status.bp, _l("Tổng quan"), "status.dashboard", "viewer", order=10)
     for name in AREA_MODULES:

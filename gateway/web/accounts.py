@@ -138,6 +138,11 @@ def officers(db: Database) -> list[str]:
     return [row[0] for row in rows]
 
 
+def count_users(db: Database) -> int:
+    """Every account, active or not: none at all means the first admin is still to be made."""
+    return db.execute("SELECT count(*) FROM users").fetchone()[0]
+
+
 def count_admins(db: Database) -> int:
     return db.execute("SELECT count(*) FROM users WHERE role = 'admin' AND active = 1").fetchone()[0]
 

@@ -1,24 +1,25 @@
 """Presentation helpers for the officers' page: masked numbers, local times, Vietnamese labels.
 
 They are plain functions so the dashboard's HTML and its JSON (``/api/dashboard``) show the
-same strings; ``register_filters`` also makes them Jinja filters. ``mask`` is local for now;
-``gateway.phone.mask`` may replace it later with the same signature.
+same strings; ``register_filters`` (called by ``gateway.web.frame.install_frame``, for the
+officers' page and the hub alike) also makes them Jinja filters. Numbers are masked by
+``gateway.phone.mask``, the one rule for every list, export and log (re-exported here).
 """
 
 from __future__ import annotations
 
-import re
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
+from gateway.phone import mask
+
 if TYPE_CHECKING:
     from flask import Flask
 
-DATE_FORMAT = "%d/%m/%Y %H:%M"
+__all__ = ["label", "local_time", "mask", "register_filters", "shorten", "signal_bars", "tone"]
 
-_VN_MOBILE = re.compile(r"\+84(\d{9,10})")
-_INTERNATIONAL = re.compile(r"\+(\d{7,15})")
+DATE_FORMAT = "%d/%m/%Y %H:%M"
 
 # Labels for status words stored in the tables. Unknown words are shown as they are.
 MODEM_STATES = {
@@ -59,26 +60,6 @@ _TONES = {
     "error": "bad", "failed": "bad", "unplugged": "bad",
     "new": "new",
 }
-
-
-def mask(number: str | None) -> str:
-    """A number as lists show it: ``+84912345678`` → ``0912 *** 678``.
-
-    Short codes and alphanumeric senders ("Viettel", "1900") are not personal and are shown
-    as they came; other international numbers keep their prefix and last three digits.
-    """
-    if not number:
-        return ""
-    match = _VN_MOBILE.fullmatch(number)
-    if match:
-        national = "0" + match.group(1)
-        return f"{national[:4]} *** {national[-3:]}"
-    if re.fullmatch(r"0\d{9,10}", number):
-        return f"{number[:4]} *** {number[-3:]}"
-    match = _INTERNATIONAL.fullmatch(number)
-    if match:
-        return f"{number[:4]} *** {number[-3:]}"
-    return number
 
 
 def local_time(value: str | None, tz: ZoneInfo) -> str:

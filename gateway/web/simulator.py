@@ -23,9 +23,9 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
-from gateway import conversations, simulation
-from gateway.menus import versions as menu_versions
+from gateway import conversations, phone, simulation
 from gateway.errors import TinBaoError
+from gateway.menus import versions as menu_versions
 from gateway.web import current_config, current_services
 from gateway.web.auth import role_required
 from gateway.web.filters import label, local_time, tone
@@ -52,30 +52,17 @@ BAD_NUMBER = _l("Số điện thoại không hợp lệ (ví dụ 0912345678).")
 
 _dry_run_lock = threading.Lock()
 
-_SEPARATORS = re.compile(r"[\s.\-()]")
-_E164 = re.compile(r"\+\d{7,15}")
-_SHORT_CODE = re.compile(r"\d{3,8}")
-_ALPHANUMERIC = re.compile(r"(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}")
+_ALPHANUMERIC = re.compile(r"(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}")  # what a GSM sender field holds
+_SENDER_KINDS = frozenset({"mobile", "landline", "international", "short_code", "emergency"})
 
 
 def _normalise(number: str) -> str:
-    """Vietnamese numbers in any accepted form as E.164; anything else as typed (trimmed).
+    """A typed number in the form the router stores it (``gateway.phone.normalise``).
 
-    ``0912345678``, ``84912345678``, ``0084912345678``, ``+84 912 345 678`` → ``+84912345678``.
-    (``gateway.phone.normalise`` may replace this later.)
+    ``0912345678``, ``84912345678``, ``0084912345678``, ``+84 912 345 678`` → ``+84912345678``;
+    short codes and names stay as typed (trimmed); anything unparseable too, and is refused.
     """
-    cleaned = _SEPARATORS.sub("", number)
-    if re.fullmatch(r"\+84\d{9,10}", cleaned):
-        return cleaned
-    if re.fullmatch(r"0084\d{9,10}", cleaned):
-        return "+" + cleaned[2:]
-    if re.fullmatch(r"84\d{9,10}", cleaned):
-        return "+" + cleaned
-    if re.fullmatch(r"0\d{9,10}", cleaned):
-        return "+84" + cleaned[1:]
-    if _E164.fullmatch(cleaned):
-        return cleaned
-    return number.strip()
+    return phone.normalise(number).value
 
 
 def _stored_forms(number: str) -> list[str]:
@@ -87,10 +74,10 @@ def _stored_forms(number: str) -> list[str]:
 
 
 def _valid_sender(number: str) -> bool:
-    """A sender a phone network could deliver: E.164, a short code or an alphanumeric name."""
-    return bool(
-        _E164.fullmatch(number) or _SHORT_CODE.fullmatch(number) or _ALPHANUMERIC.fullmatch(number)
-    )
+    """A sender a phone network could deliver: a number ``gateway.phone`` accepts, a short
+    code or an alphanumeric name that fits a GSM sender field."""
+    kind = phone.normalise(number).kind
+    return kind in _SENDER_KINDS or (kind == "alphanumeric" and bool(_ALPHANUMERIC.fullmatch(number)))
 
 
 def message_view(row: dict[str, Any], tz: Any) -> dict[str, Any]:

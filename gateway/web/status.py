@@ -23,6 +23,7 @@ from flask_babel import lazy_gettext as _l
 from sqlite_utils import Database
 
 from gateway import inbox, outbox, state, tips
+from gateway.broadcasts.clock import STATE_KEY as CLOCK_STATE_KEY
 from gateway.modem import status as modem_status
 from gateway.sync import queue as sync_queue
 from gateway.sync import report as sync_report
@@ -40,7 +41,6 @@ TIP_ROWS = 10
 LIST_TEXT_CHARS = 200
 TIP_TEXT_CHARS = 100
 REFRESH_SECONDS = 5
-TRUSTED_CLOCK_YEAR = 2025
 SIM_NEARLY_FULL = 0.8
 
 _INBOX_NOTES = {"binary": _l("Tin nhị phân"), "undecodable": _l("Không giải mã được")}
@@ -120,16 +120,15 @@ def tip_view(row: dict[str, Any], tz: ZoneInfo) -> dict[str, Any]:
     }
 
 
-def clock_trusted(db: Database, now: datetime) -> bool:
+def clock_trusted(db: Database | None, now: datetime) -> bool:
     """The clock's own verdict (state 'clock', when something keeps it), else a sanity check.
 
     A Pi has no battery-backed clock: after a power cut without network time it may think it
     is 1970, and every tip would be stamped wrong until somebody notices.
     """
-    clock = state.get_json(db, "clock")
-    if clock is not None and isinstance(clock.get("trusted"), bool):
-        return clock["trusted"]
-    return now.year >= TRUSTED_CLOCK_YEAR
+    from gateway.clock import trusted  # the one rule (DESIGN.md, rule 7)
+
+    return trusted(state.get_json(db, CLOCK_STATE_KEY) if db is not None else None, now)
 
 
 def alerts(db: Database, modem: dict[str, Any], now: datetime) -> list[dict[str, str]]:
@@ -248,7 +247,7 @@ def healthz() -> tuple[Response, int]:
         database_ok = False
         modem = {"state": "unknown", "signal": None, "registered": False}
         queues = dict.fromkeys(QUEUE_KEYS)  # unknown, not zero
-        trusted = now.year >= TRUSTED_CLOCK_YEAR
+        trusted = clock_trusted(None, now)  # the same rule, without the verdict it could not read
     healthy = database_ok and modem["state"] == "connected"
     body = {
         "status": "ok" if healthy else "degraded",

@@ -5,8 +5,11 @@ the rows still waiting with their attempts and last error, and press "retry now"
 destination or one row, dead rows included). An admin pastes a new Zalo refresh token after
 re-authorising the OA. A USB file of the unsynced tips can be downloaded here too.
 
-The page writes only rows and a request in ``state``; the sync worker (if the gateway put it
-in ``services.sync``) is woken at once, otherwise it sees the request within a poll.
+"Retry now" has one way: the page marks the rows due (``queue.retry_now``) and writes a
+request in ``state`` (``report.request_retry``), then wakes the sync worker (if the gateway
+put it in ``services.sync``; otherwise it sees the request within a poll). Only the
+worker's lane, in its own thread, forgets its back-off (``Lane.take_retry_request``): a
+request thread never touches the worker's state.
 """
 
 from __future__ import annotations
@@ -101,9 +104,10 @@ def page() -> str:
 
 
 def _wake(destination: str | None) -> None:
+    """Wake the running sync worker, if this process has one; it reads the request itself."""
     worker = current_services().sync
     if worker is not None:
-        worker.retry_now(destination)
+        worker.wake(destination)
 
 
 @bp.post("/sync/retry")
