@@ -80,6 +80,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "baudrate": Key("int", 115200, _between(1200, 4_000_000)),
         "pin": Key("str", "", _pin),
         "profile": Key("str", "generic"),
+        "smsc": Key("str", ""),  # SMS centre number for AT+CSCA; empty keeps the SIM's
         "drain_interval": Key("float", 120.0, _between(0.1, 3600)),
         "signal_interval": Key("float", 30.0, _between(0.1, 3600)),
         "reassembly_timeout": Key("float", 900.0, _between(0.1, 7 * 86400)),

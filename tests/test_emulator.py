@@ -527,3 +527,131 @@ def test_out_of_process(tmp_path):
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+# --- models: the LTE modems a commune can buy (issue 8) ----------------------------------------
+
+@pytest.fixture
+def model_raw(tmp_path, request):
+    """A raw port on an emulator of the model named by the test's parameter."""
+    emulator = ModemEmulator(link=str(tmp_path / "ttyLTE"), model=request.param, report_delay=0.05)
+    emulator.start()
+    with serial.Serial(emulator.path, 115200, timeout=1) as port:
+        yield emulator, RawPort(port)
+    emulator.stop()
+
+
+@pytest.mark.parametrize(("model_raw", "maker", "act"), [
+    ("sim7600", "SIMCOM INCORPORATED", 7), ("a7670", "SIMCOM INCORPORATED", 7),
+    ("ec25", "Quectel", 7), ("e3372", "huawei", 7), ("sim800", "SIMCOM_Ltd", 0),
+], indirect=["model_raw"])
+def test_models_identity_and_registration(model_raw, maker, act):
+    emu, raw = model_raw
+    assert raw.at("AT+CGMI") == [maker, "OK"]
+    assert raw.at("AT+COPS?")[0] == f'+COPS: 0,0,"Viettel",{act}'
+    if act == 7:  # LTE-only attach: circuit switched says "not registered", packet domains say 1
+        assert raw.at("AT+CREG?")[0] == "+CREG: 0,0"
+        assert raw.at("AT+CGREG?")[0] == "+CGREG: 0,1"
+        assert raw.at("AT+CEREG?")[0] == "+CEREG: 0,1"
+    else:
+        assert raw.at("AT+CREG?")[0] == "+CREG: 0,1"
+        assert raw.at("AT+CEREG?") == ["ERROR"]
+    emu.set_fault("no_network", True)
+    assert raw.at("AT+CGREG?")[0] == "+CGREG: 0,2"
+    emu.set_fault("registration_error", True)
+    assert raw.at("AT+CGREG?") == ["ERROR"]
+
+
+def test_default_model_is_unchanged(emu, raw):
+    assert raw.at("AT+CREG?")[0] == "+CREG: 0,1" and raw.at("AT+CGREG?")[0] == "+CGREG: 0,1"
+    assert raw.at("AT+CEREG?") == ["ERROR"]
+    assert raw.at("AT+CPMS=?")[0] == '+CPMS: ("ME","SM"),("ME","SM"),("ME","SM")'
+    assert raw.at("AT+CPSI?") == ["ERROR"] and raw.at("AT^CURC=0") == ["ERROR"]
+
+
+@pytest.mark.parametrize("model_raw", ["sim7600"], indirect=True)
+def test_simcom_serving_cell_network_time_and_report_store(model_raw):
+    emu, raw = model_raw
+    assert raw.at("AT+CPSI?")[0].startswith("+CPSI: LTE,Online,452-04,") and ",-90,-850," in raw.at("AT+CPSI?")[0]
+    assert raw.at("AT+CCLK?")[0] == '+CCLK: "80/01/06,00:00:27+00"'  # not synced yet
+    assert raw.at("AT+CLTS=1") == ["OK"]
+    assert raw.at("AT+CCLK?")[0][len('+CCLK: "'):][:8] == emu.clock().strftime("%y/%m/%d")
+    assert raw.at("AT+CTZU=1") == ["ERROR"]  # the Quectel command
+    assert raw.at("AT+CMGF=0;+CSMP=49,167,0,0") == ["OK"]
+    pdu = pdu_codec.encode_submit("0912345678", "bao cao", reference=0)[0]
+    assert raw.at(f"AT+CMGS={pdu.tpdu_length}") == ["> "]
+    assert raw.send(pdu.hex.encode() + b"\x1a").startswith("+CMGS:")
+    assert raw.urc() == "OK"  # the end of the +CMGS reply
+    assert raw.urc() == '+CDSI: "SR",1'  # SIMCom keeps reports in their own store
+    assert [(s.memory, s.kind) for s in emu.stored()] == [("SR", "status-report")]
+
+
+@pytest.mark.parametrize("model_raw", ["ec25"], indirect=True)
+def test_every_store_holds_its_own_and_mt_is_both(model_raw):
+    emu, raw = model_raw
+    emu.preload("0912345678", "tren SIM", memory="SM")
+    emu.preload("0912345678", "trong modem", memory="ME")
+    assert raw.at("AT+CPMS=?")[0] == '+CPMS: ("SM","ME","MT"),("SM","ME","MT"),("SM","ME","MT")'
+    assert raw.at('AT+CPMS="SM"')[0] == "+CPMS: 1,50,1,50,1,50"
+    assert raw.at("AT+CMGL=4")[0] == "+CMGL: 1,0,,{}".format(len(emu.stored("SM")[0].pdu) // 2 - 8)
+    assert raw.at('AT+CPMS="MT"')[0].startswith("+CPMS: 2,100,")
+    listing = raw.at("AT+CMGL=4")
+    assert [line.split(",")[0] for line in listing if line.startswith("+CMGL")] == ["+CMGL: 1", "+CMGL: 51"]
+    assert raw.at("AT+CMGD=51") == ["OK"]
+    assert [s.memory for s in emu.stored()] == ["SM"]
+    assert raw.at("AT+QCSQ")[0] == '+QCSQ: "LTE",-55,-85,195,-9'
+
+
+@pytest.mark.parametrize("model_raw", ["e3372"], indirect=True)
+def test_huawei_lines_inside_listings_until_curc_0(model_raw):
+    emu, raw = model_raw
+    emu.preload("0912345678", "tin 1")
+    listing = raw.at("AT+CMGL=4")
+    assert listing[0].startswith("+CMGL: 1,") and listing[1] == "^RSSI:20" and listing[3] == "OK"
+    assert raw.at("AT^HCSQ?")[0] == '^HCSQ: "LTE",50,56,120,22'
+    assert raw.at("AT^CURC=0") == ["OK"]
+    assert raw.at("AT+CMGL=4")[1] != "^RSSI:20"
+    emu.set_fault("report_in_listing", 1)  # a stick that ignores AT^CURC=0
+    assert raw.at("AT+CMGR=1")[1] == "^RSSI:17"
+    emu.inject("^MODE:5,4")
+    assert raw.urc() == "^MODE:5,4"
+
+
+def test_cnmi_fallback_only_gives_cds_with_its_pdu(tmp_path):
+    emulator = ModemEmulator(link=str(tmp_path / "tty"), report_delay=0.05, cnmi_fallback_only=True)
+    emulator.start()
+    reports = Inbox()
+    modem = GsmModem(emulator.path, smsStatusReportCallback=reports.add, smsReceivedCallbackFunc=lambda sms: None)
+    try:
+        modem.connect()
+        assert modem.write("AT+CNMI?")[0] == "+CNMI: 2,1,0,1,0"  # python-gsmmodem's fallback
+        modem.sendSms("0912345678", "co bao cao")
+        assert reports.wait(1, 3) and reports[0].status == 0  # +CDS: <len> then the PDU line
+        assert emulator.stored_count() == 0
+    finally:
+        close_modem(modem)
+        emulator.stop()
+
+
+def test_out_of_process_model_and_inject(tmp_path):
+    link = tmp_path / "ttyMODEM"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gateway.modem.emulator", "--link", str(link), "--model", "e3372"],
+        cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        ready = process.stdout.readline().split()
+        client = EmulatorClient(f"http://127.0.0.1:{ready[2]}")
+        assert client.status()["model"] == "e3372"
+        assert client.preload("0912345678", "tren SIM", memory="SM") == [1]
+        assert [s.memory for s in client.stored()] == ["SM"]
+        with serial.Serial(str(link), 115200, timeout=1) as port:
+            raw = RawPort(port)
+            assert raw.at("AT+CGMI") == ["huawei", "OK"]
+            client.inject("^RSSI:9")
+            assert raw.urc() == "^RSSI:9"
+        client.shutdown()
+        assert process.wait(timeout=5) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()

@@ -9,7 +9,14 @@ It deliberately bypasses three library behaviours that lose or duplicate message
 (MODEM_NOTES.md): the library's ``+CMTI`` handler (reads, calls back, deletes, and misses the
 second of two notifications), ``processStoredSms`` (deletes before the callback) and its
 text encoder (raises on emoji, mis-maps ``§``). Notifications here only wake the worker,
-which drains the whole store: list, commit, then delete.
+which drains every store: list, commit, then delete.
+
+What it does per modem comes from its profile (``profiles.py``): the commands that start it
+(network time, Huawei reports off), the stores to drain (SM, ME, and SR for status reports
+on SIMCom), and how to read the LTE signal. Registration is read from all three domains
+(``+CREG``, ``+CGREG``, ``+CEREG``): an LTE modem says ``+CREG: 0,0`` and still sends.
+A listing is parsed so that no line but a hex PDU of the announced length is ever taken for
+a message: Huawei sticks slip ``^RSSI:17`` between a ``+CMGL:`` header and its PDU.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ import contextlib
 import logging
 import re
 import threading
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Callable, Iterator
 
@@ -36,18 +44,34 @@ from gsmmodem.serial_comms import SerialComms
 
 from gateway.errors import ModemError, ModemUnavailable, SendError
 from gateway.modem.cclk import parse_clock
+from gateway.modem.profiles import ModemProfile
 from gateway.modem.types import ModemStatus, StoredPdu
 
 log = logging.getLogger(__name__)
 
-CMGL_RE = re.compile(r"^\+CMGL:\s*(\d+),\s*(\d+),")
-CMGR_RE = re.compile(r"^\+CMGR:\s*(\d*),")
+CMGL_RE = re.compile(r"^\+CMGL:\s*(\d+),\s*(\d+),(?:.*,)?\s*(\d*)\s*$")  # index, stat, [alpha], length
+CMGR_RE = re.compile(r"^\+CMGR:\s*(\d*),(?:.*,)?\s*(\d*)\s*$")  # stat, [alpha], length
 CMGS_RE = re.compile(r"^\+CMGS:\s*(\d+)")
 CSQ_RE = re.compile(r"^\+CSQ:\s*(\d+),")
-CREG_RE = re.compile(r"^\+CREG:\s*\d+,\s*(\d+)")
-COPS_RE = re.compile(r'^\+COPS:\s*\d+(?:,\s*\d+,\s*"([^"]*)")?')
+REG_RE = re.compile(r"^\+C[EG]?REG:\s*\d+,\s*(\d+)")  # +CREG/+CGREG/+CEREG: <n>,<stat>[,...]
+COPS_RE = re.compile(r'^\+COPS:\s*\d+(?:,\s*\d+,\s*"([^"]*)"(?:,\s*(\d+))?)?')
 CPMS_RE = re.compile(r'^\+CPMS:\s*"?[A-Z]*"?,\s*(\d+),\s*(\d+)')
 NOTIFY_RE = re.compile(r'^\+(CMTI|CDSI):\s*"([^"]*)",\s*(\d+)')
+CDS_RE = re.compile(r"^\+CDS:\s*(\d+)")
+HEX_RE = re.compile(r"^(?:[0-9A-Fa-f]{2})+$")
+CPSI_RE = re.compile(r"^\+CPSI:\s*([^,]+)")
+QCSQ_RE = re.compile(r'^\+QCSQ:\s*"([^"]+)"(?:,\s*(-?\d+),\s*(-?\d+),\s*(-?\d+),\s*(-?\d+))?')
+HCSQ_RE = re.compile(r'^\^HCSQ:\s*"([^"]+)"(?:,\s*(\d+),\s*(\d+),\s*(\d+),\s*(\d+))?')
+SMSC_RE = re.compile(r'^\+CSCA:\s*"([^"]*)"')
+SMSC_VALUE_RE = re.compile(r"^\+?\d{3,20}$")
+
+REGISTERED = ("1", "5")  # home network, roaming (27.007 <stat>)
+NO_NETWORK = 331  # +CMS ERROR: no network service
+# 27.007 <AcT> of +COPS? -> what the page shows. 8/9 are LTE-M and NB-IoT (LTE radio too).
+ACT_GENERATION = {"0": "2G", "1": "2G", "3": "2G", "2": "3G", "4": "3G", "5": "3G", "6": "3G",
+                  "7": "4G", "8": "4G", "9": "4G", "10": "4G", "13": "4G"}
+SYSTEM_GENERATION = {"GSM": "2G", "EDGE": "2G", "GPRS": "2G", "WCDMA": "3G", "HSPA": "3G", "UMTS": "3G",
+                     "TDSCDMA": "3G", "LTE": "4G", "CAT-M": "4G", "NB-IOT": "4G"}
 CTRL_Z = "\x1a"
 ESC = "\x1b"
 
@@ -77,6 +101,103 @@ class _Comms(SerialComms):
         self.rxThread.start()
 
 
+class NoNetwork(SendError):
+    """The modem refused a send with ``+CMS ERROR: 331``: no network, not the message's fault."""
+
+
+def pdu_fits(line: str, length: int | None) -> bool:
+    """Is ``line`` a hex PDU of the length a ``+CMGL:``/``+CMGR:`` header announced?
+
+    27.005 counts the TPDU without the SMSC prefix; a modem that leaves the prefix out is
+    matched on the whole length. Anything else (``^RSSI:17``, ``+CMTI: ...``) is not the PDU.
+    """
+    if not HEX_RE.match(line):
+        return False
+    if length is None:
+        return True
+    octets = len(line) // 2
+    return octets - 1 - int(line[:2], 16) == length or octets == length
+
+
+# Unsolicited words a modem may write at any time (27.007 result codes, SIMCom/Quectel start-up).
+NOTIFICATION_WORDS = frozenset({
+    "RING", "NO CARRIER", "BUSY", "NO ANSWER", "NO DIALTONE", "RDY", "SMS READY", "CALL READY",
+    "PB DONE", "NORMAL POWER DOWN", "POWERED DOWN", "OK", "ERROR",
+})
+
+
+def is_notification(line: str) -> bool:
+    """A line that cannot be a stored message's text: ``^RSSI:17``, ``+CMTI: ...``, ``RING``.
+
+    No PDU starts with ``^`` or ``+`` (hex has neither), and result words are not hex either.
+    """
+    return line[:1] in ("^", "+") or line.upper() in NOTIFICATION_WORDS
+
+
+@dataclass
+class Listing:
+    """What one ``AT+CMGL``/``AT+CMGR`` reply held, told apart line by line."""
+
+    messages: list[StoredPdu] = field(default_factory=list)
+    notices: list[tuple[str, str]] = field(default_factory=list)  # ("CMTI"|"CDSI", "SM:3")
+    te_reports: list[str] = field(default_factory=list)  # PDUs of +CDS lines inside the reply
+    headers_without_pdu: list[str] = field(default_factory=list)  # slots left alone
+
+
+def parse_listing(lines: list[str], memory: str, *, single_slot: str | None = None) -> Listing:
+    """Split a listing into messages and notifications; a notification is never a message.
+
+    After a header the message is a hex PDU of the announced length. A line that is neither
+    that nor a notification (``is_notification``) is what the slot holds, broken: it is kept
+    verbatim and stored as undecodable, as a malformed PDU always was. Every notification
+    goes the way of notifications: ``+CMTI``/``+CDSI`` are returned to wake a drain, a
+    ``+CDS`` takes the next line as its report PDU, Huawei ``^RSSI``/``^MODE``/``^BOOT``
+    lines are dropped. ``single_slot`` reads a ``+CMGR`` reply (no index in its header) for
+    that slot. A header whose content never comes leaves its slot out: it is never deleted.
+    """
+    result = Listing()
+    pending: tuple[str, int, int | None] | None = None  # slot, stat, announced length
+    cds_next = False
+    for raw in lines:
+        line = raw.strip()
+        if not line:
+            continue
+        if cds_next:
+            cds_next = False
+            if HEX_RE.match(line):
+                result.te_reports.append(line)
+                continue
+        header = CMGR_RE.match(line) if single_slot else CMGL_RE.match(line)
+        if header:
+            if pending is not None:
+                result.headers_without_pdu.append(pending[0])
+            groups = header.groups()
+            slot = single_slot or f"{memory}:{groups[0]}"
+            stat = groups[-2] or "0"
+            pending = (slot, int(stat), int(groups[-1]) if groups[-1] else None)
+            continue
+        if pending is not None and (pdu_fits(line, pending[2]) or not is_notification(line)):
+            if not pdu_fits(line, pending[2]):
+                log.warning("slot %s holds %r, not a PDU of %s octets: kept as undecodable",
+                            pending[0], line[:40], pending[2])
+            result.messages.append(StoredPdu(pending[0], pending[1], line))
+            pending = None
+            continue
+        notice = NOTIFY_RE.match(line)
+        if notice:
+            result.notices.append((notice.group(1), f"{notice.group(2)}:{notice.group(3)}"))
+        elif CDS_RE.match(line):
+            cds_next = True
+        elif line not in ("OK",):
+            log.debug("line inside a listing taken for a notification: %r", line)
+    if pending is not None:
+        result.headers_without_pdu.append(pending[0])
+    if result.headers_without_pdu:
+        log.warning("listing of %s: no PDU after the header of %s; left on the modem",
+                    memory, ", ".join(result.headers_without_pdu))
+    return result
+
+
 class _Modem(GsmModem, _Comms):
     """python-gsmmodem's modem with its notification handling replaced by a wake-up call.
 
@@ -88,17 +209,25 @@ class _Modem(GsmModem, _Comms):
                  dsrdtr: bool = True, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self._tinbao_notify = on_notify
+        self._cds_pending = False  # a "+CDS: <length>" was seen: its PDU is the next line
         self.rtscts = rtscts
         self.dsrdtr = dsrdtr
 
     def _handleModemNotification(self, lines: list[str]) -> None:  # noqa: N802 (library name)
-        for line in lines:
+        for raw in lines:
+            line = raw.strip()
+            if self._cds_pending and line:
+                self._cds_pending = False
+                if HEX_RE.match(line):
+                    self._tinbao_notify("CDS", line)
+                    continue
+                log.warning("+CDS without its PDU (next line %r): report lost", line)
             match = NOTIFY_RE.match(line)
             if match:
                 self._tinbao_notify(match.group(1), f"{match.group(2)}:{match.group(3)}")
-            elif line.startswith("+CDS"):
-                self._tinbao_notify("CDS", "")
-            else:
+            elif CDS_RE.match(line):
+                self._cds_pending = True  # the PDU may come in the same burst or the next
+            elif line:
                 log.debug("unhandled modem notification: %s", line)
 
 
@@ -116,8 +245,13 @@ class ModemTransport:
         on_notify: Callable[[str, str], None] = lambda kind, slot: None,
         rtscts: bool = True,
         dsrdtr: bool = True,
+        profile: ModemProfile | None = None,
+        smsc: str = "",
     ) -> None:
         self.port = port
+        self.profile = profile or ModemProfile("generic")
+        self.smsc_wanted = smsc.strip()  # modem.smsc; empty: keep the SIM's
+        self.smsc: str | None = None  # what the modem uses, read at connect
         self.baudrate = baudrate
         self.pin = pin or None
         self.command_timeout = command_timeout
@@ -140,6 +274,7 @@ class ModemTransport:
             rtscts=self.rtscts,
             dsrdtr=self.dsrdtr,
             exclusive=True,
+            AT_CNMI=self.profile.cnmi,
         )
         modem.fatalErrorCallback = self._on_fatal
         try:
@@ -167,7 +302,41 @@ class ModemTransport:
         memory = getattr(modem, "_smsMemReadDelete", None) or '"SM"'
         self.memory = memory.strip('"')
         self._modem = modem
-        log.info("modem connected on %s (store %s)", self.port, self.memory)
+        self._start_profile()
+        log.info("modem connected on %s (profile %s, stores %s, SMS centre %s)", self.port, self.profile.name,
+                 "/".join(self.drain_stores), self.smsc or "unknown")
+
+    def _start_profile(self) -> None:
+        """The profile's start commands (network time, Huawei reports off) and modem.smsc.
+
+        A refusal is logged and the modem used anyway: a missing ``AT^CURC`` costs only
+        noise the parser ignores, a missing ``AT+CLTS`` only the network time.
+        """
+        for command in self.profile.start_commands:
+            try:
+                self._write(command)
+            except CommandError as exc:
+                log.warning("modem refused %s (profile %s): %s", command, self.profile.name, exc)
+        if self.smsc_wanted:
+            if SMSC_VALUE_RE.match(self.smsc_wanted):
+                kind = 145 if self.smsc_wanted.startswith("+") else 129
+                try:
+                    self._write(f'AT+CSCA="{self.smsc_wanted}",{kind}')
+                except CommandError as exc:
+                    log.warning("modem refused modem.smsc %s: %s", self.smsc_wanted, exc)
+            else:
+                log.error("modem.smsc %r is not a number like +84980200030: the SIM's SMS centre is kept",
+                          self.smsc_wanted)
+        try:
+            self.smsc = next((m.group(1) for m in map(SMSC_RE.match, self._write("AT+CSCA?")) if m), None)
+        except CommandError:
+            self.smsc = None
+
+    @property
+    def drain_stores(self) -> tuple[str, ...]:
+        """Every store a drain lists: the profile's, and the one python-gsmmodem chose."""
+        stores = self.profile.drain_stores
+        return stores if self.memory in stores else (self.memory, *stores)
 
     def _on_fatal(self, exc: BaseException) -> None:
         log.warning("modem port %s failed: %s", self.port, exc)
@@ -221,29 +390,37 @@ class ModemTransport:
             raise ModemError(f"modem did not answer {command.split('=')[0]}") from exc
 
     def list_stored(self) -> tuple[list[StoredPdu], bool]:
-        """Every message in the store, without deleting (``AT+CMGL=4``).
+        """Every message in every store of the profile, without deleting (``AT+CMGL=4`` each).
 
-        Returns the messages and whether a ``+CMTI`` was swallowed inside the reply (then the
-        caller drains again at once: python-gsmmodem gives such a line to the command).
+        Returns the messages and whether a notification was swallowed inside a reply (then
+        the caller drains again at once: python-gsmmodem gives such a line to the command).
+        Each such ``+CMTI``/``+CDSI`` and each ``+CDS`` report is also handed to ``on_notify``
+        as if it had come on its own. A store the modem refuses is skipped with a warning;
+        only the store python-gsmmodem chose must list.
         """
-        try:
-            lines = self._write("AT+CMGL=4", timeout=max(self.command_timeout, 30))
-        except CommandError as exc:
-            raise ModemError(f"modem refused to list stored SMS: {exc}") from exc
         found: list[StoredPdu] = []
         saw_notice = False
-        pending: tuple[int, int] | None = None
-        for line in lines:
-            if pending is not None:
-                found.append(StoredPdu(f"{self.memory}:{pending[0]}", pending[1], line.strip()))
-                pending = None
+        for memory in self.drain_stores:
+            try:
+                with self._store(memory):
+                    lines = self._write("AT+CMGL=4", timeout=max(self.command_timeout, 30))
+            except CommandError as exc:
+                if memory == self.memory:
+                    raise ModemError(f"modem refused to list stored SMS: {exc}") from exc
+                log.warning("modem refused to list store %s: %s", memory, exc)
                 continue
-            match = CMGL_RE.match(line)
-            if match:
-                pending = (int(match.group(1)), int(match.group(2)))
-            elif NOTIFY_RE.match(line):
-                saw_notice = True
+            listing = parse_listing(lines, memory)
+            found += listing.messages
+            saw_notice = self._pass_on(listing) or saw_notice
         return found, saw_notice
+
+    def _pass_on(self, listing: Listing) -> bool:
+        """Notifications found inside a reply go the way of notifications; True if any."""
+        for kind, slot in listing.notices:
+            self._on_notify(kind, slot)
+        for pdu in listing.te_reports:
+            self._on_notify("CDS", pdu)
+        return bool(listing.notices or listing.te_reports)
 
     @contextlib.contextmanager
     def _store(self, memory: str) -> Iterator[None]:
@@ -267,12 +444,9 @@ class ModemTransport:
                 lines = self._write(f"AT+CMGR={index}")
         except CommandError:
             return None
-        for i, line in enumerate(lines):
-            match = CMGR_RE.match(line)
-            if match and i + 1 < len(lines):
-                stat = int(match.group(1)) if match.group(1) else 0
-                return StoredPdu(slot, stat, lines[i + 1].strip())
-        return None
+        listing = parse_listing(lines, memory, single_slot=slot)
+        self._pass_on(listing)
+        return listing.messages[0] if listing.messages else None
 
     def delete(self, slot: str) -> None:
         """Delete one stored message; only ever called after it was committed."""
@@ -296,6 +470,8 @@ class ModemTransport:
             modem.write(f"AT+CMGS={tpdu_length}", timeout=5, expectedResponseTermSeq="> ")
             lines = modem.write(pdu_hex, timeout=self.send_timeout, writeTerm=CTRL_Z)
         except CmsError as exc:
+            if exc.code == NO_NETWORK:
+                raise NoNetwork("CMS ERROR 331 (no network service)") from exc
             raise SendError(f"CMS ERROR {exc.code}", retryable=exc.code not in FINAL_CMS_ERRORS) from exc
         except CmeError as exc:
             raise SendError(f"CME ERROR {exc.code}") from exc
@@ -323,7 +499,12 @@ class ModemTransport:
             self._fatal.set()
 
     def poll(self) -> ModemStatus:
-        """Signal, registration, operator and store use; raises ModemError if the modem is gone."""
+        """Signal, registration, technology, operator and store use; ModemError if the modem is gone.
+
+        Registered means any of ``+CREG``, ``+CGREG``, ``+CEREG`` says 1 (home) or 5
+        (roaming): an LTE-only attach leaves ``+CREG`` at 0 and carries SMS over SGs or IMS.
+        When the modem refuses all three, registration is unknown (None), never "no".
+        """
 
         def first(command: str, pattern: re.Pattern[str]) -> re.Match[str] | None:
             try:
@@ -337,17 +518,57 @@ class ModemTransport:
             return None
 
         csq = first("AT+CSQ", CSQ_RE)
-        creg = first("AT+CREG?", CREG_RE)
+        domains = {name: first(f"AT+{name}?", REG_RE) for name in ("CREG", "CGREG", "CEREG")}
+        answered = {name: match.group(1) for name, match in domains.items() if match}
         cops = first("AT+COPS?", COPS_RE)
         cpms = first("AT+CPMS?", CPMS_RE)
         signal = int(csq.group(1)) if csq else None
+        technology = ACT_GENERATION.get(cops.group(2)) if cops and cops.group(2) else None
+        cell = self._serving_cell(first)
         return ModemStatus(
             signal=None if signal == 99 else signal,
-            registered=bool(creg and creg.group(1) in ("1", "5")),
+            registered=any(stat in REGISTERED for stat in answered.values()) if answered else None,
             operator=(cops.group(1) or None) if cops else None,
             sim_used=int(cpms.group(1)) if cpms else None,
             sim_total=int(cpms.group(2)) if cpms else None,
+            technology=cell.get("technology") or technology,
+            rsrp=cell.get("rsrp"),
+            rsrq=cell.get("rsrq"),
+            registration=" ".join(f"{name} {stat}" for name, stat in answered.items()) or None,
+            smsc=self.smsc,
         )
+
+    def _serving_cell(self, first: Callable[[str, re.Pattern[str]], re.Match[str] | None]) -> dict:
+        """Technology and LTE RSRP (dBm) / RSRQ (dB) from the profile's vendor command."""
+        command = self.profile.serving_cell
+        if command == "AT+CPSI?":  # LTE,Online,mcc-mnc,tac,cell,pci,band,earfcn,dl,ul,RSRQ,RSRP,RSSI,SNR
+            match = first(command, CPSI_RE)
+            if not match:
+                return {}
+            line = match.string
+            fields = [f.strip() for f in line.split(":", 1)[1].split(",")]
+            cell = {"technology": SYSTEM_GENERATION.get(fields[0].upper())}
+            if fields[0].upper() == "LTE" and len(fields) >= 12:
+                with contextlib.suppress(ValueError):
+                    cell.update(rsrq=int(fields[10]) / 10, rsrp=round(int(fields[11]) / 10))
+            return cell
+        if command == "AT+QCSQ":
+            match = first(command, QCSQ_RE)
+            if not match:
+                return {}
+            cell = {"technology": SYSTEM_GENERATION.get(match.group(1).upper())}
+            if match.group(1).upper() == "LTE" and match.group(3):
+                cell.update(rsrp=int(match.group(3)), rsrq=float(match.group(5)))
+            return cell
+        if command == "AT^HCSQ?":
+            match = first(command, HCSQ_RE)
+            if not match:
+                return {}
+            cell = {"technology": SYSTEM_GENERATION.get(match.group(1).upper())}
+            if match.group(1).upper() == "LTE" and match.group(3):
+                cell.update(rsrp=int(match.group(3)) - 141, rsrq=int(match.group(5)) / 2 - 20)
+            return cell
+        return {}
 
     def network_time(self, default_zone: tzinfo = timezone(timedelta(hours=7))) -> datetime | None:
         """The modem's clock (``AT+CCLK?``), which most modems set from the network (NITZ).

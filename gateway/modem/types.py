@@ -20,10 +20,21 @@ class StoredPdu:
 
 @dataclass(frozen=True, slots=True)
 class ModemStatus:
-    """What a poll learns: signal (CSQ 0-31, 99 = unknown), registration, operator, store use."""
+    """What a poll learns: signal (CSQ 0-31, 99 = unknown), registration, operator, store use.
+
+    ``registered`` is None when the modem refused every registration query: unknown, which
+    must not stop sending. ``technology`` is "2G", "3G" or "4G"; ``rsrp`` (dBm) and ``rsrq``
+    (dB) come from the profile's serving-cell command on LTE; ``registration`` is what each
+    domain said ("CREG 0 CGREG 1 CEREG 1"); ``smsc`` is the SMS centre the modem uses.
+    """
 
     signal: int | None
-    registered: bool
+    registered: bool | None
     operator: str | None
     sim_used: int | None
     sim_total: int | None
+    technology: str | None = None
+    rsrp: int | None = None
+    rsrq: float | None = None
+    registration: str | None = None
+    smsc: str | None = None

@@ -22,8 +22,8 @@ from gateway import backoff, inbox, outbox, state
 from gateway.background import Worker
 from gateway.clock import Clock
 from gateway.errors import ModemError, ModemUnavailable, SendError
-from gateway.modem.profiles import load_profile
-from gateway.modem.transport import ModemTransport
+from gateway.modem.profiles import ModemProfile, load_profile
+from gateway.modem.transport import ModemTransport, NoNetwork
 from gateway.modem.types import ModemStatus, StoredPdu
 from gateway.storage import ThreadLocalDb, utcnow_iso
 
@@ -52,6 +52,8 @@ class WorkerSettings:
     retry_max: float = 600.0
     rtscts: bool = True  # serial flow control, from the modem profile
     dsrdtr: bool = True
+    profile: ModemProfile | None = None  # start commands, stores, serving cell (None: generic)
+    smsc: str = ""  # modem.smsc: AT+CSCA at connect; empty keeps the SIM's
 
 
 @dataclass
@@ -63,6 +65,10 @@ class ModemState:
     signal: int | None = None
     registered: bool = False
     operator: str | None = None
+    technology: str | None = None  # "2G" | "3G" | "4G"
+    rsrp: int | None = None  # LTE reference signal power, dBm (the profile's serving-cell command)
+    rsrq: float | None = None  # LTE reference signal quality, dB
+    smsc: str | None = None  # the SMS centre the modem uses
     sim_used: int | None = None
     sim_total: int | None = None
     error: str | None = None
@@ -155,6 +161,7 @@ class ModemWorker(Worker):
         transport = ModemTransport(
             s.port, baudrate=s.baudrate, pin=s.pin, command_timeout=s.command_timeout,
             send_timeout=s.send_timeout, on_notify=self._on_notify, rtscts=s.rtscts, dsrdtr=s.dsrdtr,
+            profile=s.profile, smsc=s.smsc,
         )
         self._publish(state="connecting", error=self.state.error)
         try:
@@ -243,10 +250,14 @@ class ModemWorker(Worker):
             try:
                 mr = transport.send_pdu(part.pdu, part.tpdu_length)
             except SendError as exc:
+                no_network = isinstance(exc, NoNetwork)  # not the message's fault: back off, never give up
                 gave_up = outbox.mark_failure(
                     db, part, str(exc), self.clock.now(), retryable=exc.retryable,
-                    max_attempts=s.max_attempts, retry_base=s.retry_base, retry_max=s.retry_max,
+                    max_attempts=1 << 30 if no_network else s.max_attempts,
+                    retry_base=s.retry_base, retry_max=s.retry_max,
                 )
+                if no_network:  # wait for the next poll to see the network again
+                    self._publish(registered=False, error="the network refused to send (+CMS ERROR: 331)")
                 log.warning("SMS %s part %s/%s not sent: %s%s", part.outbox_id, part.seq, part.parts_total,
                             exc, " (giving up)" if gave_up else "")
                 if not transport.alive:
@@ -264,10 +275,13 @@ class ModemWorker(Worker):
     def _poll(self, transport: ModemTransport) -> None:
         status: ModemStatus = transport.poll()
         error = None if status.registered else "SIM not registered on a network (no signal?)"
+        if status.registered is None:  # every registration query refused: unknown must not block sending
+            error = "modem does not say whether it is registered (AT+CREG?/CGREG?/CEREG? refused)"
         if status.sim_used is not None and status.sim_total and status.sim_used >= status.sim_total:
             error = "SIM message store is full: new SMS cannot arrive"
         self._publish(
-            signal=status.signal, registered=status.registered, operator=status.operator,
+            signal=status.signal, registered=status.registered is not False, operator=status.operator,
+            technology=status.technology, rsrp=status.rsrp, rsrq=status.rsrq, smsc=status.smsc,
             sim_used=status.sim_used, sim_total=status.sim_total, error=error,
             last_contact=utcnow_iso(self.clock.now()),
         )
@@ -305,11 +319,12 @@ def settings_from_config(config, port: str | None = None, index: int = 0) -> Wor
     """Settings of the worker for ``modem.port`` (index 0) or one of ``modem.extra_ports``."""
     m, o = config.modem, config.outbox
     profile = load_profile(m.profile)
+    profile.warn_if_2g()
     baudrate = profile.baudrate if profile.baudrate and m.baudrate == 115200 else m.baudrate
     return WorkerSettings(
         port=m.port if port is None else port, name=f"modem{index}",
         state_key="modem" if index == 0 else f"modem{index}",
-        rtscts=profile.rtscts, dsrdtr=profile.dsrdtr,
+        rtscts=profile.rtscts, dsrdtr=profile.dsrdtr, profile=profile, smsc=getattr(m, "smsc", ""),
         baudrate=baudrate, pin=m.pin, drain_interval=m.drain_interval,
         signal_interval=m.signal_interval, reassembly_timeout=m.reassembly_timeout,
         command_timeout=m.command_timeout, send_timeout=m.send_timeout, reconnect_max=m.reconnect_max,

@@ -4,7 +4,8 @@ Only parsing and answers live here; the wire, the thread and the "network" are i
 `emulator.py`. `AtCommandSet` is a mixin so that each handler reads like the spec entry
 it implements: `_at_csq(op, args) -> Reply`. It needs from its host class: `settings`,
 `faults`, `signal`, `operator`, `own_number`, `_sim_ready()`, `_registered()`,
-`_pump_network()`, `clock()` and `set_clock()`. The SMS commands are in `at_sms`.
+`_pump_network()`, `clock()`, `set_clock()`, `spec` (the `models.ModemModel`), `rsrp`,
+`rsrq`, `network_time_on` and `curc`. The SMS commands are in `at_sms`.
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ SUPPORTED = (
     "AT+CMGL", "AT+CMGR", "AT+CMGD", "AT+CMGS", "AT+CLIP", "AT+CRC", "AT+CVHU", "AT+DDET",
 )
 CHARSETS = ("IRA", "GSM", "UCS2")
-MEMORIES = ("ME", "SM", "MT", "SR")
 # Commands that need an unlocked SIM; the SMS ones answer +CMS ERROR: 311, others +CME: 11.
 SMS_NEEDS_SIM = {"+CMGL", "+CMGR", "+CMGD", "+CMGS", "+CPMS", "+CSCA"}
 NEEDS_SIM = {"+CIMI", "+CNUM"} | SMS_NEEDS_SIM
@@ -268,39 +268,116 @@ class AtCommandSet:
             return ok("+CSQ: (0-31,99),(0-7,99)")
         return ok(f"+CSQ: {self.signal},0" if self._registered() else "+CSQ: 99,99")
 
-    def _at__creg(self, op: str, args: list[str]) -> Reply:
+    def _registration(self, name: str, op: str, args: list[str]) -> Reply:
+        """+CREG (circuit switched), +CGREG (GPRS/UMTS), +CEREG (LTE): 1 home, 2 searching, 0 not.
+
+        An LTE-only attach leaves the circuit-switched domain at 0 (not searching) while the
+        packet domains say 1, and SMS still go (SGs or IMS): what issue 8 saw on LTE modems.
+        """
+        if self.faults.registration_error:
+            return error()
         if op == "?":
-            if self._registered():
-                stat = 1
-            elif self.settings.cfun != 1 or not self._sim_ready():
+            off = self.settings.cfun != 1 or not self._sim_ready()
+            if name == "+CREG" and self.spec.lte_only:
                 stat = 0
             else:
-                stat = 2
-            return ok(f"+CREG: {self.settings.creg_n},{stat}")
+                stat = 1 if self._registered() else 0 if off else 2
+            return ok(f"{name}: {self.settings.creg_n},{stat}")
         if op == "=?":
-            return ok("+CREG: (0-2)")
+            return ok(f"{name}: (0-2)")
         value = to_int(args[0]) if args else None
         if value not in (0, 1, 2):
             return error()
         self.settings.creg_n = value
         return ok()
 
-    _at__cgreg = _at__creg
+    def _at__creg(self, op: str, args: list[str]) -> Reply:
+        return self._registration("+CREG", op, args)
+
+    def _at__cgreg(self, op: str, args: list[str]) -> Reply:
+        return self._registration("+CGREG", op, args)
+
+    def _at__cereg(self, op: str, args: list[str]) -> Reply:
+        return self._registration("+CEREG", op, args) if self.spec.cereg else error()
 
     def _at__cops(self, op: str, args: list[str]) -> Reply:
         if op == "?":
             if not self._registered():
                 return ok("+COPS: 0")
             name = self.operator_numeric if self.settings.cops_format == 2 else self.operator
-            return ok(f'+COPS: 0,{self.settings.cops_format},"{name}",7')
+            return ok(f'+COPS: 0,{self.settings.cops_format},"{name}",{self.spec.act}')
         if op == "=?":
             return ok(f'+COPS: (2,"{self.operator}","{self.operator}","{self.operator_numeric}",7),,(0-4),(0-2)')
         if len(args) >= 2 and to_int(args[1]) in (0, 1, 2):
             self.settings.cops_format = to_int(args[1]) or 0
         return ok()
 
+    # --- serving cell (vendor commands: the LTE signal, RSRP and RSRQ) -----------------
+
+    def _at__cpsi(self, op: str, args: list[str]) -> Reply:
+        """SIMCom: system mode, ..., RSRQ (0.1 dB), RSRP (0.1 dBm), RSSI (0.1 dBm), SNR."""
+        if self.spec.serving_cell != "cpsi":
+            return error()
+        if op != "?":
+            return ok()
+        if not self._registered():
+            return ok("+CPSI: NO SERVICE,Online")
+        mcc_mnc = f"{self.operator_numeric[:3]}-{self.operator_numeric[3:]}"
+        return ok(f"+CPSI: LTE,Online,{mcc_mnc},0x1A2B,27447297,310,EUTRAN-BAND3,1650,5,5,"
+                  f"{self.rsrq * 10},{self.rsrp * 10},-545,15")
+
+    def _at__qcsq(self, op: str, args: list[str]) -> Reply:
+        """Quectel: "LTE", RSSI, RSRP, SINR, RSRQ (dBm and dB)."""
+        if self.spec.serving_cell != "qcsq":
+            return error()
+        return ok(f'+QCSQ: "LTE",-55,{self.rsrp},195,{self.rsrq}' if self._registered() else '+QCSQ: "NOSERVICE"')
+
+    def _at__hcsq(self, op: str, args: list[str]) -> Reply:
+        """Huawei: "LTE", RSSI, RSRP, SINR, RSRQ as levels (RSRP = level-141 dBm, RSRQ = level/2-20 dB)."""
+        if self.spec.serving_cell != "hcsq":
+            return error()
+        if not self._registered():
+            return ok('^HCSQ: "NOSERVICE"')
+        return ok(f'^HCSQ: "LTE",50,{self.rsrp + 141},120,{(self.rsrq + 20) * 2}')
+
+    def _at__curc(self, op: str, args: list[str]) -> Reply:
+        """Huawei: AT^CURC=0 stops the periodic ^RSSI/^MODE/^HCSQ reports."""
+        if not self.spec.huawei_reports:
+            return error()
+        if op == "?":
+            return ok(f"^CURC: {self.curc}")
+        value = to_int(args[0]) if args else None
+        if value not in (0, 1):
+            return error()
+        self.curc = value
+        return ok()
+
+    # --- network time ----------------------------------------------------------------
+
+    def _network_time_switch(self, command: str, op: str, args: list[str]) -> Reply:
+        """SIMCom AT+CLTS=1 / Quectel AT+CTZU=1: set the clock from the network (NITZ)."""
+        if self.spec.network_time != command:
+            return error()
+        if op == "?":
+            return ok(f"{command}: {int(self.network_time_on)}")
+        if op == "=?":
+            return ok(f"{command}: (0,1)")
+        value = to_int(args[0]) if args else None
+        if value not in (0, 1):
+            return error()
+        self.network_time_on = value == 1
+        return ok()
+
+    def _at__clts(self, op: str, args: list[str]) -> Reply:
+        return self._network_time_switch("+CLTS", op, args)
+
+    def _at__ctzu(self, op: str, args: list[str]) -> Reply:
+        return self._network_time_switch("+CTZU", op, args)
+
     def _at__cclk(self, op: str, args: list[str]) -> Reply:
         if op == "?":
+            if not self.network_time_on:
+                return ok('+CCLK: "80/01/06,00:00:27+00"')  # power-on default: never heard the network
             return ok(f'+CCLK: "{format_clock(self.clock())}"')
         if op == "=?":
             return ok()
@@ -308,6 +385,7 @@ class AtCommandSet:
         if moment is None:
             return cme(50)
         self.set_clock(moment)
+        self.network_time_on = True  # set by hand: the clock is what the host says now
         return ok()
 
     def _reset_settings(self) -> None:

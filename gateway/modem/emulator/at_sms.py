@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import logging
 
-from .at import CHARSETS, MEMORIES, Reply, to_int, cms, error, ok, unquote
+from .at import CHARSETS, Reply, cms, error, ok, to_int, unquote
 from .store import STAT_READ, STAT_UNREAD, tpdu_length
 
 logger = logging.getLogger(__name__)
 
 
 class SmsCommandSet:
-    """Handlers for the SMS settings and the "ME" store: +CSCS ... +CMGS."""
+    """Handlers for the SMS settings and the stores (SM, ME, MT, SR): +CSCS ... +CMGS."""
 
     def _at__cscs(self, op: str, args: list[str]) -> Reply:
         if op == "?":
@@ -59,21 +59,31 @@ class SmsCommandSet:
         values = [to_int(a) if a.strip() else 0 for a in args]
         if not values or None in values or len(values) > 5:
             return cms(303)
+        if self.faults.cnmi_fallback_only and len(values) > 3 and values[3] == 2:
+            return cms(303)  # <ds>=2 (store reports, +CDSI) not supported: only +CDS to the TE
         self.settings.cnmi = tuple(values + [0] * (5 - len(values)))
         return ok()
 
     def _at__cpms(self, op: str, args: list[str]) -> Reply:
         if op == "=?":
-            mems = "(" + ",".join(f'"{m}"' for m in MEMORIES[:2]) + ")"
-            return ok(f"+CPMS: {mems},{mems},{mems}")
-        used, total = self._store_usage()
+            groups = ("(" + ",".join(f'"{m}"' for m in group) + ")" for group in self.spec.memories)
+            return ok("+CPMS: " + ",".join(groups))
         if op == "?":
-            return ok("+CPMS: " + ",".join(f'"{m}",{used},{total}' for m in self.settings.memories))
+            return ok("+CPMS: " + ",".join(
+                '"{}",{},{}'.format(m, *self._store_usage(m)) for m in self.settings.memories))
         wanted = [unquote(a).upper() for a in args if a.strip()]
-        if not wanted or len(wanted) > 3 or any(m not in MEMORIES for m in wanted):
+        if not wanted or len(wanted) > 3 or any(m not in self.spec.accepted_memories for m in wanted):
             return cms(302)
         self.settings.memories = tuple(wanted + list(self.settings.memories[len(wanted):]))[:3]
-        return ok("+CPMS: " + ",".join(f"{used},{total}" for _ in range(3)))
+        return ok("+CPMS: " + ",".join("{},{}".format(*self._store_usage(m)) for m in self.settings.memories))
+
+    def _report_lines(self) -> list[str]:
+        """Huawei lines a listing carries between a header and its PDU (none on most modems)."""
+        if self.faults.report_in_listing > 0:
+            return [self.faults.report_line]
+        if self.spec.huawei_reports and self.curc:
+            return [f"^RSSI:{self.signal}"]
+        return []
 
     # --- SMS store ------------------------------------------------------------------
 
@@ -84,10 +94,13 @@ class SmsCommandSet:
         if stat not in range(5):
             return cms(302)
         lines = []
-        for sms in self.store.list(stat):
-            lines += [f"+CMGL: {sms.index},{sms.stat},,{tpdu_length(sms.pdu)}", sms.pdu]
+        store, noise = self.store, self._report_lines()
+        for sms in store.list(stat):
+            lines += [f"+CMGL: {store.index_of(sms)},{sms.stat},,{tpdu_length(sms.pdu)}", *noise, sms.pdu]
             if sms.stat == STAT_UNREAD:
                 sms.stat = STAT_READ
+        if noise and lines and self.faults.report_in_listing > 0:
+            self.faults.report_in_listing -= 1
         return ok(*lines)
 
     def _at__cmgr(self, op: str, args: list[str]) -> Reply:
@@ -97,7 +110,7 @@ class SmsCommandSet:
         sms = self.store.get(index) if index is not None else None
         if sms is None:
             return cms(321)
-        reply = ok(f"+CMGR: {sms.stat},,{tpdu_length(sms.pdu)}", sms.pdu)
+        reply = ok(f"+CMGR: {sms.stat},,{tpdu_length(sms.pdu)}", *self._report_lines(), sms.pdu)
         if sms.stat == STAT_UNREAD:
             sms.stat = STAT_READ
         return reply
@@ -126,11 +139,12 @@ class SmsCommandSet:
             return cms(304)
         return Reply(prompt=length)
 
-    def _store_usage(self) -> tuple[int, int]:
-        """(used, total) for +CPMS; the sim_full fault makes the store look full."""
+    def _store_usage(self, memory: str) -> tuple[int, int]:
+        """(used, total) of one store for +CPMS; the sim_full fault makes it look full."""
+        store = self.stores[memory]
         if self.faults.sim_full:
-            return self.store.capacity, self.store.capacity
-        return self.store.used, self.store.capacity
+            return store.capacity, store.capacity
+        return store.used, store.capacity
 
     def _accepts(self, kind: str) -> str:
         """How CNMI routes an arriving message: "store+cmti", "store", or "direct"."""

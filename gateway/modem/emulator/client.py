@@ -60,9 +60,13 @@ class EmulatorClient:
         self._call("POST", "/deliver_pdu", {"pdu": pdu_hex})
 
     def preload(self, sender: str, text: str, *, order: list[int] | None = None,
-                read: bool = False) -> list[int]:
-        body = {"sender": sender, "text": text, "order": order, "read": read}
+                read: bool = False, memory: str | None = None) -> list[int]:
+        body = {"sender": sender, "text": text, "order": order, "read": read, "memory": memory}
         return self._call("POST", "/preload", body)["indexes"]
+
+    def inject(self, line: str) -> None:
+        """An unsolicited line ("^RSSI:17", "^MODE:5,4") written at the modem's next gap."""
+        self._call("POST", "/inject", {"line": line})
 
     def sent_messages(self) -> list[SentMessage]:
         return [SentMessage.from_dict(m) for m in self._call("GET", "/sent")["messages"]]

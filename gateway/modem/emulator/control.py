@@ -7,9 +7,13 @@ and prints "READY <device> <control-port>" once the gateway may open the device.
 
 Endpoints (JSON in, JSON out):
   POST /deliver {sender, text, order?, timestamp?}   POST /deliver_pdu {pdu}
-  POST /deliver_many {messages: [{sender, text}]}    POST /preload {sender, text, read?}
+  POST /deliver_many {messages: [{sender, text}]}    POST /preload {sender, text, read?, memory?}
   GET  /sent     GET /stored    GET /status          POST /fault {name, value}
+  POST /inject {line}  (an unsolicited line such as "^RSSI:17", written at the next gap)
   POST /unplug   POST /replug   POST /shutdown
+
+``--model`` (sim800, sim7600, a7670, ec25, e3372; default: the emulator as it always was)
+picks identity, registration answers, stores and quirks (``models.py``).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import threading
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from .models import MODELS
 from .modem import ModemEmulator
 
 logger = logging.getLogger(__name__)
@@ -38,7 +43,9 @@ def _routes(emulator: ModemEmulator, stop: threading.Event) -> dict:
         ("POST", "/deliver_pdu"): lambda b: emulator.deliver_pdu(b["pdu"]),
         ("POST", "/deliver_many"): lambda b: emulator.deliver_many(b["messages"]),
         ("POST", "/preload"): lambda b: {"indexes": emulator.preload(
-            b["sender"], b["text"], order=b.get("order"), read=bool(b.get("read")))},
+            b["sender"], b["text"], order=b.get("order"), read=bool(b.get("read")),
+            memory=b.get("memory"))},
+        ("POST", "/inject"): lambda b: emulator.inject(b["line"]),
         ("POST", "/fault"): lambda b: emulator.set_fault(b["name"], b.get("value")),
         ("POST", "/unplug"): lambda b: emulator.unplug(),
         ("POST", "/replug"): lambda b: {"path": emulator.replug()},
@@ -104,6 +111,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="seconds until a requested status report (negative: never)")
     parser.add_argument("--urc-gap", type=float, default=0.0,
                         help="minimum seconds between two +CMTI/+CDSI")
+    parser.add_argument("--model", default="emulator", choices=sorted(MODELS),
+                        help="which modem to answer as (identity, registration, stores, quirks)")
+    parser.add_argument("--cnmi-fallback-only", action="store_true",
+                        help="refuse AT+CNMI with <ds>=2: status reports come as +CDS <pdu>")
     parser.add_argument("--log-level", default="WARNING")
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
@@ -111,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
 
     emulator = ModemEmulator(
         link=args.link, capacity=args.capacity, pin=args.pin, urc_gap=args.urc_gap,
+        model=args.model, cnmi_fallback_only=args.cnmi_fallback_only,
         report_delay=args.report_delay if args.report_delay >= 0 else None)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -27,15 +27,18 @@ from gateway.sms import pdu as pdu_codec
 from .at import VN_TZ, AtCommandSet, AtSettings, Reply, cms, ok
 from .at_sms import SmsCommandSet
 from .client import EmulatorClient
+from .models import ModemModel, get_model
 from .pty import PtyPort
 from .store import (
-    STAT_READ, STAT_UNREAD, SentLog, SentMessage, SentPart, SmsStore, StoredSms, tpdu_length,
+    STAT_READ, STAT_UNREAD, SentLog, SentMessage, SentPart, SmsStore, StoredSms, UnionStore, tpdu_length,
 )
 from .wire import WireSession
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["ModemEmulator", "EmulatorClient", "Faults", "SentMessage", "SentPart", "StoredSms"]
+
+PHYSICAL_STORES = ("SM", "ME", "SR")  # "MT" is SM and ME seen as one (store.UnionStore)
 
 
 @dataclass
@@ -51,10 +54,20 @@ class Faults:
     sim_full: bool = False  # store reports full and the network holds inbound SMS
     garbage_byte: int = 0  # send b"\xff\r\n" this many times (kills python-gsmmodem's reader)
     cmti_mid_reply: int = 0  # put pending +CMTI inside the next N replies (set_fault True: all)
+    # A Huawei-style line (report_line) after every +CMGL:/+CMGR: header of the next N
+    # listings, between the header and its PDU, whatever AT^CURC says (set_fault True: all).
+    report_in_listing: int = 0
+    report_line: str = "^RSSI:17"
+    registration_error: bool = False  # AT+CREG?/+CGREG?/+CEREG? answer ERROR
+    cnmi_fallback_only: bool = False  # AT+CNMI with <ds>=2 refused: reports come as +CDS <pdu>
 
 
 class ModemEmulator(AtCommandSet, SmsCommandSet):
-    """An AT-command GSM modem with an "ME" SMS store, on a pty. See the module docstring."""
+    """An AT-command GSM/LTE modem with SM, ME and SR stores, on a pty. See the module docstring.
+
+    ``model`` (a name of ``models.MODELS``) picks identity, registration answers, stores and
+    quirks; the default answers as the emulator always has.
+    """
 
     def __init__(
         self,
@@ -71,7 +84,15 @@ class ModemEmulator(AtCommandSet, SmsCommandSet):
         signal: int = 20,
         own_number: str | None = None,
         urc_gap: float = 0.0,
+        model: str | ModemModel = "emulator",
+        cnmi_fallback_only: bool = False,
+        rsrp: int = -85,
+        rsrq: int = -9,
     ) -> None:
+        self.spec = get_model(model)
+        self.manufacturer, self.model, self.revision = (
+            self.spec.manufacturer, self.spec.model, self.spec.revision)
+        self.rsrp, self.rsrq = rsrp, rsrq  # LTE signal (dBm, dB) for AT+CPSI?/+QCSQ/^HCSQ?
         self.link = link
         self.default_echo = echo
         self.report_delay = report_delay  # seconds until a requested status report; None: never
@@ -81,9 +102,13 @@ class ModemEmulator(AtCommandSet, SmsCommandSet):
         self.signal = signal
         self.own_number = own_number
         self.urc_gap = urc_gap  # minimum seconds between two unsolicited codes
-        self.faults = Faults(pin=pin)
+        self.faults = Faults(pin=pin, cnmi_fallback_only=cnmi_fallback_only)
         self.settings = AtSettings(echo=echo)
-        self.store = SmsStore(capacity)
+        self.stores: dict[str, SmsStore | UnionStore] = {m: SmsStore(capacity, m) for m in PHYSICAL_STORES}
+        self.stores["MT"] = UnionStore(self.stores["SM"], self.stores["ME"])
+        self.capacity = capacity
+        self.network_time_on = not self.spec.network_time  # AT+CLTS=1 / AT+CTZU=1 (kept in NV)
+        self.curc = 1  # Huawei periodic reports, until AT^CURC=0 (back on at power-up)
         self.sent = SentLog()
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)  # store or sent log changed
@@ -98,6 +123,17 @@ class ModemEmulator(AtCommandSet, SmsCommandSet):
         self._session: WireSession | None = None  # None while unplugged or stopped
 
     # --- lifecycle ------------------------------------------------------------------
+
+    @property
+    def store(self) -> SmsStore | UnionStore:
+        """The store AT+CMGL/+CMGR/+CMGD work on (<mem1> of AT+CPMS)."""
+        return self.stores[self.settings.memories[0]]
+
+    def receiving_memory(self, kind: str = "deliver") -> str:
+        """Where an arriving SMS (or, on SIMCom, a status report: "SR") is stored."""
+        if kind == "status-report" and self.spec.report_memory:
+            return self.spec.report_memory
+        return self.settings.memories[2]
 
     @property
     def path(self) -> str | None:
@@ -135,6 +171,7 @@ class ModemEmulator(AtCommandSet, SmsCommandSet):
             if self.faults.pin is not None:
                 self._sim_unlocked = False  # a power cycle locks the SIM again
             self.settings = AtSettings(echo=self.default_echo)
+            self.curc = 1
             return self._plug()
 
     def __enter__(self) -> ModemEmulator:
@@ -216,18 +253,25 @@ class ModemEmulator(AtCommandSet, SmsCommandSet):
         self._arrive([(_kind_of(pdu_hex), pdu_hex.strip().upper())])
 
     def preload(self, sender: str, text: str, *, timestamp: datetime | None = None,
-                order: list[int] | None = None, read: bool = False) -> list[int]:
-        """Put an SMS on the SIM without any +CMTI, as if it came while the gateway was down."""
-        return self._preload(self.encode(sender, text, timestamp=timestamp, order=order), read)
+                order: list[int] | None = None, read: bool = False, memory: str | None = None) -> list[int]:
+        """Put an SMS on the SIM without any +CMTI, as if it came while the gateway was down.
 
-    def preload_pdu(self, pdu_hex: str, *, read: bool = False) -> list[int]:
-        return self._preload([pdu_hex.strip().upper()], read)
+        ``memory`` ("SM", "ME", "SR", "MT") picks the store, as a modem reset or a modem with
+        its own default would have left it; None: where an arriving SMS goes now.
+        """
+        return self._preload(self.encode(sender, text, timestamp=timestamp, order=order), read, memory)
 
-    def _preload(self, pdus: list[str], read: bool) -> list[int]:
+    def preload_pdu(self, pdu_hex: str, *, read: bool = False, memory: str | None = None) -> list[int]:
+        return self._preload([pdu_hex.strip().upper()], read, memory)
+
+    def _preload(self, pdus: list[str], read: bool, memory: str | None = None) -> list[int]:
+        if memory is not None and memory not in self.stores:
+            raise ValueError(f"unknown store {memory!r}: one of {', '.join(self.stores)}")
         indexes = []
         with self._lock:
             for pdu in pdus:
-                index = self.store.put(pdu, stat=STAT_READ if read else STAT_UNREAD, kind=_kind_of(pdu))
+                store = self.stores[memory or self.receiving_memory(_kind_of(pdu))]
+                index = store.put(pdu, stat=STAT_READ if read else STAT_UNREAD, kind=_kind_of(pdu))
                 if index is None:
                     self._network.append((_kind_of(pdu), pdu))  # SIM full: the SMSC holds it
                 else:
@@ -258,15 +302,27 @@ class ModemEmulator(AtCommandSet, SmsCommandSet):
     def wait_for_stored(self, count: int, timeout: float) -> bool:
         """Block until exactly `count` SMS are on the SIM (e.g. 0: the gateway drained it)."""
         with self._changed:
-            return self._changed.wait_for(lambda: self.store.used == count, timeout)
+            return self._changed.wait_for(lambda: self._used() == count, timeout)
 
-    def stored(self) -> list[StoredSms]:
+    def stored(self, memory: str | None = None) -> list[StoredSms]:
+        """What the stores hold (``memory``: one of them), each record naming its store."""
         with self._lock:
-            return self.store.snapshot()
+            names = [memory] if memory else PHYSICAL_STORES
+            return [sms for name in names for sms in self.stores[name].snapshot()]
 
     def stored_count(self) -> int:
+        """SMS and reports in every store (SM, ME and SR) together."""
         with self._lock:
-            return self.store.used
+            return self._used()
+
+    def _used(self) -> int:
+        return sum(self.stores[name].used for name in PHYSICAL_STORES)
+
+    def inject(self, line: str) -> None:
+        """An unsolicited line ("^RSSI:17", "^MODE:5,4", "+CMTI: ...") written at the next gap."""
+        with self._lock:
+            self._urcs.append(f"\r\n{line}\r\n".encode())
+        self._wake()
 
     def network_backlog(self) -> int:
         """Messages (and status reports) the network holds because the modem can't take them."""
@@ -283,15 +339,17 @@ class ModemEmulator(AtCommandSet, SmsCommandSet):
             elif name == "pin":
                 self.faults.pin = None if value is None else str(value)
                 self._sim_unlocked = value is None
-            elif name == "cmti_mid_reply":  # True: until cleared
-                self.faults.cmti_mid_reply = 1 << 30 if value is True else int(value or 0)
+            elif name in ("cmti_mid_reply", "report_in_listing"):  # True: until cleared
+                setattr(self.faults, name, 1 << 30 if value is True else int(value or 0))
             elif name in ("cms_error", "garbage_byte"):  # True: once
                 setattr(self.faults, name, int(value or 0))
             elif name in {f.name for f in fields(Faults)}:
                 setattr(self.faults, name, value)
             elif name == "capacity":
-                self.store.capacity = int(value)
-            elif name in ("report_delay", "report_status", "signal", "urc_gap"):
+                self.capacity = int(value)
+                for memory in PHYSICAL_STORES:
+                    self.stores[memory].capacity = int(value)
+            elif name in ("report_delay", "report_status", "signal", "urc_gap", "rsrp", "rsrq"):
                 setattr(self, name, value)
             else:
                 raise ValueError(f"unknown fault {name!r}")
@@ -303,7 +361,8 @@ class ModemEmulator(AtCommandSet, SmsCommandSet):
         with self._lock:
             return {
                 "path": self.path, "device": self.device, "plugged": self.plugged,
-                "stored": self.store.used, "capacity": self.store.capacity,
+                "stored": self._used(), "capacity": self.capacity, "model": self.spec.name,
+                "stores": {m: self.stores[m].used for m in PHYSICAL_STORES},
                 "backlog": len(self._network), "sent": len(self.sent.messages),
                 "sent_parts": len(self.sent.parts), "registered": self._registered(),
                 "faults": {f.name: getattr(self.faults, f.name) for f in fields(Faults)},
@@ -333,13 +392,14 @@ class ModemEmulator(AtCommandSet, SmsCommandSet):
                     tag = "+CDS: " if kind == "status-report" else "+CMT: ,"
                     self._urcs.append(f"\r\n{tag}{tpdu_length(pdu)}\r\n{pdu}\r\n".encode())
                     continue
-                index = None if self.faults.sim_full else self.store.put(pdu, kind=kind)
+                memory = self.receiving_memory(kind)
+                index = None if self.faults.sim_full else self.stores[memory].put(pdu, kind=kind)
                 if index is None:
                     break
                 self._network.popleft()
                 if route == "store+cmti":
                     tag = "+CDSI" if kind == "status-report" else "+CMTI"
-                    self._urcs.append(f'\r\n{tag}: "{self.settings.memories[2]}",{index}\r\n'.encode())
+                    self._urcs.append(f'\r\n{tag}: "{memory}",{index}\r\n'.encode())
             if len(self._urcs) > queued:
                 self._wake()
 

@@ -45,6 +45,7 @@ class StoredSms:
     pdu: str
     stat: int = STAT_UNREAD
     kind: str = "deliver"  # "deliver", "status-report" or "raw"
+    memory: str = "ME"  # which store holds it: "SM", "ME" or "SR"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -56,10 +57,11 @@ class SmsStore:
     Not thread-safe by itself: the emulator guards it with its own lock.
     """
 
-    def __init__(self, capacity: int = 50) -> None:
+    def __init__(self, capacity: int = 50, memory: str = "ME") -> None:
         if capacity < 1:
             raise ValueError("capacity must be at least 1")
         self.capacity = capacity
+        self.memory = memory
         self._slots: dict[int, StoredSms] = {}
 
     @property
@@ -81,7 +83,7 @@ class SmsStore:
         index = self.free_index()
         if index is None:
             return None
-        self._slots[index] = StoredSms(index, pdu, stat, kind)
+        self._slots[index] = StoredSms(index, pdu, stat, kind, self.memory)
         return index
 
     def get(self, index: int) -> StoredSms | None:
@@ -95,6 +97,10 @@ class SmsStore:
         return [
             sms for _, sms in sorted(self._slots.items()) if stat == STAT_ALL or sms.stat == stat
         ]
+
+    def index_of(self, sms: StoredSms) -> int:
+        """The index a listing of this store shows for `sms` (see UnionStore)."""
+        return sms.index
 
     def delete(self, index: int) -> bool:
         return self._slots.pop(index, None) is not None
@@ -114,6 +120,68 @@ class SmsStore:
 
     def snapshot(self) -> list[StoredSms]:
         return [StoredSms(**asdict(sms)) for _, sms in sorted(self._slots.items())]
+
+
+class UnionStore:
+    """"MT" (27.005: every store of the ME): the SIM's slots first, then the modem's own.
+
+    SM index i is MT index i, ME index i is MT index SM-capacity + i, as SIMCom and Quectel
+    number them; a message put in MT lands in SM while it has room. Listing MT therefore
+    shows every SMS of SM and ME a second time under another slot name.
+    """
+
+    memory = "MT"
+
+    def __init__(self, sim: SmsStore, modem: SmsStore) -> None:
+        self.sim, self.modem = sim, modem
+
+    @property
+    def capacity(self) -> int:
+        return self.sim.capacity + self.modem.capacity
+
+    @property
+    def used(self) -> int:
+        return self.sim.used + self.modem.used
+
+    def has_room(self) -> bool:
+        return self.sim.has_room() or self.modem.has_room()
+
+    def _split(self, index: int) -> tuple[SmsStore, int]:
+        if index <= self.sim.capacity:
+            return self.sim, index
+        return self.modem, index - self.sim.capacity
+
+    def put(self, pdu: str, *, stat: int = STAT_UNREAD, kind: str = "deliver") -> int | None:
+        index = self.sim.put(pdu, stat=stat, kind=kind)
+        if index is not None:
+            return index
+        index = self.modem.put(pdu, stat=stat, kind=kind)
+        return None if index is None else index + self.sim.capacity
+
+    def get(self, index: int) -> StoredSms | None:
+        """The stored record itself (so reading marks it read), under its own index."""
+        store, local = self._split(index)
+        return store.get(local)
+
+    def valid_index(self, index: int) -> bool:
+        return 1 <= index <= self.capacity
+
+    def list(self, stat: int) -> list[StoredSms]:
+        return [*self.sim.list(stat), *self.modem.list(stat)]
+
+    def index_of(self, sms: StoredSms) -> int:
+        """The MT index of a record listed from SM or ME."""
+        return sms.index + (self.sim.capacity if sms.memory == self.modem.memory else 0)
+
+    def delete(self, index: int) -> bool:
+        store, local = self._split(index)
+        return store.delete(local)
+
+    def delete_flagged(self, flag: int) -> int:
+        return self.sim.delete_flagged(flag) + self.modem.delete_flagged(flag)
+
+    def snapshot(self) -> list[StoredSms]:
+        return [*self.sim.snapshot(), *self.modem.snapshot()]
 
 
 @dataclass
