@@ -61,6 +61,12 @@ def _clock_time(value: str) -> str | None:
     return None if ok else "must be a local time HH:MM (for example 22:00)"
 
 
+def _smsc(value: str) -> str | None:
+    digits = value[1:] if value.startswith("+") else value
+    ok = value == "" or (digits.isascii() and digits.isdigit() and 3 <= len(digits) <= 20)
+    return None if ok else "must be the SMS centre's number, digits with an optional + (or empty)"
+
+
 def _pin(value: str) -> str | None:
     return None if value == "" or (value.isdigit() and 4 <= len(value) <= 8) else "must be 4-8 digits"
 
@@ -80,7 +86,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "baudrate": Key("int", 115200, _between(1200, 4_000_000)),
         "pin": Key("str", "", _pin),
         "profile": Key("str", "generic"),
-        "smsc": Key("str", ""),  # SMS centre number for AT+CSCA; empty keeps the SIM's
+        "smsc": Key("str", "", _smsc),  # SMS centre number for AT+CSCA; empty keeps the SIM's
         "drain_interval": Key("float", 120.0, _between(0.1, 3600)),
         "signal_interval": Key("float", 30.0, _between(0.1, 3600)),
         "reassembly_timeout": Key("float", 900.0, _between(0.1, 7 * 86400)),
@@ -180,6 +186,7 @@ class ModemSection:
     baudrate: int
     pin: str = field(repr=False)
     profile: str
+    smsc: str
     drain_interval: float
     signal_interval: float
     reassembly_timeout: float

@@ -324,7 +324,7 @@ def settings_from_config(config, port: str | None = None, index: int = 0) -> Wor
     return WorkerSettings(
         port=m.port if port is None else port, name=f"modem{index}",
         state_key="modem" if index == 0 else f"modem{index}",
-        rtscts=profile.rtscts, dsrdtr=profile.dsrdtr, profile=profile, smsc=getattr(m, "smsc", ""),
+        rtscts=profile.rtscts, dsrdtr=profile.dsrdtr, profile=profile, smsc=m.smsc,
         baudrate=baudrate, pin=m.pin, drain_interval=m.drain_interval,
         signal_interval=m.signal_interval, reassembly_timeout=m.reassembly_timeout,
         command_timeout=m.command_timeout, send_timeout=m.send_timeout, reconnect_max=m.reconnect_max,
