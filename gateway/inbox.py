@@ -19,7 +19,7 @@ from typing import Iterable
 
 from sqlite_utils import Database
 
-from gateway import phone
+from gateway import outbox, phone
 from gateway.errors import PduError
 from gateway.modem.types import StoredPdu
 from gateway.sms import pdu as pdu_codec
@@ -88,7 +88,8 @@ def _store_one(db: Database, item: StoredPdu, now_iso: str) -> tuple[int, int, i
 
     if decoded.type == "SMS-STATUS-REPORT":
         pdu_id = _insert_pdu(db, item, now_iso, kind="status-report", sender=decoded.number, error=None, status="done")
-        _apply_status_report(db, decoded, now_iso)
+        outbox.apply_status_report(db, phone.normalise(decoded.number or "").value, decoded.reference,
+                                   decoded.status, now_iso)
         return pdu_id, 0, 1
 
     if decoded.type != "SMS-DELIVER":
@@ -205,43 +206,23 @@ def flush_stale_parts(db: Database, now: datetime, timeout_seconds: float) -> in
     return made
 
 
-def _apply_status_report(db: Database, report: pdu_codec.DecodedPdu, now_iso: str) -> None:
-    """Mark the newest sent part with this TP-MR (and recipient) as delivered or failed.
+def queued(db: Database, limit: int) -> list[tuple[int, str, str, str | None]]:
+    """The oldest messages waiting for the router: (id, sender, sender kind, text)."""
+    return db.execute(
+        "SELECT id, sender, sender_kind, text FROM inbox WHERE status='queued' ORDER BY id LIMIT ?", (limit,)
+    ).fetchall()
 
-    TP-MR wraps at 256, so the newest matching part is the one the report is about.
-    """
-    recipient = phone.normalise(report.number or "").value
-    row = db.execute(
-        "SELECT p.id, p.outbox_id FROM outbox_parts p JOIN outbox o ON o.id = p.outbox_id"
-        " WHERE p.mr = ? AND o.number = ? AND p.status IN ('sent', 'delivered')"
-        " ORDER BY p.sent_at DESC LIMIT 1",
-        (report.reference, recipient),
-    ).fetchone()
-    if row is None:
-        log.info("status report for unknown message reference %s", report.reference)
-        return
-    part_id, outbox_id = row
-    status = report.status or 0
-    delivered = status < 0x20  # 27.005/23.040: 0x00-0x1F completed; others temporary or permanent failure
-    final_failure = status >= 0x40
-    db.conn.execute(
-        "UPDATE outbox_parts SET report_status=?, reported_at=?, status=? WHERE id=?",
-        (status, now_iso, "delivered" if delivered else ("failed" if final_failure else "sent"), part_id),
-    )
-    if delivered:
-        remaining = db.execute(
-            "SELECT COUNT(*) FROM outbox_parts WHERE outbox_id=? AND status != 'delivered'", (outbox_id,)
-        ).fetchone()[0]
-        if remaining == 0:
-            db.conn.execute(
-                "UPDATE outbox SET status='delivered', delivered_at=? WHERE id=? AND status='sent'",
-                (now_iso, outbox_id),
-            )
-    elif final_failure:
-        db.conn.execute(
-            "UPDATE outbox SET last_error=? WHERE id=?",
-            (f"network reports not delivered (status {status:#04x})", outbox_id),
-        )
+
+def mark_handled(db: Database, inbox_id: int, handler: str, now: datetime) -> None:
+    """The router decided (``handler`` names how); inside the router's transaction."""
+    db.conn.execute("UPDATE inbox SET status='done', handler=?, handled_at=? WHERE id=?",
+                    (handler, utcnow_iso(now), inbox_id))
+
+
+def mark_failed(db: Database, inbox_id: int, error: str) -> None:
+    """The router failed on this message: kept, counted and shown, never dropped."""
+    db.conn.execute("UPDATE inbox SET status='failed', attempts=attempts+1, last_error=? WHERE id=?",
+                    (error, inbox_id))
 
 
 # -- reads for the page ------------------------------------------------------------------------

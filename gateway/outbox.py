@@ -15,6 +15,8 @@ modem workers share one outbox: a message belongs to the worker that sent its fi
 
 from __future__ import annotations
 
+import logging
+
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -25,6 +27,8 @@ from gateway.sms import pdu as pdu_codec
 from gateway.sms.segments import plan
 from gateway.sms.text import khong_dau as strip_diacritics
 from gateway.storage import utcnow_iso, write_transaction
+
+log = logging.getLogger(__name__)
 
 AUTO_KINDS = ("menu", "help", "tip_ack", "tip_prompt")
 
@@ -254,6 +258,60 @@ def mark_failure(
                 "UPDATE outbox_parts SET status='failed' WHERE outbox_id=? AND status='queued'", (part.outbox_id,)
             )
     return give_up
+
+
+def apply_status_report(db: Database, recipient: str, reference: int, status: int | None, now_iso: str) -> None:
+    """Mark the newest sent part with this TP-MR (and recipient) as delivered or failed.
+
+    TP-MR wraps at 256, so the newest matching part is the one the report is about. The inbox
+    calls this inside its own transaction when a status report arrives.
+    """
+    row = db.execute(
+        "SELECT p.id, p.outbox_id FROM outbox_parts p JOIN outbox o ON o.id = p.outbox_id"
+        " WHERE p.mr = ? AND o.number = ? AND p.status IN ('sent', 'delivered')"
+        " ORDER BY p.sent_at DESC LIMIT 1",
+        (reference, recipient),
+    ).fetchone()
+    if row is None:
+        log.info("status report for unknown message reference %s", reference)
+        return
+    part_id, outbox_id = row
+    status = status or 0
+    delivered = status < 0x20  # 27.005/23.040: 0x00-0x1F completed; others temporary or permanent failure
+    final_failure = status >= 0x40
+    db.conn.execute(
+        "UPDATE outbox_parts SET report_status=?, reported_at=?, status=? WHERE id=?",
+        (status, now_iso, "delivered" if delivered else ("failed" if final_failure else "sent"), part_id),
+    )
+    if delivered:
+        remaining = db.execute(
+            "SELECT COUNT(*) FROM outbox_parts WHERE outbox_id=? AND status != 'delivered'", (outbox_id,)
+        ).fetchone()[0]
+        if remaining == 0:
+            db.conn.execute(
+                "UPDATE outbox SET status='delivered', delivered_at=? WHERE id=? AND status='sent'",
+                (now_iso, outbox_id),
+            )
+    elif final_failure:
+        db.conn.execute(
+            "UPDATE outbox SET last_error=? WHERE id=?",
+            (f"network reports not delivered (status {status:#04x})", outbox_id),
+        )
+
+
+def cancel_unstarted(db: Database, outbox_ids: list[int], why: str) -> None:
+    """Cancel messages no modem has started (the caller checked ``parts_sent = 0``, no claim)."""
+    db.conn.executemany("UPDATE outbox SET status='cancelled', last_error=? WHERE id=?",
+                        [(why, outbox_id) for outbox_id in outbox_ids])
+
+
+def hold_unstarted(db: Database, kind: str, until_iso: str) -> None:
+    """Messages of ``kind`` that no modem has started wait until ``until_iso`` (quiet hours)."""
+    db.conn.execute(
+        "UPDATE outbox SET next_attempt_at=? WHERE status='queued' AND kind=? AND parts_sent=0"
+        " AND claimed_by IS NULL AND next_attempt_at < ?",
+        (until_iso, kind, until_iso),
+    )
 
 
 def auto_replies_since(db: Database, number: str, since: datetime) -> int:

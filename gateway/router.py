@@ -19,7 +19,7 @@ from typing import Callable, Iterable, Protocol
 
 from sqlite_utils import Database
 
-from gateway import outbox, phone, tips
+from gateway import inbox, outbox, phone, tips
 from gateway.menus import Decision, MenuBook, Session
 from gateway.sms.text import fold
 from gateway.storage import utcnow_iso, write_transaction
@@ -101,24 +101,15 @@ class Router:
     def run_once(self, db: Database, now: datetime, limit: int = 200) -> int:
         """Route up to ``limit`` queued messages in one transaction; returns how many."""
         with write_transaction(db):
-            rows = db.execute(
-                "SELECT id, sender, sender_kind, text FROM inbox WHERE status='queued' ORDER BY id LIMIT ?",
-                (limit,),
-            ).fetchall()
+            rows = inbox.queued(db, limit)
             for inbox_id, sender, sender_kind, text in rows:
                 try:
                     with db.atomic():  # a savepoint: one bad message does not undo the others
                         handler = self._route(db, inbox_id, sender, sender_kind, text or "", now)
-                        db.conn.execute(
-                            "UPDATE inbox SET status='done', handler=?, handled_at=? WHERE id=?",
-                            (handler, utcnow_iso(now), inbox_id),
-                        )
+                        inbox.mark_handled(db, inbox_id, handler, now)
                 except Exception as exc:  # noqa: BLE001 - a router bug must not stop the queue
                     log.exception("routing inbox %s failed", inbox_id)
-                    db.conn.execute(
-                        "UPDATE inbox SET status='failed', attempts=attempts+1, last_error=? WHERE id=?",
-                        (f"{type(exc).__name__}: {exc}", inbox_id),
-                    )
+                    inbox.mark_failed(db, inbox_id, f"{type(exc).__name__}: {exc}")
         return len(rows)
 
     # -- one message ---------------------------------------------------------------------

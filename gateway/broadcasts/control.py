@@ -16,6 +16,7 @@ from sqlite_utils import Database
 
 from gateway.broadcasts.library import ENCODINGS, MAX_BODY_CHARS
 from gateway.broadcasts.scheduler import KINDS
+from gateway import outbox
 from gateway.errors import TinBaoError
 from gateway.storage import utcnow_iso, write_transaction
 
@@ -186,9 +187,7 @@ def _withdraw(db: Database, broadcast_id: int, why: str) -> int:
         " AND o.claimed_by IS NULL",
         (broadcast_id,),
     ).fetchall()
-    db.conn.executemany(
-        "UPDATE outbox SET status='cancelled', last_error=? WHERE id=?", [(f"withdrawn: {why}", o) for _, o in rows]
-    )
+    outbox.cancel_unstarted(db, [o for _, o in rows], f"withdrawn: {why}")
     db.conn.executemany(
         "UPDATE broadcast_deliveries SET status='pending', outbox_id=NULL, queued_at=NULL WHERE id=?",
         [(d,) for d, _ in rows],

@@ -122,13 +122,8 @@ class Sender:
 
     def _hold(self, db: Database, until_system: datetime) -> None:
         """Quiet hours: broadcast SMS that no modem has started wait until they end."""
-        until = utcnow_iso(until_system)
         with write_transaction(db):
-            db.conn.execute(
-                "UPDATE outbox SET next_attempt_at=? WHERE status='queued' AND kind=? AND parts_sent=0"
-                " AND claimed_by IS NULL AND next_attempt_at < ?",
-                (until, KIND, until),
-            )
+            outbox.hold_unstarted(db, KIND, utcnow_iso(until_system))
 
     def _fill(self, db: Database, now: datetime, system_now: datetime, room: int) -> int:
         now_iso = utcnow_iso(now)
