@@ -166,6 +166,12 @@ def retry_now(db: Database, now: datetime, *, destination: str | None = None, ro
         return cursor.rowcount
 
 
+def destination_of(db: Database, row_id: int) -> str | None:
+    """The destination of one queue row, or None when there is no such row."""
+    found = db.execute("SELECT destination FROM sync_queue WHERE id=?", (row_id,)).fetchone()
+    return None if found is None else found[0]
+
+
 def counts(db: Database) -> dict[str, dict[str, int]]:
     """Rows per destination and status (every status present, zero when none)."""
     result = {destination: dict.fromkeys(STATUSES, 0) for destination in DESTINATIONS}

@@ -132,13 +132,13 @@ def retry() -> Any:
 def retry_row(row_id: int) -> Any:
     services = current_services()
     db, now = services.db.get(), services.clock.now()
-    found = db.execute("SELECT destination FROM sync_queue WHERE id=?", (row_id,)).fetchone()
-    if found is None:
+    destination = queue.destination_of(db, row_id)
+    if destination is None:
         abort(404)
     queue.retry_now(db, now, row_id=row_id)
-    report.request_retry(db, found[0], now)
-    _wake(found[0])
-    audit.record_request("sync.retry", f"row {row_id}", {"destination": found[0]})
+    report.request_retry(db, destination, now)
+    _wake(destination)
+    audit.record_request("sync.retry", f"row {row_id}", {"destination": destination})
     flash(_("Đã yêu cầu gửi lại tin này."), "ok")
     return redirect(url_for("sync.page"))
 
