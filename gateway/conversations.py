@@ -7,7 +7,8 @@ and the dry-run sandbox show the same threads through these functions.
 from __future__ import annotations
 
 import heapq
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from sqlite_utils import Database
 

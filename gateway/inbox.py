@@ -13,9 +13,9 @@ recognised and not stored twice. A PDU that cannot be decoded is kept raw with i
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Iterable
 
 from sqlite_utils import Database
 

@@ -16,7 +16,6 @@ modem workers share one outbox: a message belongs to the worker that sent its fi
 from __future__ import annotations
 
 import logging
-
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 

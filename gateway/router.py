@@ -13,9 +13,10 @@ is not sent twice in a row, and each number gets at most ``auto_replies_per_hour
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Callable, Iterable, Protocol
+from typing import Protocol
 
 from sqlite_utils import Database
 
@@ -73,7 +74,7 @@ class RouterSettings:
     max_parts: int = 10
 
     @classmethod
-    def from_config(cls, config) -> "RouterSettings":
+    def from_config(cls, config) -> RouterSettings:
         """The settings every router of this gateway uses (the live one and the dry run)."""
         return cls(
             gateway_id=config.gateway.id,
@@ -107,7 +108,7 @@ class Router:
                     with db.atomic():  # a savepoint: one bad message does not undo the others
                         handler = self._route(db, inbox_id, sender, sender_kind, text or "", now)
                         inbox.mark_handled(db, inbox_id, handler, now)
-                except Exception as exc:  # noqa: BLE001 - a router bug must not stop the queue
+                except Exception as exc:
                     log.exception("routing inbox %s failed", inbox_id)
                     inbox.mark_failed(db, inbox_id, f"{type(exc).__name__}: {exc}")
         return len(rows)

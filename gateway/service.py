@@ -14,12 +14,12 @@ from sqlite_utils.migrations import Migrations
 from gateway import __version__, duty, outbox, schema, state
 from gateway.background import Worker
 from gateway.broadcasts import schema as broadcasts_schema
-from gateway.duty import schema as duty_schema
-from gateway.menus import schema as menus_schema
-from gateway.menus import versions as menu_versions
 from gateway.broadcasts.service import RESERVED_KEYWORDS, BroadcastService
 from gateway.clock import Clock
 from gateway.config import Config
+from gateway.duty import schema as duty_schema
+from gateway.menus import schema as menus_schema
+from gateway.menus import versions as menu_versions
 from gateway.modem.worker import ModemWorker, all_settings_from_config
 from gateway.router import Router, RouterSettings
 from gateway.storage import ThreadLocalDb, prepare

@@ -11,10 +11,11 @@ nothing in it is ever sent. Tips made here stay in the sandbox too (no sync, no 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from gateway import conversations, phone
 from gateway.menus import MenuBook

@@ -15,9 +15,9 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import threading
-from datetime import datetime, timezone
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Iterable, Iterator
 
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
@@ -27,7 +27,7 @@ BUSY_TIMEOUT_MS = 10_000
 
 def utcnow_iso(now: datetime | None = None) -> str:
     """The storage form of a moment: ISO 8601 in UTC."""
-    return (now or datetime.now(timezone.utc)).astimezone(timezone.utc).isoformat()
+    return (now or datetime.now(UTC)).astimezone(UTC).isoformat()
 
 
 def open_db(path: str | Path, *, durable: bool = False) -> Database:

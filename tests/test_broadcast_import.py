@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import unicodedata
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from conftest import make_config, rows
@@ -15,7 +15,7 @@ from gateway.broadcasts.importing import import_rows, parse
 from gateway.service import prepare_gateway
 from gateway.storage import ThreadLocalDb, write_transaction
 
-NOW = datetime(2026, 12, 1, 3, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)
 SHEET = [
     ["Số điện thoại", "Họ và tên", "Thôn", "Nhóm"],
     ["0912 345 678", "Giàng A Páo", "Na Hối", "Hội phụ nữ, Trưởng thôn"],

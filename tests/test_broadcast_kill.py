@@ -17,7 +17,7 @@ import signal
 import subprocess
 import sys
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from conftest import FAST, ROOT, make_config, rows, wait_until
@@ -52,7 +52,7 @@ def prepare_broadcast(tmp_path: Path, link: Path) -> list[str]:
     prepare_gateway(config.storage_path)
     dbs = ThreadLocalDb(config.storage_path)
     db = dbs.get()
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     numbers = [f"+849130{i:05d}" for i in range(SUBSCRIBERS)]
     with write_transaction(db):
         for n in numbers:

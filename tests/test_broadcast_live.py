@@ -4,7 +4,7 @@ modem's network time (AT+CCLK?) makes an RTC-less Pi's clock trustworthy."""
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from conftest import make_config, rows, wait_until
@@ -36,7 +36,7 @@ def broadcasts(gateway):
 def test_a_menu_reply_overtakes_a_running_broadcast(gateway, broadcasts, emulator, phone):
     emulator.set_fault("send_delay", 0.05)  # a slow modem (scaled down from 2 s per part)
     db = gateway.dbs.get()
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     with write_transaction(db):
         for i in range(60):
             subscribers.save_member(db, subscribers.Member(f"+849140{i:05d}"), source="import", now=now)
@@ -60,7 +60,7 @@ def test_a_menu_reply_overtakes_a_running_broadcast(gateway, broadcasts, emulato
 
 
 def test_modem_network_time_makes_the_clock_trusted(tmp_path, emulator):
-    boot = datetime(1970, 1, 1, 0, 0, 30, tzinfo=timezone.utc)  # a Pi with no RTC and no NTP yet
+    boot = datetime(1970, 1, 1, 0, 0, 30, tzinfo=UTC)  # a Pi with no RTC and no NTP yet
     clock = ManualClock(boot)
     config = make_config(tmp_path, TINBAO_MODEM_PORT=str(tmp_path / "modem"), **LIVE)
     network = datetime(2026, 12, 7, 8, 0, tzinfo=timezone(timedelta(hours=7)))
@@ -102,7 +102,7 @@ def test_two_modems_share_a_broadcast_without_sending_anything_twice(tmp_path):
     workers = [ModemWorker(s, durable, clock) for s in settings]
     service = BroadcastService(config, dbs, clock, wake_senders=lambda: [w.wake() for w in workers])
     db = dbs.get()
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     numbers = [f"+849160{i:05d}" for i in range(40)]
     with write_transaction(db):
         for n in numbers:

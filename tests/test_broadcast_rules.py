@@ -7,7 +7,7 @@ broadcast part that was in the modem when the gateway died is never sent again.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from conftest import make_config, rows
@@ -20,7 +20,7 @@ from gateway.clock import ManualClock
 from gateway.service import prepare_gateway
 from gateway.storage import ThreadLocalDb, utcnow_iso
 
-UTC = timezone.utc
+UTC = UTC
 
 
 def at_local(day: int, hour: int, minute: int = 0) -> datetime:

@@ -6,7 +6,7 @@ Local times are Asia/Ho_Chi_Minh (UTC+7): 08:00 local is 01:00 UTC.
 from __future__ import annotations
 
 import json
-from datetime import datetime, time, timedelta, timezone
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -21,7 +21,7 @@ from gateway.service import prepare_gateway
 from gateway.storage import ThreadLocalDb
 
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
-UTC = timezone.utc
+UTC = UTC
 
 
 def local(*args) -> datetime:

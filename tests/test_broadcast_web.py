@@ -4,7 +4,7 @@ cost preview, pause/resume/cancel, subscribers and CSV import; then the compose 
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from conftest import login_client, login_page, rows, screenshot
@@ -19,7 +19,7 @@ from gateway.storage import ThreadLocalDb, write_transaction
 from gateway.web import WebServices, create_app
 
 EVIL = "<script>alert('x')</script>"
-NOW = datetime(2026, 12, 1, 2, 0, tzinfo=timezone.utc)  # 09:00 local
+NOW = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)  # 09:00 local
 
 
 @pytest.fixture

@@ -9,11 +9,10 @@ from __future__ import annotations
 import threading
 
 import pytest
-
 from conftest import login_page, make_config, screenshot
-from gateway.service import Gateway
+
+from gateway.service import Gateway, prepare_gateway
 from gateway.sms.text import khong_dau
-from gateway.service import prepare_gateway
 from gateway.storage import ThreadLocalDb
 from gateway.web import WebServices, create_app
 

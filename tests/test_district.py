@@ -10,17 +10,17 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT, rows, wait_until
 from fake_zalo import HubServer
+
 from gateway.district import store
 from gateway.web import accounts
 
-NOW = datetime(2026, 11, 29, 3, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 29, 3, 0, tzinfo=UTC)
 
 
 def tip(uid: str, text: str = "Có người lạ vào thôn", received_at: str = "2026-11-29T01:00:00+00:00",

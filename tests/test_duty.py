@@ -6,11 +6,11 @@ through Flask's test client behind the real login, and one run through the modem
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
-
 from conftest import login_client, rows
+
 from gateway import duty, phone
 from gateway.config import load_config
 from gateway.menus import MenuBook
@@ -19,7 +19,7 @@ from gateway.sms.segments import plan
 from gateway.storage import ThreadLocalDb, open_db, utcnow_iso
 from gateway.web import WebServices, create_app
 
-NOW = datetime(2026, 3, 2, 2, 15, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 2, 2, 15, tzinfo=UTC)
 TIPSTER = "+84912345678"
 PATROL = "0987 654 321"  # an officer's basic phone
 

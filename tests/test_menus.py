@@ -19,7 +19,7 @@ import re
 import shutil
 import timeit
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from textwrap import dedent
 
@@ -31,7 +31,7 @@ from gateway.sms.segments import count_parts
 from gateway.sms.text import khong_dau
 
 MENUS = Path(__file__).resolve().parent.parent / "firmware_config" / "menus"
-T0 = datetime(2026, 3, 1, 8, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 
 
 # --- the conversation harness ------------------------------------------------------------------

@@ -9,22 +9,21 @@ post the page it was given (``form_fields`` reads the served HTML).
 from __future__ import annotations
 
 import copy
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from conftest import login_client, rows
 from werkzeug.datastructures import MultiDict
 
-from conftest import login_client, rows
-from gateway.menus import versions as menu_versions
 from gateway.config import load_config
 from gateway.menus import MenuBook
-from gateway.web import WebServices, create_app
-from gateway.web import menus_form
+from gateway.menus import versions as menu_versions
+from gateway.web import WebServices, create_app, menus_form
 
 MENUS = Path(__file__).resolve().parent.parent / "firmware_config" / "menus"
-NOW = datetime(2026, 3, 2, 2, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
 NEW_CCCD = "CĂN CƯỚC: làm tại Công an xã sáng thứ Bảy. Mang thẻ cũ."
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from conftest import make_config, rows, wait_until
 
 from gateway.service import Gateway

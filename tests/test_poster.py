@@ -10,13 +10,12 @@ import io
 from pathlib import Path
 
 import pytest
+from conftest import OUTPUT, login_client
 from PIL import Image
 
-from conftest import OUTPUT, login_client
-from gateway.menus import versions as menu_versions
 from gateway.config import load_config
-from gateway.web import WebServices, create_app
-from gateway.web import poster_image
+from gateway.menus import versions as menu_versions
+from gateway.web import WebServices, create_app, poster_image
 from gateway.web.poster import dial_string, main_keywords, qr_code, sms_uri
 
 zxingcpp = pytest.importorskip("zxingcpp")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlite3
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -131,7 +131,7 @@ def test_a_database_made_before_opens_and_works(tmp_path, layout_db):
 
     db = open_db(layout_db)
     try:
-        now = datetime(2026, 11, 29, 3, 40, tzinfo=timezone.utc)
+        now = datetime(2026, 11, 29, 3, 40, tzinfo=UTC)
         tip = {"reference": "CL-0001", "uid": "cl-1", "received_at": now.isoformat(),
                "tipster": "+84900000001", "text": "Có người lạ ở đầu làng", "village": "Đồng Tâm"}
         db.execute(f"INSERT INTO tips ({', '.join(tip)}) VALUES ({', '.join('?' * len(tip))})", list(tip.values()))

@@ -6,19 +6,19 @@ both files, so "nothing entered the real outbox" is read from the real database.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-
 from conftest import login_client, rows
-from gateway.menus import versions as menu_versions
+
 from gateway.config import load_config
+from gateway.menus import versions as menu_versions
 from gateway.simulation import DryRun, router_settings, sandbox_path
 from gateway.web import WebServices, create_app
 
 MENUS = Path(__file__).resolve().parent.parent / "firmware_config" / "menus"
-NOW = datetime(2026, 3, 2, 2, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
 
 
 class RecordingSimulator:

@@ -11,13 +11,13 @@ import json
 import os
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT, rows
 from fake_zalo import HubServer, add_tips
+
 from gateway.config import load_config
 from gateway.service import prepare_gateway
 from gateway.storage import open_db
@@ -111,10 +111,11 @@ def test_other_bad_files_are_refused_with_one_line(tmp_path, commune, damage):
 
 def test_a_file_overlapping_an_online_sync_changes_nothing_and_the_queue_empties(tmp_path, commune):
     """Half the tips went online before the export; the rest arrive by file; then online again."""
+    from conftest import wait_until
+
     from gateway.clock import Clock
     from gateway.storage import ThreadLocalDb
     from gateway.sync.worker import SyncWorker
-    from conftest import wait_until
 
     hub = HubServer(tmp_path, gateways="cl:token-cl")
     hub.start()
@@ -137,7 +138,7 @@ def test_a_file_overlapping_an_online_sync_changes_nothing_and_the_queue_empties
         assert len(json.loads(stick.read_text(encoding="utf-8"))["tips"]) == 15
         hub_db = hub.dbs.get()
         from gateway.district.server import import_file
-        outcome, total, new, rejected = import_file(hub_db, hub.config, stick, datetime.now(timezone.utc))
+        outcome, total, new, rejected = import_file(hub_db, hub.config, stick, datetime.now(UTC))
         assert (outcome, total, new, rejected) == ("imported", 15, 15, [])
 
         dbs = ThreadLocalDb(commune)

@@ -6,7 +6,7 @@ a piece of the reply that must come back (``<`` alone: the gateway must stay sil
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from conftest import rows, wait_until
 
@@ -117,6 +117,7 @@ def test_three_part_ucs2_sms_out_of_order(gateway, emulator, config):
 
 def test_sms_stored_on_the_sim_while_the_gateway_was_down(tmp_path, emulator):
     from conftest import make_config
+
     from gateway.service import Gateway
 
     for i in range(5):
@@ -138,7 +139,7 @@ def test_emoji_and_long_officer_text_send(gateway, emulator, config):
 
     db = gateway.dbs.get()
     text = "Cảm ơn bà con 🙏 " + "Công an xã nhắc: không chuyển tiền cho người lạ. " * 6
-    outbox.enqueue(db, "+84912345678", text, kind="officer", auto=False, now=datetime.now(timezone.utc))
+    outbox.enqueue(db, "+84912345678", text, kind="officer", auto=False, now=datetime.now(UTC))
     gateway.modem.wake()
     assert emulator.wait_for_sent(1, 10)
     sent = emulator.sent_messages()[0]
@@ -177,7 +178,7 @@ def test_multipart_reply_resumes_at_the_failed_part(gateway, emulator, config):
     db = gateway.dbs.get()
     emulator.set_fault("cms_error", [0, 500])
     text = "Thông báo: " + "lịch làm căn cước tại nhà văn hoá thôn. " * 4
-    outbox.enqueue(db, "+84912345678", text, kind="officer", auto=False, now=datetime.now(timezone.utc))
+    outbox.enqueue(db, "+84912345678", text, kind="officer", auto=False, now=datetime.now(UTC))
     total = rows(config.storage_path, "SELECT parts_total FROM outbox")[0][0]
     assert total >= 3
     # let part 1 go, then fail part 2 once
@@ -189,7 +190,7 @@ def test_multipart_reply_resumes_at_the_failed_part(gateway, emulator, config):
 
 
 def test_malformed_and_binary_pdus_are_kept_and_not_answered(gateway, emulator, config):
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     emulator.deliver_pdu("07914889200026F5240B914889")  # cut short
     emulator.deliver_pdu("ZZZZ")
     emulator.deliver_pdu(pdu_codec.encode_deliver_binary("0912345678", b"\x00\x01\xff", timestamp=now))
@@ -208,10 +209,11 @@ def test_malformed_and_binary_pdus_are_kept_and_not_answered(gateway, emulator, 
 
 def test_partial_long_sms_is_kept_after_the_timeout(tmp_path, emulator):
     from conftest import make_config
+
     from gateway.clock import ManualClock
     from gateway.service import Gateway
 
-    clock = ManualClock(datetime.now(timezone.utc))
+    clock = ManualClock(datetime.now(UTC))
     gw = Gateway(make_config(tmp_path, TINBAO_MODEM_PORT=str(tmp_path / "modem"),
                              TINBAO_MODEM_REASSEMBLY_TIMEOUT="4"), clock=clock)
     gw.start()
@@ -238,7 +240,7 @@ def test_clock_is_not_needed_for_dedupe_of_a_message_read_twice(tmp_path):
     path = tmp_path / "d.db"
     prepare_gateway(path)
     db = storage.open_db(path, durable=True)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     pdu = pdu_codec.encode_deliver("0912345678", "MENU", timestamp=now)[0]
     first = inbox.commit_batch(db, [StoredPdu("ME:1", 0, pdu)], now)
     again = inbox.commit_batch(db, [StoredPdu("ME:1", 1, pdu)], now + timedelta(seconds=3))
@@ -268,7 +270,7 @@ def test_a_reply_longer_than_max_parts_is_cut_with_a_marker(gateway, emulator, c
 
     db = gateway.dbs.get()
     text = "Thông báo lịch tiêm phòng cho gia súc ở các thôn. " * 40  # far beyond 10 parts
-    outbox.enqueue(db, "+84912345678", text, kind="officer", auto=False, now=datetime.now(timezone.utc),
+    outbox.enqueue(db, "+84912345678", text, kind="officer", auto=False, now=datetime.now(UTC),
                    max_parts=config.sms.max_parts)
     gateway.modem.wake()
     assert emulator.wait_for_sent(1, 15)
@@ -276,7 +278,7 @@ def test_a_reply_longer_than_max_parts_is_cut_with_a_marker(gateway, emulator, c
     assert sent.parts == config.sms.max_parts and sent.text.endswith("…")
     # a GSM-7 text keeps GSM-7: the marker is "...", not "…" (which would force UCS-2)
     plain = "Lich tiem phong gia suc o cac thon. " * 60
-    outbox.enqueue(db, "+84912345679", plain, kind="officer", auto=False, now=datetime.now(timezone.utc),
+    outbox.enqueue(db, "+84912345679", plain, kind="officer", auto=False, now=datetime.now(UTC),
                    max_parts=config.sms.max_parts)
     gateway.modem.wake()
     assert emulator.wait_for_sent(2, 15)

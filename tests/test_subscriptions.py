@@ -5,13 +5,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from conftest import make_config, rows, wait_until
 
 from gateway.broadcasts import control, subscribers
-from gateway.broadcasts.importing import import_rows, parse as parse_csv
+from gateway.broadcasts.importing import import_rows
+from gateway.broadcasts.importing import parse as parse_csv
 from gateway.broadcasts.subscriptions import RESERVED_KEYWORDS, parse
 from gateway.errors import ConfigError
 from gateway.menus import MenuBook
@@ -96,7 +97,7 @@ def test_dk_then_tc_round_trip(gateway, broadcasts, phone, emulator):
 def test_dk_with_a_village_joins_its_group(gateway, broadcasts, phone):
     db = gateway.dbs.get()
     with write_transaction(db):
-        subscribers.ensure_group(db, "Thôn Na Hối", "village", datetime.now(timezone.utc))
+        subscribers.ensure_group(db, "Thôn Na Hối", "village", datetime.now(UTC))
     reply = phone.send(VILLAGER, "DK na hoi")
     assert reply is not None and "thon na hoi" in fold(reply)  # sent không dấu (sms.khong_dau)
     assert rows(gateway.config.storage_path,
@@ -120,7 +121,7 @@ def test_nothing_is_sent_after_leaving_not_even_by_an_import(gateway, broadcasts
         assert phone.send(number, "DK") is not None
     assert phone.send("0912000002", "TU CHOI") is not None
     csv_file = "Số điện thoại;Họ tên;Thôn\n0912000002;Ông B;Na Hối\n0912000004;Bà D;Na Hối\n".encode("utf-8-sig")
-    report = import_rows(gateway.dbs.get(), parse_csv(csv_file), datetime.now(timezone.utc), "officer")
+    report = import_rows(gateway.dbs.get(), parse_csv(csv_file), datetime.now(UTC), "officer")
     assert (report.added, report.skipped_left) == (1, 1)
 
     before = len(emulator.sent_messages())

@@ -9,14 +9,14 @@ from __future__ import annotations
 import contextlib
 import json
 from collections import Counter
-from datetime import datetime, timezone
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Iterator
 
 import pytest
-
 from conftest import rows, wait_until
 from fake_zalo import FakeZalo, HubServer, add_tips
+
 from gateway.clock import ManualClock
 from gateway.config import Config, load_config
 from gateway.service import prepare_gateway
@@ -29,7 +29,7 @@ OFFICERS = ("111", "222")
 
 def manual_clock() -> ManualClock:
     """A clock that moves only when told, starting now (tips are stored with the real time)."""
-    return ManualClock(datetime.now(timezone.utc))
+    return ManualClock(datetime.now(UTC))
 
 
 @pytest.fixture
@@ -287,7 +287,7 @@ def test_hub_decisions_come_back_and_the_tipster_is_told_once(tmp_path, hub):
     with running(config, clock):
         assert wait_until(lambda: all_done(config, "district", 3), 10)
         hub_db = hub.dbs.get()
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         store.set_status(hub_db, made[0].uid, "handling", by="huyen", now=now, notify_tipster=True,
                          message=f"Tin {made[0].reference} da duoc tiep nhan. Cam on ban.")
         store.set_status(hub_db, made[1].uid, "closed", by="huyen", now=now)
@@ -311,7 +311,7 @@ def test_the_router_hook_queues_a_tip_in_the_same_transaction(tmp_path):
     router = Router(MenuBook.load(config.menus_path), RouterSettings(gateway_id="cl"),
                     tip_hooks=[SyncTipHook(config)])
     db = open_db(config.storage_path)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     with write_transaction(db):
         db.conn.execute("INSERT INTO inbox (received_at, sender, sender_kind, text) VALUES (?,?,?,?)",
                         (utcnow_iso(now), "+84912345678", "mobile", "TIN có người lạ mặt hỏi mua đất"))
@@ -329,6 +329,6 @@ def test_sweep_queues_tips_stored_before_a_destination_was_switched_on(tmp_path)
     add_tips(config.storage_path, 4, destinations=())
     later = sync_config(tmp_path, TINBAO_DISTRICT_TOKEN="t")
     db = open_db(config.storage_path)
-    assert hooks.sweep(db, later, datetime.now(timezone.utc)) == {"district": 4}
-    assert hooks.sweep(db, later, datetime.now(timezone.utc)) == {"district": 0}
+    assert hooks.sweep(db, later, datetime.now(UTC)) == {"district": 4}
+    assert hooks.sweep(db, later, datetime.now(UTC)) == {"district": 0}
     db.close()

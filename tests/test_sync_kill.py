@@ -13,14 +13,14 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from datetime import datetime, timezone
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Iterator
 
 import pytest
-
 from conftest import ROOT, rows, wait_until
 from fake_zalo import FakeZalo, HubServer, add_tips
+
 from gateway.service import prepare_gateway
 from gateway.storage import open_db
 from gateway.sync import zalo_tokens
@@ -102,10 +102,10 @@ def test_killed_at_random_points_20_times_no_tip_missing_none_twice(tmp_path, za
     # the kills. (A kill between Zalo rotating the pair and our commit cannot be survived by
     # anyone; the refresh-then-kill case is the next test.)
     db = open_db(db_path)
-    zalo_tokens.seed(db, env["TINBAO_ZALO_REFRESH_TOKEN"], datetime.now(timezone.utc))
+    zalo_tokens.seed(db, env["TINBAO_ZALO_REFRESH_TOKEN"], datetime.now(UTC))
     answer = zalo.token_refresh({"secret_key": zalo.secret_key}, {
         "refresh_token": zalo.live_refresh, "app_id": zalo.app_id, "grant_type": "refresh_token"})
-    zalo_tokens.save_pair(db, answer["access_token"], 90000, answer["refresh_token"], datetime.now(timezone.utc))
+    zalo_tokens.save_pair(db, answer["access_token"], 90000, answer["refresh_token"], datetime.now(UTC))
     db.close()
     seed = random.randrange(1 << 30)
     rng = random.Random(seed)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-
 from conftest import csrf_token_from, login_client, login_page, rows, screenshot
 from fake_zalo import add_tips
+
 from gateway.config import load_config
 from gateway.service import prepare_gateway
 from gateway.storage import ThreadLocalDb
@@ -18,7 +18,7 @@ from gateway.sync import report, sneakernet
 from gateway.sync.worker import SyncWorker
 from gateway.web import WebServices, create_app
 
-NOW = datetime.now(timezone.utc)
+NOW = datetime.now(UTC)
 
 
 @pytest.fixture

@@ -11,8 +11,8 @@ import re
 from pathlib import Path
 
 import pytest
-
 from conftest import login_client
+
 from gateway.config import load_config
 from gateway.errors import ModemError
 from gateway.service import prepare_gateway

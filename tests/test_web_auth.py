@@ -9,19 +9,19 @@ import os
 import re
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT, TEST_PASSWORD, csrf_token_from, login_client, make_user, rows
+
 from gateway.clock import ManualClock
 from gateway.config import load_config
 from gateway.service import prepare_gateway
 from gateway.storage import ThreadLocalDb, open_db
 from gateway.web import WebServices, accounts, audit, create_app, i18n
 
-START = datetime(2026, 11, 29, 1, 0, tzinfo=timezone.utc)
+START = datetime(2026, 11, 29, 1, 0, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -232,8 +232,8 @@ def test_a_password_reset_ends_the_accounts_other_sessions(app, db_path):
 
 def test_audit_page_filters_and_shows_local_dates(app, db_path):
     db = open_db(db_path)
-    audit.record(db, "an", "tip.reveal", "CL-0042", {"why": "gọi lại"}, now=datetime(2026, 1, 5, 3, 40, tzinfo=timezone.utc))
-    audit.record(db, "binh", "tip.status", "CL-0043", "new → handling", now=datetime(2026, 1, 6, 18, 0, tzinfo=timezone.utc))
+    audit.record(db, "an", "tip.reveal", "CL-0042", {"why": "gọi lại"}, now=datetime(2026, 1, 5, 3, 40, tzinfo=UTC))
+    audit.record(db, "binh", "tip.status", "CL-0043", "new → handling", now=datetime(2026, 1, 6, 18, 0, tzinfo=UTC))
     db.close()
     client = app.test_client()
     login_client(client, db_path, "admin")

@@ -12,11 +12,11 @@ import io
 import json
 import re
 import unicodedata
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
-
 from conftest import login_client, make_user, rows
+
 from gateway import conversations, outbox, tips
 from gateway.config import load_config
 from gateway.sms.segments import plan
@@ -29,7 +29,7 @@ EVIL = "<script>alert('x')</script><img src=x onerror=alert(1)>"
 TIPSTER = "+84912345678"
 FULL_FORMS = ("0912345678", "912345678", "+84912345678", "0912 345 678")
 # 23:30 on 04/01/2026 in Vietnam is 16:30 UTC: the tip belongs to the 4th, not the 5th.
-LATE_EVENING = datetime(2026, 1, 4, 16, 30, tzinfo=timezone.utc)
+LATE_EVENING = datetime(2026, 1, 4, 16, 30, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -47,7 +47,7 @@ def make_client(storage, db_path):
 
 def add_tip(db, text: str, *, tipster: str = TIPSTER, at: datetime | None = None,
             village: str | None = None, status: str = "new") -> str:
-    at = at or datetime.now(timezone.utc)
+    at = at or datetime.now(UTC)
     with db.atomic():
         cur = db.conn.execute(
             "INSERT INTO inbox (received_at, sender, sender_kind, text, status, handler) VALUES (?,?,?,?,?,?)",
@@ -320,7 +320,7 @@ def test_csv_export_is_excel_ready_masked_filtered_and_defused(db, make_client, 
 # -- conversations -----------------------------------------------------------------------------
 
 def test_conversations_grouped_by_number_newest_first_with_delivery_state(db, make_client):
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     with db.atomic():
         for i, (sender, text) in enumerate([("+84911111111", "MENU"), ("+84922222222", EVIL),
                                             ("+84911111111", "1")]):
@@ -346,7 +346,7 @@ def test_conversations_grouped_by_number_newest_first_with_delivery_state(db, ma
 
 
 def test_conversation_pages(db):
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     with db.atomic():
         for i in range(130):
             db.conn.execute(
@@ -414,7 +414,7 @@ def rows_one(db, sql: str, *params):
 
 
 def test_dashboard_charts_are_inline_svg_with_escaped_labels(db, make_client):
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     for i in range(3):
         add_tip(db, f"tin {i}", at=now - timedelta(days=2))
     with db.atomic():

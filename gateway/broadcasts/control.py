@@ -14,9 +14,9 @@ from datetime import datetime, time, timedelta, tzinfo
 
 from sqlite_utils import Database
 
+from gateway import outbox
 from gateway.broadcasts.library import ENCODINGS, MAX_BODY_CHARS
 from gateway.broadcasts.scheduler import KINDS
-from gateway import outbox
 from gateway.errors import TinBaoError
 from gateway.storage import utcnow_iso, write_transaction
 
@@ -207,7 +207,7 @@ def _get(db: Database, broadcast_id: int) -> dict:
     row = cursor.fetchone()
     if row is None:
         raise BroadcastError("Không có bản tin này.")
-    return dict(zip([c[0] for c in cursor.description], row))
+    return dict(zip([c[0] for c in cursor.description], row, strict=True))
 
 
 def get(db: Database, broadcast_id: int) -> dict:

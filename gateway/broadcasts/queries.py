@@ -17,7 +17,7 @@ PAGE = 100
 
 def _dicts(cursor) -> list[dict[str, Any]]:
     names = [c[0] for c in cursor.description]
-    return [dict(zip(names, row)) for row in cursor.fetchall()]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
 def broadcasts(db: Database, limit: int = 200) -> list[dict[str, Any]]:

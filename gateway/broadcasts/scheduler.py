@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import calendar
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone, tzinfo
-from typing import Callable
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
 from sqlite_utils import Database
 
@@ -61,7 +61,7 @@ class Schedule:
         for candidate_day in self._days_from(local.date()):
             candidate = datetime.combine(candidate_day, self.time_of_day, tzinfo=self.tz)
             if candidate > moment or (inclusive and candidate == moment):
-                return candidate.astimezone(timezone.utc)
+                return candidate.astimezone(UTC)
         return None
 
     def _days_from(self, start: date):
@@ -135,7 +135,7 @@ def fire_due(db: Database, now: datetime, tz: tzinfo, default_grace: timedelta,
     for (broadcast_id,) in due:
         try:
             run_id = _fire_one(db, broadcast_id, now, tz, default_grace, start_run, record_missed)
-        except Exception:  # noqa: BLE001 - one broken broadcast must not hold the others
+        except Exception:
             log.exception("broadcast %s could not be fired", broadcast_id)
             continue
         if run_id is not None:
@@ -171,7 +171,7 @@ def _fire_one(db: Database, broadcast_id: int, now: datetime, tz: tzinfo, defaul
 def _row(db: Database, broadcast_id: int) -> dict | None:
     cursor = db.execute("SELECT * FROM broadcasts WHERE id=?", (broadcast_id,))
     row = cursor.fetchone()
-    return dict(zip([c[0] for c in cursor.description], row)) if row else None
+    return dict(zip([c[0] for c in cursor.description], row, strict=True)) if row else None
 
 
 class Ticker:

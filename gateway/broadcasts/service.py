@@ -23,9 +23,9 @@ from __future__ import annotations
 import logging
 import threading
 import time as monotonic_time
+from collections.abc import Callable
 from datetime import datetime, time, timedelta
 from pathlib import Path
-from typing import Callable
 
 from gateway.background import Worker
 from gateway.broadcasts import runs
@@ -41,7 +41,7 @@ from gateway.storage import ThreadLocalDb
 
 log = logging.getLogger(__name__)
 
-__all__ = ["BroadcastService", "RESERVED_KEYWORDS"]
+__all__ = ["RESERVED_KEYWORDS", "BroadcastService"]
 
 BUSY_POLL = 0.1  # seconds between two looks at the outbox window while a broadcast runs
 IDLE_POLL = 2.0
@@ -140,7 +140,7 @@ class BroadcastService:
                 self._again.clear()
                 try:
                     self.tick()
-                except Exception:  # noqa: BLE001 - the next tick tries again
+                except Exception:
                     log.exception("broadcast tick failed")
                 if not self._again.is_set():
                     break

@@ -9,8 +9,9 @@ commune's gateway on its next sync). Tip text is untrusted SMS: Jinja escapes it
 from __future__ import annotations
 
 import functools
-from datetime import date, datetime, timedelta, timezone
-from typing import Any, Callable
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, session, url_for
@@ -108,7 +109,7 @@ def _day(value: str | None) -> date | None:
 
 def _utc_start(day: date) -> str:
     tz = hub()["config"].timezone
-    return datetime(day.year, day.month, day.day, tzinfo=tz).astimezone(timezone.utc).isoformat()
+    return datetime(day.year, day.month, day.day, tzinfo=tz).astimezone(UTC).isoformat()
 
 
 def read_query(args: Any) -> tuple[store.TipQuery, dict[str, str]]:

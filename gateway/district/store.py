@@ -11,10 +11,11 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
@@ -186,7 +187,7 @@ def log_event(db: Database, event: str, now: datetime, *, gateway_id: str | None
 def recent_events(db: Database, limit: int = 20) -> list[dict[str, Any]]:
     cursor = db.execute("SELECT at, event, gateway_id, remote, detail FROM hub_events ORDER BY id DESC LIMIT ?",
                         (limit,))
-    return [dict(zip(("at", "event", "gateway_id", "remote", "detail"), row)) for row in cursor.fetchall()]
+    return [dict(zip(("at", "event", "gateway_id", "remote", "detail"), row, strict=True)) for row in cursor.fetchall()]
 
 
 # -- the page's list ---------------------------------------------------------------------------
@@ -232,7 +233,7 @@ def list_tips(db: Database, query: TipQuery, *, limit: int, offset: int) -> tupl
     )
     names = [c[0] for c in cursor.description]
     names[5] = "text_start"
-    return [dict(zip(names, row)) for row in cursor.fetchall()], total
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()], total
 
 
 def get_tip(db: Database, uid: str) -> dict[str, Any] | None:
@@ -240,13 +241,13 @@ def get_tip(db: Database, uid: str) -> dict[str, Any] | None:
     row = cursor.fetchone()
     if row is None:
         return None
-    return dict(zip([c[0] for c in cursor.description], row))
+    return dict(zip([c[0] for c in cursor.description], row, strict=True))
 
 
 def tip_history(db: Database, uid: str) -> list[dict[str, Any]]:
     cursor = db.execute("SELECT seq, status, notify_tipster, message, at, by FROM hub_changes WHERE uid=? ORDER BY seq",
                         (uid,))
-    return [dict(zip(("seq", "status", "notify_tipster", "message", "at", "by"), r)) for r in cursor.fetchall()]
+    return [dict(zip(("seq", "status", "notify_tipster", "message", "at", "by"), r, strict=True)) for r in cursor.fetchall()]
 
 
 def communes(db: Database, configured: Iterable[str]) -> list[str]:

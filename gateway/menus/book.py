@@ -327,4 +327,4 @@ class MenuBook:
         return found if found is not None else self._languages[self.default_language]
 
 
-__all__ = ["MenuBook", "Session", "Decision", "DEFAULT_EXPIRY", "DEFAULT_TIP_EXPIRY"]
+__all__ = ["DEFAULT_EXPIRY", "DEFAULT_TIP_EXPIRY", "Decision", "MenuBook", "Session"]

@@ -171,6 +171,6 @@ def split_phrase(
         return None
     value, count = best
     cut = 0
-    for cut_match, _ in zip(_WORD.finditer(text), range(count)):
+    for cut_match, _ in zip(_WORD.finditer(text), range(count), strict=False):
         cut = cut_match.end()
     return value, text[cut:].lstrip(_SEPARATORS).rstrip()

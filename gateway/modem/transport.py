@@ -25,9 +25,9 @@ import contextlib
 import logging
 import re
 import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone, tzinfo
-from typing import Callable, Iterator
 
 import serial
 from gsmmodem.exceptions import (
@@ -282,7 +282,7 @@ class ModemTransport:
         except serial.SerialException as exc:
             self._close_quietly(modem)
             text = str(exc)
-            if "No such file" in text or "could not open port" in text and "Errno 2" in text:
+            if "No such file" in text or ("could not open port" in text and "Errno 2" in text):
                 raise ModemUnavailable(f"modem port {self.port} does not exist") from exc
             if "busy" in text.lower() or "Errno 16" in text or "Errno 11" in text:
                 raise ModemUnavailable(f"modem port {self.port} is busy (another program uses it)") from exc

@@ -12,9 +12,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Callable
 
 from sqlite_utils import Database
 
@@ -134,7 +134,7 @@ class ModemWorker(Worker):
         except ModemError as exc:
             log.error("modem lost: %s; reconnecting", exc)
             self._publish(state="error", error=str(exc), reconnects=self.state.reconnects + 1)
-        except Exception:  # noqa: BLE001 - the worker must outlive any bug
+        except Exception:
             log.exception("modem worker failed; reconnecting")
             self._publish(state="error", error="internal error, see log",
                           reconnects=self.state.reconnects + 1)
@@ -153,7 +153,7 @@ class ModemWorker(Worker):
                 log.warning("%s: %d part(s) were in the modem at the last stop: %d to send again,"
                             " %d broadcast part(s) in doubt, not resent", self.settings.name,
                             resend + doubt, resend, doubt)
-        except Exception:  # noqa: BLE001 - never keep the modem from starting
+        except Exception:
             log.exception("could not settle the outbox claims of %s", self.settings.name)
 
     def _connect(self) -> float:
@@ -228,7 +228,7 @@ class ModemWorker(Worker):
             return
         result = inbox.commit_batch(db, stored + extra, now)  # durable before any delete
         sim_ids = []
-        for slot, pdu_id in zip(result.deletable, result.pdu_ids):
+        for slot, pdu_id in zip(result.deletable, result.pdu_ids, strict=False):
             if not slot.startswith("TE:"):
                 transport.delete(slot)
             sim_ids.append(pdu_id)
@@ -311,7 +311,7 @@ class ModemWorker(Worker):
     def _set_state(self, key: str, value: dict, now: datetime) -> None:
         try:
             state.put_json(self.dbs.get(), key, value, now)
-        except Exception:  # noqa: BLE001 - state is informational; never kill the worker for it
+        except Exception:
             log.exception("could not publish %s state", key)
 
 

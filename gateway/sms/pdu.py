@@ -13,7 +13,6 @@ what a GSM network would hand a modem.
 from __future__ import annotations
 
 import functools
-
 import random
 import re
 from dataclasses import dataclass

@@ -9,9 +9,9 @@ Rows are taken in the order tips were received.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Iterable
 
 from sqlite_utils import Database
 

@@ -7,8 +7,9 @@ by triggers in SQLite, so every writer of ``tips`` keeps it current without know
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 from sqlite_utils import Database
 

@@ -4,7 +4,7 @@ audit log with filters. Every view here is for admins only; every change is audi
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
@@ -148,7 +148,7 @@ def _day_bound(text: str, *, end: bool) -> str:
     if end:
         day += timedelta(days=1)
     local = datetime.combine(day, time.min, tzinfo=current_config().timezone)
-    return local.astimezone(timezone.utc).isoformat()
+    return local.astimezone(UTC).isoformat()
 
 
 @bp.get("/audit")

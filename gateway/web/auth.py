@@ -20,7 +20,8 @@ after the login whatever happens; the times come from ``services.clock`` so test
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING, Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 from flask import (
@@ -133,7 +134,7 @@ def _safe_next(target: str | None) -> str:
     return target
 
 
-def _expired(config: "Config") -> bool:
+def _expired(config: Config) -> bool:
     now = _now_ts()
     login_at = session.get("login_at")
     seen_at = session.get("seen_at")
@@ -144,7 +145,7 @@ def _expired(config: "Config") -> bool:
     return now - seen_at > idle or now - login_at > absolute
 
 
-def install(app: Flask, config: "Config") -> None:
+def install(app: Flask, config: Config) -> None:
     """Flask-Login, the login wall, session expiry, error pages; registers the auth blueprint."""
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"

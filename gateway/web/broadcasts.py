@@ -10,7 +10,7 @@ and wakes the broadcast service (``services.broadcasts``) so "send now" starts a
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, Flask, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
@@ -213,7 +213,7 @@ def _draft_from_form(form: Any) -> Draft:
     run_at = None
     if form.get("run_at"):
         try:
-            run_at = datetime.fromisoformat(form["run_at"]).replace(tzinfo=tz).astimezone(timezone.utc)
+            run_at = datetime.fromisoformat(form["run_at"]).replace(tzinfo=tz).astimezone(UTC)
         except ValueError:
             run_at = None
 

@@ -9,7 +9,7 @@ forbids inline styles) and each bar carries a ``<title>`` so a tap or hover show
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from flask_babel import gettext as _
@@ -45,7 +45,7 @@ def tips_by_day(db: Database, tz: ZoneInfo, now: datetime, days: int = DAYS) -> 
     local_now = now.astimezone(tz)
     today = local_now.date()
     first = today - timedelta(days=days - 1)
-    start = datetime(first.year, first.month, first.day, tzinfo=tz).astimezone(timezone.utc)
+    start = datetime(first.year, first.month, first.day, tzinfo=tz).astimezone(UTC)
     offset = local_now.utcoffset() or timedelta(0)
     counts = tips.per_day(db, utcnow_iso(start), int(offset.total_seconds() // 60))
     return [

@@ -8,7 +8,7 @@ officers' page and the hub alike) also makes them Jinja filters. Numbers are mas
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
@@ -71,7 +71,7 @@ def local_time(value: str | None, tz: ZoneInfo) -> str:
     except (TypeError, ValueError):
         return str(value)
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(tz).strftime(DATE_FORMAT)
 
 
@@ -108,7 +108,7 @@ def shorten(text: str | None, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-def register_filters(app: "Flask", tz: ZoneInfo) -> None:
+def register_filters(app: Flask, tz: ZoneInfo) -> None:
     """Make the helpers available in templates: ``{{ n|mask }}``, ``{{ t|localtime }}``."""
     app.jinja_env.filters["mask"] = mask
     app.jinja_env.filters["localtime"] = lambda value: local_time(value, tz)

@@ -52,7 +52,7 @@ def current_language() -> str:
     return DEFAULT_LANGUAGE
 
 
-def install(app: Flask, config: "Config") -> None:
+def install(app: Flask, config: Config) -> None:
     """Flask-Babel with our selector, and the ``?lang=`` switch."""
     from flask_babel import Babel
 

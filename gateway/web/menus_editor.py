@@ -11,7 +11,8 @@ running router through ``services`` (``on_menus_changed``) so the next SMS is an
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from flask import Blueprint, Flask, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -19,8 +20,8 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
-from gateway.menus import versions as menu_versions
 from gateway.menus import MenuBook
+from gateway.menus import versions as menu_versions
 from gateway.menus.compile import TEXTS
 from gateway.sms.text import khong_dau
 from gateway.web import audit, current_config, current_services, menus_form, register_area
@@ -109,7 +110,7 @@ def _apply(book: MenuBook) -> bool:
         return False
     try:
         hook(book)
-    except Exception:  # noqa: BLE001 - the version is saved; the gateway picks it up at restart
+    except Exception:
         log.exception("on_menus_changed failed; the saved menus apply after a restart")
         return False
     return True

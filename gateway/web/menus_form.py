@@ -153,7 +153,7 @@ def parse(form: Any, *, language: str, is_default: bool) -> dict[str, Any]:
     names, values = form.getlist("contact.name"), form.getlist("contact.value")
     if len(names) != len(values):
         raise FormError("Danh bạ gửi lên không đủ cặp tên, giá trị. Hãy tải lại trang.")
-    for raw_name, raw_value in zip(names, values):
+    for raw_name, raw_value in zip(names, values, strict=True):
         name, value = _clean(raw_name), _clean(raw_value)
         if not name and not value:
             continue
@@ -193,7 +193,7 @@ def _tree(form: Any, menu: dict[str, Any]) -> None:
         raise FormError(f"Menu có quá {MAX_ITEMS} mục.")
     stack: list[dict[str, Any]] = [menu]  # stack[d] is the table that items of depth d+1 go in
     dropped_below: int | None = None
-    for raw_depth, title, text, keywords, action in zip(*columns):
+    for raw_depth, title, text, keywords, action in zip(*columns, strict=True):
         try:
             depth = int(raw_depth)
         except ValueError:

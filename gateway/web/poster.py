@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import segno
 from flask import Blueprint, Flask, Response, render_template

@@ -10,9 +10,10 @@ villagers may type keywords either way).
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from PIL import Image, ImageDraw, ImageFont
 
@@ -108,7 +109,7 @@ class _Page:
         self.y += thickness + gap
 
 
-def render_png(poster: "Poster", qr: "segno.QRCode") -> bytes:
+def render_png(poster: Poster, qr: segno.QRCode) -> bytes:
     """The A4 poster as PNG bytes."""
     page = _Page(vietnamese=font_files() is not None)
 

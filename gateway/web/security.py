@@ -18,7 +18,6 @@ from typing import Any
 from flask_wtf.csrf import CSRFError
 from sqlite_utils import Database
 
-
 from gateway.storage import utcnow_iso
 
 log = logging.getLogger(__name__)

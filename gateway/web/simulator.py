@@ -12,12 +12,18 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 from typing import Any
 
-import threading
-
 from flask import (
-    Blueprint, Response, current_app, jsonify, redirect, render_template, request, url_for,
+    Blueprint,
+    Response,
+    current_app,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
 )
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l

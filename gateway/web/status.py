@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -179,7 +179,7 @@ def queue_depths(db: Database) -> dict[str, int]:
 
 def dashboard_data(db: Database, tz: ZoneInfo) -> dict[str, Any]:
     """Everything the dashboard shows, as JSON-ready dicts (numbers already masked)."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     modem = modem_status.read(db)
     return {
         "modem": modem_view(modem, tz),
@@ -203,7 +203,7 @@ def _no_store(response: Response) -> Response:
 
 def chart_markup(db: Database, tz: ZoneInfo) -> dict[str, Any]:
     """The two SVG charts (a few ms with a year of messages: drawn on every page load)."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     days = charts.tips_by_day(db, tz, now)
     return {
         "days": charts.tips_chart(days),
@@ -236,7 +236,7 @@ def healthz() -> tuple[Response, int]:
     """Health for monitoring and the watchdog: nothing personal, 200 only when all is well."""
     config, services = current_config(), current_services()
     database_ok = True
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     try:
         db = services.db.get()
         modem = modem_status.read(db)

@@ -10,7 +10,7 @@ masked everywhere; "Hiện số" is a POST that is audited before the number is 
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
@@ -20,10 +20,11 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
-from gateway import phone, tips as tip_store
+from gateway import phone
+from gateway import tips as tip_store
+from gateway.storage import utcnow_iso
 from gateway.sync import queue as sync_queue
 from gateway.tips import history, search
-from gateway.storage import utcnow_iso
 from gateway.web import accounts, current_config, current_services, register_area
 from gateway.web.audit import client_ip
 from gateway.web.auth import role_required
@@ -58,7 +59,7 @@ def parse_day(value: str | None) -> date | None:
 
 
 def _day_start_utc(day: date, tz: ZoneInfo) -> str:
-    return utcnow_iso(datetime(day.year, day.month, day.day, tzinfo=tz).astimezone(timezone.utc))
+    return utcnow_iso(datetime(day.year, day.month, day.day, tzinfo=tz).astimezone(UTC))
 
 
 def read_filters(args: Any, tz: ZoneInfo) -> tuple[search.TipFilter, dict[str, str]]:

@@ -73,7 +73,7 @@ def make_server(emulator: ModemEmulator, port: int, stop: threading.Event) -> Th
                 result = route(body)
             except (KeyError, ValueError, TypeError) as exc:
                 return self._reply(400, {"error": f"{type(exc).__name__}: {exc}"})
-            except Exception as exc:  # noqa: BLE001 - report, keep serving
+            except Exception as exc:
                 logger.exception("control %s %s failed", method, self.path)
                 return self._reply(500, {"error": f"{type(exc).__name__}: {exc}"})
             self._reply(200, result if isinstance(result, dict) else {"ok": True})
@@ -86,10 +86,10 @@ def make_server(emulator: ModemEmulator, port: int, stop: threading.Event) -> Th
             self.end_headers()
             self.wfile.write(data)
 
-        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        def do_GET(self) -> None:
             self._handle("GET")
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             self._handle("POST")
 
         def log_message(self, fmt: str, *args: object) -> None:

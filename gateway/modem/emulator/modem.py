@@ -30,13 +30,21 @@ from .client import EmulatorClient
 from .models import ModemModel, get_model
 from .pty import PtyPort
 from .store import (
-    STAT_READ, STAT_UNREAD, SentLog, SentMessage, SentPart, SmsStore, StoredSms, UnionStore, tpdu_length,
+    STAT_READ,
+    STAT_UNREAD,
+    SentLog,
+    SentMessage,
+    SentPart,
+    SmsStore,
+    StoredSms,
+    UnionStore,
+    tpdu_length,
 )
 from .wire import WireSession
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ModemEmulator", "EmulatorClient", "Faults", "SentMessage", "SentPart", "StoredSms"]
+__all__ = ["EmulatorClient", "Faults", "ModemEmulator", "SentMessage", "SentPart", "StoredSms"]
 
 PHYSICAL_STORES = ("SM", "ME", "SR")  # "MT" is SM and ME seen as one (store.UnionStore)
 
