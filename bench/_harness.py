@@ -13,7 +13,6 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -60,13 +59,13 @@ def machine() -> str:
     ram_gb = 0.0
     try:
         cpuinfo = Path("/proc/cpuinfo").read_text()
-        found = re.search(r"^(?:model name|Model)\s*:\s*(.+)$", cpuinfo, re.M)
+        found = re.search(r"^(?:model name|Model)\s*:\s*(.+)$", cpuinfo, re.MULTILINE)
         model = found.group(1).strip() if found else model
         meminfo = Path("/proc/meminfo").read_text()
         ram_gb = int(re.search(r"MemTotal:\s+(\d+)", meminfo).group(1)) / 2**20
     except (OSError, AttributeError):
         pass
-    load = ", load %.1f/%.1f/%.1f" % os.getloadavg() if hasattr(os, "getloadavg") else ""
+    load = ", load {:.1f}/{:.1f}/{:.1f}".format(*os.getloadavg()) if hasattr(os, "getloadavg") else ""
     return (f"{os.cpu_count()} cores, {model}, {ram_gb:.0f} GB RAM, Python {platform.python_version()}, "
             f"{platform.system()} {platform.release()}{load}")
 
@@ -74,7 +73,7 @@ def machine() -> str:
 def percentile(samples: list[float], share: float) -> float:
     """Nearest-rank percentile (``share`` 0.95 for p95) of a non-empty list."""
     ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, max(0, int(round(share * len(ordered))) - 1))]
+    return ordered[min(len(ordered) - 1, max(0, round(share * len(ordered)) - 1))]
 
 
 # --- set-up ------------------------------------------------------------------------------
@@ -125,7 +124,7 @@ def create_user(storage: Path, username: str, role: str = "officer", password: s
     env = {k: v for k, v in os.environ.items() if not k.startswith("TINBAO_")}
     env["TINBAO_STORAGE_PATH"] = str(storage)
     done = subprocess.run([sys.executable, "app.py", "create-user", username, "--role", role], cwd=ROOT, env=env,
-                          input=password + "\n", text=True, capture_output=True)
+                          input=password + "\n", text=True, capture_output=True, check=False)
     if done.returncode != 0:
         raise SystemExit(f"create-user {username} failed: {done.stderr.strip()}")
 
@@ -266,6 +265,16 @@ class RunningGateway:
         peak = int(re.search(r"VmHWM:\s+(\d+)", status).group(1)) / 1024
         return rss, peak
 
+    def add_duty_officer(self) -> None:
+        """An officer on duty, added through the page as an admin would (so tips raise alerts).
+        Needs the ``bench-admin`` user (``users=(("bench-admin", "admin"),)``)."""
+        admin = self.officer("bench-admin")
+        if admin.post("/duty", {"number": "0912 999 001", "name": "Truc ban"}) != 303:
+            raise SystemExit("could not add the duty officer")
+        admin.close()
+        if self.query("SELECT COUNT(*) FROM duty_roster WHERE active = 1")[0][0] != 1:
+            raise SystemExit("the duty roster is empty")
+
     def officer(self, username: str) -> "Officer":
         officer = Officer("127.0.0.1", self.port)
         officer.login(username)
@@ -339,10 +348,3 @@ class Officer:
 
     def close(self) -> None:
         self.conn.close()
-
-
-def start_threads(count: int, target, *args) -> list[threading.Thread]:
-    threads = [threading.Thread(target=target, args=(i, *args), daemon=True) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    return threads

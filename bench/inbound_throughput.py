@@ -21,19 +21,15 @@ from __future__ import annotations
 import argparse
 import time
 
-from _harness import RunningGateway, figure, mix_summary, mixed_messages, offline_destinations
+from _harness import (
+    RunningGateway,
+    figure,
+    mix_summary,
+    mixed_messages,
+    offline_destinations,
+)
 
 COMMAND = "python bench/inbound_throughput.py"
-
-
-def prepare_roster(run: RunningGateway) -> None:
-    """An officer on duty, added through the page as an officer would (so tips raise alerts)."""
-    admin = run.officer("bench-admin")
-    if admin.post("/duty", {"number": "0912 999 001", "name": "Truc ban"}) != 303:
-        raise SystemExit("could not add the duty officer")
-    admin.close()
-    if run.query("SELECT COUNT(*) FROM duty_roster WHERE active = 1")[0][0] != 1:
-        raise SystemExit("the duty roster is empty")
 
 
 def main() -> None:
@@ -44,7 +40,7 @@ def main() -> None:
     count = 300 if args.quick else args.messages
     messages = mixed_messages(count)
     with RunningGateway(users=(("bench-admin", "admin"),), **offline_destinations()) as run:
-        prepare_roster(run)
+        run.add_duty_officer()
         cpu_before = run.cpu_seconds()
         start = time.perf_counter()
         run.emulator.deliver_many(messages)
