@@ -136,8 +136,8 @@ LONG_TIP = ("TIN Tối qua có hai người lạ đi xe máy không biển số 
             "hứa trả tiền sau rồi đòi người dân đặt cọc trước qua điện thoại. Đề nghị công an xã xác minh giúp.")
 LONG_QUESTION = ("Chào anh công an, em ở thôn Bản Phố muốn hỏi: làm căn cước cho con 14 tuổi thì cần mang giấy "
                  "tờ gì, có phải đặt lịch trước không, và lệ phí là bao nhiêu ạ? Em cảm ơn anh nhiều.")
-# One villager's messages, in order. 19 messages: 8 menu navigation, 3 tips (one long), 2 DK/HUY,
-# 5 unknown or typed wrong (one long), 1 thanks; 2 of the 19 are 3-part UCS-2.
+# One villager's messages, in order. 19 in all: 10 menu navigation (one typo, MNEU), 3 tips
+# (one long), DK and HUY, 3 unknown texts (one long), 1 thanks; 2 of the 19 are 3-part UCS-2.
 CONVERSATIONS = (
     ("MENU", "1", "1.2", "0"),
     ("TIN co nguoi la vao thon hoi mua dat gia cao {i}",),
