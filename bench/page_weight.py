@@ -5,9 +5,10 @@ no internet to fall back on: the page must be small and must load nothing from o
 This fills a database so every list on the dashboard is full of long Vietnamese texts (the
 heaviest the page gets) and 30 days of tips for the chart, logs in, fetches ``/`` and every
 stylesheet, script and image it names (and ``url(...)`` in the CSS), and sums the bytes.
-Any address that is not on the gateway is a failure. Target: <= 150 KB.
+Any address that is not on the gateway is a failure. Target: <= 150 KB. The gateway runs as
+``python app.py`` and the page is fetched over HTTP, so the bytes are those waitress sends.
 
-    python bench/page_weight.py [--page /] [--page /tips] ...
+    python bench/page_weight.py [--page /] [--page /tips] ... [--quick]
 """
 
 from __future__ import annotations
@@ -15,21 +16,16 @@ from __future__ import annotations
 import argparse
 import re
 import shutil
-import sys
 from datetime import datetime, timedelta, timezone
 from html.parser import HTMLParser
 from urllib.parse import urljoin, urlsplit
 
-from _harness import workdir
+from _harness import RunningGateway, create_user, figure, workdir
 
-from gateway.config import load_config
-from gateway.service import prepare_gateway
-from gateway.storage import ThreadLocalDb, open_db, utcnow_iso
-from gateway.web import WebServices, create_app
-from gateway.web.accounts import create_user
+from gateway.storage import open_db, utcnow_iso
 
+COMMAND = "python bench/page_weight.py"
 TARGET_KB = 150
-PASSWORD = "bench-password-123"
 LONG = ("Có người lạ vào thôn Nậm Đét hỏi mua trâu bò với giá rất cao, hứa trả tiền sau rồi đòi "
         "người dân đặt cọc trước qua điện thoại; nghi là lừa đảo, đề nghị công an xã xác minh giúp. ")
 
@@ -54,7 +50,7 @@ class Assets(HTMLParser):
 
 
 def fill(path) -> None:
-    prepare_gateway(path)
+    create_user(path, "canbo")  # python app.py create-user: the database, complete
     db = open_db(path)
     now = datetime.now(timezone.utc)
     with db.atomic():
@@ -74,68 +70,69 @@ def fill(path) -> None:
                 " VALUES (?,?,?,?,?,?,?)",
                 (f"CL-{i + 1:04d}", f"cl-{i + 1}", at, f"+8491234{i:04d}", LONG, i + 1, "new"),
             )
-    create_user(db, "canbo", PASSWORD, "officer", by="bench")
     db.close()
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser()
+def weigh(officer, base_url: str, page: str) -> tuple[list[tuple[str, int]], list[str]]:
+    """(every file the page loads and its bytes, addresses outside the gateway)."""
+    status, html = officer.get(page)
+    if status != 200:
+        raise SystemExit(f"{page} answered {status}")
+    found = Assets()
+    found.feed(html.decode("utf-8"))
+    rows = [(f"{page} (HTML)", len(html))]
+    outside = []
+    queue = list(found.urls)
+    seen = set()
+    while queue:
+        kind, url = queue.pop(0)
+        full = urljoin(base_url + page, url)
+        parts = urlsplit(full)
+        if parts.netloc != urlsplit(base_url).netloc or parts.scheme not in ("http", "https"):
+            if parts.scheme != "data":
+                outside.append(url)
+            continue
+        if full in seen:
+            continue
+        seen.add(full)
+        status, body = officer.get(parts.path + (f"?{parts.query}" if parts.query else ""))
+        if status != 200:
+            raise SystemExit(f"{full} answered {status}")
+        rows.append((f"{parts.path} ({kind})", len(body)))
+        if parts.path.endswith(".css"):
+            text = body.decode("utf-8")
+            for ref in re.findall(r"url\(\s*['\"]?([^'\")]+)", text) + re.findall(r"@import\s+['\"]([^'\"]+)", text):
+                queue.append(("css url", urljoin(full, ref)))
+    return rows, outside
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--page", action="append", help="page(s) to weigh (default: the dashboard)")
+    parser.add_argument("--quick", action="store_true", help="the same (it is quick already)")
     args = parser.parse_args()
     work = workdir()
     path = work / "tinbao.db"
-    fill(path)
-    config = load_config(env={"TINBAO_STORAGE_PATH": str(path)})
-    dbs = ThreadLocalDb(path)
-    app = create_app(config, WebServices(db=dbs, simulator=None, version="bench"))
-    client = app.test_client()
-    login_page = client.get("/login").get_data(as_text=True)
-    token = re.search(r'name="csrf-token" content="([^"]+)"', login_page).group(1)
-    client.post("/login", data={"username": "canbo", "password": PASSWORD, "csrf_token": token})
-
-    failed = False
-    for page in args.page or ["/"]:
-        base = "http://localhost" + page
-        response = client.get(page)
-        html = response.get_data()
-        if response.status_code != 200:
-            raise SystemExit(f"{page} answered {response.status_code}")
-        parser_ = Assets()
-        parser_.feed(html.decode("utf-8"))
-        rows = [(f"{page} (HTML)", len(html))]
-        outside = []
-        queue = list(parser_.urls)
-        seen = set()
-        while queue:
-            kind, url = queue.pop(0)
-            full = urljoin(base, url)
-            parts = urlsplit(full)
-            if parts.netloc != "localhost" or parts.scheme not in ("http", "https"):
-                if parts.scheme != "data":
-                    outside.append(url)
-                continue
-            if full in seen:
-                continue
-            seen.add(full)
-            asset = client.get(parts.path + (f"?{parts.query}" if parts.query else ""))
-            body = asset.get_data()
-            rows.append((f"{parts.path} ({kind})", len(body)))
-            if parts.path.endswith(".css"):
-                text = body.decode("utf-8")
-                for ref in re.findall(r"url\(\s*['\"]?([^'\")]+)", text) + re.findall(r"@import\s+['\"]([^'\"]+)", text):
-                    queue.append(("css url", urljoin(full, ref)))
+    try:
+        fill(path)
+        with RunningGateway(storage=path) as run:
+            officer = run.officer("canbo")
+            weighed = [(page, *weigh(officer, run.base_url, page)) for page in args.page or ["/"]]
+            officer.close()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    for page, rows, outside in weighed:
         total = sum(size for _name, size in rows)
         for name, size in rows:
             print(f"{name:48} {size / 1024:8.1f} KB")
         print(f"{'total':48} {total / 1024:8.1f} KB   (target <= {TARGET_KB} KB)")
-        if outside:
-            print("loads from outside the gateway: " + ", ".join(outside))
-        failed |= total > TARGET_KB * 1024 or bool(outside)
-    dbs.close_all()
-    shutil.rmtree(work, ignore_errors=True)
-    print("page weight: " + ("FAILED" if failed else "met, nothing from outside"))
-    return 1 if failed else 0
+        name = "dashboard" if page == "/" else page
+        measured = f"{total / 1024:.0f} KB" + (f"; loads from outside: {', '.join(outside)}" if outside
+                                                else ", nothing from outside")
+        figure(f"page weight of the {name}: HTML + CSS + JS + images, lists full of long Vietnamese texts",
+               f"≤ {TARGET_KB} KB, nothing from outside", measured, leaves_out="HTTP headers",
+               command=COMMAND)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

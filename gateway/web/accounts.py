@@ -1,7 +1,8 @@
 """Officers' accounts: create, check a password, change role, disable, reset a password.
 
-Passwords are stored only as werkzeug hashes (scrypt). Roles are ranked: an ``admin`` can do
-everything an ``officer`` can, who can do everything a ``viewer`` can (read only).
+Passwords are stored only as werkzeug hashes (scrypt, at the cost ``PASSWORD_HASH_METHOD``).
+Roles are ranked: an ``admin`` can do everything an ``officer`` can, who can do everything a
+``viewer`` can (read only).
 
 The first admin is made on the command line, on the Pi itself::
 
@@ -37,8 +38,22 @@ MIN_PASSWORD_CHARS = 8
 MAX_PASSWORD_CHARS = 200
 USERNAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{1,31}")
 
+# The password hash's cost, chosen for the Pi's memory (a Pi Zero 2 / Pi 3 has 512 MB-1 GB for
+# everything, and waitress runs 8 threads that may each check a password at once).
+# werkzeug's default, scrypt N=2**15 r=8, takes 128*N*r = 32 MB per check: a login lifts the
+# gateway from ~55 MB to ~89 MB, and 8 at once would ask for 256 MB more. A smaller scrypt is
+# worse, not better: glibc keeps a freed block under 32 MB in the thread's malloc arena (its
+# mmap threshold rises to the block's size), so with scrypt N=2**14 (16 MB) the gateway held
+# 168 MB after 20 logins (bench/memory.py). PBKDF2-HMAC-SHA256 at 600,000 iterations (OWASP's
+# Password Storage Cheat Sheet) needs no memory at all; it costs CPU time instead (about
+# 0.15 s on a server core, roughly 1 s on a Pi; hashlib lets the other threads run meanwhile),
+# and it is cheaper than scrypt for a GPU to guess, which a long password makes up for.
+# Hashes made with another method (the scrypt of older accounts) still verify: each hash
+# names its method, and an account takes this one at its next new password.
+PASSWORD_HASH_METHOD = "pbkdf2:sha256:600000"
+
 # Checked when the username is unknown, so a wrong name takes as long as a wrong password.
-_DUMMY_HASH = generate_password_hash("tinbao-no-such-user")
+_DUMMY_HASH = generate_password_hash("tinbao-no-such-user", PASSWORD_HASH_METHOD)
 
 
 class AccountError(TinBaoError):
@@ -168,7 +183,7 @@ def create_user(
         db.conn.execute(
             "INSERT INTO users (username, password_hash, role, created_at, created_by, password_changed_at)"
             " VALUES (?, ?, ?, ?, ?, ?)",
-            [username, generate_password_hash(password), role, at, by, at],
+            [username, generate_password_hash(password, PASSWORD_HASH_METHOD), role, at, by, at],
         )
         audit.record(db, by, audit.USER_CREATE, username, {"role": role}, ip=ip, now=now)
     user = find(db, username)
@@ -252,7 +267,7 @@ def set_password(db: Database, username: str, password: str, *, by: str, ip: str
         db.conn.execute(
             "UPDATE users SET password_hash = ?, password_changed_at = ?, auth_version = auth_version + 1"
             " WHERE id = ?",
-            [generate_password_hash(password), utcnow_iso(), user.id],
+            [generate_password_hash(password, PASSWORD_HASH_METHOD), utcnow_iso(), user.id],
         )
         audit.record(db, by, audit.USER_PASSWORD, user.username, ip=ip)
     return _require(db, username)
