@@ -180,7 +180,7 @@ class RunningGateway:
         self.storage = storage
         self.users = users
 
-    def __enter__(self) -> "RunningGateway":
+    def __enter__(self) -> RunningGateway:
         self.work = workdir()
         self.db_path = self.storage or self.work / "tinbao.db"
         for username, role in self.users:
@@ -267,7 +267,7 @@ class RunningGateway:
         if self.query("SELECT COUNT(*) FROM duty_roster WHERE active = 1")[0][0] != 1:
             raise SystemExit("the duty roster is empty")
 
-    def officer(self, username: str) -> "Officer":
+    def officer(self, username: str) -> Officer:
         officer = Officer("127.0.0.1", self.port)
         officer.login(username)
         return officer

@@ -19,7 +19,7 @@ from __future__ import annotations
 import argparse
 import shutil
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from _harness import figure, numbers, start_emulator, workdir
 
@@ -116,7 +116,7 @@ def main() -> None:
         gateway, service = build(work, link)
         wait_connected(gateway)
         db = gateway.dbs.get()
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         with write_transaction(db):
             for n in numbers(args.recipients):
                 subscribers.save_member(db, subscribers.Member(n, village="Na Hối"), source="import", now=now)

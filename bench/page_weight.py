@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import re
 import shutil
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from urllib.parse import urljoin, urlsplit
 
@@ -52,7 +52,7 @@ class Assets(HTMLParser):
 def fill(path) -> None:
     create_user(path, "canbo")  # python app.py create-user: the database, complete
     db = open_db(path)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     with db.atomic():
         for i in range(60):
             at = utcnow_iso(now - timedelta(hours=12 * i))

@@ -102,7 +102,7 @@ def run_round(work: Path, port: int, gateway_ids: list[str], per_gateway: int, b
             wait_ready(path, proc)
         clock = Clock()
         dbs = [open_db(path) for _, path in workers]
-        for db, gateway_id in zip(dbs, gateway_ids):  # the tips wait in open transactions ...
+        for db, gateway_id in zip(dbs, gateway_ids, strict=True):  # the tips wait in open transactions ...
             db.conn.execute("BEGIN IMMEDIATE")
             now = clock.now()
             for i in range(per_gateway):

@@ -21,7 +21,7 @@ import shutil
 import statistics
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -46,7 +46,7 @@ def fill(path: Path, n_tips: int, n_messages: int, seed: int = 7) -> None:
     rng = random.Random(seed)
     create_user(path, OFFICERS[0])  # python app.py create-user: the database, complete
     db = open_db(path)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     numbers = [f"+849{12000000 + i:08d}" for i in range(20_000)]
     n_in = n_messages * 2 // 3
     n_out = n_messages - n_in

@@ -131,7 +131,7 @@ def test_viewers_look_but_do_not_act(env):
 
 
 def test_text_from_sms_and_officers_is_escaped(env):
-    path, storage, _, _ = env
+    _path, storage, _, _ = env
     client = client_for(env)
     client.post("/broadcasts/new", data={"title": EVIL, "body": EVIL, "everyone": "1", "schedule": "now",
                                          "action": "draft"})

@@ -104,7 +104,7 @@ def test_new_tip_queues_one_alert_per_active_number_never_with_the_tipster_numbe
 
     sent = alerts(db)
     assert [row[0] for row in sent] == ["+84987654321", "+84911000111"]
-    for number, text, kind, auto, parts in sent:
+    for _number, text, kind, auto, parts in sent:
         assert text == "Tin bao moi CL-0001: Co trom bo o thon Na Hoi dem qua, 2 nguoi di xe may"
         assert (kind, auto, parts) == ("duty_alert", 0, 1)
         assert "912345678" not in text and "0912" not in text

@@ -805,7 +805,7 @@ def test_load_reads_every_file_and_names_bad_toml(tmp_path):
     (tmp_path / "tay.toml").write_text("[meta\n", encoding="utf-8")
     with pytest.raises(ConfigError, match=r"^tay.toml: not valid TOML"):
         MenuBook.load(tmp_path)
-    with pytest.raises(ConfigError, match="no \\*.toml file"):
+    with pytest.raises(ConfigError, match=r"no \*.toml file"):
         MenuBook.load(tmp_path / "empty")
 
 

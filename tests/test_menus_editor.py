@@ -186,7 +186,7 @@ def test_a_language_keyword_clashing_with_another_languages_is_refused(db):
     sources = menu_versions.with_language(shipped(), "hmn", "Hmoob", ["HMONG"])
     menu_versions.save(db, sources, "an", "")
     sources["hmn.toml"]["meta"]["keywords"] = ["TV"]  # Vietnamese's own switch keyword
-    with pytest.raises(menu_versions.MenuError, match="'TV'.*clashes with vi.toml"):
+    with pytest.raises(menu_versions.MenuError, match=r"'TV'.*clashes with vi\.toml"):
         menu_versions.save(db, sources, "an", "")
 
 
@@ -429,7 +429,7 @@ def test_a_viewer_sees_history_but_no_restore_button(make_client, admin, db):
 
 
 def test_bad_contact_names_and_tampered_forms_get_a_clear_answer(admin, db):
-    fields = editor_fields(admin) + [("contact.name", "trực ban"), ("contact.value", "0912")]
+    fields = [*editor_fields(admin), ("contact.name", "trực ban"), ("contact.value", "0912")]
     page = post_form(admin, "/menus/vi", fields).get_data(as_text=True)
     assert "Tên liên hệ &#39;trực ban&#39; không hợp lệ" in page
     short = [f for f in editor_fields(admin)]

@@ -192,7 +192,7 @@ def test_deliver_forced_ucs2_and_time_zones():
     (hexpdu,) = encode_deliver("+84912345678", "plain", timestamp=WHEN, encoding="ucs2")
     assert decode(hexpdu).encoding == "ucs2"
     offsets = [timedelta(hours=7), timedelta(hours=-3, minutes=-30), timedelta(hours=5.75)]
-    for offset in offsets + [timedelta(0)]:
+    for offset in [*offsets, timedelta(0)]:
         when = datetime(2024, 12, 31, 23, 59, 59, tzinfo=timezone(offset))
         (hexpdu,) = encode_deliver("+84912345678", "t", timestamp=when)
         got = decode(hexpdu).time

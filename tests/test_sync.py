@@ -121,8 +121,9 @@ def test_a_week_offline_then_every_tip_reaches_the_hub_and_every_officer_once(tm
             before = {name: lane.checks for name, lane in lanes.items()}
             clock.advance(hours=1)
             worker.wake()
-            assert wait_until(lambda: all(lane.checks > before[name] for name, lane in lanes.items()), 10), (
-                _hour, before, {n: (l.checks, l.next_try, l.failures) for n, l in lanes.items()}, clock.now())
+            assert wait_until(lambda before=before: all(lane.checks > before[name] for name, lane in lanes.items()),
+                              10), (
+                _hour, before, {n: (ln.checks, ln.next_try, ln.failures) for n, ln in lanes.items()}, clock.now())
         # A week of back-off: about one cheap check an hour each, no request burnt on a tip.
         assert all(lane.checks <= 7 * 24 + 12 for lane in lanes.values())
         assert rows(config.storage_path, "SELECT MAX(attempts) FROM sync_queue")[0][0] == 0

@@ -30,7 +30,7 @@ def test_a_tip_texted_in_reaches_the_hub_and_every_officer_once(tmp_path, emulat
         assert wait_until(lambda: rows(hub.path, "SELECT uid, text FROM hub_tips")
                           == [("cl-1", "Có người lạ dò hỏi nhà ông bà già ở thôn 2")], 20)
         for officer in OFFICERS:
-            assert wait_until(lambda: len(zalo.texts_for(officer)) == 1, 20), officer
+            assert wait_until(lambda officer=officer: len(zalo.texts_for(officer)) == 1, 20), officer
             assert "CL-0001" in zalo.texts_for(officer)[0]
             assert "0912345678" not in zalo.texts_for(officer)[0]  # masked unless configured
         assert wait_until(lambda: {r[0] for r in rows(gateway.config.storage_path,

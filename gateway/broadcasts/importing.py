@@ -95,20 +95,26 @@ def parse(data: bytes) -> Parsed:
         if len(seen) >= MAX_ROWS:
             result.problems.append((line, f"Quá {MAX_ROWS} dòng; phần còn lại chưa nhập."))
             break
-        cell = lambda name: row[columns[name]].strip() if name in columns and columns[name] < len(row) else ""  # noqa: E731
-        raw = cell("number")
+        raw = _cell(row, columns, "number")
         number, problem = _number(raw)
         if problem:
             result.problems.append((line, problem))
             continue
-        labels = [part.strip() for part in re.split(r"[,;/|]", cell("labels")) if part.strip()]
+        labels = [part.strip() for part in re.split(r"[,;/|]", _cell(row, columns, "labels")) if part.strip()]
         if number in seen:  # the same person twice: one subscriber, groups joined
             seen[number].labels.extend(x for x in labels if x not in seen[number].labels)
             continue
-        member = Member(number, cell("name"), cell("village"), labels, cell("note"))
+        member = Member(number, _cell(row, columns, "name"), _cell(row, columns, "village"), labels,
+                        _cell(row, columns, "note"))
         seen[number] = member
         result.members.append(member)
     return result
+
+
+def _cell(row: list[str], columns: dict[str, int], name: str) -> str:
+    """The stripped cell of column ``name`` in ``row``; empty when the file has no such column."""
+    index = columns.get(name)
+    return row[index].strip() if index is not None and index < len(row) else ""
 
 
 def _columns(header: list[str]) -> tuple[dict[str, int] | None, int]:

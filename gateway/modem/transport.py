@@ -93,8 +93,8 @@ class _Comms(SerialComms):
 
     def connect(self) -> None:
         self.serial = serial.Serial(
-            port=self.port, baudrate=self.baudrate, timeout=self.timeout,
-            rtscts=self.rtscts, dsrdtr=self.dsrdtr, *self.com_args, **self.com_kwargs,
+            self.port, self.baudrate, *self.com_args, timeout=self.timeout,
+            rtscts=self.rtscts, dsrdtr=self.dsrdtr, **self.com_kwargs,
         )
         self.alive = True
         self.rxThread = threading.Thread(target=self._readLoop, daemon=True)

@@ -207,7 +207,7 @@ class ZaloMirror:
                 continue
             self._set(db, tip.tip_id, officer, "sending")  # committed before the request
             try:
-                answer = self._call(db, lambda token: self.client.send_text(token, officer, text))
+                answer = self._call(db, lambda token, officer=officer: self.client.send_text(token, officer, text))
             except Unreachable as exc:
                 if not exc.maybe_delivered:
                     self._clear(db, tip.tip_id, officer)
@@ -252,7 +252,7 @@ class ZaloMirror:
         since = datetime.fromisoformat(attempted_at) - timedelta(minutes=10) if attempted_at else None
         wanted = _first_line(reference)
         for page in range(CONVERSATION_PAGES):
-            answer = self._call(db, lambda token: self.client.conversation(token, officer, page * CONVERSATION_PAGE))
+            answer = self._call(db, lambda token, page=page: self.client.conversation(token, officer, page * CONVERSATION_PAGE))
             if answer.get("error") not in (0, None):
                 raise BadAnswer(f"Zalo conversation {answer.get('error')}: {answer.get('message')}")
             messages = answer.get("data") or []

@@ -293,7 +293,7 @@ def dry_send() -> Any:
     """Route one SMS through the real router on the sandbox; answer the replies it would send."""
     as_json = request.is_json
     try:
-        number, sender, text = _read_message(as_json)
+        _number, sender, text = _read_message(as_json)
     except _Refused as refused:
         return refused.response
     result = dry_run().send(sender, text, current_services().clock.now())
