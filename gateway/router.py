@@ -161,7 +161,8 @@ class Router:
         return handler
 
     def _may_reply(self, db: Database, number: str, kind: str, last_help: str | None, now: datetime) -> bool:
-        if kind == "help" and last_help and last_help > utcnow_iso(now - timedelta(minutes=self.settings.session_minutes)):
+        if (kind == "help" and last_help
+                and last_help > utcnow_iso(now - timedelta(minutes=self.settings.session_minutes))):
             return False  # help twice in a row answers a machine, not a person
         sent = outbox.auto_replies_since(db, number, now - timedelta(hours=1))
         return sent < self.settings.auto_replies_per_hour

@@ -43,7 +43,8 @@ def subscribe(svc, count: int, village: str = "Na Hối") -> list[str]:
     numbers = [f"+8498{i:07d}" for i in range(count)]
     with db.atomic():
         for n in numbers:
-            subscribers.save_member(db, subscribers.Member(n, village=village), source="officer", now=svc.clock.base.now())
+            subscribers.save_member(db, subscribers.Member(n, village=village), source="officer",
+                                    now=svc.clock.base.now())
     return numbers
 
 
@@ -116,7 +117,8 @@ def test_quiet_hours_hold_and_release(service):
     drain(service)
     assert rows(service.dbs.path, "SELECT status, COUNT(*) FROM broadcast_deliveries GROUP BY status") == [("sent", 30)]
     assert rows(service.dbs.path, "SELECT status FROM broadcasts WHERE id=?", (bid,))[0][0] == "done"
-    assert db.execute("SELECT COUNT(DISTINCT number) FROM outbox WHERE kind='broadcast' AND status='sent'").fetchone()[0] == 30
+    assert db.execute(
+        "SELECT COUNT(DISTINCT number) FROM outbox WHERE kind='broadcast' AND status='sent'").fetchone()[0] == 30
 
 
 def test_at_most_one_broadcast_per_number_per_day_the_second_waits(service):

@@ -173,7 +173,8 @@ def test_weekly_schedule_fires_at_the_right_local_time(service):
     db, clock = service.dbs.get(), service.clock.base
     _subscribe(db, 5, clock.now())
     bid = control.create(db, control.Draft("Thứ Hai", "Cảnh báo đầu tuần.", everyone=True, schedule="weekly",
-                                           weekday=0, time_of_day="08:00"), by="officer", now=clock.now(), tz=service.tz)
+                                           weekday=0, time_of_day="08:00"),
+                         by="officer", now=clock.now(), tz=service.tz)
     assert rows(service.dbs.path, "SELECT status, next_run_at FROM broadcasts")[0] == (
         "scheduled", "2026-11-30T01:00:00+00:00")  # Monday 08:00 local
     clock.set(datetime(2026, 11, 30, 0, 59, 59, tzinfo=UTC))  # 07:59:59 local

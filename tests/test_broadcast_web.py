@@ -32,7 +32,8 @@ def env(tmp_path):
     db = storage.get()
     with write_transaction(db):
         for i, village in enumerate(["Na Hối", "Na Hối", "Cốc Lầu"]):
-            subscribers.save_member(db, subscribers.Member(f"+8491234500{i}", village=village), source="officer", now=NOW)
+            subscribers.save_member(db, subscribers.Member(f"+8491234500{i}", village=village),
+                                    source="officer", now=NOW)
     yield path, storage, config, service
     storage.close_all()
 

@@ -78,7 +78,9 @@ def test_wrong_password_is_refused_then_throttled(live_gateway, page):
     assert message.startswith("Đăng nhập sai quá nhiều lần. Thử lại sau")
     assert "/login" in page.url and page.locator(".user-menu").count() == 0
     screenshot(page, "login-throttled")
-    counted = rows(db_path, "SELECT action, count(*) FROM audit_log WHERE target = ? AND action LIKE 'login.%' GROUP BY action", (username,))
+    counted = rows(db_path,
+                   "SELECT action, count(*) FROM audit_log WHERE target = ? AND action LIKE 'login.%' GROUP BY action",
+                   (username,))
     assert dict(counted) == {"login.failed": 5, "login.throttled": 1}
 
 

@@ -100,7 +100,8 @@ def test_changes_go_to_their_own_gateway_only(api, hub):
     push(api, "token-cl", {"gateway_id": "cl", "tips": [tip("cl-1")]})
     push(api, "token-bh", {"gateway_id": "bh", "tips": [tip("bh-1")]})
     db = hub.dbs.get()
-    store.set_status(db, "cl-1", "handling", by="huyen", now=NOW, notify_tipster=True, message="Tin CL-0001 da duoc tiep nhan")
+    store.set_status(db, "cl-1", "handling", by="huyen", now=NOW, notify_tipster=True,
+                     message="Tin CL-0001 da duoc tiep nhan")
     store.set_status(db, "bh-1", "closed", by="huyen", now=NOW)
     answer = api.get("/api/v1/changes?since=0", headers={"Authorization": "Bearer token-cl"}).get_json()
     assert [(c["uid"], c["status"], c["notify_tipster"], c["message"]) for c in answer["changes"]] == [

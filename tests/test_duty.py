@@ -79,7 +79,8 @@ def test_pause_resume_and_remove(db):
 # -- the alert text ----------------------------------------------------------------------------
 
 def test_alert_text_is_short_khong_dau_with_reference_village_and_first_words():
-    text = duty.alert_text("CL-0042", "Nậm Đét", "Có người lạ  dụ\nmua đất, hứa trả tiền cao rồi đòi đặt cọc trước qua điện thoại")
+    text = duty.alert_text("CL-0042", "Nậm Đét",
+                           "Có người lạ  dụ\nmua đất, hứa trả tiền cao rồi đòi đặt cọc trước qua điện thoại")
     assert text.startswith("Tin bao moi CL-0042 (thon Nam Det): Co nguoi la du mua dat")
     assert text.endswith("...")
     assert plan(text).encoding == "gsm7" and plan(text).count == 1
@@ -109,7 +110,8 @@ def test_new_tip_queues_one_alert_per_active_number_never_with_the_tipster_numbe
         assert (kind, auto, parts) == ("duty_alert", 0, 1)
         assert "912345678" not in text and "0912" not in text
     # The tipster still gets the usual acknowledgement.
-    assert db.execute("SELECT count(*) FROM outbox WHERE number = ? AND kind = 'tip_ack'", (TIPSTER,)).fetchone()[0] == 1
+    assert db.execute("SELECT count(*) FROM outbox WHERE number = ? AND kind = 'tip_ack'",
+                      (TIPSTER,)).fetchone()[0] == 1
 
 
 def test_no_roster_no_alert_and_menu_messages_never_alert(db, router):

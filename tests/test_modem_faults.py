@@ -75,7 +75,8 @@ def test_no_network_holds_replies_until_registered(gateway, phone, emulator, con
 
 def test_flood_of_500_from_one_number(gateway, emulator, config):
     emulator.deliver_many([("0912345678", "MENU")] * 500)
-    assert wait_until(lambda: rows(config.storage_path, "SELECT COUNT(*) FROM inbox WHERE status='done'")[0][0] == 500, 60)
+    assert wait_until(lambda: rows(config.storage_path,
+                                   "SELECT COUNT(*) FROM inbox WHERE status='done'")[0][0] == 500, 60)
     assert wait_until(lambda: emulator.stored_count() == 0 and emulator.network_backlog() == 0)
     cap = config.router.auto_replies_per_hour
     assert rows(config.storage_path, "SELECT COUNT(*) FROM outbox")[0][0] == cap  # all 500 handled: no more coming

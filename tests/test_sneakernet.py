@@ -50,7 +50,8 @@ def hub_env(tmp_path: Path) -> dict[str, str]:
 
 def hub_counts(tmp_path: Path) -> tuple:
     path = tmp_path / "hub.db"
-    return tuple(rows(path, f"SELECT COUNT(*) FROM {table}")[0][0] for table in ("hub_tips", "hub_imports", "hub_events"))
+    return tuple(rows(path, f"SELECT COUNT(*) FROM {table}")[0][0]
+                 for table in ("hub_tips", "hub_imports", "hub_events"))
 
 
 def test_export_then_import_twice_changes_nothing_the_second_time(tmp_path, commune):
@@ -145,7 +146,8 @@ def test_a_file_overlapping_an_online_sync_changes_nothing_and_the_queue_empties
         worker = SyncWorker(config, dbs)
         worker.start()
         try:
-            assert wait_until(lambda: rows(commune, "SELECT COUNT(*) FROM sync_queue WHERE status='done'") == [(30,)], 10)
+            assert wait_until(lambda: rows(commune,
+                                           "SELECT COUNT(*) FROM sync_queue WHERE status='done'") == [(30,)], 10)
         finally:
             worker.stop()
             dbs.close_all()

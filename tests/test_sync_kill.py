@@ -119,7 +119,8 @@ def test_killed_at_random_points_20_times_no_tip_missing_none_twice(tmp_path, za
         made += add_tips(db_path, 25)
         before = progress()
         proc = spawn(env)
-        assert wait_until(lambda before=before: progress() > before, 15), f"round {_round}: the worker did not start syncing"
+        assert wait_until(lambda before=before: progress() > before, 15), (
+            f"round {_round}: the worker did not start syncing")
         time.sleep(rng.uniform(0, 0.04))
         proc.kill()  # SIGKILL: no clean-up of any kind
         proc.wait(5)

@@ -96,7 +96,8 @@ def test_an_admin_pastes_a_new_refresh_token_which_is_never_shown_or_logged(setu
     login_client(client, config.storage_path, "admin")
     assert "Refresh token mới" in client.get("/sync").get_data(as_text=True)
     client.post("/sync/zalo/token", data={"refresh_token": "rt-new-after-reauth"})
-    assert rows(config.storage_path, "SELECT source, refresh_token FROM zalo_tokens") == [("officer", "rt-new-after-reauth")]
+    assert rows(config.storage_path, "SELECT source, refresh_token FROM zalo_tokens") == [
+        ("officer", "rt-new-after-reauth")]
     again = client.post("/sync/zalo/token", data={"refresh_token": "rt-new-after-reauth"}, follow_redirects=True)
     assert "chỉ nhận mỗi refresh token một lần" in again.get_data(as_text=True)
     assert "rt-new" not in again.get_data(as_text=True)

@@ -185,7 +185,8 @@ def test_local_time_is_dd_mm_yyyy_in_the_gateway_zone():
     assert local_time(None, config.timezone) == ""
 
 
-@pytest.mark.parametrize("csq, bars", [(0, 0), (1, 0), (2, 1), (10, 2), (15, 3), (20, 4), (31, 5), (99, None), (None, None)])
+@pytest.mark.parametrize("csq, bars",
+                         [(0, 0), (1, 0), (2, 1), (10, 2), (15, 3), (20, 4), (31, 5), (99, None), (None, None)])
 def test_signal_bars(csq, bars):
     assert signal_bars(csq) == bars
 
@@ -257,7 +258,8 @@ def test_dashboard_lists_newest_first_and_limits(client, db):
     "fields, shown",
     [
         ({"state": "connecting", "signal": None, "registered": False}, ["Đang kết nối", "Không rõ"]),
-        ({"state": "error", "error": "Cổng /dev/ttyUSB0 không tồn tại"}, ["Lỗi modem", "Cổng /dev/ttyUSB0 không tồn tại"]),
+        ({"state": "error", "error": "Cổng /dev/ttyUSB0 không tồn tại"},
+         ["Lỗi modem", "Cổng /dev/ttyUSB0 không tồn tại"]),
         ({"state": "unplugged"}, ["Chưa cắm modem"]),
     ],
 )
@@ -321,7 +323,8 @@ def test_healthz_ok_when_the_modem_is_connected(client, db):
     assert body["clock_trusted"] is True
 
 
-@pytest.mark.parametrize("fields", [None, {"state": "error", "error": "Cổng /dev/ttyUSB0 không tồn tại"}, {"state": "connecting"}])
+@pytest.mark.parametrize("fields", [None, {"state": "error", "error": "Cổng /dev/ttyUSB0 không tồn tại"},
+                                    {"state": "connecting"}])
 def test_healthz_degraded_otherwise(client, db, fields):
     if fields is not None:
         set_modem(db, **fields)
@@ -483,7 +486,8 @@ def test_simulator_refuses_more_than_1600_characters(client, simulator):
     assert len(simulator.delivered) == 1
 
 
-@pytest.mark.parametrize("payload", [{"number": "", "text": "x"}, {"number": "09<b>", "text": "x"}, {"text": "x"}, {"number": 912345678, "text": "x"}, {"number": "0912345678", "text": ["x"]}])
+@pytest.mark.parametrize("payload", [{"number": "", "text": "x"}, {"number": "09<b>", "text": "x"}, {"text": "x"},
+                                     {"number": 912345678, "text": "x"}, {"number": "0912345678", "text": ["x"]}])
 def test_simulator_refuses_bad_input(client, simulator, payload):
     response = client.post("/simulator/send", json=payload)
     assert response.status_code == 400
@@ -570,7 +574,8 @@ def test_post_from_another_site_is_refused(client, simulator):
 
 @pytest.mark.parametrize(
     "name, mimetype",
-    [("tinbao.css", "text/css"), ("dashboard.js", "text/javascript"), ("simulator.js", "text/javascript"), ("favicon.png", "image/png")],
+    [("tinbao.css", "text/css"), ("dashboard.js", "text/javascript"), ("simulator.js", "text/javascript"),
+     ("favicon.png", "image/png")],
 )
 def test_static_files_are_served(client, name, mimetype):
     response = client.get(f"/static/{name}")

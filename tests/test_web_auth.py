@@ -541,7 +541,8 @@ def test_create_user_command_asks_twice_on_a_terminal(tmp_path):
             if not chunk:
                 break
             output += chunk
-            if answers and re.search(rb"(M\xe1\xba\xadt kh\xe1\xba\xa9u|Nh\xe1\xba\xadp l\xe1\xba\xa1i)[^:]*: $", output):
+            if answers and re.search(rb"(M\xe1\xba\xadt kh\xe1\xba\xa9u|Nh\xe1\xba\xadp l\xe1\xba\xa1i)[^:]*: $",
+                                     output):
                 os.write(fd, answers.pop(0))
         _, status = os.waitpid(pid, 0)
         os.close(fd)

@@ -195,7 +195,8 @@ def test_status_workflow_records_who_and_when(db, make_client, db_path):
 
     assert rows(db_path, "SELECT status, status_changed_by FROM tips") == [("closed", client.username)]
     history = rows(db_path, "SELECT by, action, old_value, new_value FROM tip_history ORDER BY id")
-    assert history == [(client.username, "status", "new", "handling"), (client.username, "status", "handling", "closed")]
+    assert history == [(client.username, "status", "new", "handling"),
+                       (client.username, "status", "handling", "closed")]
     audit = rows(db_path, "SELECT who, target, detail FROM audit_log WHERE action = 'tip.status' ORDER BY id")
     assert audit == [(client.username, ref, "new -> handling"), (client.username, ref, "handling -> closed")]
     page = client.get(f"/tips/{ref}").get_data(as_text=True)
@@ -365,7 +366,8 @@ def test_conversation_pages(db):
 def set_state(db, key: str, value: dict) -> None:
     with db.atomic():
         db.execute(
-            "INSERT INTO state (key, value, updated_at) VALUES (?,?,?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+            "INSERT INTO state (key, value, updated_at) VALUES (?,?,?) "
+            "ON CONFLICT(key) DO UPDATE SET value=excluded.value",
             (key, json.dumps(value), utcnow_iso()),
         )
 

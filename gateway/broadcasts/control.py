@@ -96,7 +96,8 @@ def create(db: Database, draft: Draft, *, by: str, now: datetime, tz: tzinfo, st
             " updated_at, updated_by) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,'draft',?,?,?,?)",
             (draft.title.strip()[:120], draft.body.strip(), draft.body_khong_dau, draft.warning_id, draft.encoding,
              int(draft.everyone), draft.schedule,
-             utcnow_iso(now if draft.schedule == "now" else draft.run_at) if draft.schedule in ("now", "once") else None,
+             (utcnow_iso(now if draft.schedule == "now" else draft.run_at)
+              if draft.schedule in ("now", "once") else None),
              draft.weekday if draft.schedule == "weekly" else None,
              draft.day_of_month if draft.schedule == "monthly" else None,
              draft.time_of_day if draft.schedule in ("weekly", "monthly") else None,

@@ -101,7 +101,8 @@ def import_command(config: Config, args: Any) -> int:
     if outcome == "already":
         print(f"Tệp {args.file} đã được nhập trước đây: không có gì thay đổi.")
         return 0
-    print(f"Đã nhập {args.file}: {new} tin mới, {total - new - len(rejected)} tin đã có sẵn, {len(rejected)} tin bị từ chối.")
+    print(f"Đã nhập {args.file}: {new} tin mới, {total - new - len(rejected)} tin đã có sẵn, "
+          f"{len(rejected)} tin bị từ chối.")
     for item in rejected[:20]:
         print(f"  bị từ chối {item['uid']}: {item['error']}")
     return 0

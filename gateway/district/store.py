@@ -247,7 +247,8 @@ def get_tip(db: Database, uid: str) -> dict[str, Any] | None:
 def tip_history(db: Database, uid: str) -> list[dict[str, Any]]:
     cursor = db.execute("SELECT seq, status, notify_tipster, message, at, by FROM hub_changes WHERE uid=? ORDER BY seq",
                         (uid,))
-    return [dict(zip(("seq", "status", "notify_tipster", "message", "at", "by"), r, strict=True)) for r in cursor.fetchall()]
+    return [dict(zip(("seq", "status", "notify_tipster", "message", "at", "by"), r, strict=True))
+            for r in cursor.fetchall()]
 
 
 def communes(db: Database, configured: Iterable[str]) -> list[str]:

@@ -48,7 +48,8 @@ class ModemProfile:
     @property
     def drain_stores(self) -> tuple[str, ...]:
         """Every store a drain lists: the SMS stores, then the report store."""
-        return self.stores + ((self.report_store,) if self.report_store and self.report_store not in self.stores else ())
+        return self.stores + ((self.report_store,)
+                              if self.report_store and self.report_store not in self.stores else ())
 
     @property
     def start_commands(self) -> tuple[str, ...]:

@@ -154,7 +154,8 @@ def retry_now(db: Database, now: datetime, *, destination: str | None = None, ro
     with write_transaction(db):
         if row_id is not None:
             cursor = db.conn.execute(
-                "UPDATE sync_queue SET status='queued', next_attempt_at=? WHERE id=? AND status IN ('queued','failed','dead')",
+                "UPDATE sync_queue SET status='queued', next_attempt_at=? "
+                "WHERE id=? AND status IN ('queued','failed','dead')",
                 (now_iso, row_id),
             )
         else:

@@ -78,12 +78,14 @@ def read_document(path: str | Path) -> tuple[dict[str, Any], bytes]:
 def verify(document: dict[str, Any], key: str) -> dict[str, Any]:
     """The signed payload, or ``TamperedFile`` (constant-time comparison)."""
     signature = document.get("signature")
-    if not isinstance(signature, dict) or signature.get("alg") != ALGORITHM or not isinstance(signature.get("value"), str):
+    if (not isinstance(signature, dict) or signature.get("alg") != ALGORITHM
+            or not isinstance(signature.get("value"), str)):
         raise TamperedFile("the file has no valid signature")
     payload = {k: v for k, v in document.items() if k != "signature"}
     expected = hmac.new(key.encode("utf-8"), canonical(payload), hashlib.sha256).hexdigest()
     if not hmac.compare_digest(expected, signature["value"]):
-        raise TamperedFile("the signature does not match: the file was changed after export, or signed with another token")
+        raise TamperedFile("the signature does not match: the file was changed after export, "
+                           "or signed with another token")
     return payload
 
 
@@ -159,5 +161,6 @@ def export_command(config: Config, args: Any) -> int:
         return 1
     finally:
         db.close()
-    print(f"Đã ghi {count} tin báo chưa đồng bộ vào {args.file}. Mang tệp này lên huyện: python app.py import-tips {args.file}")
+    print(f"Đã ghi {count} tin báo chưa đồng bộ vào {args.file}. "
+          f"Mang tệp này lên huyện: python app.py import-tips {args.file}")
     return 0

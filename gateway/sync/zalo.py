@@ -217,7 +217,8 @@ class ZaloMirror:
                 raise
             code = answer.get("error")
             if code == 0:
-                message_id = (answer.get("data") or {}).get("message_id") if isinstance(answer.get("data"), dict) else None
+                message_id = ((answer.get("data") or {}).get("message_id")
+                              if isinstance(answer.get("data"), dict) else None)
                 self._set(db, tip.tip_id, officer, "sent", message_id=message_id)
                 reached.append(officer)
                 continue
@@ -252,7 +253,8 @@ class ZaloMirror:
         since = datetime.fromisoformat(attempted_at) - timedelta(minutes=10) if attempted_at else None
         wanted = _first_line(reference)
         for page in range(CONVERSATION_PAGES):
-            answer = self._call(db, lambda token, page=page: self.client.conversation(token, officer, page * CONVERSATION_PAGE))
+            answer = self._call(
+                db, lambda token, page=page: self.client.conversation(token, officer, page * CONVERSATION_PAGE))
             if answer.get("error") not in (0, None):
                 raise BadAnswer(f"Zalo conversation {answer.get('error')}: {answer.get('message')}")
             messages = answer.get("data") or []
