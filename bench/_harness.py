@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from gateway.modem.emulator.client import EmulatorClient
+from gateway.service import prepare_gateway
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -111,8 +112,9 @@ def free_port() -> int:
 
 
 def create_user(storage: Path, username: str, role: str = "officer", password: str = PASSWORD) -> None:
-    """``python app.py create-user``, as an admin would on the Pi: it also creates (or migrates)
-    the database, so a benchmark gets a complete gateway file without reaching into storage."""
+    """``python app.py create-user``, as an admin would on the Pi, into a complete gateway file
+    (create-user alone makes only the accounts' tables: the gateway adds its own when it starts)."""
+    prepare_gateway(storage)
     env = {k: v for k, v in os.environ.items() if not k.startswith("TINBAO_")}
     env["TINBAO_STORAGE_PATH"] = str(storage)
     done = subprocess.run([sys.executable, "app.py", "create-user", username, "--role", role], cwd=ROOT, env=env,
