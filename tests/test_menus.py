@@ -958,3 +958,32 @@ def test_respond_takes_microseconds(shipped):
     # A few µs on a laptop; the bound is loose so a Raspberry Pi passes too, and still
     # catches a lookup that scans every keyword.
     assert per_call < 200e-6, f"{per_call * 1e6:.1f} µs per call"
+
+
+# --- size guard -----------------------------------------------------------------------------------
+
+
+def test_the_loader_refuses_a_reply_over_max_parts_with_one_line(tmp_path):
+    text = (MENUS / "vi.toml").read_text(encoding="utf-8")
+    villages = "\n".join(f"Thôn Số {n}: 09xx xxx xxx" for n in range(1, 61))  # a merged commune
+    text = text.replace('cong_an_thon = """\nThôn xxxx: 09xx xxx xxx', f'cong_an_thon = """\n{villages}', 1)
+    (tmp_path / "vi.toml").write_text(text, encoding="utf-8")
+    kinds = frozenset({"menu", "help", "tip_prompt", "tip_ack"})
+    with pytest.raises(ConfigError) as refused:
+        MenuBook.load(tmp_path, max_parts=10, khong_dau_kinds=kinds)
+    message = str(refused.value)
+    assert "\n" not in message
+    assert message.startswith("vi.toml: menu.2.2 is ") and "more than sms.max_parts (10)" in message
+    assert "sub-menu" in message
+    MenuBook.load(tmp_path)  # without the limit it loads: the guard is what refuses it
+    MenuBook.load(MENUS, max_parts=2, khong_dau_kinds=kinds)  # the shipped menus fit in 2 SMS each
+
+
+def test_texts_received_falls_back_to_tip_ack():
+    vi = copy.deepcopy(VI)
+    assert "received" not in vi["texts"]
+    book = MenuBook.from_dict({"vi.toml": vi})
+    assert book.text("received") == book.text("tip_ack")
+    vi["texts"]["received"] = "Đã nhận tin nhắn {reference}. Lần sau nhắn TIN rồi nội dung."
+    book = MenuBook.from_dict({"vi.toml": vi})
+    assert book.respond("Nhà bên cạnh cãi nhau to quá", None, T0).ack("CL-0003").startswith("Đã nhận tin nhắn CL-0003.")
