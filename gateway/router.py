@@ -126,6 +126,9 @@ class Router:
         for handler_obj in self.handlers:
             result = handler_obj.handle(db, number, text, inbox_id, now)
             if result is not None:
+                # A reserved keyword (DK, HUY, TC...) ends an open menu or tip prompt: the
+                # next message is not taken as the tip the villager gave up on.
+                self._close_session(db, number.value)
                 if result.reply and self._may_reply(db, number.value, result.kind, None, now):
                     outbox.enqueue(
                         db, number.value, result.reply, kind=result.kind, now=now, in_reply_to=inbox_id,
@@ -142,13 +145,13 @@ class Router:
         if decision.kind == "tip":
             tip = tips.create(
                 db, gateway_id=self.settings.gateway_id, tipster=number.value,
-                text=decision.tip_text or "", inbox_id=inbox_id, now=now,
+                text=decision.tip_text or "", inbox_id=inbox_id, now=now, to_confirm=decision.to_confirm,
             )
             for hook in self.tip_hooks:
                 hook(db, tip, number.value, decision.tip_text or "", now)
             reply = decision.ack(tip.reference)
             kind = "tip_ack"
-            handler = f"tip:{tip.reference}"
+            handler = f"tip:{tip.reference}" + (" (to confirm)" if decision.to_confirm else "")
 
         last_help = self._save_session(db, book, number.value, decision, session, now, kind)
         if reply and self._may_reply(db, number.value, kind, last_help, now):
@@ -190,6 +193,14 @@ class Router:
             path=tuple(int(p) for p in path.split(".") if p),
             awaiting=awaiting,
             expires_at=datetime.fromisoformat(expires_at) if expires_at else None,
+        )
+
+    @staticmethod
+    def _close_session(db: Database, number: str) -> None:
+        """Nothing open any more for ``number`` (its language is kept)."""
+        db.conn.execute(
+            "UPDATE sessions SET path='', awaiting=NULL, expires_at=NULL WHERE number=? AND expires_at IS NOT NULL",
+            (number,),
         )
 
     def _save_session(self, db: Database, book: MenuBook, number: str, decision: Decision,

@@ -220,3 +220,17 @@ def m001_spine(db: Database) -> None:
         new_text=_folded("new.text"), new_village=_folded("new.village"),
         old_text=_folded("old.text"), old_village=_folded("old.village"),
     ))
+
+
+@migrations()
+def m002_tip_confirmation(db: Database) -> None:
+    """Tips filed from a message without the keyword wait for an officer: to confirm or dismiss.
+
+    ``confirmation`` is NULL for a tip sent as one (``TIN ...`` or after the tip prompt);
+    ``pending`` for a message with content that was neither a keyword nor a menu choice,
+    until an officer makes it ``confirmed`` or ``dismissed`` (gateway/tips/).
+    """
+    db.executescript("""
+        ALTER TABLE tips ADD COLUMN confirmation TEXT;  -- NULL | pending | confirmed | dismissed
+        CREATE INDEX tips_to_confirm ON tips(id) WHERE confirmation = 'pending';
+    """)

@@ -172,7 +172,7 @@ def test_marking_handled_with_notify_reaches_the_gateways_changes(officer_client
     page = officer_client.get("/tips/cl-1")
     assert page.status_code == 200 and "Tin CL-0001 da duoc tiep nhan" in page.data.decode()
     response = officer_client.post("/tips/cl-1/status", data={
-        "status": "handling", "notify": "1", "message": "Tin CL-0001 da duoc tiep nhan. Cam on ban da bao tin.",
+        "status": "handling", "notify": "1", "message": "Tin CL-0001 da duoc tiep nhan. Cam on ba con da bao tin.",
         "csrf_token": csrf_token(page.data)})
     assert response.status_code == 302
     assert rows(hub.path, "SELECT status, status_changed_by FROM hub_tips WHERE uid='cl-1'") == [("handling", "huyen")]
@@ -255,4 +255,4 @@ def test_the_hub_page_in_chromium(hub, api, page):
     assert "Xã sẽ nhắn tin cho người báo tin" in page.content()
     screenshot(page, "district-hub-tip")
     assert rows(hub.path, "SELECT uid, status, notify_tipster, message FROM hub_changes") == [
-        ("bh-1", "handling", 1, "Tin BH-0001 da duoc tiep nhan. Cam on ban da bao tin.")]
+        ("bh-1", "handling", 1, "Tin BH-0001 da duoc tiep nhan. Cam on ba con da bao tin.")]

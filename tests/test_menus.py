@@ -27,6 +27,7 @@ import pytest
 
 from gateway.errors import ConfigError
 from gateway.menus import Decision, MenuBook, Session
+from gateway.menus.match import carries_content
 from gateway.sms.segments import count_parts
 from gateway.sms.text import khong_dau
 
@@ -375,7 +376,10 @@ def test_tip_keyword_spellings(book, text, tip_text):
     ],
 )
 def test_sentences_that_only_look_like_tips(book, text):
-    assert book.respond(text, None, T0).kind == "help"
+    decision = book.respond(text, None, T0)
+    # Never a tip by keyword; one that carries content is kept for an officer to confirm.
+    assert decision.kind == "help" or (decision.to_confirm and decision.matched == "tip_to_confirm")
+    assert decision.to_confirm == carries_content(text)
 
 
 def test_tip_after_the_prompt(book):
@@ -497,13 +501,44 @@ def test_an_expired_tip_prompt_says_so(book):
     converse(book, """
         > TIN
         (61 minutes later)
-        > co trom trau
+        > trom trau
         kind: help
         matched: expired
         < Quá thời gian chờ.
-        > co trom trau
+        > trom trau
         < Chưa hiểu.
     """)
+
+
+def test_a_tip_typed_after_the_prompt_expired_is_kept_to_confirm(book):
+    chat = converse(book, """
+        > TIN
+        (61 minutes later)
+        > co trom trau o thon 2
+        tip: co trom trau o thon 2
+        matched: tip_to_confirm
+    """)
+    assert chat.last.to_confirm
+
+
+@pytest.mark.parametrize("text", [
+    "Chào, có kẻ trộm 🐄 bò ở thôn 2 😱",
+    "Cho hỏi làm giấy tờ xe ở đâu",
+    "Nhà ông Sáng bị mất trộm đêm qua",
+    "Hàngxómđánhnhauquá",  # one long word: 15+ letters
+])
+def test_a_message_with_content_but_no_keyword_is_a_tip_to_confirm(book, text):
+    decision = book.respond(text, None, T0)
+    assert (decision.kind, decision.to_confirm, decision.matched) == ("tip", True, "tip_to_confirm")
+    assert decision.tip_text == text
+    assert decision.session is None  # nothing left open
+    # The test menu has no texts.received: its tip_ack stands in.
+    assert decision.ack("CL-0009") == "Đã nhận tin báo, mã CL-0009."
+
+
+@pytest.mark.parametrize("text", ["ok", "?", "Cảm ơn nhiều", "xin chao cong an", "Alo alo", "🐄😱", "a b", "Cháy"])
+def test_short_unknowns_carry_no_content(text):
+    assert not carries_content(text)
 
 
 def test_a_prompt_forgotten_for_days_is_not_mentioned_again(book):
@@ -548,7 +583,7 @@ def test_session_records_what_is_open(book):
 
 
 @pytest.mark.parametrize(
-    "text", ["", "   ", "\n", "Cho hỏi làm giấy tờ xe ở đâu", "xin chao cong an", "12345", "1..2"]
+    "text", ["", "   ", "\n", "giấy tờ?", "xin chao cong an", "12345", "1..2"]
 )
 def test_unknown_and_empty_get_help(book, text):
     decision = book.respond(text, None, T0)
@@ -835,7 +870,7 @@ def test_shipped_menu_loads_and_every_reply_fits_two_sms(shipped):
 def test_shipped_menus_and_short_texts_fit_one_sms(shipped):
     replies = shipped.replies("vi")
     one = ["menu", "1", "2", "2.1", "texts.help", "texts.tip_prompt", "texts.tip_ack",
-           "texts.tip_empty", "texts.expired"]
+           "texts.tip_empty", "texts.expired", "texts.received"]
     assert {name: _parts_without_diacritics(replies[name]) for name in one} == dict.fromkeys(one, 1)
 
 
@@ -900,6 +935,9 @@ def test_shipped_conversation(shipped):
         tip: Có người gọi điện xưng công an bắt chuyển tiền
         < Công an xã đã nhận tin báo, mã {reference}.
         > Bao nhiêu tiền làm CCCD?
+        < Công an xã đã nhận tin nhắn, mã {reference}. Lần sau gửi tin báo, nhắn TIN rồi nội dung.
+        matched: tip_to_confirm
+        > Giấy tờ?
         < Chưa hiểu tin nhắn. Nhắn MENU
     """)
 
@@ -920,3 +958,32 @@ def test_respond_takes_microseconds(shipped):
     # A few µs on a laptop; the bound is loose so a Raspberry Pi passes too, and still
     # catches a lookup that scans every keyword.
     assert per_call < 200e-6, f"{per_call * 1e6:.1f} µs per call"
+
+
+# --- size guard -----------------------------------------------------------------------------------
+
+
+def test_the_loader_refuses_a_reply_over_max_parts_with_one_line(tmp_path):
+    text = (MENUS / "vi.toml").read_text(encoding="utf-8")
+    villages = "\n".join(f"Thôn Số {n}: 09xx xxx xxx" for n in range(1, 61))  # a merged commune
+    text = text.replace('cong_an_thon = """\nThôn xxxx: 09xx xxx xxx', f'cong_an_thon = """\n{villages}', 1)
+    (tmp_path / "vi.toml").write_text(text, encoding="utf-8")
+    kinds = frozenset({"menu", "help", "tip_prompt", "tip_ack"})
+    with pytest.raises(ConfigError) as refused:
+        MenuBook.load(tmp_path, max_parts=10, khong_dau_kinds=kinds)
+    message = str(refused.value)
+    assert "\n" not in message
+    assert message.startswith("vi.toml: menu.2.2 is ") and "more than sms.max_parts (10)" in message
+    assert "sub-menu" in message
+    MenuBook.load(tmp_path)  # without the limit it loads: the guard is what refuses it
+    MenuBook.load(MENUS, max_parts=2, khong_dau_kinds=kinds)  # the shipped menus fit in 2 SMS each
+
+
+def test_texts_received_falls_back_to_tip_ack():
+    vi = copy.deepcopy(VI)
+    assert "received" not in vi["texts"]
+    book = MenuBook.from_dict({"vi.toml": vi})
+    assert book.text("received") == book.text("tip_ack")
+    vi["texts"]["received"] = "Đã nhận tin nhắn {reference}. Lần sau nhắn TIN rồi nội dung."
+    book = MenuBook.from_dict({"vi.toml": vi})
+    assert book.respond("Nhà bên cạnh cãi nhau to quá", None, T0).ack("CL-0003").startswith("Đã nhận tin nhắn CL-0003.")

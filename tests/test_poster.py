@@ -54,7 +54,7 @@ def test_the_poster_page_has_the_number_keywords_and_qr(make_client):
     page = make_client().get("/poster").get_data(as_text=True)
     assert 'id="poster-number">0214 3880 113<' in page
     assert "NHẮN TIN ĐẾN SỐ" in page and "CÔNG AN XÃ CỐC LẦU" in page
-    assert "<dt>MENU</dt>" in page and "<dt>TIN &lt;nội dung&gt;</dt>" in page
+    assert "<dt>MENU</dt>" in page and "<dt>TIN + nội dung</dt>" in page and "ví dụ: TIN có trộm bò ở thôn A" in page
     assert "<dt>CCCD</dt><dd>Căn cước (CCCD)</dd>" in page
     assert 'src="/poster/qr.svg"' in page and 'href="/poster.png"' in page
 

@@ -67,6 +67,29 @@ def test_tip_after_choosing_it_in_the_menu(gateway, phone, config):
     assert rows(config.storage_path, "SELECT text FROM tips") == [("Xe máy lạ để ở bìa rừng từ hôm qua",)]
 
 
+def test_a_tip_without_the_keyword_is_kept_to_confirm(gateway, phone, config):
+    """Nothing with content is lost: filed "to confirm", the villager told how to send a tip."""
+    phone.converse(
+        """
+        > Chào, có kẻ trộm 🐄 bò ở thôn 2 😱
+        < Cong an xa da nhan tin nhan, ma CL-0001. Lan sau gui tin bao, nhan TIN roi noi dung.
+        < Vi du: TIN co trom bo o thon A
+        > ok
+        <
+        > asdf
+        < Chua hieu tin nhan. Nhan MENU
+        > ?
+        < 1. Thu tuc hanh chinh
+        """
+    )
+    path = config.storage_path
+    assert rows(path, "SELECT reference, text, status, confirmation FROM tips") == [
+        ("CL-0001", "Chào, có kẻ trộm 🐄 bò ở thôn 2 😱", "new", "pending")]
+    reply, = rows(path, "SELECT text, encoding, parts_total FROM outbox WHERE kind='tip_ack'")
+    assert reply[1:] == ("gsm7", 1)  # không dấu, one SMS
+    assert rows(path, "SELECT handler FROM inbox ORDER BY id LIMIT 1") == [("tip:CL-0001 (to confirm)",)]
+
+
 def test_unknown_text_gets_help_once_not_twice_in_a_row(gateway, phone):
     phone.converse(
         """

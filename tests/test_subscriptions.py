@@ -66,11 +66,11 @@ def test_dk_then_tc_round_trip(gateway, broadcasts, phone, emulator):
     phone.converse(
         """
         > DK
-        < Bạn đã đăng ký nhận cảnh báo lừa đảo
+        < Số này đã đăng ký nhận cảnh báo lừa đảo
         > DK
-        < đã đăng ký nhận cảnh báo
+        < đã đăng ký nhận cảnh báo lừa đảo từ trước
         > TC
-        < Bạn đã ngừng nhận cảnh báo lừa đảo. Muốn nhận lại, soạn DK gửi 0981234567
+        < Số này đã ngừng nhận cảnh báo lừa đảo. Muốn nhận lại, soạn DK gửi 0981234567
         """,
         number=VILLAGER,
     )
@@ -134,3 +134,94 @@ def test_nothing_is_sent_after_leaving_not_even_by_an_import(gateway, broadcasts
     assert got == ["+84912000001", "+84912000003", "+84912000004"]
     text = emulator.sent_messages()[-1].text
     assert text.startswith("Cong an xa Coc Lau: Khong bam duong link la.") and "Soan TC gui 0981234567" in text
+
+
+def test_huy_from_a_number_that_never_subscribed_gets_its_own_answer(gateway, broadcasts, phone):
+    phone.converse(
+        """
+        > HUY
+        < Số này chưa đăng ký nhận cảnh báo nên không có gì để hủy. Muốn nhận, soạn DK gửi 0981234567
+        > HUY
+        <
+        """,
+        number=VILLAGER,
+    )
+    db = gateway.config.storage_path
+    assert [h for (h,) in rows(db, "SELECT handler FROM inbox ORDER BY id")] == [
+        "unsubscribe (never subscribed)", "unsubscribe (already left)"]
+    # kept as "left", so an import cannot add a number that said no
+    assert rows(db, "SELECT status FROM subscribers") == [("left",)]
+
+
+def test_keywords_end_an_open_tip_prompt(gateway, broadcasts, phone):
+    """After "4" (send a tip), HUY is not the tip, and what follows is not taken as the tip."""
+    phone.converse(
+        """
+        > MENU
+        < 4. Gửi tin báo
+        > 4
+        < Hãy nhắn nội dung tin báo
+        > HUY
+        < chưa đăng ký nhận cảnh báo
+        > Căn cước?
+        < CĂN CƯỚC: từ đủ 14 tuổi
+        > TIN
+        < Hãy nhắn nội dung tin báo
+        > DK
+        < đã đăng ký nhận cảnh báo lừa đảo
+        > Cho hỏi làm căn cước cho con ở đâu
+        < Công an xã đã nhận tin nhắn
+        > TIN
+        < Hãy nhắn nội dung tin báo
+        > MENU
+        < 1. Thủ tục hành chính
+        > 4
+        < Hãy nhắn nội dung tin báo
+        > TC
+        < đã ngừng nhận cảnh báo
+        > TIN
+        < Hãy nhắn nội dung tin báo
+        > Có người lạ dò hỏi nhà có trâu
+        < Công an xã đã nhận tin báo, mã CL-0002
+        """,
+        number=VILLAGER,
+    )
+    db = gateway.config.storage_path
+    # One message a question waiting for an officer (not a tip from the prompt), one real tip.
+    assert rows(db, "SELECT reference, text, confirmation FROM tips ORDER BY id") == [
+        ("CL-0001", "Cho hỏi làm căn cước cho con ở đâu", "pending"),
+        ("CL-0002", "Có người lạ dò hỏi nhà có trâu", None)]
+    assert not any("HUY" in text or "DK" == text for (text,) in rows(db, "SELECT text FROM tips"))
+
+
+@pytest.mark.parametrize("typed", ["DK Thôn 3", "dk thon 3", "DK THON3", "DK 3", "ĐK thôn Nà Hối", "DK Na Hoii"])
+def test_dk_with_a_village_matches_accents_and_one_typo(gateway, broadcasts, phone, typed):
+    db = gateway.dbs.get()
+    with write_transaction(db):
+        subscribers.ensure_group(db, "Thôn 3", "village", datetime.now(UTC))
+        subscribers.ensure_group(db, "Thôn Nà Hối", "village", datetime.now(UTC))
+        subscribers.ensure_group(db, "Thôn 2", "village", datetime.now(UTC))
+    reply = phone.send(VILLAGER, typed)
+    assert reply is not None and "da dang ky" in fold(reply)
+    village = rows(gateway.config.storage_path,
+                   "SELECT g.name FROM subscriber_group_members m JOIN subscriber_groups g ON g.id = m.group_id")
+    expected = "Thôn Nà Hối" if "hoi" in fold(typed) else "Thôn 3"
+    assert village == [(expected,)]
+    assert fold(expected) in fold(reply)
+    assert rows(gateway.config.storage_path, "SELECT village_request FROM subscribers") == [(None,)]
+
+
+def test_an_unmatched_village_waits_for_an_officer(gateway, broadcasts, phone):
+    db = gateway.dbs.get()
+    with write_transaction(db):
+        subscribers.ensure_group(db, "Thôn 3", "village", datetime.now(UTC))
+    for number, typed in (("0912000001", "DK Thôn 4"), ("0912000002", "DK thon 4"), ("0912000003", "DK Bản Mới")):
+        assert "da dang ky" in fold(phone.send(number, typed) or "")
+    path = gateway.config.storage_path
+    assert rows(path, "SELECT COUNT(*) FROM subscriber_group_members")[0][0] == 0  # "4" is never guessed as "3"
+    waiting = subscribers.unmatched_villages(db)
+    assert [(w["count"], fold(w["name"])) for w in waiting] == [(2, "thon 4"), (1, "ban moi")]
+    with write_transaction(db):
+        four = subscribers.ensure_group(db, "Thôn 4", "village", datetime.now(UTC))
+        assert subscribers.assign_village_request(db, "thon 4", four, datetime.now(UTC), "officer") == 2
+    assert [fold(w["name"]) for w in subscribers.unmatched_villages(db)] == ["ban moi"]

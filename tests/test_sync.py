@@ -333,3 +333,28 @@ def test_sweep_queues_tips_stored_before_a_destination_was_switched_on(tmp_path)
     assert hooks.sweep(db, later, datetime.now(UTC)) == {"district": 4}
     assert hooks.sweep(db, later, datetime.now(UTC)) == {"district": 0}
     db.close()
+
+
+def test_a_message_kept_to_confirm_stays_in_the_commune_until_confirmed(db):
+    """Neither the router's hook nor the sweep queues it; confirming queues it, dismissing never."""
+    from gateway import tips
+    from gateway.storage import write_transaction
+    from gateway.sync import queue
+    from gateway.sync.hooks import enqueue_tip
+    from gateway.web.tip_actions import confirm
+
+    now = datetime(2026, 11, 29, 3, 0, tzinfo=UTC)
+    with write_transaction(db):
+        kept = [tips.create(db, gateway_id="cl", tipster=f"+8491200000{n}", text=f"có trộm bò thôn {n}",
+                            inbox_id=None, now=now, to_confirm=True) for n in (1, 2)]
+        sent = tips.create(db, gateway_id="cl", tipster="+84912000003", text="trộm", inbox_id=None, now=now)
+    assert kept[0].to_confirm and not sent.to_confirm
+    assert queue.sweep(db, "district", now) == 1  # only the tip sent with the keyword
+    assert [r[0] for r in db.execute("SELECT tip_id FROM sync_queue").fetchall()] == [sent.id]
+    confirm(db, kept[0].reference, "confirmed", by="officer", now=now, destinations=("district",))
+    confirm(db, kept[1].reference, "dismissed", by="officer", now=now, destinations=("district",))
+    assert queue.sweep(db, "district", now) == 0
+    assert sorted(r[0] for r in db.execute("SELECT tip_id FROM sync_queue").fetchall()) == [kept[0].id, sent.id]
+    with write_transaction(db):
+        enqueue_tip(db, kept[0], now, ("district",))  # a repeat is harmless
+    assert db.execute("SELECT COUNT(*) FROM sync_queue").fetchone()[0] == 2

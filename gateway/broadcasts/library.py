@@ -50,6 +50,7 @@ class Messages:
     subscribed: str
     already: str
     left: str
+    never: str
     village: str
 
 
@@ -139,7 +140,7 @@ class Composer:
         return khong_dau(chosen) if plain else chosen
 
     def confirmation(self, name: str, village: str | None = None) -> str:
-        """One of the subscription texts (``subscribed``, ``already``, ``left``), filled in."""
+        """One of the subscription texts (``subscribed``, ``already``, ``left``, ``never``), filled in."""
         template = getattr(self.messages, name)
         where = self.messages.village.replace("{thon}", village) if village else ""
         return template.replace("{ten}", self.sender).replace("{so}", self.dial).replace("{thon}", where)

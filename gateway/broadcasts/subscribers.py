@@ -8,11 +8,13 @@ officer may add again. Functions here take a connection inside the caller's tran
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlite_utils import Database
 
+from gateway.menus.match import TypoIndex
 from gateway.sms.text import fold
 from gateway.storage import utcnow_iso
 
@@ -21,12 +23,40 @@ VILLAGE_WORDS = ("thon", "ban", "lang", "xom", "to", "ap", "buon", "khu", "doi",
 SOURCES = ("sms", "officer", "import")
 
 
+_GLUED = re.compile(r"^(" + "|".join(VILLAGE_WORDS) + r")(\d+)$")
+
+
 def group_key(name: str) -> str:
-    """Matching key of a group name: folded, without a leading "thôn"/"bản"/... word."""
+    """Matching key of a group name: folded, without a leading "thôn"/"bản"/... word.
+
+    "Thôn 3", "thon 3", "THON3" and "3" share the key "3".
+    """
     words = fold(name).replace(".", " ").split()
+    if len(words) == 1 and (glued := _GLUED.match(words[0])):
+        words = [glued.group(2)]
     if len(words) > 1 and words[0] in VILLAGE_WORDS:
         words = words[1:]
     return " ".join(words)
+
+
+def match_village(db: Database, name: str) -> tuple[int, str] | None:
+    """(id, name) of the known village ``name`` stands for, with the menus' tolerance.
+
+    Accents, case and the "thôn"/"bản" word aside, exactly as :func:`find_group`; failing
+    that, one typing mistake in a name of 4+ letters (3 letters: two swapped), when only one
+    village is that close (``gateway.menus.match.TypoIndex``). Numbers are never guessed:
+    "Thôn 2" is not "Thôn 3".
+    """
+    found = find_group(db, name, "village")
+    if found is not None:
+        return found
+    key = group_key(name)
+    if not key:
+        return None
+    rows = db.execute("SELECT id, name, key FROM subscriber_groups WHERE kind = 'village'").fetchall()
+    by_key = {row[2]: (row[0], row[1]) for row in rows if row[2]}
+    close = [kw for kw in TypoIndex(by_key).candidates(key) if not any(ch.isdigit() for ch in kw + key)]
+    return by_key[close[0]] if len(close) == 1 else None
 
 
 def find_group(db: Database, name: str, kind: str | None = None) -> tuple[int, str] | None:
@@ -55,8 +85,9 @@ def ensure_group(db: Database, name: str, kind: str, now: datetime) -> int:
 @dataclass
 class Change:
     """What happened to one number: ``outcome`` is added | rejoined | updated | already (DK
-    while subscribed) | left | already_left | refused_left (a number that left, which an
-    import or, if the villager left by SMS, an officer may not bring back)."""
+    while subscribed) | left | never (left without ever subscribing) | already_left |
+    refused_left (a number that left, which an import or, if the villager left by SMS, an
+    officer may not bring back)."""
 
     outcome: str
     subscriber_id: int | None = None
@@ -81,7 +112,7 @@ def _row(db: Database, number: str) -> tuple[int, str, str | None] | None:
 def subscribe_by_sms(db: Database, number: str, village: str | None, now: datetime) -> Change:
     """``DK [thôn]``: the villager's own request always counts, even after leaving."""
     now_iso = utcnow_iso(now)
-    found = find_group(db, village, "village") if village else None
+    found = match_village(db, village) if village else None
     row = _row(db, number)
     if row is None:
         cur = db.conn.execute(
@@ -107,7 +138,8 @@ def subscribe_by_sms(db: Database, number: str, village: str | None, now: dateti
 def leave(db: Database, number: str, via: str, now: datetime, by: str | None = None) -> Change:
     """``TC``/``HUY`` (via "sms") or an officer's removal (via "officer").
 
-    A number never seen is stored as ``left`` too, so a later import cannot add it.
+    A number never seen is stored as ``left`` too, so a later import cannot add it; its
+    outcome is ``never`` (it had nothing to leave: the villager is told so, not "you left").
     """
     now_iso = utcnow_iso(now)
     row = _row(db, number)
@@ -117,7 +149,7 @@ def leave(db: Database, number: str, via: str, now: datetime, by: str | None = N
             " left_at) VALUES (?, 'left', ?, ?, ?, ?, ?, ?)",
             (number, via, via, now_iso, now_iso, by or via, now_iso),
         )
-        return Change("left", int(cur.lastrowid))
+        return Change("never", int(cur.lastrowid))
     sid, status, _ = row
     if status == "left":
         return Change("already_left", sid)
@@ -218,3 +250,55 @@ def groups(db: Database) -> list[dict]:
         " GROUP BY g.id ORDER BY g.kind = 'label', g.key"
     ).fetchall()
     return [{"id": r[0], "name": r[1], "kind": r[2], "members": r[3]} for r in rows]
+
+
+def unmatched_villages(db: Database, limit: int = 100) -> list[dict]:
+    """Names villagers texted with ``DK <thôn>`` that match no village, for officers to assign.
+
+    One row per name as typed (accents and case aside), with how many subscribed numbers
+    wait in no village under it, most first.
+    """
+    rows = db.execute(
+        "SELECT s.village_request, COUNT(*) FROM subscribers s WHERE s.status = 'subscribed'"
+        " AND s.village_request IS NOT NULL AND s.village_request != '' AND NOT EXISTS ("
+        " SELECT 1 FROM subscriber_group_members m JOIN subscriber_groups g ON g.id = m.group_id"
+        " WHERE m.subscriber_id = s.id AND g.kind = 'village')"
+        " GROUP BY s.village_request ORDER BY COUNT(*) DESC, s.village_request LIMIT ?",
+        (limit * 4,),
+    ).fetchall()
+    merged: dict[str, dict] = {}
+    for name, count in rows:
+        entry = merged.setdefault(group_key(name), {"name": name, "count": 0, "names": []})
+        entry["count"] += count
+        entry["names"].append(name)
+    return sorted(merged.values(), key=lambda e: (-e["count"], e["name"]))[:limit]
+
+
+def assign_village_request(db: Database, name: str, group_id: int, now: datetime, by: str) -> int:
+    """Put every subscriber who texted ``name`` (same key) and has no village into ``group_id``.
+
+    Returns how many were placed. Call inside a write transaction.
+    """
+    group = db.execute("SELECT id FROM subscriber_groups WHERE id = ? AND kind = 'village'", (group_id,)).fetchone()
+    wanted = group_key(name)
+    if group is None or not wanted:
+        return 0
+    waiting = [e for e in unmatched_villages(db, limit=10_000) if group_key(e["name"]) == wanted]
+    names = waiting[0]["names"] if waiting else []
+    if not names:
+        return 0
+    marks = ",".join("?" * len(names))
+    ids = [row[0] for row in db.execute(
+        f"SELECT s.id FROM subscribers s WHERE s.status = 'subscribed' AND s.village_request IN ({marks})"
+        " AND NOT EXISTS (SELECT 1 FROM subscriber_group_members m JOIN subscriber_groups g ON g.id = m.group_id"
+        " WHERE m.subscriber_id = s.id AND g.kind = 'village')",
+        names,
+    ).fetchall()]
+    for sid in ids:
+        _set_village(db, sid, group_id)
+    if ids:
+        db.conn.execute(
+            f"UPDATE subscribers SET updated_at = ?, updated_by = ? WHERE id IN ({','.join('?' * len(ids))})",
+            (utcnow_iso(now), by, *ids),
+        )
+    return len(ids)

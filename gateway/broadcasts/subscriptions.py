@@ -3,7 +3,10 @@
 The keywords follow the Vietnamese anti-spam conventions (Decree 91/2020: a message that
 advertises must say how to refuse it, and "TC"/"HUY"/"STOP" are what people text). Each
 request gets one confirmation; after leaving, nothing more is sent, not even a second
-confirmation when "TC" comes again.
+confirmation when "TC" comes again. "HUY" from a number that never subscribed gets its own
+short answer (it had nothing to leave). ``DK <thôn>`` puts the number in that village's group
+when the name matches a known village (``subscribers.match_village``: accents, case and one
+typo aside); otherwise the name waits for an officer on the subscribers page.
 
 ``SubscriptionHandler`` is an ``InboundHandler`` for the router: it runs before the menus,
 inside the router's transaction. A text the menus understand (for example "ĐĂNG KÝ XE", the
@@ -79,9 +82,12 @@ class SubscriptionHandler:
             change = subscribers.leave(db, number.value, "sms", now)
             if change.outcome == "already_left":
                 return HandlerReply(None, kind="subscription", handler="unsubscribe (already left)")
+            if change.outcome == "never":
+                return HandlerReply(self.composer.confirmation("never"), kind="subscription",
+                                    handler="unsubscribe (never subscribed)")
             log.info("subscriber %s left by SMS", phone.mask(number.value))
             return HandlerReply(self.composer.confirmation("left"), kind="subscription", handler="unsubscribe")
-        if village and subscribers.find_group(db, village, "village") is None and (
+        if village and subscribers.match_village(db, village) is None and (
                 self._menu_understands(text, now) or self._menu_understands(village, now)):
             return None  # "ĐĂNG KÝ XE", "ĐĂNG KÝ THƯỜNG TRÚ": a question for the menu, not a village
         change = subscribers.subscribe_by_sms(db, number.value, village, now)
@@ -94,7 +100,9 @@ class SubscriptionHandler:
         if book is None:
             return False
         try:
-            return book.respond(text, None, now).kind != "help"
+            decision = book.respond(text, None, now)
+            # Kept "to confirm" only means it carries words: the menu did not understand it.
+            return decision.kind != "help" and not getattr(decision, "to_confirm", False)
         except Exception:
             log.exception("menu check for a DK message failed")
             return False

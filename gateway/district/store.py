@@ -34,8 +34,8 @@ EVENTS_KEPT = 5000
 CHUNK = 500  # SQLite host parameters per IN (...)
 
 DEFAULT_MESSAGES = {
-    "handling": "Tin {reference} da duoc tiep nhan. Cam on ban da bao tin.",
-    "closed": "Tin {reference} da duoc xu ly xong. Cam on ban da bao tin.",
+    "handling": "Tin {reference} da duoc tiep nhan. Cam on ba con da bao tin.",
+    "closed": "Tin {reference} da duoc xu ly xong. Cam on ba con da bao tin.",
 }
 
 

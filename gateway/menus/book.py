@@ -16,7 +16,10 @@ Matching rules (the "why" for each is in the tests' conversation scripts):
   open menu (none, or expired) it shows the main menu. "1.3" goes straight to item 1.3.
   ``0``/``#`` show the menu above what was shown last.
 - Anything not understood gets the help text and closes the open menu, so the next number
-  shows the main menu rather than picking from a list the villager no longer sees.
+  shows the main menu rather than picking from a list the villager no longer sees; unless it
+  carries content (``match.carries_content``: 3+ words or 15+ letters once greetings, thanks
+  and emoji are left out): then nothing is lost, it is filed as a tip "to confirm" and the
+  villager is told it was received and how to send a tip next time (``texts.received``).
 - ``TIN <text>`` is a tip at once; ``TIN`` alone (or the menu's tip item) asks for the text
   and the next message that is not a keyword or a menu number becomes the tip. Tip keywords
   must be typed exactly (accents and case aside): "Tìm..." or "Bán..." are never tips.
@@ -40,7 +43,15 @@ from typing import Any, Literal
 
 from gateway.errors import ConfigError
 from gateway.menus.compile import UNSET_MARK, Compiled, Language, Node, Target, compile_book
-from gateway.menus.match import MENU_NUMBER, TypoIndex, first_word, has_content, key, split_phrase
+from gateway.menus.match import (
+    MENU_NUMBER,
+    TypoIndex,
+    carries_content,
+    first_word,
+    has_content,
+    key,
+    split_phrase,
+)
 
 DEFAULT_EXPIRY = timedelta(minutes=15)
 #: Waiting for a tip lasts longer than a menu: typing a tip on a keypad phone takes a while.
@@ -82,7 +93,7 @@ class Decision:
     (see :meth:`ack`). ``tip_text`` is the tip as received, keyword removed. ``session`` is
     the state to persist, or ``None`` to delete it. ``matched`` says what matched, for
     statistics: "menu", an item id ("1.3"), "back", "language", "tip", "tip_empty",
-    "ignore", "expired" or "help".
+    "tip_to_confirm", "ignore", "expired" or "help".
     """
 
     kind: DecisionKind
@@ -90,6 +101,8 @@ class Decision:
     tip_text: str | None = None
     session: Session | None = None
     matched: str = ""
+    #: A tip filed from a message without the tip keyword: officers confirm or dismiss it.
+    to_confirm: bool = False
 
     def ack(self, reference: str) -> str | None:
         """The reply with the tip's reference filled in."""
@@ -148,10 +161,16 @@ class MenuBook:
         sources: Mapping[str, Mapping[str, Any]],
         *,
         reserved: Iterable[str] = (),
+        max_parts: int | None = None,
+        khong_dau_kinds: Iterable[str] = (),
         **options: Any,
     ) -> MenuBook:
-        """Build from parsed files: {"vi.toml": {...}, ...} (tests, the web menu editor)."""
-        return cls(compile_book(sources, reserved), **options)
+        """Build from parsed files: {"vi.toml": {...}, ...} (tests, the web menu editor).
+
+        ``max_parts``: refuse a reply longer than that many SMS as sent (``sms.max_parts``).
+        """
+        compiled = compile_book(sources, reserved, max_parts=max_parts, khong_dau_kinds=khong_dau_kinds)
+        return cls(compiled, **options)
 
     # -- looking inside --------------------------------------------------------------------
 
@@ -232,6 +251,10 @@ class MenuBook:
         if typo is not None:
             return self._go(typo, session, original, is_open, now)
 
+        if carries_content(text):
+            # Nothing with content is lost: filed as a tip for an officer to confirm.
+            return Decision("tip", texts["received"], text.strip(), self._closed(lang), "tip_to_confirm",
+                            to_confirm=True)
         if session.awaiting == "tip" and session.expires_at and now < session.expires_at + _LATE:
             return self._help(lang, "expired")
         return self._help(lang, "help")

@@ -16,6 +16,8 @@ from typing import Any
 
 from gateway.errors import ConfigError
 from gateway.menus.match import MENU_NUMBER, key
+from gateway.sms.segments import plan
+from gateway.sms.text import khong_dau
 
 TOP_LEVEL = frozenset({"meta", "contacts", "texts", "keywords", "menu"})
 META_FIELDS = frozenset({"language", "name", "keywords", "default"})
@@ -27,6 +29,18 @@ KEYWORD_LISTS = frozenset({*ROLES, "not_tip"})
 TEXTS = (
     "help", "tip_prompt", "tip_ack", "tip_empty", "expired", "menu_footer", "submenu_footer"
 )
+#: Texts a menu file may leave out (files saved before they existed still load): each falls
+#: back to the text named here.
+OPTIONAL_TEXTS = {"received": "tip_ack"}
+#: Texts where ``{reference}`` becomes the tip's reference.
+REFERENCE_TEXTS = frozenset({"tip_ack", "received"})
+#: The message kind (for ``sms.khong_dau``) each fixed text is sent as by the router.
+TEXT_KINDS = {
+    "help": "help", "tip_prompt": "tip_prompt", "tip_ack": "tip_ack", "tip_empty": "tip_prompt",
+    "expired": "help", "menu_footer": "menu", "submenu_footer": "menu", "received": "tip_ack",
+}
+#: Stands for a tip's reference when a reply's length is counted (longer than most).
+REFERENCE_EXAMPLE = "XXXX-00000"
 #: Kinds of keyword two language files may share: they mean the same in every language, and
 #: the session's language picks which file answers.
 SHARED_KINDS = frozenset({*ROLES, "item"})
@@ -90,12 +104,18 @@ class Compiled:
 
 
 def compile_book(
-    sources: Mapping[str, Mapping[str, Any]], reserved: Iterable[str] = ()
+    sources: Mapping[str, Mapping[str, Any]],
+    reserved: Iterable[str] = (),
+    *,
+    max_parts: int | None = None,
+    khong_dau_kinds: Iterable[str] = (),
 ) -> Compiled:
     """Check and render every source (file name → parsed TOML) into one ``Compiled`` book.
 
     A file other than the default may leave out ``[contacts]`` values and ``[texts]``: the
-    default file's are used, so a translation only has to translate.
+    default file's are used, so a translation only has to translate. ``max_parts``
+    (``sms.max_parts``): a reply longer than that many SMS, as sent (without diacritics for
+    ``khong_dau_kinds``), is refused with one line that suggests a sub-menu.
     """
     if not sources:
         raise ConfigError("menus: no menu file (expected at least one *.toml)")
@@ -118,10 +138,15 @@ def compile_book(
             raise ConfigError(f"{source}: language {code!r} is already defined in {other}")
         reader = _Reader(source, {**base_contacts, **_contacts(source, data)})
         texts = {
-            name: reader.fill(f"texts.{name}", value, reference=name == "tip_ack")
+            name: reader.fill(f"texts.{name}", value, reference=name in REFERENCE_TEXTS)
             for name, value in {**base_texts, **_texts(source, data, required=False)}.items()
         }
+        for name, fallback in OPTIONAL_TEXTS.items():
+            if not texts.get(name):
+                texts[name] = texts[fallback]
         nodes = reader.nodes(data.get("menu"), texts)
+        if max_parts is not None:
+            _check_size(source, nodes, texts, max_parts, frozenset(khong_dau_kinds))
         book.languages[code] = Language(code, meta["name"], source, nodes, texts, reader.contacts)
 
         for word in meta["keywords"]:
@@ -145,6 +170,27 @@ def compile_book(
     book.blocked = frozenset(blocked)
     book.max_words = max((len(p) for p in (*book.tip_phrases, *blocked)), default=1)
     return book
+
+
+def reply_parts(text: str, kind: str, khong_dau_kinds: frozenset[str]) -> int:
+    """How many SMS ``text`` costs as the router sends it (kind ``kind``)."""
+    return plan(khong_dau(text) if kind in khong_dau_kinds else text).count
+
+
+def _check_size(source: str, nodes: Mapping[ItemPath, Node], texts: Mapping[str, str], max_parts: int,
+                khong_dau_kinds: frozenset[str]) -> None:
+    """Refuse a reply longer than ``max_parts`` SMS: a long village list belongs in a sub-menu."""
+    replies = [(f"texts.{name}", text.replace("{reference}", REFERENCE_EXAMPLE), TEXT_KINDS.get(name, "menu"))
+               for name, text in texts.items()]
+    replies += [("menu" if not node.path else f"menu.{node.id}", node.reply,
+                 "tip_prompt" if node.action == "tip" else "menu") for node in nodes.values()]
+    for where, text, kind in replies:
+        parts = reply_parts(text, kind, khong_dau_kinds)
+        if parts > max_parts:
+            raise ConfigError(
+                f"{source}: {where} is {parts} SMS as sent, more than sms.max_parts ({max_parts}):"
+                " shorten it or split it into sub-items (a sub-menu)"
+            )
 
 
 class _KeywordTable:
@@ -338,7 +384,7 @@ def _texts(source: str, data: Mapping[str, Any], *, required: bool) -> dict[str,
     table = data.get("texts", {})
     if not isinstance(table, Mapping):
         raise ConfigError(f"{source}: [texts] must be a table")
-    unknown = set(table) - set(TEXTS)
+    unknown = set(table) - set(TEXTS) - set(OPTIONAL_TEXTS)
     if unknown:
         raise ConfigError(f"{source}: unknown text texts.{sorted(unknown)[0]}")
     missing = [name for name in TEXTS if name not in table] if required else []

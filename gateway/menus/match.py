@@ -53,6 +53,31 @@ def has_content(k: str) -> bool:
     return any(ch.isalnum() for ch in k)
 
 
+#: Words that do not make a message worth keeping on their own: greetings, thanks, politeness
+#: and ways of addressing the post ("Xin chào công an xã ạ", "Cảm ơn nhiều"), folded.
+FILLER_WORDS = frozenset({
+    "a", "ah", "alo", "anh", "an", "ban", "cam", "chao", "chi", "cong", "da", "dc", "em", "hi",
+    "hello", "nha", "nhe", "nhieu", "ok", "oke", "okay", "oi", "on", "thanks", "tks", "uh", "vang",
+    "xa", "xin",
+})
+#: A message with at least this many content words (or letters in them) carries content.
+CONTENT_WORDS = 3
+CONTENT_LETTERS = 15
+
+
+def carries_content(text: str) -> bool:
+    """True when a message says something worth keeping, though no keyword or menu choice.
+
+    The rule (issue 11, "nothing with content is lost"): fold the text, take its words made
+    of letters or digits (emoji and punctuation are ignored), leave out greetings, thanks and
+    ways of addressing the post (``FILLER_WORDS``); what remains carries content when it is
+    ``CONTENT_WORDS`` words or more, or ``CONTENT_LETTERS`` letters or more. "ok", "?",
+    "Xin chào công an" do not; "Chào, có kẻ trộm 🐄 bò ở thôn 2 😱" does (6 words).
+    """
+    words = [w for w in _FIRST_WORD.findall(fold(text)) if w not in FILLER_WORDS and w != "_"]
+    return len(words) >= CONTENT_WORDS or sum(len(w) for w in words) >= CONTENT_LETTERS
+
+
 def first_word(k: str) -> str:
     """The first word of a key ("tin:co trom" → "tin"), or ""."""
     m = _FIRST_WORD.match(k)

@@ -76,7 +76,10 @@ class Change:
 
 def book_options(config: Any, reserved: Iterable[str] = ()) -> dict[str, Any]:
     """The options every ``MenuBook`` of this gateway is built with (router, editor, dry run)."""
-    return {"expiry": timedelta(minutes=config.router.session_minutes), "reserved": tuple(reserved)}
+    return {
+        "expiry": timedelta(minutes=config.router.session_minutes), "reserved": tuple(reserved),
+        "max_parts": config.sms.max_parts, "khong_dau_kinds": frozenset(config.sms.khong_dau),
+    }
 
 
 # -- reading --------------------------------------------------------------------------------

@@ -40,7 +40,9 @@ class SyncTipHook:
         self.destinations = destinations(config)
 
     def __call__(self, db: Database, tip: Tip, tipster: str, text: str, now: datetime) -> None:
-        if self.destinations:
+        # A message filed without the tip keyword stays in the commune until an officer
+        # confirms it is a tip (``gateway.web.tip_actions.confirm`` queues it then).
+        if self.destinations and not tip.to_confirm:
             enqueue_tip(db, tip, now, self.destinations)
 
 

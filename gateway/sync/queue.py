@@ -50,12 +50,16 @@ def enqueue(db: Database, tip_id: int, received_at: str, destinations: Iterable[
 
 
 def sweep(db: Database, destination: str, now: datetime, since: datetime | None = None) -> int:
-    """Queue every tip that has no row for ``destination`` yet (received after ``since``)."""
+    """Queue every tip that has no row for ``destination`` yet (received after ``since``).
+
+    Messages waiting to be confirmed as tips, or dismissed, stay in the commune.
+    """
     now_iso = utcnow_iso(now)
     with write_transaction(db):
         cursor = db.conn.execute(
             "INSERT OR IGNORE INTO sync_queue (tip_id, destination, received_at, next_attempt_at, created_at)"
             " SELECT t.id, ?, t.received_at, ?, ? FROM tips t WHERE t.received_at >= ?"
+            " AND t.confirmation IS NOT 'pending' AND t.confirmation IS NOT 'dismissed'"
             " AND NOT EXISTS (SELECT 1 FROM sync_queue q WHERE q.tip_id = t.id AND q.destination = ?)",
             (destination, now_iso, now_iso, utcnow_iso(since) if since else "", destination),
         )

@@ -19,6 +19,11 @@ from sqlite_utils import Database
 from gateway.storage import utcnow_iso
 
 STATUSES = ("new", "handling", "closed")
+#: A tip filed from a message without the tip keyword waits for an officer (``confirmation``):
+#: "pending" until confirmed (a tip like any other) or dismissed (not a tip: closed). A tip
+#: sent as one has no confirmation at all (NULL).
+PENDING, CONFIRMED, DISMISSED = "pending", "confirmed", "dismissed"
+CONFIRMATIONS = (PENDING, CONFIRMED, DISMISSED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,19 +31,33 @@ class Tip:
     id: int
     reference: str
     uid: str
+    #: True while an officer has not said whether it is a tip (held back from the sync queue).
+    to_confirm: bool = False
 
 
 def create(db: Database, *, gateway_id: str, tipster: str, text: str, inbox_id: int | None,
-           now: datetime) -> Tip:
-    """Store a tip; call inside the router's write transaction so the id cannot race."""
+           now: datetime, to_confirm: bool = False) -> Tip:
+    """Store a tip; call inside the router's write transaction so the id cannot race.
+
+    ``to_confirm``: the message carried content but no tip keyword; officers confirm or
+    dismiss it (:func:`set_confirmation`).
+    """
     next_id = db.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM tips").fetchone()[0]
     reference = f"{gateway_id.upper()}-{next_id:04d}"
     uid = f"{gateway_id.lower()}-{next_id}"
     db.conn.execute(
-        "INSERT INTO tips (id, reference, uid, received_at, tipster, text, inbox_id) VALUES (?,?,?,?,?,?,?)",
-        (next_id, reference, uid, utcnow_iso(now), tipster, text, inbox_id),
+        "INSERT INTO tips (id, reference, uid, received_at, tipster, text, inbox_id, confirmation)"
+        " VALUES (?,?,?,?,?,?,?,?)",
+        (next_id, reference, uid, utcnow_iso(now), tipster, text, inbox_id, PENDING if to_confirm else None),
     )
-    return Tip(next_id, reference, uid)
+    return Tip(next_id, reference, uid, to_confirm)
+
+
+def set_confirmation(db: Database, tip_id: int, value: str) -> None:
+    """An officer said whether a to-confirm tip is one; the caller writes the history."""
+    if value not in (CONFIRMED, DISMISSED):
+        raise ValueError(f"unknown confirmation {value!r}")
+    db.execute("UPDATE tips SET confirmation = ? WHERE id = ?", (value, tip_id))
 
 
 def set_status(db: Database, reference: str, status: str, *, by: str, now: datetime) -> None:
@@ -75,15 +94,22 @@ def by_reference(db: Database, reference: str) -> dict[str, Any] | None:
 def recent(db: Database, limit: int = 10, text_chars: int = 200) -> list[dict[str, Any]]:
     """The newest tips with only the start of their text, newest first."""
     return list(db.query(
-        "SELECT id, reference, received_at, tipster, substr(text, 1, ?) AS text_start, status"
+        "SELECT id, reference, received_at, tipster, substr(text, 1, ?) AS text_start, status, confirmation"
         " FROM tips ORDER BY id DESC LIMIT ?",
         [text_chars, limit],
     ))
 
 
 def count_new(db: Database) -> int:
-    """Tips nobody has taken yet (status ``new``)."""
-    return int(db.execute("SELECT count(*) FROM tips WHERE status = 'new'").fetchone()[0])
+    """Tips nobody has taken yet (status ``new``); those waiting to be confirmed are counted apart."""
+    return int(db.execute(
+        "SELECT count(*) FROM tips WHERE status = 'new' AND confirmation IS NOT 'pending'"
+    ).fetchone()[0])
+
+
+def count_to_confirm(db: Database) -> int:
+    """Messages filed without the tip keyword that no officer has confirmed or dismissed yet."""
+    return int(db.execute("SELECT count(*) FROM tips WHERE confirmation = 'pending'").fetchone()[0])
 
 
 def of_number(db: Database, number: str, limit: int = 20) -> list[dict[str, Any]]:

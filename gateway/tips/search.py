@@ -44,6 +44,7 @@ class TipFilter:
     until: str | None = None
     search: str | None = None  # an FTS5 MATCH expression from fts_query
     assigned_to: str | None = None
+    confirmation: str | None = None  # "pending": only messages waiting to be confirmed
 
     def where(self) -> tuple[str, list[Any]]:
         clauses, params = [], []
@@ -56,6 +57,9 @@ class TipFilter:
         if self.assigned_to:
             clauses.append("t.assigned_to = ?")
             params.append(self.assigned_to)
+        if self.confirmation:
+            clauses.append("t.confirmation = ?")
+            params.append(self.confirmation)
         if self.since:
             clauses.append("t.received_at >= ?")
             params.append(self.since)
@@ -70,7 +74,7 @@ class TipFilter:
 
 TIP_LIST_COLUMNS = (
     "t.id, t.reference, t.received_at, t.tipster, substr(t.text, 1, ?) AS text_start, t.status,"
-    " t.status_changed_at, t.status_changed_by, t.village, t.assigned_to"
+    " t.status_changed_at, t.status_changed_by, t.village, t.assigned_to, t.confirmation"
 )
 
 

@@ -316,7 +316,34 @@ def subscriber_list() -> Any:
     return render_template("broadcasts/subscribers.html", subscribers=[_subscriber_view(r) for r in rows],
                            total=total, groups=subscribers.groups(db), filters={"group": group, "status": status,
                                                                                 "q": q},
-                           page=page, pages=max(1, -(-total // queries.PAGE)), report=None)
+                           page=page, pages=max(1, -(-total // queries.PAGE)), report=None,
+                           unmatched=subscribers.unmatched_villages(db, limit=20))
+
+
+@bp.post("/subscribers/villages")
+@role_required("officer")
+def assign_village() -> Any:
+    """Put the villagers who texted an unknown village name into a village (an existing one or a new one)."""
+    name = (request.form.get("name") or "").strip()[:60]
+    choice = request.form.get("village", "")
+    db = _db()
+    with write_transaction(db):
+        if choice == "new":
+            group_id = subscribers.ensure_group(db, name, "village", _now())
+        elif choice.isdigit():
+            group_id = int(choice)
+        else:
+            group_id = None
+        placed = 0
+        if group_id:
+            placed = subscribers.assign_village_request(db, name, group_id, _now(), current_user.username)
+        if placed:
+            _audit(db, "subscriber.village", name, {"group": group_id, "placed": placed})
+    if placed:
+        flash(_("Đã xếp %(n)d người vào thôn.", n=placed), "ok")
+    else:
+        flash(_("Chưa xếp được: hãy chọn một thôn."), "error")
+    return redirect(url_for("broadcasts.subscriber_list"), code=303)
 
 
 def _member_from_form(form: Any) -> tuple[subscribers.Member | None, str | None]:

@@ -22,7 +22,6 @@ from werkzeug.wrappers import Response
 
 from gateway.menus import MenuBook
 from gateway.menus import versions as menu_versions
-from gateway.menus.compile import TEXTS
 from gateway.sms.text import khong_dau
 from gateway.web import audit, current_config, current_services, menus_form, register_area
 from gateway.web.auth import guard_blueprint, role_required
@@ -44,6 +43,8 @@ TEXT_LABELS = {
     "expired": _l("Quá thời gian chờ tin báo"),
     "menu_footer": _l("Dòng cuối menu chính"),
     "submenu_footer": _l("Dòng cuối menu con"),
+    "received": _l("Tin nhắn có nội dung nhưng không có từ khóa: đã nhận, chờ cán bộ xác nhận"
+                   " ({reference} là mã)"),
 }
 KEYWORD_LABELS = {
     "menu": _l("Xem menu chính"),
@@ -169,7 +170,8 @@ def _render_editor(
     default = menu_versions.default_source(sources)
     contacts = dict(sources[default].get("contacts", {}))
     contacts.update(data.get("contacts", {}))
-    base_texts = {name: str(sources[default].get("texts", {}).get(name, "")) for name in TEXTS}
+    base_texts = {name: str(sources[default].get("texts", {}).get(name, ""))
+                  for name in menus_form.EDITABLE_TEXTS}
     page = render_template(
         "menus/editor.html",
         version=version,

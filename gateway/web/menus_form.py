@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.menus import MenuBook
-from gateway.menus.compile import KEYWORD_LISTS, TEXTS
+from gateway.menus.compile import KEYWORD_LISTS, OPTIONAL_TEXTS, TEXT_KINDS, TEXTS
 from gateway.sms.segments import plan
 from gateway.sms.text import khong_dau
 
@@ -27,12 +27,9 @@ from gateway.sms.text import khong_dau
 KEYWORD_ROLES = ("menu", "back", "tip", "ignore", "not_tip")
 assert set(KEYWORD_ROLES) == KEYWORD_LISTS
 
-#: The message kind (for ``sms.khong_dau``) each fixed text is sent as.
-TEXT_KINDS = {
-    "help": "help", "tip_prompt": "tip_prompt", "tip_ack": "tip_ack", "tip_empty": "tip_prompt",
-    "expired": "help", "menu_footer": "menu", "submenu_footer": "menu",
-}
-assert set(TEXT_KINDS) == set(TEXTS)
+#: Fixed texts the page edits: the required ones, then those a file may leave out.
+EDITABLE_TEXTS = (*TEXTS, *OPTIONAL_TEXTS)
+assert set(TEXT_KINDS) == set(EDITABLE_TEXTS)
 
 MAX_ITEMS = 300
 MAX_DEPTH = 6
@@ -95,7 +92,7 @@ def view(source: str, data: Mapping[str, Any]) -> FileView:
         switch_keywords=words(meta.get("keywords", [])),
         menu_text=str(menu.get("text", "")),
         items=_items(menu, ()),
-        texts={name: str(texts.get(name, "")) for name in TEXTS},
+        texts={name: str(texts.get(name, "")) for name in EDITABLE_TEXTS},
         keywords={role: words(keywords.get(role, [])) for role in KEYWORD_ROLES},
         contacts=[(str(k), str(v)) for k, v in data.get("contacts", {}).items()],
     )
@@ -170,9 +167,9 @@ def parse(form: Any, *, language: str, is_default: bool) -> dict[str, Any]:
         data["contacts"] = contacts
 
     texts = {}
-    for name in TEXTS:
+    for name in EDITABLE_TEXTS:
         value = _clean(form.get(f"texts.{name}"))
-        if value or is_default:
+        if value or (is_default and name not in OPTIONAL_TEXTS):
             texts[name] = value
     if texts:
         data["texts"] = texts

@@ -142,11 +142,12 @@ def render_png(poster: Poster, qr: segno.QRCode) -> bytes:
     page.y = top + 20
     for word, meaning in (
         (poster.menu_word, "xem hướng dẫn, các thủ tục, số điện thoại"),
-        (f"{poster.tip_word} <nội dung>", "gửi tin báo cho Công an xã. Danh tính người báo được giữ bí mật"),
+        (f"{poster.tip_word} + nội dung", f"gửi tin báo cho Công an xã, ví dụ: {poster.tip_word} có trộm bò ở thôn A."
+                                          " Danh tính người báo được giữ bí mật"),
     ):
         page.line(word, page.fit(word, 72, width), x=column, gap=6)
         meaning_font = _font(30, False)
-        for text in page.wrap(meaning, meaning_font, width, 3):
+        for text in page.wrap(meaning, meaning_font, width, 4):
             page.line(text, meaning_font, x=column, gap=4)
         page.y += 36
     page.y = max(page.y, bottom_of_qr)

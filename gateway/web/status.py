@@ -161,7 +161,8 @@ def alerts(db: Database, modem: dict[str, Any], now: datetime) -> list[dict[str,
     return found
 
 
-QUEUE_KEYS = ("inbox_queued", "outbox_queued", "outbox_failed", "tips_new", "zalo_queued", "district_queued")
+QUEUE_KEYS = ("inbox_queued", "outbox_queued", "outbox_failed", "tips_new", "tips_to_confirm", "zalo_queued",
+              "district_queued")
 
 
 def queue_depths(db: Database) -> dict[str, int]:
@@ -172,6 +173,7 @@ def queue_depths(db: Database) -> dict[str, int]:
         "outbox_queued": outbox.queued_count(db),
         "outbox_failed": outbox.failed_count(db),
         "tips_new": tips.count_new(db),
+        "tips_to_confirm": tips.count_to_confirm(db),
         "zalo_queued": sync["zalo"],
         "district_queued": sync["district"],
     }

@@ -20,6 +20,7 @@ from gateway.errors import TinBaoError
 from gateway.sms.segments import plan
 from gateway.sms.text import khong_dau as strip_diacritics
 from gateway.storage import write_transaction
+from gateway.sync.hooks import enqueue_tip
 from gateway.tips import history
 from gateway.web import audit
 
@@ -150,3 +151,32 @@ def reveal_number(db: Database, reference: str, *, by: str, now: datetime, ip: s
         tip = _current(db, reference)
         audit.record(db, by, "tip.reveal_number", reference, "", ip=ip, now=now)
     return phone.national(tip["tipster"]) if phone.normalise(tip["tipster"]).is_vietnamese else tip["tipster"]
+
+
+def confirm(db: Database, reference: str, verdict: str, *, by: str, now: datetime, ip: str = "",
+            destinations: tuple[str, ...] = ()) -> bool:
+    """An officer says whether a message kept "to confirm" is a tip; False when already so.
+
+    ``verdict`` "confirmed": a tip like any other, queued for ``destinations`` (the sync hook
+    held it back); "dismissed": not a tip, closed. A dismissed one may still be confirmed.
+    """
+    if verdict not in (tips.CONFIRMED, tips.DISMISSED):
+        raise TipActionError(_("Lựa chọn không hợp lệ."))
+    with write_transaction(db):
+        tip = _current(db, reference)
+        old = tip.get("confirmation")
+        if old == verdict:
+            return False
+        if old not in (tips.PENDING, tips.DISMISSED) or (verdict == tips.DISMISSED and old != tips.PENDING):
+            raise TipActionError(_("Tin này không cần xác nhận."))
+        tips.set_confirmation(db, tip["id"], verdict)
+        history.record(db, tip["id"], now, by, "confirmation", old, verdict)
+        status = "closed" if verdict == tips.DISMISSED else ("new" if tip["status"] == "closed" else tip["status"])
+        if status != tip["status"]:
+            tips.set_status(db, reference, status, by=by, now=now)
+            history.record(db, tip["id"], now, by, "status", tip["status"], status)
+        if verdict == tips.CONFIRMED and destinations:
+            enqueue_tip(db, tips.Tip(tip["id"], tip["reference"], tip["uid"]), now, destinations)
+        audit.record(db, by, "tip.confirm" if verdict == tips.CONFIRMED else "tip.dismiss", reference,
+                     f"{old} -> {verdict}", ip=ip, now=now)
+    return True

@@ -69,6 +69,7 @@ def read_filters(args: Any, tz: ZoneInfo) -> tuple[search.TipFilter, dict[str, s
     village = (args.get("village") or "").strip()[:60]
     assigned = (args.get("assigned") or "").strip()[:64]
     q = (args.get("q") or "").strip()[:200]
+    confirm = "pending" if args.get("confirm") == "pending" else ""
     since, until = parse_day(args.get("from")), parse_day(args.get("to"))
     if since and until and since > until:
         since, until = until, since
@@ -79,9 +80,10 @@ def read_filters(args: Any, tz: ZoneInfo) -> tuple[search.TipFilter, dict[str, s
         since=_day_start_utc(since, tz) if since else None,
         until=_day_start_utc(until + timedelta(days=1), tz) if until else None,
         search=search.fts_query(q),
+        confirmation=confirm or None,
     )
     shown = {
-        "status": status, "village": village, "assigned": assigned, "q": q,
+        "status": status, "village": village, "assigned": assigned, "q": q, "confirm": confirm,
         "from": since.isoformat() if since else "", "to": until.isoformat() if until else "",
     }
     return where, shown
@@ -106,6 +108,7 @@ def tip_row(row: dict[str, Any], tz: ZoneInfo) -> dict[str, Any]:
         "status": row["status"],
         "status_label": label("tip", row["status"]),
         "tone": tone(row["status"]),
+        "to_confirm": row.get("confirmation") == tip_store.PENDING,
     }
 
 
@@ -137,6 +140,7 @@ def index() -> str:
         statuses=[(s, label("tip", s)) for s in tip_store.STATUSES],
         villages=tip_store.villages(db),
         officers=accounts.officers(db),
+        to_confirm_count=tip_store.count_to_confirm(db),
         searched=bool(shown["q"]),
         search_unusable=bool(shown["q"]) and where.search is None,
     )
@@ -162,6 +166,8 @@ def _history_view(row: dict[str, Any], tz: ZoneInfo) -> dict[str, Any]:
         what = _("Ghi thôn: %(village)s", village=new) if new else _("Xoá tên thôn")
     elif action == "reply":
         what = _("Trả lời bằng SMS (%(parts)s tin nhắn)", parts=new)
+    elif action == "confirmation":
+        what = _("Xác nhận là tin báo") if new == tip_store.CONFIRMED else _("Không phải tin báo")
     else:
         what = action
     return {"time_display": local_time(row["at"], tz), "by": row["by"], "what": what}
@@ -267,6 +273,29 @@ def change_status(reference: str) -> Any:
         lambda changed: _("Đã chuyển sang “%(status)s”.", status=label("tip", status)) if changed
         else _("Tin báo đã ở trạng thái này."),
     )
+
+
+@bp.post("/tips/<reference>/confirm")
+@role_required("officer")
+def confirm(reference: str) -> Any:
+    """One click on a message kept "to confirm": it is a tip (queued for sync), or it is not."""
+    from gateway.sync.hooks import destinations
+    from gateway.web.tip_actions import confirm as act
+
+    verdict = request.form.get("verdict", "")
+    services = current_services()
+    response = _act(
+        reference,
+        lambda db, ref, by, now, ip: act(db, ref, verdict, by=by, now=now, ip=ip,
+                                         destinations=destinations(current_config())),
+        lambda changed: (_("Đã xác nhận là tin báo.") if verdict == tip_store.CONFIRMED
+                         else _("Đã đánh dấu không phải tin báo.")) if changed else None,
+    )
+    if verdict == tip_store.CONFIRMED and services.sync is not None:
+        services.sync.wake()
+    if request.form.get("back") == "list":  # clicked in the list: stay on the list
+        return redirect(url_for("tips.index", confirm="pending"), code=303)
+    return response
 
 
 @bp.post("/tips/<reference>/assign")
