@@ -183,3 +183,28 @@ def test_the_2g_profile_warns_loudly(tmp_path, caplog):
     with caplog.at_level(logging.WARNING):
         settings_from_config(make_config(tmp_path, TINBAO_MODEM_PROFILE="sim800-uart"))
     assert any("2G" in r.message and "Vietnam" in r.message for r in caplog.records)
+
+
+BURST = [(f"09123450{n:02d}", "MENU") for n in range(40)]
+
+
+@pytest.mark.parametrize(("model", "profile"), [("emulator", "generic"), ("sim7600", "sim7600-usb")])
+def test_a_burst_with_delivery_reports_reads_each_report_once(rig, model, profile):
+    """Reports arriving while the drain deletes (a freed slot refilled at once) are each read
+    once, and every part ends delivered: a slot is deleted only while it holds what was read."""
+    from gateway.sms import pdu as codec
+
+    emulator = rig.modem(model, report_delay=0.01)
+    rig.start(profile)
+    emulator.deliver_many(BURST)
+
+    def settled() -> bool:
+        parts = rows(rig.db, "SELECT status, COUNT(*) FROM outbox_parts GROUP BY status")
+        return (len(emulator.sent_parts()) >= len(BURST) and [s for s, _ in parts] == ["delivered"]
+                and emulator.stored_count() == 0)
+
+    assert wait_until(settled, 15), (rows(rig.db, "SELECT status, COUNT(*) FROM outbox_parts GROUP BY status"),
+                                     emulator.status())
+    reports = [codec.decode(pdu) for (pdu,) in rows(rig.db, "SELECT pdu FROM pdus WHERE kind = 'status-report'")]
+    keys = sorted((r.reference, r.number) for r in reports)
+    assert len(keys) == len(set(keys)) == len(emulator.sent_parts())
