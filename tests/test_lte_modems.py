@@ -188,13 +188,15 @@ def test_the_2g_profile_warns_loudly(tmp_path, caplog):
 BURST = [(f"09123450{n:02d}", "MENU") for n in range(40)]
 
 
-@pytest.mark.parametrize(("model", "profile"), [("emulator", "generic"), ("sim7600", "sim7600-usb")])
-def test_a_burst_with_delivery_reports_reads_each_report_once(rig, model, profile):
-    """Reports arriving while the drain deletes (a freed slot refilled at once) are each read
-    once, and every part ends delivered: a slot is deleted only while it holds what was read."""
+@pytest.mark.parametrize(("model", "profile", "one_memory"), [
+    ("emulator", "generic", False), ("sim7600", "sim7600-usb", False), ("emulator", "generic", True)])
+def test_a_burst_with_delivery_reports_reads_each_report_once(rig, model, profile, one_memory):
+    """Reports arriving while the drain deletes (a freed slot is filled again at once) are each
+    read once, and every part ends delivered: no slot is deleted twice in a drain, under one
+    name (an SR listing and its +CDSI) or two (SM and ME naming one memory)."""
     from gateway.sms import pdu as codec
 
-    emulator = rig.modem(model, report_delay=0.01)
+    emulator = rig.modem(model, report_delay=0.01, one_memory=one_memory)
     rig.start(profile)
     emulator.deliver_many(BURST)
 
@@ -208,3 +210,4 @@ def test_a_burst_with_delivery_reports_reads_each_report_once(rig, model, profil
     reports = [codec.decode(pdu) for (pdu,) in rows(rig.db, "SELECT pdu FROM pdus WHERE kind = 'status-report'")]
     keys = sorted((r.reference, r.number) for r in reports)
     assert len(keys) == len(set(keys)) == len(emulator.sent_parts())
+    assert replies_to(emulator) == sorted(number for number, _ in BURST)  # each SMS read once too
