@@ -263,6 +263,7 @@ class ModemTransport:
         self._fatal = threading.Event()
         self.memory = "SM"
         self._aliases_logged: set[str] = set()  # stores found to be another store's memory
+        self.listed: frozenset[str] = frozenset()  # the stores the last list_stored() did list
 
     # -- connection -------------------------------------------------------------------
     def connect(self) -> None:
@@ -408,6 +409,8 @@ class ModemTransport:
         found: list[StoredPdu] = []
         first_name: dict[tuple[str, str], str] = {}  # (index, PDU) -> the slot it was listed as
         saw_notice = False
+        listed: set[str] = set()
+        self.listed = frozenset()
         for memory in self.drain_stores:
             try:
                 with self._store(memory):
@@ -417,6 +420,7 @@ class ModemTransport:
                     raise ModemError(f"modem refused to list stored SMS: {exc}") from exc
                 log.warning("modem refused to list store %s: %s", memory, exc)
                 continue
+            listed.add(memory)
             listing = parse_listing(lines, memory)
             for item in listing.messages:
                 slot = first_name.setdefault((item.slot.split(":", 1)[1], item.pdu), item.slot)
@@ -427,6 +431,7 @@ class ModemTransport:
                     log.warning("store %s lists what %s holds (one memory under two names): read once",
                                 memory, slot.split(":", 1)[0])
             saw_notice = self._pass_on(listing) or saw_notice
+        self.listed = frozenset(listed)
         return found, saw_notice
 
     def _pass_on(self, listing: Listing) -> bool:

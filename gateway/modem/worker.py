@@ -217,9 +217,8 @@ class ModemWorker(Worker):
             te_reports, self._te_reports = self._te_reports, []
             other_slots, self._other_slots = self._other_slots, []
         stored, swallowed = transport.list_stored()
-        listed = set(transport.drain_stores)
         for slot in dict.fromkeys(other_slots):
-            if slot.split(":", 1)[0] in listed:
+            if slot.split(":", 1)[0] in transport.listed:
                 continue  # its store's listing just read it: a second copy would be deleted twice
             item = transport.read_slot(slot)
             if item is not None:
