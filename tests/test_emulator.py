@@ -601,6 +601,28 @@ def test_every_store_holds_its_own_and_mt_is_both(model_raw):
     assert raw.at("AT+QCSQ")[0] == '+QCSQ: "LTE",-55,-85,195,-9'
 
 
+def test_one_memory_lists_each_sms_under_every_name(tmp_path):
+    """A modem whose store names are one memory: SM and ME list the same SMS at the same index,
+    and a delete under one name frees the slot under all of them."""
+    emulator = ModemEmulator(link=str(tmp_path / "tty"), one_memory=True)
+    emulator.start()
+    try:
+        with serial.Serial(emulator.path, 115200, timeout=1) as port:
+            raw = RawPort(port)
+            emulator.preload("0912345678", "mot", memory="SM")
+            emulator.preload("0912345678", "hai", memory="ME")
+            listings = []
+            for memory in ("SM", "ME", "SR"):
+                assert raw.at(f'AT+CPMS="{memory}"')[0].startswith("+CPMS: 2,50,")
+                listings.append([line for line in raw.at("AT+CMGL=4") if line != "OK"])
+            assert len(listings[0]) == 4 and listings[1] == listings[2]  # 2 headers and their PDUs
+            assert listings[1] == [line.replace(",0,,", ",1,,") for line in listings[0]]  # the SM listing read them
+            assert raw.at("AT+CMGD=1") == ["OK"] and emulator.stored_count() == 1
+            assert raw.at('AT+CPMS="SM"') and raw.at("AT+CMGR=1") == ["+CMS ERROR: 321"]
+    finally:
+        emulator.stop()
+
+
 @pytest.mark.parametrize("model_raw", ["e3372"], indirect=True)
 def test_huawei_lines_inside_listings_until_curc_0(model_raw):
     emu, raw = model_raw

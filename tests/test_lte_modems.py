@@ -183,3 +183,32 @@ def test_the_2g_profile_warns_loudly(tmp_path, caplog):
     with caplog.at_level(logging.WARNING):
         settings_from_config(make_config(tmp_path, TINBAO_MODEM_PROFILE="sim800-uart"))
     assert any("2G" in r.message and "Vietnam" in r.message for r in caplog.records)
+
+
+BURST = [(f"09123450{n:02d}", "MENU") for n in range(40)]
+
+
+@pytest.mark.parametrize(("model", "profile", "one_memory"), [
+    ("emulator", "generic", False), ("sim7600", "sim7600-usb", False), ("emulator", "generic", True)])
+def test_a_burst_with_delivery_reports_reads_each_report_once(rig, model, profile, one_memory):
+    """Reports arriving while the drain deletes (a freed slot is filled again at once) are each
+    read once, and every part ends delivered: no slot is deleted twice in a drain, under one
+    name (an SR listing and its +CDSI) or two (SM and ME naming one memory)."""
+    from gateway.sms import pdu as codec
+
+    emulator = rig.modem(model, report_delay=0.01, one_memory=one_memory)
+    rig.start(profile)
+    for burst in (1, 2):  # the race is a matter of timing: two bursts catch it far more often
+        emulator.deliver_many(BURST)
+
+        def settled(burst=burst) -> bool:
+            parts = rows(rig.db, "SELECT status, COUNT(*) FROM outbox_parts GROUP BY status")
+            return (len(emulator.sent_parts()) >= burst * len(BURST) and [s for s, _ in parts] == ["delivered"]
+                    and emulator.stored_count() == 0)
+
+        assert wait_until(settled, 8), (rows(rig.db, "SELECT status, COUNT(*) FROM outbox_parts GROUP BY status"),
+                                        emulator.status())
+    reports = [codec.decode(pdu) for (pdu,) in rows(rig.db, "SELECT pdu FROM pdus WHERE kind = 'status-report'")]
+    keys = sorted((r.reference, r.number) for r in reports)
+    assert len(keys) == len(set(keys)) == len(emulator.sent_parts())
+    assert replies_to(emulator) == sorted(number for number, _ in BURST * 2)  # each SMS read once too

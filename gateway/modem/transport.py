@@ -262,6 +262,8 @@ class ModemTransport:
         self._modem: _Modem | None = None
         self._fatal = threading.Event()
         self.memory = "SM"
+        self._aliases_logged: set[str] = set()  # stores found to be another store's memory
+        self.listed: frozenset[str] = frozenset()  # the stores the last list_stored() did list
 
     # -- connection -------------------------------------------------------------------
     def connect(self) -> None:
@@ -336,7 +338,7 @@ class ModemTransport:
     def drain_stores(self) -> tuple[str, ...]:
         """Every store a drain lists: the profile's, and the one python-gsmmodem chose."""
         stores = self.profile.drain_stores
-        return stores if self.memory in stores else (self.memory, *stores)
+        return tuple(dict.fromkeys(stores if self.memory in stores else (self.memory, *stores)))
 
     def _on_fatal(self, exc: BaseException) -> None:
         log.warning("modem port %s failed: %s", self.port, exc)
@@ -397,9 +399,18 @@ class ModemTransport:
         Each such ``+CMTI``/``+CDSI`` and each ``+CDS`` report is also handed to ``on_notify``
         as if it had come on its own. A store the modem refuses is skipped with a warning;
         only the store python-gsmmodem chose must list.
+
+        Some modems take several store names for one memory (``SM`` and ``ME`` list the same
+        messages). Nothing is deleted between two listings of one drain, so the same PDU at the
+        same index in a second store is that message again: it is returned once, under the
+        first name, so it is stored once and its slot deleted once (deleting it under both
+        names would delete whatever the network put in the freed slot meanwhile).
         """
         found: list[StoredPdu] = []
+        first_name: dict[tuple[str, str], str] = {}  # (index, PDU) -> the slot it was listed as
         saw_notice = False
+        listed: set[str] = set()
+        self.listed = frozenset()
         for memory in self.drain_stores:
             try:
                 with self._store(memory):
@@ -409,9 +420,18 @@ class ModemTransport:
                     raise ModemError(f"modem refused to list stored SMS: {exc}") from exc
                 log.warning("modem refused to list store %s: %s", memory, exc)
                 continue
+            listed.add(memory)
             listing = parse_listing(lines, memory)
-            found += listing.messages
+            for item in listing.messages:
+                slot = first_name.setdefault((item.slot.split(":", 1)[1], item.pdu), item.slot)
+                if slot == item.slot:
+                    found.append(item)
+                elif memory not in self._aliases_logged:
+                    self._aliases_logged.add(memory)
+                    log.warning("store %s lists what %s holds (one memory under two names): read once",
+                                memory, slot.split(":", 1)[0])
             saw_notice = self._pass_on(listing) or saw_notice
+        self.listed = frozenset(listed)
         return found, saw_notice
 
     def _pass_on(self, listing: Listing) -> bool:

@@ -217,7 +217,9 @@ class ModemWorker(Worker):
             te_reports, self._te_reports = self._te_reports, []
             other_slots, self._other_slots = self._other_slots, []
         stored, swallowed = transport.list_stored()
-        for slot in other_slots:
+        for slot in dict.fromkeys(other_slots):
+            if slot.split(":", 1)[0] in transport.listed:
+                continue  # its store's listing just read it: a second copy would be deleted twice
             item = transport.read_slot(slot)
             if item is not None:
                 stored.append(item)
@@ -227,9 +229,12 @@ class ModemWorker(Worker):
             self._touch()
             return
         result = inbox.commit_batch(db, stored + extra, now)  # durable before any delete
-        sim_ids = []
+        sim_ids, deleted = [], set()
         for slot, pdu_id in zip(result.deletable, result.pdu_ids, strict=False):
-            if not slot.startswith("TE:"):
+            # Once per slot: a freed slot is filled again at once (lowest free index), and a
+            # second AT+CMGD would delete the newcomer unread.
+            if not slot.startswith("TE:") and slot not in deleted:
+                deleted.add(slot)
                 transport.delete(slot)
             sim_ids.append(pdu_id)
         inbox.forget_slots(db, sim_ids)

@@ -115,6 +115,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="which modem to answer as (identity, registration, stores, quirks)")
     parser.add_argument("--cnmi-fallback-only", action="store_true",
                         help="refuse AT+CNMI with <ds>=2: status reports come as +CDS <pdu>")
+    parser.add_argument("--one-memory", action="store_true",
+                        help="SM, ME, SR and MT name one memory (a listing of each shows the same SMS)")
     parser.add_argument("--log-level", default="WARNING")
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
@@ -122,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
 
     emulator = ModemEmulator(
         link=args.link, capacity=args.capacity, pin=args.pin, urc_gap=args.urc_gap,
-        model=args.model, cnmi_fallback_only=args.cnmi_fallback_only,
+        model=args.model, cnmi_fallback_only=args.cnmi_fallback_only, one_memory=args.one_memory,
         report_delay=args.report_delay if args.report_delay >= 0 else None)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):

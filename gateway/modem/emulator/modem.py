@@ -74,7 +74,9 @@ class ModemEmulator(AtCommandSet, SmsCommandSet):
     """An AT-command GSM/LTE modem with SM, ME and SR stores, on a pty. See the module docstring.
 
     ``model`` (a name of ``models.MODELS``) picks identity, registration answers, stores and
-    quirks; the default answers as the emulator always has.
+    quirks; the default answers as the emulator always has. ``one_memory``: the store names
+    (SM, ME, SR, MT) all name one memory, so listing two of them shows each SMS twice under
+    the same index, as a modem that takes every name for its one store would.
     """
 
     def __init__(
@@ -96,6 +98,7 @@ class ModemEmulator(AtCommandSet, SmsCommandSet):
         cnmi_fallback_only: bool = False,
         rsrp: int = -85,
         rsrq: int = -9,
+        one_memory: bool = False,
     ) -> None:
         self.spec = get_model(model)
         self.manufacturer, self.model, self.revision = (
@@ -112,8 +115,13 @@ class ModemEmulator(AtCommandSet, SmsCommandSet):
         self.urc_gap = urc_gap  # minimum seconds between two unsolicited codes
         self.faults = Faults(pin=pin, cnmi_fallback_only=cnmi_fallback_only)
         self.settings = AtSettings(echo=echo)
-        self.stores: dict[str, SmsStore | UnionStore] = {m: SmsStore(capacity, m) for m in PHYSICAL_STORES}
-        self.stores["MT"] = UnionStore(self.stores["SM"], self.stores["ME"])
+        self.stores: dict[str, SmsStore | UnionStore]
+        if one_memory:  # every name is one memory, as this emulator was before its LTE models
+            memory = SmsStore(capacity, "ME")
+            self.stores = {m: memory for m in (*PHYSICAL_STORES, "MT")}
+        else:
+            self.stores = {m: SmsStore(capacity, m) for m in PHYSICAL_STORES}
+            self.stores["MT"] = UnionStore(self.stores["SM"], self.stores["ME"])
         self.capacity = capacity
         self.network_time_on = not self.spec.network_time  # AT+CLTS=1 / AT+CTZU=1 (kept in NV)
         self.curc = 1  # Huawei periodic reports, until AT^CURC=0 (back on at power-up)
@@ -315,8 +323,8 @@ class ModemEmulator(AtCommandSet, SmsCommandSet):
     def stored(self, memory: str | None = None) -> list[StoredSms]:
         """What the stores hold (``memory``: one of them), each record naming its store."""
         with self._lock:
-            names = [memory] if memory else PHYSICAL_STORES
-            return [sms for name in names for sms in self.stores[name].snapshot()]
+            stores = [self.stores[memory]] if memory else self._physical()
+            return [sms for store in stores for sms in store.snapshot()]
 
     def stored_count(self) -> int:
         """SMS and reports in every store (SM, ME and SR) together."""
@@ -324,7 +332,11 @@ class ModemEmulator(AtCommandSet, SmsCommandSet):
             return self._used()
 
     def _used(self) -> int:
-        return sum(self.stores[name].used for name in PHYSICAL_STORES)
+        return sum(store.used for store in self._physical())
+
+    def _physical(self) -> list[SmsStore | UnionStore]:
+        """SM, ME and SR, each memory once (with ``one_memory`` they are one)."""
+        return list({id(store): store for store in (self.stores[m] for m in PHYSICAL_STORES)}.values())
 
     def inject(self, line: str) -> None:
         """An unsolicited line ("^RSSI:17", "^MODE:5,4", "+CMTI: ...") written at the next gap."""
