@@ -168,7 +168,7 @@ _CLOCK_SOURCES = {"modem": _l("giờ mạng của modem"), "sms": _l("dấu th�
 
 
 def _duration(seconds: float) -> str:
-    minutes = int(abs(seconds) // 60)
+    minutes = round(abs(seconds) / 60)
     days, hours, minutes = minutes // 1440, minutes // 60 % 24, minutes % 60
     if days:
         return _("%(days)d ngày %(hours)d giờ", days=days, hours=hours)
