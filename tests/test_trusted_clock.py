@@ -314,3 +314,17 @@ def test_a_gateway_three_days_behind_stamps_a_tip_with_the_real_time(tmp_path, e
             gateway.kill()
             gateway.wait(5)
         hub.close()
+
+
+def test_the_audit_log_takes_the_gateways_clock(storage, db_path):
+    from gateway.config import load_config
+    from gateway.web import WebServices, audit, create_app
+
+    clock = TrustedClock(ManualClock(BEHIND))
+    publish_modem_time(storage.get(), REAL, BEHIND)
+    clock.check(storage.get())
+    app = create_app(load_config(env={"TINBAO_STORAGE_PATH": str(db_path)}),
+                     WebServices(db=storage, simulator=None, version="t", clock=clock))
+    with app.test_request_context("/"):
+        entry = audit.record(storage.get(), "officer1", "tip.view_number", "CL-0001")
+    assert rows(db_path, "SELECT at FROM audit_log WHERE id=?", (entry,))[0][0] == utcnow_iso(REAL)
