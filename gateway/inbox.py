@@ -249,3 +249,14 @@ def handler_counts(db: Database, since: str) -> list[tuple[str, int]]:
         [since],
     ).fetchall()
     return [(row[0], int(row[1])) for row in rows]
+
+
+def newest_centre_stamp(db: Database, after_id: int) -> tuple[int, tuple[str, str] | None]:
+    """For the trusted clock (``gateway.clock``): the highest inbox id, and the SMS centre's
+    timestamp (``sent_at``) with our ``received_at`` of the newest message after ``after_id``."""
+    top = int(db.execute("SELECT COALESCE(MAX(id), 0) FROM inbox").fetchone()[0])
+    row = db.execute(
+        "SELECT sent_at, received_at FROM inbox WHERE id > ? AND sent_at IS NOT NULL ORDER BY id DESC LIMIT 1",
+        [after_id],
+    ).fetchone()
+    return top, (None if row is None else (row[0], row[1]))

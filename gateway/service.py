@@ -15,7 +15,7 @@ from gateway import __version__, duty, outbox, schema, state
 from gateway.background import Worker
 from gateway.broadcasts import schema as broadcasts_schema
 from gateway.broadcasts.service import RESERVED_KEYWORDS, BroadcastService
-from gateway.clock import Clock
+from gateway.clock import Clock, TrustedClock
 from gateway.config import Config
 from gateway.duty import schema as duty_schema
 from gateway.menus import schema as menus_schema
@@ -69,7 +69,9 @@ class Gateway:
 
     def __init__(self, config: Config, clock: Clock | None = None) -> None:
         self.config = config
-        self.clock = clock or Clock()
+        # One clock for every record: the system clock, corrected by the network's time when
+        # the Pi is more than five minutes off (gateway.clock.TrustedClock, DESIGN.md rule 7).
+        self.clock = clock if isinstance(clock, TrustedClock) else TrustedClock(clock or Clock())
         self.emulator = None
         prepare_gateway(config.storage_path)
         self.dbs = ThreadLocalDb(config.storage_path)
@@ -95,6 +97,7 @@ class Gateway:
         """Start the emulator(s), one modem worker per port, the router, sync and broadcasts."""
         # Parts a previous run handed to a modem without recording the answer are settled
         # once, before any worker sends (rule 2: a reply at most once more, a broadcast never).
+        self.check_clock()
         outbox.recover_claims(self.durable_dbs.get(), self.clock.now())
         self.router_worker = RouterWorker(self.router, self.dbs, self.clock, on_routed=self._routed)
         for settings in self.worker_settings:
@@ -106,7 +109,7 @@ class Gateway:
                 self.emulators.append(emulator)
                 log.info("built-in modem emulator on %s", settings.port)
             self.modems.append(ModemWorker(settings, self.durable_dbs, self.clock,
-                                           on_inbound=self.router_worker.wake))
+                                           on_inbound=self.router_worker.wake, on_network_time=self.check_clock))
         self.modem = self.modems[0]
         self.emulator = self.emulators[0] if self.emulators else None
         self.router_worker.start()
@@ -114,6 +117,13 @@ class Gateway:
             worker.start()
         self.sync.start()
         self.broadcasts.start()
+
+    def check_clock(self) -> None:
+        """Judge the clock now (at start, and whenever a modem read the network's time)."""
+        try:
+            self.clock.check(self.dbs.get())
+        except Exception:
+            log.exception("could not check the clock")
 
     def _wake_modems(self) -> None:
         for worker in self.modems:

@@ -13,10 +13,9 @@ import pytest
 from conftest import make_config, rows
 
 from gateway.broadcasts import control, subscribers
-from gateway.broadcasts.clock import TrustedClock
 from gateway.broadcasts.scheduler import Schedule, evaluate
 from gateway.broadcasts.service import BroadcastService
-from gateway.clock import BUILD_DATE, ManualClock, judge
+from gateway.clock import BUILD_DATE, ManualClock, TrustedClock, judge
 from gateway.service import prepare_gateway
 from gateway.storage import ThreadLocalDb
 

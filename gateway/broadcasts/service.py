@@ -29,13 +29,12 @@ from pathlib import Path
 
 from gateway.background import Worker
 from gateway.broadcasts import runs
-from gateway.broadcasts.clock import TrustedClock
 from gateway.broadcasts.library import Composer, Library
 from gateway.broadcasts.runs import RunStarter, record_missed
 from gateway.broadcasts.scheduler import Ticker, fire_due
 from gateway.broadcasts.sender import PumpResult, Sender, SenderSettings
 from gateway.broadcasts.subscriptions import RESERVED_KEYWORDS, MenuProvider, SubscriptionHandler
-from gateway.clock import BUILD_DATE, Clock
+from gateway.clock import BUILD_DATE, Clock, TrustedClock
 from gateway.config import PROJECT_ROOT, Config
 from gateway.storage import ThreadLocalDb
 
@@ -71,7 +70,11 @@ class BroadcastService:
         self.config = config
         self.dbs = dbs
         self.tz = config.timezone
-        self.clock = TrustedClock(clock or Clock(), floor=clock_floor)
+        if isinstance(clock, TrustedClock):  # the gateway's one clock: records and rules share it
+            self.clock, self.records_clock = clock, clock
+        else:  # alone (tests): judge the given clock; rows carry it uncorrected
+            self.records_clock = clock or Clock()
+            self.clock = TrustedClock(self.records_clock, floor=clock_floor)
         self.library = library or Library.load(warnings_path(config))
         self.composer = Composer.from_config(config, self.library)
         self.subscriptions = SubscriptionHandler(self.composer, menus)
@@ -108,7 +111,8 @@ class BroadcastService:
     def pump(self) -> PumpResult:
         """One sender pass; wakes the modem workers when it queued something."""
         db = self.dbs.get()
-        result = self.sender.pump(db, self.clock.now(), trusted=self.clock.trusted, system_now=self.clock.base.now())
+        result = self.sender.pump(db, self.clock.now(), trusted=self.clock.trusted,
+                                  system_now=self.records_clock.now())
         self.last_pump = result
         if result.queued:
             self.wake_senders()

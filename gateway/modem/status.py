@@ -12,9 +12,32 @@ from typing import Any
 from sqlite_utils import Database
 
 from gateway import state
+from gateway.modem.profiles import GENERATIONS
 
 STATE_KEY = "modem"
 MODEM_STATES = ("connected", "connecting", "error", "unplugged", "stopped")
+TECHNOLOGIES = ("2G", "3G", "4G")
+
+
+def read_nothing(state_name: str) -> dict[str, Any]:
+    """The report when there is none to read: every field unknown, ``state`` as given."""
+    return {
+        "state": state_name,
+        "signal": None,
+        "operator": None,
+        "registered": False,
+        "error": None,
+        "last_contact": None,
+        "sim_used": None,
+        "sim_total": None,
+        "port": None,
+        "technology": None,
+        "rsrp": None,
+        "rsrq": None,
+        "smsc": None,
+        "profile": None,
+        "generation": None,
+    }
 
 
 def read(db: Database, key: str = STATE_KEY) -> dict[str, Any]:
@@ -24,17 +47,7 @@ def read(db: Database, key: str = STATE_KEY) -> dict[str, Any]:
     that is not the expected JSON is reported as ``unknown`` rather than breaking the page.
     A database error is raised: the page shows it, it does not guess.
     """
-    result: dict[str, Any] = {
-        "state": "not_started",
-        "signal": None,
-        "operator": None,
-        "registered": False,
-        "error": None,
-        "last_contact": None,
-        "sim_used": None,
-        "sim_total": None,
-        "port": None,
-    }
+    result = read_nothing("not_started")
     text = state.get(db, key)
     if text is None:
         return result
@@ -61,4 +74,10 @@ def read(db: Database, key: str = STATE_KEY) -> dict[str, Any]:
     result["sim_used"] = pick("sim_used", (int,))
     result["sim_total"] = pick("sim_total", (int,))
     result["port"] = pick("port", (str,))
+    result["technology"] = raw.get("technology") if raw.get("technology") in TECHNOLOGIES else None
+    result["rsrp"] = pick("rsrp", (int,))
+    result["rsrq"] = pick("rsrq", (int, float))
+    result["smsc"] = pick("smsc", (str,))
+    result["profile"] = pick("profile", (str,))
+    result["generation"] = raw.get("generation") if raw.get("generation") in GENERATIONS else None
     return result

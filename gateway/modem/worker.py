@@ -42,6 +42,9 @@ class WorkerSettings:
     baudrate: int = 115200
     pin: str = ""
     drain_interval: float = 120.0
+    # While parts go out, the stores are listed at least this often anyway: a +CMTI lost
+    # during a long broadcast must not make a villager's MENU wait for its end.
+    busy_drain_interval: float = 30.0
     signal_interval: float = 30.0
     reassembly_timeout: float = 900.0
     command_timeout: float = 10.0
@@ -69,6 +72,8 @@ class ModemState:
     rsrp: int | None = None  # LTE reference signal power, dBm (the profile's serving-cell command)
     rsrq: float | None = None  # LTE reference signal quality, dB
     smsc: str | None = None  # the SMS centre the modem uses
+    profile: str | None = None  # modem.profile in use
+    generation: str | None = None  # the profile's: "lte" | "2g" (2G no longer works in Vietnam)
     sim_used: int | None = None
     sim_total: int | None = None
     error: str | None = None
@@ -90,13 +95,17 @@ class ModemWorker(Worker):
     RECONNECT_BASE = 1.0  # seconds before the first reconnect; doubling up to reconnect_max
 
     def __init__(self, settings: WorkerSettings, dbs: ThreadLocalDb, clock: Clock,
-                 on_inbound: Callable[[], None] = lambda: None) -> None:
+                 on_inbound: Callable[[], None] = lambda: None,
+                 on_network_time: Callable[[], None] = lambda: None) -> None:
         super().__init__("modem-worker")
         self.settings = settings
         self.dbs = dbs
         self.clock = clock
         self.on_inbound = on_inbound
-        self.state = ModemState(port=settings.port)
+        self.on_network_time = on_network_time  # the gateway judges its clock again
+        profile = settings.profile
+        self.state = ModemState(port=settings.port, profile=profile.name if profile else None,
+                                generation=profile.generation if profile else None)
         self._drain = threading.Event()
         self._te_reports: list[str] = []
         self._other_slots: list[str] = []
@@ -105,6 +114,7 @@ class ModemWorker(Worker):
         self._claims_settled = False
         self._connect_failures = 0
         self._next_drain = self._next_poll = self._next_sweep = 0.0
+        self._last_drain = 0.0  # time.monotonic() of the last listing
 
     # -- life cycle ----------------------------------------------------------------------
     def stop(self, timeout: float = 10.0) -> None:
@@ -195,13 +205,14 @@ class ModemWorker(Worker):
         if not transport.alive:
             raise ModemError(f"modem on {s.port} stopped answering (port closed or reader died)")
         mono = time.monotonic()
+        if mono >= self._next_poll:  # first: the network's time is known before the first SMS is stamped
+            self._poll(transport)
+            self._next_poll = mono + s.signal_interval
         if self._drain.is_set() or mono >= self._next_drain:
             self._drain.clear()
             self._drain_store(transport, db)
+            self._last_drain = mono
             self._next_drain = mono + s.drain_interval
-        if mono >= self._next_poll:
-            self._poll(transport)
-            self._next_poll = mono + s.signal_interval
         if mono >= self._next_sweep:
             if inbox.flush_stale_parts(db, self.clock.now(), s.reassembly_timeout):
                 self.on_inbound()
@@ -269,11 +280,14 @@ class ModemWorker(Worker):
                     raise ModemError(f"modem on {s.port} failed while sending") from exc
                 break
             sent += 1
-            more = sent < SEND_BURST and not self._drain.is_set() and not self.stopping
+            more = (sent < SEND_BURST and not self._drain.is_set() and not self.stopping
+                    and time.monotonic() < self._last_drain + s.busy_drain_interval)
             # Marking this part and claiming the next is one commit: the modem waits less.
             part = outbox.mark_part_sent(db, part, mr, self.clock.now(), claim_next_for=s.name if more else None)
         if sent:
             self._touch()
+            # Still sending: the next listing is due busy_drain_interval after the last one.
+            self._next_drain = min(self._next_drain, self._last_drain + s.busy_drain_interval)
         return sent
 
     # -- state ---------------------------------------------------------------------------
@@ -295,15 +309,17 @@ class ModemWorker(Worker):
     def _publish_network_time(self, transport: ModemTransport) -> None:
         """The modem's network time beside our clock's reading, for the trusted clock.
 
-        The Pi has no real-time clock; ``gateway.broadcasts.clock`` decides from this (and
-        the SMS timestamps) whether schedules may run. Published as read, never judged here.
+        The Pi has no real-time clock; ``gateway.clock.TrustedClock`` decides from this (and
+        the SMS timestamps) which time every record carries. Published as read beside the
+        system clock's own reading (never the corrected one), judged by the gateway's clock.
         """
         network = transport.network_time()
         if network is None:
             return
-        now = self.clock.now()
+        now = self.clock.system_now()
         value = {"network_time": utcnow_iso(network), "system_time": utcnow_iso(now), "port": self.settings.port}
-        self._set_state("modem_time", value, now)
+        self._set_state("modem_time", value, self.clock.now())
+        self.on_network_time()
 
     def _touch(self) -> None:
         self.state.last_contact = utcnow_iso(self.clock.now())

@@ -64,6 +64,8 @@ def record(
     (stored as JSON). Never put a tipster's full number in ``detail``: the log is read by admins,
     and the entry only needs to say that it was shown, and to whom.
     """
+    if now is None:
+        now = _gateway_now()
     row = {
         "at": utcnow_iso(now),
         "who": who or "",
@@ -81,6 +83,14 @@ def record(
     if not caller_transaction and db.conn.in_transaction:
         db.conn.commit()
     return int(cursor.lastrowid)
+
+
+def _gateway_now() -> datetime | None:
+    """Inside the page: the gateway's one clock (corrected by the network's time, DESIGN.md rule 7)."""
+    from flask import current_app, has_app_context
+
+    services = current_app.extensions.get("tinbao", {}).get("services") if has_app_context() else None
+    return None if services is None else services.clock.now()  # None: the system clock (command line, hub)
 
 
 def record_request(action: str, target: str = "", detail: Any = None, *, who: str | None = None) -> int:

@@ -20,9 +20,9 @@ from flask_login import current_user
 
 from gateway import phone, state
 from gateway.broadcasts import control, importing, queries, subscribers
-from gateway.broadcasts.clock import STATE_KEY as CLOCK_STATE_KEY
 from gateway.broadcasts.control import BroadcastError, Draft
 from gateway.broadcasts.library import Composer, Library, preview
+from gateway.clock import STATE_KEY as CLOCK_STATE_KEY
 from gateway.storage import write_transaction
 from gateway.web import BroadcastControl, current_config, current_services, register_area
 from gateway.web.audit import client_ip
@@ -137,7 +137,7 @@ def index() -> Any:
 
 
 def _clock_state(db) -> dict[str, Any] | None:
-    """The trusted clock's last verdict (``gateway.broadcasts.clock`` publishes it)."""
+    """The trusted clock's last verdict (``gateway.clock.TrustedClock`` publishes it)."""
     return state.get_json(db, CLOCK_STATE_KEY)
 
 

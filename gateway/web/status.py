@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from datetime import UTC, datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -22,8 +22,9 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlite_utils import Database
 
+from gateway import clock as clock_rule
 from gateway import inbox, outbox, state, tips
-from gateway.broadcasts.clock import STATE_KEY as CLOCK_STATE_KEY
+from gateway.clock import STATE_KEY as CLOCK_STATE_KEY
 from gateway.modem import status as modem_status
 from gateway.sync import queue as sync_queue
 from gateway.sync import report as sync_report
@@ -55,8 +56,11 @@ def modem_view(modem: dict[str, Any], tz: ZoneInfo) -> dict[str, Any]:
         "state_label": label("modem", modem["state"]),
         "tone": tone(modem["state"]),
         "bars": bars,
-        "signal_label": f"{bars}/5 (CSQ {modem['signal']})" if bars is not None else _("Không rõ"),
+        "signal_label": signal_label(modem, bars),
         "operator": modem["operator"] or "—",
+        "technology": modem["technology"] or "—",
+        "smsc": modem["smsc"] or "—",
+        "profile": modem["profile"] or "—",
         "registered_label": _("Đã đăng ký") if modem["registered"] else _("Chưa đăng ký"),
         "sim": f"{used}/{total}" if used is not None and total is not None else "—",
         "last_contact": local_time(modem["last_contact"], tz) or "—",
@@ -65,7 +69,34 @@ def modem_view(modem: dict[str, Any], tz: ZoneInfo) -> dict[str, Any]:
     }
 
 
-def inbox_view(row: dict[str, Any], tz: ZoneInfo) -> dict[str, Any]:
+def signal_label(modem: dict[str, Any], bars: int | None) -> str:
+    """``4/5 (CSQ 20 · RSRP -95 dBm · RSRQ -11 dB)``: RSRP/RSRQ where the profile reads them."""
+    if bars is None and modem["rsrp"] is None:
+        return _("Không rõ")
+    figures = [f"CSQ {modem['signal']}"] if bars is not None else []
+    if modem["rsrp"] is not None:
+        figures.append(f"RSRP {modem['rsrp']} dBm")
+    if modem["rsrq"] is not None:
+        figures.append(f"RSRQ {modem['rsrq']:g} dB")
+    return f"{bars}/5 ({' · '.join(figures)})" if bars is not None else " · ".join(figures)
+
+
+def _doubtful(stamp: str | None, doubt_before: datetime | None) -> bool:
+    """Written before the last clock correction (``gateway.clock.CORRECTED_KEY``): may be wrong."""
+    if doubt_before is None or not stamp:
+        return False
+    try:
+        return datetime.fromisoformat(stamp) < doubt_before
+    except (TypeError, ValueError):
+        return False
+
+
+def _time_display(stamp: str | None, tz: ZoneInfo, doubt_before: datetime | None) -> str:
+    shown = local_time(stamp, tz)
+    return f"{shown} (?)" if shown and _doubtful(stamp, doubt_before) else shown
+
+
+def inbox_view(row: dict[str, Any], tz: ZoneInfo, doubt_before: datetime | None = None) -> dict[str, Any]:
     notes = []
     if row["kind"] in _INBOX_NOTES:
         notes.append(str(_INBOX_NOTES[row["kind"]]))
@@ -76,7 +107,7 @@ def inbox_view(row: dict[str, Any], tz: ZoneInfo) -> dict[str, Any]:
     return {
         "id": row["id"],
         "time": row["received_at"],
-        "time_display": local_time(row["received_at"], tz),
+        "time_display": _time_display(row["received_at"], tz, doubt_before),
         "sender": mask(row["sender"]),
         "text": shorten(row["text"], LIST_TEXT_CHARS),
         "note": ", ".join(notes),
@@ -87,11 +118,11 @@ def inbox_view(row: dict[str, Any], tz: ZoneInfo) -> dict[str, Any]:
     }
 
 
-def outbox_view(row: dict[str, Any], tz: ZoneInfo) -> dict[str, Any]:
+def outbox_view(row: dict[str, Any], tz: ZoneInfo, doubt_before: datetime | None = None) -> dict[str, Any]:
     return {
         "id": row["id"],
         "time": row["created_at"],
-        "time_display": local_time(row["created_at"], tz),
+        "time_display": _time_display(row["created_at"], tz, doubt_before),
         "number": mask(row["number"]),
         "text": shorten(row["text"], LIST_TEXT_CHARS),
         "note": "" if row["text"] else _("Tin trống"),
@@ -104,13 +135,13 @@ def outbox_view(row: dict[str, Any], tz: ZoneInfo) -> dict[str, Any]:
     }
 
 
-def tip_view(row: dict[str, Any], tz: ZoneInfo) -> dict[str, Any]:
+def tip_view(row: dict[str, Any], tz: ZoneInfo, doubt_before: datetime | None = None) -> dict[str, Any]:
     return {
         "id": row["id"],
         "reference": row["reference"],
         "url": url_for("tips.show", reference=row["reference"]),
         "time": row["received_at"],
-        "time_display": local_time(row["received_at"], tz),
+        "time_display": _time_display(row["received_at"], tz, doubt_before),
         "tipster": mask(row["tipster"]),
         "text": shorten(row["text_start"], TIP_TEXT_CHARS),
         "note": "" if row["text_start"] else _("Tin trống"),
@@ -131,7 +162,49 @@ def clock_trusted(db: Database | None, now: datetime) -> bool:
     return trusted(state.get_json(db, CLOCK_STATE_KEY) if db is not None else None, now)
 
 
-def alerts(db: Database, modem: dict[str, Any], now: datetime) -> list[dict[str, str]]:
+#: How long after a correction the dashboard keeps saying which times to doubt.
+CORRECTION_ALERT_FOR = timedelta(days=30)
+_CLOCK_SOURCES = {"modem": _l("giờ mạng của modem"), "sms": _l("dấu thời gian của tổng đài SMS")}
+
+
+def _duration(seconds: float) -> str:
+    minutes = round(abs(seconds) / 60)
+    days, hours, minutes = minutes // 1440, minutes // 60 % 24, minutes % 60
+    if days:
+        return _("%(days)d ngày %(hours)d giờ", days=days, hours=hours)
+    if hours:
+        return _("%(hours)d giờ %(minutes)d phút", hours=hours, minutes=minutes)
+    return _("%(minutes)d phút", minutes=minutes)
+
+
+def clock_alerts(db: Database, now: datetime, tz: ZoneInfo, add) -> None:
+    """The Pi's clock is off and the network's time is used; which times written before may be wrong."""
+    clock = clock_rule.published(db, now)
+    if clock["trusted"] and clock["source"] != "system":
+        offset = clock["offset_seconds"]
+        text = (_("Đồng hồ của Pi chậm %(duration)s so với %(source)s: cổng đang dùng giờ mạng cho mọi bản ghi. "
+                  "Hãy kiểm tra nguồn điện và giờ của Pi.", duration=_duration(offset),
+                  source=_CLOCK_SOURCES[clock["source"]])
+                if offset > 0 else
+                _("Đồng hồ của Pi nhanh %(duration)s so với %(source)s: cổng đang dùng giờ mạng cho mọi bản ghi. "
+                  "Hãy kiểm tra nguồn điện và giờ của Pi.", duration=_duration(offset),
+                  source=_CLOCK_SOURCES[clock["source"]]))
+        add("clock_offset", "wait", text)
+    doubt = clock["doubt_before"]
+    if doubt and now - datetime.fromisoformat(doubt) < CORRECTION_ALERT_FOR:
+        add("clock_corrected", "wait",
+            _("Đồng hồ đã được chỉnh %(duration)s lúc %(at)s: giờ của các bản ghi trước %(before)s "
+              "(đánh dấu (?)) có thể sai.", duration=_duration(clock["corrected_by_seconds"]),
+              at=local_time(clock["corrected_at"], tz), before=local_time(doubt, tz)))
+
+
+def doubt_before(db: Database) -> datetime | None:
+    """Records stamped before this were written before the last clock correction."""
+    doubt = clock_rule.published(db, clock_rule.BUILD_DATE)["doubt_before"]
+    return datetime.fromisoformat(doubt) if doubt else None
+
+
+def alerts(db: Database, modem: dict[str, Any], now: datetime, tz: ZoneInfo | None = None) -> list[dict[str, str]]:
     """What needs a person: each alert is a tone (``bad``/``wait``) and a sentence."""
     found: list[dict[str, str]] = []
 
@@ -150,6 +223,11 @@ def alerts(db: Database, modem: dict[str, Any], now: datetime) -> list[dict[str,
     if not clock_trusted(db, now):
         add("clock", "wait", _("Đồng hồ của cổng chưa đúng giờ (chưa lấy được giờ chuẩn): "
                                "thời gian của tin báo có thể sai."))
+    clock_alerts(db, now, tz or current_config().timezone, add)
+    if modem["generation"] == "2g":
+        add("modem_2g", "bad", _("Modem dùng cấu hình 2G (%(profile)s): mạng 2G ở Việt Nam đã tắt từ 15/9/2026, "
+                                 "modem này không đăng ký được mạng. Hãy dùng modem LTE (SIM7600, A7670, "
+                                 "EC25/EG25, E3372) và cấu hình tương ứng.", profile=modem["profile"] or "?"))
     sync = sync_report.read(db)
     if sync["zalo"]["state"] == "needs_reauth":
         add("zalo", "bad", _("Zalo OA cần cấp quyền lại: tin báo chưa được chuyển lên Zalo."))
@@ -179,19 +257,23 @@ def queue_depths(db: Database) -> dict[str, int]:
     }
 
 
-def dashboard_data(db: Database, tz: ZoneInfo) -> dict[str, Any]:
-    """Everything the dashboard shows, as JSON-ready dicts (numbers already masked)."""
-    now = datetime.now(UTC)
+def dashboard_data(db: Database, tz: ZoneInfo, now: datetime | None = None) -> dict[str, Any]:
+    """Everything the dashboard shows, as JSON-ready dicts (numbers already masked).
+
+    ``now`` is the gateway's clock (corrected by the network's time when the Pi is off).
+    """
+    now = now or current_services().clock.now()
     modem = modem_status.read(db)
+    doubt = doubt_before(db)
     return {
         "modem": modem_view(modem, tz),
         "queues": queue_depths(db),
-        "alerts": alerts(db, modem, now),
-        "inbox": [inbox_view(row, tz) for row in inbox.recent(db, INBOX_ROWS)],
-        "outbox": [outbox_view(row, tz) for row in outbox.recent(db, OUTBOX_ROWS)],
+        "alerts": alerts(db, modem, now, tz),
+        "inbox": [inbox_view(row, tz, doubt) for row in inbox.recent(db, INBOX_ROWS)],
+        "outbox": [outbox_view(row, tz, doubt) for row in outbox.recent(db, OUTBOX_ROWS)],
         "tips": [
             # One character more than shown, so shorten() knows when to add "…".
-            tip_view(row, tz) for row in tips.recent(db, TIP_ROWS, TIP_TEXT_CHARS + 1)
+            tip_view(row, tz, doubt) for row in tips.recent(db, TIP_ROWS, TIP_TEXT_CHARS + 1)
         ],
         "generated_at": now.isoformat(),
         "generated_display": now.astimezone(tz).strftime("%H:%M:%S"),
@@ -205,7 +287,7 @@ def _no_store(response: Response) -> Response:
 
 def chart_markup(db: Database, tz: ZoneInfo) -> dict[str, Any]:
     """The two SVG charts (a few ms with a year of messages: drawn on every page load)."""
-    now = datetime.now(UTC)
+    now = current_services().clock.now()
     days = charts.tips_by_day(db, tz, now)
     return {
         "days": charts.tips_chart(days),
@@ -238,18 +320,18 @@ def healthz() -> tuple[Response, int]:
     """Health for monitoring and the watchdog: nothing personal, 200 only when all is well."""
     config, services = current_config(), current_services()
     database_ok = True
-    now = datetime.now(UTC)
+    now = services.clock.now()
     try:
         db = services.db.get()
         modem = modem_status.read(db)
         queues: dict[str, int | None] = dict(queue_depths(db))
-        trusted = clock_trusted(db, now)
+        clock = clock_rule.published(db, now)
     except sqlite3.Error:
         logger.exception("healthz could not read the database")
         database_ok = False
-        modem = {"state": "unknown", "signal": None, "registered": False}
+        modem = modem_status.read_nothing("unknown")
         queues = dict.fromkeys(QUEUE_KEYS)  # unknown, not zero
-        trusted = clock_trusted(None, now)  # the same rule, without the verdict it could not read
+        clock = clock_rule.published(None, now)  # the same rule, without the verdict it could not read
     healthy = database_ok and modem["state"] == "connected"
     body = {
         "status": "ok" if healthy else "degraded",
@@ -261,8 +343,11 @@ def healthz() -> tuple[Response, int]:
             "registered": modem["registered"],
         },
         "queues": queues,
+        # What the modem says of the network (nothing personal: the SMS centre is the operator's).
+        "network": {key: modem[key] for key in ("technology", "operator", "rsrp", "rsrq", "smsc", "profile")},
         "database": "ok" if database_ok else "error",
-        "clock_trusted": trusted,
+        "clock_trusted": clock["trusted"],
+        "clock": {key: clock[key] for key in ("trusted", "source", "offset_seconds", "corrected_at", "doubt_before")},
         "time": now.isoformat(),
     }
     return _no_store(jsonify(body)), 200 if healthy else 503
