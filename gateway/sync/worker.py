@@ -239,8 +239,8 @@ class ZaloLane(Lane):
         return super().has_work(db, now) or self.chores_due(db, now)
 
     def chores(self, db: Database) -> None:
-        """Refresh the tokens on schedule (a single-use refresh token never grows old unused) and
-        read each officer's conversation when it is due."""
+        """Refresh the tokens on schedule (a single-use refresh token never grows old unused),
+        read each officer's conversation when it is due, and remind those whose window closes."""
         zalo, now = self.config.zalo, self.clock.now()
         pair = zalo_tokens.current(db)
         if pair is not None and pair.refresh_due(now, timedelta(hours=zalo.refresh_hours)):
@@ -249,6 +249,7 @@ class ZaloLane(Lane):
         for reach in zalo_officers.all_of(db, self.mirror.officers):
             if reach.checked_at is None or datetime.fromisoformat(reach.checked_at) <= stale:
                 self.mirror.check_officer(db, reach.officer_id)
+        self.remind(db, now)  # what was just read may call for a reminder
 
     def remind(self, db: Database, now: datetime) -> int:
         """SMS each officer whose Zalo window closes within ``zalo.remind_hours`` (once per window):
