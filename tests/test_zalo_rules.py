@@ -191,3 +191,71 @@ def test_tokens_are_refreshed_on_schedule_through_a_week_without_tips(tmp_path, 
     assert 13 <= zalo.refreshes <= 15, zalo.refreshes  # every 12 hours, no tip sent
     assert zalo.requests.get("cs", 0) == 0
     assert zalo.requests.get("conversation", 0) >= 2 * 7 * 8  # each officer's window read at each step
+
+
+def test_the_sync_page_shows_each_officers_reach_the_quota_the_token_and_the_dead_letter(tmp_path, zalo, clock):
+    from conftest import login_client
+
+    from gateway.web import WebServices, create_app
+
+    config = sync_config(tmp_path, zalo, TINBAO_ZALO_OFFICER_ATTEMPTS="1", TINBAO_WEB_SECRET_KEY="test-secret")
+    db = open_db(config.storage_path)
+    duty.add(db, PHONES["111"], "Cán bộ Ba", by="admin", now=clock.now(), zalo_user_id="111")
+    db.close()
+    zalo.verified, zalo.quota_remain = True, 60
+    zalo.user_writes("111", at=(clock.now() - timedelta(hours=10)).timestamp())
+    zalo.user_writes("222", at=(clock.now() - timedelta(days=3)).timestamp())
+    zalo.fail_officer("111", -305, times=1)
+    add_tips(config.storage_path, 1, destinations=("zalo",), now=clock.now())
+    with running(config, clock):
+        assert wait_until(lambda: statuses(config, "zalo").get("dead") == 1, 10), statuses(config, "zalo")
+    assert zalo.kinds_for("222") == ["proactive"]  # 3 days: only a verified OA's quota reaches them
+    dbs = ThreadLocalDb(config.storage_path)
+    try:
+        app = create_app(config, WebServices(db=dbs, simulator=None, version="test", clock=clock))
+        client = app.test_client()
+        login_client(client, config.storage_path, "officer")
+        html = client.get("/sync").get_data(as_text=True)
+        assert 'data-officer="111" data-reach="reply"' in html and 'data-officer="222" data-reach="proactive"' in html
+        closes = (clock.now() + timedelta(hours=38)).astimezone(config.timezone).strftime("%d/%m/%Y %H:%M")
+        assert closes in html and "còn 8/8 lượt" in html  # the failed message used no reply
+        assert "Chưa có số: thêm mã Zalo ở trang Trực ban" in html  # 222 has no phone on the roster
+        assert "còn 59 / 1000" in html and "Hạn mức tin chủ động của OA sắp hết" in html
+        assert "Refresh token: nhận 0 ngày trước" in html
+        assert 'data-delivery="dead"' in html and "-305" in html and "số trực ban đã nhận SMS báo tin" in html
+        assert "Hạn mức tin chủ động của Zalo OA còn 59 tin" in client.get("/").get_data(as_text=True)
+        # An old refresh token (an outage of 80 days): the page and the dashboard warn.
+        zalo_tokens.save_pair(dbs.get(), "at-old", 90000, "rt-old", datetime.now(UTC) - timedelta(days=80))
+        assert "Refresh token của Zalo OA hết hạn lúc" in client.get("/").get_data(as_text=True)
+        # "Gửi lại" on the dead row tries the officer Zalo gave up on again.
+        row_id = rows(config.storage_path, "SELECT id FROM sync_queue WHERE status='dead'")[0][0]
+        assert client.post(f"/sync/rows/{row_id}/retry").status_code == 302
+        assert deliveries(config, "111")[0][1:3] == ("failed", 0)
+    finally:
+        dbs.close_all()
+
+
+def test_the_duty_roster_ties_a_number_to_a_zalo_officer(tmp_path, clock):
+    from conftest import login_client
+
+    from gateway.web import WebServices, create_app
+
+    config = sync_config(tmp_path, TINBAO_WEB_SECRET_KEY="test-secret")
+    dbs = ThreadLocalDb(config.storage_path)
+    try:
+        client = create_app(config, WebServices(db=dbs, simulator=None, version="test", clock=clock)).test_client()
+        login_client(client, config.storage_path, "officer")
+        client.post("/duty", data={"name": "Ba", "number": PHONES["111"], "zalo_user_id": " 111 "})
+        client.post("/duty", data={"name": "Tư", "number": PHONES["222"], "zalo_user_id": "111"})  # taken
+        client.post("/duty", data={"name": "Năm", "number": "0912000333", "zalo_user_id": "abc"})  # not digits
+        html = client.get("/duty").get_data(as_text=True)
+        assert 'data-zalo="111"' in html and "đã gắn với một số khác" in html and "chỉ gồm chữ số" in html
+        assert {e.zalo_user_id: e.name for e in duty.roster(dbs.get())} == {"111": "Ba"}
+        assert set(duty.by_zalo_user(dbs.get())) == {"111"}
+        assert duty.sms_zalo_officer(dbs.get(), "999", "x", clock.now()) == ("no_number", None)
+        assert duty.sms_zalo_officer(dbs.get(), "111", "x", clock.now(), skip_active=True) == ("on_duty", None)
+        how, outbox_id = duty.sms_zalo_officer(dbs.get(), "111", "Tin báo", clock.now())
+        assert how == "queued" and rows(config.storage_path, "SELECT number, text, kind FROM outbox WHERE id=?",
+                                        (outbox_id,)) == [("+84912000111", "Tin bao", "duty_alert")]
+    finally:
+        dbs.close_all()

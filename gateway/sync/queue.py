@@ -177,6 +177,12 @@ def destination_of(db: Database, row_id: int) -> str | None:
     return None if found is None else found[0]
 
 
+def tip_of(db: Database, row_id: int) -> int | None:
+    """The tip of one queue row, or None when there is no such row."""
+    found = db.execute("SELECT tip_id FROM sync_queue WHERE id=?", (row_id,)).fetchone()
+    return None if found is None else found[0]
+
+
 def counts(db: Database) -> dict[str, dict[str, int]]:
     """Rows per destination and status (every status present, zero when none)."""
     result = {destination: dict.fromkeys(STATUSES, 0) for destination in DESTINATIONS}
