@@ -128,6 +128,11 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "officer_ids": Key("list", []),
         "share_numbers": Key("bool", False),
         "backfill_days": Key("int", 7, _between(0, 3650)),
+        "officer_attempts": Key("int", 5, _between(1, 100)),
+        "refresh_hours": Key("float", 12.0, _between(0.1, 24)),
+        "check_minutes": Key("float", 60.0, _between(1, 24 * 60)),
+        "remind_hours": Key("float", 6.0, _between(0, 47)),
+        "quota_alert": Key("int", 100, _between(0, 1_000_000)),
     },
     "district": {
         "url": Key("str", "", _url),
@@ -238,6 +243,11 @@ class ZaloSection:
     officer_ids: list[str]
     share_numbers: bool
     backfill_days: int
+    officer_attempts: int
+    refresh_hours: float
+    check_minutes: float
+    remind_hours: float
+    quota_alert: int
 
 
 @dataclass(frozen=True)

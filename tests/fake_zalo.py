@@ -6,7 +6,18 @@
   ``message.text``): records the message; HTTP 200 with ``error`` -216 (unknown token),
   -220 (expired), -201 (bad body, text over 2,000), -32 (switch), or an officer's own code
   (-213/-227/-230/-232, ``unreachable``).
-- ``GET /v2.0/oa/conversation?data={"user_id","offset","count"}``: the OA's messages to a user.
+- ``GET /v2.0/oa/conversation?data={"user_id","offset","count"}``: a user's conversation with the
+  OA, newest first: the OA's messages (``src`` 0) and the user's own (``src`` 1, ``user_writes``).
+
+Zalo's messaging rules, when ``window_rule`` is on (``FakeZalo(window_rule=True)``): a message
+whose ``recipient`` is ``{"message_id": <the user's message>}`` is a reply, free 8 times within
+48 h of the user's latest message to the OA (the answer's ``data.quota`` says
+``{"quota_type": "reply", "remain", "total": 8}``); any other message (only ``user_id``, or a
+reply later than that, or the 9th) is proactive: refused with -230 unless the OA is ``verified``
+and the user wrote within 7 days, then counted against the monthly quota (``quota_remain``,
+reported as ``{"quota_type": "sub_quota", ...}``; -211 when it is used up). ``clock`` is the
+time the rules use (epoch seconds; tests hand in their ManualClock). ``fail_officer(user_id,
+code, times)`` makes the next messages to one user fail with ``code`` (-305, -224, ...).
 
 Switches for faults on the cs endpoint (``fail(kind, times)``): ``rate_limit``, ``http500``,
 ``hang`` (no answer until stopped), ``drop_before`` (connection closed, nothing recorded),
@@ -35,8 +46,17 @@ MAX_TEXT = 2000
 
 class FakeZalo:
     def __init__(self, *, app_id: str = "4318", secret_key: str = "oa-secret", refresh_token: str = "rt-initial",
-                 access_ttl: float = 90000.0) -> None:
+                 access_ttl: float = 90000.0, window_rule: bool = False, verified: bool = False,
+                 clock=None) -> None:
         self.app_id = app_id
+        self.window_rule = window_rule
+        self.verified = verified
+        self.quota_total = 1000
+        self.quota_remain = 1000
+        self.clock = clock or time.time            # epoch seconds, for the messaging rules
+        self.from_users: list[dict[str, Any]] = [] # users' messages to the OA
+        self.replies_used: dict[str, int] = {}     # user_id -> replies since their latest message
+        self.officer_faults: dict[str, list[list[Any]]] = {}  # user_id -> [[code, remaining], ...]
         self.secret_key = secret_key
         self.access_ttl = access_ttl
         self.lock = threading.Lock()
@@ -121,6 +141,62 @@ class FakeZalo:
         with self.lock:
             self._expire_after = messages
 
+    def user_writes(self, user_id: str, text: str = "ok", *, at: float | None = None) -> str:
+        """The user sends the OA a message (at ``at``, epoch seconds; default ``clock()``)."""
+        with self.lock:
+            message_id = f"u{next(self._ids):08d}"
+            self.from_users.append({"user_id": user_id, "text": text, "message_id": message_id,
+                                    "time": int((self.clock() if at is None else at) * 1000)})
+            self.replies_used[user_id] = 0
+            return message_id
+
+    def fail_officer(self, user_id: str, code: int, times: int | None = 1) -> None:
+        """The next ``times`` messages to ``user_id`` are answered with ``code`` (None: all of them)."""
+        with self.lock:
+            self.officer_faults.setdefault(user_id, []).append([code, times])
+
+    def kinds_for(self, user_id: str) -> list[str]:
+        """How each accepted message to ``user_id`` counted: reply or proactive."""
+        with self.lock:
+            return [m["kind"] for m in self.received if m["user_id"] == user_id]
+
+    def _officer_fault(self, user_id: str) -> int | None:
+        for fault in self.officer_faults.get(user_id, []):
+            if fault[1] is None or fault[1] > 0:
+                if fault[1] is not None:
+                    fault[1] -= 1
+                return fault[0]
+        return None
+
+    def _latest_from(self, user_id: str) -> dict[str, Any] | None:
+        mine = [m for m in self.from_users if m["user_id"] == user_id]
+        return mine[-1] if mine else None
+
+    def _rule(self, recipient: dict) -> tuple[str, dict[str, Any] | None, dict[str, Any] | None]:
+        """(user_id, error answer or None, quota) under Zalo's rules, counting what it uses."""
+        now_ms = self.clock() * 1000
+        if "message_id" in recipient:
+            ref = next((m for m in self.from_users if m["message_id"] == str(recipient["message_id"])), None)
+            if ref is None:
+                return "", {"error": -201, "message": "message_id is invalid"}, None
+            user_id = ref["user_id"]
+        else:
+            user_id = str(recipient["user_id"])
+        latest = self._latest_from(user_id)
+        if not self.window_rule:
+            return user_id, None, None
+        used = self.replies_used.get(user_id, 0)
+        if "message_id" in recipient and latest and now_ms - latest["time"] <= 48 * 3600_000 and used < 8:
+            self.replies_used[user_id] = used + 1
+            return user_id, None, {"quota_type": "reply", "remain": 8 - used - 1, "total": 8}
+        if not self.verified or latest is None or now_ms - latest["time"] > 7 * 86400_000:
+            return user_id, {"error": -230, "message": "User has not interacted with the OA in the last 7 days"}, None
+        if self.quota_remain <= 0:
+            return user_id, {"error": -211, "message": "Out of quota"}, None
+        self.quota_remain -= 1
+        return user_id, None, {"quota_type": "sub_quota", "remain": str(self.quota_remain),
+                               "total": str(self.quota_total), "owner_type": "OA", "owner_id": OA_ID}
+
     def texts_for(self, user_id: str) -> list[str]:
         with self.lock:
             return [m["text"] for m in self.received if m["user_id"] == user_id]
@@ -168,23 +244,38 @@ class FakeZalo:
             if problem:
                 return problem
             try:
-                user_id = str(body["recipient"]["user_id"])
+                recipient = body["recipient"]
+                assert isinstance(recipient, dict) and ("user_id" in recipient or "message_id" in recipient)
                 text = body["message"]["text"]
                 assert isinstance(text, str) and 0 < len(text) <= MAX_TEXT
             except (KeyError, TypeError, AssertionError):
                 return {"error": -201, "message": "Parameters are invalid"}
+            user_id = str(recipient.get("user_id") or "")
+            if not user_id:
+                ref = next((m for m in self.from_users if m["message_id"] == str(recipient["message_id"])), None)
+                user_id = ref["user_id"] if ref else ""
+            code = self._officer_fault(user_id)
+            if code is not None:
+                return {"error": code, "message": f"Stand-in error {code}"}
             if user_id in self.unreachable:
                 return {"error": self.unreachable[user_id], "message": "User has not interacted with the OA recently"}
+            user_id, problem, quota = self._rule(recipient)
+            if problem:
+                return problem
             message_id = f"m{next(self._ids):08d}"
             self.received.append({"user_id": user_id, "text": text, "message_id": message_id,
-                                  "time": int(time.time() * 1000)})
+                                  "time": int(self.clock() * 1000),
+                                  "kind": "reply" if quota and quota["quota_type"] == "reply" else "proactive"})
             if self._expire_after is not None:
                 self._expire_after -= 1
                 if self._expire_after <= 0:
                     self._expire_after = None
                     for known in self.access:
                         self.access[known] = 0.0
-            return {"data": {"message_id": message_id, "user_id": user_id}, "error": 0, "message": "Success"}
+            data: dict[str, Any] = {"message_id": message_id, "user_id": user_id}
+            if quota is not None:
+                data["quota"] = quota
+            return {"data": data, "error": 0, "message": "Success"}
 
     def conversation(self, token: str | None, data: Any) -> dict[str, Any]:
         with self.lock:
@@ -196,11 +287,15 @@ class FakeZalo:
                 assert 0 < count <= 10 and offset >= 0
             except (KeyError, TypeError, ValueError, AssertionError):
                 return {"error": -201, "message": "Parameters are invalid"}
-            mine = [m for m in reversed(self.received) if m["user_id"] == user_id]
+            mine = [{"src": 0, "time": m["time"], "type": "text", "message": m["text"],
+                     "message_id": m["message_id"], "from_id": OA_ID, "to_id": user_id}
+                    for m in self.received if m["user_id"] == user_id]
+            mine += [{"src": 1, "time": m["time"], "type": "text", "message": m["text"],
+                      "message_id": m["message_id"], "from_id": user_id, "to_id": OA_ID}
+                     for m in self.from_users if m["user_id"] == user_id]
+            mine.sort(key=lambda m: (m["time"], m["message_id"][1:]), reverse=True)
             page = mine[offset: offset + count]
-            return {"data": [{"src": 0, "time": m["time"], "type": "text", "message": m["text"],
-                              "message_id": m["message_id"], "from_id": OA_ID, "to_id": user_id} for m in page],
-                    "error": 0, "message": "Success"}
+            return {"data": page, "error": 0, "message": "Success"}
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -62,13 +62,15 @@ class DutyEntry:
     created_by: str
     changed_at: str | None
     changed_by: str | None
+    zalo_user_id: str | None = None
 
 
 def _entry(row: tuple) -> DutyEntry:
-    return DutyEntry(row[0], row[1], row[2], bool(row[3]), row[4], row[5], row[6], row[7])
+    return DutyEntry(row[0], row[1], row[2], bool(row[3]), row[4], row[5], row[6], row[7], row[8])
 
 
-_COLUMNS = "id, number, name, active, created_at, created_by, changed_at, changed_by"
+_COLUMNS = "id, number, name, active, created_at, created_by, changed_at, changed_by, zalo_user_id"
+ZALO_ID_MAX_CHARS = 32
 
 
 def roster(db: Database, *, active_only: bool = False) -> list[DutyEntry]:
@@ -83,12 +85,18 @@ def get(db: Database, entry_id: int) -> DutyEntry | None:
     return _entry(row) if row else None
 
 
-def add(db: Database, raw_number: str, name: str, *, by: str, now: datetime) -> DutyEntry:
+def add(db: Database, raw_number: str, name: str, *, by: str, now: datetime,
+        zalo_user_id: str | None = None) -> DutyEntry:
     """Put a number on the roster (or switch it back on, with the new name).
 
     Only numbers that can receive an SMS from us are accepted: a mobile, landline or
     international number, stored in E.164 so a number is one entry however it was typed.
+    ``zalo_user_id`` (optional, digits) ties the number to an officer of ``zalo.officer_ids``:
+    that officer gets tips by SMS while Zalo cannot reach them. Adding a number again sets it.
     """
+    zalo_id = (zalo_user_id or "").strip() or None
+    if zalo_id is not None and not (zalo_id.isascii() and zalo_id.isdigit() and len(zalo_id) <= ZALO_ID_MAX_CHARS):
+        raise RosterError(N_("Mã Zalo (user_id) chỉ gồm chữ số, tối đa %(n)d ký tự."), n=ZALO_ID_MAX_CHARS)
     number = phone.normalise(raw_number or "")
     if not number.can_auto_reply:
         raise RosterError(N_("Số điện thoại không hợp lệ (ví dụ đúng: 0912345678)."))
@@ -99,11 +107,15 @@ def add(db: Database, raw_number: str, name: str, *, by: str, now: datetime) -> 
         raise RosterError(N_("Tên dài quá %(n)d ký tự."), n=NAME_MAX_CHARS)
     stamp = utcnow_iso(now)
     with db.atomic():
+        taken = zalo_id and db.execute("SELECT 1 FROM duty_roster WHERE zalo_user_id = ? AND number != ?",
+                                       (zalo_id, number.value)).fetchone()
+        if taken:
+            raise RosterError(N_("Mã Zalo này đã gắn với một số khác trong danh sách trực."))
         db.execute(
-            "INSERT INTO duty_roster (number, name, active, created_at, created_by) VALUES (?,?,1,?,?)"
-            " ON CONFLICT(number) DO UPDATE SET name=excluded.name, active=1,"
-            " changed_at=excluded.created_at, changed_by=excluded.created_by",
-            (number.value, name, stamp, by),
+            "INSERT INTO duty_roster (number, name, active, created_at, created_by, zalo_user_id)"
+            " VALUES (?,?,1,?,?,?) ON CONFLICT(number) DO UPDATE SET name=excluded.name, active=1,"
+            " changed_at=excluded.created_at, changed_by=excluded.created_by, zalo_user_id=excluded.zalo_user_id",
+            (number.value, name, stamp, by, zalo_id),
         )
         row = db.execute(f"SELECT {_COLUMNS} FROM duty_roster WHERE number = ?", (number.value,)).fetchone()
     return _entry(row)
@@ -131,6 +143,30 @@ def remove(db: Database, entry_id: int) -> DutyEntry:
     with db.atomic():
         db.execute("DELETE FROM duty_roster WHERE id = ?", (entry_id,))
     return entry
+
+
+def by_zalo_user(db: Database) -> dict[str, DutyEntry]:
+    """Roster entries tied to a Zalo officer, by their Zalo user_id (paused ones too)."""
+    cursor = db.execute(f"SELECT {_COLUMNS} FROM duty_roster WHERE zalo_user_id IS NOT NULL")
+    return {entry.zalo_user_id: entry for entry in map(_entry, cursor.fetchall()) if entry.zalo_user_id}
+
+
+def sms_zalo_officer(db: Database, zalo_user_id: str, text: str, now: datetime, *,
+                     skip_active: bool = False) -> tuple[str, int | None]:
+    """Queue one SMS (a duty alert, without diacritics) to the number tied to a Zalo officer.
+
+    For the Zalo mirror: a tip Zalo could not bring to this officer, or a reminder that their
+    Zalo window closes. Returns ``("queued", outbox id)``; ``("on_duty", None)`` when
+    ``skip_active`` and the number is on duty (it had the tip's own duty alert already);
+    ``("no_number", None)`` when no roster number carries this Zalo user_id.
+    """
+    row = db.execute("SELECT number, active FROM duty_roster WHERE zalo_user_id = ?", (zalo_user_id,)).fetchone()
+    if row is None:
+        return "no_number", None
+    if skip_active and row[1]:
+        return "on_duty", None
+    outbox_id = outbox.enqueue(db, row[0], text, kind=ALERT_KIND, now=now, auto=False, khong_dau=True, max_parts=2)
+    return "queued", outbox_id
 
 
 def alert_text(reference: str, village: str | None, text: str) -> str:

@@ -29,3 +29,15 @@ def m001_duty_roster(db: Database) -> None:
         );
         """
     )
+
+
+@migrations()
+def m002_zalo_user_id(db: Database) -> None:
+    db.executescript(
+        """
+        -- The officer's Zalo user_id (zalo.officer_ids): this number gets the tip by SMS while
+        -- Zalo cannot reach the officer, and a reminder before their Zalo window closes.
+        ALTER TABLE duty_roster ADD COLUMN zalo_user_id TEXT;
+        CREATE UNIQUE INDEX duty_roster_zalo ON duty_roster(zalo_user_id) WHERE zalo_user_id IS NOT NULL;
+        """
+    )

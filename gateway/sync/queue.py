@@ -117,15 +117,19 @@ def mark_done(db: Database, row_ids: Iterable[int], now: datetime) -> int:
         return cursor.rowcount
 
 
-def mark_failed(db: Database, row_id: int, error: str, now: datetime, *, base: float, maximum: float) -> None:
-    """This row's tip was refused or failed on its own: count it and back the row off."""
+def mark_failed(db: Database, row_id: int, error: str, now: datetime, *, base: float, maximum: float,
+                at: datetime | None = None) -> None:
+    """This row's tip was refused or failed on its own: count it and back the row off.
+
+    ``at``: the destination knows when to try again (Zalo: the first officer due again).
+    """
     with write_transaction(db):
         row = db.execute("SELECT attempts FROM sync_queue WHERE id=?", (row_id,)).fetchone()
         attempts = (row[0] if row else 0) + 1
-        delay = backoff.delay(attempts, base, maximum)
+        due = at if at is not None else now + timedelta(seconds=backoff.delay(attempts, base, maximum))
         db.conn.execute(
             "UPDATE sync_queue SET status='failed', attempts=?, last_error=?, next_attempt_at=? WHERE id=?",
-            (attempts, error[:500], utcnow_iso(now + timedelta(seconds=delay)), row_id),
+            (attempts, error[:500], utcnow_iso(due), row_id),
         )
 
 
@@ -174,6 +178,12 @@ def retry_now(db: Database, now: datetime, *, destination: str | None = None, ro
 def destination_of(db: Database, row_id: int) -> str | None:
     """The destination of one queue row, or None when there is no such row."""
     found = db.execute("SELECT destination FROM sync_queue WHERE id=?", (row_id,)).fetchone()
+    return None if found is None else found[0]
+
+
+def tip_of(db: Database, row_id: int) -> int | None:
+    """The tip of one queue row, or None when there is no such row."""
+    found = db.execute("SELECT tip_id FROM sync_queue WHERE id=?", (row_id,)).fetchone()
     return None if found is None else found[0]
 
 

@@ -3,7 +3,8 @@
 ``m001_sync``: the durable sync queue (one row per tip and destination), what each Zalo
 officer got (so a retry never sends one officer the same tip twice), the Zalo token pairs
 (the single-use refresh token is committed before the access token is used) and a note of
-each sneakernet export.
+each sneakernet export. ``m002_zalo_officers``: per-officer retries and the SMS fallback in
+``zalo_deliveries``, and ``zalo_officers`` (what Zalo's 48-hour reply window allows each one).
 """
 
 from __future__ import annotations
@@ -68,6 +69,35 @@ def m001_sync(db: Database) -> None:
             path TEXT NOT NULL,
             tips INTEGER NOT NULL,
             digest TEXT NOT NULL
+        );
+        """
+    )
+
+
+@migrations()
+def m002_zalo_officers(db: Database) -> None:
+    db.executescript(
+        """
+        -- Each officer on their own: a failed message is retried for that officer only, with
+        -- back-off; after the limit it is dead for that officer; an officer Zalo cannot reach
+        -- gets the tip by SMS (sms_outbox_id: the duty alert that carried it).
+        ALTER TABLE zalo_deliveries ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE zalo_deliveries ADD COLUMN next_attempt_at TEXT;
+        ALTER TABLE zalo_deliveries ADD COLUMN sms_outbox_id INTEGER;
+
+        -- What Zalo's rules allow for each officer: their latest message to the OA (a reply to
+        -- it is free for 48 h, 8 times), the replies used since, the last check of their
+        -- conversation, the last SMS reminder, and the last problem Zalo reported.
+        CREATE TABLE zalo_officers (
+            officer_id TEXT PRIMARY KEY,
+            last_message_id TEXT,
+            last_message_at TEXT,
+            replies_used INTEGER NOT NULL DEFAULT 0,
+            checked_at TEXT,
+            reminded_at TEXT,
+            reminded_for TEXT,                     -- the last_message_id (or '') the reminder was about
+            last_error TEXT,
+            last_error_at TEXT
         );
         """
     )

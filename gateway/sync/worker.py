@@ -24,12 +24,13 @@ from datetime import datetime, timedelta
 
 from sqlite_utils import Database
 
-from gateway import backoff
+from gateway import backoff, duty
 from gateway.background import Worker
 from gateway.clock import Clock
 from gateway.config import Config
-from gateway.storage import ThreadLocalDb, utcnow_iso
-from gateway.sync import hooks, queue, report, zalo_tokens
+from gateway.sms.text import khong_dau
+from gateway.storage import ThreadLocalDb, utcnow_iso, write_transaction
+from gateway.sync import hooks, queue, report, zalo_officers, zalo_tokens
 from gateway.sync.district import DistrictClient, Refused
 from gateway.sync.http import BadAnswer, SyncError, Unreachable
 from gateway.sync.zalo import NeedsReauth, RateLimited, ZaloMirror
@@ -39,6 +40,17 @@ log = logging.getLogger(__name__)
 SWEEP_EVERY = 300.0      # seconds (monotonic) between sweeps for tips without rows
 RECHECK_AFTER = 30.0     # seconds (monotonic) of silence after which the next drain checks first
 ZALO_CLAIM = 20          # Zalo sends one message per officer: claim a few tips at a time
+REMIND_EVERY = 60.0      # seconds (monotonic) between looks for Zalo windows about to close
+
+
+def reminder_text(config: Config, until: datetime | None, now: datetime) -> str:
+    """The SMS that asks an officer to write to the OA (without diacritics, one part)."""
+    if until is not None and until > now:
+        when = until.astimezone(config.timezone).strftime("%H:%M %d/%m")
+        return khong_dau(f"TinBao: tu {when} Zalo OA khong gui duoc tin bao cho anh/chi nua. "
+                         "Hay nhan 1 tin bat ky cho OA tren Zalo de tiep tuc nhan tin bao qua Zalo.")
+    return khong_dau("TinBao: Zalo OA hien khong gui duoc tin bao cho anh/chi (qua 48 gio chua nhan cho OA). "
+                     "Hay nhan 1 tin bat ky cho OA tren Zalo. Trong luc cho, tin bao den bang SMS.")
 
 
 class Lane(Worker):
@@ -173,6 +185,7 @@ class ZaloLane(Lane):
         self.mirror = ZaloMirror(self.config, self.clock)
         self.refused_token_id: int | None = None
         self.unreachable: dict[str, str] = {}
+        self.last_remind = float("-inf")
 
     @property
     def enabled(self) -> bool:  # type: ignore[override]
@@ -202,7 +215,68 @@ class ZaloLane(Lane):
         log.error("Zalo mirror stopped: re-authorise the OA (%s)", error)
         self.publish(db, state="needs_reauth", error=f"Cần cấp quyền lại cho OA (re-authorise the OA): {error}")
 
+    # -- kept alive with no tips: the token refresh, each officer's window, reminders -------
+    def step(self, db: Database) -> None:
+        if self.enabled and time.monotonic() - self.last_remind >= REMIND_EVERY:
+            self.last_remind = time.monotonic()
+            try:  # database only: reminders go out even while Zalo is out of reach
+                self.remind(db, self.clock.now())
+            except Exception:
+                log.exception("Zalo window reminders failed")
+        super().step(db)
+
+    def chores_due(self, db: Database, now: datetime) -> bool:
+        """The scheduled token refresh, or an officer's conversation not read for ``zalo.check_minutes``."""
+        zalo = self.config.zalo
+        pair = zalo_tokens.current(db)
+        if pair is not None and pair.refresh_due(now, timedelta(hours=zalo.refresh_hours)):
+            return True
+        stale = now - timedelta(minutes=zalo.check_minutes)
+        return any(r.checked_at is None or datetime.fromisoformat(r.checked_at) <= stale
+                   for r in zalo_officers.all_of(db, self.mirror.officers))
+
+    def has_work(self, db: Database, now: datetime) -> bool:
+        return super().has_work(db, now) or self.chores_due(db, now)
+
+    def chores(self, db: Database) -> None:
+        """Refresh the tokens on schedule (a single-use refresh token never grows old unused),
+        read each officer's conversation when it is due, and remind those whose window closes."""
+        zalo, now = self.config.zalo, self.clock.now()
+        pair = zalo_tokens.current(db)
+        if pair is not None and pair.refresh_due(now, timedelta(hours=zalo.refresh_hours)):
+            self.mirror._refresh(db, pair)
+        stale = now - timedelta(minutes=zalo.check_minutes)
+        for reach in zalo_officers.all_of(db, self.mirror.officers):
+            if reach.checked_at is None or datetime.fromisoformat(reach.checked_at) <= stale:
+                self.mirror.check_officer(db, reach.officer_id)
+        self.remind(db, now)  # what was just read may call for a reminder
+
+    def remind(self, db: Database, now: datetime) -> int:
+        """SMS each officer whose Zalo window closes within ``zalo.remind_hours`` (once per window):
+        send any message to the OA. An officer whose window is already closed gets one too."""
+        hours = self.config.zalo.remind_hours
+        if not hours:
+            return 0
+        sent = 0
+        for reach in zalo_officers.all_of(db, self.mirror.officers):
+            if reach.checked_at is None:
+                continue  # not read yet: nothing known to remind of
+            about = reach.last_message_id or ""
+            if reach.reminded_for == about:
+                continue
+            until = reach.window_until
+            if until is not None and until - now > timedelta(hours=hours):
+                continue
+            text = reminder_text(self.config, until, now)
+            with write_transaction(db):
+                how, _ = duty.sms_zalo_officer(db, reach.officer_id, text, now)
+                if how == "queued":
+                    zalo_officers.note_reminded(db, reach.officer_id, about, now)
+                    sent += 1
+        return sent
+
     def drain(self, db: Database) -> None:
+        self.chores(db)
         while not self.stopping:
             claimed = queue.claim(db, self.name, self.clock.now(), ZALO_CLAIM)
             if not claimed:
@@ -224,7 +298,7 @@ class ZaloLane(Lane):
                 elif outcome.status == "dead":
                     queue.mark_dead(db, tip.row_id, outcome.error or "dead")
                 else:
-                    queue.mark_failed(db, tip.row_id, outcome.error or "failed", now,
+                    queue.mark_failed(db, tip.row_id, outcome.error or "failed", now, at=outcome.retry_at,
                                       base=self.config.sync.retry_base, maximum=self.config.sync.retry_max)
                 if self.stopping:
                     queue.release(db, [t.row_id for t in claimed[index + 1:]], count=False)

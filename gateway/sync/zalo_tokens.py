@@ -18,6 +18,11 @@ from gateway.storage import utcnow_iso, write_transaction
 
 # Refresh a little before Zalo's expiry, so a message is never sent with a dying token.
 EXPIRY_MARGIN = timedelta(minutes=5)
+# A refresh token lives about 3 months; it dies unused after that and an admin must re-authorise.
+# The lane refreshes every ``zalo.refresh_hours`` whatever happens, so only a long outage (or a
+# refused refresh) lets one grow old: the page warns ``REFRESH_WARN`` before it would die.
+REFRESH_LIFE = timedelta(days=90)
+REFRESH_WARN = timedelta(days=14)
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +32,18 @@ class TokenPair:
     access_expires_at: str | None
     refresh_token: str
     source: str
+    obtained_at: str | None = None
+
+    @property
+    def refresh_expires_at(self) -> datetime | None:
+        """When the refresh token dies unused (about 3 months after Zalo handed it over)."""
+        return datetime.fromisoformat(self.obtained_at) + REFRESH_LIFE if self.obtained_at else None
+
+    def refresh_due(self, now: datetime, every: timedelta) -> bool:
+        """Time for the scheduled refresh: the pair is ``every`` old, or its access token is dying."""
+        if self.obtained_at is None or now - datetime.fromisoformat(self.obtained_at) >= every:
+            return True
+        return bool(self.access_token) and not self.access_usable(now + every / 2)
 
     def access_usable(self, now: datetime) -> bool:
         if not self.access_token or not self.access_expires_at:
@@ -37,7 +54,8 @@ class TokenPair:
 def current(db: Database) -> TokenPair | None:
     """The newest pair (the only one whose refresh token can still work)."""
     row = db.execute(
-        "SELECT id, access_token, access_expires_at, refresh_token, source FROM zalo_tokens ORDER BY id DESC LIMIT 1"
+        "SELECT id, access_token, access_expires_at, refresh_token, source, obtained_at FROM zalo_tokens"
+        " ORDER BY id DESC LIMIT 1"
     ).fetchone()
     return TokenPair(*row) if row else None
 
@@ -74,10 +92,17 @@ def save_pair(db: Database, access_token: str, expires_in: float, refresh_token:
             (access_token, expires_at, refresh_token, "refresh", utcnow_iso(now)),
         )
         row_id = int(cursor.lastrowid)
-    return TokenPair(row_id, access_token, expires_at, refresh_token, "refresh")
+    return TokenPair(row_id, access_token, expires_at, refresh_token, "refresh", utcnow_iso(now))
 
 
 def forget_access(db: Database, row_id: int) -> None:
     """Zalo said the access token is invalid: the next send refreshes first."""
     with write_transaction(db):
         db.conn.execute("UPDATE zalo_tokens SET access_expires_at=NULL WHERE id=?", (row_id,))
+
+
+def refresh_expiring(db: Database, now: datetime) -> datetime | None:
+    """When the current refresh token dies, if that is within ``REFRESH_WARN`` (or past), else None."""
+    pair = current(db)
+    expires = pair.refresh_expires_at if pair else None
+    return expires if expires is not None and expires - now <= REFRESH_WARN else None

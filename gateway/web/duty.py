@@ -45,6 +45,7 @@ def roster() -> str:
             "by": e.created_by,
             "changed": local_time(e.changed_at, tz),
             "changed_by": e.changed_by or "",
+            "zalo_user_id": e.zalo_user_id or "",
         }
         for e in duty.roster(db)
     ]
@@ -62,11 +63,13 @@ def add() -> Any:
     db = services.db.get()
     try:
         entry = duty.add(db, request.form.get("number", ""), request.form.get("name", ""),
-                         by=current_user.username, now=services.clock.now())
+                         by=current_user.username, now=services.clock.now(),
+                         zalo_user_id=request.form.get("zalo_user_id", ""))
     except duty.RosterError as exc:
         flash(_error(exc), "error")
         return _done()
-    audit.record_request("duty.add", entry.name, {"number": phone.mask(entry.number)})
+    audit.record_request("duty.add", entry.name, {"number": phone.mask(entry.number),
+                                                  "zalo_user_id": entry.zalo_user_id})
     flash(_("Đã thêm %(name)s vào danh sách trực.", name=entry.name), "ok")
     return _done()
 

@@ -28,6 +28,7 @@ from gateway.clock import STATE_KEY as CLOCK_STATE_KEY
 from gateway.modem import status as modem_status
 from gateway.sync import queue as sync_queue
 from gateway.sync import report as sync_report
+from gateway.sync import zalo_officers, zalo_tokens
 from gateway.web import charts, current_config, current_services
 from gateway.web.filters import label, local_time, mask, shorten, signal_bars, tone
 from gateway.web.simulator import panel_context
@@ -233,6 +234,17 @@ def alerts(db: Database, modem: dict[str, Any], now: datetime, tz: ZoneInfo | No
         add("zalo", "bad", _("Zalo OA cần cấp quyền lại: tin báo chưa được chuyển lên Zalo."))
     if sync["district"]["state"] == "needs_reauth":
         add("district", "bad", _("Máy chủ công an huyện từ chối mã truy cập: cần kiểm tra cấu hình."))
+    if current_config().zalo.enabled:
+        low = zalo_officers.quota_low(db, current_config().zalo.quota_alert)
+        if low:
+            add("zalo_quota", "bad" if not low["remain"] else "wait",
+                _("Hạn mức tin chủ động của Zalo OA còn %(n)d tin: cán bộ ngoài 48 giờ sẽ nhận tin báo bằng SMS. "
+                  "Cần báo quản trị OA.", n=low["remain"]))
+        expiring = zalo_tokens.refresh_expiring(db, now)
+        if expiring:
+            add("zalo_token", "bad", _("Refresh token của Zalo OA hết hạn lúc %(t)s nếu không được làm mới: "
+                                       "kiểm tra Internet của cổng hoặc cấp quyền lại cho OA.",
+                                       t=local_time(expiring.isoformat(), current_config().timezone)))
     dead = sync_queue.dead_count(db)
     if dead:
         add("sync_dead", "bad", _("%(n)d tin báo bị nơi nhận từ chối, cần xem lại.", n=dead))

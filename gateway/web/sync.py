@@ -3,7 +3,9 @@
 Officers see each destination's state (ok, offline, backing off, "re-authorise the OA"),
 the rows still waiting with their attempts and last error, and press "retry now" (for a
 destination or one row, dead rows included). An admin pastes a new Zalo refresh token after
-re-authorising the OA. A USB file of the unsynced tips can be downloaded here too.
+re-authorising the OA. A USB file of the unsynced tips can be downloaded here too. For Zalo,
+each officer's reach under Zalo's rules (free replies until when, proactive only, or by SMS),
+the OA's quota, the refresh token's age and expiry, and the officers a tip has not reached.
 
 "Retry now" has one way: the page marks the rows due (``queue.retry_now``) and writes a
 request in ``state`` (``report.request_retry``), then wakes the sync worker (if the gateway
@@ -15,6 +17,7 @@ request thread never touches the worker's state.
 from __future__ import annotations
 
 import io
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -22,7 +25,8 @@ from flask import Blueprint, Flask, abort, flash, redirect, render_template, req
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from gateway.sync import queue, report, sneakernet, zalo_tokens
+from gateway import duty, phone
+from gateway.sync import queue, report, sneakernet, zalo, zalo_officers, zalo_tokens
 from gateway.web import audit, current_config, current_services, register_area
 from gateway.web.auth import role_required
 
@@ -62,10 +66,70 @@ def row_label(status: str) -> str:
     }.get(status, status)
 
 
+REACH_TONES = {"reply": "ok", "proactive": "wait", "closed": "bad", "unknown": "plain"}
+DELIVERY_TONES = {"failed": "wait", "dead": "bad", "sms": "wait", "unreachable": "bad"}
+
+
+def reach_label(kind: str) -> str:
+    return {
+        "reply": _("Zalo gửi được (trả lời miễn phí)"),
+        "proactive": _("Ngoài 48 giờ: chỉ gửi được bằng tin chủ động (OA đã xác thực, còn hạn mức)"),
+        "closed": _("Zalo không gửi được: tin báo đi bằng SMS"),
+        "unknown": _("Chưa kiểm tra"),
+    }.get(kind, kind)
+
+
+def delivery_label(status: str) -> str:
+    return {
+        "failed": _("Lỗi, sẽ thử lại"),
+        "dead": _("Bỏ cuộc sau nhiều lần thử"),
+        "sms": _("Đã gửi bằng SMS"),
+        "unreachable": _("Chưa nhận được"),
+    }.get(status, status)
+
+
+def zalo_officer_rows(db, officers: list[str], now) -> list[dict[str, Any]]:
+    """Each Zalo officer: can Zalo reach them now, until when, and the phone that stands in."""
+    roster = duty.by_zalo_user(db)
+    found = []
+    for reach in zalo_officers.all_of(db, officers):
+        entry = roster.get(reach.officer_id)
+        kind = reach.kind(now)
+        until = {"reply": reach.window_until, "proactive": reach.proactive_until}.get(kind)
+        found.append({
+            "id": reach.officer_id,
+            "name": entry.name if entry else "",
+            "phone": phone.mask(entry.number) if entry else "",
+            "kind": kind,
+            "label": reach_label(kind),
+            "tone": REACH_TONES.get(kind, "plain"),
+            "until": until.isoformat() if until else None,
+            "replies_left": reach.replies_left(),
+            "last_message_at": reach.last_message_at,
+            "checked_at": reach.checked_at,
+            "reminded_at": reach.reminded_at,
+            "error": reach.last_error or "",
+        })
+    return found
+
+
+def token_facts(pair: zalo_tokens.TokenPair | None, now) -> dict[str, Any]:
+    """The refresh token's age and when it would die unused (about 3 months)."""
+    if pair is None or pair.obtained_at is None:
+        return {"known": False}
+    obtained = datetime.fromisoformat(pair.obtained_at)
+    expires = pair.refresh_expires_at
+    return {"known": True, "obtained_at": pair.obtained_at, "age_days": (now - obtained).days,
+            "expires_at": expires.isoformat() if expires else None,
+            "expiring": bool(expires and expires - now <= zalo_tokens.REFRESH_WARN)}
+
+
 def page_data(db) -> dict[str, Any]:
     config = current_config()
     states, counts = report.read(db), queue.counts(db)
     pair = zalo_tokens.current(db)
+    now = current_services().clock.now()
+    officers = [o for o in config.zalo.officer_ids if o]
     district_host = urlsplit(config.district.url).netloc if config.district.url else ""
     cards = []
     for name in DESTINATIONS:
@@ -89,6 +153,11 @@ def page_data(db) -> dict[str, Any]:
             "enabled": bool(config.zalo.enabled),
             "officers": len([o for o in config.zalo.officer_ids if o]),
             "access_expires_at": pair.access_expires_at if pair else None,
+            "token": token_facts(pair, now),
+            "reach": zalo_officer_rows(db, officers, now) if config.zalo.enabled else [],
+            "quota": zalo_officers.quota(db),
+            "quota_low": zalo_officers.quota_low(db, config.zalo.quota_alert) is not None,
+            "problems": zalo.problems(db) if config.zalo.enabled else [],
         },
         "district": {"host": district_host, "has_token": bool(config.district.token)},
         "exports": sneakernet.recent_exports(db),
@@ -100,7 +169,8 @@ def page_data(db) -> dict[str, Any]:
 def page() -> str:
     db = current_services().db.get()
     return render_template("sync/page.html", data=page_data(db), row_label=row_label, row_tones=ROW_TONES,
-                           destination_label=destination_label)
+                           destination_label=destination_label, delivery_label=delivery_label,
+                           delivery_tones=DELIVERY_TONES)
 
 
 def _wake(destination: str | None) -> None:
@@ -136,6 +206,8 @@ def retry_row(row_id: int) -> Any:
     if destination is None:
         abort(404)
     queue.retry_now(db, now, row_id=row_id)
+    if destination == "zalo":  # a dead letter: the officers Zalo gave up on are tried afresh
+        zalo.revive(db, queue.tip_of(db, row_id))
     report.request_retry(db, destination, now)
     _wake(destination)
     audit.record_request("sync.retry", f"row {row_id}", {"destination": destination})
