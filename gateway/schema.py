@@ -220,3 +220,9 @@ def m001_spine(db: Database) -> None:
         new_text=_folded("new.text"), new_village=_folded("new.village"),
         old_text=_folded("old.text"), old_village=_folded("old.village"),
     ))
+
+
+@migrations()
+def m002_inbox_retry(db: Database) -> None:
+    """A message the router failed on is tried again later: when (``next_attempt_at``)."""
+    db.execute("ALTER TABLE inbox ADD COLUMN next_attempt_at TEXT")

@@ -39,6 +39,11 @@ GATEWAY_TABLES = sorted([
     "duty_roster",
 ])
 
+# Columns added by migrations after e9f0415, in order: a fresh file must equal the layout plus these.
+ADDED_SINCE_LAYOUT = [
+    "ALTER TABLE inbox ADD COLUMN next_attempt_at TEXT",  # tinbao m002_inbox_retry
+]
+
 HUB_TABLES = sorted([
     "_sqlite_migrations",
     "hub_tips", "hub_changes", "hub_events", "hub_imports",
@@ -111,6 +116,12 @@ def test_a_fresh_gateway_database_has_every_table_and_index_it_had(tmp_path, lay
     path = tmp_path / "fresh.db"
     prepare_gateway(path)
     assert tables(path) == GATEWAY_TABLES
+    db = sqlite3.connect(layout_db)
+    try:
+        for statement in ADDED_SINCE_LAYOUT:
+            db.execute(statement)
+    finally:
+        db.close()
     before, now = shape(layout_db), shape(path)
     assert sorted(now) == sorted(before)
     for key in before:

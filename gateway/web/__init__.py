@@ -46,6 +46,7 @@ AREA_MODULES: tuple[str, ...] = (
     "gateway.web.sync",
     "gateway.web.poster",
     "gateway.web.duty",
+    "gateway.web.failures",
 )
 
 

@@ -51,6 +51,7 @@ OUTBOX_KINDS = {
     "tip_prompt": "Hỏi nội dung tin báo",
     "duty_alert": "Báo trực ban",
     "tip_status": "Báo kết quả tin",
+    "ack": "Báo đã nhận tin",
 }
 
 # Each status word maps to one of a fixed set of CSS classes (never a class built from data).

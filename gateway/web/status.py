@@ -158,10 +158,16 @@ def alerts(db: Database, modem: dict[str, Any], now: datetime) -> list[dict[str,
     dead = sync_queue.dead_count(db)
     if dead:
         add("sync_dead", "bad", _("%(n)d tin báo bị nơi nhận từ chối, cần xem lại.", n=dead))
+    failed_inbox = inbox.failed_count(db)
+    if failed_inbox:
+        add("inbox_failed", "bad", _("%(n)d tin nhắn đến xử lý lỗi sau nhiều lần thử: cần xem và thử lại.",
+                                     n=failed_inbox))
+        found[-1].update(url=url_for("failures.page"), link=_("Xem và thử lại"))
     return found
 
 
-QUEUE_KEYS = ("inbox_queued", "outbox_queued", "outbox_failed", "tips_new", "zalo_queued", "district_queued")
+QUEUE_KEYS = ("inbox_queued", "inbox_failed", "outbox_queued", "outbox_failed", "tips_new", "zalo_queued",
+              "district_queued")
 
 
 def queue_depths(db: Database) -> dict[str, int]:
@@ -169,6 +175,7 @@ def queue_depths(db: Database) -> dict[str, int]:
     sync = sync_queue.depths(db)
     return {
         "inbox_queued": inbox.queued_count(db),
+        "inbox_failed": inbox.failed_count(db),
         "outbox_queued": outbox.queued_count(db),
         "outbox_failed": outbox.failed_count(db),
         "tips_new": tips.count_new(db),
@@ -242,12 +249,14 @@ def healthz() -> tuple[Response, int]:
         modem = modem_status.read(db)
         queues: dict[str, int | None] = dict(queue_depths(db))
         trusted = clock_trusted(db, now)
+        failure = inbox.last_failure(db) if queues["inbox_failed"] else None
     except sqlite3.Error:
         logger.exception("healthz could not read the database")
         database_ok = False
         modem = {"state": "unknown", "signal": None, "registered": False}
         queues = dict.fromkeys(QUEUE_KEYS)  # unknown, not zero
         trusted = clock_trusted(None, now)  # the same rule, without the verdict it could not read
+        failure = None
     healthy = database_ok and modem["state"] == "connected"
     body = {
         "status": "ok" if healthy else "degraded",
@@ -261,6 +270,10 @@ def healthz() -> tuple[Response, int]:
         "queues": queues,
         "database": "ok" if database_ok else "error",
         "clock_trusted": trusted,
+        # The kind of error only (its message may quote the SMS): the page shows the rest.
+        "inbox_failed": {"count": queues["inbox_failed"],
+                         "last_error": (failure["last_error"] or "").split(":")[0] if failure else None,
+                         "last_at": failure["received_at"] if failure else None},
         "time": now.isoformat(),
     }
     return _no_store(jsonify(body)), 200 if healthy else 503
