@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -75,7 +75,7 @@ class RouterSettings:
     auto_replies_per_hour: int = 20
     khong_dau_kinds: frozenset[str] = frozenset({"menu", "help", "tip_prompt", "tip_ack", "subscription"})
     max_parts: int = 10
-    retry: inbox.RetryPolicy = inbox.RetryPolicy()  # a message the router failed on
+    retry: inbox.RetryPolicy = field(default_factory=inbox.RetryPolicy)  # a message the router failed on
 
     @classmethod
     def from_config(cls, config) -> RouterSettings:

@@ -112,7 +112,7 @@ def test_through_the_modem_retried_shown_and_retried_by_an_officer(broken_gatewa
 
     app = gw.web_app()
     health = app.test_client().get("/healthz").get_json()
-    assert health["inbox_failed"] == {"count": 1, "last_error": "RuntimeError", "last_at": health["inbox_failed"]["last_at"]}
+    assert health["inbox_failed"]["count"] == 1 and health["inbox_failed"]["last_error"] == "RuntimeError"
     assert health["queues"]["inbox_failed"] == 1
     assert "handler broke" not in str(health)  # the message may quote the SMS: only its kind here
 

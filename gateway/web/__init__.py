@@ -25,7 +25,7 @@ from flask import Blueprint, Flask, current_app, request
 
 from gateway.clock import Clock
 from gateway.config import Config
-from gateway.storage import ThreadLocalDb
+from gateway.storage import ThreadLocalDb, WriteHealth, cannot_write
 
 if TYPE_CHECKING:  # types only: the web package imports no worker
     from gateway.broadcasts.library import Composer, Library
@@ -99,6 +99,7 @@ class WebServices:
     broadcasts: BroadcastControl | None = None  # woken by "send now"
     menus_reserved: Collection[str] = ()  # keywords the gateway's handlers answer (not menus)
     dry_run: Sandbox | None = None  # else the simulator page makes its own sandbox
+    write_health: WriteHealth | None = None  # the workers' word when the database cannot be written
 
 
 @dataclass(frozen=True)
@@ -191,6 +192,10 @@ def create_app(config: Config, services: WebServices) -> Flask:
         """A locked or broken database is an error on the page (503), never a page of zeros."""
         log.error("%s %s: the database could not be read", request.method, request.path, exc_info=error)
         try:
+            if cannot_write(error):  # disk full, read-only card: reading still works, writing not
+                return auth.error_page(503, _("Cổng không ghi được dữ liệu (thẻ nhớ đầy, chỉ cho đọc hoặc"
+                                              " bị lỗi), nên việc này chưa làm được. Tin nhắn mới được giữ"
+                                              " trong SIM; cổng tự chạy lại khi ghi được."))
             return auth.error_page(503, _("Không đọc được cơ sở dữ liệu của cổng, nên trang này không"
                                           " hiện được số liệu. Hãy thử lại sau ít phút; nếu vẫn lỗi,"
                                           " báo quản trị viên."))

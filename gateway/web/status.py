@@ -131,13 +131,32 @@ def clock_trusted(db: Database | None, now: datetime) -> bool:
     return trusted(state.get_json(db, CLOCK_STATE_KEY) if db is not None else None, now)
 
 
-def alerts(db: Database, modem: dict[str, Any], now: datetime) -> list[dict[str, str]]:
+def storage_reason(reason: str) -> str:
+    """Why the database cannot be written, in the officers' words."""
+    return {"disk full": _("thẻ nhớ đã đầy"), "read-only": _("thẻ nhớ chỉ cho đọc"),
+            "I/O error": _("thẻ nhớ bị lỗi đọc ghi")}.get(reason, reason)
+
+
+def storage_problem() -> dict[str, str] | None:
+    """The workers' word (in memory) that the database cannot be written; None when all write."""
+    health = current_services().write_health
+    return health.problem() if health is not None else None
+
+
+def alerts(db: Database, modem: dict[str, Any], now: datetime,
+           problem: dict[str, str] | None = None) -> list[dict[str, str]]:
     """What needs a person: each alert is a tone (``bad``/``wait``) and a sentence."""
     found: list[dict[str, str]] = []
 
     def add(key: str, tone_name: str, text: str) -> None:
         found.append({"key": key, "tone": tone_name, "text": text})
 
+    if problem is not None:
+        add("storage", "bad", _("Cổng không ghi được dữ liệu (%(reason)s) từ %(since)s: tin nhắn mới được giữ"
+                                " trong SIM và chưa được trả lời. Hãy giải phóng chỗ trống hoặc thay thẻ nhớ;"
+                                " cổng tự chạy lại khi ghi được.",
+                                reason=storage_reason(problem["reason"]),
+                                since=local_time(problem["since"], current_config().timezone)))
     if modem["state"] in ("unplugged", "error", "unknown"):
         detail = f" ({modem['error']})" if modem["error"] else ""
         add("modem", "bad", _("Modem không hoạt động: %(state)s%(detail)s. Kiểm tra dây cắm và SIM.",
@@ -191,7 +210,7 @@ def dashboard_data(db: Database, tz: ZoneInfo) -> dict[str, Any]:
     return {
         "modem": modem_view(modem, tz),
         "queues": queue_depths(db),
-        "alerts": alerts(db, modem, now),
+        "alerts": alerts(db, modem, now, storage_problem()),
         "inbox": [inbox_view(row, tz) for row in inbox.recent(db, INBOX_ROWS)],
         "outbox": [outbox_view(row, tz) for row in outbox.recent(db, OUTBOX_ROWS)],
         "tips": [
@@ -257,7 +276,8 @@ def healthz() -> tuple[Response, int]:
         queues = dict.fromkeys(QUEUE_KEYS)  # unknown, not zero
         trusted = clock_trusted(None, now)  # the same rule, without the verdict it could not read
         failure = None
-    healthy = database_ok and modem["state"] == "connected"
+    problem = storage_problem()
+    healthy = database_ok and modem["state"] == "connected" and problem is None
     body = {
         "status": "ok" if healthy else "degraded",
         "version": services.version,
@@ -269,6 +289,9 @@ def healthz() -> tuple[Response, int]:
         },
         "queues": queues,
         "database": "ok" if database_ok else "error",
+        # Said in memory by the workers: the database cannot be written (disk full, read-only).
+        "storage": {"writable": problem is None, "reason": problem["reason"] if problem else None,
+                    "since": problem["since"] if problem else None},
         "clock_trusted": trusted,
         # The kind of error only (its message may quote the SMS): the page shows the rest.
         "inbox_failed": {"count": queues["inbox_failed"],
