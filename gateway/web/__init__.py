@@ -155,10 +155,11 @@ def create_app(config: Config, services: WebServices) -> Flask:
     from flask_babel import gettext as _
     from flask_babel import lazy_gettext as _l
 
-    from gateway.web import admin, auth, i18n, security, simulator, status
+    from gateway.web import admin, auth, i18n, params, security, simulator, status
     from gateway.web.frame import install_frame
 
     app = Flask(__name__)
+    params.install(app)  # before any route: ids bounded to SQLite's integers, bad parameters a 400
     app.extensions["tinbao"] = {"config": config, "services": services}
     app.extensions["tinbao_nav"] = []
 
