@@ -140,3 +140,25 @@ def test_through_the_modem_retried_shown_and_retried_by_an_officer(broken_gatewa
         (name, "inbox.retry", f"inbox {inbox_id}")]
     assert officer.post(f"/inbox/{inbox_id}/retry").status_code == 404  # not failed any more
     assert app.test_client().get("/healthz").get_json()["inbox_failed"]["count"] == 0
+
+
+def test_every_string_of_the_failures_page_and_the_new_alerts_has_an_english_translation():
+    from pathlib import Path
+
+    from babel.messages.extract import extract_from_file
+
+    from gateway.web import i18n
+
+    web = Path(__file__).resolve().parent.parent / "gateway" / "web"
+    keywords = {"_": None, "_l": None, "gettext": None}
+    found = set()
+    for name in ("failures.py", "status.py", "params.py", "__init__.py"):
+        found |= {m[1] for m in extract_from_file("python", str(web / name), keywords=keywords)}
+    found |= {m[1] for m in extract_from_file("jinja2", str(web / "templates" / "failures" / "page.html"),
+                                              keywords=keywords)}
+    catalog = i18n.TRANSLATIONS / "en" / "LC_MESSAGES" / "messages.po"
+    from babel.messages.pofile import read_po
+
+    with catalog.open("rb") as handle:
+        known = {m.id for m in read_po(handle) if m.string}
+    assert sorted(found - known) == []
