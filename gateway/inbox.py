@@ -15,11 +15,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlite_utils import Database
 
-from gateway import outbox, phone
+from gateway import backoff, outbox, phone
 from gateway.errors import PduError
 from gateway.modem.types import StoredPdu
 from gateway.sms import pdu as pdu_codec
@@ -206,10 +206,16 @@ def flush_stale_parts(db: Database, now: datetime, timeout_seconds: float) -> in
     return made
 
 
-def queued(db: Database, limit: int) -> list[tuple[int, str, str, str | None]]:
-    """The oldest messages waiting for the router: (id, sender, sender kind, text)."""
+def queued(db: Database, limit: int, now: datetime | None = None) -> list[tuple[int, str, str, str | None]]:
+    """The oldest messages due for the router: (id, sender, sender kind, text).
+
+    A message the router failed on waits until its ``next_attempt_at`` (``now`` given) before
+    it is tried again.
+    """
+    due = utcnow_iso(now) if now is not None else "9999"
     return db.execute(
-        "SELECT id, sender, sender_kind, text FROM inbox WHERE status='queued' ORDER BY id LIMIT ?", (limit,)
+        "SELECT id, sender, sender_kind, text FROM inbox WHERE status='queued'"
+        " AND (next_attempt_at IS NULL OR next_attempt_at <= ?) ORDER BY id LIMIT ?", (due, limit)
     ).fetchall()
 
 
@@ -219,10 +225,43 @@ def mark_handled(db: Database, inbox_id: int, handler: str, now: datetime) -> No
                     (handler, utcnow_iso(now), inbox_id))
 
 
-def mark_failed(db: Database, inbox_id: int, error: str) -> None:
-    """The router failed on this message: kept, counted and shown, never dropped."""
-    db.conn.execute("UPDATE inbox SET status='failed', attempts=attempts+1, last_error=? WHERE id=?",
-                    (error, inbox_id))
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How often the router tries a message it failed on, and how long it waits in between."""
+
+    max_attempts: int = 5
+    base: float = 30.0  # seconds after the first failure; doubling (gateway.backoff)
+    maximum: float = 1800.0
+
+
+def mark_failed(db: Database, inbox_id: int, error: str, now: datetime | None = None,
+                policy: RetryPolicy | None = None) -> int:
+    """The router failed on this message: kept, counted, tried again later, never dropped.
+
+    Until ``policy.max_attempts`` failures the row stays queued with a ``next_attempt_at``
+    (the one back-off); after that it is ``failed`` and waits for an officer's "retry"
+    (``retry``), shown on the dashboard and in ``/healthz``. Without a policy it is failed
+    at once. Returns the number of attempts so far (1 after the first failure).
+    """
+    row = db.execute("SELECT attempts FROM inbox WHERE id=?", (inbox_id,)).fetchone()
+    attempts = (int(row[0]) if row else 0) + 1
+    if policy is not None and attempts < policy.max_attempts:
+        wait = backoff.delay(attempts, policy.base, policy.maximum)
+        due = utcnow_iso((now or datetime.now(UTC)) + timedelta(seconds=wait))
+        db.conn.execute("UPDATE inbox SET status='queued', attempts=?, last_error=?, next_attempt_at=? WHERE id=?",
+                        (attempts, error, due, inbox_id))
+    else:
+        db.conn.execute("UPDATE inbox SET status='failed', attempts=?, last_error=?, next_attempt_at=NULL"
+                        " WHERE id=?", (attempts, error, inbox_id))
+    return attempts
+
+
+def retry(db: Database, inbox_id: int) -> bool:
+    """An officer asks for one more try of a failed message; False when it is not failed."""
+    with write_transaction(db):
+        cur = db.conn.execute("UPDATE inbox SET status='queued', next_attempt_at=NULL WHERE id=? AND status='failed'",
+                              (inbox_id,))
+    return cur.rowcount == 1
 
 
 # -- reads for the page ------------------------------------------------------------------------
@@ -230,6 +269,34 @@ def mark_failed(db: Database, inbox_id: int, error: str) -> None:
 def queued_count(db: Database) -> int:
     """Whole messages still waiting for the router."""
     return int(db.execute("SELECT count(*) FROM inbox WHERE status = 'queued'").fetchone()[0])
+
+
+def failed_count(db: Database) -> int:
+    """Messages the router gave up on: they wait for an officer's "retry"."""
+    return int(db.execute("SELECT count(*) FROM inbox WHERE status = 'failed'").fetchone()[0])
+
+
+def last_failure(db: Database) -> dict | None:
+    """The most recent message the router gave up on (id, received_at, attempts, last_error)."""
+    rows = list(db.query(
+        "SELECT id, received_at, attempts, last_error FROM inbox WHERE status = 'failed' ORDER BY id DESC LIMIT 1"
+    ))
+    return rows[0] if rows else None
+
+
+def failed(db: Database, limit: int = 100) -> list[dict]:
+    """Messages the router gave up on, newest first, for the officers' list."""
+    return list(db.query(
+        "SELECT id, received_at, sender, sender_kind, text, kind, attempts, last_error FROM inbox"
+        " WHERE status = 'failed' ORDER BY id DESC LIMIT ?",
+        [limit],
+    ))
+
+
+def retrying_count(db: Database) -> int:
+    """Messages the router failed on and will try again (queued, with a next attempt)."""
+    return int(db.execute(
+        "SELECT count(*) FROM inbox WHERE status = 'queued' AND attempts > 0").fetchone()[0])
 
 
 def recent(db: Database, limit: int = 20) -> list[dict]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -23,7 +23,7 @@ from sqlite_utils import Database
 from gateway import inbox, outbox, phone, tips
 from gateway.menus import Decision, MenuBook, Session
 from gateway.sms.text import fold
-from gateway.storage import utcnow_iso, write_transaction
+from gateway.storage import cannot_write, utcnow_iso, write_transaction
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +39,9 @@ AUTOMATIC_MARKERS = (
     "do not reply",
     "khong tra loi tin nhan nay",
 )
+
+# What a villager gets, once, when the router failed on their message (it is tried again later).
+FAILURE_ACK = "Da nhan tin nhan cua ban. Can bo se xem va tra loi som."
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +75,7 @@ class RouterSettings:
     auto_replies_per_hour: int = 20
     khong_dau_kinds: frozenset[str] = frozenset({"menu", "help", "tip_prompt", "tip_ack", "subscription"})
     max_parts: int = 10
+    retry: inbox.RetryPolicy = field(default_factory=inbox.RetryPolicy)  # a message the router failed on
 
     @classmethod
     def from_config(cls, config) -> RouterSettings:
@@ -102,16 +106,34 @@ class Router:
     def run_once(self, db: Database, now: datetime, limit: int = 200) -> int:
         """Route up to ``limit`` queued messages in one transaction; returns how many."""
         with write_transaction(db):
-            rows = inbox.queued(db, limit)
+            rows = inbox.queued(db, limit, now)
             for inbox_id, sender, sender_kind, text in rows:
                 try:
                     with db.atomic():  # a savepoint: one bad message does not undo the others
                         handler = self._route(db, inbox_id, sender, sender_kind, text or "", now)
                         inbox.mark_handled(db, inbox_id, handler, now)
                 except Exception as exc:
+                    if cannot_write(exc):
+                        raise  # the disk, not the message: nothing is marked, all is tried again
                     log.exception("routing inbox %s failed", inbox_id)
-                    inbox.mark_failed(db, inbox_id, f"{type(exc).__name__}: {exc}")
+                    attempts = inbox.mark_failed(db, inbox_id, f"{type(exc).__name__}: {exc}", now,
+                                                 self.settings.retry)
+                    if attempts == 1:
+                        self._acknowledge_failure(db, inbox_id, sender, now)
         return len(rows)
+
+    def _acknowledge_failure(self, db: Database, inbox_id: int, sender: str, now: datetime) -> None:
+        """The villager hears that the message arrived, once, while it waits to be tried again."""
+        number = phone.normalise(sender)
+        try:
+            with db.atomic():
+                if number.can_auto_reply and self._may_reply(db, number.value, "ack", None, now):
+                    outbox.enqueue(db, number.value, FAILURE_ACK, kind="ack", now=now, in_reply_to=inbox_id,
+                                   khong_dau=True, max_parts=self.settings.max_parts)
+        except Exception as exc:
+            if cannot_write(exc):
+                raise
+            log.exception("could not acknowledge inbox %s", inbox_id)
 
     # -- one message ---------------------------------------------------------------------
     def _route(self, db: Database, inbox_id: int, sender: str, sender_kind: str, text: str,

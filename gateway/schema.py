@@ -234,3 +234,9 @@ def m002_tip_confirmation(db: Database) -> None:
         ALTER TABLE tips ADD COLUMN confirmation TEXT;  -- NULL | pending | confirmed | dismissed
         CREATE INDEX tips_to_confirm ON tips(id) WHERE confirmation = 'pending';
     """)
+
+
+@migrations()
+def m003_inbox_retry(db: Database) -> None:
+    """A message the router failed on is tried again later: when (``next_attempt_at``)."""
+    db.execute("ALTER TABLE inbox ADD COLUMN next_attempt_at TEXT")

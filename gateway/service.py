@@ -7,11 +7,12 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 from pathlib import Path
 
 from sqlite_utils.migrations import Migrations
 
-from gateway import __version__, duty, outbox, schema, state
+from gateway import __version__, backoff, duty, outbox, schema, state
 from gateway.background import Worker
 from gateway.broadcasts import schema as broadcasts_schema
 from gateway.broadcasts.service import RESERVED_KEYWORDS, BroadcastService
@@ -22,7 +23,7 @@ from gateway.menus import schema as menus_schema
 from gateway.menus import versions as menu_versions
 from gateway.modem.worker import ModemWorker, all_settings_from_config
 from gateway.router import Router, RouterSettings
-from gateway.storage import ThreadLocalDb, prepare
+from gateway.storage import ThreadLocalDb, WriteHealth, cannot_write, prepare
 from gateway.sync import schema as sync_schema
 from gateway.sync.hooks import SyncTipHook
 from gateway.sync.worker import SyncWorker
@@ -49,16 +50,33 @@ class RouterWorker(Worker):
 
     IDLE = 1.0  # seconds between looks at the inbox when nobody wakes us
 
-    def __init__(self, router: Router, dbs: ThreadLocalDb, clock: Clock, on_routed) -> None:
+    def __init__(self, router: Router, dbs: ThreadLocalDb, clock: Clock, on_routed,
+                 write_health: WriteHealth | None = None) -> None:
         super().__init__("router")
         self.router = router
         self.dbs = dbs
         self.clock = clock
         self.on_routed = on_routed
+        self.write_health = write_health or WriteHealth()
+        self._write_failures = 0
 
     def tick(self) -> float:
         """Route one batch; straight on to the next while there are rows."""
-        if self.router.run_once(self.dbs.get(), self.clock.now()):
+        try:
+            routed = self.router.run_once(self.dbs.get(), self.clock.now())
+        except sqlite3.Error as exc:
+            reason = cannot_write(exc)
+            if reason is None:
+                raise
+            self._write_failures += 1
+            self.write_health.failed("router", reason, str(exc), self.clock.now())
+            if self._write_failures == 1:
+                log.error("router: the database cannot be written (%s: %s); messages wait", reason, exc)
+            return backoff.delay(self._write_failures, self.IDLE, 30.0, jitter=0)
+        if self._write_failures:
+            self._write_failures = 0
+            self.write_health.ok("router")
+        if routed:
             self.on_routed()
             return 0.0
         return self.IDLE
@@ -76,6 +94,7 @@ class Gateway:
         prepare_gateway(config.storage_path)
         self.dbs = ThreadLocalDb(config.storage_path)
         self.durable_dbs = ThreadLocalDb(config.storage_path, durable=True)
+        self.write_health = WriteHealth()  # said in memory when the database cannot be written
         options = menu_versions.book_options(config, RESERVED_KEYWORDS)
         book = menu_versions.load_current(self.dbs.get(), config.menus_path, **options)
         self.broadcasts = BroadcastService(
@@ -99,7 +118,8 @@ class Gateway:
         # once, before any worker sends (rule 2: a reply at most once more, a broadcast never).
         self.check_clock()
         outbox.recover_claims(self.durable_dbs.get(), self.clock.now())
-        self.router_worker = RouterWorker(self.router, self.dbs, self.clock, on_routed=self._routed)
+        self.router_worker = RouterWorker(self.router, self.dbs, self.clock, on_routed=self._routed,
+                                          write_health=self.write_health)
         for settings in self.worker_settings:
             if settings.port == "emulator":
                 from gateway.modem.emulator import ModemEmulator
@@ -109,7 +129,8 @@ class Gateway:
                 self.emulators.append(emulator)
                 log.info("built-in modem emulator on %s", settings.port)
             self.modems.append(ModemWorker(settings, self.durable_dbs, self.clock,
-                                           on_inbound=self.router_worker.wake, on_network_time=self.check_clock))
+                                           on_inbound=self.router_worker.wake, on_network_time=self.check_clock,
+                                           write_health=self.write_health))
         self.modem = self.modems[0]
         self.emulator = self.emulators[0] if self.emulators else None
         self.router_worker.start()
@@ -153,7 +174,7 @@ class Gateway:
         services = WebServices(
             db=self.dbs, simulator=self.emulator, version=__version__, clock=self.clock,
             on_menus_changed=self.router.set_book, sync=self.sync, broadcasts=self.broadcasts,
-            menus_reserved=RESERVED_KEYWORDS,
+            menus_reserved=RESERVED_KEYWORDS, write_health=self.write_health,
             dry_run=simulation.DryRun(
                 simulation.sandbox_path(self.config.storage_path), RouterSettings.from_config(self.config),
                 lambda: self.router.book, handlers=self.router.handlers,

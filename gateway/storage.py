@@ -83,6 +83,54 @@ def write_transaction(db: Database) -> Iterator[Database]:
         db.conn.execute("COMMIT")
 
 
+# SQLite's primary result codes that say the file cannot be written (the low byte of the
+# extended code): the disk is full, the card was remounted read-only, the card failed.
+_CANNOT_WRITE = {13: "disk full", 8: "read-only", 10: "I/O error"}
+
+
+def cannot_write(exc: BaseException) -> str | None:
+    """Why SQLite could not write (``"disk full"``, ``"read-only"``, ``"I/O error"``), else None.
+
+    Such an error is the storage's, not the message's or the row's: nothing is marked failed
+    for it, nothing is deleted from the SIM, and the worker tries the same step again later.
+    """
+    if not isinstance(exc, sqlite3.Error):
+        return None
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is None:
+        return None
+    return _CANNOT_WRITE.get(code & 0xFF)
+
+
+class WriteHealth:
+    """Whether the workers can write the database, kept in memory (it cannot be written then).
+
+    The modem worker and the router report each write that failed (``failed``) or went
+    through (``ok``); the page and ``/healthz`` read ``problem()`` through ``WebServices``.
+    Safe from any thread.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._problems: dict[str, dict[str, str]] = {}
+
+    def failed(self, who: str, reason: str, detail: str, now: datetime | None = None) -> None:
+        with self._lock:
+            since = self._problems.get(who, {}).get("since") or utcnow_iso(now)
+            self._problems[who] = {"who": who, "reason": reason, "detail": detail[:200], "since": since}
+
+    def ok(self, who: str) -> None:
+        if who in self._problems:  # a read of a dict is safe; the lock only for the change
+            with self._lock:
+                self._problems.pop(who, None)
+
+    def problem(self) -> dict[str, str] | None:
+        """The oldest write failure still unresolved: who, reason, detail, since; None when all write."""
+        with self._lock:
+            problems = sorted(self._problems.values(), key=lambda p: p["since"])
+        return dict(problems[0]) if problems else None
+
+
 class ThreadLocalDb:
     """One sqlite-utils ``Database`` per thread for a given file (a connection is not shared)."""
 

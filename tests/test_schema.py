@@ -42,6 +42,7 @@ GATEWAY_TABLES = sorted([
 ADDED_SINCE = {("table", "zalo_officers"), ("index", "duty_roster_zalo")}
 GATEWAY_TABLES_NOW = sorted([*GATEWAY_TABLES, "zalo_officers"])
 
+# Columns added by migrations after e9f0415, in order: a fresh file must equal the layout plus these.
 HUB_TABLES = sorted([
     "_sqlite_migrations",
     "hub_tips", "hub_changes", "hub_events", "hub_imports",
@@ -111,7 +112,7 @@ def layout_db(tmp_path: Path) -> Path:
 
 
 # What later migrations added to the tables of e9f0415 (columns at the end of their table, indexes).
-ADDED_COLUMNS = {"tips": ["confirmation"]}
+ADDED_COLUMNS = {"tips": ["confirmation"], "inbox": ["next_attempt_at"]}
 ADDED_INDEXES = {("index", "tips_to_confirm")}
 
 

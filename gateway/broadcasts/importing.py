@@ -78,7 +78,11 @@ def parse(data: bytes) -> Parsed:
     text, encoding = decode(data)
     text = unicodedata.normalize("NFC", text).lstrip("\ufeff")
     result = Parsed(encoding=encoding, delimiter=_delimiter(text))
-    rows = list(csv.reader(io.StringIO(text), delimiter=result.delimiter))
+    try:  # newline=None: old Mac files end lines with CR alone
+        rows = list(csv.reader(io.StringIO(text, newline=None), delimiter=result.delimiter))
+    except csv.Error as exc:
+        result.problems.append((0, f"Không đọc được tệp CSV: {exc}."))
+        return result
     if not rows:
         result.problems.append((0, "Tệp trống."))
         return result

@@ -94,7 +94,9 @@ def import_command(config: Config, args: Any) -> int:
     try:
         outcome, total, new, rejected = import_file(db, config, args.file, Clock().now())
     except SneakernetError as exc:
-        print(f"tinbao: tệp {args.file} bị từ chối: {exc}", file=sys.stderr)
+        # A name from the stick may not be valid UTF-8: printed with "?" rather than a traceback.
+        line = f"tinbao: tệp {args.file} bị từ chối: {exc}".encode("utf-8", "replace").decode("utf-8")
+        print(line, file=sys.stderr)
         return 1
     finally:
         db.close()

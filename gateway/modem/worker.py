@@ -10,6 +10,7 @@ sent only after ``+CMGS``; poll signal and registration; publish its state for t
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -25,7 +26,7 @@ from gateway.errors import ModemError, ModemUnavailable, SendError
 from gateway.modem.profiles import ModemProfile, load_profile
 from gateway.modem.transport import ModemTransport, NoNetwork
 from gateway.modem.types import ModemStatus, StoredPdu
-from gateway.storage import ThreadLocalDb, utcnow_iso
+from gateway.storage import ThreadLocalDb, WriteHealth, cannot_write, utcnow_iso
 
 log = logging.getLogger(__name__)
 
@@ -96,13 +97,16 @@ class ModemWorker(Worker):
 
     def __init__(self, settings: WorkerSettings, dbs: ThreadLocalDb, clock: Clock,
                  on_inbound: Callable[[], None] = lambda: None,
-                 on_network_time: Callable[[], None] = lambda: None) -> None:
+                 on_network_time: Callable[[], None] = lambda: None,
+                 write_health: WriteHealth | None = None) -> None:
         super().__init__("modem-worker")
         self.settings = settings
         self.dbs = dbs
         self.clock = clock
         self.on_inbound = on_inbound
         self.on_network_time = on_network_time  # the gateway judges its clock again
+        self.write_health = write_health or WriteHealth()  # told when the database cannot be written
+        self._write_failures = 0
         profile = settings.profile
         self.state = ModemState(port=settings.port, profile=profile.name if profile else None,
                                 generation=profile.generation if profile else None)
@@ -140,7 +144,12 @@ class ModemWorker(Worker):
         if transport is None:
             return self._connect()
         try:
-            return self._serve_once(transport, self.dbs.get())
+            rest = self._serve_once(transport, self.dbs.get())
+        except sqlite3.Error as exc:
+            reason = cannot_write(exc)
+            if reason is None:
+                raise
+            return self._cannot_write(reason, exc)
         except ModemError as exc:
             log.error("modem lost: %s; reconnecting", exc)
             self._publish(state="error", error=str(exc), reconnects=self.state.reconnects + 1)
@@ -148,9 +157,31 @@ class ModemWorker(Worker):
             log.exception("modem worker failed; reconnecting")
             self._publish(state="error", error="internal error, see log",
                           reconnects=self.state.reconnects + 1)
+        else:
+            if self._write_failures:
+                log.warning("%s: the database takes writes again", self.settings.name)
+                self._write_failures = 0
+                self.write_health.ok(self.settings.name)
+            return rest
         self._disconnect()
         self.sleep(self.RECONNECT_BASE)
         return 0.0
+
+    def _cannot_write(self, reason: str, exc: sqlite3.Error) -> float:
+        """The database refused a write (disk full, read-only, I/O error): the modem is fine.
+
+        The step that failed rolled back: what it read stays on the SIM (nothing is deleted
+        before its commit), what it would have sent stays queued or claimed (nothing is marked
+        sent). Said in memory for the page, then the same step is tried again after a back-off.
+        """
+        self._write_failures += 1
+        self.write_health.failed(self.settings.name, reason, str(exc), self.clock.now())
+        if self._write_failures == 1:
+            log.error("%s: the database cannot be written (%s: %s); SMS stay on the SIM until it can",
+                      self.settings.name, reason, exc)
+        self._drain.set()  # look at the SIM again first when writes come back
+        return backoff.delay(self._write_failures, self.RECONNECT_BASE, max(self.settings.reconnect_max, 1.0),
+                             jitter=0)
 
     def finish(self) -> None:
         self._disconnect()
@@ -332,6 +363,14 @@ class ModemWorker(Worker):
     def _set_state(self, key: str, value: dict, now: datetime) -> None:
         try:
             state.put_json(self.dbs.get(), key, value, now)
+            if not self._write_failures:  # else the step that failed must pass first
+                self.write_health.ok(self.settings.name)
+        except sqlite3.Error as exc:
+            reason = cannot_write(exc)
+            if reason is None:
+                log.exception("could not publish %s state", key)
+            else:  # said in memory instead; the loop's next write tells when it is back
+                self.write_health.failed(self.settings.name, reason, str(exc), now)
         except Exception:
             log.exception("could not publish %s state", key)
 

@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import json
 import os
+import stat
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -56,15 +57,14 @@ def sign(payload: dict[str, Any], key: str) -> dict[str, Any]:
 def read_document(path: str | Path) -> tuple[dict[str, Any], bytes]:
     """Parse a tips file (not yet verified); returns (document, raw bytes)."""
     path = Path(path)
-    try:
-        if path.stat().st_size > MAX_FILE_BYTES:
-            raise SneakernetError(f"{path} is larger than {MAX_FILE_BYTES // (1024 * 1024)} MB")
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise SneakernetError(f"cannot read {path}: {exc.strerror or exc}") from None
+    raw = _read_regular_file(path, MAX_FILE_BYTES)
     try:
         document = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+        # A "\ud800" escape makes a lone surrogate: no text of ours, and nothing can store it.
+        json.dumps(document, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise TamperedFile(f"{path} holds text that is not valid Unicode (a lone surrogate)") from None
+    except (UnicodeDecodeError, ValueError, RecursionError):
         raise TamperedFile(f"{path} is not a TinBao tips file (not JSON)") from None
     if not isinstance(document, dict) or document.get("format") != FORMAT:
         raise TamperedFile(f"{path} is not a TinBao tips file")
@@ -73,6 +73,33 @@ def read_document(path: str | Path) -> tuple[dict[str, Any], bytes]:
     if not isinstance(document.get("gateway_id"), str) or not isinstance(document.get("tips"), list):
         raise TamperedFile(f"{path}: gateway_id or tips missing")
     return document, raw
+
+
+def _read_regular_file(path: Path, limit: int) -> bytes:
+    """The bytes of a regular file of at most ``limit`` bytes; ``SneakernetError`` for anything else.
+
+    A stick may hold a FIFO, or a symlink to ``/dev/zero``: opened without blocking, checked on
+    the open file (no race with a swap), and read no further than ``limit``.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+    except OSError as exc:
+        raise SneakernetError(f"cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise SneakernetError(f"{path} is not a regular file (a device, a pipe or a folder)")
+        if info.st_size > limit:
+            raise SneakernetError(f"{path} is larger than {limit // (1024 * 1024)} MB")
+        with os.fdopen(fd, "rb", closefd=False) as file:
+            raw = file.read(limit + 1)
+    except OSError as exc:
+        raise SneakernetError(f"cannot read {path}: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
+    if len(raw) > limit:
+        raise SneakernetError(f"{path} is larger than {limit // (1024 * 1024)} MB")
+    return raw
 
 
 def verify(document: dict[str, Any], key: str) -> dict[str, Any]:

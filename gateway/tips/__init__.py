@@ -94,7 +94,10 @@ def by_reference(db: Database, reference: str) -> dict[str, Any] | None:
 def recent(db: Database, limit: int = 10, text_chars: int = 200) -> list[dict[str, Any]]:
     """The newest tips with only the start of their text, newest first."""
     return list(db.query(
-        "SELECT id, reference, received_at, tipster, substr(text, 1, ?) AS text_start, status, confirmation"
+        # SQLite's substr stops at a NUL: such a text (rare, from SMS) is read whole.
+        "SELECT id, reference, received_at, tipster,"
+        " CASE WHEN instr(text, char(0)) > 0 THEN text ELSE substr(text, 1, ?) END AS text_start, status,"
+        " confirmation"
         " FROM tips ORDER BY id DESC LIMIT ?",
         [text_chars, limit],
     ))

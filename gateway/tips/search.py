@@ -73,7 +73,9 @@ class TipFilter:
 
 
 TIP_LIST_COLUMNS = (
-    "t.id, t.reference, t.received_at, t.tipster, substr(t.text, 1, ?) AS text_start, t.status,"
+    # SQLite's substr stops at a NUL: such a text (rare, from SMS) is read whole.
+    "t.id, t.reference, t.received_at, t.tipster,"
+    " CASE WHEN instr(t.text, char(0)) > 0 THEN t.text ELSE substr(t.text, 1, ?) END AS text_start, t.status,"
     " t.status_changed_at, t.status_changed_by, t.village, t.assigned_to, t.confirmation"
 )
 

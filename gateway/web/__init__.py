@@ -25,7 +25,7 @@ from flask import Blueprint, Flask, current_app, request
 
 from gateway.clock import Clock
 from gateway.config import Config
-from gateway.storage import ThreadLocalDb
+from gateway.storage import ThreadLocalDb, WriteHealth, cannot_write
 
 if TYPE_CHECKING:  # types only: the web package imports no worker
     from gateway.broadcasts.library import Composer, Library
@@ -46,6 +46,7 @@ AREA_MODULES: tuple[str, ...] = (
     "gateway.web.sync",
     "gateway.web.poster",
     "gateway.web.duty",
+    "gateway.web.failures",
 )
 
 
@@ -98,6 +99,7 @@ class WebServices:
     broadcasts: BroadcastControl | None = None  # woken by "send now"
     menus_reserved: Collection[str] = ()  # keywords the gateway's handlers answer (not menus)
     dry_run: Sandbox | None = None  # else the simulator page makes its own sandbox
+    write_health: WriteHealth | None = None  # the workers' word when the database cannot be written
 
 
 @dataclass(frozen=True)
@@ -153,10 +155,11 @@ def create_app(config: Config, services: WebServices) -> Flask:
     from flask_babel import gettext as _
     from flask_babel import lazy_gettext as _l
 
-    from gateway.web import admin, auth, i18n, security, simulator, status
+    from gateway.web import admin, auth, i18n, params, security, simulator, status
     from gateway.web.frame import install_frame
 
     app = Flask(__name__)
+    params.install(app)  # before any route: ids bounded to SQLite's integers, bad parameters a 400
     app.extensions["tinbao"] = {"config": config, "services": services}
     app.extensions["tinbao_nav"] = []
 
@@ -190,6 +193,10 @@ def create_app(config: Config, services: WebServices) -> Flask:
         """A locked or broken database is an error on the page (503), never a page of zeros."""
         log.error("%s %s: the database could not be read", request.method, request.path, exc_info=error)
         try:
+            if cannot_write(error):  # disk full, read-only card: reading still works, writing not
+                return auth.error_page(503, _("Cổng không ghi được dữ liệu (thẻ nhớ đầy, chỉ cho đọc hoặc"
+                                              " bị lỗi), nên việc này chưa làm được. Tin nhắn mới được giữ"
+                                              " trong SIM; cổng tự chạy lại khi ghi được."))
             return auth.error_page(503, _("Không đọc được cơ sở dữ liệu của cổng, nên trang này không"
                                           " hiện được số liệu. Hãy thử lại sau ít phút; nếu vẫn lỗi,"
                                           " báo quản trị viên."))

@@ -4,14 +4,14 @@ audit log with filters. Every view here is for admins only; every change is audi
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from gateway.web import accounts, audit, current_config, current_services
+from gateway.web import accounts, audit, current_config, current_services, params
 from gateway.web.audit import client_ip
 from gateway.web.auth import guard_blueprint
 from gateway.web.security import clear_login_failures, login_wait_seconds
@@ -141,9 +141,8 @@ def unlock(username: str) -> Any:
 
 def _day_bound(text: str, *, end: bool) -> str:
     """A ``yyyy-mm-dd`` local day as an ISO UTC bound (end: the next midnight); '' if not a date."""
-    try:
-        day = date.fromisoformat(text)
-    except (TypeError, ValueError):
+    day = params.parse_day("to" if end else "from", text) if text else None  # a 400 out of range
+    if day is None:
         return ""
     if end:
         day += timedelta(days=1)
@@ -161,10 +160,7 @@ def audit_log() -> str:
         "from": args.get("from", "").strip()[:10],
         "to": args.get("to", "").strip()[:10],
     }
-    try:
-        before = int(args["before"]) if args.get("before") else None
-    except ValueError:
-        before = None
+    before = params.int_arg(args, "before")
     db = _db()
     entries = audit.search(
         db,

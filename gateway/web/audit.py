@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlite_utils import Database
@@ -91,6 +91,44 @@ def _gateway_now() -> datetime | None:
 
     services = current_app.extensions.get("tinbao", {}).get("services") if has_app_context() else None
     return None if services is None else services.clock.now()  # None: the system clock (command line, hub)
+
+
+THROTTLED_KEPT = timedelta(days=30)  # refused logins' rows are pruned after this
+THROTTLED_NAMES = 10  # names kept in one aggregated row
+
+
+def record_throttled(db: Database, username: str, ip: str, now: datetime, window: timedelta) -> int:
+    """A login refused by the throttle: one row per address per ``window``, counting the attempts.
+
+    A guesser hammering the page would otherwise write a row per attempt; here the first
+    refusal writes the row and the next ones raise its count (the first names tried are
+    kept). Rows of this kind older than ``THROTTLED_KEPT`` are pruned. Returns the row's id.
+    """
+    now_iso = utcnow_iso(now)
+    with db.conn:
+        row = db.execute(
+            "SELECT id, detail FROM audit_log WHERE action = ? AND at >= ? AND ip = ? ORDER BY id DESC LIMIT 1",
+            [LOGIN_THROTTLED, utcnow_iso(now - window), ip or ""],
+        ).fetchone()
+        if row is None:
+            entry_id = record(db, "anonymous", LOGIN_THROTTLED, username[:64],
+                              {"count": 1, "names": [username[:64]], "last_at": now_iso}, ip=ip, now=now)
+        else:
+            entry_id = row[0]
+            try:
+                detail = json.loads(row[1]) if row[1] else {}
+            except ValueError:
+                detail = {}
+            detail = detail if isinstance(detail, dict) else {}
+            names = [n for n in detail.get("names", []) if isinstance(n, str)][:THROTTLED_NAMES]
+            if username[:64] not in names and len(names) < THROTTLED_NAMES:
+                names.append(username[:64])
+            count = detail.get("count") if isinstance(detail.get("count"), int) else 1
+            detail = {"count": count + 1, "names": names, "last_at": now_iso}
+            db.conn.execute("UPDATE audit_log SET detail = ? WHERE id = ?", [_detail_text(detail), entry_id])
+        db.conn.execute("DELETE FROM audit_log WHERE action = ? AND at < ?",
+                        [LOGIN_THROTTLED, utcnow_iso(now - THROTTLED_KEPT)])
+    return entry_id
 
 
 def record_request(action: str, target: str = "", detail: Any = None, *, who: str | None = None) -> int:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -277,7 +278,7 @@ def login() -> Any:
     )
     if wait > 0:
         minutes = max(1, int(wait // 60) + (1 if wait % 60 else 0))
-        audit.record(db, ANONYMOUS, audit.LOGIN_THROTTLED, username[:64], ip=ip, now=now)
+        audit.record_throttled(db, username, ip, now, timedelta(minutes=config.web.login_lockout_minutes))
         return refuse(
             _("Đăng nhập sai quá nhiều lần. Thử lại sau %(minutes)d phút.", minutes=minutes), 429
         )

@@ -10,6 +10,7 @@ and wakes the broadcast service (``services.broadcasts``) so "send now" starts a
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,7 +25,7 @@ from gateway.broadcasts.control import BroadcastError, Draft
 from gateway.broadcasts.library import Composer, Library, preview
 from gateway.clock import STATE_KEY as CLOCK_STATE_KEY
 from gateway.storage import write_transaction
-from gateway.web import BroadcastControl, current_config, current_services, register_area
+from gateway.web import BroadcastControl, current_config, current_services, params, register_area
 from gateway.web.audit import client_ip
 from gateway.web.auth import role_required
 from gateway.web.filters import local_time, mask
@@ -159,7 +160,7 @@ def show(broadcast_id: int) -> Any:
 
 @bp.get("/progress.json")
 def progress_json() -> Any:
-    ids = [int(x) for x in request.args.get("ids", "").split(",") if x.strip().isdigit()]
+    ids = [params.parse_int("ids", x) for x in request.args.get("ids", "").split(",")[:100] if x.strip()]
     found = queries.run_progress(_db(), ids)
     return jsonify({str(k): {**v, **{"state": _status(STATUS, v["status"])}} for k, v in found.items()})
 
@@ -174,7 +175,8 @@ def _act(broadcast_id: int, action: Any, audit_action: str, message: str) -> Any
     else:
         flash(message, "ok")
         _wake()
-    return redirect(request.form.get("next") or url_for("broadcasts.show", broadcast_id=broadcast_id), code=303)
+    here = url_for("broadcasts.show", broadcast_id=broadcast_id)
+    return redirect(params.local_url(request.form.get("next"), here), code=303)
 
 
 @bp.post("/<int:broadcast_id>/pause")
@@ -219,7 +221,7 @@ def _draft_from_form(form: Any) -> Draft:
 
     def number(name: str) -> int | None:
         value = (form.get(name) or "").strip()
-        return int(value) if value.lstrip("-").isdigit() else None
+        return int(value) if re.fullmatch(r"-?[0-9]{1,6}", value) else None  # else the draft says what is wrong
 
     return Draft(
         title=(form.get("title") or "").strip(),
@@ -227,7 +229,7 @@ def _draft_from_form(form: Any) -> Draft:
         encoding=form.get("encoding") or "khong_dau",
         warning_id=warning.id if warning else None,
         body_khong_dau=warning.khong_dau if warning and _same(body, warning.accented) else None,
-        group_ids=[int(g) for g in form.getlist("group") if str(g).isdigit()],
+        group_ids=[params.parse_int("group", g) for g in form.getlist("group") if str(g).strip()],
         everyone=form.get("everyone") == "1",
         schedule=form.get("schedule") or "now",
         run_at=run_at,
@@ -310,8 +312,8 @@ def subscriber_list() -> Any:
     status = request.args.get("status", "subscribed")
     status = status if status in ("subscribed", "left", "all") else "subscribed"
     q = (request.args.get("q") or "").strip()[:60]
-    page = max(1, int(request.args.get("page", "1")) if request.args.get("page", "1").isdigit() else 1)
-    rows, total = queries.subscribers(db, group_id=int(group) if group.isdigit() else None,
+    page = params.page_arg(request.args)
+    rows, total = queries.subscribers(db, group_id=params.int_arg(request.args, "group"),
                                       status=None if status == "all" else status, search=q, page=page)
     return render_template("broadcasts/subscribers.html", subscribers=[_subscriber_view(r) for r in rows],
                            total=total, groups=subscribers.groups(db), filters={"group": group, "status": status,

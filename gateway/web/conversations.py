@@ -17,7 +17,7 @@ from flask_babel import lazy_gettext as _l
 
 from gateway import conversations, phone
 from gateway import tips as tip_store
-from gateway.web import current_config, current_services, register_area
+from gateway.web import current_config, current_services, params, register_area
 from gateway.web.filters import label, local_time, mask, shorten, tone
 
 bp = Blueprint("conversations", __name__)
@@ -76,10 +76,7 @@ def message_view(row: dict[str, Any], tz: ZoneInfo, *, preview: bool = False) ->
 def index() -> str:
     tz = current_config().timezone
     db = current_services().db.get()
-    try:
-        page = max(1, min(int(request.args.get("page", 1)), 100_000))
-    except ValueError:
-        page = 1
+    page = params.page_arg(request.args)
     rows = conversations.recent_numbers(db, limit=PER_PAGE + 1, offset=(page - 1) * PER_PAGE)
     has_next = len(rows) > PER_PAGE
     rows = rows[:PER_PAGE]

@@ -9,7 +9,7 @@ officers' page and the hub alike) also makes them Jinja filters. Numbers are mas
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from gateway.phone import mask
@@ -51,6 +51,7 @@ OUTBOX_KINDS = {
     "tip_prompt": "Hỏi nội dung tin báo",
     "duty_alert": "Báo trực ban",
     "tip_status": "Báo kết quả tin",
+    "ack": "Báo đã nhận tin",
 }
 
 # Each status word maps to one of a fixed set of CSS classes (never a class built from data).
@@ -101,10 +102,19 @@ def tone(value: str | None) -> str:
     return _TONES.get(value or "", "plain")
 
 
+NUL_SHOWN = "\u2400"  # "␀": a NUL in an SMS, shown (browsers drop or cut at a real one)
+
+
+def shown_nul(value: Any) -> Any:
+    """Jinja's ``finalize``: a NUL in any text on a page is drawn as "␀" (display only)."""
+    return value.replace("\x00", NUL_SHOWN) if isinstance(value, str) and "\x00" in value else value
+
+
 def shorten(text: str | None, limit: int) -> str:
-    """The start of a text for lists, ending with "…" when it was cut."""
+    """The start of a text for lists, ending with "…" when it was cut (a NUL shown as "␀")."""
     if text is None:
         return ""
+    text = text.replace("\x00", NUL_SHOWN)
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
@@ -115,3 +125,4 @@ def register_filters(app: Flask, tz: ZoneInfo) -> None:
     app.jinja_env.filters["signal_bars"] = signal_bars
     app.jinja_env.filters["tone"] = tone
     app.jinja_env.filters["shorten"] = shorten
+    app.jinja_env.finalize = shown_nul

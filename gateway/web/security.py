@@ -60,11 +60,15 @@ def note_login_attempt(db: Database, username: str, ip: str, ok: bool, now: date
 def _wait_for(
     db: Database, column: str, value: str, limit: int, window: timedelta, now: datetime
 ) -> float:
-    """Seconds ``value`` (a username or an IP) must still wait, 0 when it may try now."""
+    """Seconds ``value`` (a username or an IP) must still wait, 0 when it may try now.
+
+    A success ends a name's failures, not an address's: a guesser with one account of their
+    own must not clear the address's count by logging in between guesses.
+    """
     since = utcnow_iso(now - window)
     last_ok = db.execute(
         f"SELECT coalesce(max(id), 0) FROM login_attempts WHERE {column} = ? AND ok = 1", [value]
-    ).fetchone()[0]
+    ).fetchone()[0] if column == "username" else 0
     failures = db.execute(
         f"SELECT at FROM login_attempts WHERE {column} = ? AND ok = 0 AND at > ? AND id > ?"
         " ORDER BY id DESC LIMIT ?",

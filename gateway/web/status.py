@@ -205,13 +205,33 @@ def doubt_before(db: Database) -> datetime | None:
     return datetime.fromisoformat(doubt) if doubt else None
 
 
-def alerts(db: Database, modem: dict[str, Any], now: datetime, tz: ZoneInfo | None = None) -> list[dict[str, str]]:
+
+def storage_reason(reason: str) -> str:
+    """Why the database cannot be written, in the officers' words."""
+    return {"disk full": _("thẻ nhớ đã đầy"), "read-only": _("thẻ nhớ chỉ cho đọc"),
+            "I/O error": _("thẻ nhớ bị lỗi đọc ghi")}.get(reason, reason)
+
+
+def storage_problem() -> dict[str, str] | None:
+    """The workers' word (in memory) that the database cannot be written; None when all write."""
+    health = current_services().write_health
+    return health.problem() if health is not None else None
+
+
+def alerts(db: Database, modem: dict[str, Any], now: datetime, tz: ZoneInfo | None = None,
+           problem: dict[str, str] | None = None) -> list[dict[str, str]]:
     """What needs a person: each alert is a tone (``bad``/``wait``) and a sentence."""
     found: list[dict[str, str]] = []
 
     def add(key: str, tone_name: str, text: str) -> None:
         found.append({"key": key, "tone": tone_name, "text": text})
 
+    if problem is not None:
+        add("storage", "bad", _("Cổng không ghi được dữ liệu (%(reason)s) từ %(since)s: tin nhắn mới được giữ"
+                                " trong SIM và chưa được trả lời. Hãy giải phóng chỗ trống hoặc thay thẻ nhớ;"
+                                " cổng tự chạy lại khi ghi được.",
+                                reason=storage_reason(problem["reason"]),
+                                since=local_time(problem["since"], current_config().timezone)))
     if modem["state"] in ("unplugged", "error", "unknown"):
         detail = f" ({modem['error']})" if modem["error"] else ""
         add("modem", "bad", _("Modem không hoạt động: %(state)s%(detail)s. Kiểm tra dây cắm và SIM.",
@@ -248,10 +268,16 @@ def alerts(db: Database, modem: dict[str, Any], now: datetime, tz: ZoneInfo | No
     dead = sync_queue.dead_count(db)
     if dead:
         add("sync_dead", "bad", _("%(n)d tin báo bị nơi nhận từ chối, cần xem lại.", n=dead))
+    failed_inbox = inbox.failed_count(db)
+    if failed_inbox:
+        add("inbox_failed", "bad", _("%(n)d tin nhắn đến xử lý lỗi sau nhiều lần thử: cần xem và thử lại.",
+                                     n=failed_inbox))
+        found[-1].update(url=url_for("failures.page"), link=_("Xem và thử lại"))
     return found
 
 
-QUEUE_KEYS = ("inbox_queued", "outbox_queued", "outbox_failed", "tips_new", "tips_to_confirm", "zalo_queued",
+QUEUE_KEYS = ("inbox_queued", "inbox_failed", "outbox_queued", "outbox_failed", "tips_new", "tips_to_confirm",
+              "zalo_queued",
               "district_queued")
 
 
@@ -260,6 +286,7 @@ def queue_depths(db: Database) -> dict[str, int]:
     sync = sync_queue.depths(db)
     return {
         "inbox_queued": inbox.queued_count(db),
+        "inbox_failed": inbox.failed_count(db),
         "outbox_queued": outbox.queued_count(db),
         "outbox_failed": outbox.failed_count(db),
         "tips_new": tips.count_new(db),
@@ -280,7 +307,7 @@ def dashboard_data(db: Database, tz: ZoneInfo, now: datetime | None = None) -> d
     return {
         "modem": modem_view(modem, tz),
         "queues": queue_depths(db),
-        "alerts": alerts(db, modem, now, tz),
+        "alerts": alerts(db, modem, now, tz, storage_problem()),
         "inbox": [inbox_view(row, tz, doubt) for row in inbox.recent(db, INBOX_ROWS)],
         "outbox": [outbox_view(row, tz, doubt) for row in outbox.recent(db, OUTBOX_ROWS)],
         "tips": [
@@ -338,13 +365,16 @@ def healthz() -> tuple[Response, int]:
         modem = modem_status.read(db)
         queues: dict[str, int | None] = dict(queue_depths(db))
         clock = clock_rule.published(db, now)
+        failure = inbox.last_failure(db) if queues["inbox_failed"] else None
     except sqlite3.Error:
         logger.exception("healthz could not read the database")
         database_ok = False
         modem = modem_status.read_nothing("unknown")
         queues = dict.fromkeys(QUEUE_KEYS)  # unknown, not zero
         clock = clock_rule.published(None, now)  # the same rule, without the verdict it could not read
-    healthy = database_ok and modem["state"] == "connected"
+        failure = None
+    problem = storage_problem()
+    healthy = database_ok and modem["state"] == "connected" and problem is None
     body = {
         "status": "ok" if healthy else "degraded",
         "version": services.version,
@@ -358,8 +388,15 @@ def healthz() -> tuple[Response, int]:
         # What the modem says of the network (nothing personal: the SMS centre is the operator's).
         "network": {key: modem[key] for key in ("technology", "operator", "rsrp", "rsrq", "smsc", "profile")},
         "database": "ok" if database_ok else "error",
+        # Said in memory by the workers: the database cannot be written (disk full, read-only).
+        "storage": {"writable": problem is None, "reason": problem["reason"] if problem else None,
+                    "since": problem["since"] if problem else None},
         "clock_trusted": clock["trusted"],
         "clock": {key: clock[key] for key in ("trusted", "source", "offset_seconds", "corrected_at", "doubt_before")},
+        # The kind of error only (its message may quote the SMS): the page shows the rest.
+        "inbox_failed": {"count": queues["inbox_failed"],
+                         "last_error": (failure["last_error"] or "").split(":")[0] if failure else None,
+                         "last_at": failure["received_at"] if failure else None},
         "time": now.isoformat(),
     }
     return _no_store(jsonify(body)), 200 if healthy else 503

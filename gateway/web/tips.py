@@ -25,7 +25,7 @@ from gateway import tips as tip_store
 from gateway.storage import utcnow_iso
 from gateway.sync import queue as sync_queue
 from gateway.tips import history, search
-from gateway.web import accounts, current_config, current_services, register_area
+from gateway.web import accounts, current_config, current_services, params, register_area
 from gateway.web.audit import client_ip
 from gateway.web.auth import role_required
 from gateway.web.filters import label, local_time, mask, shorten, tone
@@ -47,15 +47,13 @@ def register(app: Flask) -> None:
 
 # -- filters from the query string ------------------------------------------------------------
 
-def parse_day(value: str | None) -> date | None:
-    """A day typed as ``2026-11-29`` (date inputs) or ``29/11/2026`` (people); None if neither."""
+def parse_day(value: str | None, name: str = "from") -> date | None:
+    """A day typed as ``2026-11-29`` (date inputs) or ``29/11/2026`` (people); None if empty.
+
+    Anything else, or a day outside 1900–2999, is a 400 (``params.BadParameter``).
+    """
     value = (value or "").strip()
-    for pattern in ("%Y-%m-%d", "%d/%m/%Y"):
-        try:
-            return datetime.strptime(value, pattern).date()
-        except ValueError:
-            continue
-    return None
+    return params.parse_day(name, value) if value else None
 
 
 def _day_start_utc(day: date, tz: ZoneInfo) -> str:
@@ -70,7 +68,7 @@ def read_filters(args: Any, tz: ZoneInfo) -> tuple[search.TipFilter, dict[str, s
     assigned = (args.get("assigned") or "").strip()[:64]
     q = (args.get("q") or "").strip()[:200]
     confirm = "pending" if args.get("confirm") == "pending" else ""
-    since, until = parse_day(args.get("from")), parse_day(args.get("to"))
+    since, until = parse_day(args.get("from"), "from"), parse_day(args.get("to"), "to")
     if since and until and since > until:
         since, until = until, since
     where = search.TipFilter(
@@ -90,10 +88,7 @@ def read_filters(args: Any, tz: ZoneInfo) -> tuple[search.TipFilter, dict[str, s
 
 
 def _page_number(args: Any) -> int:
-    try:
-        return max(1, min(int(args.get("page", 1)), 100_000))
-    except (TypeError, ValueError):
-        return 1
+    return params.page_arg(args)
 
 
 def tip_row(row: dict[str, Any], tz: ZoneInfo) -> dict[str, Any]:

@@ -142,6 +142,13 @@
       setTone(item, alert.tone);
       item.setAttribute('data-key', asText(alert.key));
       item.textContent = asText(alert.text);
+      if (alert.url) {  // a link the server built (url_for), never from SMS text
+        var link = document.createElement('a');
+        link.href = asText(alert.url);
+        link.textContent = asText(alert.link);
+        item.appendChild(document.createTextNode(' '));
+        item.appendChild(link);
+      }
       list.appendChild(item);
     });
     list.hidden = alerts.length === 0;
