@@ -6,6 +6,9 @@
     python app.py district                 # the district hub that receives every commune's tips
     python app.py export-tips FILE         # unsynced tips to a signed file (USB stick)
     python app.py import-tips FILE         # on the hub: take such a file in
+    python app.py doctor                   # is the post ready for the field? (0 when it is)
+    python app.py backup FILE              # a consistent copy of the database, at any time
+    python app.py restore FILE             # put a copy back (the gateway stopped)
 
 Any key can be overridden by TINBAO_<SECTION>_<KEY>; a wrong value stops start-up with one
 line naming the key. Each command lives in the module that owns its area; this file only
@@ -30,6 +33,9 @@ COMMANDS = {
     "district": "gateway.district.server:run_command",
     "export-tips": "gateway.sync.sneakernet:export_command",
     "import-tips": "gateway.district.server:import_command",
+    "doctor": "gateway.doctor:doctor_command",
+    "backup": "gateway.backup:backup_command",
+    "restore": "gateway.backup:restore_command",
 }
 
 
@@ -47,6 +53,13 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("file")
     imported = commands.add_parser("import-tips", help="hub: import a file written by export-tips")
     imported.add_argument("file")
+    doctor = commands.add_parser("doctor", help="check that the post is ready for the field (exit 0 when it is)")
+    doctor.add_argument("--health", action="store_true",
+                        help="only ask whether the running gateway's page answers on web.port (the health timer)")
+    copy = commands.add_parser("backup", help="write a consistent copy of the database (also while it runs)")
+    copy.add_argument("file", help="a new file, or a folder to put a dated copy in")
+    put_back = commands.add_parser("restore", help="put a backup in place of the database (the gateway stopped)")
+    put_back.add_argument("file")
     return parser
 
 
