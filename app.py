@@ -25,6 +25,7 @@ import sys
 
 from gateway.config import load_config
 from gateway.errors import TinBaoError
+from gateway.storage import DatabaseCorrupt
 
 # command -> "module:function"; each function takes (config, args) and returns an exit code.
 COMMANDS = {
@@ -79,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         module_name, function_name = COMMANDS[args.command].split(":")
         command = getattr(importlib.import_module(module_name), function_name)
         return int(command(config, args) or 0)
-    except TinBaoError as exc:
+    except (TinBaoError, DatabaseCorrupt) as exc:
         print(f"tinbao: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -262,9 +262,10 @@ class BackupWorker(Worker):
 
 def restore_hint(config: Config) -> str:
     """One sentence: the command that restores the newest copy there is."""
-    copies = backups_in(config.backup_path)
+    copies = []  # the stick's first: of two copies of one night, the Pi's own is named
     if config.backup.usb_path:
         copies += backups_in(Path(config.backup.usb_path).expanduser() / USB_FOLDER)
+    copies += backups_in(config.backup_path)
     copies.sort(key=lambda p: _stamp_of(p))  # type: ignore[arg-type, return-value]
     if not copies:
         return (f"no backup found in {config.backup_path}: restore a copy with "
@@ -273,7 +274,11 @@ def restore_hint(config: Config) -> str:
 
 
 def backup_command(config: Config, args: Any) -> int:
-    """``python app.py backup FILE``: a consistent copy now, while the gateway runs or not."""
+    """``python app.py backup FILE``: a consistent copy now, while the gateway runs or not.
+
+    FILE may be a folder (an existing one, one written with a final ``/``, or ``backup.path``):
+    the copy is then a dated file in it, like the nightly ones.
+    """
     from gateway.storage import open_db
 
     source = config.storage_path
@@ -281,7 +286,8 @@ def backup_command(config: Config, args: Any) -> int:
         raise BackupError(f"no database at {source} (storage.path)")
     now = datetime.now(UTC)
     target = Path(args.file).expanduser()
-    if target.is_dir():
+    as_folder = target.is_dir() or str(args.file).endswith("/") or target.resolve() == config.backup_path.resolve()
+    if as_folder:
         target = target / backup_name(now)
     elif target.exists():
         raise BackupError(f"{target} exists already: name a new file or a folder")

@@ -31,16 +31,17 @@ from pathlib import Path
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
-from gateway.errors import TinBaoError
-
 BUSY_TIMEOUT_MS = 10_000
 PRIVATE_FILE = 0o600
 PRIVATE_DIR = 0o700
 SIDE_FILES = ("-wal", "-shm", "-journal")
 
 
-class DatabaseCorrupt(TinBaoError):
-    """The database failed ``PRAGMA quick_check`` (or is not a database at all)."""
+class DatabaseCorrupt(Exception):
+    """The database failed ``PRAGMA quick_check`` (or is not a database at all).
+
+    Not under ``TinBaoError`` because this module imports no other (``app.py`` catches both).
+    """
 
     def __init__(self, path: Path, problem: str) -> None:
         super().__init__(f"database {path} is damaged ({problem}); it was left untouched")

@@ -22,7 +22,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlite_utils import Database
 
-from gateway import inbox, outbox, state, tips
+from gateway import backup, inbox, outbox, state, tips
 from gateway.broadcasts.clock import STATE_KEY as CLOCK_STATE_KEY
 from gateway.modem import status as modem_status
 from gateway.sync import queue as sync_queue
@@ -158,7 +158,20 @@ def alerts(db: Database, modem: dict[str, Any], now: datetime) -> list[dict[str,
     dead = sync_queue.dead_count(db)
     if dead:
         add("sync_dead", "bad", _("%(n)d tin báo bị nơi nhận từ chối, cần xem lại.", n=dead))
+    if backup.freshness(db, now).stale:
+        add("backup", "wait", _("Chưa sao lưu cơ sở dữ liệu trong hơn 2 ngày: "
+                                "chạy python app.py doctor để xem cách sửa."))
     return found
+
+
+def backup_view(db: Database, now: datetime) -> dict[str, Any]:
+    """The last backup's age, in words (the nightly copy, or ``python app.py backup``)."""
+    fresh = backup.freshness(db, now)
+    if fresh.age is None:
+        return {"label": _("Chưa có bản sao lưu"), "stale": fresh.stale}
+    hours = int(fresh.age.total_seconds() // 3600)
+    age = _("%(n)d giờ trước", n=hours) if hours < 48 else _("%(n)d ngày trước", n=hours // 24)
+    return {"label": _("Sao lưu gần nhất: %(age)s", age=age), "stale": fresh.stale}
 
 
 QUEUE_KEYS = ("inbox_queued", "outbox_queued", "outbox_failed", "tips_new", "zalo_queued", "district_queued")
@@ -185,6 +198,7 @@ def dashboard_data(db: Database, tz: ZoneInfo) -> dict[str, Any]:
         "modem": modem_view(modem, tz),
         "queues": queue_depths(db),
         "alerts": alerts(db, modem, now),
+        "backup": backup_view(db, now),
         "inbox": [inbox_view(row, tz) for row in inbox.recent(db, INBOX_ROWS)],
         "outbox": [outbox_view(row, tz) for row in outbox.recent(db, OUTBOX_ROWS)],
         "tips": [
