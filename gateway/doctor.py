@@ -167,7 +167,11 @@ def check_port(config: Config, gateway_pid: int | None, published_port: str | No
 
 
 def port_holders(device: str) -> list[tuple[int, str]]:
-    """Processes with ``device`` open (those this user may look at), as (pid, command name)."""
+    """Processes with ``device`` open (those this user may look at), as (pid, command name).
+
+    For a pseudo-terminal (a modem emulator's link) the process holding its master side is
+    the modem itself, not a competitor: it is left out.
+    """
     found = []
     for fd_dir in glob.glob("/proc/[0-9]*/fd"):
         pid = int(fd_dir.split("/")[2])
@@ -175,11 +179,12 @@ def port_holders(device: str) -> list[tuple[int, str]]:
             names = os.listdir(fd_dir)
         except OSError:
             continue
+        targets = set()
         for name in names:
             with contextlib.suppress(OSError):
-                if os.readlink(f"{fd_dir}/{name}") == device:
-                    found.append((pid, _command(pid)))
-                    break
+                targets.add(os.readlink(f"{fd_dir}/{name}"))
+        if device in targets and not (device.startswith("/dev/pts/") and "/dev/ptmx" in targets):
+            found.append((pid, _command(pid)))
     return found
 
 
