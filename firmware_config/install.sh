@@ -119,8 +119,7 @@ else
     if [ "$uart" = 1 ]; then
         port=/dev/serial0
     fi
-    umask 077
-    cat >"$PREFIX$CONFIG" <<EOF
+    (umask 077 && cat >"$PREFIX$CONFIG") <<EOF
 # TinBao on this Pi, made by firmware_config/install.sh on $(date +%Y-%m-%d).
 # Running install.sh again keeps this file. Every key, its default and what it does:
 # $APP/firmware_config/gateway.toml and the README's configuration table.
@@ -155,7 +154,6 @@ usb_path = ""                      # a USB stick's mount point: each nightly cop
 url = ""                           # the provincial hub, e.g. https://tinbao.example.gov.vn
 token = ""
 EOF
-    umask 022
 fi
 chmod 640 "$PREFIX$CONFIG"
 if system; then
