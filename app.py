@@ -6,6 +6,9 @@
     python app.py district                 # the district hub that receives every commune's tips
     python app.py export-tips FILE         # unsynced tips to a signed file (USB stick)
     python app.py import-tips FILE         # on the hub: take such a file in
+    python app.py doctor                   # is the post ready for the field? (0 when it is)
+    python app.py backup FILE              # a consistent copy of the database, at any time
+    python app.py restore FILE             # put a copy back (the gateway stopped)
 
 Any key can be overridden by TINBAO_<SECTION>_<KEY>; a wrong value stops start-up with one
 line naming the key. Each command lives in the module that owns its area; this file only
@@ -22,6 +25,7 @@ import sys
 
 from gateway.config import load_config
 from gateway.errors import TinBaoError
+from gateway.storage import DatabaseCorrupt
 
 # command -> "module:function"; each function takes (config, args) and returns an exit code.
 COMMANDS = {
@@ -30,6 +34,9 @@ COMMANDS = {
     "district": "gateway.district.server:run_command",
     "export-tips": "gateway.sync.sneakernet:export_command",
     "import-tips": "gateway.district.server:import_command",
+    "doctor": "gateway.doctor:doctor_command",
+    "backup": "gateway.backup:backup_command",
+    "restore": "gateway.backup:restore_command",
 }
 
 
@@ -47,6 +54,13 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("file")
     imported = commands.add_parser("import-tips", help="hub: import a file written by export-tips")
     imported.add_argument("file")
+    doctor = commands.add_parser("doctor", help="check that the post is ready for the field (exit 0 when it is)")
+    doctor.add_argument("--health", action="store_true",
+                        help="only ask whether the running gateway's page answers on web.port (the health timer)")
+    copy = commands.add_parser("backup", help="write a consistent copy of the database (also while it runs)")
+    copy.add_argument("file", help="a new file, or a folder to put a dated copy in")
+    put_back = commands.add_parser("restore", help="put a backup in place of the database (the gateway stopped)")
+    put_back.add_argument("file")
     return parser
 
 
@@ -66,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         module_name, function_name = COMMANDS[args.command].split(":")
         command = getattr(importlib.import_module(module_name), function_name)
         return int(command(config, args) or 0)
-    except TinBaoError as exc:
+    except (TinBaoError, DatabaseCorrupt) as exc:
         print(f"tinbao: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -47,10 +47,14 @@ class Worker(ABC):
         self.thread = threading.Thread(target=self._run, name=self.thread_name, daemon=True)
         self.thread.start()
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """Ask the loop to end after the current tick and wait up to ``timeout`` seconds."""
+    def request_stop(self) -> None:
+        """Ask the loop to end after the current tick, without waiting (several stop together)."""
         self.stop_event.set()
         self.wake_event.set()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Ask the loop to end after the current tick and wait up to ``timeout`` seconds."""
+        self.request_stop()
         if self.thread is not None:
             self.thread.join(timeout)
 

@@ -149,6 +149,12 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "window_parts": Key("int", 10, _between(1, 1000)),
         "warnings_path": Key("str", "firmware_config/warnings"),
     },
+    "backup": {
+        "path": Key("str", ""),  # empty: a "backups" folder beside the database
+        "keep": Key("int", 14, _between(1, 3650)),
+        "usb_path": Key("str", ""),
+        "hour": Key("int", 2, _between(0, 23)),
+    },
     "hub": {
         "gateways": Key("table", {}),
         "name": Key("str", "Công an huyện"),
@@ -270,6 +276,14 @@ class BroadcastsSection:
 
 
 @dataclass(frozen=True)
+class BackupSection:
+    path: str
+    keep: int
+    usb_path: str
+    hour: int
+
+
+@dataclass(frozen=True)
 class HubSection:
     gateways: dict[str, str] = field(repr=False)
     name: str
@@ -301,6 +315,7 @@ class Config:
     zalo: ZaloSection
     district: DistrictSection
     broadcasts: BroadcastsSection
+    backup: BackupSection
     hub: HubSection
     sync: SyncSection
     source: Path | None = None
@@ -313,6 +328,13 @@ class Config:
     def storage_path(self) -> Path:
         """The database file; a relative path is taken from the working directory."""
         return Path(self.storage.path).expanduser()
+
+    @property
+    def backup_path(self) -> Path:
+        """The nightly backups' folder: ``backup.path``, or ``backups`` beside the database."""
+        if not self.backup.path:
+            return self.storage_path.parent / "backups"
+        return Path(self.backup.path).expanduser()
 
     @property
     def menus_path(self) -> Path:

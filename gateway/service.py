@@ -6,13 +6,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sqlite3
 from pathlib import Path
 
 from sqlite_utils.migrations import Migrations
 
-from gateway import __version__, backoff, duty, outbox, schema, state
+from gateway import __version__, backoff, backup, duty, outbox, schema, state
 from gateway.background import Worker
 from gateway.broadcasts import schema as broadcasts_schema
 from gateway.broadcasts.service import RESERVED_KEYWORDS, BroadcastService
@@ -23,7 +24,7 @@ from gateway.menus import schema as menus_schema
 from gateway.menus import versions as menu_versions
 from gateway.modem.worker import ModemWorker, all_settings_from_config
 from gateway.router import Router, RouterSettings
-from gateway.storage import ThreadLocalDb, WriteHealth, cannot_write, prepare
+from gateway.storage import DatabaseCorrupt, ThreadLocalDb, WriteHealth, cannot_write, prepare, run_lock
 from gateway.sync import schema as sync_schema
 from gateway.sync.hooks import SyncTipHook
 from gateway.sync.worker import SyncWorker
@@ -91,7 +92,17 @@ class Gateway:
         # the Pi is more than five minutes off (gateway.clock.TrustedClock, DESIGN.md rule 7).
         self.clock = clock if isinstance(clock, TrustedClock) else TrustedClock(clock or Clock())
         self.emulator = None
-        prepare_gateway(config.storage_path)
+        # Held until stop(): ``python app.py restore`` refuses while it is (DESIGN.md, Operations).
+        self._lock = contextlib.ExitStack()
+        self._lock.enter_context(run_lock(config.storage_path))
+        try:
+            prepare_gateway(config.storage_path)
+        except DatabaseCorrupt as exc:
+            self._lock.close()
+            raise DatabaseCorrupt(exc.path, f"{exc.problem}; {backup.restore_hint(config)}") from None
+        except BaseException:
+            self._lock.close()
+            raise
         self.dbs = ThreadLocalDb(config.storage_path)
         self.durable_dbs = ThreadLocalDb(config.storage_path, durable=True)
         self.write_health = WriteHealth()  # said in memory when the database cannot be written
@@ -106,6 +117,7 @@ class Gateway:
             tip_hooks=[duty.alert_new_tip, SyncTipHook(config)],
         )
         self.sync = SyncWorker(config, self.dbs, self.clock)
+        self.backups = backup.BackupWorker(config, self.dbs, self.clock)
         self.worker_settings = all_settings_from_config(config)  # a bad modem.profile stops us here
         self.emulators: list = []
         self.modems: list[ModemWorker] = []
@@ -138,6 +150,7 @@ class Gateway:
             worker.start()
         self.sync.start()
         self.broadcasts.start()
+        self.backups.start()
 
     def check_clock(self) -> None:
         """Judge the clock now (at start, and whenever a modem read the network's time)."""
@@ -156,6 +169,12 @@ class Gateway:
         self.sync.wake()
 
     def stop(self) -> None:
+        # The modems first hear "stop" and finish the part they are sending (up to
+        # modem.send_timeout) while the others stop: no part is left in doubt that a few
+        # seconds would have settled. tinbao.service's TimeoutStopSec covers this.
+        for worker in self.modems:
+            worker.request_stop()
+        self.backups.stop()
         self.broadcasts.stop()
         self.sync.stop()
         for worker in self.modems:
@@ -166,6 +185,7 @@ class Gateway:
             emulator.stop()
         self.dbs.close_all()
         self.durable_dbs.close_all()
+        self._lock.close()
 
     def web_app(self):
         from gateway import simulation

@@ -8,12 +8,21 @@ and ``prepare`` applies the sets its caller names.
 
 Timestamps are stored as ISO 8601 text in UTC (``2026-11-29T03:40:00.123456+00:00``),
 which sorts correctly as text and reads clearly in the sqlite3 shell.
+
+The file holds tipsters' numbers, password hashes and the session-signing key: a folder this
+module makes is 0700, and the database with its ``-wal``/``-shm`` is 0600 whatever the umask
+(SQLite gives the two side files the mode of the database). ``prepare`` refuses a file that
+fails ``PRAGMA quick_check`` before anything writes to it, and a gateway holds ``run_lock``
+while it runs, so a restore can tell (DESIGN.md, Operations and Files).
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import os
 import sqlite3
+import stat
 import threading
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
@@ -23,6 +32,21 @@ from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
 BUSY_TIMEOUT_MS = 10_000
+PRIVATE_FILE = 0o600
+PRIVATE_DIR = 0o700
+SIDE_FILES = ("-wal", "-shm", "-journal")
+
+
+class DatabaseCorrupt(Exception):
+    """The database failed ``PRAGMA quick_check`` (or is not a database at all).
+
+    Not under ``TinBaoError`` because this module imports no other (``app.py`` catches both).
+    """
+
+    def __init__(self, path: Path, problem: str) -> None:
+        super().__init__(f"database {path} is damaged ({problem}); it was left untouched")
+        self.path = path
+        self.problem = problem
 
 
 def utcnow_iso(now: datetime | None = None) -> str:
@@ -39,7 +63,9 @@ def open_db(path: str | Path, *, durable: bool = False) -> Database:
     and keeps transactions in order, so a later durable commit also makes them durable.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_private_dir(path.parent)
+    if not path.exists():
+        create_private_file(path)
     conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
     db = Database(conn)
     db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
@@ -55,13 +81,119 @@ def prepare(path: str | Path, migration_sets: Iterable[Migrations]) -> None:
     ``gateway.district.store.hub_migrations``): each area owns its set next to its code, and
     this module knows none of them.
     """
+    path = Path(path)
+    check_sound(path)
     db = open_db(path)
     try:
+        tighten(path)
         db.enable_wal()
         for migration_set in migration_sets:
             migration_set.apply(db)
     finally:
         db.close()
+
+
+def make_private_dir(folder: Path) -> None:
+    """Make ``folder`` (and missing parents) 0700; a folder that was already there is left as it is.
+
+    Tightening an existing folder could lock others out of a shared one (``/tmp``, a home);
+    ``python app.py doctor`` reports a data folder others can read, and the installer makes
+    ``/var/lib/tinbao`` 0700.
+    """
+    missing = []
+    for parent in [folder, *folder.parents]:
+        if parent.exists():
+            break
+        missing.append(parent)
+    folder.mkdir(parents=True, exist_ok=True)
+    for made in missing:
+        with contextlib.suppress(OSError):
+            os.chmod(made, PRIVATE_DIR)
+
+
+def create_private_file(path: Path) -> None:
+    """Create an empty file readable by its owner only (a race with another creator is fine)."""
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE))
+    with contextlib.suppress(OSError):
+        os.chmod(path, PRIVATE_FILE)
+
+
+def tighten(path: Path) -> None:
+    """The database and its side files 0600 (files made by older code were 0644)."""
+    for candidate in [path, *(Path(f"{path}{suffix}") for suffix in SIDE_FILES)]:
+        with contextlib.suppress(OSError):
+            if stat.S_IMODE(candidate.stat().st_mode) & 0o077:
+                os.chmod(candidate, PRIVATE_FILE)
+
+
+def check_sound(path: str | Path) -> None:
+    """Raise ``DatabaseCorrupt`` when an existing file fails ``PRAGMA quick_check``.
+
+    Runs before any write, so a damaged file is never made worse (nor "repaired" by a
+    migration that starts from nothing). A locked file is not damage: that error is raised.
+    """
+    path = Path(path)
+    if not path.exists() or path.stat().st_size == 0:
+        return
+    conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000)
+    try:
+        rows = conn.execute("PRAGMA quick_check").fetchall()
+    except sqlite3.OperationalError as exc:
+        if "locked" in str(exc) or "busy" in str(exc):
+            raise
+        raise DatabaseCorrupt(path, str(exc)) from None
+    except sqlite3.DatabaseError as exc:
+        raise DatabaseCorrupt(path, str(exc)) from None
+    finally:
+        conn.close()
+    if [row[0] for row in rows] != ["ok"]:
+        raise DatabaseCorrupt(path, "; ".join(str(row[0]) for row in rows[:3]))
+
+
+def run_lock_path(path: str | Path) -> Path:
+    return Path(f"{path}.lock")
+
+
+@contextlib.contextmanager
+def run_lock(path: str | Path, *, exclusive: bool = False) -> Iterator[None]:
+    """Held while a gateway uses the file (shared: several may), or by a restore (exclusive).
+
+    An ``flock`` on ``<database>.lock``: the kernel lets it go when the process dies, so a
+    killed gateway never leaves a stale lock. The shared holder writes its process id there
+    for ``python app.py doctor``. An exclusive request that cannot have it at once raises
+    ``BlockingIOError``; a shared one waits (a restore takes seconds).
+    """
+    lock_file = run_lock_path(path)
+    make_private_dir(lock_file.parent)
+    fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, PRIVATE_FILE)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB if exclusive else fcntl.LOCK_SH)
+        if not exclusive:
+            os.ftruncate(fd, 0)
+            os.write(fd, str(os.getpid()).encode())
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor lets the lock go
+
+
+def lock_holder(path: str | Path) -> int | None:
+    """The process id of a running gateway on this file (0 when unknown), None when none runs."""
+    lock_file = run_lock_path(path)
+    try:
+        fd = os.open(lock_file, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            text = os.read(fd, 32).decode(errors="replace").strip()
+            return int(text) if text.isdigit() else 0
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
 
 
 @contextlib.contextmanager

@@ -121,7 +121,10 @@ class ModemWorker(Worker):
         self._last_drain = 0.0  # time.monotonic() of the last listing
 
     # -- life cycle ----------------------------------------------------------------------
-    def stop(self, timeout: float = 10.0) -> None:
+    def stop(self, timeout: float | None = None) -> None:
+        """Stop after the current part: by default wait as long as one send may take."""
+        if timeout is None:
+            timeout = self.settings.send_timeout + self.settings.command_timeout + 5
         super().stop(timeout)
         self._publish(state="stopped")
 

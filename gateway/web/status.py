@@ -22,8 +22,8 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlite_utils import Database
 
+from gateway import backup, inbox, outbox, state, tips
 from gateway import clock as clock_rule
-from gateway import inbox, outbox, state, tips
 from gateway.clock import STATE_KEY as CLOCK_STATE_KEY
 from gateway.modem import status as modem_status
 from gateway.sync import queue as sync_queue
@@ -273,12 +273,24 @@ def alerts(db: Database, modem: dict[str, Any], now: datetime, tz: ZoneInfo | No
         add("inbox_failed", "bad", _("%(n)d tin nhắn đến xử lý lỗi sau nhiều lần thử: cần xem và thử lại.",
                                      n=failed_inbox))
         found[-1].update(url=url_for("failures.page"), link=_("Xem và thử lại"))
+    if backup.freshness(db, now).stale:
+        add("backup", "wait", _("Chưa sao lưu cơ sở dữ liệu trong hơn 2 ngày: "
+                                "chạy python app.py doctor để xem cách sửa."))
     return found
 
 
+def backup_view(db: Database, now: datetime) -> dict[str, Any]:
+    """The last backup's age, in words (the nightly copy, or ``python app.py backup``)."""
+    fresh = backup.freshness(db, now)
+    if fresh.age is None:
+        return {"label": _("Chưa có bản sao lưu"), "stale": fresh.stale}
+    hours = int(fresh.age.total_seconds() // 3600)
+    age = _("%(n)d giờ trước", n=hours) if hours < 48 else _("%(n)d ngày trước", n=hours // 24)
+    return {"label": _("Sao lưu gần nhất: %(age)s", age=age), "stale": fresh.stale}
+
+
 QUEUE_KEYS = ("inbox_queued", "inbox_failed", "outbox_queued", "outbox_failed", "tips_new", "tips_to_confirm",
-              "zalo_queued",
-              "district_queued")
+              "zalo_queued", "district_queued")
 
 
 def queue_depths(db: Database) -> dict[str, int]:
@@ -308,6 +320,7 @@ def dashboard_data(db: Database, tz: ZoneInfo, now: datetime | None = None) -> d
         "modem": modem_view(modem, tz),
         "queues": queue_depths(db),
         "alerts": alerts(db, modem, now, tz, storage_problem()),
+        "backup": backup_view(db, now),
         "inbox": [inbox_view(row, tz, doubt) for row in inbox.recent(db, INBOX_ROWS)],
         "outbox": [outbox_view(row, tz, doubt) for row in outbox.recent(db, OUTBOX_ROWS)],
         "tips": [

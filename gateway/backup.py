@@ -1,0 +1,362 @@
+"""Backups: consistent copies of the live database, the nightly job, and restore.
+
+A Pi's SD card wears out; the tips must outlive it. SQLite's online backup API copies the
+file while the gateway keeps writing: one backup step under one read transaction, so the
+copy holds exactly what was committed when it started (WAL lets the writers go on).
+
+- ``python app.py backup FILE`` at any time (a folder as FILE: a dated file in it);
+- the gateway's ``BackupWorker`` makes one copy a night into ``backup.path`` (at
+  ``backup.hour``, local time), keeps ``backup.keep`` days of them, and copies each onto a USB
+  stick when one is mounted at ``backup.usb_path``;
+- ``python app.py restore FILE`` refuses while a gateway holds the file's run lock, checks
+  ``PRAGMA integrity_check`` of FILE first, and keeps the file it replaces as
+  ``<database>.before-restore-<time>`` (with its ``-wal``, so nothing committed is lost).
+
+The last copy is published in ``state`` key ``backup`` for the dashboard and the doctor.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import shutil
+import sqlite3
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.request import pathname2url
+
+from sqlite_utils import Database
+
+from gateway import state
+from gateway.background import Worker
+from gateway.clock import Clock
+from gateway.config import Config
+from gateway.errors import TinBaoError
+from gateway.storage import (
+    BUSY_TIMEOUT_MS,
+    SIDE_FILES,
+    ThreadLocalDb,
+    create_private_file,
+    lock_holder,
+    make_private_dir,
+    run_lock,
+    utcnow_iso,
+)
+
+log = logging.getLogger(__name__)
+
+STATE_KEY = "backup"
+STALE_AFTER = timedelta(days=2)  # the dashboard's alert and the doctor's ✗
+NAME = re.compile(r"^tinbao-(\d{8}-\d{6})\.db$")
+STAMP = "%Y%m%d-%H%M%S"
+USB_FOLDER = "tinbao-backups"
+
+
+class BackupError(TinBaoError):
+    """A backup or a restore could not be done; the message says why in one line."""
+
+
+def backup_name(now: datetime) -> str:
+    return f"tinbao-{now.astimezone(UTC).strftime(STAMP)}.db"
+
+
+def _stamp_of(path: Path) -> datetime | None:
+    match = NAME.match(path.name)
+    if not match:
+        return None
+    return datetime.strptime(match.group(1), STAMP).replace(tzinfo=UTC)
+
+
+def backups_in(folder: Path) -> list[Path]:
+    """The dated copies in ``folder``, oldest first (a missing folder has none)."""
+    try:
+        found = [p for p in folder.iterdir() if _stamp_of(p) is not None and p.is_file()]
+    except OSError:
+        return []
+    return sorted(found, key=lambda p: _stamp_of(p))  # type: ignore[arg-type, return-value]
+
+
+# -- copying ------------------------------------------------------------------------------------
+
+
+def write_copy(source: Path, target: Path, *, readonly_source: bool = False) -> None:
+    """A consistent copy of ``source`` at ``target`` (0600), written beside it then renamed.
+
+    The copy is one self-contained file (journal mode DELETE) that passed ``quick_check``;
+    an interrupted copy leaves only a ``.part`` file, never a half-written ``target``.
+    """
+    make_private_dir(target.parent)
+    part = target.with_name(f".{target.name}.part")
+    with contextlib.suppress(FileNotFoundError):
+        part.unlink()
+    create_private_file(part)
+    if readonly_source:
+        src = sqlite3.connect(f"file:{pathname2url(str(source.resolve()))}?mode=ro", uri=True)
+    else:
+        src = sqlite3.connect(str(source), timeout=BUSY_TIMEOUT_MS / 1000)
+    try:
+        src.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        dst = sqlite3.connect(str(part))
+        try:
+            src.backup(dst)  # pages=-1: one step, one snapshot of the source
+            dst.execute("PRAGMA journal_mode = DELETE")
+            problems = [row[0] for row in dst.execute("PRAGMA quick_check").fetchall()]
+            if problems != ["ok"]:
+                raise BackupError(f"the copy of {source} failed its check: {problems[0]}")
+        finally:
+            dst.close()
+        with open(part, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(part, target)
+        _sync_folder(target.parent)
+    except sqlite3.Error as exc:
+        raise BackupError(f"could not copy {source}: {exc}") from None
+    finally:
+        src.close()
+        with contextlib.suppress(FileNotFoundError):
+            part.unlink()
+
+
+def _sync_folder(folder: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def record(db: Database, target: Path, now: datetime, **extra: Any) -> None:
+    """Publish the last copy for the dashboard and the doctor."""
+    state.put_json(db, STATE_KEY, {"at": utcnow_iso(now), "file": str(target), **extra}, now)
+
+
+def last(db: Database) -> dict[str, Any] | None:
+    """The last copy made (``at``, ``file``, maybe ``usb``/``usb_error``), or None."""
+    value = state.get_json(db, STATE_KEY)
+    if value is None or not isinstance(value.get("at"), str):
+        return None
+    try:
+        value["at_time"] = datetime.fromisoformat(value["at"])
+    except ValueError:
+        return None
+    return value
+
+
+@dataclass(frozen=True)
+class Freshness:
+    """How old the last copy is, and whether a person should act (older than two days)."""
+
+    at: datetime | None
+    age: timedelta | None
+    stale: bool
+
+
+def freshness(db: Database, now: datetime) -> Freshness:
+    """The last copy's age; a file that never had one is stale once it is two days old."""
+    found = last(db)
+    if found is not None:
+        age = now - found["at_time"]
+        return Freshness(found["at_time"], age, age > STALE_AFTER)
+    row = db.execute("SELECT min(applied_at) FROM _sqlite_migrations").fetchone()
+    try:
+        born = datetime.fromisoformat(row[0]) if row and row[0] else now
+    except ValueError:
+        born = now
+    return Freshness(None, None, now - born > STALE_AFTER)
+
+
+# -- the nightly copy ---------------------------------------------------------------------------
+
+
+def prune(folder: Path, keep_days: int, now: datetime) -> list[Path]:
+    """Remove dated copies older than ``keep_days``; the newest is always kept."""
+    copies = backups_in(folder)
+    removed = []
+    for path in copies[:-1]:
+        if now - _stamp_of(path) > timedelta(days=keep_days):  # type: ignore[operator]
+            with contextlib.suppress(OSError):
+                path.unlink()
+                removed.append(path)
+    return removed
+
+
+def nightly_due(config: Config, now: datetime) -> bool:
+    """Due when no copy in ``backup.path`` is from today (local) and ``backup.hour`` has passed."""
+    tz = config.timezone
+    local = now.astimezone(tz)
+    copies = backups_in(config.backup_path)
+    if copies:
+        newest = _stamp_of(copies[-1]).astimezone(tz)  # type: ignore[union-attr]
+        if newest.date() >= local.date():
+            return False
+    return local.hour >= config.backup.hour
+
+
+def nightly(config: Config, db: Database, now: datetime) -> Path:
+    """Make tonight's copy, copy it to the USB stick when mounted, prune both, publish."""
+    target = config.backup_path / backup_name(now)
+    write_copy(config.storage_path, target)
+    prune(config.backup_path, config.backup.keep, now)
+    extra: dict[str, Any] = {}
+    usb = Path(config.backup.usb_path).expanduser() if config.backup.usb_path else None
+    if usb is not None:
+        if os.path.ismount(usb):
+            try:
+                folder = usb / USB_FOLDER
+                make_private_dir(folder)
+                part = folder / f".{target.name}.part"
+                shutil.copyfile(target, part)
+                os.chmod(part, 0o600)
+                with open(part, "rb+") as fh:
+                    os.fsync(fh.fileno())
+                os.replace(part, folder / target.name)
+                prune(folder, config.backup.keep, now)
+                extra["usb"] = str(folder / target.name)
+            except OSError as exc:
+                log.error("could not copy the backup onto the USB stick at %s: %s", usb, exc)
+                extra["usb_error"] = str(exc)
+        else:
+            extra["usb_error"] = f"no USB stick mounted at {usb}"
+    record(db, target, now, **extra)
+    log.info("nightly backup written to %s%s", target, f" and {extra['usb']}" if "usb" in extra else "")
+    return target
+
+
+class BackupWorker(Worker):
+    """The gateway's nightly copy: looks once in a while, copies when ``nightly_due``.
+
+    The first look comes ``START_DELAY`` after start, so a gateway restarting in a loop (or a
+    test's) does not copy the file at every start.
+    """
+
+    START_DELAY = 300.0
+    LOOK_EVERY = 600.0
+
+    def __init__(self, config: Config, dbs: ThreadLocalDb, clock: Clock) -> None:
+        super().__init__("backup")
+        self.config = config
+        self.dbs = dbs
+        self.clock = clock
+        self._first = True
+
+    def tick(self) -> float:
+        if self._first:
+            self._first = False
+            return self.START_DELAY
+        now = self.clock.now()
+        if nightly_due(self.config, now):
+            try:
+                nightly(self.config, self.dbs.get(), now)
+            except (BackupError, OSError, sqlite3.Error) as exc:
+                log.error("nightly backup failed: %s", exc)
+        return self.LOOK_EVERY
+
+
+# -- commands -----------------------------------------------------------------------------------
+
+
+def restore_hint(config: Config) -> str:
+    """One sentence: the command that restores the newest copy there is."""
+    copies = []  # the stick's first: of two copies of one night, the Pi's own is named
+    if config.backup.usb_path:
+        copies += backups_in(Path(config.backup.usb_path).expanduser() / USB_FOLDER)
+    copies += backups_in(config.backup_path)
+    copies.sort(key=lambda p: _stamp_of(p))  # type: ignore[arg-type, return-value]
+    if not copies:
+        return (f"no backup found in {config.backup_path}: restore a copy with "
+                "python app.py restore FILE (the gateway stopped)")
+    return f"restore the newest backup with: python app.py restore {copies[-1]} (the gateway stopped)"
+
+
+def backup_command(config: Config, args: Any) -> int:
+    """``python app.py backup FILE``: a consistent copy now, while the gateway runs or not.
+
+    FILE may be a folder (an existing one, one written with a final ``/``, or ``backup.path``):
+    the copy is then a dated file in it, like the nightly ones.
+    """
+    from gateway.storage import open_db
+
+    source = config.storage_path
+    if not source.is_file():
+        raise BackupError(f"no database at {source} (storage.path)")
+    now = datetime.now(UTC)
+    target = Path(args.file).expanduser()
+    as_folder = target.is_dir() or str(args.file).endswith("/") or target.resolve() == config.backup_path.resolve()
+    if as_folder:
+        target = target / backup_name(now)
+    elif target.exists():
+        raise BackupError(f"{target} exists already: name a new file or a folder")
+    write_copy(source, target)
+    db = open_db(source)
+    try:
+        record(db, target, now)
+    finally:
+        db.close()
+    print(f"backup written to {target}")
+    return 0
+
+
+def check_restorable(path: Path) -> None:
+    """FILE opens, passes ``PRAGMA integrity_check`` and is a TinBao database."""
+    if not path.is_file():
+        raise BackupError(f"{path} does not exist")
+    try:
+        conn = sqlite3.connect(f"file:{pathname2url(str(path.resolve()))}?mode=ro", uri=True)
+        try:
+            problems = [row[0] for row in conn.execute("PRAGMA integrity_check").fetchall()]
+            ours = conn.execute(
+                "SELECT count(*) FROM sqlite_master WHERE name = '_sqlite_migrations'").fetchone()[0]
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        raise BackupError(f"{path} cannot be restored: {exc}") from None
+    if problems != ["ok"]:
+        raise BackupError(f"{path} failed its integrity check: {problems[0]}")
+    if not ours:
+        raise BackupError(f"{path} is not a TinBao database")
+
+
+def restore(config: Config, source: Path, now: datetime) -> Path | None:
+    """Put ``source`` in place of the database; the file it replaces is kept (its new name returned)."""
+    target = config.storage_path
+    check_restorable(source)
+    if source.resolve() == target.resolve():
+        raise BackupError(f"{source} is the database itself")
+    try:
+        with run_lock(target, exclusive=True):
+            kept = None
+            if target.exists():
+                kept = Path(f"{target}.before-restore-{now.astimezone(UTC).strftime(STAMP)}")
+                os.replace(target, kept)
+                for suffix in SIDE_FILES:
+                    side = Path(f"{target}{suffix}")
+                    if side.exists():
+                        os.replace(side, Path(f"{kept}{suffix}"))
+            write_copy(source, target, readonly_source=True)
+            return kept
+    except BlockingIOError:
+        raise BackupError(_running(target)) from None
+
+
+def _running(target: Path) -> str:
+    pid = lock_holder(target)
+    who = f" (process {pid})" if pid else ""
+    return (f"the gateway is running on {target}{who}: stop it first "
+            "(sudo systemctl stop tinbao), then restore")
+
+
+def restore_command(config: Config, args: Any) -> int:
+    """``python app.py restore FILE``: refuses while the gateway runs; keeps what it replaces."""
+    target = config.storage_path
+    if lock_holder(target) is not None:
+        raise BackupError(_running(target))
+    kept = restore(config, Path(args.file).expanduser(), datetime.now(UTC))
+    print(f"restored {args.file} to {target}")
+    if kept is not None:
+        print(f"the file it replaced is kept as {kept}")
+    return 0

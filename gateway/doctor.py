@@ -1,0 +1,428 @@
+"""``python app.py doctor``: is this post ready for the field? One line per check, ✓ or ✗ and the fix.
+
+It runs beside a running gateway and never takes the modem's port from it: what the modem
+says (SIM, network, signal, SMS centre, SIM storage) is read from the state the gateway's
+modem worker publishes (``state`` key ``modem``); whether the gateway runs is its run lock
+(``gateway.storage.lock_holder``). Exit 0 only when every check passes.
+
+``python app.py doctor --health`` is the health timer's question instead: does the gateway's
+page answer at all on the configured ``web.port`` (any HTTP answer, even 503, is an answer)?
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import json
+import os
+import shutil
+import sqlite3
+import stat
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlite_utils import Database
+
+from gateway import backup, state
+from gateway.config import DEFAULT_CONFIG, Config
+from gateway.storage import DatabaseCorrupt, check_sound, lock_holder, open_db
+
+OK, BAD = "✓", "✗"
+PLACEHOLDERS = ("xxxx", "09xx")
+MIN_SIGNAL = 10  # CSQ: about -93 dBm; below it SMS come and go unreliably
+SIM_NEARLY_FULL = 0.8
+MIN_FREE_BYTES = 500 * 1024 * 1024
+REAL_MODEM_GLOBS = ("/dev/ttyUSB*", "/dev/tinbao-modem", "/dev/serial/by-id/*")
+HUB_TIMEOUT = 5.0
+MODEM_CHECKS = ("modem answers", "SIM ready", "network", "signal", "SMS centre", "SIM storage")
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+@dataclass(frozen=True)
+class Check:
+    """One line of the table: what was looked at, what was found, and the fix when it failed."""
+
+    name: str
+    ok: bool
+    found: str
+    fix: str = ""
+
+
+def _modes(path: Path) -> int | None:
+    try:
+        return stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        return None
+
+
+# -- checks that need no database ---------------------------------------------------------------
+
+
+def check_config(config: Config) -> list[Check]:
+    source = config.source
+    checks = []
+    if source is None or Path(source).resolve() == DEFAULT_CONFIG.resolve():
+        checks.append(Check("config file", False, f"the shipped defaults ({DEFAULT_CONFIG.name})",
+                            "sudo firmware_config/install.sh writes /etc/tinbao/gateway.toml (or use --config FILE)"))
+    else:
+        mode = _modes(Path(source))
+        if mode is not None and mode & 0o007:
+            checks.append(Check("config file", False, f"{source} is readable by every user (it holds secrets)",
+                                f"sudo chmod 640 {source}"))
+        else:
+            checks.append(Check("config file", True, str(source)))
+    host, port = config.web.host, config.web.port
+    if host in LOOPBACK:
+        checks.append(Check("web page on the LAN", False, f"web.host = {host}: only this Pi can open the page",
+                            'set web.host = "0.0.0.0" so officers on the post\'s LAN reach it'))
+    else:
+        checks.append(Check("web page on the LAN", True, f"http://<this Pi>:{port}/"))
+    return checks
+
+
+def check_storage(config: Config) -> Check:
+    path = config.storage_path
+    folder = path.parent
+    if not path.is_file():
+        return Check("storage", False, f"no database at {path} yet",
+                     "start the gateway once (sudo systemctl start tinbao); it makes the file")
+    if not (os.access(path, os.R_OK | os.W_OK) and os.access(folder, os.W_OK | os.X_OK)):
+        return Check("storage", False, f"{path} is not writable by this user",
+                     f"run as the gateway's user (sudo tinbao doctor) or sudo chown -R tinbao: {folder}")
+    loose = []
+    if (_modes(folder) or 0) & 0o077:
+        loose.append(f"chmod 700 {folder}")
+    for candidate in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        mode = _modes(candidate)
+        if mode is not None and mode & 0o077:
+            loose.append(f"chmod 600 {candidate}")
+    if loose:
+        return Check("storage", False, "readable by other users of the Pi", "; ".join(loose))
+    usage = shutil.disk_usage(folder)
+    return Check("storage", True, f"{path}, private (folder 0700, files 0600), {usage.free // 2**20} MB free")
+
+
+def check_sound_file(config: Config) -> Check:
+    try:
+        check_sound(config.storage_path)
+    except DatabaseCorrupt as exc:
+        return Check("database sound", False, exc.problem, backup.restore_hint(config))
+    except sqlite3.Error as exc:
+        return Check("database sound", False, f"could not be checked: {exc}", "run doctor again in a minute")
+    return Check("database sound", True, "PRAGMA quick_check: ok")
+
+
+def check_disk(config: Config) -> Check:
+    folder = config.storage_path.parent
+    usage = shutil.disk_usage(folder if folder.exists() else Path.cwd())
+    free_mb = usage.free // 2**20
+    if usage.free < MIN_FREE_BYTES or usage.free < usage.total * 0.05:
+        return Check("disk free", False, f"{free_mb} MB free of {usage.total // 2**20} MB",
+                     "free space: sudo journalctl --vacuum-size=100M; remove old files; a larger SD card")
+    return Check("disk free", True, f"{free_mb} MB free")
+
+
+def check_port(config: Config, gateway_pid: int | None, published_port: str | None) -> list[Check]:
+    port = config.modem.port
+    checks = []
+    plugged = sorted({p for pattern in REAL_MODEM_GLOBS for p in glob.glob(pattern)})
+    if port == "emulator":
+        checks.append(Check("modem port", False, "modem.port = emulator (the built-in stand-in, not a modem)",
+                            'set modem.port = "/dev/tinbao-modem" (the udev rule names the modem so)'))
+        if plugged:
+            checks.append(Check("real modem unused", False, f"a modem is plugged in ({', '.join(plugged[:3])})"
+                                " but the emulator is configured",
+                                'set modem.port = "/dev/tinbao-modem" and restart: sudo systemctl restart tinbao'))
+        else:
+            checks.append(Check("real modem unused", True, "no modem plugged in"))
+        return checks
+    checks.append(Check("real modem unused", True, "the emulator is not configured"))
+    if not os.path.exists(port):
+        checks.append(Check("modem port", False, f"{port} does not exist",
+                            "plug the modem in; check the udev rule (ls -l /dev/tinbao-modem, udevadm info)"))
+        return checks
+    real = os.path.realpath(port)
+    holders = [(pid, name) for pid, name in port_holders(real) if pid != os.getpid()]
+    ours = gateway_pid is not None and (
+        any(pid == gateway_pid for pid, _ in holders)
+        or (published_port is not None and os.path.realpath(published_port) == real))
+    others = [(pid, name) for pid, name in holders if pid != gateway_pid]
+    if others:
+        who = ", ".join(f"{name} (process {pid})" for pid, name in others)
+        fix = ("sudo systemctl disable --now ModemManager (or install the udev rule)"
+               if any("modemmanager" in name.lower() for _, name in others)
+               else "stop the other program holding the port")
+        checks.append(Check("modem port", False, f"{port} is held by {who}", fix))
+    elif ours:
+        checks.append(Check("modem port", True, f"{port}, in use by the gateway"))
+    else:
+        checks.append(Check("modem port", True, f"{port}, present and free"))
+    return checks
+
+
+def port_holders(device: str) -> list[tuple[int, str]]:
+    """Processes with ``device`` open (those this user may look at), as (pid, command name).
+
+    For a pseudo-terminal (a modem emulator's link) the process holding its master side is
+    the modem itself, not a competitor: it is left out.
+    """
+    found = []
+    for fd_dir in glob.glob("/proc/[0-9]*/fd"):
+        pid = int(fd_dir.split("/")[2])
+        try:
+            names = os.listdir(fd_dir)
+        except OSError:
+            continue
+        targets = set()
+        for name in names:
+            with contextlib.suppress(OSError):
+                targets.add(os.readlink(f"{fd_dir}/{name}"))
+        if device in targets and not (device.startswith("/dev/pts/") and "/dev/ptmx" in targets):
+            found.append((pid, _command(pid)))
+    return found
+
+
+def _command(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return "?"
+
+
+def check_hub(config: Config) -> Check:
+    url = config.district.url
+    if not url:
+        return Check("hub reachable", True, "no hub configured (tips leave on USB files)")
+    target = url.rstrip("/") + "/healthz"
+    try:
+        with urllib.request.urlopen(target, timeout=HUB_TIMEOUT) as response:
+            return Check("hub reachable", True, f"{target} answered {response.status}")
+    except urllib.error.HTTPError as exc:
+        return Check("hub reachable", False, f"{target} answered {exc.code}", "check district.url")
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        return Check("hub reachable", False, f"{target}: {reason}",
+                     "check the Pi's internet link and district.url (tips wait safely meanwhile)")
+
+
+# -- checks read from the database (the gateway's published state) ------------------------------
+
+
+def check_modem(config: Config, db: Database, running: bool, now: datetime) -> list[Check]:
+    """What the gateway's modem worker published: never the port itself."""
+    from gateway.modem import status as modem_status
+
+    names = MODEM_CHECKS
+    if not running:
+        return [Check(name, False, "unknown: the gateway is not running",
+                      "sudo systemctl start tinbao, then run doctor again") for name in names]
+    modem = modem_status.read(db)
+    published = state.get_json(db, modem_status.STATE_KEY) or {}
+    error = modem["error"] or ""
+    stale = True
+    if modem["last_contact"]:
+        with contextlib.suppress(ValueError):
+            age = now - datetime.fromisoformat(modem["last_contact"])
+            stale = age > timedelta(seconds=max(120.0, 3 * config.modem.signal_interval))
+    if modem["state"] != "connected" or stale:
+        found = f"{modem['state']}{': ' + error if error else ''}" + (", no recent answer" if stale else "")
+        checks = [Check("modem answers", False, found,
+                        "check the cable, the power and modem.port; journalctl -u tinbao says more")]
+        if "PIN" in error.upper() or "SIM" in error.upper():
+            fix = "set modem.pin" if "PIN" in error.upper() else "insert the SIM (gold side down), then restart"
+            checks.append(Check("SIM ready", False, error, fix))
+        else:
+            checks.append(Check("SIM ready", False, "unknown: the modem does not answer", "see modem answers"))
+        return checks + [Check(name, False, "unknown: the modem does not answer", "see modem answers")
+                         for name in names[2:]]
+    checks = [Check("modem answers", True, f"connected on {modem['port'] or config.modem.port}"),
+              Check("SIM ready", True, "SIM unlocked")]
+    technology = published.get("technology") if isinstance(published.get("technology"), str) else None
+    operator = modem["operator"] or "unknown operator"
+    if not modem["registered"]:
+        checks.append(Check("network", False, "not registered",
+                            "check the antenna and that the SIM is active (call it from another phone)"))
+    elif technology == "2G":
+        checks.append(Check("network", False, f"{operator} on 2G, switched off in Vietnam",
+                            "use an LTE modem (SIM7600, A7670, EC25, E3372)"))
+    else:
+        checks.append(Check("network", True, f"registered on {operator} ({technology or 'technology unknown'})"))
+    signal = modem["signal"]
+    if signal is None or not 0 <= signal <= 31:
+        checks.append(Check("signal", False, "no reading (CSQ 99)", "move the antenna higher, near a window"))
+    elif signal < MIN_SIGNAL:
+        checks.append(Check("signal", False, f"weak (CSQ {signal})", "move the antenna higher, near a window"))
+    else:
+        checks.append(Check("signal", True, f"CSQ {signal}"))
+    smsc = published.get("smsc") if isinstance(published.get("smsc"), str) else ""
+    checks.append(Check("SMS centre", True, smsc) if smsc else Check(
+        "SMS centre", False, "the SIM has no SMS centre number", 'set modem.smsc (Viettel: "+84980200030")'))
+    used, total = modem["sim_used"], modem["sim_total"]
+    if used is None or not total:
+        checks.append(Check("SIM storage", False, "unknown (AT+CPMS? not answered)", "see journalctl -u tinbao"))
+    elif used >= total * SIM_NEARLY_FULL:
+        checks.append(Check("SIM storage", False, f"{used}/{total} messages",
+                            "journalctl -u tinbao: why it is not drained"))
+    else:
+        checks.append(Check("SIM storage", True, f"{used}/{total} messages"))
+    return checks
+
+
+def check_clock(db: Database, now: datetime) -> Check:
+    from gateway.clock import STATE_KEY as CLOCK_STATE_KEY
+    from gateway.clock import trusted
+
+    if trusted(state.get_json(db, CLOCK_STATE_KEY), now):
+        return Check("clock trusted", True, now.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC"))
+    return Check("clock trusted", False, "the Pi's clock is not believable yet",
+                 "let the modem register (network time) or: sudo timedatectl set-ntp true")
+
+
+def check_backup(config: Config, db: Database, now: datetime) -> Check:
+    fresh = backup.freshness(db, now)
+    if fresh.at is None:
+        return Check("last backup", False, "none yet",
+                     f"python app.py backup {config.backup_path} (the gateway also makes one each night)")
+    hours = fresh.age.total_seconds() / 3600 if fresh.age is not None else 0
+    found = f"{hours:.0f} h ago" if hours < 48 else f"{hours / 24:.0f} days ago"
+    if fresh.stale:
+        return Check("last backup", False, found, "journalctl -u tinbao | grep backup; check backup.path")
+    return Check("last backup", True, found)
+
+
+def check_menus(config: Config, db: Database) -> Check:
+    from gateway.menus import versions
+
+    sources = versions.current(db, config.menus_path).sources
+    left = [f"{source} [{section}] {name}" for (source, section, name), text in versions.flatten(sources).items()
+            if any(mark in text.lower() for mark in PLACEHOLDERS)]
+    if left:
+        more = f" and {len(left) - 3} more" if len(left) > 3 else ""
+        return Check("menus filled in", False, f"placeholders (xxxx, 09xx) left in {', '.join(left[:3])}{more}",
+                     "fill in the commune's names and numbers on the page (/menus)")
+    return Check("menus filled in", True, "no placeholders left")
+
+
+def check_accounts(db: Database) -> Check:
+    from gateway.web import accounts
+
+    admins, officers = accounts.count_admins(db), len(accounts.officers(db))
+    if admins == 0:
+        return Check("officer accounts", False, "no active admin account",
+                     "python app.py create-user NAME --role admin")
+    return Check("officer accounts", True, f"{admins} admin(s); {officers} admin(s) and officer(s) in all")
+
+
+def check_zalo(config: Config, db: Database) -> Check:
+    from gateway.sync import report, zalo_tokens
+
+    if not config.zalo.enabled:
+        return Check("Zalo token", True, "Zalo mirror not enabled")
+    if not config.zalo.officer_ids:
+        return Check("Zalo token", False, "no officer to send tips to", "set zalo.officer_ids")
+    lane = report.read(db)["zalo"]
+    if lane["state"] == "needs_reauth":
+        return Check("Zalo token", False, f"refused: {lane.get('error') or 'needs re-authorisation'}",
+                     "an admin pastes a new refresh token on /sync")
+    if zalo_tokens.current(db) is None and not config.zalo.refresh_token:
+        return Check("Zalo token", False, "no refresh token", "set zalo.refresh_token (once; later ones are kept)")
+    return Check("Zalo token", True, f"token kept; mirror {lane['state']}")
+
+
+# -- the table ----------------------------------------------------------------------------------
+
+
+def run_checks(config: Config, now: datetime | None = None) -> list[Check]:
+    """Every check, in the order an installer fixes things."""
+    now = now or datetime.now(UTC)
+    path = config.storage_path
+    gateway_pid = lock_holder(path) if path.exists() else None
+    running = gateway_pid is not None
+    checks = check_config(config)
+    storage = check_storage(config)
+    checks.append(storage)
+    db: Database | None = None
+    if path.is_file() and os.access(path, os.R_OK):
+        sound = check_sound_file(config)
+        checks.append(sound)
+        if sound.ok:
+            db = open_db(path)
+    checks.append(Check("gateway running", True, f"process {gateway_pid or '?'}") if running else Check(
+        "gateway running", False, "no gateway holds the database",
+        "sudo systemctl start tinbao (journalctl -u tinbao says why it stopped)"))
+    published_port = None
+    if db is not None and running:
+        with contextlib.suppress(sqlite3.Error):
+            published_port = (state.get_json(db, "modem") or {}).get("port")
+    checks += check_port(config, gateway_pid, published_port if isinstance(published_port, str) else None)
+    db_checks: list[Callable[[Database], Check | list[Check]]] = [
+        lambda d: check_modem(config, d, running, now),
+        lambda d: check_clock(d, now),
+        lambda d: check_backup(config, d, now),
+        lambda d: check_menus(config, d),
+        check_accounts,
+        lambda d: check_zalo(config, d),
+    ]
+    names = ["modem answers", "clock trusted", "last backup", "menus filled in", "officer accounts", "Zalo token"]
+    try:
+        for name, run in zip(names, db_checks, strict=True):
+            if db is None:
+                checks += [Check(each, False, "unknown: no database to read", "see storage")
+                           for each in (MODEM_CHECKS if name == "modem answers" else (name,))]
+                continue
+            try:
+                found = run(db)
+            except sqlite3.Error as exc:
+                found = Check(name, False, f"could not read: {exc}", "run doctor again; see journalctl -u tinbao")
+            checks += found if isinstance(found, list) else [found]
+    finally:
+        if db is not None:
+            db.close()
+    checks.append(check_disk(config))
+    checks.append(check_hub(config))
+    return checks
+
+
+def render(checks: list[Check]) -> str:
+    width = max(len(check.name) for check in checks)
+    lines = []
+    for check in checks:
+        line = f"{OK if check.ok else BAD} {check.name.ljust(width)}  {check.found}"
+        if not check.ok and check.fix:
+            line += f"  → {check.fix}"
+        lines.append(line)
+    failed = sum(not check.ok for check in checks)
+    lines.append("ready for the field" if not failed else f"{failed} check(s) to fix before the field")
+    return "\n".join(lines)
+
+
+def health(config: Config, timeout: float = 20.0) -> int:
+    """0 when the gateway's page answers on the configured port (even 503: it is alive), else 1."""
+    host = config.web.host
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
+    url = f"http://{'[' + host + ']' if ':' in host else host}:{config.web.port}/healthz"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            body: Any = json.loads(response.read() or b"{}")
+            print(f"{url}: {response.status} {body.get('status', '') if isinstance(body, dict) else ''}")
+    except urllib.error.HTTPError as exc:
+        print(f"{url}: {exc.code} (answers, degraded)")
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        print(f"{url}: no answer ({getattr(exc, 'reason', exc)})", file=sys.stderr)
+        return 1
+    return 0
+
+
+def doctor_command(config: Config, args: Any) -> int:
+    """``python app.py doctor`` (0: ready for the field) or ``doctor --health`` (0: the page answers)."""
+    if getattr(args, "health", False):
+        return health(config)
+    checks = run_checks(config)
+    print(render(checks))
+    return 0 if all(check.ok for check in checks) else 1
