@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from gateway import state
-from gateway.district.store import prepare_hub
+from gateway.hub.store import prepare_hub
 from gateway.service import prepare_gateway
 from gateway.storage import open_db, write_transaction
 

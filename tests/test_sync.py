@@ -280,7 +280,7 @@ def test_retry_now_ends_the_back_off_at_once(tmp_path, zalo, hub):
 
 
 def test_hub_decisions_come_back_and_the_tipster_is_told_once(tmp_path, hub):
-    from gateway.district import store
+    from gateway.hub import store
 
     config = sync_config(tmp_path, hub=hub, TINBAO_SYNC_PULL_INTERVAL="0.1")
     made = add_tips(config.storage_path, 3, destinations=("district",))

@@ -292,18 +292,25 @@ def read_password(stdin: TextIO | None = None, stderr: TextIO | None = None) -> 
     return line.rstrip("\r\n")
 
 
-def create_user_command(config: Any, args: Any) -> int:
-    """``python app.py create-user NAME --role ROLE``: 0 when made, 1 with one clear line if not."""
+def create_user_command(config: Any, args: Any, *, path: Any = None, prepare_file: Any = None) -> int:
+    """``python app.py create-user NAME --role ROLE``: 0 when made, 1 with one clear line if not.
+
+    The hub passes its own file and how to prepare it (``python app.py hub create-user``).
+    """
     from gateway.storage import open_db, prepare
     from gateway.web import accounts_schema
 
+    path = path or config.storage_path
     try:
         username = check_username(args.username)
         role = check_role(getattr(args, "role", None) or "officer")
         password = read_password()
         check_password(password)
-        prepare(config.storage_path, [accounts_schema.migrations])  # a gateway's file or the hub's
-        db = open_db(config.storage_path)
+        if prepare_file is not None:
+            prepare_file(path)
+        else:
+            prepare(path, [accounts_schema.migrations])
+        db = open_db(path)
         try:
             create_user(db, username, password, role, by="cli")
         finally:
@@ -311,5 +318,5 @@ def create_user_command(config: Any, args: Any) -> int:
     except AccountError as exc:
         print(f"tinbao: {exc}", file=sys.stderr)
         return 1
-    print(f"Đã tạo tài khoản {username} ({role}) trong {config.storage_path}.")
+    print(f"Đã tạo tài khoản {username} ({role}) trong {path}.")
     return 0

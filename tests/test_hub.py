@@ -17,7 +17,7 @@ import pytest
 from conftest import ROOT, rows, wait_until
 from fake_zalo import HubServer
 
-from gateway.district import store
+from gateway.hub import store
 from gateway.web import accounts
 
 NOW = datetime(2026, 11, 29, 3, 0, tzinfo=UTC)

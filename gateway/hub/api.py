@@ -14,7 +14,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from gateway import __version__
-from gateway.district import store
+from gateway.hub import store
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
 from gateway import state
-from gateway.district import schema
+from gateway.hub import schema
 from gateway.sms.text import fold
 from gateway.storage import prepare, utcnow_iso, write_transaction
 from gateway.web import accounts_schema

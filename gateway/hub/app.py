@@ -28,7 +28,7 @@ def csrf_refused(error: CSRFError) -> tuple[str, int]:
 
 
 def create_hub_app(config: Config, dbs: ThreadLocalDb, clock: Clock | None = None) -> Flask:
-    from gateway.district import api, pages
+    from gateway.hub import api, pages
 
     app = Flask(__name__, template_folder="templates", static_folder=str(WEB_STATIC), static_url_path="/static")
     app.extensions["tinbao_hub"] = {"config": config, "dbs": dbs, "clock": clock or Clock()}

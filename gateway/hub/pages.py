@@ -1,4 +1,4 @@
-"""The hub's page for district officers: every commune's tips, filters, search, decisions.
+"""The hub's page for the upstream police's officers: every commune's tips, filters, search, decisions.
 
 Officers log in with accounts made by ``python app.py create-user NAME --role officer`` run
 with the hub's ``storage.path`` (the same account table as a gateway). Viewers read; officers
@@ -16,8 +16,8 @@ from urllib.parse import urlencode, urlsplit
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, session, url_for
 
-from gateway.district import store
-from gateway.district.api import hub
+from gateway.hub import store
+from gateway.hub.api import hub
 from gateway.web import accounts
 from gateway.web.security import login_wait_seconds, note_login_attempt
 
@@ -73,7 +73,7 @@ def _safe_next(target: str | None) -> str:
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> Any:
     if request.method == "GET":
-        return render_template("district/login.html", next=request.args.get("next", ""))
+        return render_template("hub/login.html", next=request.args.get("next", ""))
     config = hub()["config"]
     db, now, ip = _db(), _now(), request.remote_addr or ""
     username = (request.form.get("username") or "").strip()[:64]
@@ -81,12 +81,12 @@ def login() -> Any:
                               lockout_minutes=config.web.login_lockout_minutes)
     if wait > 0:
         flash(f"Sai mật khẩu quá nhiều lần. Thử lại sau {int(wait // 60) + 1} phút.", "error")
-        return render_template("district/login.html", next=request.form.get("next", "")), 429
+        return render_template("hub/login.html", next=request.form.get("next", "")), 429
     user = accounts.authenticate(db, username, request.form.get("password") or "")
     note_login_attempt(db, username, ip, user is not None, now)
     if user is None:
         flash("Sai tên đăng nhập hoặc mật khẩu.", "error")
-        return render_template("district/login.html", next=request.form.get("next", "")), 401
+        return render_template("hub/login.html", next=request.form.get("next", "")), 401
     session.clear()
     session["hub_user"] = {"id": user.id, "v": user.auth_version}
     return redirect(_safe_next(request.form.get("next")))
@@ -145,7 +145,7 @@ def index() -> str:
     rows, total = store.list_tips(db, query, limit=PER_PAGE, offset=(page - 1) * PER_PAGE)
     kept = {k: v for k, v in shown.items() if v}
     return render_template(
-        "district/tips.html",
+        "hub/tips.html",
         tips=rows, total=total, page=page, pages=max(1, (total + PER_PAGE - 1) // PER_PAGE),
         filters=shown, page_query=lambda n: urlencode({**kept, "page": n}),
         communes=store.communes(db, hub()["config"].hub.gateways.keys()),
@@ -160,7 +160,7 @@ def tip(uid: str) -> str:
     if found is None:
         abort(404)
     defaults = {status: text.format(reference=found["reference"]) for status, text in store.DEFAULT_MESSAGES.items()}
-    return render_template("district/tip.html", tip=found, history=store.tip_history(db, uid), defaults=defaults)
+    return render_template("hub/tip.html", tip=found, history=store.tip_history(db, uid), defaults=defaults)
 
 
 @bp.post("/tips/<uid>/status")
