@@ -41,7 +41,7 @@ GATEWAY_TABLES = sorted([
 
 HUB_TABLES = sorted([
     "_sqlite_migrations",
-    "hub_tips", "hub_changes", "hub_events", "hub_imports",
+    "hub_tips", "hub_changes", "hub_events", "hub_imports", "hub_refusals",
     "users", "audit_log", "login_attempts",
     "state",
 ])

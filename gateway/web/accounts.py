@@ -210,6 +210,12 @@ def mark_login(db: Database, user: User, now: datetime | None = None) -> None:
         db.conn.execute("UPDATE users SET last_login_at = ? WHERE id = ?", [utcnow_iso(now), user.id])
 
 
+def end_sessions(db: Database, user_id: int) -> None:
+    """End every session of this account (a logout): a copy of an old cookie no longer works."""
+    with db.conn:
+        db.conn.execute("UPDATE users SET auth_version = auth_version + 1 WHERE id = ?", [user_id])
+
+
 def set_language(db: Database, user_id: int, language: str) -> None:
     if language in LANGUAGES:
         with db.conn:

@@ -154,7 +154,8 @@ def alerts(db: Database, modem: dict[str, Any], now: datetime) -> list[dict[str,
     if sync["zalo"]["state"] == "needs_reauth":
         add("zalo", "bad", _("Zalo OA cần cấp quyền lại: tin báo chưa được chuyển lên Zalo."))
     if sync["district"]["state"] == "needs_reauth":
-        add("district", "bad", _("Máy chủ công an huyện từ chối mã truy cập: cần kiểm tra cấu hình."))
+        add("district", "bad", _("Máy chủ %(hub)s từ chối mã truy cập: cần kiểm tra cấu hình.",
+                                 hub=current_config().hub.level))
     dead = sync_queue.dead_count(db)
     if dead:
         add("sync_dead", "bad", _("%(n)d tin báo bị nơi nhận từ chối, cần xem lại.", n=dead))
@@ -219,6 +220,7 @@ def dashboard() -> str:
     return render_template(
         "status/dashboard.html",
         data=data,
+        hub_level=config.hub.level,
         refresh_seconds=REFRESH_SECONDS,
         charts=chart_markup(current_services().db.get(), config.timezone),
         **panel_context(),

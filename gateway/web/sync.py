@@ -39,7 +39,9 @@ def register(app: Flask) -> None:
 
 
 def destination_label(name: str) -> str:
-    return {"zalo": _("Zalo OA"), "district": _("Máy chủ công an huyện")}.get(name, name)
+    if name == "district":
+        return _("Máy chủ %(hub)s", hub=current_config().hub.level)
+    return {"zalo": _("Zalo OA")}.get(name, name)
 
 
 def state_label(state: str) -> str:
@@ -90,7 +92,7 @@ def page_data(db) -> dict[str, Any]:
             "officers": len([o for o in config.zalo.officer_ids if o]),
             "access_expires_at": pair.access_expires_at if pair else None,
         },
-        "district": {"host": district_host, "has_token": bool(config.district.token)},
+        "district": {"host": district_host, "has_token": bool(config.district.token), "level": config.hub.level},
         "exports": sneakernet.recent_exports(db),
     }
 
