@@ -89,15 +89,19 @@ def received_moment(value: Any, now: datetime) -> tuple[str | None, str | None]:
         return None, "received_at missing"
     if len(value) > MAX_TIMESTAMP or not valid_unicode(value):
         return None, "received_at is not ISO 8601"
+    out_of_range = f"received_at must be between {EARLIEST.date().isoformat()} and a day after the hub's now"
     try:
         moment = datetime.fromisoformat(value)
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)  # a gateway always sends UTC
-        moment = moment.astimezone(UTC)
-    except (ValueError, OverflowError):
+    except ValueError:
         return None, "received_at is not ISO 8601"
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)  # a gateway always sends UTC
+    try:
+        moment = moment.astimezone(UTC)
+    except OverflowError:  # year 9999 with a negative offset
+        return None, out_of_range
     if moment < EARLIEST or moment > now + FUTURE_SLACK:
-        return None, f"received_at must be between {EARLIEST.date().isoformat()} and a day after the hub's now"
+        return None, out_of_range
     return moment.isoformat(), None
 
 
