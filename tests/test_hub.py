@@ -1,4 +1,4 @@
-"""The district hub: its API (tokens, each tip once, the answer), its page, and its command."""
+"""The upstream hub: its API (tokens, each tip once, the answer), its page, and its command."""
 
 from __future__ import annotations
 
@@ -202,12 +202,13 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_python_app_py_district_serves_the_hub(tmp_path):
+@pytest.mark.parametrize("command", ["hub", "district"])  # district: the old name, still served
+def test_python_app_py_hub_serves_the_hub(tmp_path, command):
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("TINBAO_")}
     env.update({"TINBAO_STORAGE_PATH": str(tmp_path / "hub.db"), "TINBAO_WEB_PORT": str(port),
                 "TINBAO_HUB_GATEWAYS": "cl:token-cl"})
-    proc = subprocess.Popen([sys.executable, "app.py", "district"], cwd=ROOT, env=env,
+    proc = subprocess.Popen([sys.executable, "app.py", command], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         def healthy() -> bool:

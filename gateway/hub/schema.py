@@ -1,8 +1,8 @@
 """The hub's tables: its own migration set, applied by ``gateway.hub.store.prepare_hub``.
 
 Besides these the hub's file holds only ``state`` (its session secret) and the accounts set
-(users, audit log, login attempts), so ``python app.py create-user`` with the hub's
-``storage.path`` makes hub logins. No gateway table (pdus, outbox, tips...) is made there.
+(users, audit log, login attempts), so ``python app.py hub create-user`` makes hub logins in
+it. No gateway table (pdus, outbox, tips...) is made there.
 """
 
 from __future__ import annotations
