@@ -3,7 +3,8 @@
     python app.py                          # the gateway, defaults from firmware_config/gateway.toml
     python app.py --config FILE            # another config (or TINBAO_CONFIG=FILE)
     python app.py create-user NAME --role admin|officer|viewer
-    python app.py district                 # the district hub that receives every commune's tips
+    python app.py hub                      # the upstream hub that receives every commune's tips
+    python app.py hub create-user NAME --role admin|officer|viewer   # an account in the hub's database
     python app.py export-tips FILE         # unsynced tips to a signed file (USB stick)
     python app.py import-tips FILE         # on the hub: take such a file in
     python app.py doctor                   # is the post ready for the field? (0 when it is)
@@ -31,9 +32,10 @@ from gateway.storage import DatabaseCorrupt
 COMMANDS = {
     "run": "gateway.service:run_command",
     "create-user": "gateway.web.accounts:create_user_command",
-    "district": "gateway.district.server:run_command",
+    "hub": "gateway.hub.server:hub_command",
+    "district": "gateway.hub.server:hub_command",  # the old name of ``hub``
     "export-tips": "gateway.sync.sneakernet:export_command",
-    "import-tips": "gateway.district.server:import_command",
+    "import-tips": "gateway.hub.server:import_command",
     "doctor": "gateway.doctor:doctor_command",
     "backup": "gateway.backup:backup_command",
     "restore": "gateway.backup:restore_command",
@@ -49,7 +51,11 @@ def build_parser() -> argparse.ArgumentParser:
     user = commands.add_parser("create-user", help="create an officer's account (asks for the password)")
     user.add_argument("username")
     user.add_argument("--role", choices=["admin", "officer", "viewer"], default="officer")
-    commands.add_parser("district", help="run the district hub")
+    hub = commands.add_parser("hub", aliases=["district"], help="run the upstream hub (the provincial police)")
+    hub_commands = hub.add_subparsers(dest="hub_command")
+    hub_user = hub_commands.add_parser("create-user", help="create a hub account in the hub's own database")
+    hub_user.add_argument("username")
+    hub_user.add_argument("--role", choices=["admin", "officer", "viewer"], default="officer")
     export = commands.add_parser("export-tips", help="write unsynced tips to a signed file")
     export.add_argument("file")
     imported = commands.add_parser("import-tips", help="hub: import a file written by export-tips")

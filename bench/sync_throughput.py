@@ -46,7 +46,7 @@ def start_hub(work: Path, port: int, gateways: list[str]) -> subprocess.Popen:
     env = clean_env()
     env.update({"TINBAO_STORAGE_PATH": str(work / "hub.db"), "TINBAO_WEB_PORT": str(port),
                 "TINBAO_HUB_GATEWAYS": ",".join(f"{g}:token-{g}" for g in gateways)})
-    proc = subprocess.Popen([sys.executable, "app.py", "--log-level", "WARNING", "district"], cwd=ROOT, env=env)
+    proc = subprocess.Popen([sys.executable, "app.py", "--log-level", "WARNING", "hub"], cwd=ROOT, env=env)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:

@@ -157,7 +157,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
     },
     "hub": {
         "gateways": Key("table", {}),
-        "name": Key("str", "Công an huyện"),
+        "name": Key("str", ""),
+        "level": Key("str", "Công an tỉnh"),
         "max_batch": Key("int", 2000, _between(1, 100_000)),
     },
     "sync": {
@@ -287,7 +288,13 @@ class BackupSection:
 class HubSection:
     gateways: dict[str, str] = field(repr=False)
     name: str
+    level: str
     max_batch: int
+
+    @property
+    def display_name(self) -> str:
+        """The hub's own name (``Công an tỉnh Lào Cai``), or its level when no name is set."""
+        return self.name.strip() or self.level
 
 
 @dataclass(frozen=True)

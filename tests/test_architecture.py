@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from gateway.district.store import prepare_hub
+from gateway.hub.store import prepare_hub
 from gateway.service import prepare_gateway
 from gateway.storage import open_db
 

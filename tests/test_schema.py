@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from gateway import state
-from gateway.district.store import prepare_hub
+from gateway.hub.store import prepare_hub
 from gateway.service import prepare_gateway
 from gateway.storage import open_db, write_transaction
 
@@ -45,7 +45,7 @@ GATEWAY_TABLES_NOW = sorted([*GATEWAY_TABLES, "zalo_officers"])
 # Columns added by migrations after e9f0415, in order: a fresh file must equal the layout plus these.
 HUB_TABLES = sorted([
     "_sqlite_migrations",
-    "hub_tips", "hub_changes", "hub_events", "hub_imports",
+    "hub_tips", "hub_changes", "hub_events", "hub_imports", "hub_refusals",
     "users", "audit_log", "login_attempts",
     "state",
 ])

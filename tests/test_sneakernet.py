@@ -138,7 +138,7 @@ def test_a_file_overlapping_an_online_sync_changes_nothing_and_the_queue_empties
         assert run_app("export-tips", str(stick), **gateway_env(commune)).returncode == 0
         assert len(json.loads(stick.read_text(encoding="utf-8"))["tips"]) == 15
         hub_db = hub.dbs.get()
-        from gateway.district.server import import_file
+        from gateway.hub.server import import_file
         outcome, total, new, rejected = import_file(hub_db, hub.config, stick, datetime.now(UTC))
         assert (outcome, total, new, rejected) == ("imported", 15, 15, [])
 

@@ -1,15 +1,24 @@
-"""The district hub client: push queued tips in batches, pull back what the hub decided.
+"""The upstream hub's client (config section ``district``): push queued tips in batches,
+push the commune's status changes, pull back what the hub decided.
 
 Push (DESIGN.md): ``POST {district.url}/api/v1/tips`` with ``Authorization: Bearer
-{district.token}`` and ``{"gateway_id":..,"tips":[{"uid","reference","received_at","text",..}]}``.
-The hub answers ``{"accepted":[uid,..], "rejected":[{"uid","error"}]}``; exactly the accepted
-uids are marked done (rule 3), so a push repeated after a crash is harmless.
+{district.token}`` and ``{"gateway_id":..,"tips":[{"uid","reference","received_at","text",
+"status",..}]}``. A text longer than ``tips.UPSTREAM_TEXT_MAX`` goes up cut with a marker
+(``text_chars`` says the whole length; the whole text stays here). The hub answers
+``{"accepted":[uid,..], "rejected":[{"uid","error"}]}``; exactly the accepted uids are marked
+done (rule 3), so a push repeated after a crash is harmless; a rejected one is refused for
+good (the lane marks it dead with the hub's reason).
+
+Status up: ``POST {district.url}/api/v1/status`` with ``{"gateway_id":.., "changes":[{"uid",
+"status","changed_at","by"}]}``: the officers' status changes (``tip_history`` rows after the
+cursor ``sync_district_status_cursor``), answered like a batch of tips.
 
 Pull: ``GET {district.url}/api/v1/changes?since=N`` answers ``{"changes":[{"seq","uid",
-"status","notify_tipster","message",..}], "last_seq": N}`` for this gateway's tips. Each
-change sets the local tip's status and, when the district officer chose to tell the tipster,
-queues an SMS (kind ``tip_status``); the cursor moves in the same transaction, so a change
-is applied once.
+"status","notify_tipster","message","by",..}], "last_seq": N, "hub": name}`` for this
+gateway's tips. Each change sets the local tip's status and writes the tip's history "by
+<officer>, <hub>"; when the hub's officer chose to tell the tipster, it queues the SMS (kind
+``tip_status``) and the history shows it as a reply. The cursor moves in the same
+transaction, so a change is applied once.
 """
 
 from __future__ import annotations
@@ -22,14 +31,19 @@ from sqlite_utils import Database
 
 from gateway import outbox, phone, state, tips
 from gateway.config import Config
+from gateway.sms.segments import plan
+from gateway.sms.text import khong_dau
 from gateway.storage import write_transaction
 from gateway.sync.http import BadAnswer, HttpClient, SyncError
 from gateway.sync.queue import QueuedTip
+from gateway.tips import history
 
 log = logging.getLogger(__name__)
 
 CURSOR_KEY = "sync_district_cursor"
+STATUS_CURSOR_KEY = "sync_district_status_cursor"
 PULL_LIMIT = 500
+STATUS_BATCH = 500
 MAX_STATUS_SMS = 300
 
 
@@ -37,16 +51,29 @@ class Refused(SyncError):
     """The hub refused our token (HTTP 401/403): nothing will pass until the token is fixed."""
 
 
+def storable(text: str) -> str:
+    """``text`` with lone surrogates (half an emoji from a broken SMS) as U+FFFD: UTF-8 JSON."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "".join("\ufffd" if 0xD800 <= ord(ch) <= 0xDFFF else ch for ch in text)
+    return text
+
+
 def tip_payload(tip: QueuedTip, *, share_numbers: bool) -> dict[str, Any]:
-    """One tip as the hub receives it; the number is masked unless the commune chose otherwise."""
+    """One tip as the hub receives it; the number is masked unless the commune chose otherwise,
+    the text cut to the one limit both sides share (``tips.UPSTREAM_TEXT_MAX``)."""
+    text, cut = tips.upstream_text(storable(tip.text))
     item: dict[str, Any] = {
         "uid": tip.uid,
         "reference": tip.reference,
         "received_at": tip.received_at,
-        "text": tip.text,
+        "text": text,
         "tipster_masked": phone.mask(tip.tipster),
         "status": tip.status,
     }
+    if cut:
+        item["text_chars"] = len(tip.text)
     if share_numbers:
         item["tipster"] = tip.tipster
     return item
@@ -103,10 +130,41 @@ class DistrictClient:
                 rejected[item["uid"]] = str(item.get("error") or "rejected")[:300]
         return {uid for uid in accepted if isinstance(uid, str)}, rejected
 
-    @staticmethod
-    def _check(status: int, answer: Any) -> None:
+    def push_statuses(self, db: Database) -> int:
+        """Send the officers' status changes made since the cursor; returns how many the hub took.
+
+        A hub that does not know the endpoint yet (404/405, an older version) is asked again at
+        the next pull; the tips themselves still carry their status.
+        """
+        assert self.http is not None
+        taken = 0
+        while True:
+            after = _int_state(db, STATUS_CURSOR_KEY)
+            rows = history.status_changes_after(db, after, STATUS_BATCH)
+            if not rows:
+                return taken
+            payload = {"gateway_id": self.gateway_id, "changes": [
+                {"uid": row["uid"], "status": row["status"], "changed_at": row["at"],
+                 "by": storable(row["by"] or "")[:64]} for row in rows]}
+            status, answer = self.http.json("POST", "/api/v1/status", payload=payload, headers=self._headers())
+            if status in (404, 405):
+                log.info("the hub does not take status changes yet (HTTP %s)", status)
+                return taken
+            self._check(status, answer)
+            accepted = answer.get("accepted") if isinstance(answer, dict) else None
+            if not isinstance(accepted, list):
+                raise BadAnswer("the hub's answer has no 'accepted' list", status=status)
+            taken += len(accepted)
+            # Refused ones are not sent again: an unknown uid goes up with its tip (which
+            # carries its status); anything else would be refused the same way next time.
+            state.put(db, STATUS_CURSOR_KEY, str(rows[-1]["id"]), self.clock.now())
+            if len(rows) < STATUS_BATCH:
+                return taken
+
+    def _check(self, status: int, answer: Any) -> None:
         if status in (401, 403):
-            raise Refused(f"Máy chủ huyện từ chối mã của cổng (HTTP {status}): kiểm tra district.token")
+            raise Refused(f"Máy chủ {self.config.hub.level} từ chối mã của cổng (HTTP {status}):"
+                          " kiểm tra district.token")
         if status != 200:
             error = answer.get("error") if isinstance(answer, dict) else None
             raise BadAnswer(f"the hub answered HTTP {status}: {error or ''}".strip(), status=status)
@@ -129,21 +187,32 @@ class DistrictClient:
                 raise BadAnswer("the hub's changes answer is not what was expected", status=status)
             if last_seq <= since:
                 return applied
-            applied += apply_changes(db, changes, last_seq, self.clock.now())
+            hub_name = answer.get("hub") if isinstance(answer.get("hub"), str) else ""
+            applied += apply_changes(db, changes, last_seq, self.clock.now(),
+                                     hub_name=hub_name.strip()[:120] or self.config.hub.level)
             if len(changes) < PULL_LIMIT:
                 return applied
 
 
-def cursor(db: Database) -> int:
-    value = state.get(db, CURSOR_KEY)
+def _int_state(db: Database, key: str) -> int:
+    value = state.get(db, key)
     try:
         return int(value) if value is not None else 0
     except ValueError:
         return 0
 
 
-def apply_changes(db: Database, changes: list[Any], last_seq: int, now: datetime) -> int:
-    """Apply the hub's decisions and move the cursor, in one transaction (each once)."""
+def cursor(db: Database) -> int:
+    return _int_state(db, CURSOR_KEY)
+
+
+def apply_changes(db: Database, changes: list[Any], last_seq: int, now: datetime, *,
+                  hub_name: str = "") -> int:
+    """Apply the hub's decisions and move the cursor, in one transaction (each once).
+
+    The tip's history names who decided ("<officer>, <hub>"); an SMS the hub's officer chose
+    to send the tipster is a reply in that history, with its delivery state.
+    """
     applied = 0
     with write_transaction(db):
         for change in changes:
@@ -152,18 +221,24 @@ def apply_changes(db: Database, changes: list[Any], last_seq: int, now: datetime
             uid, status = change.get("uid"), change.get("status")
             if not isinstance(uid, str) or status not in tips.STATUSES:
                 continue
-            row = db.execute("SELECT reference, tipster, status FROM tips WHERE uid=?", (uid,)).fetchone()
+            row = db.execute("SELECT id, reference, tipster, status FROM tips WHERE uid=?", (uid,)).fetchone()
             if row is None:
                 log.warning("hub changed %s, which this gateway does not hold", uid)
                 continue
-            reference, tipster, old_status = row
+            tip_id, reference, tipster, old_status = row
+            officer = change.get("by") if isinstance(change.get("by"), str) else ""
+            by = ", ".join(part for part in (storable(officer).strip()[:64], hub_name) if part) or "hub"
             if old_status != status:
-                tips.set_status(db, reference, status, by="district", now=now)
+                tips.set_status(db, reference, status, by=by, now=now)
+                history.record(db, tip_id, now, by, "hub_status", old_status, status)
             message = change.get("message")
             if change.get("notify_tipster") is True and isinstance(message, str) and message.strip():
                 if phone.normalise(tipster).can_auto_reply:
-                    outbox.enqueue(db, tipster, message.strip()[:MAX_STATUS_SMS], kind="tip_status", now=now,
-                                   auto=False, khong_dau=True)
+                    text = storable(message).strip()[:MAX_STATUS_SMS]
+                    outbox_id = outbox.enqueue(db, tipster, text, kind="tip_status", now=now, auto=False,
+                                               khong_dau=True)
+                    history.record(db, tip_id, now, by, "reply", None, str(plan(khong_dau(text)).count),
+                                   outbox_id)
             applied += 1
         state.put(db, CURSOR_KEY, str(last_seq), now)
     return applied

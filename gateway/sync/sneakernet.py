@@ -189,5 +189,5 @@ def export_command(config: Config, args: Any) -> int:
     finally:
         db.close()
     print(f"Đã ghi {count} tin báo chưa đồng bộ vào {args.file}. "
-          f"Mang tệp này lên huyện: python app.py import-tips {args.file}")
+          f"Mang tệp này lên {config.hub.level}: python app.py import-tips {args.file}")
     return 0

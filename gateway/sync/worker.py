@@ -329,7 +329,8 @@ class DistrictLane(Lane):
 
     def offline_reason(self) -> str:
         if self.client.http is None:
-            return "Chưa đặt địa chỉ máy chủ huyện (district.url): chỉ chuyển được bằng tệp USB"
+            return (f"Chưa đặt địa chỉ máy chủ {self.config.hub.level} (district.url):"
+                    " chỉ chuyển được bằng tệp USB")
         return super().offline_reason()
 
     def has_work(self, db: Database, now: datetime) -> bool:
@@ -349,10 +350,16 @@ class DistrictLane(Lane):
                 raise
             now = self.clock.now()
             queue.mark_done(db, [t.row_id for t in batch if t.uid in accepted], now)
+            hub = self.config.hub.level
             for tip in batch:
-                if tip.uid not in accepted:
-                    queue.mark_failed(db, tip.row_id, rejected.get(tip.uid, "Máy chủ huyện chưa xác nhận tin này"),
-                                      now, base=self.config.sync.retry_base, maximum=self.config.sync.retry_max)
+                if tip.uid in accepted:
+                    continue
+                if tip.uid in rejected:  # refused as it is: sending it again cannot help
+                    queue.mark_dead(db, tip.row_id, f"{hub} từ chối tin này: {rejected[tip.uid]}")
+                else:
+                    queue.mark_failed(db, tip.row_id, f"Máy chủ {hub} chưa xác nhận tin này", now,
+                                      base=self.config.sync.retry_base, maximum=self.config.sync.retry_max)
+        self.client.push_statuses(db)
         self.client.pull(db)
         self.last_pull = time.monotonic()
 

@@ -25,6 +25,11 @@ STATUSES = ("new", "handling", "closed")
 PENDING, CONFIRMED, DISMISSED = "pending", "confirmed", "dismissed"
 CONFIRMATIONS = (PENDING, CONFIRMED, DISMISSED)
 
+# The longest tip text the upstream hub holds: the gateway and the hub share this one limit.
+# A longer tip (a villager may send dozens of SMS parts) goes up cut, with a marker that says
+# so; the whole text stays here at the commune.
+UPSTREAM_TEXT_MAX = 20_000
+
 
 @dataclass(frozen=True, slots=True)
 class Tip:
@@ -81,6 +86,14 @@ def assign(db: Database, tip_id: int, username: str | None, *, now: datetime) ->
 def set_village(db: Database, tip_id: int, village: str | None) -> None:
     """Write down which village (thôn) a tip is about; the caller writes the history."""
     db.execute("UPDATE tips SET village = ? WHERE id = ?", (village, tip_id))
+
+
+def upstream_text(text: str) -> tuple[str, bool]:
+    """The text as the hub receives it, and whether it was cut (``UPSTREAM_TEXT_MAX``)."""
+    if len(text) <= UPSTREAM_TEXT_MAX:
+        return text, False
+    marker = f"\n[… cắt bớt: tin dài {len(text)} ký tự, bản đầy đủ ở xã]"
+    return text[: UPSTREAM_TEXT_MAX - len(marker)] + marker, True
 
 
 # -- reads -------------------------------------------------------------------------------------

@@ -34,6 +34,17 @@ def entries(db: Database, tip_id: int) -> list[dict[str, Any]]:
     ))
 
 
+def status_changes_after(db: Database, after_id: int, limit: int) -> list[dict[str, Any]]:
+    """Status changes made at the commune (action ``status``) after history row ``after_id``,
+    with the tip's uid, oldest first: what the hub client pushes up (``POST /api/v1/status``).
+    Changes that came down from the hub are ``hub_status`` rows and are not listed."""
+    return list(db.query(
+        "SELECT h.id, t.uid, h.new_value AS status, h.at, h.by FROM tip_history h JOIN tips t ON t.id = h.tip_id"
+        " WHERE h.id > ? AND h.action = 'status' ORDER BY h.id LIMIT ?",
+        [after_id, limit],
+    ))
+
+
 def add_note(db: Database, tip_id: int, text: str, *, by: str, now: datetime) -> int:
     """Keep an internal note on a tip (never sent to anybody); returns the note's id."""
     cursor = db.execute(

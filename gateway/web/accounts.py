@@ -210,6 +210,12 @@ def mark_login(db: Database, user: User, now: datetime | None = None) -> None:
         db.conn.execute("UPDATE users SET last_login_at = ? WHERE id = ?", [utcnow_iso(now), user.id])
 
 
+def end_sessions(db: Database, user_id: int) -> None:
+    """End every session of this account (a logout): a copy of an old cookie no longer works."""
+    with db.conn:
+        db.conn.execute("UPDATE users SET auth_version = auth_version + 1 WHERE id = ?", [user_id])
+
+
 def set_language(db: Database, user_id: int, language: str) -> None:
     if language in LANGUAGES:
         with db.conn:
@@ -292,18 +298,25 @@ def read_password(stdin: TextIO | None = None, stderr: TextIO | None = None) -> 
     return line.rstrip("\r\n")
 
 
-def create_user_command(config: Any, args: Any) -> int:
-    """``python app.py create-user NAME --role ROLE``: 0 when made, 1 with one clear line if not."""
+def create_user_command(config: Any, args: Any, *, path: Any = None, prepare_file: Any = None) -> int:
+    """``python app.py create-user NAME --role ROLE``: 0 when made, 1 with one clear line if not.
+
+    The hub passes its own file and how to prepare it (``python app.py hub create-user``).
+    """
     from gateway.storage import open_db, prepare
     from gateway.web import accounts_schema
 
+    path = path or config.storage_path
     try:
         username = check_username(args.username)
         role = check_role(getattr(args, "role", None) or "officer")
         password = read_password()
         check_password(password)
-        prepare(config.storage_path, [accounts_schema.migrations])  # a gateway's file or the hub's
-        db = open_db(config.storage_path)
+        if prepare_file is not None:
+            prepare_file(path)
+        else:
+            prepare(path, [accounts_schema.migrations])
+        db = open_db(path)
         try:
             create_user(db, username, password, role, by="cli")
         finally:
@@ -311,5 +324,5 @@ def create_user_command(config: Any, args: Any) -> int:
     except AccountError as exc:
         print(f"tinbao: {exc}", file=sys.stderr)
         return 1
-    print(f"Đã tạo tài khoản {username} ({role}) trong {config.storage_path}.")
+    print(f"Đã tạo tài khoản {username} ({role}) trong {path}.")
     return 0

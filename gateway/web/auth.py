@@ -29,6 +29,7 @@ from flask import (
     Blueprint,
     Flask,
     abort,
+    current_app,
     flash,
     jsonify,
     redirect,
@@ -125,13 +126,18 @@ def _now_ts() -> float:
     return current_services().clock.now().timestamp()
 
 
+def home_endpoint() -> str:
+    """The page a login leads to: the dashboard, or the hub's list (``TINBAO_HOME_ENDPOINT``)."""
+    return current_app.config.get("TINBAO_HOME_ENDPOINT", "status.dashboard")
+
+
 def _safe_next(target: str | None) -> str:
     """Only a path on this site (``/tips?x=1``), never ``//evil`` or ``http://evil``."""
     if not target:
-        return url_for("status.dashboard")
+        return url_for(home_endpoint())
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith(("//", "/\\")):
-        return url_for("status.dashboard")
+        return url_for(home_endpoint())
     return target
 
 
@@ -213,7 +219,7 @@ def _load_user(user_id: str) -> accounts.User | None:
 def _unauthorized() -> Any:
     if _wants_json():
         return jsonify(error=_("Cần đăng nhập."), login_url=url_for("auth.login")), 401
-    if request.endpoint != "status.dashboard" or request.args:
+    if request.endpoint != home_endpoint() or request.args:
         return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
     return redirect(url_for("auth.login"))
 
@@ -297,6 +303,9 @@ def login() -> Any:
 def logout() -> Any:
     if current_user.is_authenticated:
         audit.record_request(audit.LOGOUT, current_user.username)
+        # The signed cookie lives in the browser: only a new version on the account makes a
+        # copy of it (kept by anyone) useless. Each of the account's sessions ends.
+        accounts.end_sessions(current_services().db.get(), current_user.id)
     _end_session()
     flash(_("Đã đăng xuất."), "info")
     return redirect(url_for("auth.login"), code=303)

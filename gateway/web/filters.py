@@ -73,7 +73,10 @@ def local_time(value: str | None, tz: ZoneInfo) -> str:
         return str(value)
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(tz).strftime(DATE_FORMAT)
+    try:
+        return moment.astimezone(tz).strftime(DATE_FORMAT)
+    except OverflowError:  # year 9999 with an offset: shown as stored, never a 500
+        return str(value)
 
 
 def signal_bars(csq: int | None) -> int | None:

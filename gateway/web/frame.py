@@ -1,5 +1,5 @@
 """The page frame both web apps share: the officers' page (``gateway.web``) and the hub's
-page (``gateway.district``).
+page (``gateway.hub``).
 
 ``install_frame(app, ...)`` gives an app, in one call:
 

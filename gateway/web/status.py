@@ -253,7 +253,8 @@ def alerts(db: Database, modem: dict[str, Any], now: datetime, tz: ZoneInfo | No
     if sync["zalo"]["state"] == "needs_reauth":
         add("zalo", "bad", _("Zalo OA cần cấp quyền lại: tin báo chưa được chuyển lên Zalo."))
     if sync["district"]["state"] == "needs_reauth":
-        add("district", "bad", _("Máy chủ công an huyện từ chối mã truy cập: cần kiểm tra cấu hình."))
+        add("district", "bad", _("Máy chủ %(hub)s từ chối mã truy cập: cần kiểm tra cấu hình.",
+                                 hub=current_config().hub.level))
     if current_config().zalo.enabled:
         low = zalo_officers.quota_low(db, current_config().zalo.quota_alert)
         if low:
@@ -355,6 +356,7 @@ def dashboard() -> str:
     return render_template(
         "status/dashboard.html",
         data=data,
+        hub_level=config.hub.level,
         refresh_seconds=REFRESH_SECONDS,
         charts=chart_markup(current_services().db.get(), config.timezone),
         **panel_context(),

@@ -43,7 +43,9 @@ def register(app: Flask) -> None:
 
 
 def destination_label(name: str) -> str:
-    return {"zalo": _("Zalo OA"), "district": _("Máy chủ công an huyện")}.get(name, name)
+    if name == "district":
+        return _("Máy chủ %(hub)s", hub=current_config().hub.level)
+    return {"zalo": _("Zalo OA")}.get(name, name)
 
 
 def state_label(state: str) -> str:
@@ -159,7 +161,7 @@ def page_data(db) -> dict[str, Any]:
             "quota_low": zalo_officers.quota_low(db, config.zalo.quota_alert) is not None,
             "problems": zalo.problems(db) if config.zalo.enabled else [],
         },
-        "district": {"host": district_host, "has_token": bool(config.district.token)},
+        "district": {"host": district_host, "has_token": bool(config.district.token), "level": config.hub.level},
         "exports": sneakernet.recent_exports(db),
     }
 

@@ -153,7 +153,7 @@ def _load(reference: str) -> dict[str, Any]:
 def _history_view(row: dict[str, Any], tz: ZoneInfo) -> dict[str, Any]:
     action = row["action"]
     old, new = row["old_value"], row["new_value"]
-    if action == "status":
+    if action in ("status", "hub_status"):  # hub_status: decided upstream, "by" names who
         what = _("Đổi trạng thái: %(old)s → %(new)s", old=label("tip", old), new=label("tip", new))
     elif action == "assign":
         what = _("Giao cho %(who)s", who=new) if new else _("Bỏ giao việc")
@@ -169,7 +169,7 @@ def _history_view(row: dict[str, Any], tz: ZoneInfo) -> dict[str, Any]:
 
 
 def _sync_view(row: dict[str, Any], tz: ZoneInfo) -> dict[str, Any]:
-    names = {"zalo": _("Zalo OA"), "district": _("Công an huyện")}
+    names = {"zalo": _("Zalo OA"), "district": current_config().hub.level}
     statuses = {
         "queued": _("Chờ gửi"), "in_progress": _("Đang gửi"), "done": _("Đã nhận"),
         "failed": _("Lỗi, sẽ thử lại"), "dead": _("Bị từ chối"),

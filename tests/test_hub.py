@@ -1,4 +1,4 @@
-"""The district hub: its API (tokens, each tip once, the answer), its page, and its command."""
+"""The upstream hub: its API (tokens, each tip once, the answer), its page, and its command."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import pytest
 from conftest import ROOT, rows, wait_until
 from fake_zalo import HubServer
 
-from gateway.district import store
+from gateway.hub import store
 from gateway.web import accounts
 
 NOW = datetime(2026, 11, 29, 3, 0, tzinfo=UTC)
@@ -77,7 +77,9 @@ def test_a_wrong_or_missing_token_is_refused_and_logged(api, hub, token, gateway
     status, answer = push(api, token, {"gateway_id": gateway_id, "tips": [tip("cl-1")]})
     assert status == 401 and "token" in answer["error"]
     assert hub.uids() == []
-    assert rows(hub.path, "SELECT event, detail FROM hub_events") == [("refused", f"POST /api/v1/tips: {why}")]
+    assert rows(hub.path, "SELECT remote, count, last_detail FROM hub_refusals") == [
+        ("127.0.0.1", 1, f"POST /api/v1/tips: {why}")]
+    assert rows(hub.path, "SELECT event FROM hub_events") == []  # real events only
     assert api.get("/api/v1/changes?since=0", headers={"Authorization": "Bearer nope"}).status_code == 401
 
 
@@ -108,7 +110,7 @@ def test_changes_go_to_their_own_gateway_only(api, hub):
         ("cl-1", "handling", True, "Tin CL-0001 da duoc tiep nhan")]
     since = answer["last_seq"]
     assert api.get(f"/api/v1/changes?since={since}", headers={"Authorization": "Bearer token-cl"}).get_json() == {
-        "changes": [], "last_seq": since}
+        "changes": [], "last_seq": since, "hub": "Công an tỉnh"}
 
 
 # -- the page --------------------------------------------------------------------------------
@@ -120,7 +122,7 @@ def csrf_token(page: bytes) -> str:
 def login(client, username: str = "huyen", password: str = "mat-khau-dai") -> None:
     token = csrf_token(client.get("/login").data)
     response = client.post("/login", data={"username": username, "password": password, "csrf_token": token})
-    assert response.status_code == 302, response.data
+    assert response.status_code == 303, response.data
 
 
 @pytest.fixture
@@ -190,7 +192,7 @@ def test_a_viewer_cannot_change_a_tip(hub, api):
     login(client, "xem")
     page = client.get("/tips/cl-1")
     assert page.status_code == 200 and b"/status" not in page.data
-    token = csrf_token(client.get("/login").data)
+    token = csrf_token(page.data)  # the logout form's
     assert client.post("/tips/cl-1/status", data={"status": "closed", "csrf_token": token}).status_code == 403
 
 
@@ -200,12 +202,13 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_python_app_py_district_serves_the_hub(tmp_path):
+@pytest.mark.parametrize("command", ["hub", "district"])  # district: the old name, still served
+def test_python_app_py_hub_serves_the_hub(tmp_path, command):
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("TINBAO_")}
     env.update({"TINBAO_STORAGE_PATH": str(tmp_path / "hub.db"), "TINBAO_WEB_PORT": str(port),
                 "TINBAO_HUB_GATEWAYS": "cl:token-cl"})
-    proc = subprocess.Popen([sys.executable, "app.py", "district"], cwd=ROOT, env=env,
+    proc = subprocess.Popen([sys.executable, "app.py", command], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         def healthy() -> bool:
@@ -255,4 +258,4 @@ def test_the_hub_page_in_chromium(hub, api, page):
     assert "Xã sẽ nhắn tin cho người báo tin" in page.content()
     screenshot(page, "district-hub-tip")
     assert rows(hub.path, "SELECT uid, status, notify_tipster, message FROM hub_changes") == [
-        ("bh-1", "handling", 1, "Tin BH-0001 da duoc tiep nhan. Cam on ba con da bao tin.")]
+        ("bh-1", "handling", 1, "Tin BH-0001 da duoc tiep nhan. Cam on ba con da bao tin. - Cong an tinh")]

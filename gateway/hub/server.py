@@ -1,4 +1,4 @@
-"""``python app.py district`` (run the hub) and ``python app.py import-tips FILE`` (USB files).
+"""``python app.py hub`` (run the hub; ``district`` is an alias) and ``python app.py import-tips FILE`` (USB files).
 
 The hub keeps its own database: ``storage.path``, or ``data/hub.db`` while ``storage.path``
 is still the gateway's default, so a hub started next to a gateway never shares its file.
@@ -15,7 +15,7 @@ from typing import Any
 from gateway import __version__
 from gateway.clock import Clock
 from gateway.config import SCHEMA, Config
-from gateway.district import store
+from gateway.hub import store
 from gateway.storage import ThreadLocalDb, open_db, utcnow_iso, write_transaction
 from gateway.sync.sneakernet import SneakernetError, TamperedFile, read_document, verify
 
@@ -30,22 +30,38 @@ def hub_db_path(config: Config) -> Path:
     return config.storage_path
 
 
+def hub_command(config: Config, args: Any = None) -> int:
+    """``python app.py hub`` serves the hub; ``python app.py hub create-user NAME --role ROLE``
+    makes an account in the hub's own database (not the gateway's)."""
+    if getattr(args, "hub_command", None) == "create-user":
+        return create_user_command(config, args)
+    return run_command(config, args)
+
+
+def create_user_command(config: Config, args: Any) -> int:
+    """An account in the hub's file (``hub_db_path``), made complete with the hub's tables."""
+    from gateway.web import accounts
+
+    path = hub_db_path(config)
+    return accounts.create_user_command(config, args, path=path, prepare_file=store.prepare_hub)
+
+
 def run_command(config: Config, args: Any = None) -> int:
     """Serve the hub (API and page) with waitress until interrupted."""
     import waitress
 
-    from gateway.district.app import create_hub_app
+    from gateway.hub.app import create_hub_app
 
     path = hub_db_path(config)
     store.prepare_hub(path)
     if not config.hub.gateways:
         log.warning("hub.gateways is empty: no gateway can send tips (TINBAO_HUB_GATEWAYS=\"cl:token,...\")")
     # fsync on every commit: once the hub answers "accepted", the gateway forgets the tip, so
-    # the hub's copy must survive a power cut at the district too.
+    # the hub's copy must survive a power cut at the hub too.
     dbs = ThreadLocalDb(path, durable=True)
     app = create_hub_app(config, dbs)
     host, port = config.web.host, config.web.port
-    log.info("TinBao %s district hub (%s) on http://%s:%s/ (database %s, %d gateways)",
+    log.info("TinBao %s hub (%s) on http://%s:%s/ (database %s, %d gateways)",
              __version__, config.hub.name, host, port, path, len(config.hub.gateways))
     try:
         waitress.serve(app, host=host, port=port, threads=8, ident="TinBao-hub")

@@ -1,8 +1,8 @@
-"""The hub's tables: its own migration set, applied by ``gateway.district.store.prepare_hub``.
+"""The hub's tables: its own migration set, applied by ``gateway.hub.store.prepare_hub``.
 
 Besides these the hub's file holds only ``state`` (its session secret) and the accounts set
-(users, audit log, login attempts), so ``python app.py create-user`` with the hub's
-``storage.path`` makes hub logins. No gateway table (pdus, outbox, tips...) is made there.
+(users, audit log, login attempts), so ``python app.py hub create-user`` makes hub logins in
+it. No gateway table (pdus, outbox, tips...) is made there.
 """
 
 from __future__ import annotations
@@ -75,5 +75,30 @@ def m001_hub(db: Database) -> None:
             tips INTEGER NOT NULL,
             new_tips INTEGER NOT NULL
         );
+        """
+    )
+
+
+@migrations()
+def m002_commune_status_and_refusals(db: Database) -> None:
+    db.executescript(
+        """
+        -- The status the commune gave the tip (pushed with the tip, then POST /api/v1/status),
+        -- shown beside the hub's own; and the full length when the gateway cut the text.
+        ALTER TABLE hub_tips ADD COLUMN commune_status TEXT;
+        ALTER TABLE hub_tips ADD COLUMN commune_status_at TEXT;
+        ALTER TABLE hub_tips ADD COLUMN commune_status_by TEXT;
+        ALTER TABLE hub_tips ADD COLUMN text_chars INTEGER;
+
+        -- Refused requests (wrong or missing token), counted per address: a flood of them is
+        -- one row, so it can never push the real events of hub_events out.
+        CREATE TABLE hub_refusals (
+            remote TEXT PRIMARY KEY,
+            count INTEGER NOT NULL,
+            first_at TEXT NOT NULL,
+            last_at TEXT NOT NULL,
+            last_detail TEXT
+        );
+        CREATE INDEX hub_refusals_last ON hub_refusals(last_at);
         """
     )

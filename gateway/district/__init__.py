@@ -1,5 +1,0 @@
-"""The district hub: receives the tips of every commune gateway (``python app.py district``).
-
-Same codebase and config keys as a gateway (``web.*``, ``storage.path``) plus ``hub.*``; its
-own database file and its own migration set (``gateway/district/schema.py``).
-"""

@@ -1,0 +1,161 @@
+"""The hub's machine door: ``POST /api/v1/tips``, ``POST /api/v1/status``,
+``GET /api/v1/changes``, ``GET /healthz``.
+
+Each gateway has its own token (``hub.gateways``: id → token). A request without a token, or
+with one the hub does not know, is answered 401 and counted per address (``hub_refusals``:
+one row per address, so a flood cannot push real events out); tokens are compared in
+constant time. A gateway may only push tips whose uid starts with its own id. Every item is
+checked on its own (``store._check``) and a bad one is listed in ``rejected`` with a reason;
+a bad request as a whole is a 4xx with a JSON ``error``, never a 500.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, request
+
+from gateway import __version__
+from gateway.hub import store
+from gateway.web.auth import public
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("hub_api", __name__)
+
+CHANGES_LIMIT = 1000
+SEQ_MAX = 2**63 - 1  # SQLite's largest integer
+
+
+def hub() -> dict[str, Any]:
+    return current_app.extensions["tinbao_hub"]
+
+
+def _remote() -> str:
+    return request.remote_addr or ""
+
+
+def authenticated_gateway() -> str | None:
+    """The gateway id whose token is in ``Authorization: Bearer``, or None."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    token = token.strip().encode("utf-8")
+    found = None
+    for gateway_id, expected in hub()["config"].hub.gateways.items():
+        # Compare against every token (no early exit), each in constant time.
+        if hmac.compare_digest(token, expected.encode("utf-8")) and found is None:
+            found = gateway_id
+    return found
+
+
+def _refuse(reason: str) -> tuple[Response, int]:
+    count = store.note_refusal(hub()["dbs"].get(), _remote(), hub()["clock"].now(),
+                               f"{request.method} {request.path}: {reason}")
+    if count == 1 or count % 1000 == 0:  # the log says it once per address, then every 1000th
+        log.warning("hub refused a request from %s to %s: %s (%d so far)", _remote(), request.path,
+                    store.clean_text(reason), count)
+    response = jsonify(error="unauthorized: a valid gateway token is required")
+    response.headers["WWW-Authenticate"] = 'Bearer realm="tinbao-hub"'
+    return response, 401
+
+
+def _body(key: str) -> tuple[str | None, dict[str, Any] | None, tuple[Response, int] | None]:
+    """The gateway's id and the JSON body with a list under ``key``, or the answer refusing them."""
+    gateway_id = authenticated_gateway()
+    if gateway_id is None:
+        has_header = bool(request.headers.get("Authorization"))
+        return None, None, _refuse("sai mã (token)" if has_header else "thiếu mã (token)")
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or not isinstance(body.get(key), list):
+        return None, None, (jsonify(error=f"the body must be JSON: {{\"gateway_id\": .., \"{key}\": [..]}}"), 400)
+    if body.get("gateway_id") != gateway_id:
+        claimed = body.get("gateway_id")
+        shown = store.clean_text(claimed[:32]) if isinstance(claimed, str) else claimed
+        return None, None, _refuse(f"mã của {gateway_id} dùng cho gateway_id {shown!r}")
+    config = hub()["config"]
+    if len(body[key]) > config.hub.max_batch:
+        return None, None, (jsonify(error=f"at most {config.hub.max_batch} items per request"), 413)
+    return gateway_id, body, None
+
+
+@bp.post("/api/v1/tips")
+@public
+def receive_tips() -> Any:
+    gateway_id, body, refused = _body("tips")
+    if refused is not None:
+        return refused
+    assert gateway_id is not None and body is not None
+    db = hub()["dbs"].get()
+    now = hub()["clock"].now()
+    result = store.store_batch(db, gateway_id, body["tips"], source="online", now=now,
+                               gateway_name=body.get("gateway_name"))
+    if result.new or result.rejected:
+        store.log_event(db, "batch", now, gateway_id=gateway_id, remote=_remote(),
+                        detail=f"{result.new} tin mới, {len(result.accepted) - result.new} tin đã có, "
+                               f"{len(result.rejected)} tin bị từ chối")
+    return jsonify(accepted=result.accepted, rejected=result.rejected)
+
+
+@bp.post("/api/v1/status")
+@public
+def receive_statuses() -> Any:
+    """Status changes made at the commune: ``{"gateway_id", "changes": [{"uid", "status",
+    "changed_at", "by"}]}``, answered like a batch of tips (``accepted``, ``rejected``)."""
+    gateway_id, body, refused = _body("changes")
+    if refused is not None:
+        return refused
+    assert gateway_id is not None and body is not None
+    db = hub()["dbs"].get()
+    now = hub()["clock"].now()
+    result = store.store_statuses(db, gateway_id, body["changes"], now=now)
+    if result.accepted:
+        store.log_event(db, "status", now, gateway_id=gateway_id, remote=_remote(),
+                        detail=f"{len(result.accepted)} trạng thái từ xã")
+    return jsonify(accepted=result.accepted, rejected=result.rejected)
+
+
+def _whole_number(name: str, default: int, low: int, high: int) -> int | None:
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    raw = raw.strip()
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 19:
+        return None
+    value = int(raw)
+    return value if low <= value <= high else None
+
+
+@bp.get("/api/v1/changes")
+@public
+def changes() -> Any:
+    """The hub's decisions for this gateway since ``since``; ``hub`` names who made them."""
+    gateway_id = authenticated_gateway()
+    if gateway_id is None:
+        return _refuse("sai hoặc thiếu mã (token)")
+    since = _whole_number("since", 0, 0, SEQ_MAX)
+    limit = _whole_number("limit", 500, 1, SEQ_MAX)
+    if since is None or limit is None:
+        return jsonify(error=f"since and limit must be whole numbers from 0 to {SEQ_MAX}"), 400
+    found, last_seq = store.changes_since(hub()["dbs"].get(), gateway_id, since, min(limit, CHANGES_LIMIT))
+    return jsonify(changes=found, last_seq=last_seq, hub=hub()["config"].hub.display_name)
+
+
+@bp.get("/healthz")
+@public
+def healthz() -> Any:
+    """Cheap and impersonal: gateways call it before sending a batch."""
+    try:
+        hub()["dbs"].get().execute("SELECT 1 FROM hub_tips LIMIT 1").fetchall()
+        database = "ok"
+    except Exception:
+        log.exception("hub healthz could not read the database")
+        database = "error"
+    body = {"status": "ok" if database == "ok" else "degraded", "role": "hub", "version": __version__,
+            "database": database}
+    response = jsonify(body)
+    response.headers["Cache-Control"] = "no-store"
+    return response, 200 if database == "ok" else 503
