@@ -156,8 +156,12 @@ class Gateway:
         """Judge the clock now (at start, and whenever a modem read the network's time)."""
         try:
             self.clock.check(self.dbs.get())
-        except Exception:
-            log.exception("could not check the clock")
+        except Exception as exc:
+            reason = cannot_write(exc)
+            if reason is None:
+                log.exception("could not check the clock")
+            else:  # the storage's trouble, already shown by the workers: one line, no traceback
+                log.warning("could not check the clock: the database cannot be written (%s)", reason)
 
     def _wake_modems(self) -> None:
         for worker in self.modems:

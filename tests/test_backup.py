@@ -234,13 +234,20 @@ def test_files_are_private_whatever_the_umask(tmp_path):
 
 
 def test_the_dashboard_shows_the_last_backup_and_warns_when_it_is_old(tmp_path, stopped):
+    from gateway.modem.status import read_nothing
+    from gateway.storage import ThreadLocalDb
+    from gateway.web import WebServices, create_app
     from gateway.web.status import alerts, backup_view
 
     config = stopped
     db = open_db(config.storage_path)
+    # The alerts read the page's config (time zone, Zalo, the hub's name): inside a request.
+    page = create_app(config, WebServices(db=ThreadLocalDb(config.storage_path), simulator=None, version="test"))
+    request = page.test_request_context()
+    request.push()
     try:
         now = datetime.now(UTC)
-        modem = {"state": "connected", "sim_used": None, "sim_total": None, "error": None}
+        modem = read_nothing("connected")
         assert "backup" not in [a["key"] for a in alerts(db, modem, now)]  # a new file is not late yet
         assert "backup" in [a["key"] for a in alerts(db, modem, now + timedelta(days=3))]
         backup.record(db, tmp_path / "x.db", now - timedelta(hours=5))
@@ -248,6 +255,7 @@ def test_the_dashboard_shows_the_last_backup_and_warns_when_it_is_old(tmp_path, 
         assert "backup" not in [a["key"] for a in alerts(db, modem, now)]
         assert "backup" in [a["key"] for a in alerts(db, modem, now + timedelta(days=2, hours=1))]
     finally:
+        request.pop()
         db.close()
 
 
