@@ -311,12 +311,45 @@ def subscriber_list() -> Any:
     status = status if status in ("subscribed", "left", "all") else "subscribed"
     q = (request.args.get("q") or "").strip()[:60]
     page = max(1, int(request.args.get("page", "1")) if request.args.get("page", "1").isdigit() else 1)
-    rows, total = queries.subscribers(db, group_id=int(group) if group.isdigit() else None,
-                                      status=None if status == "all" else status, search=q, page=page)
+    name, number, number_note = _subscriber_search(q)
+    if number == "":
+        rows, total = [], 0  # a part of a number finds nobody: that would be an oracle
+    else:
+        rows, total = queries.subscribers(db, group_id=int(group) if group.isdigit() else None,
+                                          status=None if status == "all" else status, search=name, number=number,
+                                          page=page)
+    if number:
+        _audit(db, "subscriber.search", mask(number), {"found": total})
     return render_template("broadcasts/subscribers.html", subscribers=[_subscriber_view(r) for r in rows],
                            total=total, groups=subscribers.groups(db), filters={"group": group, "status": status,
                                                                                 "q": q},
-                           page=page, pages=max(1, -(-total // queries.PAGE)), report=None)
+                           page=page, pages=max(1, -(-total // queries.PAGE)), report=None,
+                           number_note=number_note)
+
+
+def _looks_like_number(q: str) -> bool:
+    return any(ch.isdigit() for ch in q) and not any(ch.isalpha() for ch in q)
+
+
+def _subscriber_search(q: str) -> tuple[str, str | None, str]:
+    """(name to search, whole number to find or None, a note for the page) from the search box.
+
+    A name is searched by any part. A number is found only when typed whole, only by officers
+    (a viewer gets 403), and each such search is audited; a part of a number ("321") finds
+    nobody, so the box cannot rebuild a masked number (DESIGN.md, rule 6). ``""`` as the
+    number means "find nobody".
+    """
+    if not _looks_like_number(q):
+        return q, None, ""
+    if not current_user.can("officer"):
+        from gateway.web import audit
+
+        audit.record_request(audit.ACCESS_DENIED, request.path, {"needs": "officer", "search": "number"})
+        abort(403)
+    number = phone.normalise(q)
+    if number.kind not in ("mobile", "landline", "international"):
+        return "", "", _("Tìm theo số: gõ đủ cả số (ví dụ 0912345678). Không tìm theo một phần của số.")
+    return "", number.value, ""
 
 
 def _member_from_form(form: Any) -> tuple[subscribers.Member | None, str | None]:
