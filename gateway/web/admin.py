@@ -4,7 +4,7 @@ audit log with filters. Every view here is for admins only; every change is audi
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
@@ -14,6 +14,7 @@ from flask_login import current_user
 from gateway.web import accounts, audit, current_config, current_services
 from gateway.web.audit import client_ip
 from gateway.web.auth import guard_blueprint
+from gateway.web.filters import parse_day
 from gateway.web.security import clear_login_failures, login_wait_seconds
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -140,10 +141,11 @@ def unlock(username: str) -> Any:
 
 
 def _day_bound(text: str, *, end: bool) -> str:
-    """A ``yyyy-mm-dd`` local day as an ISO UTC bound (end: the next midnight); '' if not a date."""
-    try:
-        day = date.fromisoformat(text)
-    except (TypeError, ValueError):
+    """A ``dd/mm/yyyy`` (or ``yyyy-mm-dd``) local day as an ISO UTC bound (end: the next midnight).
+
+    '' if it is not a date."""
+    day = parse_day(text)
+    if day is None:
         return ""
     if end:
         day += timedelta(days=1)
@@ -190,4 +192,6 @@ def audit_log() -> str:
         users=[user.username for user in accounts.all_users(db)],
         next_url=url_for("admin.audit_log", **next_args) if more else "",
         newest_url=url_for("admin.audit_log", **kept) if before is not None else "",
+        action_label=audit.action_label,
+        actor_label=audit.actor_label,
     )
