@@ -74,7 +74,17 @@ def test_compose_from_the_library_previews_the_exact_cost_and_schedules(env):
     shown = client.post("/broadcasts/new", data={**form, "action": "preview"}).get_data(as_text=True)
     assert 'id="parts-accented">4<' in shown and 'id="total-khong_dau">4<' in shown
 
-    response = client.post("/broadcasts/new", data={**form, "action": "send"})
+    # "Gửi / Lên lịch" first shows what it will cost; nothing is stored or sent yet.
+    confirm = client.post("/broadcasts/new", data={**form, "action": "send"})
+    assert confirm.status_code == 200
+    page = confirm.get_data(as_text=True)
+    assert 'id="confirm-people">2<' in page and 'id="confirm-parts">2<' in page and 'id="confirm-total">4<' in page
+    assert "1.400 đồng" in page  # 4 parts at broadcasts.price_per_part (350 VND)
+    assert cost["khong_dau"]["text"] in page.replace("&#34;", '"').replace("&#39;", "'")
+    assert rows(path, "SELECT COUNT(*) FROM broadcasts") == [(0,)]
+    assert rows(path, "SELECT COUNT(*) FROM outbox") == [(0,)]
+
+    response = client.post("/broadcasts/new", data={**form, "action": "send", "confirmed": "1"})
     assert response.status_code == 303
     assert rows(path, "SELECT warning_id, status, body_khong_dau IS NOT NULL FROM broadcasts") == [
         (warning.id, "scheduled", 1)]
@@ -102,7 +112,8 @@ def test_pause_resume_cancel_from_the_page(env):
     path, _, _, service = env
     client = client_for(env)
     response = client.post("/broadcasts/new", data={"title": "T", "body": "Không chuyển tiền.", "everyone": "1",
-                                                    "encoding": "accented", "schedule": "now", "action": "send"})
+                                                    "encoding": "accented", "schedule": "now", "action": "send",
+                                                    "confirmed": "1"})
     url = response.headers["Location"]
     broadcast_id = int(url.rstrip("/").split("/")[-1])
     service.tick()
@@ -213,6 +224,11 @@ def test_compose_page_in_chromium(live_gateway, page):
     screenshot(page, "broadcast-compose")
     with page.expect_navigation():
         page.click("#do-send")
+    assert page.text_content("#confirm-people") == "5" and page.text_content("#confirm-total") == "10"
+    assert rows(gateway.config.storage_path, "SELECT COUNT(*) FROM broadcasts") == [(0,)]
+    screenshot(page, "broadcast-confirm")
+    with page.expect_navigation():
+        page.click("#confirm-send")
     assert re.search(r"/broadcasts/\d+$", page.url)
     assert "Hàng tuần" in page.text_content("main")
     assert rows(gateway.config.storage_path, "SELECT schedule, status, weekday FROM broadcasts") == [

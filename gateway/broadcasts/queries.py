@@ -52,16 +52,18 @@ def runs(db: Database, broadcast_id: int) -> list[dict[str, Any]]:
 
 
 def run_progress(db: Database, broadcast_ids: list[int]) -> dict[int, dict[str, Any]]:
-    """For the progress bars' refresh: each broadcast's status and its latest run's counts."""
+    """For the pages' live refresh: each broadcast's status, its latest run (id, status, the
+    exact text sent, parts per person) and that run's counts."""
     out: dict[int, dict[str, Any]] = {}
     for broadcast_id in broadcast_ids[:100]:
         row = db.execute("SELECT status FROM broadcasts WHERE id=?", (broadcast_id,)).fetchone()
         if row is None:
             continue
-        run = db.execute(
-            "SELECT id FROM broadcast_runs WHERE broadcast_id=? AND status != 'missed' ORDER BY id DESC LIMIT 1",
-            (broadcast_id,)).fetchone()
-        out[broadcast_id] = {"status": row[0], "progress": progress(db, run[0]) if run else None}
+        run = _dicts(db.execute(
+            "SELECT id, status, text, parts FROM broadcast_runs WHERE broadcast_id=? AND status != 'missed'"
+            " ORDER BY id DESC LIMIT 1", (broadcast_id,)))
+        out[broadcast_id] = {"status": row[0], "progress": progress(db, run[0]["id"]) if run else None,
+                             "run": run[0] if run else None}
     return out
 
 
