@@ -96,7 +96,7 @@ def test_admin_finds_the_number_reveal_in_the_audit_page(live_gateway, page):
     page.locator("#tipster-number", has_text=VILLAGER).wait_for(timeout=5000)
     page.goto(f"{base}/admin/audit")
     audit = page.locator("#audit").inner_text()
-    assert "tip.reveal_number" in audit and "CL-0001" in audit and username in audit
+    assert "Xem số đầy đủ của người báo" in audit and "CL-0001" in audit and username in audit
     assert VILLAGER not in audit and "912345678" not in audit
 
 
