@@ -51,3 +51,39 @@ def test_every_audit_action_the_code_records_has_words():
     assert len(recorded) > 30
     assert sorted(recorded - set(audit.ACTION_LABELS)) == []
     assert audit.actor_label("cli") != "cli" and audit.actor_label("an") == "an"
+
+
+def test_handled_by_in_words_in_both_languages(tmp_path):
+    from gateway.config import load_config
+    from gateway.service import prepare_gateway
+    from gateway.storage import ThreadLocalDb
+    from gateway.web import WebServices, create_app
+    from gateway.web.filters import handler_label
+
+    path = tmp_path / "t.db"
+    prepare_gateway(path)
+    storage = ThreadLocalDb(path)
+    app = create_app(load_config(env={"TINBAO_STORAGE_PATH": str(path)}),
+                     WebServices(db=storage, simulator=None, version="t"))
+    titles = {"1.3": "Làm căn cước"}
+    expected = {
+        "back": ("Quay lại menu trước (0)", "Back to the previous menu (0)"),
+        "ignore": ("Không cần trả lời (cảm ơn, OK…)", "No answer needed (thanks, OK…)"),
+        "language": ("Đổi ngôn ngữ", None),
+        "tip:CL-0007": ("Lưu tin báo CL-0007", "Filed as tip CL-0007"),
+        "tip:CL-0008 (to confirm)": ("Lưu tin CL-0008, chờ cán bộ xác nhận",
+                                     "Kept as CL-0008, for an officer to confirm"),
+        "1.3 (no reply: limit)": ("Mục 1.3: Làm căn cước · chưa trả lời: quá số tin trong giờ",
+                                  "Item 1.3: Làm căn cước · not answered: hourly reply limit reached"),
+        "subscribe": ("Đăng ký nhận cảnh báo (DK)", "Subscribed to warnings (DK)"),
+        "silent:short_code": ("Tổng đài, không trả lời", "Service number, not answered"),
+    }
+    for lang, index in (("vi", 0), ("en", 1)):
+        with app.test_request_context(f"/?lang={lang}"):
+            from flask import session
+            session["lang"] = lang
+            for handler, words in expected.items():
+                if words[index] is not None:
+                    assert handler_label(handler, titles) == words[index], (lang, handler)
+            assert handler_label(None) == "—" and handler_label("something_new") == "something_new"
+    storage.close_all()

@@ -73,6 +73,7 @@ HANDLERS = {
     "subscribe": _l("Đăng ký nhận cảnh báo (DK)"),
     "unsubscribe": _l("Ngừng nhận cảnh báo"),
     "unsubscribe (already left)": _l("Ngừng nhận cảnh báo (đã ngừng từ trước)"),
+    "unsubscribe (never subscribed)": _l("Xin ngừng nhận nhưng chưa từng đăng ký"),
     "binary": _l("Tin nhị phân, bỏ qua"),
     "undecodable": _l("Không giải mã được"),
     "silent:automatic": _l("Tin tự động, không trả lời"),
@@ -91,7 +92,9 @@ def handler_label(handler: str | None, titles: dict[str, str] | None = None) -> 
         return str(HANDLERS[handler])
     name, _sep, rest = handler.partition(" (")
     limited = rest.startswith("no reply: limit")
-    if name.startswith("tip:"):
+    if name.startswith("tip:") and rest.startswith("to confirm"):
+        text = str(_l("Lưu tin %(reference)s, chờ cán bộ xác nhận", reference=name[4:]))
+    elif name.startswith("tip:"):
         text = str(_l("Lưu tin báo %(reference)s", reference=name[4:]))
     elif name in HANDLERS:
         text = str(HANDLERS[name])
