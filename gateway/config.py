@@ -148,6 +148,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "priority": Key("int", 10, _between(1, 1000)),
         "window_parts": Key("int", 10, _between(1, 1000)),
         "warnings_path": Key("str", "firmware_config/warnings"),
+        "price_per_part": Key("int", 350, _between(0, 100_000)),
     },
     "backup": {
         "path": Key("str", ""),  # empty: a "backups" folder beside the database
@@ -274,6 +275,7 @@ class BroadcastsSection:
     priority: int
     window_parts: int
     warnings_path: str
+    price_per_part: int  # VND per SMS part, for the cost shown before a broadcast is sent
 
 
 @dataclass(frozen=True)

@@ -74,7 +74,17 @@ def test_compose_from_the_library_previews_the_exact_cost_and_schedules(env):
     shown = client.post("/broadcasts/new", data={**form, "action": "preview"}).get_data(as_text=True)
     assert 'id="parts-accented">4<' in shown and 'id="total-khong_dau">4<' in shown
 
-    response = client.post("/broadcasts/new", data={**form, "action": "send"})
+    # "Gửi / Lên lịch" first shows what it will cost; nothing is stored or sent yet.
+    confirm = client.post("/broadcasts/new", data={**form, "action": "send"})
+    assert confirm.status_code == 200
+    page = confirm.get_data(as_text=True)
+    assert 'id="confirm-people">2<' in page and 'id="confirm-parts">2<' in page and 'id="confirm-total">4<' in page
+    assert "1.400 đồng" in page  # 4 parts at broadcasts.price_per_part (350 VND)
+    assert cost["khong_dau"]["text"] in page.replace("&#34;", '"').replace("&#39;", "'")
+    assert rows(path, "SELECT COUNT(*) FROM broadcasts") == [(0,)]
+    assert rows(path, "SELECT COUNT(*) FROM outbox") == [(0,)]
+
+    response = client.post("/broadcasts/new", data={**form, "action": "send", "confirmed": "1"})
     assert response.status_code == 303
     assert rows(path, "SELECT warning_id, status, body_khong_dau IS NOT NULL FROM broadcasts") == [
         (warning.id, "scheduled", 1)]
@@ -102,7 +112,8 @@ def test_pause_resume_cancel_from_the_page(env):
     path, _, _, service = env
     client = client_for(env)
     response = client.post("/broadcasts/new", data={"title": "T", "body": "Không chuyển tiền.", "everyone": "1",
-                                                    "encoding": "accented", "schedule": "now", "action": "send"})
+                                                    "encoding": "accented", "schedule": "now", "action": "send",
+                                                    "confirmed": "1"})
     url = response.headers["Location"]
     broadcast_id = int(url.rstrip("/").split("/")[-1])
     service.tick()
@@ -148,7 +159,7 @@ def test_subscribers_list_masks_numbers_add_and_refuse(env):
     path, storage, _, _ = env
     client = client_for(env)
     page = client.get("/broadcasts/subscribers").get_data(as_text=True)
-    assert "0912 *** 000" in page and "+84912345000" not in page and "0912345000" not in page
+    assert "0*** *** *00" in page and "+84912345000" not in page and "0912345000" not in page
     client.post("/broadcasts/subscribers/add", data={"number": "0987 654 321", "name": "Lò Văn A", "village": "Na Hối",
                                                      "labels": "Hội nông dân, Trưởng thôn"})
     assert rows(path, "SELECT name, source FROM subscribers WHERE number='+84987654321'") == [("Lò Văn A", "officer")]
@@ -162,7 +173,7 @@ def test_subscribers_list_masks_numbers_add_and_refuse(env):
     edit = client.get(f"/broadcasts/subscribers/{subscriber_id}").get_data(as_text=True)
     assert "0987654321" in edit and "Hội nông dân, Trưởng thôn" in edit
     assert rows(path, "SELECT action, target FROM audit_log WHERE action='subscriber.view'") == [
-        ("subscriber.view", "0987 *** 321")]
+        ("subscriber.view", "0*** *** *21")]
     client.post(f"/broadcasts/subscribers/{subscriber_id}", data={"action": "leave"})
     assert rows(path, "SELECT status, left_via FROM subscribers WHERE id=?", (subscriber_id,)) == [("left", "officer")]
     client.post(f"/broadcasts/subscribers/{subscriber_id}", data={"action": "save", "name": "Lò Văn A",
@@ -213,6 +224,11 @@ def test_compose_page_in_chromium(live_gateway, page):
     screenshot(page, "broadcast-compose")
     with page.expect_navigation():
         page.click("#do-send")
+    assert page.text_content("#confirm-people") == "5" and page.text_content("#confirm-total") == "10"
+    assert rows(gateway.config.storage_path, "SELECT COUNT(*) FROM broadcasts") == [(0,)]
+    screenshot(page, "broadcast-confirm")
+    with page.expect_navigation():
+        page.click("#confirm-send")
     assert re.search(r"/broadcasts/\d+$", page.url)
     assert "Hàng tuần" in page.text_content("main")
     assert rows(gateway.config.storage_path, "SELECT schedule, status, weekday FROM broadcasts") == [

@@ -27,7 +27,7 @@ def tip(uid: str, text: str = "Có người lạ vào thôn", received_at: str =
         reference: str | None = None) -> dict:
     number = uid.split("-")[1]
     return {"uid": uid, "reference": reference or f"{uid.split('-')[0].upper()}-{int(number):04d}",
-            "received_at": received_at, "text": text, "tipster_masked": "0912 *** 678"}
+            "received_at": received_at, "text": text, "tipster_masked": "0*** *** *78"}
 
 
 @pytest.fixture

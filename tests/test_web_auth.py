@@ -244,6 +244,10 @@ def test_audit_page_filters_and_shows_local_dates(app, db_path):
     # 18:00 UTC on the 6th is 01:00 on the 7th in Asia/Ho_Chi_Minh
     html = client.get("/admin/audit?from=2026-01-07&to=2026-01-07").get_data(as_text=True)
     assert "CL-0043" in html and "07/01/2026 01:00" in html and "CL-0042" not in html
+    html = client.get("/admin/audit?from=07/01/2026&to=07/01/2026").get_data(as_text=True)  # as typed
+    assert "CL-0043" in html and "CL-0042" not in html
+    assert 'value="07/01/2026"' in html and 'type="date"' not in html
+    assert "Đổi trạng thái tin báo" in html  # the action in words, not tip.status
     html = client.get("/admin/audit?from=nonsense&target=%3Cscript%3E").get_data(as_text=True)
     assert "<script>" not in html
 

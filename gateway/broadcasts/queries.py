@@ -52,22 +52,29 @@ def runs(db: Database, broadcast_id: int) -> list[dict[str, Any]]:
 
 
 def run_progress(db: Database, broadcast_ids: list[int]) -> dict[int, dict[str, Any]]:
-    """For the progress bars' refresh: each broadcast's status and its latest run's counts."""
+    """For the pages' live refresh: each broadcast's status, its latest run (id, status, the
+    exact text sent, parts per person) and that run's counts."""
     out: dict[int, dict[str, Any]] = {}
     for broadcast_id in broadcast_ids[:100]:
         row = db.execute("SELECT status FROM broadcasts WHERE id=?", (broadcast_id,)).fetchone()
         if row is None:
             continue
-        run = db.execute(
-            "SELECT id FROM broadcast_runs WHERE broadcast_id=? AND status != 'missed' ORDER BY id DESC LIMIT 1",
-            (broadcast_id,)).fetchone()
-        out[broadcast_id] = {"status": row[0], "progress": progress(db, run[0]) if run else None}
+        run = _dicts(db.execute(
+            "SELECT id, status, text, parts FROM broadcast_runs WHERE broadcast_id=? AND status != 'missed'"
+            " ORDER BY id DESC LIMIT 1", (broadcast_id,)))
+        out[broadcast_id] = {"status": row[0], "progress": progress(db, run[0]["id"]) if run else None,
+                             "run": run[0] if run else None}
     return out
 
 
 def subscribers(db: Database, *, group_id: int | None = None, status: str | None = "subscribed",
-                search: str = "", page: int = 1) -> tuple[list[dict[str, Any]], int]:
-    """One page of subscribers (newest first) and how many match."""
+                search: str = "", number: str | None = None, page: int = 1) -> tuple[list[dict[str, Any]], int]:
+    """One page of subscribers (newest first) and how many match.
+
+    ``search`` matches names only (any part). ``number`` is a whole normalised number and
+    matches only itself: no part of a number is ever searched, so no search can rebuild a
+    masked number digit by digit (DESIGN.md, rule 6).
+    """
     where, args = ["1=1"], []
     if status:
         where.append("s.status = ?")
@@ -75,14 +82,13 @@ def subscribers(db: Database, *, group_id: int | None = None, status: str | None
     if group_id:
         where.append("s.id IN (SELECT subscriber_id FROM subscriber_group_members WHERE group_id = ?)")
         args.append(group_id)
-    digits = "".join(ch for ch in search if ch.isdigit())
+    if number is not None:
+        where.append("s.number = ?")
+        args.append(number)
     if search.strip():
-        if len(digits) >= 3:
-            where.append("s.number LIKE ?")
-            args.append(f"%{digits.lstrip('0')}%")
-        else:
-            where.append("s.name LIKE ?")
-            args.append(f"%{search.strip()}%")
+        typed = search.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        where.append("s.name LIKE ? ESCAPE '\\'")
+        args.append(f"%{typed}%")
     clause = " AND ".join(where)
     total = db.execute(f"SELECT COUNT(*) FROM subscribers s WHERE {clause}", args).fetchone()[0]
     rows = _dicts(db.execute(

@@ -195,6 +195,10 @@ class MenuBook:
         out.update({f"texts.{name}": text for name, text in lang.texts.items()})
         return out
 
+    def titles(self, language: str | None = None) -> dict[str, str]:
+        """Each menu item's title by id ("1.3" → "Làm căn cước"), for pages that name items."""
+        return {node.id: node.title for node in self._language(language).nodes.values() if node.path}
+
     def unset_contacts(self) -> list[str]:
         """``file: name`` of each contact still holding a placeholder like "09xx xxx xxx"."""
         return [

@@ -212,7 +212,8 @@ def create_app(config: Config, services: WebServices) -> Flask:
         return {
             "gateway_name": config.gateway.name,
             "gateway_number": config.gateway.phone_number,
-            "version": services.version,
+            # Not "version": a page's own variable of that name (a menu version) would hide it.
+            "tinbao_version": services.version,
             "simulator_enabled": services.simulator is not None,
             "nav": nav_items(app, current_user),
             "js_labels": js_labels,

@@ -140,8 +140,10 @@ def unlock(username: str) -> Any:
 
 
 def _day_bound(text: str, *, end: bool) -> str:
-    """A ``yyyy-mm-dd`` local day as an ISO UTC bound (end: the next midnight); '' if not a date."""
-    day = params.parse_day("to" if end else "from", text) if text else None  # a 400 out of range
+    """A ``dd/mm/yyyy`` (or ``yyyy-mm-dd``) local day as an ISO UTC bound (end: the next midnight).
+
+    '' if it is not a date; a day out of range is a 400."""
+    day = params.parse_day("to" if end else "from", text) if text else None
     if day is None:
         return ""
     if end:
@@ -186,4 +188,6 @@ def audit_log() -> str:
         users=[user.username for user in accounts.all_users(db)],
         next_url=url_for("admin.audit_log", **next_args) if more else "",
         newest_url=url_for("admin.audit_log", **kept) if before is not None else "",
+        action_label=audit.action_label,
+        actor_label=audit.actor_label,
     )

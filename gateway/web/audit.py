@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from flask_babel import lazy_gettext as _l
 from sqlite_utils import Database
 
 from gateway.storage import utcnow_iso
@@ -35,6 +36,75 @@ USER_DISABLE = "user.disable"
 USER_ENABLE = "user.enable"
 USER_PASSWORD = "user.password"
 ACCESS_DENIED = "access.denied"
+
+# What the log's page shows for each action and for the actors that are not accounts, in
+# both languages. An action missing here is shown as its code (a test lists every action
+# the code records and checks it has a label).
+ACTION_LABELS = {
+    LOGIN_OK: _l("Đăng nhập"),
+    LOGIN_FAILED: _l("Đăng nhập sai"),
+    LOGIN_THROTTLED: _l("Đăng nhập bị chặn tạm (sai nhiều lần)"),
+    LOGOUT: _l("Đăng xuất"),
+    SESSION_EXPIRED: _l("Hết phiên làm việc"),
+    USER_CREATE: _l("Tạo tài khoản"),
+    USER_ROLE: _l("Đổi quyền tài khoản"),
+    USER_DISABLE: _l("Khóa tài khoản"),
+    USER_ENABLE: _l("Mở khóa tài khoản"),
+    USER_PASSWORD: _l("Đặt lại mật khẩu"),
+    "user.unlock": _l("Gỡ chặn đăng nhập"),
+    ACCESS_DENIED: _l("Bị từ chối (không đủ quyền)"),
+    "tip.status": _l("Đổi trạng thái tin báo"),
+    "tip.assign": _l("Giao tin báo"),
+    "tip.village": _l("Ghi thôn của tin báo"),
+    "tip.note": _l("Ghi chú vào tin báo"),
+    "tip.reply": _l("Trả lời người báo bằng SMS"),
+    "tip.reveal_number": _l("Xem số đầy đủ của người báo"),
+    "tip.confirm": _l("Xác nhận là tin báo"),
+    "tip.dismiss": _l("Bỏ tin chờ xác nhận"),
+    "tip.export": _l("Xuất danh sách tin báo"),
+    "tip.export_full": _l("Xuất tin báo kèm số đầy đủ"),
+    "broadcast.create": _l("Soạn bản tin cảnh báo"),
+    "broadcast.schedule": _l("Lên lịch gửi cảnh báo"),
+    "broadcast.pause": _l("Tạm dừng gửi cảnh báo"),
+    "broadcast.resume": _l("Tiếp tục gửi cảnh báo"),
+    "broadcast.cancel": _l("Hủy bản tin cảnh báo"),
+    "subscriber.add": _l("Thêm người nhận cảnh báo"),
+    "subscriber.edit": _l("Sửa người nhận cảnh báo"),
+    "subscriber.view": _l("Xem số đầy đủ của người nhận"),
+    "subscriber.search": _l("Tìm người nhận theo số đầy đủ"),
+    "subscriber.leave": _l("Ngừng gửi cho người nhận"),
+    "subscriber.import": _l("Nhập danh sách người nhận"),
+    "subscriber.group": _l("Thêm thôn hoặc nhóm"),
+    "subscriber.village": _l("Xếp người nhận vào thôn"),
+    "duty.add": _l("Thêm người trực"),
+    "duty.remove": _l("Bỏ người trực"),
+    "duty.pause": _l("Tạm nghỉ trực"),
+    "duty.resume": _l("Trực lại"),
+    "menus.save": _l("Lưu menu SMS"),
+    "menus.restore": _l("Khôi phục menu cũ"),
+    "menus.language.add": _l("Thêm ngôn ngữ menu"),
+    "menus.language.delete": _l("Xóa ngôn ngữ menu"),
+    "sync.export": _l("Xuất tệp chuyển tay (USB)"),
+    "sync.retry": _l("Gửi lại ngay"),
+    "sync.zalo_token": _l("Cập nhật mã Zalo"),
+}
+ACTOR_LABELS = {
+    "cli": _l("Lệnh trên máy cổng"),
+    "anonymous": _l("Chưa đăng nhập"),
+    "system": _l("Hệ thống"),
+}
+
+
+def action_label(action: str) -> str:
+    """An action in words ("login.ok" → "Đăng nhập"); an unknown one as its code."""
+    found = ACTION_LABELS.get(action)
+    return str(found) if found is not None else action
+
+
+def actor_label(who: str) -> str:
+    """Who did it: a username as it is, "cli" and the like in words."""
+    found = ACTOR_LABELS.get(who)
+    return str(found) if found is not None else who
 
 
 def _detail_text(detail: Any) -> str:

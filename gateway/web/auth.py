@@ -197,7 +197,12 @@ def install(app: Flask, config: Config) -> None:
         app.register_error_handler(code, functools.partial(_http_error, code, message))
 
 
+FORBIDDEN_ACTION = _l("Tài khoản của bạn không có quyền làm việc này (chỉ cán bộ và quản trị viên được làm).")
+
+
 def _http_error(code: int, message: Any, error: Exception) -> Any:
+    if code == 403 and request.method not in ("GET", "HEAD"):
+        message = FORBIDDEN_ACTION  # pressing a button is not viewing a page
     return error_page(code, str(message))
 
 

@@ -153,16 +153,28 @@ def show(broadcast_id: int) -> Any:
     tz = current_config().timezone
     runs = [{**r, "state": _status(STATUS, r["status"]), "due_display": local_time(r["due_at"], tz),
              "finished_display": local_time(r["finished_at"], tz)} for r in queries.runs(db, broadcast_id)]
-    composer = _composer()
-    text = composer.text(row["body"], form=row["encoding"], body_khong_dau=row["body_khong_dau"])
-    return render_template("broadcasts/show.html", b=_broadcast_view(row), runs=runs, text=text)
+    sent = next((r for r in runs if r["status"] != "missed" and r.get("text")), None)
+    if sent is not None:
+        text = sent["text"]  # exactly what went out (broadcast_runs.text), not a new rendering
+    else:
+        text = _composer().text(row["body"], form=row["encoding"], body_khong_dau=row["body_khong_dau"])
+    return render_template("broadcasts/show.html", b=_broadcast_view(row), runs=runs, text=text,
+                           text_sent=sent is not None, latest=runs[0] if runs else None)
 
 
 @bp.get("/progress.json")
 def progress_json() -> Any:
     ids = [params.parse_int("ids", x) for x in request.args.get("ids", "").split(",")[:100] if x.strip()]
     found = queries.run_progress(_db(), ids)
-    return jsonify({str(k): {**v, **{"state": _status(STATUS, v["status"])}} for k, v in found.items()})
+    out = {}
+    for key, value in found.items():
+        run = value.get("run")
+        if run:
+            run = {**run, "state": _status(STATUS, run["status"])}
+        out[str(key)] = {**value, "run": run, "state": _status(STATUS, value["status"])}
+    response = jsonify(out)
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def _act(broadcast_id: int, action: Any, audit_action: str, message: str) -> Any:
@@ -197,9 +209,28 @@ def cancel(broadcast_id: int) -> Any:
     return _act(broadcast_id, control.cancel, "broadcast.cancel", _("Đã hủy bản tin. Không gửi thêm tin nào."))
 
 
+@bp.get("/<int:broadcast_id>/confirm")
+@role_required("officer")
+def confirm(broadcast_id: int) -> Any:
+    """Confirm a saved draft before it is scheduled: the same summary as from the compose form."""
+    db = _db()
+    try:
+        row = control.get(db, broadcast_id)
+    except BroadcastError:
+        abort(404)
+    audience = subscribers.audience_size(db, row["group_ids"], bool(row["all_subscribers"]))
+    summary = cost_summary(row["body"], row["encoding"], row["body_khong_dau"], audience)
+    return render_template("broadcasts/confirm.html", title=row["title"], kept=[], schedule=schedule_text(row),
+                           repeats=row["schedule"] in ("weekly", "monthly"),
+                           action_url=url_for("broadcasts.start", broadcast_id=broadcast_id), back_action=None,
+                           back_url=url_for("broadcasts.show", broadcast_id=broadcast_id), summary=summary)
+
+
 @bp.post("/<int:broadcast_id>/start")
 @role_required("officer")
 def start(broadcast_id: int) -> Any:
+    if request.form.get("confirmed") != "1":
+        return redirect(url_for("broadcasts.confirm", broadcast_id=broadcast_id), code=303)
     tz = current_config().timezone
     return _act(broadcast_id, lambda db, i, by, now: control.schedule(db, i, by=by, now=now, tz=tz),
                 "broadcast.schedule", _("Đã lên lịch gửi."))
@@ -268,6 +299,36 @@ def new() -> Any:
     return _compose_page({"encoding": "khong_dau", "schedule": "now", "time_of_day": "08:00"}, None, [])
 
 
+def money(amount: int) -> str:
+    """VND with dots between thousands, as written in Vietnam: ``12.250``."""
+    return f"{amount:,}".replace(",", ".")
+
+
+def cost_summary(draft_text: str, encoding: str, body_khong_dau: str | None, audience: int) -> dict[str, Any]:
+    """What one sending costs: people, SMS parts each and in all, and the estimate in VND
+    at ``broadcasts.price_per_part``; ``text`` is exactly what each person gets."""
+    shown = preview(_composer(), draft_text or " ", audience, body_khong_dau)[encoding]
+    price = current_config().broadcasts.price_per_part
+    total = shown["total_parts"]
+    return {"people": audience, "parts": shown["parts"], "total_parts": total, "price": money(price),
+            "cost": money(total * price), "text": shown["text"], "encoding": encoding}
+
+
+def _confirm_page(form: Any, draft: Draft) -> Any:
+    """The step between "Gửi / Lên lịch" and sending: who, how many SMS, what it costs."""
+    db = _db()
+    audience = subscribers.audience_size(db, draft.group_ids, draft.everyone)
+    kept = [(key, value) for key in form for value in form.getlist(key)
+            if key not in ("action", "confirmed", "csrf_token")]
+    schedule = schedule_text({"schedule": draft.schedule, "run_at": draft.run_at.isoformat() if draft.run_at else None,
+                              "weekday": draft.weekday, "day_of_month": draft.day_of_month,
+                              "time_of_day": draft.time_of_day})
+    return render_template("broadcasts/confirm.html", title=draft.title, kept=kept, schedule=schedule,
+                           repeats=draft.schedule in ("weekly", "monthly"), action_url=url_for("broadcasts.create"),
+                           back_action="preview", summary=cost_summary(draft.body, draft.encoding,
+                                                                       draft.body_khong_dau, audience))
+
+
 @bp.post("/new")
 @role_required("officer")
 def create() -> Any:
@@ -275,6 +336,11 @@ def create() -> Any:
     action = request.form.get("action", "send")
     if action == "preview":
         return _compose_page(request.form, draft, [])
+    if action == "send" and request.form.get("confirmed") != "1":
+        problems = draft.problems(_now())
+        if problems:
+            return _compose_page(request.form, draft, problems, 422)
+        return _confirm_page(request.form, draft)  # nothing is sent before the officer confirms
     db = _db()
     tz = current_config().timezone
     try:
@@ -313,13 +379,21 @@ def subscriber_list() -> Any:
     status = status if status in ("subscribed", "left", "all") else "subscribed"
     q = (request.args.get("q") or "").strip()[:60]
     page = params.page_arg(request.args)
-    rows, total = queries.subscribers(db, group_id=params.int_arg(request.args, "group"),
-                                      status=None if status == "all" else status, search=q, page=page)
+    name, number, number_note = _subscriber_search(q)
+    if number == "":
+        rows, total = [], 0  # a part of a number finds nobody: that would be an oracle
+    else:
+        rows, total = queries.subscribers(db, group_id=params.int_arg(request.args, "group"),
+                                          status=None if status == "all" else status, search=name, number=number,
+                                          page=page)
+    if number:
+        _audit(db, "subscriber.search", mask(number), {"found": total})
     return render_template("broadcasts/subscribers.html", subscribers=[_subscriber_view(r) for r in rows],
                            total=total, groups=subscribers.groups(db), filters={"group": group, "status": status,
                                                                                 "q": q},
                            page=page, pages=max(1, -(-total // queries.PAGE)), report=None,
-                           unmatched=subscribers.unmatched_villages(db, limit=20))
+                           unmatched=subscribers.unmatched_villages(db, limit=20),
+                           number_note=number_note)
 
 
 @bp.post("/subscribers/villages")
@@ -346,6 +420,31 @@ def assign_village() -> Any:
     else:
         flash(_("Chưa xếp được: hãy chọn một thôn."), "error")
     return redirect(url_for("broadcasts.subscriber_list"), code=303)
+
+
+def _looks_like_number(q: str) -> bool:
+    return any(ch.isdigit() for ch in q) and not any(ch.isalpha() for ch in q)
+
+
+def _subscriber_search(q: str) -> tuple[str, str | None, str]:
+    """(name to search, whole number to find or None, a note for the page) from the search box.
+
+    A name is searched by any part. A number is found only when typed whole, only by officers
+    (a viewer gets 403), and each such search is audited; a part of a number ("321") finds
+    nobody, so the box cannot rebuild a masked number (DESIGN.md, rule 6). ``""`` as the
+    number means "find nobody".
+    """
+    if not _looks_like_number(q):
+        return q, None, ""
+    if not current_user.can("officer"):
+        from gateway.web import audit
+
+        audit.record_request(audit.ACCESS_DENIED, request.path, {"needs": "officer", "search": "number"})
+        abort(403)
+    number = phone.normalise(q)
+    if number.kind not in ("mobile", "landline", "international"):
+        return "", "", _("Tìm theo số: gõ đủ cả số (ví dụ 0912345678). Không tìm theo một phần của số.")
+    return "", number.value, ""
 
 
 def _member_from_form(form: Any) -> tuple[subscribers.Member | None, str | None]:

@@ -54,10 +54,13 @@ def tips_by_day(db: Database, tz: ZoneInfo, now: datetime, days: int = DAYS) -> 
     ]
 
 
-def keyword_label(handler: str) -> str | None:
-    """What the officers call a handler's answer; None for silences that are not keywords."""
+def keyword_label(handler: str, titles: dict[str, str] | None = None) -> str | None:
+    """What the officers call a handler's answer; None for silences that are not keywords.
+
+    Menu items are named by their title when ``titles`` knows it ("1.3 · Làm căn cước").
+    """
     name = handler.split(" (", 1)[0].strip()  # "1.3 (no reply: limit)" → "1.3"
-    if not name or name.startswith("silent:") or name == "ignore":
+    if not name or name.startswith("silent:") or name in ("ignore", "binary", "undecodable"):
         return None
     if name.startswith("tip:") or name == "tip":
         return _("TIN (tin báo)")
@@ -68,21 +71,24 @@ def keyword_label(handler: str) -> str | None:
         "expired": _("Hết hạn chờ tin báo"),
         "tip_empty": _("Tin báo trống"),
         "language": _("Đổi ngôn ngữ"),
+        "subscribe": _("DK (đăng ký nhận cảnh báo)"),
+        "unsubscribe": _("Ngừng nhận cảnh báo"),
     }
     if name in fixed:
         return fixed[name]
     if name.replace(".", "").isdigit():
-        return _("Mục %(item)s", item=name)
+        title = (titles or {}).get(name)
+        return _("%(item)s · %(title)s", item=name, title=title) if title else _("Mục %(item)s", item=name)
     return name
 
 
-def keyword_counts(db: Database, now: datetime, days: int = DAYS,
-                   top: int = TOP_KEYWORDS) -> list[tuple[str, int]]:
+def keyword_counts(db: Database, now: datetime, days: int = DAYS, top: int = TOP_KEYWORDS,
+                   titles: dict[str, str] | None = None) -> list[tuple[str, int]]:
     """The most used keywords and menu items over the last ``days`` days, most used first."""
     totals: dict[str, int] = {}
     since = utcnow_iso(now - timedelta(days=days))
     for handler, count in inbox.handler_counts(db, since):
-        name = keyword_label(handler)
+        name = keyword_label(handler, titles)
         if name is not None:
             totals[name] = totals.get(name, 0) + count
     return sorted(totals.items(), key=lambda item: (-item[1], item[0]))[:top]
@@ -128,30 +134,21 @@ def tips_chart(series: list[DayCount]) -> Markup:
 
 
 def keywords_chart(counts: list[tuple[str, int]]) -> Markup:
-    """Horizontal bars: the keyword on the left, its count at the end of its bar."""
+    """One row per keyword: its name, a bar (``<progress>``) and its count.
+
+    HTML rather than SVG so the words keep the page's text size on a phone (an SVG scaled to
+    360 px shrank them to 7 px); a ``<progress>`` needs no inline style (the CSP forbids it).
+    """
     if not counts:
         return Markup("")
-    row_h, label_w, width = 24, 170, 600
-    height = row_h * len(counts) + 4
     peak = max(count for _name, count in counts)
-    bar_room = width - label_w - 50
     summary = _("Từ khoá dùng nhiều nhất trong %(days)d ngày qua.", days=DAYS)
-    out = [
-        f'<svg class="chart chart-keywords" viewBox="0 0 {width} {height}" role="img" '
-        f'aria-label="{escape(summary)}" xmlns="http://www.w3.org/2000/svg">',
-        f"<desc>{escape(summary)}</desc>",
-    ]
-    for i, (name, count) in enumerate(counts):
-        y = i * row_h + 2
-        shown = name if len(name) <= 24 else name[:23] + "…"
-        bar_w = max(bar_room * count / peak, 2)
+    out = [f'<ol class="chart chart-keywords" aria-label="{escape(summary)}">']
+    for name, count in counts:
         out.append(
-            f'<text x="{label_w - 8}" y="{y + 16}" text-anchor="end" font-size="12" '
-            f'fill="{TEXT}">{escape(shown)}</text>'
-            f'<rect x="{label_w}" y="{y + 4}" width="{_num(bar_w)}" height="{row_h - 8}" '
-            f'fill="{BAR}"><title>{escape(name)}: {count}</title></rect>'
-            f'<text x="{_num(label_w + bar_w + 6)}" y="{y + 16}" font-size="12" '
-            f'fill="{TEXT}">{count}</text>'
+            f'<li title="{escape(name)}: {count}"><span class="kw-name">{escape(name)}</span>'
+            f'<progress max="{peak}" value="{count}">{count}</progress>'
+            f'<span class="kw-count">{count}</span></li>'
         )
-    out.append("</svg>")
+    out.append("</ol>")
     return Markup("".join(out))

@@ -13,7 +13,7 @@ languages (the ``localtime`` filter); Babel's formatters use the same zone.
 After marking new strings, from the project folder::
 
     python -m gateway.web.i18n update    # extract → messages.pot, merge into en, compile .mo
-    python -m gateway.web.i18n check     # list English entries still untranslated (exit 1)
+    python -m gateway.web.i18n check     # marked strings without English, if any (exit 1); run in CI
 
 An untranslated entry shows in Vietnamese on the English page (nothing breaks).
 """
@@ -161,17 +161,51 @@ def untranslated(lang: str = "en") -> list[str]:
     return missing
 
 
+def marked() -> set[str]:
+    """Every string marked for translation in the code and templates (as ``update`` extracts)."""
+    import io
+
+    from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
+    from babel.messages.frontend import parse_mapping_cfg
+
+    method_map, options_map = parse_mapping_cfg(io.StringIO(BABEL_CFG.read_text(encoding="utf-8")))
+    keywords = {**DEFAULT_KEYWORDS, "_l": None, "lazy_gettext": None}
+    found = set()
+    for _file, _line, message, _comments, _context in extract_from_dir(
+        str(PROJECT_DIR / "gateway"), method_map, options_map, keywords=keywords
+    ):
+        found.add(message if isinstance(message, str) else message[0])
+    return found
+
+
+def missing(lang: str = "en") -> list[str]:
+    """Marked strings with no entry at all in ``lang``'s catalog (``update`` was not run)."""
+    from babel.messages.pofile import read_po
+
+    po = TRANSLATIONS / lang / "LC_MESSAGES" / "messages.po"
+    with po.open("rb") as handle:
+        catalog = read_po(handle)
+    have = {message.id if isinstance(message.id, str) else message.id[0] for message in catalog if message.id}
+    return sorted(marked() - have)
+
+
 def main(argv: list[str]) -> int:
     command = argv[0] if argv else ""
     if command == "update":
         update()
         return 0
     if command == "check":
-        missing = untranslated()
-        for msgid in missing:
-            print(msgid)
-        print(f"{len(missing)} untranslated", file=sys.stderr)
-        return 1 if missing else 0
+        # Both kinds: an entry without English, and a marked string with no entry at all.
+        failed = 0
+        for lang in CATALOG_LANGUAGES:
+            absent, empty = missing(lang), untranslated(lang)
+            for msgid in absent:
+                print(f"{lang}: no entry: {msgid}")
+            for msgid in empty:
+                print(f"{lang}: untranslated: {msgid}")
+            print(f"{lang}: {len(absent)} without an entry, {len(empty)} untranslated", file=sys.stderr)
+            failed += len(absent) + len(empty)
+        return 1 if failed else 0
     print("usage: python -m gateway.web.i18n update|check", file=sys.stderr)
     return 2
 

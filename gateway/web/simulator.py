@@ -2,8 +2,10 @@
 
 With the built-in modem emulator (``modem.port = "emulator"``) the SMS goes into the
 emulator (``services.simulator.deliver``) and travels the same path as a real one; officers
-and admins may use it. With a real modem ``services.simulator`` is None: sending through it
-answers 409 (and so does its conversation view, which would show real villagers' messages).
+and admins may use it, and only they see its threads (a thread is any number's conversation,
+tip references included: a viewer could read any villager's messages through it). With a
+real modem ``services.simulator`` is None: sending through it answers 409 (and so does its
+conversation view, which would show real villagers' messages).
 Admins then get the dry run instead (``gateway.simulation``): the real router on a sandbox
 database, "không gửi qua mạng", nothing sent, nothing in the real tables; others get 403.
 """
@@ -55,6 +57,10 @@ DRY_RUN_NOTE = _l(
 )
 DRY_RUN_STATUS = _l("Chạy thử · không gửi")
 BAD_NUMBER = _l("Số điện thoại không hợp lệ (ví dụ 0912345678).")
+OFFICERS_ONLY = _l(
+    "Điện thoại thử dành cho cán bộ và quản trị viên: tài khoản xem "
+    "(chỉ đọc) không gửi tin thử và không xem được cuộc trò chuyện của một số."
+)
 
 _dry_run_lock = threading.Lock()
 
@@ -120,7 +126,10 @@ def _can(role: str) -> bool:
 
 
 def mode() -> str:
-    """"emulator" (the real path), "dry-run" (an admin on a real-modem gateway) or "off"."""
+    """"emulator" (the real path), "dry-run" (an admin on a real-modem gateway), "off", or
+    "viewer" (a read-only account: the panel only says whom it is for)."""
+    if not _can("officer"):
+        return "viewer"
     if current_services().simulator is not None:
         return "emulator"
     return "dry-run" if _can("admin") else "off"
@@ -159,13 +168,13 @@ def panel_context(number: str | None = None, error: str = "") -> dict[str, Any]:
     sim_mode = mode()
     dry = sim_mode == "dry-run"
     return {
-        "sim_enabled": sim_mode != "off",
+        "sim_enabled": sim_mode not in ("off", "viewer"),
         "sim_mode": sim_mode,
         "sim_send_url": url_for("simulator.dry_send" if dry else "simulator.send"),
         "sim_thread_url": url_for("simulator.dry_thread" if dry else "simulator.thread"),
         "sim_dry_note": str(DRY_RUN_NOTE),
         "sim_number": number or DEFAULT_NUMBER,
-        "sim_unavailable": str(NOT_AVAILABLE),
+        "sim_unavailable": str(OFFICERS_ONLY if sim_mode == "viewer" else NOT_AVAILABLE),
         "sim_error": error,
         "sim_max_chars": MAX_TEXT_CHARS,
     }
@@ -263,6 +272,7 @@ def send() -> Any:
 
 
 @bp.get("/simulator/thread")
+@role_required("officer")
 def thread() -> Response | tuple[Response, int]:
     """One number's conversation, oldest first, for the simulator's chat bubbles."""
     if current_services().simulator is None:

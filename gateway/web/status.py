@@ -25,12 +25,13 @@ from sqlite_utils import Database
 from gateway import backup, inbox, outbox, state, tips
 from gateway import clock as clock_rule
 from gateway.clock import STATE_KEY as CLOCK_STATE_KEY
+from gateway.errors import ConfigError
 from gateway.modem import status as modem_status
 from gateway.sync import queue as sync_queue
 from gateway.sync import report as sync_report
 from gateway.sync import zalo_officers, zalo_tokens
 from gateway.web import charts, current_config, current_services
-from gateway.web.filters import label, local_time, mask, shorten, signal_bars, tone
+from gateway.web.filters import handler_label, label, local_time, mask, shorten, signal_bars, tone
 from gateway.web.simulator import panel_context
 
 logger = logging.getLogger(__name__)
@@ -97,7 +98,35 @@ def _time_display(stamp: str | None, tz: ZoneInfo, doubt_before: datetime | None
     return f"{shown} (?)" if shown and _doubtful(stamp, doubt_before) else shown
 
 
-def inbox_view(row: dict[str, Any], tz: ZoneInfo, doubt_before: datetime | None = None) -> dict[str, Any]:
+def menu_titles() -> dict[str, str]:
+    """The menu items' titles in use ("1.3" → its title), to name items instead of numbers.
+
+    The book is built once per saved menu version (``menus.versions.current``) and kept on
+    the app; a menu that no longer loads leaves the numbers as they are.
+    """
+    from flask import current_app
+
+    from gateway.menus import versions
+
+    config = current_config()
+    try:
+        version = versions.current(current_services().db.get(), config.menus_path)
+    except ConfigError:
+        return {}
+    cache = current_app.extensions.setdefault("tinbao_menu_titles", {})
+    if version.id not in cache:
+        try:
+            book = versions.check(version.sources, **versions.book_options(config, current_services().menus_reserved))
+        except ConfigError:
+            book = None
+        cache.clear()
+        cache[version.id] = book
+    book = cache[version.id]
+    return book.titles() if book is not None else {}
+
+
+def inbox_view(row: dict[str, Any], tz: ZoneInfo, doubt_before: datetime | None = None,
+               titles: dict[str, str] | None = None) -> dict[str, Any]:
     notes = []
     if row["kind"] in _INBOX_NOTES:
         notes.append(str(_INBOX_NOTES[row["kind"]]))
@@ -115,7 +144,7 @@ def inbox_view(row: dict[str, Any], tz: ZoneInfo, doubt_before: datetime | None 
         "status": row["status"],
         "status_label": label("inbox", row["status"]),
         "tone": tone(row["status"]),
-        "handler": row["handler"] or "—",
+        "handler": handler_label(row["handler"], titles),
     }
 
 
@@ -315,6 +344,7 @@ def dashboard_data(db: Database, tz: ZoneInfo, now: datetime | None = None) -> d
     ``now`` is the gateway's clock (corrected by the network's time when the Pi is off).
     """
     now = now or current_services().clock.now()
+    titles = menu_titles()
     modem = modem_status.read(db)
     doubt = doubt_before(db)
     return {
@@ -322,7 +352,7 @@ def dashboard_data(db: Database, tz: ZoneInfo, now: datetime | None = None) -> d
         "queues": queue_depths(db),
         "alerts": alerts(db, modem, now, tz, storage_problem()),
         "backup": backup_view(db, now),
-        "inbox": [inbox_view(row, tz, doubt) for row in inbox.recent(db, INBOX_ROWS)],
+        "inbox": [inbox_view(row, tz, doubt, titles) for row in inbox.recent(db, INBOX_ROWS)],
         "outbox": [outbox_view(row, tz, doubt) for row in outbox.recent(db, OUTBOX_ROWS)],
         "tips": [
             # One character more than shown, so shorten() knows when to add "…".
@@ -345,7 +375,7 @@ def chart_markup(db: Database, tz: ZoneInfo) -> dict[str, Any]:
     return {
         "days": charts.tips_chart(days),
         "days_total": sum(d.count for d in days),
-        "keywords": charts.keywords_chart(charts.keyword_counts(db, now)),
+        "keywords": charts.keywords_chart(charts.keyword_counts(db, now, titles=menu_titles())),
     }
 
 

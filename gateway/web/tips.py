@@ -28,7 +28,7 @@ from gateway.tips import history, search
 from gateway.web import accounts, current_config, current_services, params, register_area
 from gateway.web.audit import client_ip
 from gateway.web.auth import role_required
-from gateway.web.filters import label, local_time, mask, shorten, tone
+from gateway.web.filters import day_text, label, local_time, mask, shorten, tone
 from gateway.web.tip_actions import REPLY_MAX_CHARS, TipActionError, plan_reply
 
 bp = Blueprint("tips", __name__)
@@ -82,7 +82,7 @@ def read_filters(args: Any, tz: ZoneInfo) -> tuple[search.TipFilter, dict[str, s
     )
     shown = {
         "status": status, "village": village, "assigned": assigned, "q": q, "confirm": confirm,
-        "from": since.isoformat() if since else "", "to": until.isoformat() if until else "",
+        "from": day_text(since), "to": day_text(until),  # shown as typed: dd/mm/yyyy
     }
     return where, shown
 

@@ -74,56 +74,81 @@
     refresh();
   }
 
-  /* -- progress bars ------------------------------------------------------------------------ */
-  function progress(table) {
-    var url = table.getAttribute('data-progress-url');
-    function ids() {
-      var found = {};
-      document.querySelectorAll('.run-progress[data-broadcast]').forEach(function (el) {
-        var id = el.getAttribute('data-broadcast');
-        if (id) { found[id] = true; }
-      });
-      return Object.keys(found);
+  /* -- live progress ------------------------------------------------------------------------ */
+  /* The list and one broadcast ask progress.json every few seconds while a broadcast is
+     scheduled, running or paused, and put its status, its latest run's counts and (on the
+     detail page) the exact text sent in place. Nothing is rebuilt from HTML strings. */
+  var FAST_MS = 2000;
+  var SLOW_MS = 5000;
+  var OFFLINE_MS = 15000;
+
+  function showProgress(id, p) {
+    document.querySelectorAll('.run-wrap[data-broadcast="' + id + '"]').forEach(function (el) { el.hidden = false; });
+    document.querySelectorAll('.not-sent[data-broadcast="' + id + '"]').forEach(function (el) { el.hidden = true; });
+    document.querySelectorAll('.run-progress[data-broadcast="' + id + '"]').forEach(function (el) {
+      var bar = el.querySelector('progress');
+      bar.max = p.total || 1;
+      bar.value = p.done;
+      var text = window.tinbaoLabel('bc.people', p);
+      if (p.failed) { text += window.tinbaoLabel('bc.failed', { n: p.failed }); }
+      if (p.unknown) { text += window.tinbaoLabel('bc.unknown', { n: p.unknown }); }
+      el.querySelector('.progress-text').textContent = text;
+    });
+  }
+
+  function showDetail(item) {
+    var status = $('broadcast-status');
+    if (status) {
+      status.textContent = item.state.label;
+      status.className = 'badge badge-large tone-' + item.state.tone;
     }
+    if (!item.run || !$('live-run')) { return; }
+    $('live-run-none').hidden = true;
+    $('live-run-progress').hidden = false;
+    var runStatus = $('live-run-status');
+    runStatus.textContent = item.run.state.label;
+    runStatus.className = 'badge tone-' + item.run.state.tone + ' run-status';
+    if (item.run.text) {
+      setText('broadcast-text', item.run.text);
+      var title = $('text-title');
+      title.textContent = title.getAttribute('data-sent-title');
+    }
+  }
+
+  function progress(holder) {
+    var url = holder.getAttribute('data-progress-url');
+    var wanted = (holder.getAttribute('data-broadcasts') || '').split(',').filter(function (x) { return x; });
     function tick() {
-      var wanted = ids();
       if (!wanted.length) { return; }
       fetch(url + '?ids=' + wanted.join(','), { credentials: 'same-origin', headers: { 'Accept': 'application/json' } })
         .then(function (response) { return response.ok ? response.json() : null; })
         .then(function (data) {
-          if (!data) { return; }
-          var live = false;
+          if (!data) { setTimeout(tick, OFFLINE_MS); return; }
+          var running = false;
+          var waiting = false;
           Object.keys(data).forEach(function (id) {
             var item = data[id];
-            var p = item.progress;
-            if (item.status === 'running' || item.status === 'scheduled') { live = true; }
-            document.querySelectorAll('.run-progress[data-broadcast="' + id + '"]').forEach(function (el) {
-              if (!p) { return; }
-              var bar = el.querySelector('progress');
-              bar.max = p.total || 1;
-              bar.value = p.done;
-              var text = window.tinbaoLabel('bc.people', p);
-              if (p.failed) { text += window.tinbaoLabel('bc.failed', { n: p.failed }); }
-              if (p.unknown) { text += window.tinbaoLabel('bc.unknown', { n: p.unknown }); }
-              el.querySelector('.progress-text').textContent = text;
-            });
+            if (item.status === 'running' || item.status === 'scheduled') { running = true; }
+            if (item.status === 'paused') { waiting = true; }
+            if (item.progress) { showProgress(id, item.progress); }
             document.querySelectorAll('tr[data-broadcast="' + id + '"] .broadcast-status').forEach(function (el) {
               el.textContent = item.state.label;
               el.className = 'badge tone-' + item.state.tone + ' broadcast-status';
             });
+            if (holder.id === 'live-run') { showDetail(item); }
           });
-          if (live) { setTimeout(tick, 3000); }
+          if (running || waiting) { setTimeout(tick, running ? FAST_MS : SLOW_MS); }
         })
-        .catch(function () { setTimeout(tick, 15000); });
+        .catch(function () { setTimeout(tick, OFFLINE_MS); });
     }
-    setTimeout(tick, 3000);
+    setTimeout(tick, FAST_MS);
   }
 
   document.addEventListener('DOMContentLoaded', function () {
     var form = $('compose-form');
     if (form) { compose(form); }
-    var table = $('broadcast-list') || $('runs');
-    if (table) { progress(table); }
+    var holder = $('broadcast-list') || $('live-run');
+    if (holder) { progress(holder); }
     document.querySelectorAll('form[data-confirm]').forEach(function (f) {
       f.addEventListener('submit', function (event) {
         if (!window.confirm(f.getAttribute('data-confirm'))) { event.preventDefault(); }

@@ -145,6 +145,29 @@
     });
   }
 
+  /* The list's filters: on a phone a sheet from the bottom, folded until "Bộ lọc" is tapped. */
+  function setupFilterSheet() {
+    var sheet = document.getElementById('tip-filters');
+    if (!sheet || !window.matchMedia) {
+      return;
+    }
+    var phone = window.matchMedia('(max-width: 699px)');
+    var close = sheet.querySelector('.filter-close');
+    function fit() {
+      sheet.classList.toggle('is-sheet', phone.matches);
+      sheet.open = !phone.matches;
+      if (close) { close.hidden = !phone.matches; }
+    }
+    if (close) {
+      close.addEventListener('click', function () { sheet.open = false; });
+    }
+    if (phone.addEventListener) {
+      phone.addEventListener('change', fit);
+    }
+    fit();
+  }
+
   setupCounter();
   setupReveal();
+  setupFilterSheet();
 })();
