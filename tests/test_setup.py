@@ -56,6 +56,7 @@ def test_only_admins_reach_the_setup_page(app, db_path):
     admin = client_as(app, db_path, "admin")
     page = admin.get("/admin/setup/").get_data(as_text=True)
     assert 'action="/admin/setup/"' in page and "Chưa xong" in page
+    assert "TinBao t ·" in page  # the page frame's own version, not the menus version
     assert admin.get("/admin/users").get_data(as_text=True).count('href="/admin/setup/"') == 1  # the admin tab
 
 

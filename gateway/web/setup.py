@@ -251,10 +251,10 @@ def _render(form: Form, version: menu_versions.Version, status: int = 200) -> tu
         "admin/setup.html",
         form=form,
         village_rows=rows + [Village() for _row in range(spare)],
-        version=version,
+        menus_version=version,
         left=names,
-        gateway_name=config.gateway.name,
-        gateway_number=phone.national(config.gateway.phone_number) if config.gateway.phone_number else "",
+        config_name=config.gateway.name,
+        config_number=phone.national(config.gateway.phone_number) if config.gateway.phone_number else "",
     ), status
 
 
