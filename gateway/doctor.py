@@ -34,7 +34,6 @@ from gateway.config import DEFAULT_CONFIG, Config
 from gateway.storage import DatabaseCorrupt, check_sound, lock_holder, open_db
 
 OK, BAD = "✓", "✗"
-PLACEHOLDERS = ("xxxx", "09xx")
 MIN_SIGNAL = 10  # CSQ: about -93 dBm; below it SMS come and go unreliably
 SIM_NEARLY_FULL = 0.8
 MIN_FREE_BYTES = 500 * 1024 * 1024
@@ -297,15 +296,17 @@ def check_backup(config: Config, db: Database, now: datetime) -> Check:
 
 
 def check_menus(config: Config, db: Database) -> Check:
+    from gateway.errors import ConfigError
     from gateway.menus import versions
 
-    sources = versions.current(db, config.menus_path).sources
-    left = [f"{source} [{section}] {name}" for (source, section, name), text in versions.flatten(sources).items()
-            if any(mark in text.lower() for mark in PLACEHOLDERS)]
+    try:
+        left = versions.unset_contacts(db, config.menus_path, **versions.book_options(config))
+    except ConfigError as exc:
+        return Check("menus filled in", False, str(exc), "fix the menu files named above")
     if left:
         more = f" and {len(left) - 3} more" if len(left) > 3 else ""
         return Check("menus filled in", False, f"placeholders (xxxx, 09xx) left in {', '.join(left[:3])}{more}",
-                     "fill in the commune's names and numbers on the page (/menus)")
+                     f"an admin fills in the first-run setup: http://<this Pi>:{config.web.port}/admin/setup")
     return Check("menus filled in", True, "no placeholders left")
 
 

@@ -374,12 +374,12 @@ def set_state(db, key: str, value: dict) -> None:
 
 def test_dashboard_alerts_that_need_a_human(db, make_client):
     client = make_client("viewer")
-    assert client.get("/api/dashboard").get_json()["alerts"] == []
+    assert [a["key"] for a in client.get("/api/dashboard").get_json()["alerts"]] == ["setup"]  # shipped menus
     set_state(db, "modem", {"state": "unplugged", "error": "không thấy /dev/ttyUSB0", "sim_used": 41, "sim_total": 50})
     set_state(db, "clock", {"trusted": False})
     set_state(db, "sync", {"zalo": {"state": "needs_reauth", "error": "-216"}, "district": {"state": "offline"}})
     data = client.get("/api/dashboard").get_json()
-    assert [a["key"] for a in data["alerts"]] == ["modem", "sim", "clock", "zalo"]
+    assert [a["key"] for a in data["alerts"]] == ["modem", "sim", "clock", "zalo", "setup"]
     texts = " ".join(a["text"] for a in data["alerts"])
     assert "41/50" in texts and "không thấy /dev/ttyUSB0" in texts and "Zalo OA cần cấp quyền lại" in texts
     html = client.get("/").get_data(as_text=True)
@@ -390,7 +390,7 @@ def test_dashboard_alerts_that_need_a_human(db, make_client):
     set_state(db, "modem", {"state": "connected", "sim_used": 39, "sim_total": 50})
     set_state(db, "clock", {"trusted": True})
     set_state(db, "sync", {"zalo": {"state": "ok"}})
-    assert client.get("/api/dashboard").get_json()["alerts"] == []
+    assert [a["key"] for a in client.get("/api/dashboard").get_json()["alerts"]] == ["setup"]
 
 
 def test_dashboard_queue_depths_include_the_sync_queue(db, make_client):

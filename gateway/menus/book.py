@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from gateway.errors import ConfigError
-from gateway.menus.compile import UNSET_MARK, Compiled, Language, Node, Target, compile_book
+from gateway.menus.compile import Compiled, Language, Node, Target, compile_book, is_unset
 from gateway.menus.match import (
     MENU_NUMBER,
     TypoIndex,
@@ -205,7 +205,7 @@ class MenuBook:
             f"{lang.source}: {name}"
             for lang in self._languages.values()
             for name, value in lang.contacts.items()
-            if UNSET_MARK in value.lower()
+            if is_unset(value)
         ]
 
     # -- answering ---------------------------------------------------------------------------

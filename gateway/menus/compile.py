@@ -47,6 +47,12 @@ SHARED_KINDS = frozenset({*ROLES, "item"})
 #: A contact value still holding "xx" ("09xx xxx xxx") has not been set by the commune.
 UNSET_MARK = "xx"
 
+
+def is_unset(value: str) -> bool:
+    """A contact value the commune has not set yet: it still holds the shipped placeholder."""
+    return UNSET_MARK in value.lower()
+
+
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z0-9_]+)\s*\}\}")
 _LANGUAGE_CODE = re.compile(r"[a-z]{2,3}(?:-[A-Za-z0-9]{2,8})?")
 

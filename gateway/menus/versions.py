@@ -132,6 +132,16 @@ def load_current(db: Database, folder: Path, **options: Any) -> MenuBook:
     return MenuBook.load(Path(folder), **options)
 
 
+def unset_contacts(db: Database, folder: Path, **options: Any) -> list[str]:
+    """``file: name`` of each contact of the menus in use still holding a shipped placeholder.
+
+    The one rule for "first-run setup is done" (the setup page, the dashboard, ``/healthz``,
+    ``python app.py doctor``): ``MenuBook.unset_contacts`` of the book ``load_current`` picks.
+    ConfigError when not even the shipped files load.
+    """
+    return load_current(db, folder, **options).unset_contacts()
+
+
 def history(db: Database, limit: int = 200) -> list[Version]:
     """Saved versions, newest first (the shipped files are not listed: they are version 0)."""
     rows = db.execute(
@@ -257,6 +267,18 @@ def with_language(
     base.pop("contacts", None)
     base["meta"] = {"language": code, "name": name, "keywords": keywords, "default": False}
     out[f"{code}.toml"] = base
+    return out
+
+
+def with_contacts(sources: Mapping[str, Mapping[str, Any]], values: Mapping[str, str]) -> Sources:
+    """A copy of ``sources`` with these ``[contacts]`` values set in the default file.
+
+    The first-run setup's save: the commune's name, numbers, villages... go where every
+    ``{{name}}`` of every language reads them (other files use the default file's contacts).
+    """
+    out: Sources = copy.deepcopy(dict(sources))
+    base = out[default_source(out)]
+    base["contacts"] = {**base.get("contacts", {}), **values}
     return out
 
 

@@ -47,6 +47,7 @@ AREA_MODULES: tuple[str, ...] = (
     "gateway.web.poster",
     "gateway.web.duty",
     "gateway.web.failures",
+    "gateway.web.setup",
 )
 
 

@@ -103,7 +103,7 @@ def menus_changed_hook() -> Callable[[MenuBook], None] | None:
     return current_services().on_menus_changed
 
 
-def _apply(book: MenuBook) -> bool:
+def apply_book(book: MenuBook) -> bool:
     """Hand the saved book to the router; False when the gateway has no hook for it."""
     hook = menus_changed_hook()
     if hook is None:
@@ -263,7 +263,7 @@ def save(code: str) -> Any:
         flash(_("Không có thay đổi nào để lưu."), "info")
         return redirect(url_for("menus.editor", code=code), code=303)
     audit.record_request("menus.save", f"#{saved.version}", {"language": code, "comment": comment})
-    _flash_saved(saved.version, _apply(saved.book))
+    _flash_saved(saved.version, apply_book(saved.book))
     return redirect(url_for("menus.editor", code=code), code=303)
 
 
@@ -310,7 +310,7 @@ def add_language() -> Any:
             problem = _("Chưa thêm: %(reason)s", reason=str(exc))
         else:
             audit.record_request("menus.language.add", f"#{saved.version}", {"language": code})
-            _flash_saved(saved.version, _apply(saved.book))
+            _flash_saved(saved.version, apply_book(saved.book))
             return redirect(url_for("menus.editor", code=code), code=303)
     flash(problem, "error")
     back = request.form.get("back") or ""
@@ -338,7 +338,7 @@ def delete_language(code: str) -> Any:
         flash(_("Chưa xóa: %(reason)s", reason=str(exc)), "error")
         return redirect(url_for("menus.editor", code=code), code=303)
     audit.record_request("menus.language.delete", f"#{saved.version}", {"language": code})
-    _flash_saved(saved.version, _apply(saved.book))
+    _flash_saved(saved.version, apply_book(saved.book))
     return redirect(url_for("menus.index"), code=303)
 
 
@@ -436,5 +436,5 @@ def restore(number: int) -> Any:
         flash(_("Bản này đang được dùng."), "info")
         return redirect(url_for("menus.history"), code=303)
     audit.record_request("menus.restore", f"#{saved.version}", {"from": number})
-    _flash_saved(saved.version, _apply(saved.book))
+    _flash_saved(saved.version, apply_book(saved.book))
     return redirect(url_for("menus.history"), code=303)
