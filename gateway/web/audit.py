@@ -60,6 +60,7 @@ ACTION_LABELS = {
     "tip.reply": _l("Trả lời người báo bằng SMS"),
     "tip.reveal_number": _l("Xem số đầy đủ của người báo"),
     "inbox.retry": _l("Thử lại tin nhắn đến bị lỗi"),
+    "menus.setup": _l("Cài đặt ban đầu (tên xã, số điện thoại)"),
     "tip.confirm": _l("Xác nhận là tin báo"),
     "tip.dismiss": _l("Bỏ tin chờ xác nhận"),
     "tip.export": _l("Xuất danh sách tin báo"),

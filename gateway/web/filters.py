@@ -191,3 +191,5 @@ def register_filters(app: Flask, tz: ZoneInfo) -> None:
     app.jinja_env.filters["tone"] = tone
     app.jinja_env.filters["shorten"] = shorten
     app.jinja_env.finalize = shown_nul
+    # The officers' page and the hub share templates (admin tabs): a link only where its page is.
+    app.jinja_env.globals["has_page"] = lambda endpoint: endpoint in app.view_functions
