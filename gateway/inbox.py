@@ -89,7 +89,7 @@ def _store_one(db: Database, item: StoredPdu, now_iso: str) -> tuple[int, int, i
     if decoded.type == "SMS-STATUS-REPORT":
         pdu_id = _insert_pdu(db, item, now_iso, kind="status-report", sender=decoded.number, error=None, status="done")
         outbox.apply_status_report(db, phone.normalise(decoded.number or "").value, decoded.reference,
-                                   decoded.status, now_iso)
+                                   decoded.status, now_iso, decoded.time)
         return pdu_id, 0, 1
 
     if decoded.type != "SMS-DELIVER":

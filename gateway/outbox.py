@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlite_utils import Database
 
@@ -259,17 +259,27 @@ def mark_failure(
     return give_up
 
 
-def apply_status_report(db: Database, recipient: str, reference: int, status: int | None, now_iso: str) -> None:
-    """Mark the newest sent part with this TP-MR (and recipient) as delivered or failed.
+def apply_status_report(db: Database, recipient: str, reference: int, status: int | None, now_iso: str,
+                        submitted: datetime | None = None) -> None:
+    """Mark the sent part this report is about as delivered or failed.
 
-    TP-MR wraps at 256, so the newest matching part is the one the report is about. The inbox
-    calls this inside its own transaction when a status report arrives.
+    TP-MR wraps at 256, so several parts to one number (the duty officer's) can share it. The
+    report's TP-SCTS (``submitted``: when the SMS centre took the part) picks the part sent
+    closest to that moment (within 2 s counts as equally close, the stamp has whole seconds);
+    among those, one still waiting for its report, the oldest first. Without a stamp: the newest,
+    still waiting first. The inbox calls this inside its own transaction.
     """
+    if submitted is not None:
+        order = ("CAST(abs(julianday(p.sent_at) - julianday(?)) * 86400 / 2 AS INTEGER),"
+                 " p.status = 'sent' DESC, p.sent_at ASC")
+        params: tuple = (reference, recipient, submitted.astimezone(UTC).isoformat())
+    else:
+        order, params = "p.status = 'sent' DESC, p.sent_at DESC", (reference, recipient)
     row = db.execute(
         "SELECT p.id, p.outbox_id FROM outbox_parts p JOIN outbox o ON o.id = p.outbox_id"
         " WHERE p.mr = ? AND o.number = ? AND p.status IN ('sent', 'delivered')"
-        " ORDER BY p.sent_at DESC LIMIT 1",
-        (reference, recipient),
+        f" ORDER BY {order} LIMIT 1",
+        params,
     ).fetchone()
     if row is None:
         log.info("status report for unknown message reference %s", reference)
