@@ -6,6 +6,7 @@ with pyserial + python-gsmmodem, SQLite is a file under ``tmp_path``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import threading
@@ -204,21 +205,39 @@ CHROMIUM = "/usr/bin/chromium"
 OUTPUT = ROOT / "test-output"
 
 
-@pytest.fixture
-def live_gateway(tmp_path: Path) -> Iterator[tuple[Gateway, str]]:
-    """The whole gateway with its built-in emulator, its page served by waitress on a free port."""
+class RecordingSimulator:
+    """Stands in for the modem emulator behind the page: remembers every SMS it was given."""
+
+    def __init__(self) -> None:
+        self.delivered: list[tuple[str, str]] = []
+
+    def deliver(self, number: str, text: str) -> None:
+        self.delivered.append((number, text))
+
+
+@contextlib.contextmanager
+def served_gateway(config: Config) -> Iterator[tuple[Gateway, str]]:
+    """The whole gateway of ``config`` started, its page served by waitress on a free port."""
     import waitress
 
-    config = make_config(tmp_path, TINBAO_MODEM_PORT="emulator", TINBAO_WEB_PORT="0")
     gw = Gateway(config)
     gw.start()
     server = waitress.create_server(gw.web_app(), host="127.0.0.1", port=0, threads=4)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    assert wait_until(lambda: gw.modem.state.state == "connected", 15)
-    yield gw, f"http://127.0.0.1:{server.effective_port}"
-    server.close()
-    gw.stop()
+    try:
+        assert wait_until(lambda: gw.modem.state.state == "connected", 15)
+        yield gw, f"http://127.0.0.1:{server.effective_port}"
+    finally:
+        server.close()
+        gw.stop()
+
+
+@pytest.fixture
+def live_gateway(tmp_path: Path) -> Iterator[tuple[Gateway, str]]:
+    """The whole gateway with its built-in emulator, its page served by waitress on a free port."""
+    with served_gateway(make_config(tmp_path, TINBAO_MODEM_PORT="emulator", TINBAO_WEB_PORT="0")) as served:
+        yield served
 
 
 @pytest.fixture(scope="session")

@@ -7,11 +7,10 @@ to the sync queue). The menus editor refuses a reply longer than ``sms.max_parts
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 
 import pytest
-from conftest import login_page, make_config, rows, screenshot, wait_until
+from conftest import login_page, make_config, rows, screenshot, served_gateway
 
 from gateway.service import Gateway
 
@@ -22,21 +21,12 @@ def gateway_with_district(tmp_path) -> Iterator[tuple[Gateway, str]]:
 
     The hub's address answers nothing: rows stay in the sync queue, where the test reads them.
     """
-    import waitress
-
     config = make_config(
         tmp_path, TINBAO_MODEM_PORT="emulator", TINBAO_WEB_PORT="0", TINBAO_SMS_MAX_PARTS="3",
         TINBAO_DISTRICT_URL="http://127.0.0.1:9", TINBAO_DISTRICT_TOKEN="test-token",
     )
-    gw = Gateway(config)
-    gw.start()
-    server = waitress.create_server(gw.web_app(), host="127.0.0.1", port=0, threads=4)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    assert wait_until(lambda: gw.modem.state.state == "connected", 15)
-    yield gw, f"http://127.0.0.1:{server.effective_port}"
-    server.close()
-    gw.stop()
+    with served_gateway(config) as served:
+        yield served
 
 
 def test_an_officer_confirms_one_message_and_dismisses_another(gateway_with_district, page):

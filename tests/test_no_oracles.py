@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from conftest import login_client, rows
+from conftest import RecordingSimulator, login_client, rows
 
 from gateway.broadcasts import subscribers
 from gateway.clock import ManualClock
@@ -23,14 +23,6 @@ from gateway.web import WebServices, create_app
 NOW = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
 TIPSTER = "+84987654321"  # masked: 0*** *** *21
 NEIGHBOUR = "+84912000021"  # another number with the same last two digits
-
-
-class RecordingSimulator:
-    def __init__(self) -> None:
-        self.delivered: list[tuple[str, str]] = []
-
-    def deliver(self, number: str, text: str) -> None:
-        self.delivered.append((number, text))
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import login_client, rows
+from conftest import RecordingSimulator, login_client, rows
 
 from gateway.config import load_config
 from gateway.menus import versions as menu_versions
@@ -19,14 +19,6 @@ from gateway.web import WebServices, create_app
 
 MENUS = Path(__file__).resolve().parent.parent / "firmware_config" / "menus"
 NOW = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
-
-
-class RecordingSimulator:
-    def __init__(self) -> None:
-        self.delivered: list[tuple[str, str]] = []
-
-    def deliver(self, number: str, text: str) -> None:
-        self.delivered.append((number, text))
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import login_client
+from conftest import RecordingSimulator, login_client
 
 from gateway.config import load_config
 from gateway.errors import ModemError
@@ -25,16 +25,6 @@ WEB_DIR = Path(__file__).resolve().parent.parent / "gateway" / "web"
 EVIL = "<script>alert('x')</script>"
 VILLAGER = "+84987654321"  # appears in lists only as 0*** *** *21
 MORNING = "2026-01-05T03:40:00+00:00"  # 10:40 in Asia/Ho_Chi_Minh
-
-
-class RecordingSimulator:
-    """Stands in for the modem emulator: remembers every SMS it was given."""
-
-    def __init__(self) -> None:
-        self.delivered: list[tuple[str, str]] = []
-
-    def deliver(self, number: str, text: str) -> None:
-        self.delivered.append((number, text))
 
 
 class BrokenSimulator:
