@@ -21,6 +21,8 @@ import logging
 import threading
 from abc import ABC, abstractmethod
 
+from gateway.storage import cannot_write
+
 log = logging.getLogger(__name__)
 
 
@@ -95,10 +97,24 @@ class Worker(ABC):
             self.wake_event.clear()
             try:
                 rest = self.tick()
-            except Exception:  # the thread must outlive any one pass
-                log.exception("%s: a pass failed; carrying on", self.thread_name)
+            except Exception as exc:  # noqa: BLE001 - the thread outlives any one pass; logged in pass_failed
+                pass_failed(self.thread_name, exc)
                 rest = self.error_delay
             if self.stop_event.is_set():
                 break
             if rest is None or rest > 0:
                 self.wake_event.wait(rest)
+
+
+def pass_failed(who: str, exc: Exception) -> None:
+    """Log a pass of a background job that raised (call it inside the ``except``).
+
+    A bug gets its traceback. A database that cannot be written (disk full, SD card read-only)
+    is the storage's trouble, shown on the page by the workers that own the SIM and the inbox:
+    here it is one line, so the log of a long outage stays readable.
+    """
+    reason = cannot_write(exc)
+    if reason is None:
+        log.exception("%s: a pass failed; carrying on", who)
+    else:
+        log.warning("%s: the database cannot be written (%s); trying again", who, reason)

@@ -27,7 +27,7 @@ from collections.abc import Callable
 from datetime import datetime, time, timedelta
 from pathlib import Path
 
-from gateway.background import Worker
+from gateway.background import Worker, pass_failed
 from gateway.broadcasts import runs
 from gateway.broadcasts.library import Composer, Library
 from gateway.broadcasts.runs import RunStarter, record_missed
@@ -144,8 +144,8 @@ class BroadcastService:
                 self._again.clear()
                 try:
                     self.tick()
-                except Exception:
-                    log.exception("broadcast tick failed")
+                except Exception as exc:  # noqa: BLE001 - logged in pass_failed; the next tick comes
+                    pass_failed("broadcast tick", exc)
                 if not self._again.is_set():
                     break
         finally:
