@@ -23,7 +23,6 @@ import functools
 from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import urlsplit
 
 from flask import (
     Blueprint,
@@ -42,7 +41,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import LoginManager, current_user, login_user, logout_user
 
-from gateway.web import accounts, audit, current_config, current_services
+from gateway.web import accounts, audit, current_config, current_services, params
 from gateway.web.audit import client_ip
 from gateway.web.security import (
     clear_login_failures,
@@ -132,13 +131,8 @@ def home_endpoint() -> str:
 
 
 def _safe_next(target: str | None) -> str:
-    """Only a path on this site (``/tips?x=1``), never ``//evil`` or ``http://evil``."""
-    if not target:
-        return url_for(home_endpoint())
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith(("//", "/\\")):
-        return url_for(home_endpoint())
-    return target
+    """Only a path on this site (``/tips?x=1``): the one rule, ``params.local_url``."""
+    return params.local_url(target, url_for(home_endpoint()))
 
 
 def _expired(config: Config) -> bool:
