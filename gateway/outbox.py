@@ -66,7 +66,7 @@ def enqueue(
     """
     body = strip_diacritics(text) if khong_dau else text
     now_iso = utcnow_iso(now)
-    with db.atomic():
+    with write_transaction(db):
         cur = db.conn.execute(
             "INSERT INTO outbox (created_at, number, text, kind, auto, priority, in_reply_to, encoding,"
             " parts_total, next_attempt_at) VALUES (?,?,?,?,?,?,?,?,?,?)",

@@ -109,7 +109,7 @@ class Router:
             rows = inbox.queued(db, limit, now)
             for inbox_id, sender, sender_kind, text in rows:
                 try:
-                    with db.atomic():  # a savepoint: one bad message does not undo the others
+                    with write_transaction(db):  # a savepoint: one bad message does not undo the others
                         handler = self._route(db, inbox_id, sender, sender_kind, text or "", now)
                         inbox.mark_handled(db, inbox_id, handler, now)
                 except Exception as exc:
@@ -126,7 +126,7 @@ class Router:
         """The villager hears that the message arrived, once, while it waits to be tried again."""
         number = phone.normalise(sender)
         try:
-            with db.atomic():
+            with write_transaction(db):
                 if number.can_auto_reply and self._may_reply(db, number.value, "ack", None, now):
                     outbox.enqueue(db, number.value, FAILURE_ACK, kind="ack", now=now, in_reply_to=inbox_id,
                                    khong_dau=True, max_parts=self.settings.max_parts)
