@@ -197,10 +197,8 @@ class Router:
         """True when the text repeats the last reply we sent this number (a bot echoing us)."""
         if len(folded) < 20:
             return False
-        row = db.execute(
-            "SELECT text FROM outbox WHERE number=? AND auto=1 ORDER BY id DESC LIMIT 1", (number,)
-        ).fetchone()
-        return bool(row) and fold(row[0])[:60] == folded[:60]
+        last = outbox.last_auto_reply(db, number)
+        return last is not None and fold(last)[:60] == folded[:60]
 
     # -- sessions ------------------------------------------------------------------------
     def _load_session(self, db: Database, number: str) -> Session | None:
@@ -216,6 +214,11 @@ class Router:
             awaiting=awaiting,
             expires_at=datetime.fromisoformat(expires_at) if expires_at else None,
         )
+
+    @staticmethod
+    def forget_session(db: Database, number: str) -> None:
+        """Delete ``number``'s menu state, language included (the dry run's "start again")."""
+        db.execute("DELETE FROM sessions WHERE number = ?", (number,))
 
     @staticmethod
     def _close_session(db: Database, number: str) -> None:

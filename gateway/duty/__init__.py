@@ -20,7 +20,7 @@ from datetime import datetime
 
 from sqlite_utils import Database
 
-from gateway import outbox, phone
+from gateway import outbox, phone, tips
 from gateway.errors import TinBaoError
 from gateway.sms.text import khong_dau
 from gateway.storage import utcnow_iso, write_transaction
@@ -186,8 +186,8 @@ def alert_new_tip(db: Database, tip: Tip, tipster: str, text: str, now: datetime
             numbers = [row[0] for row in db.execute("SELECT number FROM duty_roster WHERE active = 1")]
             if not numbers:
                 return
-            row = db.execute("SELECT village FROM tips WHERE id = ?", (tip.id,)).fetchone()
-            body = alert_text(tip.reference, row[0] if row else None, text)
+            row = tips.get(db, tip.id)
+            body = alert_text(tip.reference, row["village"] if row else None, text)
             for number in numbers:
                 if number == tipster:
                     continue  # the tipster is an officer trying it out; they know already

@@ -262,6 +262,21 @@ def store_statuses(db: Database, gateway_id: str, items: Iterable[Any], *, now: 
     return BatchResult(accepted, rejected, 0)
 
 
+def imported_before(db: Database, digest: str) -> bool:
+    """Whether a USB file with this SHA-256 was taken in already (the same file twice changes nothing)."""
+    return db.execute("SELECT 1 FROM hub_imports WHERE digest=?", (digest,)).fetchone() is not None
+
+
+def note_import(db: Database, digest: str, gateway_id: str, path: str, tips: int, new_tips: int,
+                now: datetime) -> None:
+    """Remember a USB file taken in: when, whose, how many tips and how many were new."""
+    with write_transaction(db):
+        db.conn.execute(
+            "INSERT OR IGNORE INTO hub_imports (at, digest, gateway_id, path, tips, new_tips) VALUES (?,?,?,?,?,?)",
+            (utcnow_iso(now), digest, gateway_id, path, tips, new_tips),
+        )
+
+
 # -- status decisions --------------------------------------------------------------------------
 
 def signature(sender: str) -> str:
