@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import sqlite3
 from pathlib import Path
 
 from sqlite_utils.migrations import Migrations
 
-from gateway import __version__, backoff, backup, duty, outbox, schema, state
+from gateway import __version__, backup, duty, outbox, schema, state
 from gateway.background import Worker
 from gateway.broadcasts import schema as broadcasts_schema
 from gateway.broadcasts.service import RESERVED_KEYWORDS, BroadcastService
@@ -47,36 +46,26 @@ def prepare_gateway(path: str | Path) -> None:
 
 
 class RouterWorker(Worker):
-    """The thread that routes queued inbox rows and wakes the modem worker when replies wait."""
+    """The thread that routes queued inbox rows and wakes the modem worker when replies wait.
+
+    A database that cannot be written is the loop's (``gateway.background.Worker``): the
+    batch rolled back, nothing is marked, and the same messages are routed when it can.
+    """
 
     IDLE = 1.0  # seconds between looks at the inbox when nobody wakes us
+    cannot_write_note = "messages wait"
 
     def __init__(self, router: Router, dbs: ThreadLocalDb, clock: Clock, on_routed,
                  write_health: WriteHealth | None = None) -> None:
-        super().__init__("router")
+        super().__init__("router", write_health=write_health, now=clock.now)
         self.router = router
         self.dbs = dbs
         self.clock = clock
         self.on_routed = on_routed
-        self.write_health = write_health or WriteHealth()
-        self._write_failures = 0
 
     def tick(self) -> float:
         """Route one batch; straight on to the next while there are rows."""
-        try:
-            routed = self.router.run_once(self.dbs.get(), self.clock.now())
-        except sqlite3.Error as exc:
-            reason = cannot_write(exc)
-            if reason is None:
-                raise
-            self._write_failures += 1
-            self.write_health.failed("router", reason, str(exc), self.clock.now())
-            if self._write_failures == 1:
-                log.error("router: the database cannot be written (%s: %s); messages wait", reason, exc)
-            return backoff.delay(self._write_failures, self.IDLE, 30.0, jitter=0)
-        if self._write_failures:
-            self._write_failures = 0
-            self.write_health.ok("router")
+        routed = self.router.run_once(self.dbs.get(), self.clock.now())
         if routed:
             self.on_routed()
             return 0.0
