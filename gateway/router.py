@@ -56,12 +56,26 @@ class HandlerReply:
 class InboundHandler(Protocol):
     """A keyword handler tried before the menus (RapidSMS's small handlers), e.g. DK/HUY.
 
-    ``handle`` runs inside the router's transaction; it returns None when the text is not
-    for it. Its reply goes through the same flood guard as every automatic reply.
+    ``keywords`` are the whole-message keywords it answers: the router reserves them, so no
+    menu version can take them (``reserved_keywords``). ``handle`` runs inside the router's
+    transaction; it returns None when the text is not for it. Its reply goes through the same
+    flood guard as every automatic reply.
     """
+
+    keywords: tuple[str, ...]
 
     def handle(self, db: Database, number: phone.Number, text: str, inbox_id: int,
                now: datetime) -> HandlerReply | None: ...
+
+
+def reserved_keywords(handlers: Iterable[InboundHandler]) -> tuple[str, ...]:
+    """Every keyword the handlers declare, once each, in order: what the menus must not use.
+
+    Computed from the handlers the router is given, so a new handler's keywords are reserved
+    by adding the handler, with nothing else to remember. A handler that declares none (one
+    that looks at content, not at a keyword) reserves none.
+    """
+    return tuple(dict.fromkeys(word for handler in handlers for word in getattr(handler, "keywords", ())))
 
 
 # Called inside the router's transaction right after a tip is stored (duty alerts, sync).
@@ -98,6 +112,7 @@ class Router:
         self.settings = settings
         self.handlers = list(handlers)
         self.tip_hooks = list(tip_hooks)
+        self.reserved = reserved_keywords(self.handlers)  # the menus' book was built without these
 
     def set_book(self, book: MenuBook) -> None:
         """Swap the menus (an officer edited them): the next message is answered from these."""

@@ -15,14 +15,14 @@ from sqlite_utils.migrations import Migrations
 from gateway import __version__, backup, duty, outbox, schema, state
 from gateway.background import Worker
 from gateway.broadcasts import schema as broadcasts_schema
-from gateway.broadcasts.service import RESERVED_KEYWORDS, BroadcastService
+from gateway.broadcasts.service import BroadcastService
 from gateway.clock import Clock, TrustedClock
 from gateway.config import Config
 from gateway.duty import schema as duty_schema
 from gateway.menus import schema as menus_schema
 from gateway.menus import versions as menu_versions
 from gateway.modem.worker import ModemWorker, all_settings_from_config
-from gateway.router import Router, RouterSettings
+from gateway.router import Router, RouterSettings, reserved_keywords
 from gateway.storage import DatabaseCorrupt, ThreadLocalDb, WriteHealth, cannot_write, prepare, run_lock
 from gateway.sync import schema as sync_schema
 from gateway.sync.hooks import SyncTipHook
@@ -95,15 +95,17 @@ class Gateway:
         self.dbs = ThreadLocalDb(config.storage_path)
         self.durable_dbs = ThreadLocalDb(config.storage_path, durable=True)
         self.write_health = WriteHealth()  # said in memory when the database cannot be written
-        options = menu_versions.book_options(config, RESERVED_KEYWORDS)
-        book = menu_versions.load_current(self.dbs.get(), config.menus_path, **options)
         self.broadcasts = BroadcastService(
             config, self.dbs, self.clock, menus=lambda: self.router.book, wake_senders=self._wake_modems,
         )
+        # Keyword handlers, tried before the menus; each declares its keywords, which the
+        # menus may then not use (router.reserved_keywords).
+        handlers = [self.broadcasts.subscriptions]
+        options = menu_versions.book_options(config, reserved_keywords(handlers))
+        book = menu_versions.load_current(self.dbs.get(), config.menus_path, **options)
         self.router = Router(
             book, RouterSettings.from_config(config),  # router.book: the menus in use (editable)
-            handlers=[self.broadcasts.subscriptions],
-            tip_hooks=[duty.alert_new_tip, SyncTipHook(config)],
+            handlers=handlers, tip_hooks=[duty.alert_new_tip, SyncTipHook(config)],
         )
         self.sync = SyncWorker(config, self.dbs, self.clock)
         self.backups = backup.BackupWorker(config, self.dbs, self.clock)
@@ -187,7 +189,7 @@ class Gateway:
         services = WebServices(
             db=self.dbs, simulator=self.emulator, version=__version__, clock=self.clock,
             on_menus_changed=self.router.set_book, sync=self.sync, broadcasts=self.broadcasts,
-            menus_reserved=RESERVED_KEYWORDS, write_health=self.write_health,
+            menus_reserved=self.router.reserved, write_health=self.write_health,
             dry_run=simulation.DryRun(
                 simulation.sandbox_path(self.config.storage_path), RouterSettings.from_config(self.config),
                 lambda: self.router.book, handlers=self.router.handlers,

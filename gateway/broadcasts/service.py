@@ -10,12 +10,14 @@ Wiring (``gateway/service.py``)::
 
     broadcasts = BroadcastService(config, dbs, clock, menus=lambda: router.book,
                                   wake_senders=lambda: [w.wake() for w in modem_workers])
-    book = menu_versions.load_current(..., **menu_versions.book_options(config, RESERVED_KEYWORDS))
-    router = Router(book, settings, handlers=[broadcasts.subscriptions], tip_hooks=[...])
+    handlers = [broadcasts.subscriptions]              # each declares its keywords
+    reserved = reserved_keywords(handlers)              # gateway.router: the menus cannot take them
+    book = menu_versions.load_current(..., **menu_versions.book_options(config, reserved))
+    router = Router(book, settings, handlers=handlers, tip_hooks=[...])
     outbox.recover_claims(dbs.get(), clock.now())  # once, before any modem worker starts
     broadcasts.start() ... broadcasts.stop()        # stop it before the modem workers
     WebServices(..., broadcasts=broadcasts,          # the web pages wake it ("send now")
-                menus_reserved=RESERVED_KEYWORDS)
+                menus_reserved=router.reserved)
 """
 
 from __future__ import annotations
@@ -31,14 +33,12 @@ from gateway.broadcasts import control
 from gateway.broadcasts.library import Composer, Library
 from gateway.broadcasts.runs import RunStarter, record_missed
 from gateway.broadcasts.sender import PumpResult, Sender, SenderSettings
-from gateway.broadcasts.subscriptions import RESERVED_KEYWORDS, MenuProvider, SubscriptionHandler
+from gateway.broadcasts.subscriptions import MenuProvider, SubscriptionHandler
 from gateway.clock import BUILD_DATE, Clock, TrustedClock
 from gateway.config import PROJECT_ROOT, Config
 from gateway.storage import ThreadLocalDb
 
 log = logging.getLogger(__name__)
-
-__all__ = ["RESERVED_KEYWORDS", "BroadcastService"]
 
 BUSY_POLL = 0.1  # seconds between two looks at the outbox window while a broadcast runs
 IDLE_POLL = 2.0
