@@ -186,8 +186,7 @@ def alert_new_tip(db: Database, tip: Tip, tipster: str, text: str, now: datetime
             numbers = [row[0] for row in db.execute("SELECT number FROM duty_roster WHERE active = 1")]
             if not numbers:
                 return
-            row = tips.get(db, tip.id)
-            body = alert_text(tip.reference, row["village"] if row else None, text)
+            body = alert_text(tip.reference, tips.village_of(db, tip.id), text)
             for number in numbers:
                 if number == tipster:
                     continue  # the tipster is an officer trying it out; they know already

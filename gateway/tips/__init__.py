@@ -38,6 +38,8 @@ class Tip:
     uid: str
     #: True while an officer has not said whether it is a tip (held back from the sync queue).
     to_confirm: bool = False
+    #: When it was received (ISO UTC), as stored; None when the caller did not read it.
+    received_at: str | None = None
 
 
 def create(db: Database, *, gateway_id: str, tipster: str, text: str, inbox_id: int | None,
@@ -50,12 +52,13 @@ def create(db: Database, *, gateway_id: str, tipster: str, text: str, inbox_id: 
     next_id = db.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM tips").fetchone()[0]
     reference = f"{gateway_id.upper()}-{next_id:04d}"
     uid = f"{gateway_id.lower()}-{next_id}"
+    received_at = utcnow_iso(now)
     db.conn.execute(
         "INSERT INTO tips (id, reference, uid, received_at, tipster, text, inbox_id, confirmation)"
         " VALUES (?,?,?,?,?,?,?,?)",
-        (next_id, reference, uid, utcnow_iso(now), tipster, text, inbox_id, PENDING if to_confirm else None),
+        (next_id, reference, uid, received_at, tipster, text, inbox_id, PENDING if to_confirm else None),
     )
-    return Tip(next_id, reference, uid, to_confirm)
+    return Tip(next_id, reference, uid, to_confirm, received_at)
 
 
 def set_confirmation(db: Database, tip_id: int, value: str) -> None:
@@ -112,6 +115,12 @@ def by_reference(db: Database, reference: str) -> dict[str, Any] | None:
 def get(db: Database, tip_id: int) -> dict[str, Any] | None:
     """One whole tip row by id; None if unknown."""
     return next(db.query("SELECT * FROM tips WHERE id = ?", [tip_id]), None)
+
+
+def village_of(db: Database, tip_id: int) -> str | None:
+    """The village written on a tip (None: none yet, or no such tip)."""
+    row = db.execute("SELECT village FROM tips WHERE id = ?", [tip_id]).fetchone()
+    return row[0] if row else None
 
 
 def by_uid(db: Database, uid: str) -> dict[str, Any] | None:
