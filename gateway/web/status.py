@@ -5,7 +5,8 @@ rendered by Jinja and the rows rebuilt by ``static/dashboard.js`` show the same 
 SMS text goes out as data only: Jinja escapes it, the script sets it with ``textContent``.
 
 Every figure is read through the area that owns it (inbox, outbox, tips, the sync queue, the
-modem's published state). A database that cannot be read is an error on the page (503, see
+modem's published state). When to raise an alert is ``gateway.alerts``' rule (the doctor reads the
+same rules); this page only words each one. A database that cannot be read is an error on the page (503, see
 ``gateway.web.create_app``) and ``database: error`` in ``/healthz``, never a row of zeros.
 """
 
@@ -180,15 +181,6 @@ def tip_view(row: dict[str, Any], tz: ZoneInfo, doubt_before: datetime | None = 
         "status_label": label("tip", row["status"]),
         "tone": tone(row["status"]),
     }
-
-
-def clock_trusted(db: Database | None, now: datetime) -> bool:
-    """The clock's own verdict (state 'clock', when something keeps it), else a sanity check.
-
-    A Pi has no battery-backed clock: after a power cut without network time it may think it
-    is 1970, and every tip would be stamped wrong until somebody notices.
-    """
-    return alert_rules.clock_untrusted(db, now) is None
 
 
 _CLOCK_SOURCES = {"modem": _l("giờ mạng của modem"), "sms": _l("dấu thời gian của tổng đài SMS")}
