@@ -4,8 +4,12 @@ The Pi has no real-time clock: its system clock may be wrong for hours after boo
 ``clock.py``). So the firing decision takes ``now`` from the trusted clock and nothing else:
 :func:`evaluate` decides from the schedule, the stored ``next_run_at`` and ``now``, and the
 broadcast tick (``gateway.broadcasts.service``, a ``gateway.background.Worker``) calls it
-through ``control.fire_due``. Tests call the tick with a clock they set. (Why this is not an
-APScheduler trigger: the README, "Scam-warning broadcasts".)
+through ``control.fire_due``. Tests call the tick with a clock they set.
+
+The calendar itself is APScheduler 3's triggers (``CronTrigger``, ``OrTrigger``): asked for the
+next firing after a moment *we* give them, they are pure calendar arithmetic. Its scheduler
+thread is not used: it sleeps on the system clock, and the firing rule here (one firing within
+``broadcasts.grace_minutes``, older ones recorded as missed) is ours, not its misfire policy.
 
 Weekly and monthly schedules fire at a local time in ``gateway.timezone`` (Asia/Ho_Chi_Minh);
 a monthly day beyond the month's end fires on its last day (31 → 30 April, 28 February).
@@ -17,7 +21,11 @@ from __future__ import annotations
 
 import calendar
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from datetime import UTC, datetime, time, timedelta, tzinfo
+
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.combining import OrTrigger
+from apscheduler.triggers.cron import CronTrigger
 
 KINDS = ("now", "once", "weekly", "monthly")
 #: At most this many missed firings are written for one broadcast (a Pi off for years).
@@ -49,26 +57,37 @@ class Schedule:
         return self._next(moment, inclusive=False)
 
     def _next(self, moment: datetime, *, inclusive: bool) -> datetime | None:
-        assert self.time_of_day is not None
-        local = moment.astimezone(self.tz)
-        for candidate_day in self._days_from(local.date()):
-            candidate = datetime.combine(candidate_day, self.time_of_day, tzinfo=self.tz)
-            if candidate > moment or (inclusive and candidate == moment):
-                return candidate.astimezone(UTC)
-        return None
+        # APScheduler's trigger answers "the first firing at or after ``now``" for the ``now``
+        # we give it (the trusted clock's, never the system clock), to the whole second.
+        start = moment if inclusive else moment + timedelta(seconds=1)
+        found = calendar_trigger(self).get_next_fire_time(None, start)
+        return found.astimezone(UTC) if found is not None else None
 
-    def _days_from(self, start: date):
-        if self.kind == "weekly":
-            assert self.weekday is not None
-            first = start + timedelta(days=(self.weekday - start.weekday()) % 7)
-            return (first + timedelta(days=7 * k) for k in range(3))
-        assert self.kind == "monthly" and self.day is not None
-        days = []
-        for k in range(3):
-            year, month = divmod(start.month - 1 + k, 12)
-            year, month = start.year + year, month + 1
-            days.append(date(year, month, min(self.day, calendar.monthrange(year, month)[1])))
-        return days
+
+def calendar_trigger(schedule: Schedule) -> BaseTrigger:
+    """The APScheduler 3 calendar trigger of a weekly or monthly schedule.
+
+    A monthly day beyond a month's end means that month's last day: ``min(day, last)`` is the
+    day itself in the months that have it, or-ed with ``day="last"`` in the months that are
+    shorter (February for 29 and 30; February, April, June, September, November for 31).
+    """
+    assert schedule.time_of_day is not None
+    at = {"hour": schedule.time_of_day.hour, "minute": schedule.time_of_day.minute,
+          "second": schedule.time_of_day.second, "timezone": schedule.tz}
+    if schedule.kind == "weekly":
+        assert schedule.weekday is not None
+        return CronTrigger(day_of_week=schedule.weekday, **at)
+    assert schedule.kind == "monthly" and schedule.day is not None
+    day = schedule.day
+    if day <= 28:
+        return CronTrigger(day=day, **at)
+    short = ",".join(str(m) for m in range(1, 13) if _SHORTEST_MONTH[m] < day)
+    return OrTrigger([CronTrigger(day=day, **at), CronTrigger(month=short, day="last", **at)])
+
+
+#: The fewest days each month can have (February outside a leap year: in a leap year day 29
+#: is both the day itself and February's last, which is one firing).
+_SHORTEST_MONTH = {m: calendar.monthrange(2023, m)[1] for m in range(1, 13)}
 
 
 @dataclass(frozen=True, slots=True)
