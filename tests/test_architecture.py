@@ -6,8 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from gateway.hub.store import prepare_hub
-from gateway.service import prepare_gateway
+from gateway.database import prepare_gateway, prepare_hub
 from gateway.storage import open_db
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -29,14 +29,13 @@ from __future__ import annotations
 import logging
 import secrets
 import sqlite3
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from flask import Flask, Response, jsonify, request
 from flask.sessions import SecureCookieSessionInterface
-from flask_wtf.csrf import CSRFError, CSRFProtect
+from flask_wtf.csrf import CSRFProtect
 from jinja2 import ChoiceLoader, FileSystemLoader
 
 from gateway import state
@@ -76,12 +75,11 @@ def install_frame(
     secret_state_key: str,
     cookie_name: str,
     max_request_bytes: int,
-    csrf_refused: Callable[[CSRFError], Any],
 ) -> None:
     """Give ``app`` the shared frame (see the module docstring).
 
-    ``secret_state_key`` names the ``state`` row that keeps this app's session key;
-    ``csrf_refused`` answers a form whose CSRF token is missing or wrong (status 400).
+    ``secret_state_key`` names the ``state`` row that keeps this app's session key. A form
+    whose CSRF token is missing or wrong is answered by ``gateway.web.errors`` (status 400).
     """
     app.config.update(
         SECRET_KEY=secret_key(config, dbs, secret_state_key),
@@ -97,7 +95,6 @@ def install_frame(
     app.session_interface = _SessionInterface()
     app.before_request(_refuse_cross_origin)
     csrf.init_app(app)
-    app.register_error_handler(CSRFError, csrf_refused)
     app.after_request(_security_headers)
     filters.register_filters(app, config.timezone)
     if app.jinja_loader is None or Path(app.root_path, app.template_folder or "") != FRAME_TEMPLATES:

@@ -30,9 +30,10 @@ from gateway.modem import status as modem_status
 from gateway.sync import queue as sync_queue
 from gateway.sync import report as sync_report
 from gateway.sync import zalo_officers, zalo_tokens
-from gateway.web import charts, current_config, current_services, setup
+from gateway.web import charts, menus_live
 from gateway.web.filters import handler_label, label, local_time, mask, shorten, signal_bars, tone
-from gateway.web.simulator import panel_context
+from gateway.web.phone_panel import panel_context
+from gateway.web.services import current_config, current_services
 
 logger = logging.getLogger(__name__)
 
@@ -116,7 +117,7 @@ def menu_titles() -> dict[str, str]:
     cache = current_app.extensions.setdefault("tinbao_menu_titles", {})
     if version.id not in cache:
         try:
-            book = versions.check(version.sources, **versions.book_options(config, current_services().menus_reserved))
+            book = versions.check(version.sources, **menus_live.book_options())
         except ConfigError:
             book = None
         cache.clear()
@@ -243,8 +244,7 @@ def storage_reason(reason: str) -> str:
 
 def storage_problem() -> dict[str, str] | None:
     """The workers' word (in memory) that the database cannot be written; None when all write."""
-    health = current_services().write_health
-    return health.problem() if health is not None else None
+    return current_services().write_health.problem()
 
 
 def alerts(db: Database, modem: dict[str, Any], now: datetime, tz: ZoneInfo | None = None,
@@ -303,7 +303,7 @@ def alerts(db: Database, modem: dict[str, Any], now: datetime, tz: ZoneInfo | No
         add("inbox_failed", "bad", _("%(n)d tin nhắn đến xử lý lỗi sau nhiều lần thử: cần xem và thử lại.",
                                      n=failed_inbox))
         found[-1].update(url=url_for("failures.page"), link=_("Xem và thử lại"))
-    if setup.setup_complete(db) is False:
+    if menus_live.setup_complete(db) is False:
         add("setup", "bad", _("Chưa cài đặt ban đầu: tin trả lời người dân còn chỗ trống của mẫu (xxxx, 09xx xxx xxx)"
                               " thay cho tên xã, số điện thoại và các thôn."))
         found[-1].update(url=url_for("setup.page"), link=_("Cài đặt ngay"))
@@ -415,7 +415,7 @@ def healthz() -> tuple[Response, int]:
         queues: dict[str, int | None] = dict(queue_depths(db))
         clock = clock_rule.published(db, now)
         failure = inbox.last_failure(db) if queues["inbox_failed"] else None
-        complete = setup.setup_complete(db)
+        complete = menus_live.setup_complete(db)
     except sqlite3.Error:
         logger.exception("healthz could not read the database")
         database_ok = False

@@ -26,9 +26,9 @@ from flask_babel import lazy_gettext as _l
 from sqlite_utils import Database
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from gateway.accounts import audit
 from gateway.errors import TinBaoError
 from gateway.storage import utcnow_iso
-from gateway.web import audit
 
 ROLES = ("viewer", "officer", "admin")  # lowest first
 RANK = {role: rank for rank, role in enumerate(ROLES)}
@@ -303,8 +303,8 @@ def create_user_command(config: Any, args: Any, *, path: Any = None, prepare_fil
 
     The hub passes its own file and how to prepare it (``python app.py hub create-user``).
     """
+    from gateway.accounts import schema
     from gateway.storage import open_db, prepare
-    from gateway.web import accounts_schema
 
     path = path or config.storage_path
     try:
@@ -315,7 +315,7 @@ def create_user_command(config: Any, args: Any, *, path: Any = None, prepare_fil
         if prepare_file is not None:
             prepare_file(path)
         else:
-            prepare(path, [accounts_schema.migrations])
+            prepare(path, [schema.migrations])
         db = open_db(path)
         try:
             create_user(db, username, password, role, by="cli")
