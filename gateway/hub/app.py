@@ -22,7 +22,7 @@ from gateway.clock import Clock
 from gateway.config import Config
 from gateway.storage import ThreadLocalDb
 from gateway.web import errors, nav
-from gateway.web.frame import csrf_exempt, install_frame
+from gateway.web.frame import SiteTexts, csrf_exempt, install_frame
 from gateway.web.services import FrameServices
 
 log = logging.getLogger(__name__)
@@ -44,13 +44,19 @@ def create_hub_app(config: Config, dbs: ThreadLocalDb, clock: Clock | None = Non
     app.extensions["tinbao"] = {"config": config,
                                 "services": FrameServices(db=dbs, clock=clock or Clock(), version=__version__)}
     nav.install(app)
-    app.config["TINBAO_HOME_ENDPOINT"] = HOME_ENDPOINT
 
     i18n.install(app, config)
     auth.install(app, config)
     app.register_blueprint(login.bp)
     install_frame(app, config, dbs, secret_state_key=SECRET_KEY_STATE, cookie_name=COOKIE_NAME,
-                  max_request_bytes=MAX_REQUEST_BYTES)
+                  max_request_bytes=MAX_REQUEST_BYTES, site=SiteTexts(
+                      home_endpoint=HOME_ENDPOINT, home_label=_l("Về danh sách tin báo"),
+                      login_hint=_l("Trang làm việc của cán bộ %(name)s. Tài khoản do quản trị viên cấp.",
+                                    name=config.hub.display_name),
+                      first_run=_l("Máy chủ chưa có tài khoản nào. Trên máy chủ, tạo quản trị viên đầu tiên"
+                                   " bằng lệnh:"),
+                      create_command="python app.py hub create-user TEN --role admin",
+                      forgot=_l("Quên mật khẩu? Nhờ quản trị viên của máy chủ đặt lại.")))
     errors.install(app, errors.ErrorTexts(
         database_unreadable=_l("Không đọc được cơ sở dữ liệu của máy chủ. Hãy thử lại sau ít phút;"
                                " nếu vẫn lỗi, báo quản trị viên."),

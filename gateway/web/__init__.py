@@ -49,7 +49,7 @@ def create_app(config: Config, services: WebServices) -> Flask:
     from flask_babel import lazy_gettext as _l
 
     from gateway.web import admin, auth, errors, i18n, login, nav, params, simulator, status
-    from gateway.web.frame import install_frame
+    from gateway.web.frame import SiteTexts, install_frame
 
     app = Flask(__name__)
     params.install(app)  # before any route: ids bounded to SQLite's integers
@@ -63,7 +63,13 @@ def create_app(config: Config, services: WebServices) -> Flask:
     auth.install(app, config)
     app.register_blueprint(login.bp)
     install_frame(app, config, services.db, secret_state_key=SECRET_STATE_KEY,
-                  cookie_name=COOKIE_NAME, max_request_bytes=MAX_REQUEST_BYTES)
+                  cookie_name=COOKIE_NAME, max_request_bytes=MAX_REQUEST_BYTES, site=SiteTexts(
+                      home_endpoint="status.dashboard", home_label=_l("Về trang Tổng quan"),
+                      login_hint=_l("Trang làm việc của cán bộ. Tài khoản do quản trị viên cấp."),
+                      first_run=_l("Cổng chưa có tài khoản nào. Trên máy chạy cổng, tạo quản trị viên"
+                                   " đầu tiên bằng lệnh:"),
+                      create_command="python app.py create-user TEN --role admin",
+                      forgot=_l("Quên mật khẩu? Nhờ quản trị viên của đồn đặt lại.")))
     errors.install(app, errors.ErrorTexts(
         database_unreadable=_l("Không đọc được cơ sở dữ liệu của cổng, nên trang này không"
                                " hiện được số liệu. Hãy thử lại sau ít phút; nếu vẫn lỗi,"

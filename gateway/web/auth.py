@@ -103,8 +103,8 @@ def now_ts() -> float:
 
 
 def home_endpoint() -> str:
-    """The page a login leads to: the dashboard, or the hub's list (``TINBAO_HOME_ENDPOINT``)."""
-    return current_app.config.get("TINBAO_HOME_ENDPOINT", "status.dashboard")
+    """The page a login leads to: the dashboard, or the hub's list (``frame.SiteTexts``)."""
+    return current_app.config["TINBAO_HOME_ENDPOINT"]
 
 
 def end_session() -> None:
