@@ -1,12 +1,14 @@
 """The hub's Flask app: the machine API (token per gateway) and the officers' page (login).
 
 The page is the officers' page of a gateway in all but its areas: the same languages
-(``gateway.web.i18n``), the same login, roles and session rules (``gateway.web.auth``:
-``web.session_hours``, ``web.session_max_hours``, a logout or a disabled account ends the
-session), the same accounts page for admins (``gateway.web.admin``), the same frame
-(``gateway.web.frame``: the gateway's stylesheet and ``frame.html``, no CDN, strict headers)
-and error pages. Only its own ``base.html`` (the hub's name and menu) and areas differ. The
-accounts live in the hub's own file (``python app.py hub create-user``).
+(``gateway.web.i18n``), the same login page and the same roles and session rules
+(``gateway.web.login``, ``gateway.web.auth``: ``web.session_hours``, ``web.session_max_hours``,
+a logout or a disabled account ends the session), the same accounts page for admins
+(``gateway.web.admin``), the same frame (``gateway.web.frame``: the gateway's stylesheet and
+``frame.html``, no CDN, strict headers) and the same error pages (``gateway.web.errors``).
+Only its own ``base.html`` (the hub's name and menu), its words (``SiteTexts``) and areas
+differ. The pages reach the hub's database and clock through ``gateway.web.services``
+(``FrameServices``). The accounts live in the hub's own file (``python app.py hub create-user``).
 """
 
 from __future__ import annotations
