@@ -5,6 +5,7 @@
     python app.py create-user NAME --role admin|officer|viewer
     python app.py hub                      # the upstream hub that receives every commune's tips
     python app.py hub create-user NAME --role admin|officer|viewer   # an account in the hub's database
+    python app.py sync                     # the sync worker alone (tips to Zalo and the hub)
     python app.py export-tips FILE         # unsynced tips to a signed file (USB stick)
     python app.py import-tips FILE         # on the hub: take such a file in
     python app.py doctor                   # is the post ready for the field? (0 when it is)
@@ -31,9 +32,10 @@ from gateway.storage import DatabaseCorrupt
 # command -> "module:function"; each function takes (config, args) and returns an exit code.
 COMMANDS = {
     "run": "gateway.service:run_command",
-    "create-user": "gateway.web.accounts:create_user_command",
+    "create-user": "gateway.accounts.users:create_user_command",
     "hub": "gateway.hub.server:hub_command",
     "district": "gateway.hub.server:hub_command",  # the old name of ``hub``
+    "sync": "gateway.sync.worker:sync_command",
     "export-tips": "gateway.sync.sneakernet:export_command",
     "import-tips": "gateway.hub.server:import_command",
     "doctor": "gateway.doctor:doctor_command",
@@ -56,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     hub_user = hub_commands.add_parser("create-user", help="create a hub account in the hub's own database")
     hub_user.add_argument("username")
     hub_user.add_argument("--role", choices=["admin", "officer", "viewer"], default="officer")
+    commands.add_parser("sync", help="run the sync worker alone (tips to Zalo and the hub), until stopped")
     export = commands.add_parser("export-tips", help="write unsynced tips to a signed file")
     export.add_argument("file")
     imported = commands.add_parser("import-tips", help="hub: import a file written by export-tips")

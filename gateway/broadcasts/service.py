@@ -34,7 +34,7 @@ from gateway.broadcasts.library import Composer, Library
 from gateway.broadcasts.runs import RunStarter, record_missed
 from gateway.broadcasts.sender import PumpResult, Sender, SenderSettings
 from gateway.broadcasts.subscriptions import MenuProvider, SubscriptionHandler
-from gateway.clock import BUILD_DATE, Clock, TrustedClock
+from gateway.clock import BUILD_DATE, Clock, Evidence, TrustedClock
 from gateway.config import PROJECT_ROOT, Config
 from gateway.storage import ThreadLocalDb
 
@@ -64,15 +64,16 @@ class BroadcastService:
 
     def __init__(self, config: Config, dbs: ThreadLocalDb, clock: Clock | None = None, *,
                  menus: MenuProvider = lambda: None, wake_senders: Callable[[], object] = lambda: None,
-                 library: Library | None = None, clock_floor: datetime = BUILD_DATE) -> None:
+                 library: Library | None = None, clock_floor: datetime = BUILD_DATE,
+                 clock_evidence: Evidence | None = None) -> None:
         self.config = config
         self.dbs = dbs
         self.tz = config.timezone
         if isinstance(clock, TrustedClock):  # the gateway's one clock: records and rules share it
             self.clock, self.records_clock = clock, clock
-        else:  # alone (tests): judge the given clock; rows carry it uncorrected
+        else:  # alone (tests): judge the given clock by clock_evidence; rows carry it uncorrected
             self.records_clock = clock or Clock()
-            self.clock = TrustedClock(self.records_clock, floor=clock_floor)
+            self.clock = TrustedClock(self.records_clock, floor=clock_floor, evidence=clock_evidence)
         self.library = library or Library.load(warnings_path(config))
         self.composer = Composer.from_config(config, self.library)
         self.subscriptions = SubscriptionHandler(self.composer, menus)

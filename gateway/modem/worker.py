@@ -23,6 +23,7 @@ from gateway import backoff, inbox, outbox, state
 from gateway.background import Worker
 from gateway.clock import Clock
 from gateway.errors import ModemError, ModemUnavailable, SendError
+from gateway.modem import status as modem_status
 from gateway.modem.profiles import ModemProfile, load_profile
 from gateway.modem.transport import ModemTransport, NoNetwork
 from gateway.modem.types import ModemStatus, StoredPdu
@@ -39,7 +40,7 @@ class WorkerSettings:
     # With several modems, one worker per port: ``name`` marks the outbox rows it claims (keep
     # it stable across restarts, e.g. "modem0", "modem1"), ``state_key`` is its row in ``state``.
     name: str = "modem0"
-    state_key: str = "modem"
+    state_key: str = modem_status.STATE_KEY
     baudrate: int = 115200
     pin: str = ""
     drain_interval: float = 120.0
@@ -339,7 +340,7 @@ class ModemWorker(Worker):
             return
         now = self.clock.system_now()
         value = {"network_time": utcnow_iso(network), "system_time": utcnow_iso(now), "port": self.settings.port}
-        self._set_state("modem_time", value, self.clock.now())
+        self._set_state(modem_status.TIME_KEY, value, self.clock.now())
         self.on_network_time()
 
     def _touch(self) -> None:
@@ -373,7 +374,7 @@ def settings_from_config(config, port: str | None = None, index: int = 0) -> Wor
     baudrate = profile.baudrate if profile.baudrate and m.baudrate == 115200 else m.baudrate
     return WorkerSettings(
         port=m.port if port is None else port, name=f"modem{index}",
-        state_key="modem" if index == 0 else f"modem{index}",
+        state_key=modem_status.state_key(index),
         rtscts=profile.rtscts, dsrdtr=profile.dsrdtr, profile=profile, smsc=m.smsc,
         baudrate=baudrate, pin=m.pin, drain_interval=m.drain_interval,
         signal_interval=m.signal_interval, reassembly_timeout=m.reassembly_timeout,

@@ -29,9 +29,10 @@ from gateway import clock as clock_rule
 from gateway.errors import ConfigError
 from gateway.modem import status as modem_status
 from gateway.sync import queue as sync_queue
-from gateway.web import charts, current_config, current_services, setup
+from gateway.web import charts, menus_live
 from gateway.web.filters import handler_label, label, local_time, mask, shorten, signal_bars, tone
-from gateway.web.simulator import panel_context
+from gateway.web.phone_panel import panel_context
+from gateway.web.services import current_config, current_services
 
 logger = logging.getLogger(__name__)
 
@@ -111,8 +112,7 @@ def menus_in_use() -> Any:
     cache = current_app.extensions.setdefault("tinbao_menus_in_use", {})
     if newest not in cache:
         try:
-            found = versions.in_use(db, config.menus_path,
-                                    **versions.book_options(config, current_services().menus_reserved))
+            found = versions.in_use(db, config.menus_path, **menus_live.book_options())
         except ConfigError:
             found = None
         cache.clear()
@@ -211,8 +211,7 @@ def storage_reason(reason: str) -> str:
 
 def storage_problem() -> dict[str, str] | None:
     """The workers' word (in memory) that the database cannot be written; None when all write."""
-    health = current_services().write_health
-    return health.problem() if health is not None else None
+    return current_services().write_health.problem()
 
 
 def alert_text(alert: alert_rules.Alert, tz: ZoneInfo) -> str:
@@ -287,7 +286,7 @@ def alerts(db: Database, modem: dict[str, Any], now: datetime, tz: ZoneInfo | No
     tz = tz or current_config().timezone
     found = []
     for alert in alert_rules.gather(db, modem, now, current_config(), write_problem=problem,
-                                    setup_complete=setup.setup_complete(db), menus_in_use=menus_in_use()):
+                                    setup_complete=menus_live.setup_complete(db), menus_in_use=menus_in_use()):
         view = {"key": alert.key, "tone": alert.tone, "text": alert_text(alert, tz)}
         if alert.key == "inbox_failed":
             view.update(url=url_for("failures.page"), link=_("Xem và thử lại"))
@@ -401,7 +400,7 @@ def healthz() -> tuple[Response, int]:
         queues: dict[str, int | None] = dict(queue_depths(db))
         clock = clock_rule.published(db, now)
         failure = inbox.last_failure(db) if queues["inbox_failed"] else None
-        complete = setup.setup_complete(db)
+        complete = menus_live.setup_complete(db)
     except sqlite3.Error:
         logger.exception("healthz could not read the database")
         database_ok = False
