@@ -15,11 +15,12 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from gateway.config import SHIPPED
 from gateway.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
-PROFILES_FILE = Path(__file__).resolve().parent.parent.parent / "firmware_config" / "modem_profiles.toml"
+PROFILES_FILE = SHIPPED / "modem_profiles.toml"
 
 STORES = ("SM", "ME", "MT", "SR")
 GENERATIONS = ("lte", "2g")
