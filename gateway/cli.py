@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None, prog: str = "tinbao") -> int:
     args.command = args.command or "run"
     logging.basicConfig(
         level=args.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        format="%(asctime)s %(levelname)s %(name)s [%(threadName)s]: %(message)s",
     )
     logging.getLogger("gsmmodem").setLevel(logging.WARNING)
     # systemd stops a service with SIGTERM: leave through the same door as Ctrl-C, so the
