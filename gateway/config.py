@@ -55,8 +55,8 @@ def key(default: Any, what: str, *, check: Check | None = None, secret: bool = F
     """
     metadata = {"what": what, "check": check, "shipped": shipped}
     if isinstance(default, (list, dict)):
-        frozen = type(default)(default)
-        return field(default_factory=lambda: type(frozen)(frozen), repr=not secret, metadata=metadata)
+        initial = type(default)(default)  # each Config gets its own copy
+        return field(default_factory=lambda: type(initial)(initial), repr=not secret, metadata=metadata)
     return field(default=default, repr=not secret, metadata=metadata)
 
 
@@ -80,10 +80,6 @@ class Key:
 
 def between(low: float, high: float) -> Check:
     return lambda v: None if low <= v <= high else f"must be between {low} and {high}"
-
-
-def one_of(*choices: str) -> Check:
-    return lambda v: None if v in choices else f"must be one of {', '.join(choices)}"
 
 
 def _timezone(value: str) -> str | None:
