@@ -35,7 +35,7 @@ from gateway.broadcasts.runs import RunStarter, record_missed
 from gateway.broadcasts.sender import PumpResult, Sender, SenderSettings
 from gateway.broadcasts.subscriptions import MenuProvider, SubscriptionHandler
 from gateway.clock import BUILD_DATE, Clock, Evidence, TrustedClock
-from gateway.config import PROJECT_ROOT, Config
+from gateway.config import Config
 from gateway.storage import ThreadLocalDb
 
 log = logging.getLogger(__name__)
@@ -55,8 +55,7 @@ def sender_settings(config: Config) -> SenderSettings:
 
 
 def warnings_path(config: Config) -> Path:
-    path = Path(config.broadcasts.warnings_path).expanduser()
-    return path if path.is_absolute() else PROJECT_ROOT / path
+    return config.warnings_path
 
 
 class BroadcastService:
