@@ -75,8 +75,28 @@ class _Comms(SerialComms):
         )
         self.alive = True
         # Named after the port, as the modem worker is: two modems' log lines can be told apart.
-        self.rxThread = threading.Thread(target=self._readLoop, name=f"modem-reader:{self.port}", daemon=True)
+        self.rxThread = threading.Thread(target=self._read_until_dead, name=f"modem-reader:{self.port}",
+                                         daemon=True)
         self.rxThread.start()
+
+    def _read_until_dead(self) -> None:
+        """The library's read loop, and what it leaves undone when it ends.
+
+        A byte it cannot decode kills its loop with an exception, and a failed port ends it
+        after its own callback; either way a command waiting for its answer would wait out its
+        whole timeout (30 s for a listing). So the end is reported and the waiting command
+        released: ``ModemTransport._write`` then sees the failure and raises at once.
+        """
+        try:
+            self._readLoop()
+        except Exception as exc:  # noqa: BLE001 (anything that killed the library's reader)
+            self.alive = False
+            if self.fatalErrorCallback is not None:
+                self.fatalErrorCallback(exc)
+        finally:
+            waiting = self._responseEvent
+            if waiting is not None:
+                waiting.set()
 
 
 class _Modem(GsmModem, _Comms):
@@ -264,13 +284,23 @@ class ModemTransport:
         modem = self._modem
         if modem is None:
             raise ModemError("modem is not connected")
+        name = command.split("=")[0]
         try:
-            return modem.write(command, timeout=timeout or self.command_timeout, **kwargs)
+            lines = modem.write(command, timeout=timeout or self.command_timeout, **kwargs)
         except (serial.SerialException, OSError, AttributeError) as exc:
             self._fatal.set()
             raise ModemError(f"modem port {self.port} failed: {exc}") from exc
         except TimeoutException as exc:
-            raise ModemError(f"modem did not answer {command.split('=')[0]}") from exc
+            if self._fatal.is_set():
+                raise ModemError(f"modem port {self.port} failed during {name}") from exc
+            raise ModemError(f"modem did not answer {name}") from exc
+        except (CommandError, IndexError) as exc:
+            if self._fatal.is_set():  # released by a dying reader: no answer, whatever it looks like
+                raise ModemError(f"modem port {self.port} failed during {name}") from exc
+            raise
+        if self._fatal.is_set():
+            raise ModemError(f"modem port {self.port} failed during {name}")
+        return lines
 
     def list_stored(self) -> tuple[list[StoredPdu], bool]:
         """Every message in every store of the profile, without deleting (``AT+CMGL=4`` each).
