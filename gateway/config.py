@@ -71,6 +71,16 @@ def _pin(value: str) -> str | None:
     return None if value == "" or (value.isdigit() and 4 <= len(value) <= 8) else "must be 4-8 digits"
 
 
+def _ussd(value: str) -> str | None:
+    ok = value == "" or (value.isascii() and len(value) <= 30 and value.endswith("#")
+                         and all(ch.isdigit() or ch in "*#" for ch in value))
+    return None if ok else "must be a USSD code like *101# (or empty: the operator's own)"
+
+
+def _one_of(*choices: str) -> Callable[[Any], str | None]:
+    return lambda v: None if v in choices else f"must be one of {', '.join(choices)}"
+
+
 SCHEMA: dict[str, dict[str, Key]] = {
     "gateway": {
         "id": Key("str", "cl", _gateway_id),
@@ -98,6 +108,21 @@ SCHEMA: dict[str, dict[str, Key]] = {
     "sms": {
         "khong_dau": Key("list", ["menu", "help", "tip_prompt", "tip_ack", "subscription"]),
         "max_parts": Key("int", 10, _between(1, 255)),
+        # Every SMS that is not a reply (broadcasts, duty alerts, reminders), in parts; 0: no cap.
+        "max_per_hour": Key("int", 60, _between(0, 100_000)),
+        "max_per_day": Key("int", 400, _between(0, 1_000_000)),
+    },
+    "sim": {
+        "balance_ussd": Key("str", "", _ussd),  # empty: the operator's code (*101#)
+        "balance_hours": Key("float", 12.0, _between(0.001, 24 * 31)),
+        "balance_alert": Key("int", 20_000, _between(0, 100_000_000)),
+        "validity_alert_days": Key("int", 7, _between(0, 365)),
+        "reserve": Key("int", 10_000, _between(0, 100_000_000)),
+        "loop_test_hour": Key("int", 9, _between(0, 23)),
+        "loop_test_minutes": Key("float", 10.0, _between(0.01, 24 * 60)),
+    },
+    "calls": {
+        "on_missed": Key("str", "menu", _one_of("menu", "alert", "both", "none")),
     },
     "router": {
         "session_minutes": Key("float", 15.0, _between(1, 24 * 60)),
@@ -213,6 +238,26 @@ class ModemSection:
 class SmsSection:
     khong_dau: list[str]
     max_parts: int
+    max_per_hour: int
+    max_per_day: int
+
+
+@dataclass(frozen=True)
+class SimSection:
+    """The SIM as a contract: credit and validity by USSD, the money kept for replies, the loop test."""
+
+    balance_ussd: str
+    balance_hours: float
+    balance_alert: int
+    validity_alert_days: int
+    reserve: int
+    loop_test_hour: int
+    loop_test_minutes: float
+
+
+@dataclass(frozen=True)
+class CallsSection:
+    on_missed: str  # menu | alert | both | none
 
 
 @dataclass(frozen=True)
@@ -318,6 +363,8 @@ class Config:
     storage: StorageSection
     modem: ModemSection
     sms: SmsSection
+    sim: SimSection
+    calls: CallsSection
     router: RouterSection
     outbox: OutboxSection
     web: WebSection

@@ -118,3 +118,31 @@ def subscriber(db: Database, subscriber_id: int) -> dict[str, Any] | None:
 
 def counts(db: Database) -> dict[str, int]:
     return dict(db.execute("SELECT status, COUNT(*) FROM subscribers GROUP BY status").fetchall())
+
+
+# -- for the SIM area (credit and pacing: gateway/sim/) ------------------------------------------
+
+def live_ids(db: Database) -> list[int]:
+    """Broadcasts sending now (a run in progress)."""
+    return [i for (i,) in db.execute("SELECT id FROM broadcasts WHERE status = 'running' ORDER BY id").fetchall()]
+
+
+def last_finished_run(db: Database) -> tuple[int, str] | None:
+    """(id, finished_at) of the run that finished last (sent to everyone), or None."""
+    row = db.execute("SELECT id, finished_at FROM broadcast_runs WHERE status = 'done'"
+                     " ORDER BY finished_at DESC, id DESC LIMIT 1").fetchone()
+    return (row[0], row[1]) if row else None
+
+
+def parts_left(db: Database, broadcast_id: int) -> int:
+    """SMS parts still to send for a broadcast's open runs: pending deliveries and unsent queued parts."""
+    pending = db.execute(
+        "SELECT COALESCE(SUM(COALESCE(r.parts, 1)), 0) FROM broadcast_deliveries d"
+        " JOIN broadcast_runs r ON r.id = d.run_id WHERE r.broadcast_id = ? AND r.status = 'running'"
+        " AND d.status = 'pending'", (broadcast_id,)).fetchone()[0]
+    queued = db.execute(
+        "SELECT COALESCE(SUM(o.parts_total - o.parts_sent), 0) FROM broadcast_deliveries d"
+        " JOIN broadcast_runs r ON r.id = d.run_id JOIN outbox o ON o.id = d.outbox_id"
+        " WHERE r.broadcast_id = ? AND r.status = 'running' AND d.status = 'queued' AND o.status = 'queued'",
+        (broadcast_id,)).fetchone()[0]
+    return int(pending) + int(queued)

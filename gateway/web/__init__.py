@@ -73,6 +73,14 @@ class BroadcastControl(Protocol):
     def wake(self) -> None: ...  # "send now": fill the outbox at once
 
 
+class SimControl(Protocol):
+    """The running SIM watcher (``gateway.sim.service.SimWatch``): the page's "read the credit now"."""
+
+    def request_balance(self) -> None: ...
+
+    def request_loop_test(self) -> bool: ...
+
+
 class Sandbox(Protocol):
     """The dry-run router for a gateway with a real modem (``gateway.simulation.DryRun``)."""
 
@@ -101,6 +109,7 @@ class WebServices:
     menus_reserved: Collection[str] = ()  # keywords the gateway's handlers answer (not menus)
     dry_run: Sandbox | None = None  # else the simulator page makes its own sandbox
     write_health: WriteHealth | None = None  # the workers' word when the database cannot be written
+    sim: SimControl | None = None  # woken by "read the credit now", "loop test now"
 
 
 @dataclass(frozen=True)
