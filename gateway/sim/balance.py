@@ -74,6 +74,13 @@ def latest_read(db: Database) -> dict[str, Any] | None:
     return _row(db.execute("SELECT * FROM sim_balance WHERE status='ok' ORDER BY id DESC LIMIT 1"))
 
 
+def recent(db: Database, limit: int = 10) -> list[dict[str, Any]]:
+    """The newest readings of any outcome, newest first (the SIM page)."""
+    cursor = db.execute("SELECT * FROM sim_balance ORDER BY id DESC LIMIT ?", (limit,))
+    names = [c[0] for c in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
 def readings_since(db: Database, after_id: int) -> list[dict[str, Any]]:
     cursor = db.execute("SELECT * FROM sim_balance WHERE id > ? AND status='ok' ORDER BY id", (after_id,))
     names = [c[0] for c in cursor.description]

@@ -27,6 +27,7 @@ from gateway import clock as clock_rule
 from gateway.clock import STATE_KEY as CLOCK_STATE_KEY
 from gateway.errors import ConfigError
 from gateway.modem import status as modem_status
+from gateway.sim import status as sim_status
 from gateway.sync import queue as sync_queue
 from gateway.sync import report as sync_report
 from gateway.sync import zalo_officers, zalo_tokens
@@ -310,6 +311,9 @@ def alerts(db: Database, modem: dict[str, Any], now: datetime, tz: ZoneInfo | No
     if backup.freshness(db, now).stale:
         add("backup", "wait", _("Chưa sao lưu cơ sở dữ liệu trong hơn 2 ngày: "
                                 "chạy python app.py doctor để xem cách sửa."))
+    from gateway.web import sim as sim_view
+
+    found += sim_view.alerts(db, now, tz or current_config().timezone)  # the SIM: line, credit, notices, calls
     return found
 
 
@@ -351,7 +355,10 @@ def dashboard_data(db: Database, tz: ZoneInfo, now: datetime | None = None) -> d
     titles = menu_titles()
     modem = modem_status.read(db)
     doubt = doubt_before(db)
+    from gateway.web import sim as sim_view
+
     return {
+        **sim_view.dashboard(db, now, tz),  # "sim" (the SIM card) and "notices" (Tin từ nhà mạng)
         "modem": modem_view(modem, tz),
         "queues": queue_depths(db),
         "alerts": alerts(db, modem, now, tz, storage_problem()),
@@ -416,6 +423,7 @@ def healthz() -> tuple[Response, int]:
         clock = clock_rule.published(db, now)
         failure = inbox.last_failure(db) if queues["inbox_failed"] else None
         complete = setup.setup_complete(db)
+        sim = sim_status.read(db, config, now)
     except sqlite3.Error:
         logger.exception("healthz could not read the database")
         database_ok = False
@@ -424,8 +432,9 @@ def healthz() -> tuple[Response, int]:
         clock = clock_rule.published(None, now)  # the same rule, without the verdict it could not read
         failure = None
         complete = None
+        sim = sim_status.empty()
     problem = storage_problem()
-    healthy = database_ok and modem["state"] == "connected" and problem is None
+    healthy = database_ok and modem["state"] == "connected" and problem is None and not sim_status.faulty(sim)
     body = {
         "status": "ok" if healthy else "degraded",
         "version": services.version,
@@ -450,6 +459,8 @@ def healthz() -> tuple[Response, int]:
                          "last_at": failure["received_at"] if failure else None},
         # No placeholder left in the menus in use (None: unknown); not part of "ok" (a restart fixes nothing).
         "setup_complete": complete,
+        # The SIM as a contract (gateway.sim.status): line state in words, credit, validity, identity, loop test.
+        "sim": sim,
         "time": now.isoformat(),
     }
     return _no_store(jsonify(body)), 200 if healthy else 503
