@@ -77,8 +77,9 @@ def _ussd(last: dict[str, Any] | None) -> str | None:
 
 def empty() -> dict[str, Any]:
     """The object when the database cannot be read: every key, nothing known."""
-    return {"state": "unknown", "reason": None, "fix": "", "code": None, "detail": None, "since": None, "balance_vnd": None,
-            "valid_until": None, "read_at": None, "balance_low": False, "valid_days_left": None, "ussd": None,
+    return {"state": "unknown", "reason": None, "fix": "", "code": None, "detail": None, "since": None,
+            "balance_vnd": None, "valid_until": None, "read_at": None, "balance_low": False, "valid_days_left": None,
+            "ussd": None,
             "identity_changed": False, "identity": {"sim": None, "modem": None},
             "loop_test": {"ok": None, "at": None, "round_trip_s": None, "error": None},
             "notices": None, "calls_to_return": None}
