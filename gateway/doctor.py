@@ -362,20 +362,23 @@ def run_checks(config: Config, now: datetime | None = None) -> list[Check]:
         with contextlib.suppress(sqlite3.Error):
             published_port = (state.get_json(db, "modem") or {}).get("port")
     checks += check_port(config, gateway_pid, published_port if isinstance(published_port, str) else None)
+    from gateway.sim import doctor as sim_doctor
+
     db_checks: list[Callable[[Database], Check | list[Check]]] = [
         lambda d: check_modem(config, d, running, now),
+        lambda d: sim_doctor.checks(config, d, running, now),  # line, credit, validity, identity, loop test
         lambda d: check_clock(d, now),
         lambda d: check_backup(config, d, now),
         lambda d: check_menus(config, d),
         check_accounts,
         lambda d: check_zalo(config, d),
     ]
-    names = ["modem answers", "clock trusted", "last backup", "menus filled in", "officer accounts", "Zalo token"]
+    names = ["modem answers", "SIM line", "clock trusted", "last backup", "menus filled in", "officer accounts", "Zalo token"]
     try:
         for name, run in zip(names, db_checks, strict=True):
             if db is None:
-                checks += [Check(each, False, "unknown: no database to read", "see storage")
-                           for each in (MODEM_CHECKS if name == "modem answers" else (name,))]
+                group = {"modem answers": MODEM_CHECKS, "SIM line": sim_doctor.SIM_CHECKS}.get(name, (name,))
+                checks += [Check(each, False, "unknown: no database to read", "see storage") for each in group]
                 continue
             try:
                 found = run(db)
