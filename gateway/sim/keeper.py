@@ -47,7 +47,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CLIP_WAIT = 1.0  # seconds a RING waits for its +CLIP before the call is hung up without a number
-LOOK_EVERY = 2.0  # seconds between two looks at the database for a due reading
+LOOK_EVERY = 0.5  # seconds between two looks at the database for a due reading
 COUNT_EVERY = 30.0  # seconds between two counts of the capped parts sent (kept in memory between)
 
 

@@ -142,7 +142,7 @@ _DATE = r"(\d{1,2})\s*[/.-]\s*(\d{1,2})\s*[/.-]\s*(\d{2,4})"
 _VALID = (r"(?:hsd|han\s*(?:su\s*dung|sd|dung)|su\s*dung\s*den|dung\s*den|het\s*han|hieu\s*luc"
           r"|expir\w*|valid\s*until)")
 # A time of day may stand between the words and the date ("su dung den 0h ngay 15/03/2027").
-_TIME = r"(?:\d{1,2}(?::\d{2}){0,2}\s*(?:h|gio)?\s*(?:\d{2})?[^0-9]{0,20}?)?"
+_TIME = r"(?:\d{1,2}(?:(?::\d{2}){1,2}|\s*(?:h|gio)\d{0,2})[^0-9]{0,20}?)?"
 VALID_RE = re.compile(_VALID + r"[^0-9]{0,30}?" + _TIME + _DATE)
 ANY_AMOUNT_RE = re.compile(_AMOUNT)
 

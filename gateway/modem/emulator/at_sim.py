@@ -78,6 +78,7 @@ class SimCommandSet:
         if not self._sim_ready() or not self._registered():
             return Reply(final="+CME ERROR: 30")  # no network service
         code = unquote(args[1])
+        self.line.ussd_requests += 1
         answer = self.line.cusd(self.operator, self.clock().date()) if code.endswith("#") else '+CUSD: 4'
         if self.line.ussd == "silent":
             return ok()

@@ -54,12 +54,13 @@ class LineModel:
     imsi: str = "452040000000017"
     imei: str = "861234050000017"
     swaps: int = 0
+    ussd_requests: int = 0  # codes asked so far (tests see a session open)
 
     def set(self, name: str, value: object) -> None:
         """One field from the control API, checked (ValueError names what is wrong)."""
         known = {f.name: f for f in fields(self)}
-        if name not in known or name == "swaps":
-            raise ValueError(f"unknown line field {name!r}: one of {', '.join(n for n in known if n != 'swaps')}")
+        if name not in known or name in ("swaps", "ussd_requests"):
+            raise ValueError(f"unknown line field {name!r}: one of {', '.join(n for n in known if n not in ('swaps', 'ussd_requests'))}")
         if name == "ussd_form" and value not in USSD_FORMS:
             raise ValueError(f"ussd_form must be one of {', '.join(USSD_FORMS)}")
         if name == "ussd" and value not in USSD_MODES:
