@@ -373,12 +373,14 @@ def run_checks(config: Config, now: datetime | None = None) -> list[Check]:
         check_accounts,
         lambda d: check_zalo(config, d),
     ]
-    names = ["modem answers", "SIM line", "clock trusted", "last backup", "menus filled in", "officer accounts", "Zalo token"]
+    names = ["modem answers", "SIM line", "clock trusted", "last backup", "menus filled in", "officer accounts",
+             "Zalo token"]
     try:
         for name, run in zip(names, db_checks, strict=True):
             if db is None:
                 group = {"modem answers": MODEM_CHECKS, "SIM line": sim_doctor.SIM_CHECKS}.get(name, (name,))
-                checks += [Check(each, False, "unknown: no database to read", "see storage") for each in group]
+                checks += [Check(each, False, "unknown: no database to read", "see storage")
+                           for each in group]
                 continue
             try:
                 found = run(db)

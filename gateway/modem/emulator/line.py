@@ -60,7 +60,8 @@ class LineModel:
         """One field from the control API, checked (ValueError names what is wrong)."""
         known = {f.name: f for f in fields(self)}
         if name not in known or name in ("swaps", "ussd_requests"):
-            raise ValueError(f"unknown line field {name!r}: one of {', '.join(n for n in known if n not in ('swaps', 'ussd_requests'))}")
+            settable = ", ".join(n for n in known if n not in ("swaps", "ussd_requests"))
+            raise ValueError(f"unknown line field {name!r}: one of {settable}")
         if name == "ussd_form" and value not in USSD_FORMS:
             raise ValueError(f"ussd_form must be one of {', '.join(USSD_FORMS)}")
         if name == "ussd" and value not in USSD_MODES:
