@@ -47,7 +47,10 @@ def register(app: Flask) -> None:
 
 
 def money(amount: int | None) -> str:
-    return "—" if amount is None else _("%(amount)s đ", amount=f"{amount:,}".replace(",", "."))
+    if amount is None:
+        return "—"
+    figure = f"{amount:,}".replace(",", ".")
+    return _("%(amount)s đ", amount=figure)
 
 
 def words(message: str | None) -> str:
@@ -108,7 +111,8 @@ def loop_words(test: dict[str, Any], tz: ZoneInfo, config) -> str:
     at = local_time(test["at"], tz)
     if test["ok"]:
         trip = test["round_trip_s"]
-        return _("Đạt lúc %(at)s (%(s)s giây)", at=at, s=f"{trip:.1f}" if trip is not None else "?")
+        seconds = f"{trip:.1f}" if trip is not None else "?"
+        return _("Đạt lúc %(at)s (%(s)s giây)", at=at, s=seconds)
     return _("Không đạt lúc %(at)s: %(why)s", at=at, why=loop_error(test["error"]))
 
 
