@@ -71,8 +71,8 @@ class LoopHook:
         self.number = own_number(phone_number)
 
     def __call__(self, db: Database, inbox_id: int, number: phone.Number, text: str, now: datetime) -> str | None:
-        if MARKER.lower() not in text.lower() or (self.number and number.value != self.number):
-            return None
+        if self.number is None or number.value != self.number or MARKER.lower() not in text.lower():
+            return None  # only the gateway's own number carries the loop SMS back
         token = text.lower().split(MARKER.lower(), 1)[1].strip().upper()[:12]
         row = db.execute("SELECT id, outbox_id, status FROM sim_loop_tests WHERE token=?", (token,)).fetchone()
         if row is None:
