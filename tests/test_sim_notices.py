@@ -57,9 +57,14 @@ def test_the_dashboard_shows_an_operator_notice_in_chromium(tmp_path, page):
     config = make_config(tmp_path, TINBAO_MODEM_PORT="emulator", TINBAO_WEB_PORT="0",
                          TINBAO_GATEWAY_PHONE_NUMBER="0900000017")
     with served_gateway(config) as (gateway, url):
+        login_page(page, url, config.storage_path, "officer")
+        page.set_viewport_size({"width": 360, "height": 800})
+        page.goto(f"{url}/")
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 360, f"the dashboard is {width} px wide at 360 px"
+        page.set_viewport_size({"width": 1280, "height": 900})
         text = gateway.emulator.operator_notice("lock")
         assert wait_until(lambda: rows(config.storage_path, "SELECT COUNT(*) FROM sim_notices")[0][0] == 1, 15)
-        login_page(page, url, config.storage_path, "officer")
         page.goto(f"{url}/")
         panel = page.locator("#notices-card")
         assert panel.get_by_text("Viettel").first.is_visible()
@@ -78,6 +83,8 @@ def test_the_dashboard_shows_an_operator_notice_in_chromium(tmp_path, page):
 
         alert.locator("a").click()
         page.wait_for_url("**/sim/**")
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 360, f"the SIM page is {width} px wide at 360 px"
         page.locator('#notice-list [data-notice] button').first.click()
         page.wait_for_load_state()
         page.goto(f"{url}/")

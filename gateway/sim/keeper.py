@@ -201,11 +201,12 @@ class LineKeeper:
         self.ussd_supported = True
         reply = None
         deadline = started + self.settings.ussd_timeout
-        while reply is None:
+        while reply is None and time.monotonic() < deadline:
             try:
-                reply = ussd.parse_cusd(self._cusd.get(timeout=max(0.0, deadline - time.monotonic())))
+                reply = ussd.parse_cusd(self._cusd.get(timeout=min(0.5, max(0.0, deadline - time.monotonic()))))
             except queue.Empty:
-                break
+                if not transport.alive:  # the reader died (a bad byte): no answer can come
+                    raise ModemError("the modem stopped answering during a USSD session") from None
         now = self.clock.now()
         if reply is None:
             self._cancel_ussd(transport)
