@@ -62,6 +62,14 @@ def test_a_broadcast_that_would_eat_the_reserve_cannot_be_confirmed(post, emulat
     assert refused.status_code == 422 and "Không đủ tiền" in refused.get_data(as_text=True)
     assert rows(path, "SELECT COUNT(*) FROM broadcasts") == [(0,)]
 
+    draft = client.post("/broadcasts/new", data=form(action="save"))  # a draft, scheduled later
+    draft_id = int(draft.headers["Location"].rstrip("/").rsplit("/", 1)[1])
+    token = client.environ_base["HTTP_X_CSRFTOKEN"]
+    start = client.post(f"/broadcasts/{draft_id}/start", data={"csrf_token": token, "confirmed": "1"})
+    assert start.status_code == 303 and start.headers["Location"].endswith(f"/broadcasts/{draft_id}/confirm")
+    assert rows(path, "SELECT status FROM broadcasts WHERE id=?", (draft_id,)) == [("draft",)]
+    assert 'id="confirm-send" disabled' in client.get(f"/broadcasts/{draft_id}/confirm").get_data(as_text=True)
+
     emulator.set_line(balance_vnd=40_000)  # topped up
     read_credit(post)
     page = client.post("/broadcasts/new", data=form(action="send")).get_data(as_text=True)

@@ -68,3 +68,49 @@ def test_a_silent_ussd_blocks_sending_for_its_timeout_at_most(post, emulator, tm
     failed = last_reading(post)
     assert failed["status"] == "failed" and "no USSD answer" in failed["error"]
     assert sim(post)["balance_vnd"] == 85_000  # a failed reading changes nothing shown
+
+
+def test_low_credit_and_a_near_validity_date_raise_alerts(post, emulator):  # noqa: F811
+    from datetime import timedelta
+
+    from conftest import login_client
+
+    soon = date.today() + timedelta(days=3)
+    emulator.set_line(balance_vnd=15_000, valid_until=soon.isoformat())
+    read_credit(post)
+    client = post.web_app().test_client()
+    login_client(client, post.config.storage_path, "viewer")
+    alerts = {a["key"]: a for a in client.get("/api/dashboard").get_json()["alerts"]}
+    assert "15.000 đ" in alerts["sim_credit"]["text"] and alerts["sim_credit"]["tone"] == "wait"
+    validity = alerts["sim_validity"]["text"]
+    assert soon.strftime("%d/%m/%Y") in validity and "còn 3 ngày" in validity
+    card = client.get("/api/dashboard").get_json()["sim"]
+    assert card["balance"] == "15.000 đ" and "còn 3 ngày" in card["valid_until"]
+    health = client.get("/healthz").get_json()["sim"]
+    assert health["balance_low"] is True and health["valid_days_left"] == 3
+
+    emulator.set_line(balance_vnd=95_000, valid_until=(soon + timedelta(days=90)).isoformat())
+    read_credit(post)
+    alerts = {a["key"] for a in client.get("/api/dashboard").get_json()["alerts"]}
+    assert not alerts & {"sim_credit", "sim_validity"}
+
+
+def test_when_a_reading_is_due(db):
+    from datetime import UTC, datetime, timedelta
+
+    from gateway.sim import balance
+    from gateway.sim.ussd import Balance
+
+    start = datetime(2026, 12, 1, 1, 0, tzinfo=UTC)
+    assert balance.due(db, "modem0", start, 12, started=start) == "start"
+    balance.record(db, modem="modem0", now=start, source="ussd", status="ok", parsed=Balance(50_000, None))
+    assert balance.due(db, "modem0", start + timedelta(hours=11), 12, started=start) is None
+    assert balance.due(db, "modem0", start + timedelta(hours=13), 12, started=start) == "schedule"
+    # A reconnect does not read again while the last reading is fresh.
+    assert balance.due(db, "modem0", start + timedelta(hours=2), 12, started=start + timedelta(hours=2)) is None
+    balance.request(db, "page", start + timedelta(hours=3))
+    assert balance.due(db, "modem0", start + timedelta(hours=3), 12, started=start) == "page"
+    balance.record(db, modem="modem0", now=start + timedelta(hours=3, seconds=5), source="ussd", status="failed")
+    # A failed reading waits ten minutes before the next try, whatever was asked before it.
+    assert balance.due(db, "modem0", start + timedelta(hours=3, minutes=5), 12, started=start) is None
+    assert balance.due(db, "modem0", start + timedelta(hours=3, minutes=11), 12, started=start) == "schedule"
