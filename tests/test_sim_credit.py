@@ -71,11 +71,13 @@ def test_a_silent_ussd_blocks_sending_for_its_timeout_at_most(post, emulator, tm
 
 
 def test_low_credit_and_a_near_validity_date_raise_alerts(post, emulator):  # noqa: F811
-    from datetime import timedelta
+    from datetime import datetime, timedelta
 
     from conftest import login_client
 
-    soon = date.today() + timedelta(days=3)
+    from zoneinfo import ZoneInfo
+
+    soon = datetime.now(ZoneInfo("Asia/Ho_Chi_Minh")).date() + timedelta(days=3)  # the post's local day
     emulator.set_line(balance_vnd=15_000, valid_until=soon.isoformat())
     read_credit(post)
     client = post.web_app().test_client()
