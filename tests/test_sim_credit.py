@@ -72,10 +72,9 @@ def test_a_silent_ussd_blocks_sending_for_its_timeout_at_most(post, emulator, tm
 
 def test_low_credit_and_a_near_validity_date_raise_alerts(post, emulator):  # noqa: F811
     from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
 
     from conftest import login_client
-
-    from zoneinfo import ZoneInfo
 
     soon = datetime.now(ZoneInfo("Asia/Ho_Chi_Minh")).date() + timedelta(days=3)  # the post's local day
     emulator.set_line(balance_vnd=15_000, valid_until=soon.isoformat())
