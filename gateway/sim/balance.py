@@ -149,15 +149,19 @@ def hold_broadcasts(db: Database, reading: dict[str, Any], reserve: int, now: da
 
     held = []
     for broadcast_id in queries.live_ids(db):
+        # The reason first: a paused broadcast always says why (a crash in between leaves only a
+        # reason beside a broadcast still running, which the next reading pauses).
+        with write_transaction(db):
+            hold_id = db.conn.execute(
+                "INSERT INTO sim_holds (broadcast_id, balance_id, held_at, balance_vnd, reserve) VALUES (?,?,?,?,?)",
+                (broadcast_id, reading["id"], utcnow_iso(now), reading["balance_vnd"], reserve)).lastrowid
         try:
             pause(db, broadcast_id, by=HELD_BY, now=now)
-        except Exception:
+        except Exception:  # one broadcast that cannot pause must not keep the others running
             log.exception("could not pause broadcast %s for credit", broadcast_id)
+            with write_transaction(db):
+                db.conn.execute("DELETE FROM sim_holds WHERE id=?", (hold_id,))
             continue
-        with write_transaction(db):
-            db.conn.execute(
-                "INSERT INTO sim_holds (broadcast_id, balance_id, held_at, balance_vnd, reserve) VALUES (?,?,?,?,?)",
-                (broadcast_id, reading["id"], utcnow_iso(now), reading["balance_vnd"], reserve))
         held.append(broadcast_id)
     if held:
         log.warning("credit %s VND is under sim.reserve %s VND: broadcast(s) %s paused", reading["balance_vnd"],
