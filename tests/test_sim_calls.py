@@ -27,7 +27,8 @@ def calls(path) -> list[tuple]:
 
 def ring(emulator, path, number: str, **how) -> None:
     before = len(calls(path))
-    emulator.call(number, interval=0.3, **how)
+    # A ring without +CLIP waits a second for a number that may still come: let it ring longer.
+    emulator.call(number, interval=0.3 if how.get("clip", True) else 1.0, **how)
     assert wait_until(lambda: len(calls(path)) == before + 1 and calls(path)[-1][2] == "done", 15), calls(path)
 
 
