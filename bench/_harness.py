@@ -80,6 +80,7 @@ def gateway_env(workdir: Path, link: Path | str, **extra: str) -> dict[str, str]
         "TINBAO_STORAGE_PATH": str(workdir / "tinbao.db"),
         "TINBAO_WEB_PORT": "0",
         "TINBAO_ROUTER_AUTO_REPLIES_PER_HOUR": "1000",
+        "TINBAO_SMS_MAX_PER_HOUR": "0", "TINBAO_SMS_MAX_PER_DAY": "0",  # duty alerts of 2,000 SMS: not the SIM's caps
         **extra,
     }
 

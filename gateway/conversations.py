@@ -1,7 +1,9 @@
 """Conversations: the inbox and the outbox read together, one thread per phone number.
 
 Inbound rows are matched on ``inbox.sender``, outbound rows on ``outbox.number``; the page
-and the dry-run sandbox show the same threads through these functions.
+and the dry-run sandbox show the same threads through these functions. The daily loop test
+(an SMS from the gateway to its own number, ``gateway.sim.loop``) is nobody's conversation:
+its rows are left out.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from sqlite_utils import Database
+
+LOOP = "loop_test"  # gateway.sim.loop's outbox kind and inbox handler
 
 
 def conversation(db: Database, numbers: list[str], limit: int = 100) -> list[dict[str, Any]]:
@@ -26,11 +30,11 @@ def conversation(db: Database, numbers: list[str], limit: int = 100) -> list[dic
         SELECT * FROM (
             SELECT 'in' AS direction, id, received_at AS at, text, kind, partial,
                    NULL AS status, NULL AS parts_total, NULL AS parts_sent
-            FROM inbox WHERE sender IN ({marks})
+            FROM inbox WHERE sender IN ({marks}) AND handler IS NOT '{LOOP}'
             UNION ALL
             SELECT 'out' AS direction, id, created_at AS at, text, kind, 0 AS partial,
                    status, parts_total, parts_sent
-            FROM outbox WHERE number IN ({marks})
+            FROM outbox WHERE number IN ({marks}) AND kind != '{LOOP}'
         )
         ORDER BY at DESC, direction DESC, id DESC
         LIMIT ?
@@ -59,8 +63,8 @@ def recent_numbers(db: Database, *, limit: int, offset: int = 0) -> list[dict[st
     """
     want = offset + limit
     latest: dict[str, str] = {}
-    inbound = _newest_first(db, "SELECT received_at, sender FROM inbox ORDER BY id DESC")
-    outbound = _newest_first(db, "SELECT created_at, number FROM outbox ORDER BY id DESC")
+    inbound = _newest_first(db, f"SELECT received_at, sender FROM inbox WHERE handler IS NOT '{LOOP}' ORDER BY id DESC")
+    outbound = _newest_first(db, f"SELECT created_at, number FROM outbox WHERE kind != '{LOOP}' ORDER BY id DESC")
     for at, number in heapq.merge(inbound, outbound, key=lambda row: row[0], reverse=True):
         if number not in latest:
             latest[number] = at
@@ -69,8 +73,9 @@ def recent_numbers(db: Database, *, limit: int, offset: int = 0) -> list[dict[st
     page = list(latest.items())[offset:want]
     result = []
     for number, at in page:
-        n_in = db.execute("SELECT count(*) FROM inbox WHERE sender = ?", [number]).fetchone()[0]
-        n_out = db.execute("SELECT count(*) FROM outbox WHERE number = ?", [number]).fetchone()[0]
+        n_in = db.execute(f"SELECT count(*) FROM inbox WHERE sender = ? AND handler IS NOT '{LOOP}'",
+                          [number]).fetchone()[0]
+        n_out = db.execute(f"SELECT count(*) FROM outbox WHERE number = ? AND kind != '{LOOP}'", [number]).fetchone()[0]
         result.append({"number": number, "last_at": at, "n_in": n_in, "n_out": n_out})
     return result
 

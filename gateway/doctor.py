@@ -22,7 +22,6 @@ import sys
 import urllib.error
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ from sqlite_utils import Database
 
 from gateway import alerts, backup, state
 from gateway.config import DEFAULT_CONFIG, Config
+from gateway.doctor_line import Check
 from gateway.storage import DatabaseCorrupt, check_sound, lock_holder, open_db
 
 OK, BAD = "✓", "✗"
@@ -40,16 +40,6 @@ REAL_MODEM_GLOBS = ("/dev/ttyUSB*", "/dev/tinbao-modem", "/dev/serial/by-id/*")
 HUB_TIMEOUT = 5.0
 MODEM_CHECKS = ("modem answers", "SIM ready", "network", "signal", "SMS centre", "SIM storage")
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
-
-
-@dataclass(frozen=True)
-class Check:
-    """One line of the table: what was looked at, what was found, and the fix when it failed."""
-
-    name: str
-    ok: bool
-    found: str
-    fix: str = ""
 
 
 def _modes(path: Path) -> int | None:
@@ -360,20 +350,25 @@ def run_checks(config: Config, now: datetime | None = None) -> list[Check]:
         with contextlib.suppress(sqlite3.Error):
             published_port = modem_status.read(db)["port"]
     checks += check_port(config, gateway_pid, published_port)
+    from gateway.sim import doctor as sim_doctor
+
     db_checks: list[Callable[[Database], Check | list[Check]]] = [
         lambda d: check_modem(config, d, running, now),
+        lambda d: sim_doctor.checks(config, d, running, now),  # line, credit, validity, identity, loop test
         lambda d: check_clock(d, now),
         lambda d: check_backup(config, d, now),
         lambda d: check_menus(config, d),
         check_accounts,
         lambda d: check_zalo(config, d),
     ]
-    names = ["modem answers", "clock trusted", "last backup", "menus filled in", "officer accounts", "Zalo token"]
+    names = ["modem answers", "SIM line", "clock trusted", "last backup", "menus filled in", "officer accounts",
+             "Zalo token"]
     try:
         for name, run in zip(names, db_checks, strict=True):
             if db is None:
+                group = {"modem answers": MODEM_CHECKS, "SIM line": sim_doctor.SIM_CHECKS}.get(name, (name,))
                 checks += [Check(each, False, "unknown: no database to read", "see storage")
-                           for each in (MODEM_CHECKS if name == "modem answers" else (name,))]
+                           for each in group]
                 continue
             try:
                 found = run(db)

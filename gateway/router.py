@@ -80,6 +80,10 @@ def reserved_keywords(handlers: Iterable[InboundHandler]) -> tuple[str, ...]:
 
 # Called inside the router's transaction right after a tip is stored (duty alerts, sync).
 TipHook = Callable[[Database, tips.Tip, str, str, datetime], None]  # (db, tip, tipster, text, now)
+# Called first for every message, inside the router's transaction (the SIM area: the loop test
+# coming back, operator notices): a handler name claims the message (nothing else is done with
+# it), None lets it be routed as usual.
+InboundHook = Callable[[Database, int, phone.Number, str, datetime], str | None]  # (db, inbox_id, number, text, now)
 
 
 @dataclass(frozen=True)
@@ -107,12 +111,14 @@ class Router:
     """Routes queued inbox rows; pure decisions come from the ``MenuBook``."""
 
     def __init__(self, book: MenuBook, settings: RouterSettings, *,
-                 handlers: Iterable[InboundHandler] = (), tip_hooks: Iterable[TipHook] = ()) -> None:
+                 handlers: Iterable[InboundHandler] = (), tip_hooks: Iterable[TipHook] = (),
+                 inbound_hooks: Iterable[InboundHook] = ()) -> None:
         self.book = book
         self.settings = settings
         self.handlers = list(handlers)
         self.tip_hooks = list(tip_hooks)
         self.reserved = reserved_keywords(self.handlers)  # the menus' book was built without these
+        self.inbound_hooks = list(inbound_hooks)
 
     def set_book(self, book: MenuBook) -> None:
         """Swap the menus (an officer edited them): the next message is answered from these."""
@@ -154,6 +160,10 @@ class Router:
     def _route(self, db: Database, inbox_id: int, sender: str, sender_kind: str, text: str,
                now: datetime) -> str:
         number = phone.normalise(sender)
+        for hook in self.inbound_hooks:
+            claimed = hook(db, inbox_id, number, text, now)
+            if claimed:
+                return claimed
         if not number.can_auto_reply:
             return f"silent:{number.kind}"
         folded = fold(text)
@@ -214,6 +224,17 @@ class Router:
             return False
         last = outbox.last_auto_reply(db, number)
         return last is not None and fold(last)[:60] == folded[:60]
+
+    def open_menu(self, db: Database, number: str, now: datetime) -> str | None:
+        """The main menu for ``number``, its session opened as if it had texted MENU (a missed
+        call asks for it: the villager's next "1" picks from it). Inside the caller's transaction."""
+        book = self.book
+        session = self._load_session(db, number)
+        decision = book.respond("MENU", session, now)
+        if decision.kind != "reply" or not decision.reply:
+            return None
+        self._save_session(db, book, number, decision, session, now, "menu")
+        return decision.reply
 
     # -- sessions ------------------------------------------------------------------------
     def _load_session(self, db: Database, number: str) -> Session | None:

@@ -19,6 +19,9 @@ from gateway.menus import versions as menu_versions
 from gateway.modem import status as modem_status
 from gateway.modem.worker import ModemWorker, all_settings_from_config
 from gateway.router import Router, RouterSettings, reserved_keywords
+from gateway.sim import loop as sim_loop
+from gateway.sim import notices as sim_notices
+from gateway.sim.service import SimWatch
 from gateway.storage import DatabaseCorrupt, ThreadLocalDb, WriteHealth, cannot_write, run_lock
 from gateway.sync.hooks import SyncTipHook
 from gateway.sync.worker import SyncWorker
@@ -93,7 +96,11 @@ class Gateway:
         self.router = Router(
             book, RouterSettings.from_config(config),  # router.book: the menus in use (editable)
             handlers=handlers, tip_hooks=[duty.alert_new_tip, SyncTipHook(config)],
+            # The SIM's: the loop test coming back is never a villager's; operator notices are filed.
+            inbound_hooks=[sim_loop.LoopHook(config.gateway.phone_number), sim_notices.NoticeHook()],
         )
+        self.sim = SimWatch(config, self.dbs, self.clock, menu_for=self.router.open_menu,
+                            wake_modems=self._wake_modems)
         self.sync = SyncWorker(config, self.dbs, self.clock)
         self.backups = backup.BackupWorker(config, self.dbs, self.clock)
         self.worker_settings = all_settings_from_config(config)  # a bad modem.profile stops us here
@@ -114,13 +121,14 @@ class Gateway:
             if settings.port == "emulator":
                 from gateway.modem.emulator import ModemEmulator
 
-                emulator = ModemEmulator()
+                emulator = ModemEmulator(own_number=self.config.gateway.phone_number or None)
                 settings.port = emulator.start()
                 self.emulators.append(emulator)
                 log.info("built-in modem emulator on %s", settings.port)
-            self.modems.append(ModemWorker(settings, self.durable_dbs, self.clock,
-                                           on_inbound=self.router_worker.wake, on_network_time=self.check_clock,
-                                           write_health=self.write_health))
+            worker = ModemWorker(settings, self.durable_dbs, self.clock, on_inbound=self.router_worker.wake,
+                                 on_network_time=self.check_clock, write_health=self.write_health)
+            worker.line.on_call = self.sim.wake  # a missed call filed: answer it now
+            self.modems.append(worker)
         self.modem = self.modems[0]
         self.emulator = self.emulators[0] if self.emulators else None
         self.router_worker.start()
@@ -129,6 +137,7 @@ class Gateway:
         self.sync.start()
         self.broadcasts.start()
         self.backups.start()
+        self.sim.start()
 
     def check_clock(self) -> None:
         """Judge the clock now (at start, and whenever a modem read the network's time)."""
@@ -157,6 +166,7 @@ class Gateway:
         for worker in self.modems:
             worker.request_stop()
         self.backups.stop()
+        self.sim.stop()
         self.broadcasts.stop()
         self.sync.stop()
         for worker in self.modems:
@@ -177,7 +187,7 @@ class Gateway:
         services = WebServices(
             db=self.dbs, simulator=self.emulator, version=__version__, clock=self.clock,
             on_menus_changed=self.router.set_book, sync=self.sync, broadcasts=self.broadcasts,
-            menus_reserved=self.router.reserved, write_health=self.write_health,
+            menus_reserved=self.router.reserved, write_health=self.write_health, sim=self.sim,
             dry_run=simulation.DryRun(
                 simulation.sandbox_path(self.config.storage_path), RouterSettings.from_config(self.config),
                 lambda: self.router.book, handlers=self.router.handlers,

@@ -415,6 +415,10 @@ def make_services(db_path: Path, *, config: Config | None = None, **overrides: o
                      lambda: menu_versions.load_current(dbs.get(), config.menus_path, **options), handlers=handlers)
         _made.append(dry.close)
         parts["dry_run"] = dry
+    if "sim" not in parts:
+        from gateway.sim.service import SimWatch
+
+        parts["sim"] = SimWatch(config, dbs, parts["clock"], menu_for=lambda db, number, now: None)
     parts.setdefault("simulator", None)
     parts.setdefault("version", "test")
     parts.setdefault("on_menus_changed", lambda book: None)

@@ -27,6 +27,9 @@ LIVE = {
     "TINBAO_BROADCASTS_TICK_INTERVAL": "0.2",
     "TINBAO_BROADCASTS_QUIET_START": "00:00",
     "TINBAO_BROADCASTS_QUIET_END": "00:00",
+    # 500 warnings in a minute: the SIM's caps on what is not a reply (tested in test_sim_broadcasts) are off.
+    "TINBAO_SMS_MAX_PER_HOUR": "0",
+    "TINBAO_SMS_MAX_PER_DAY": "0",
 }
 
 

@@ -10,20 +10,24 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
+
+import pytest
 
 from gateway import backup, doctor
 from gateway.accounts import users
 from gateway.config import load_config
 from gateway.database import prepare_gateway
 from gateway.service import Gateway
+from gateway.sim.doctor import SIM_CHECKS
 from gateway.storage import open_db
 from tests.conftest import FAST, ROOT, wait_until
 
 CHECKS = [
     "config file", "web page on the LAN", "storage", "gateway running", "modem port", "real modem unused",
-    *doctor.MODEM_CHECKS, "clock trusted", "last backup", "menus filled in", "officer accounts",
+    *doctor.MODEM_CHECKS, *SIM_CHECKS, "clock trusted", "last backup", "menus filled in", "officer accounts",
     "Zalo token", "disk free", "hub reachable",
 ]
 
@@ -73,11 +77,34 @@ def filled_menus(folder: Path) -> Path:
     return folder
 
 
-def test_a_set_up_post_is_ready_while_its_gateway_runs(tmp_path, emulator_process):
-    link, client = emulator_process
+OWN_NUMBER = "0900000017"  # the post's SIM (obviously fake)
+
+
+@pytest.fixture
+def post_emulator(tmp_path):
+    """The emulator in its own process, its SIM's own number set (the loop test comes back)."""
+    from gateway.modem.emulator.process import start_emulator_process, stop_emulator_process
+
+    proc, link, client = start_emulator_process(tmp_path, own_number=OWN_NUMBER)
+    yield link, client
+    stop_emulator_process(proc)
+
+
+def sim_published(config) -> bool:
+    """The gateway has read the credit, who the SIM is, and a loop test came back."""
+    from gateway.sim import status as sim_status
+
+    with open_db(config.storage_path) as db:
+        sim = sim_status.read(db, config, datetime.now(UTC))
+    return sim["balance_vnd"] is not None and sim["identity"]["sim"] and sim["loop_test"]["ok"] is True
+
+
+def test_a_set_up_post_is_ready_while_its_gateway_runs(tmp_path, post_emulator):
+    link, client = post_emulator
     menus = filled_menus(tmp_path / "menus")
     config_file = tmp_path / "gateway.toml"
     config_file.write_text(
+        f'[gateway]\nphone_number = "{OWN_NUMBER}"\n'
         f'[storage]\npath = "{tmp_path / "data" / "tinbao.db"}"\n'
         f'[modem]\nport = "{link}"\n'
         '[web]\nhost = "0.0.0.0"\nsecret_key = "0123456789abcdef0123456789abcdef"\n'
@@ -93,6 +120,7 @@ def test_a_set_up_post_is_ready_while_its_gateway_runs(tmp_path, emulator_proces
             return modem.get("state") == "connected" and bool(modem.get("smsc")) and modem.get("sim_total")
 
         assert wait_until(published, 20)
+        assert wait_until(lambda: sim_published(config), 20)
         with open_db(config.storage_path) as db:
             users.create_user(db, "an", "mật khẩu đủ dài 2026", "admin", by="test")
         backup.backup_command(config, SimpleNamespace(file=str(config.backup_path)))
@@ -107,8 +135,9 @@ def test_a_set_up_post_is_ready_while_its_gateway_runs(tmp_path, emulator_proces
 
         # Doctor took nothing from the gateway: the modem still answers villagers.
         assert gateway.modem.state.state == "connected" and gateway.modem.state.reconnects == 0
+        before = client.status()["sent"]  # the loop test's SMS went out already
         client.deliver("0912345678", "MENU")
-        assert client.wait_for_sent(1, 15)
+        assert client.wait_for_sent(before + 1, 15)
     finally:
         gateway.stop()
 

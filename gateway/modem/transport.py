@@ -45,11 +45,12 @@ from gsmmodem.exceptions import (
 from gsmmodem.modem import GsmModem
 from gsmmodem.serial_comms import SerialComms
 
-from gateway.errors import ModemError, ModemUnavailable, NoNetwork, SendError
+from gateway.errors import ModemError, ModemRefused, ModemUnavailable, NoNetwork, SendError
 from gateway.modem import at_parse
 from gateway.modem.at_parse import CDS_RE, HEX_RE, NOTIFY_RE, Listing, parse_listing
 from gateway.modem.profiles import ModemProfile
 from gateway.modem.types import ModemStatus, StoredPdu
+from gateway.sim import lines as sim_lines
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +127,8 @@ class _Modem(GsmModem, _Comms):
             match = NOTIFY_RE.match(line)
             if match:
                 self._tinbao_notify(match.group(1), f"{match.group(2)}:{match.group(3)}")
+            elif sim_lines.kind_of(line):  # a call ringing, its caller's number, a USSD answer
+                self._tinbao_notify(sim_lines.kind_of(line), line)
             elif CDS_RE.match(line):
                 self._cds_pending = True  # the PDU may come in the same burst or the next
             elif line:
@@ -215,7 +218,8 @@ class ModemTransport:
         A refusal is logged and the modem used anyway: a missing ``AT^CURC`` costs only
         noise the parser ignores, a missing ``AT+CLTS`` only the network time.
         """
-        for command in self.profile.start_commands:
+        commands = self.profile.start_commands + (("AT+CLIP=1",) if self.profile.calls else ())
+        for command in commands:
             try:
                 self._write(command)
             except CommandError as exc:
@@ -300,6 +304,22 @@ class ModemTransport:
             raise
         if self._fatal.is_set():
             raise ModemError(f"modem port {self.port} failed during {name}")
+        return lines
+
+    def command(self, command: str, *, timeout: float | None = None) -> list[str]:
+        """One AT command for the SIM area (USSD, identity, hang-up); its answer's lines.
+
+        Raises ``ModemRefused`` when the modem answers ERROR, ``ModemError`` when it does not
+        answer. A call or a USSD answer that came inside the reply goes the way of notifications.
+        """
+        try:
+            lines = self._write(command, timeout=timeout)
+        except CommandError as exc:
+            raise ModemRefused(f"modem refused {command.split('=')[0]}: {exc}") from exc
+        for line in lines:
+            kind = sim_lines.kind_of(line.strip())
+            if kind:
+                self._on_notify(kind, line.strip())
         return lines
 
     def list_stored(self) -> tuple[list[StoredPdu], bool]:
@@ -403,14 +423,15 @@ class ModemTransport:
         except CmsError as exc:
             if exc.code == at_parse.NO_NETWORK:
                 raise NoNetwork("CMS ERROR 331 (no network service)") from exc
-            raise SendError(f"CMS ERROR {exc.code}", retryable=not at_parse.cms_error_is_final(exc.code)) from exc
+            raise SendError(f"CMS ERROR {exc.code}", retryable=not at_parse.cms_error_is_final(exc.code),
+                            code=exc.code) from exc
         except CmeError as exc:
             raise SendError(f"CME ERROR {exc.code}") from exc
         except CommandError as exc:
             raise SendError(f"modem refused the SMS: {exc}") from exc
         except TimeoutException as exc:
             self._cancel_prompt()
-            raise SendError("modem did not confirm the SMS (timeout)") from exc
+            raise SendError("modem did not confirm the SMS (timeout)", timeout=True) from exc
         except (serial.SerialException, OSError, AttributeError) as exc:
             self._fatal.set()
             raise SendError(f"modem port {self.port} failed while sending: {exc}") from exc

@@ -60,7 +60,7 @@ def keyword_label(handler: str, titles: dict[str, str] | None = None) -> str | N
     Menu items are named by their title when ``titles`` knows it ("1.3 · Làm căn cước").
     """
     name = handler.split(" (", 1)[0].strip()  # "1.3 (no reply: limit)" → "1.3"
-    if not name or name.startswith("silent:") or name in ("ignore", "binary", "undecodable"):
+    if not name or name.startswith("silent:") or name in ("ignore", "binary", "undecodable", "loop_test"):
         return None
     if name.startswith("tip:") or name == "tip":
         return _("TIN (tin báo)")

@@ -51,6 +51,15 @@ class BroadcastControl(Protocol):
     def wake(self) -> None: ...  # "send now": fill the outbox at once
 
 
+class SimControl(Protocol):
+    """The running SIM watcher (``gateway.sim.service.SimWatch``): the page's "read the credit
+    now" and "loop test now"."""
+
+    def request_balance(self) -> None: ...
+
+    def request_loop_test(self) -> bool: ...
+
+
 class Sandbox(Protocol):
     """The dry-run router for a gateway with a real modem (``gateway.simulation.DryRun``)."""
 
@@ -81,6 +90,7 @@ class WebServices(FrameServices):
     menus_reserved: Collection[str]  # keywords the gateway's handlers answer (not menus)
     dry_run: Sandbox  # the admins' simulator on a real modem
     write_health: WriteHealth  # the workers' word when the database cannot be written
+    sim: SimControl  # woken by "read the credit now", "loop test now"
 
 
 def current_config() -> Config:

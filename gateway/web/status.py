@@ -28,8 +28,9 @@ from gateway import backup, inbox, outbox, tips
 from gateway import clock as clock_rule
 from gateway.errors import ConfigError
 from gateway.modem import status as modem_status
+from gateway.sim import status as sim_status
 from gateway.sync import queue as sync_queue
-from gateway.web import charts, menus_live
+from gateway.web import charts, menus_live, sim_words
 from gateway.web.filters import handler_label, label, local_time, mask, shorten, signal_bars, tone
 from gateway.web.phone_panel import panel_context
 from gateway.web.services import current_config, current_services
@@ -287,6 +288,9 @@ def alerts(db: Database, modem: dict[str, Any], now: datetime, tz: ZoneInfo | No
     found = []
     for alert in alert_rules.gather(db, modem, now, current_config(), write_problem=problem,
                                     setup_complete=menus_live.setup_complete(db), menus_in_use=menus_in_use()):
+        if alert.key in sim_words.ALERT_ANCHORS:  # the SIM's, with a link to /sim
+            found.append(sim_words.alert_view(alert, tz))
+            continue
         view = {"key": alert.key, "tone": alert.tone, "text": alert_text(alert, tz)}
         if alert.key == "inbox_failed":
             view.update(url=url_for("failures.page"), link=_("Xem và thử lại"))
@@ -337,6 +341,7 @@ def dashboard_data(db: Database, tz: ZoneInfo, now: datetime | None = None) -> d
     modem = modem_status.read(db)
     doubt = doubt_before(db)
     return {
+        **sim_words.dashboard(db, now, tz),  # "sim" (the SIM card) and "notices" (Tin từ nhà mạng)
         "modem": modem_view(modem, tz),
         "queues": queue_depths(db),
         "alerts": alerts(db, modem, now, tz, storage_problem()),
@@ -401,6 +406,7 @@ def healthz() -> tuple[Response, int]:
         clock = clock_rule.published(db, now)
         failure = inbox.last_failure(db) if queues["inbox_failed"] else None
         complete = menus_live.setup_complete(db)
+        sim = sim_status.read(db, config, now)
     except sqlite3.Error:
         logger.exception("healthz could not read the database")
         database_ok = False
@@ -409,8 +415,9 @@ def healthz() -> tuple[Response, int]:
         clock = clock_rule.published(None, now)  # the same rule, without the verdict it could not read
         failure = None
         complete = None
+        sim = sim_status.empty()
     problem = storage_problem()
-    healthy = database_ok and modem["state"] == "connected" and problem is None
+    healthy = database_ok and modem["state"] == "connected" and problem is None and not sim_status.faulty(sim)
     body = {
         "status": "ok" if healthy else "degraded",
         "version": services.version,
@@ -435,6 +442,8 @@ def healthz() -> tuple[Response, int]:
                          "last_at": failure["received_at"] if failure else None},
         # No placeholder left in the menus in use (None: unknown); not part of "ok" (a restart fixes nothing).
         "setup_complete": complete,
+        # The SIM as a contract (gateway.sim.status): line state in words, credit, validity, identity, loop test.
+        "sim": sim,
         "time": now.isoformat(),
     }
     return _no_store(jsonify(body)), 200 if healthy else 503
