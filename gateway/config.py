@@ -117,6 +117,9 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "session_max_hours": Key("float", 12.0, _between(0.05, 24 * 90)),
         "login_max_failures": Key("int", 5, _between(1, 1000)),
         "login_lockout_minutes": Key("float", 15.0, _between(0.1, 24 * 60)),
+        "tls_cert": Key("str", ""),  # empty: plain http (gateway.tls)
+        "tls_key": Key("str", ""),
+        "http_redirect_port": Key("int", 0, _between(0, 65535)),  # 0: none
     },
     "zalo": {
         "enabled": Key("bool", False),
@@ -155,6 +158,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "keep": Key("int", 14, _between(1, 3650)),
         "usb_path": Key("str", ""),
         "hour": Key("int", 2, _between(0, 23)),
+        "key_path": Key("str", ""),  # empty: backup.key beside the database (gateway.filekeys)
     },
     "hub": {
         "gateways": Key("table", {}),
@@ -238,6 +242,9 @@ class WebSection:
     session_max_hours: float
     login_max_failures: int
     login_lockout_minutes: float
+    tls_cert: str
+    tls_key: str
+    http_redirect_port: int
 
 
 @dataclass(frozen=True)
@@ -284,6 +291,7 @@ class BackupSection:
     keep: int
     usb_path: str
     hour: int
+    key_path: str
 
 
 @dataclass(frozen=True)

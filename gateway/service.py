@@ -13,7 +13,7 @@ from pathlib import Path
 
 from sqlite_utils.migrations import Migrations
 
-from gateway import __version__, backoff, backup, duty, outbox, schema, state
+from gateway import __version__, backoff, backup, duty, filekeys, outbox, schema, state
 from gateway.background import Worker
 from gateway.broadcasts import schema as broadcasts_schema
 from gateway.broadcasts.service import RESERVED_KEYWORDS, BroadcastService
@@ -103,6 +103,7 @@ class Gateway:
         except BaseException:
             self._lock.close()
             raise
+        filekeys.ensure_default(config)  # a demo's nightly copies are sealed from the first night
         self.dbs = ThreadLocalDb(config.storage_path)
         self.durable_dbs = ThreadLocalDb(config.storage_path, durable=True)
         self.write_health = WriteHealth()  # said in memory when the database cannot be written
