@@ -243,6 +243,9 @@ def _open_chunks(source: BinaryIO, header: Header, key: bytes, name: str) -> Ite
                     raise Truncated(f"{name} is cut short: it ends after part {counter + 1}, "
                                     "which was not the last") from None
             where = "its header or first part" if counter == 0 else f"part {counter + 1}"
+            if final:  # the last part: a cut inside it and a change look the same
+                raise Damaged(f"{name} is damaged, was altered or is cut short ({where}, the last, "
+                              "fails its check)") from None
             raise Damaged(f"{name} is damaged or was altered ({where} fails its check)") from None
         if final:
             return

@@ -17,7 +17,7 @@ from gateway.clock import Clock
 from gateway.config import SCHEMA, Config
 from gateway.hub import store
 from gateway.storage import ThreadLocalDb, open_db, utcnow_iso, write_transaction
-from gateway.sync.sneakernet import SneakernetError, TamperedFile, read_document, verify
+from gateway.sync.sneakernet import SneakernetError, TamperedFile, open_file, verify
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,12 @@ def import_file(db, config: Config, path: str | Path, now) -> tuple[str, int, in
     outcome is ``imported`` or ``already`` (the same file was imported before: nothing
     changes). Raises ``SneakernetError`` / ``TamperedFile`` with a clear reason.
     """
-    document, raw = read_document(path)
+    try:
+        opened = open_file(path, config.hub.gateways)  # a sealed file opens only with its gateway's token
+    except TamperedFile as exc:
+        store.log_event(db, "import_refused", now, detail=f"{path}: {exc}")
+        raise
+    document, raw = opened.document, opened.raw
     gateway_id = document["gateway_id"]
     key = config.hub.gateways.get(gateway_id)
     if not key:
@@ -86,6 +91,9 @@ def import_file(db, config: Config, path: str | Path, now) -> tuple[str, int, in
     except TamperedFile as exc:
         store.log_event(db, "import_refused", now, gateway_id=gateway_id, detail=f"{path}: {exc}")
         raise
+    if not opened.was_sealed:
+        log.warning("%s is a plain tips file (not sealed: an older gateway wrote it); taking it in. "
+                    "Upgrade that gateway so its USB files are sealed", path)
     digest = hashlib.sha256(raw).hexdigest()
     seen = db.execute("SELECT at FROM hub_imports WHERE digest=?", (digest,)).fetchone()
     if seen:
