@@ -20,10 +20,10 @@ import pytest
 from conftest import ROOT, rows
 from fake_zalo import HubServer, add_tips
 
+from gateway import sealed
 from gateway.config import load_config
 from gateway.service import prepare_gateway
 from gateway.storage import open_db
-from gateway import sealed
 from gateway.sync import sneakernet
 
 

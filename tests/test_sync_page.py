@@ -12,10 +12,10 @@ import pytest
 from conftest import csrf_token_from, login_client, login_page, rows, screenshot
 from fake_zalo import add_tips
 
+from gateway import sealed
 from gateway.config import load_config
 from gateway.service import prepare_gateway
 from gateway.storage import ThreadLocalDb
-from gateway import sealed
 from gateway.sync import report, sneakernet
 from gateway.sync.worker import SyncWorker
 from gateway.web import WebServices, create_app
