@@ -208,19 +208,18 @@ class Gateway:
         return create_app(self.config, services)
 
     def run(self) -> None:
-        """Run until interrupted: workers in threads, the web page served by waitress."""
-        import waitress
+        """Run until interrupted: workers in threads, the web page served (``gateway.web.serving``)."""
+        from gateway.web import serving
 
         self.start()
-        host, port = self.config.web.host, self.config.web.port
-        log.info("TinBao %s: officers' page on http://%s:%s/", __version__, host, port)
         from gateway.web import accounts
 
         if accounts.count_users(self.dbs.get()) == 0:
             log.warning("no officer accounts yet: create the first with "
                         "python app.py create-user NAME --role admin")
         try:
-            waitress.serve(self.web_app(), host=host, port=port, threads=8, ident="TinBao")
+            serving.serve(self.web_app(), self.config, ident="TinBao",
+                          name=f"TinBao {__version__}: officers' page")
         finally:
             self.stop()
 

@@ -47,10 +47,9 @@ def create_user_command(config: Config, args: Any) -> int:
 
 
 def run_command(config: Config, args: Any = None) -> int:
-    """Serve the hub (API and page) with waitress until interrupted."""
-    import waitress
-
+    """Serve the hub (API and page) until interrupted (``gateway.web.serving``: https when configured)."""
     from gateway.hub.app import create_hub_app
+    from gateway.web import serving
 
     path = hub_db_path(config)
     store.prepare_hub(path)
@@ -60,11 +59,10 @@ def run_command(config: Config, args: Any = None) -> int:
     # the hub's copy must survive a power cut at the hub too.
     dbs = ThreadLocalDb(path, durable=True)
     app = create_hub_app(config, dbs)
-    host, port = config.web.host, config.web.port
-    log.info("TinBao %s hub (%s) on http://%s:%s/ (database %s, %d gateways)",
-             __version__, config.hub.name, host, port, path, len(config.hub.gateways))
     try:
-        waitress.serve(app, host=host, port=port, threads=8, ident="TinBao-hub")
+        serving.serve(app, config, ident="TinBao-hub",
+                      name=f"TinBao {__version__} hub ({config.hub.display_name}; database {path}, "
+                           f"{len(config.hub.gateways)} gateways)")
     finally:
         dbs.close_all()
     return 0
