@@ -48,6 +48,7 @@ AREA_MODULES: tuple[str, ...] = (
     "gateway.web.duty",
     "gateway.web.failures",
     "gateway.web.setup",
+    "gateway.web.setup_files",
 )
 
 
