@@ -82,6 +82,25 @@ def test_the_installed_certificate_serves_the_page_over_https(installed_gateway)
         assert connection.sock.version() in ("TLSv1.2", "TLSv1.3")
         connection.close()
 
+    # An officer logs in over https as a browser does (the form, its CSRF token, a same-origin Referer).
+    from tests.conftest import csrf_token_from, make_user
+
+    user = make_user(served.root / "var/lib/tinbao/tinbao.db", "admin")
+    connection = http.client.HTTPSConnection("127.0.0.1", served.port, context=context, timeout=10)
+    connection.request("GET", "/login")
+    response = connection.getresponse()
+    token, cookie = csrf_token_from(response.read().decode()), response.getheader("Set-Cookie").split(";")[0]
+    connection.request("POST", "/login", body=f"username={user}&password=mat-khau-thu-123&csrf_token={token}",
+                       headers={"Content-Type": "application/x-www-form-urlencoded", "Cookie": cookie,
+                                "Referer": f"https://127.0.0.1:{served.port}/login"})
+    response = connection.getresponse()
+    response.read()
+    assert response.status == 303 and "; Secure" in response.getheader("Set-Cookie")
+    connection.request("GET", "/", headers={"Cookie": response.getheader("Set-Cookie").split(";")[0]})
+    response = connection.getresponse()
+    assert response.status == 200 and user in response.read().decode()
+    connection.close()
+
     stranger = ssl.create_default_context()  # the system's CAs do not know the post's
     with pytest.raises(ssl.SSLCertVerificationError):
         with socket.create_connection(("127.0.0.1", served.port), timeout=5) as raw:

@@ -220,3 +220,23 @@ def test_a_stop_waits_for_the_part_in_the_modem(tmp_path, emulator):
         gateway.stop()
     assert not gateway.modem.thread.is_alive()
     assert rows(db, "SELECT status, claimed_by FROM outbox_parts") == [("sent", None)]
+
+
+def test_modem_probe_links_the_first_port_that_answers_at(tmp_path, emulator):
+    """A generic modem: the service's ExecStartPre names the first port that answers AT."""
+    link = tmp_path / "tinbao-modem"
+    silent = tmp_path / "silent"
+    silent.write_text("")  # not a serial port: no answer
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TINBAO_")}
+    env["TINBAO_MODEM_PORT"] = str(link)
+    args = [sys.executable, str(ROOT / "app.py"), "modem-probe", "--link", str(link), "--timeout", "2"]
+    done = subprocess.run([*args, "--ports", str(silent), str(tmp_path / "modem")], env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert os.path.realpath(link) == os.path.realpath(tmp_path / "modem")
+    assert f"{silent}: no answer to AT" in done.stdout and "answers AT" in done.stdout
+    again = subprocess.run(args, env=env, capture_output=True, text=True, timeout=60)
+    assert again.returncode == 0 and "nothing to do" in again.stdout  # the link is there: no port touched
+    other = subprocess.run(args[:3], env={**env, "TINBAO_MODEM_PORT": "/dev/ttyUSB9"}, capture_output=True,
+                           text=True, timeout=60)
+    assert other.returncode == 0 and "nothing to do" in other.stdout  # another port configured
