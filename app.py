@@ -79,6 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
     key_commands = key.add_subparsers(dest="key_command")
     key_init = key_commands.add_parser("init", help="make the key (kept when it exists); prints its recovery code once")
     key_init.add_argument("--from-recovery-code", action="store_true", help="rebuild the key from its recovery code")
+    key_init.add_argument("--replace", action="store_true",
+                          help="a new key and code (the paper was lost); the old key is kept for its backups")
     key_init.add_argument("--quiet", action="store_true",
                           help="do not print the recovery code (the setup page shows it once)")
     key_init.add_argument("--by", help=argparse.SUPPRESS)  # who showed the code: the installer says so

@@ -385,6 +385,9 @@ def open_backup(config: Config, source: Path, key: bytes | None = None) -> Path 
     if key is None:
         try:
             key = filekeys.current(config).key
+            for kept in filekeys.keyring(config):  # a key replaced since (key init --replace)
+                if kept.key_id == header.key_id:
+                    key = kept.key
         except filekeys.KeyProblem as exc:
             raise BackupError(f"{source} cannot be opened without the post's file key: {exc}; "
                               "or give the paper's code: python app.py restore FILE --recovery-code") from None

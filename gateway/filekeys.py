@@ -201,6 +201,27 @@ def current(config: Config) -> PostKey:
     return load(key_path(config))
 
 
+def keyring(config: Config) -> list[PostKey]:
+    """The current key and the replaced ones kept beside it (``key init --replace``), readable ones only."""
+    path = key_path(config)
+    found = []
+    for candidate in [path, *sorted(path.parent.glob(f"{path.name}.replaced-*"), reverse=True)]:
+        with contextlib.suppress(KeyProblem):
+            found.append(load(candidate))
+    return found
+
+
+def replace(path: Path, by: str) -> PostKey:
+    """A new key in place of the one at ``path``, which is kept as ``<name>.replaced-<time>``.
+
+    For a lost paper: the new key's code is printed once; the old key stays beside it (0600)
+    so the backups it sealed still open (``restore`` picks the key by the file's key id).
+    """
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    os.replace(path, path.with_name(f"{path.name}.replaced-{stamp}"))
+    return create(path, shown=f"{datetime.now(UTC).isoformat(timespec='seconds')} by {by}")
+
+
 def ensure_default(config: Config) -> PostKey | None:
     """Make the key beside the database when ``backup.key_path`` is empty and none exists yet.
 
@@ -281,6 +302,9 @@ def health(config: Config) -> tuple[bool, str, str]:
             f"make a sealed one now: tinbao backup {config.backup_path}; then remove the old plain copies")
     except (sealed.SealError, OSError) as exc:
         return False, f"the newest backup {newest.name} cannot be read: {exc}", "make a new one: tinbao backup"
+    if header.key_id != key.key_id and header.key_id in {k.key_id for k in keyring(config)}:
+        return True, (f"{path}, 0600, key id {key.key_id}; the newest backup is sealed with a replaced key "
+                      "kept beside it (the next backup uses this one)"), ""
     if header.key_id != key.key_id:
         return False, (f"the newest backup {newest.name} was sealed with key id {header.key_id}, "
                        f"not this key ({key.key_id})"), (
@@ -319,6 +343,13 @@ def key_command(config: Config, args: Any) -> int:
         mode = stat.S_IMODE(path.stat().st_mode)
         shown = key.recovery_shown or "not yet (an admin shows it once on /admin/setup)"
         print(f"{path}: key id {key.key_id}, mode {mode:04o}, made {key.made_at}; recovery code shown: {shown}")
+        return 0
+    if path.exists() and getattr(args, "replace", False):
+        old = load(path)
+        made = replace(path, getattr(args, "by", None) or "python app.py key init --replace")
+        print(f"made a new file key {path} (key id {made.key_id}); the old one (key id {old.key_id}) "
+              "is kept beside it for the backups it sealed")
+        print_code(made)
         return 0
     if path.exists():
         key = load(path)

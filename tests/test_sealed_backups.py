@@ -246,3 +246,20 @@ def test_the_doctor_checks_the_key(post, tmp_path):
     assert not ok and "no file key" in found and "key init" in fix
     doctor = app("doctor", env=env_of(post))
     assert any(line.startswith("✗ backup key") for line in doctor.stdout.splitlines()), doctor.stdout
+
+
+def test_a_lost_paper_gets_a_new_key_and_the_old_backups_still_open(post, tmp_path):
+    old = filekeys.current(post)
+    copy = tmp_path / "before.sealed"
+    assert app("backup", str(copy), env=env_of(post)).returncode == 0
+    replaced = app("key", "init", "--replace", env=env_of(post))
+    assert replaced.returncode == 0, replaced.stderr
+    new = filekeys.current(post)
+    assert new.key != old.key and " ".join(filekeys.recovery_code(new.key).split()[:6]) in replaced.stdout
+    kept = list(tmp_path.glob("backup.key.replaced-*"))
+    assert len(kept) == 1 and filekeys.load(kept[0]).key == old.key and oct(kept[0].stat().st_mode & 0o777) == "0o600"
+    done = app("restore", str(copy), env=env_of(post))  # sealed with the old key: found by its key id
+    assert done.returncode == 0, done.stderr
+    after = tmp_path / "after.sealed"
+    assert app("backup", str(after), env=env_of(post)).returncode == 0
+    assert sealed.peek_header(after).key_id == new.key_id
