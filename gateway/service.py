@@ -103,7 +103,6 @@ class Gateway:
         except BaseException:
             self._lock.close()
             raise
-        filekeys.ensure_default(config)  # a demo's nightly copies are sealed from the first night
         self.dbs = ThreadLocalDb(config.storage_path)
         self.durable_dbs = ThreadLocalDb(config.storage_path, durable=True)
         self.write_health = WriteHealth()  # said in memory when the database cannot be written
@@ -130,6 +129,7 @@ class Gateway:
         # Parts a previous run handed to a modem without recording the answer are settled
         # once, before any worker sends (rule 2: a reply at most once more, a broadcast never).
         self.check_clock()
+        filekeys.ensure_default(self.config)  # a demo's nightly copies are sealed from the first night
         outbox.recover_claims(self.durable_dbs.get(), self.clock.now())
         self.router_worker = RouterWorker(self.router, self.dbs, self.clock, on_routed=self._routed,
                                           write_health=self.write_health)
