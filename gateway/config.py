@@ -239,6 +239,11 @@ class WebSection:
     login_max_failures: int = key(5, "wrong passwords for one name before it waits (one address: 4×)",
                                   check=between(1, 1000))
     login_lockout_minutes: float = key(15.0, "how long it waits", check=between(0.1, 24 * 60))
+    tls_cert: str = key("", "the page's certificate (PEM, made by `python app.py tls init`); empty: plain http"
+                        " (the emulator demo and tests on 127.0.0.1)")
+    tls_key: str = key("", "its private key (PEM, 0600)")
+    http_redirect_port: int = key(0, "with `web.tls_cert`: a plain-http port that only redirects to https and serves"
+                                  " `/ca.crt`; 0: none", check=between(0, 65535))
 
 
 @dataclass(frozen=True)
@@ -319,6 +324,8 @@ class BackupSection:
                         " `tinbao-backups/` there when it is mounted")
     hour: int = key(2, "local hour of the nightly copy; a Pi that was off then makes it as soon as it runs",
                     check=between(0, 23))
+    key_path: str = key("", "the post's file key that seals backups and their copies (`/etc/tinbao/backup.key` on"
+                        " the Pi); empty: `backup.key` beside the database")
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from gateway import alerts, backup, state
+from gateway import alerts, backup, state, tls
 from gateway.config import DEFAULT_CONFIG, Config
 from gateway.doctor_line import Check
 from gateway.storage import DatabaseCorrupt, check_sound, lock_holder, open_db
@@ -70,7 +70,8 @@ def check_config(config: Config) -> list[Check]:
         checks.append(Check("web page on the LAN", False, f"web.host = {host}: only this Pi can open the page",
                             'set web.host = "0.0.0.0" so officers on the post\'s LAN reach it'))
     else:
-        checks.append(Check("web page on the LAN", True, f"http://<this Pi>:{port}/"))
+        checks.append(Check("web page on the LAN", True, f"{'https' if config.web.tls_cert else 'http'}"
+                                                          f"://<this Pi>:{port}/"))
     return checks
 
 
@@ -380,6 +381,8 @@ def run_checks(config: Config, now: datetime | None = None) -> list[Check]:
             db.close()
     checks.append(check_disk(config))
     checks.append(check_hub(config))
+    checks.append(Check("backup key", *backup.key_health(config)))
+    checks.append(Check("HTTPS certificate", *tls.health(config)))
     return checks
 
 
@@ -400,9 +403,11 @@ def health(config: Config, timeout: float = 20.0) -> int:
     """0 when the gateway's page answers on the configured port (even 503: it is alive), else 1."""
     host = config.web.host
     host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
-    url = f"http://{'[' + host + ']' if ':' in host else host}:{config.web.port}/healthz"
+    secure = bool(config.web.tls_cert)
+    url = f"{'https' if secure else 'http'}://{'[' + host + ']' if ':' in host else host}:{config.web.port}/healthz"
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
+        context = tls.client_context(config) if secure else None
+        with urllib.request.urlopen(url, timeout=timeout, context=context) as response:
             body: Any = json.loads(response.read() or b"{}")
             print(f"{url}: {response.status} {body.get('status', '') if isinstance(body, dict) else ''}")
     except urllib.error.HTTPError as exc:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import logging
 
-from gateway import __version__, backup, duty, inbox, outbox
+from gateway import __version__, backup, duty, filekeys, inbox, outbox
 from gateway.background import Worker
 from gateway.broadcasts.service import BroadcastService
 from gateway.clock import Clock, Evidence, TrustedClock
@@ -114,6 +114,7 @@ class Gateway:
         # Parts a previous run handed to a modem without recording the answer are settled
         # once, before any worker sends (rule 2: a reply at most once more, a broadcast never).
         self.check_clock()
+        filekeys.ensure_default(self.config)  # a demo's nightly copies are sealed from the first night
         outbox.recover_claims(self.durable_dbs.get(), self.clock.now())
         self.router_worker = RouterWorker(self.router, self.dbs, self.clock, on_routed=self._routed,
                                           write_health=self.write_health)
@@ -196,19 +197,18 @@ class Gateway:
         return create_app(self.config, services)
 
     def run(self) -> None:
-        """Run until interrupted: workers in threads, the web page served by waitress."""
-        import waitress
+        """Run until interrupted: workers in threads, the web page served (``gateway.web.serving``)."""
+        from gateway.web import serving
 
         self.start()
-        host, port = self.config.web.host, self.config.web.port
-        log.info("TinBao %s: officers' page on http://%s:%s/", __version__, host, port)
         from gateway.accounts import users
 
         if users.count_users(self.dbs.get()) == 0:
             log.warning("no officer accounts yet: create the first with "
                         "python app.py create-user NAME --role admin")
         try:
-            waitress.serve(self.web_app(), host=host, port=port, threads=8, ident="TinBao")
+            serving.serve(self.web_app(), self.config, ident="TinBao",
+                          name=f"TinBao {__version__}: officers' page")
         finally:
             self.stop()
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -47,6 +49,18 @@ def wait_until(predicate: Callable[[], object], timeout: float = 10.0, step: flo
             return True
         event.wait(step)
     return bool(predicate())
+
+
+INSTALL_SCRIPT = ROOT / "firmware_config" / "install.sh"
+
+
+def install(prefix: Path, *args: str) -> subprocess.CompletedProcess:
+    """``install.sh`` into a temporary root (``TINBAO_PREFIX``), nothing on the running system."""
+    env = {**os.environ, "TINBAO_PREFIX": str(prefix), "TINBAO_NO_SYSTEM": "1", "TINBAO_PYTHON": sys.executable}
+    done = subprocess.run(["bash", str(INSTALL_SCRIPT), *args], capture_output=True, text=True, env=env,
+                          stdin=subprocess.DEVNULL, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done
 
 
 def make_config(tmp_path: Path, **env: str) -> Config:

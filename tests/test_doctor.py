@@ -15,6 +15,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from conftest import FAST, ROOT, wait_until
 
 from gateway import backup, doctor
 from gateway.accounts import users
@@ -23,12 +24,11 @@ from gateway.database import prepare_gateway
 from gateway.service import Gateway
 from gateway.sim.doctor import SIM_CHECKS
 from gateway.storage import open_db
-from tests.conftest import FAST, ROOT, wait_until
 
 CHECKS = [
     "config file", "web page on the LAN", "storage", "gateway running", "modem port", "real modem unused",
     *doctor.MODEM_CHECKS, *SIM_CHECKS, "clock trusted", "last backup", "menus filled in", "officer accounts",
-    "Zalo token", "disk free", "hub reachable",
+    "Zalo token", "disk free", "hub reachable", "backup key", "HTTPS certificate",
 ]
 
 
@@ -103,11 +103,16 @@ def test_a_set_up_post_is_ready_while_its_gateway_runs(tmp_path, post_emulator):
     link, client = post_emulator
     menus = filled_menus(tmp_path / "menus")
     config_file = tmp_path / "gateway.toml"
+    certificates = tmp_path / "tls"
+    made = run_doctor("tls", "init", "--dir", str(certificates), "--hostname", "don-coclau",
+                      env={"TINBAO_STORAGE_PATH": str(tmp_path / "x.db")})
+    assert made.returncode == 0, made.stderr
     config_file.write_text(
         f'[gateway]\nphone_number = "{OWN_NUMBER}"\n'
         f'[storage]\npath = "{tmp_path / "data" / "tinbao.db"}"\n'
         f'[modem]\nport = "{link}"\n'
         '[web]\nhost = "0.0.0.0"\nsecret_key = "0123456789abcdef0123456789abcdef"\n'
+        f'tls_cert = "{certificates / "server.crt"}"\ntls_key = "{certificates / "server.key"}"\n'
         f'[router]\nmenus_path = "{menus}"\n', encoding="utf-8")
     config_file.chmod(0o640)
     config = load_config(config_file, env=FAST)

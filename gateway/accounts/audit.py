@@ -61,6 +61,7 @@ ACTION_LABELS = {
     "tip.reveal_number": _l("Xem số đầy đủ của người báo"),
     "inbox.retry": _l("Thử lại tin nhắn đến bị lỗi"),
     "menus.setup": _l("Cài đặt ban đầu (tên xã, số điện thoại)"),
+    "backup_key.recovery_code_shown": _l("Hiện mã khôi phục khóa sao lưu"),
     "tip.confirm": _l("Xác nhận là tin báo"),
     "tip.dismiss": _l("Bỏ tin chờ xác nhận"),
     "tip.export": _l("Xuất danh sách tin báo"),

@@ -42,6 +42,7 @@ AREA_MODULES: tuple[str, ...] = (
     "gateway.web.failures",
     "gateway.web.setup",
     "gateway.web.sim",
+    "gateway.web.setup_files",
 )
 
 
