@@ -37,6 +37,8 @@ class Worker(ABC):
         self.wake_event = threading.Event()  # set by wake(); tests may look at it
         self.stop_event = threading.Event()
         self.thread: threading.Thread | None = None
+        self.passes = 0  # ticks that returned; tests wait on it (wait_for_passes)
+        self._passed = threading.Condition()
 
     @abstractmethod
     def tick(self) -> float | None:
@@ -78,6 +80,16 @@ class Worker(ABC):
         """
         return self.stop_event.wait(seconds)
 
+    def wait_for_passes(self, count: int, timeout: float = 10.0) -> bool:
+        """Until ``passes`` reaches ``count`` (or ``timeout`` seconds pass): True when it did.
+
+        How a test proves that nothing happened: it reads ``passes``, changes the world, wakes
+        the worker, and waits for two more passes (the first may have begun before the
+        change); then it checks that the worker left everything as it was.
+        """
+        with self._passed:
+            return self._passed.wait_for(lambda: self.passes >= count, timeout)
+
     def finish(self) -> None:  # noqa: B027 - optional hook, empty unless a worker holds something
         """In the worker's thread, after the last tick: let go of what the ticks held."""
 
@@ -97,6 +109,9 @@ class Worker(ABC):
             self.wake_event.clear()
             try:
                 rest = self.tick()
+                with self._passed:
+                    self.passes += 1
+                    self._passed.notify_all()
             except Exception as exc:  # noqa: BLE001 - the thread outlives any one pass; logged in pass_failed
                 pass_failed(self.thread_name, exc)
                 rest = self.error_delay

@@ -16,11 +16,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from upstream import hub, zalo  # noqa: F401 - the one hub and Zalo OA fixtures, for every test module
 
 from gateway.config import Config, load_config
 from gateway.modem.emulator import ModemEmulator
 from gateway.service import Gateway
 from gateway.sms.text import fold
+from gateway.web import accounts
 
 if TYPE_CHECKING:
     from gateway.modem.emulator.client import EmulatorClient
@@ -36,6 +38,17 @@ FAST = {
     "TINBAO_OUTBOX_RETRY_BASE": "0.05",
     "TINBAO_OUTBOX_RETRY_MAX": "0.2",
 }
+
+
+# Tests make hundreds of accounts: their passwords are hashed with one PBKDF2 round instead of
+# 600,000 (minutes of CPU over the suite). The hook refuses outside pytest; the production
+# cost is checked once, in test_web_auth.py.
+accounts.cheapen_hash_for_tests()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "zalo_rules: the stand-in Zalo OA applies the OA's messaging rules on the"
+                                       " test's own clock fixture (upstream.zalo)")
 
 
 def wait_until(predicate: Callable[[], object], timeout: float = 10.0, step: float = 0.02) -> bool:
@@ -198,6 +211,17 @@ needs_corpus = (
 )
 
 
+def missing_tool(reason: str) -> None:
+    """A tool a test needs is not on this machine: skip here, fail under CI (CI set).
+
+    CI installs every tool the tests use (``.ci/run``); a CI that lost one must go red, not
+    green with the tests that needed it quietly skipped. ``reason`` names the Debian package.
+    """
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason}: CI must run the tests that need it", pytrace=False)
+    pytest.skip(reason)
+
+
 
 # -- a live gateway and a real headless Chromium (browser tests) -------------------------------
 
@@ -243,9 +267,12 @@ def live_gateway(tmp_path: Path) -> Iterator[tuple[Gateway, str]]:
 @pytest.fixture(scope="session")
 def browser():
     """Debian's Chromium driven by Playwright (no browser download: executable_path)."""
-    playwright_api = pytest.importorskip("playwright.sync_api")
+    try:
+        import playwright.sync_api as playwright_api
+    except ImportError:
+        missing_tool("playwright is not installed (pip install -r requirements-dev.txt -c requirements-dev.lock)")
     if not Path(CHROMIUM).exists():
-        pytest.skip("chromium is not installed (apt-get install chromium)")
+        missing_tool(f"{CHROMIUM} not found: Debian's chromium package is not installed (apt-get install chromium)")
     with playwright_api.sync_playwright() as p:
         chromium = p.chromium.launch(
             executable_path=CHROMIUM,
