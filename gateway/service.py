@@ -10,6 +10,7 @@ import contextlib
 import logging
 import sqlite3
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from sqlite_utils.migrations import Migrations
 
@@ -20,6 +21,7 @@ from gateway.broadcasts.service import RESERVED_KEYWORDS, BroadcastService
 from gateway.clock import Clock, TrustedClock
 from gateway.config import Config
 from gateway.duty import schema as duty_schema
+from gateway.figures import Figures
 from gateway.menus import schema as menus_schema
 from gateway.menus import versions as menu_versions
 from gateway.modem.worker import ModemWorker, all_settings_from_config
@@ -83,6 +85,25 @@ class RouterWorker(Worker):
         return self.IDLE
 
 
+class FiguresWorker(Worker):
+    """Thread ``figures``: keeps the dashboard's 30-day figures counted (``gateway.figures``),
+    so no officer's page waits for a count."""
+
+    LOOK_EVERY = 5.0
+
+    def __init__(self, figures: Figures, dbs: ThreadLocalDb, clock: Clock, tz: ZoneInfo) -> None:
+        super().__init__("figures")
+        self.figures = figures
+        self.dbs = dbs
+        self.clock = clock
+        self.tz = tz
+        self.error_delay = self.LOOK_EVERY
+
+    def tick(self) -> float:
+        self.figures.read(self.dbs.get(), self.clock.now(), self.tz)
+        return self.LOOK_EVERY
+
+
 class Gateway:
     """Everything one commune's gateway runs, built from one ``Config``."""
 
@@ -118,6 +139,8 @@ class Gateway:
         )
         self.sync = SyncWorker(config, self.dbs, self.clock)
         self.backups = backup.BackupWorker(config, self.dbs, self.clock)
+        self.figures = Figures()  # the dashboard's 30-day figures, shared by the worker and the page
+        self.figures_worker = FiguresWorker(self.figures, self.dbs, self.clock, config.timezone)
         self.worker_settings = all_settings_from_config(config)  # a bad modem.profile stops us here
         self.emulators: list = []
         self.modems: list[ModemWorker] = []
@@ -151,6 +174,7 @@ class Gateway:
         self.sync.start()
         self.broadcasts.start()
         self.backups.start()
+        self.figures_worker.start()
 
     def check_clock(self) -> None:
         """Judge the clock now (at start, and whenever a modem read the network's time)."""
@@ -179,6 +203,7 @@ class Gateway:
         for worker in self.modems:
             worker.request_stop()
         self.backups.stop()
+        self.figures_worker.stop()
         self.broadcasts.stop()
         self.sync.stop()
         for worker in self.modems:
@@ -198,7 +223,7 @@ class Gateway:
         services = WebServices(
             db=self.dbs, simulator=self.emulator, version=__version__, clock=self.clock,
             on_menus_changed=self.router.set_book, sync=self.sync, broadcasts=self.broadcasts,
-            menus_reserved=RESERVED_KEYWORDS, write_health=self.write_health,
+            menus_reserved=RESERVED_KEYWORDS, write_health=self.write_health, figures=self.figures,
             dry_run=simulation.DryRun(
                 simulation.sandbox_path(self.config.storage_path), RouterSettings.from_config(self.config),
                 lambda: self.router.book, handlers=self.router.handlers,

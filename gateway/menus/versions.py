@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -130,6 +131,40 @@ def load_current(db: Database, folder: Path, **options: Any) -> MenuBook:
         except MenuError as exc:
             log.error("menus version %s no longer loads, trying an older one: %s", version.id, exc)
     return MenuBook.load(Path(folder), **options)
+
+
+def in_use_marker(db: Database, folder: Path) -> tuple:
+    """What ``load_current`` reads: the newest saved version, and each shipped file's name,
+    size and time. While it stays the same, so does the book in use (``BookInUse``)."""
+    newest = db.execute("SELECT COALESCE(MAX(id), 0) FROM menu_versions").fetchone()[0]
+    files = []
+    for path in sorted(Path(folder).glob("*.toml")):
+        try:
+            found = path.stat()
+        except OSError:
+            continue
+        files.append((path.name, found.st_mtime_ns, found.st_size))
+    return newest, tuple(files)
+
+
+class BookInUse:
+    """``load_current`` remembered until ``in_use_marker`` changes (a version saved, a file
+    edited): the dashboard and ``/healthz`` ask for it on every request, and parsing and
+    compiling the menus costs more than the rest of the page."""
+
+    def __init__(self) -> None:
+        self._key: tuple | None = None
+        self._book: MenuBook | None = None
+        self._lock = threading.Lock()
+
+    def get(self, db: Database, folder: Path, **options: Any) -> MenuBook:
+        """The book ``load_current`` gives; ConfigError when not even the shipped files load."""
+        key = (in_use_marker(db, folder), str(folder), repr(sorted(options.items())))
+        with self._lock:
+            if self._key != key or self._book is None:
+                self._book = load_current(db, folder, **options)
+                self._key = key
+            return self._book
 
 
 def unset_contacts(db: Database, folder: Path, **options: Any) -> list[str]:

@@ -149,6 +149,11 @@ def villages(db: Database, limit: int = 200) -> list[str]:
     return [row[0] for row in rows]
 
 
+def newest_id(db: Database) -> int:
+    """The highest tip id (0 when none): a new tip changes it (``gateway.figures``' marker)."""
+    return int(db.execute("SELECT COALESCE(MAX(id), 0) FROM tips").fetchone()[0])
+
+
 def per_day(db: Database, since: str, offset_minutes: int) -> dict[str, int]:
     """Tips per local day (``YYYY-MM-DD``) received since the UTC ISO moment ``since``."""
     rows = db.execute(

@@ -25,6 +25,7 @@ from flask import Blueprint, Flask, current_app, request
 
 from gateway.clock import Clock
 from gateway.config import Config
+from gateway.figures import Figures
 from gateway.storage import ThreadLocalDb, WriteHealth, cannot_write
 
 if TYPE_CHECKING:  # types only: the web package imports no worker
@@ -101,6 +102,7 @@ class WebServices:
     menus_reserved: Collection[str] = ()  # keywords the gateway's handlers answer (not menus)
     dry_run: Sandbox | None = None  # else the simulator page makes its own sandbox
     write_health: WriteHealth | None = None  # the workers' word when the database cannot be written
+    figures: Figures = field(default_factory=Figures)  # the dashboard's 30-day figures (gateway.service counts)
 
 
 @dataclass(frozen=True)

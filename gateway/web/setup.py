@@ -35,6 +35,7 @@ from gateway import phone
 from gateway.broadcasts import subscribers
 from gateway.errors import ConfigError
 from gateway.menus import versions as menu_versions
+from gateway.menus.book import MenuBook
 from gateway.menus.compile import is_unset
 from gateway.storage import write_transaction
 from gateway.web import audit, current_config, current_services, register_area
@@ -112,12 +113,20 @@ def register(app: Flask) -> None:
 # -- the one rule ----------------------------------------------------------------------------
 
 
-def unset_contacts(db: Database) -> list[str]:
-    """``file: name`` of each contact of the menus in use still holding a placeholder."""
+def book_in_use(db: Database) -> MenuBook:
+    """The menus in use (``menu_versions.load_current``), kept on the app until a version is
+    saved or a shipped file changes; ConfigError when they cannot be read."""
+    from flask import current_app
+
     config = current_config()
-    return menu_versions.unset_contacts(
-        db, config.menus_path, **menu_versions.book_options(config, current_services().menus_reserved)
-    )
+    kept = current_app.extensions.setdefault("tinbao_book_in_use", menu_versions.BookInUse())
+    return kept.get(db, config.menus_path, **menu_versions.book_options(config, current_services().menus_reserved))
+
+
+def unset_contacts(db: Database) -> list[str]:
+    """``file: name`` of each contact of the menus in use still holding a placeholder
+    (``MenuBook.unset_contacts`` of the book ``load_current`` picks: the one rule)."""
+    return book_in_use(db).unset_contacts()
 
 
 def setup_complete(db: Database) -> bool | None:

@@ -101,28 +101,13 @@ def _time_display(stamp: str | None, tz: ZoneInfo, doubt_before: datetime | None
 def menu_titles() -> dict[str, str]:
     """The menu items' titles in use ("1.3" → its title), to name items instead of numbers.
 
-    The book is built once per saved menu version (``menus.versions.current``) and kept on
-    the app; a menu that no longer loads leaves the numbers as they are.
+    From the book in use (``setup.book_in_use``, kept until a version is saved); menus that
+    no longer load leave the numbers as they are.
     """
-    from flask import current_app
-
-    from gateway.menus import versions
-
-    config = current_config()
     try:
-        version = versions.current(current_services().db.get(), config.menus_path)
+        return setup.book_in_use(current_services().db.get()).titles()
     except ConfigError:
         return {}
-    cache = current_app.extensions.setdefault("tinbao_menu_titles", {})
-    if version.id not in cache:
-        try:
-            book = versions.check(version.sources, **versions.book_options(config, current_services().menus_reserved))
-        except ConfigError:
-            book = None
-        cache.clear()
-        cache[version.id] = book
-    book = cache[version.id]
-    return book.titles() if book is not None else {}
 
 
 def inbox_view(row: dict[str, Any], tz: ZoneInfo, doubt_before: datetime | None = None,
@@ -373,13 +358,13 @@ def _no_store(response: Response) -> Response:
 
 
 def chart_markup(db: Database, tz: ZoneInfo) -> dict[str, Any]:
-    """The two SVG charts (a few ms with a year of messages: drawn on every page load)."""
-    now = current_services().clock.now()
-    days = charts.tips_by_day(db, tz, now)
+    """The two charts, drawn from the figures the ``figures`` worker keeps counted."""
+    figures = current_services().figures.read(db, current_services().clock.now(), tz)
+    days = charts.tips_by_day(figures)
     return {
         "days": charts.tips_chart(days),
         "days_total": sum(d.count for d in days),
-        "keywords": charts.keywords_chart(charts.keyword_counts(db, now, titles=menu_titles())),
+        "keywords": charts.keywords_chart(charts.keyword_counts(figures, titles=menu_titles())),
     }
 
 
