@@ -98,15 +98,20 @@ def install(app: Flask, config: Config) -> None:
 
 
 def _translations():  # type: ignore[no-untyped-def]
-    """This request's catalog, looked up once per request (outside one: each time)."""
-    from flask import has_request_context
+    """This request's catalog, looked up once per request (outside one: each time).
+
+    Kept on the request's context itself (Flask's context variable, one lookup) rather than
+    on ``g`` behind its proxy: a list page asks for it hundreds of times.
+    """
+    from flask.globals import _cv_request
     from flask_babel import get_translations
 
-    if not has_request_context():
+    context = _cv_request.get(None)
+    if context is None:
         return get_translations()
-    found = g.get("_translations")
+    found = getattr(context, "tinbao_translations", None)
     if found is None:
-        found = g._translations = get_translations()
+        found = context.tinbao_translations = get_translations()
     return found
 
 
