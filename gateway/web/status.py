@@ -358,14 +358,26 @@ def _no_store(response: Response) -> Response:
 
 
 def chart_markup(db: Database, tz: ZoneInfo) -> dict[str, Any]:
-    """The two charts, drawn from the figures the ``figures`` worker keeps counted."""
+    """The two charts, drawn from the figures the ``figures`` worker keeps counted (and kept
+    on the app, per language and menu titles, until the next count)."""
+    from flask import current_app
+
+    from gateway.web.i18n import current_language
+
     figures = current_services().figures.read(db, current_services().clock.now(), tz)
-    days = charts.tips_by_day(figures)
-    return {
-        "days": charts.tips_chart(days),
-        "days_total": sum(d.count for d in days),
-        "keywords": charts.keywords_chart(charts.keyword_counts(figures, titles=menu_titles())),
-    }
+    titles = menu_titles()
+    key = (figures.made_at, figures.marker, current_language(), tuple(sorted(titles.items())))
+    drawn = current_app.extensions.setdefault("tinbao_charts", {})
+    if key not in drawn:
+        days = charts.tips_by_day(figures)
+        if len(drawn) >= 8:
+            drawn.clear()  # earlier counts' drawings
+        drawn[key] = {
+            "days": charts.tips_chart(days),
+            "days_total": sum(d.count for d in days),
+            "keywords": charts.keywords_chart(charts.keyword_counts(figures, titles=titles)),
+        }
+    return drawn[key]
 
 
 @bp.get("/")
