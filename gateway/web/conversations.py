@@ -80,6 +80,7 @@ def index() -> str:
     found = conversations.recent_numbers(db, limit=PER_PAGE, before=before)
     messages = conversations.messages_by_key(db, [row["newest"] for row in found.numbers])
     threads = []
+    thread_prefix = url_for("conversations.thread", key="i1")[:-2]  # one url_for for the list
     for row in found.numbers:
         newest = messages.get(row["newest"])
         if newest is None:  # gone between the two reads (a retention sweep)
@@ -89,7 +90,7 @@ def index() -> str:
             "n_in": row["n_in"],
             "n_out": row["n_out"],
             "last": message_view(newest, tz, preview=True),
-            "url": url_for("conversations.thread", key=_key_of(newest)),
+            "url": thread_prefix + _key_of(newest),
         })
     after = found.next_before
     return render_template(
