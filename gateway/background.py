@@ -10,9 +10,14 @@ job, which answers how long to rest before the next pass:
 - ``None``: rest until ``wake()``.
 
 A tick that raises is logged with its traceback and the loop carries on after
-``error_delay`` seconds: a bug in one pass must never stop the thread. ``wake()`` is cheap
-and safe from any thread (a request, python-gsmmodem's reader, another worker); everything
-else a worker owns is touched only by its own thread.
+``error_delay`` seconds: a bug in one pass must never stop the thread. A tick that raises
+because the database cannot be written (disk full, card read-only, I/O error:
+``storage.cannot_write``) is nobody's bug and is handled here, once for every worker: the
+step rolled back, the worker's ``write_health`` hears of it (the page's alert, ``/healthz``),
+one line is logged at the first failure and one when writes pass again, and the same step
+is tried after the one back-off (``storage_retry_base`` doubling up to ``storage_retry_max``).
+``wake()`` is cheap and safe from any thread (a request, python-gsmmodem's reader, another
+worker); everything else a worker owns is touched only by its own thread.
 """
 
 from __future__ import annotations
@@ -20,8 +25,11 @@ from __future__ import annotations
 import logging
 import threading
 from abc import ABC, abstractmethod
+from collections.abc import Callable
+from datetime import datetime
 
-from gateway.storage import cannot_write
+from gateway import backoff
+from gateway.storage import WriteHealth, cannot_write
 
 log = logging.getLogger(__name__)
 
@@ -31,12 +39,23 @@ class Worker(ABC):
 
     #: Rest after a tick that raised.
     error_delay: float = 1.0
+    #: While the database cannot be written: the first rest, doubled up to the longest.
+    storage_retry_base: float = 1.0
+    storage_retry_max: float = 30.0
+    #: What waits while the database cannot be written (the first failure's log line says it).
+    cannot_write_note: str = "trying again"
 
-    def __init__(self, thread_name: str) -> None:
+    def __init__(self, thread_name: str, *, write_health: WriteHealth | None = None,
+                 health_name: str | None = None, now: Callable[[], datetime] | None = None) -> None:
         self.thread_name = thread_name
         self.wake_event = threading.Event()  # set by wake(); tests may look at it
         self.stop_event = threading.Event()
         self.thread: threading.Thread | None = None
+        # Told when the database cannot be written (the gateway shares one with the page).
+        self.write_health = write_health or WriteHealth()
+        self.health_name = health_name or thread_name
+        self._now = now  # the worker's clock, for when a write failure began
+        self.write_failures = 0  # ticks in a row that could not write
         self.passes = 0  # ticks that returned; tests wait on it (wait_for_passes)
         self._passed = threading.Condition()
 
@@ -93,6 +112,9 @@ class Worker(ABC):
     def finish(self) -> None:  # noqa: B027 - optional hook, empty unless a worker holds something
         """In the worker's thread, after the last tick: let go of what the ticks held."""
 
+    def on_cannot_write(self) -> None:  # noqa: B027 - optional hook
+        """In the worker's thread, after a tick could not write (the modem looks at the SIM first)."""
+
     # -- the loop ----------------------------------------------------------------------------
     def _run(self) -> None:
         try:
@@ -109,27 +131,39 @@ class Worker(ABC):
             self.wake_event.clear()
             try:
                 rest = self.tick()
+            except Exception as exc:  # the thread outlives any one pass; logged here
+                reason = cannot_write(exc)
+                if reason is None:
+                    log.exception("%s: a pass failed; carrying on", self.thread_name)
+                    rest = self.error_delay
+                else:
+                    rest = self._cannot_write(reason, exc)
+            else:
+                if self.write_failures:
+                    self._writes_again()
                 with self._passed:
                     self.passes += 1
                     self._passed.notify_all()
-            except Exception as exc:  # noqa: BLE001 - the thread outlives any one pass; logged in pass_failed
-                pass_failed(self.thread_name, exc)
-                rest = self.error_delay
             if self.stop_event.is_set():
                 break
             if rest is None or rest > 0:
                 self.wake_event.wait(rest)
 
 
-def pass_failed(who: str, exc: Exception) -> None:
-    """Log a pass of a background job that raised (call it inside the ``except``).
+    def _cannot_write(self, reason: str, exc: Exception) -> float:
+        """The step rolled back (nothing left the SIM, nothing was marked): say so, wait, retry."""
+        self.write_failures += 1
+        self.write_health.failed(self.health_name, reason, str(exc), self._now() if self._now else None)
+        if self.write_failures == 1:
+            log.error("%s: the database cannot be written (%s: %s); %s", self.health_name, reason, exc,
+                      self.cannot_write_note)
+        try:
+            self.on_cannot_write()
+        except Exception:  # a hook must not stop the loop
+            log.exception("%s: on_cannot_write failed", self.thread_name)
+        return backoff.delay(self.write_failures, self.storage_retry_base, self.storage_retry_max, jitter=0)
 
-    A bug gets its traceback. A database that cannot be written (disk full, SD card read-only)
-    is the storage's trouble, shown on the page by the workers that own the SIM and the inbox:
-    here it is one line, so the log of a long outage stays readable.
-    """
-    reason = cannot_write(exc)
-    if reason is None:
-        log.exception("%s: a pass failed; carrying on", who)
-    else:
-        log.warning("%s: the database cannot be written (%s); trying again", who, reason)
+    def _writes_again(self) -> None:
+        log.warning("%s: the database takes writes again", self.health_name)
+        self.write_failures = 0
+        self.write_health.ok(self.health_name)

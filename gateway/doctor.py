@@ -29,13 +29,12 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from gateway import backup, state
+from gateway import alerts, backup, state
 from gateway.config import DEFAULT_CONFIG, Config
 from gateway.storage import DatabaseCorrupt, check_sound, lock_holder, open_db
 
 OK, BAD = "✓", "✗"
 MIN_SIGNAL = 10  # CSQ: about -93 dBm; below it SMS come and go unreliably
-SIM_NEARLY_FULL = 0.8
 MIN_FREE_BYTES = 500 * 1024 * 1024
 REAL_MODEM_GLOBS = ("/dev/ttyUSB*", "/dev/tinbao-modem", "/dev/serial/by-id/*")
 HUB_TIMEOUT = 5.0
@@ -265,7 +264,7 @@ def check_modem(config: Config, db: Database, running: bool, now: datetime) -> l
     used, total = modem["sim_used"], modem["sim_total"]
     if used is None or not total:
         checks.append(Check("SIM storage", False, "unknown (AT+CPMS? not answered)", "see journalctl -u tinbao"))
-    elif used >= total * SIM_NEARLY_FULL:
+    elif alerts.sim_full(modem) is not None:  # the dashboard's rule
         checks.append(Check("SIM storage", False, f"{used}/{total} messages",
                             "journalctl -u tinbao: why it is not drained"))
     else:
@@ -274,10 +273,7 @@ def check_modem(config: Config, db: Database, running: bool, now: datetime) -> l
 
 
 def check_clock(db: Database, now: datetime) -> Check:
-    from gateway.clock import STATE_KEY as CLOCK_STATE_KEY
-    from gateway.clock import trusted
-
-    if trusted(state.get_json(db, CLOCK_STATE_KEY), now):
+    if alerts.clock_untrusted(db, now) is None:  # the dashboard's rule
         return Check("clock trusted", True, now.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC"))
     return Check("clock trusted", False, "the Pi's clock is not believable yet",
                  "let the modem register (network time) or: sudo timedatectl set-ntp true")
@@ -290,7 +286,7 @@ def check_backup(config: Config, db: Database, now: datetime) -> Check:
                      f"python app.py backup {config.backup_path} (the gateway also makes one each night)")
     hours = fresh.age.total_seconds() / 3600 if fresh.age is not None else 0
     found = f"{hours:.0f} h ago" if hours < 48 else f"{hours / 24:.0f} days ago"
-    if fresh.stale:
+    if alerts.backup_stale(db, now) is not None:  # the dashboard's rule
         return Check("last backup", False, found, "journalctl -u tinbao | grep backup; check backup.path")
     return Check("last backup", True, found)
 
@@ -328,7 +324,7 @@ def check_zalo(config: Config, db: Database) -> Check:
     if not config.zalo.officer_ids:
         return Check("Zalo token", False, "no officer to send tips to", "set zalo.officer_ids")
     lane = report.read(db)["zalo"]
-    if lane["state"] == "needs_reauth":
+    if any(alert.key == "zalo" for alert in alerts.sync_refused(db)):  # the dashboard's rule
         return Check("Zalo token", False, f"refused: {lane.get('error') or 'needs re-authorisation'}",
                      "an admin pastes a new refresh token on /sync")
     if zalo_tokens.current(db) is None and not config.zalo.refresh_token:

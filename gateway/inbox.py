@@ -137,6 +137,19 @@ def _insert_inbox(db: Database, now_iso: str, *, sender: str, sender_kind: str, 
     return int(cur.lastrowid)
 
 
+def add_simulated(db: Database, sender: phone.Number, text: str, now: datetime) -> int:
+    """A message typed into the simulator's dry run (its sandbox file only), queued for its router."""
+    with write_transaction(db):
+        return _insert_inbox(db, utcnow_iso(now), sender=sender.value, sender_kind=sender.kind, text=text,
+                             encoding="simulated", kind="text", pdu_id=None, sent_at=None)
+
+
+def forget_sender(db: Database, sender: str) -> int:
+    """Delete every message from ``sender`` (the dry run's "start again", in its sandbox only)."""
+    with write_transaction(db):
+        return db.conn.execute("DELETE FROM inbox WHERE sender = ?", (sender,)).rowcount
+
+
 def _add_part(db: Database, pdu_id: int, sender: phone.Number, decoded: pdu_codec.DecodedPdu,
               sent_at: str | None, now_iso: str) -> int:
     """Keep one part; when its siblings are all here, write the whole message. Returns 0 or 1."""
@@ -265,6 +278,12 @@ def retry(db: Database, inbox_id: int) -> bool:
 
 
 # -- reads for the page ------------------------------------------------------------------------
+
+def handler_of(db: Database, inbox_id: int) -> str | None:
+    """How the router answered one message (None: not routed yet, or no such message)."""
+    row = db.execute("SELECT handler FROM inbox WHERE id = ?", (inbox_id,)).fetchone()
+    return row[0] if row else None
+
 
 def queued_count(db: Database) -> int:
     """Whole messages still waiting for the router."""

@@ -70,7 +70,7 @@ def enqueue(
         body = _cut_to_parts(body, max_parts)
         parts = plan(body)
     now_iso = utcnow_iso(now)
-    with db.atomic():
+    with write_transaction(db):
         cur = db.conn.execute(
             "INSERT INTO outbox (created_at, number, text, kind, auto, priority, in_reply_to, encoding,"
             " parts_total, next_attempt_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
@@ -318,6 +318,88 @@ def hold_unstarted(db: Database, kind: str, until_iso: str) -> None:
         " AND claimed_by IS NULL AND next_attempt_at < ?",
         (until_iso, kind, until_iso),
     )
+
+
+def unstarted(db: Database, outbox_ids: list[int]) -> list[int]:
+    """Those of ``outbox_ids`` still queued that no modem has started or claimed (may be cancelled)."""
+    found: list[int] = []
+    for chunk in _chunks(outbox_ids):
+        found += [row[0] for row in db.execute(
+            f"SELECT id FROM outbox WHERE id IN ({_marks(chunk)}) AND status = 'queued' AND parts_sent = 0"
+            " AND claimed_by IS NULL", chunk).fetchall()]
+    return found
+
+
+def unsent_parts(db: Database, kind: str) -> int:
+    """Parts of queued messages of ``kind`` not sent yet (the broadcast window's fill)."""
+    return db.execute(
+        "SELECT COALESCE(SUM(parts_total - parts_sent), 0) FROM outbox WHERE status='queued' AND kind=?", (kind,),
+    ).fetchone()[0]
+
+
+def outcomes(db: Database, outbox_ids: list[int]) -> dict[int, dict]:
+    """Each message's fate so far: ``status``, ``in_doubt`` (a part was in the modem when the
+    gateway died: sent or not, nobody knows), ``sent_at``, ``delivered_at``, ``last_error``."""
+    found: dict[int, dict] = {}
+    for chunk in _chunks(outbox_ids):
+        for row in db.query(
+            "SELECT o.id, o.status, o.sent_at, o.delivered_at, o.last_error,"
+            " EXISTS (SELECT 1 FROM outbox_parts p WHERE p.outbox_id = o.id AND p.status = 'unknown') AS in_doubt"
+            f" FROM outbox o WHERE o.id IN ({_marks(chunk)})", chunk):
+            row["in_doubt"] = bool(row["in_doubt"])
+            found[row.pop("id")] = row
+    return found
+
+
+def messages(db: Database, outbox_ids: list[int]) -> dict[int, dict]:
+    """Whole outbox rows by id (a tip's replies with their delivery state)."""
+    found: dict[int, dict] = {}
+    for chunk in _chunks(outbox_ids):
+        found.update((row["id"], row) for row in db.query(
+            f"SELECT * FROM outbox WHERE id IN ({_marks(chunk)})", chunk))
+    return found
+
+
+def last_auto_reply(db: Database, number: str) -> str | None:
+    """The text of the newest automatic reply to ``number`` (a bot echoing it back is silenced)."""
+    row = db.execute("SELECT text FROM outbox WHERE number=? AND auto=1 ORDER BY id DESC LIMIT 1", (number,)).fetchone()
+    return row[0] if row else None
+
+
+def replies_to(db: Database, inbox_id: int) -> list[dict]:
+    """The messages queued in answer to one inbound message, in order."""
+    return list(db.query(
+        "SELECT id, text, kind, parts_total, encoding, status FROM outbox WHERE in_reply_to = ? ORDER BY id",
+        [inbox_id]))
+
+
+def mark_dry_run(db: Database, inbox_id: int) -> None:
+    """The replies to ``inbox_id`` are the simulator's dry run (its sandbox file): status
+    ``dry_run``, never sent, even by a modem worker pointed at that file by mistake."""
+    with write_transaction(db):
+        db.conn.execute(
+            "UPDATE outbox_parts SET status = 'dry_run' WHERE outbox_id IN"
+            " (SELECT id FROM outbox WHERE in_reply_to = ?)", (inbox_id,))
+        db.conn.execute("UPDATE outbox SET status = 'dry_run' WHERE in_reply_to = ?", (inbox_id,))
+
+
+def forget_number(db: Database, number: str) -> None:
+    """Delete every message to ``number`` (the dry run's "start again", in its sandbox only)."""
+    with write_transaction(db):
+        db.conn.execute(
+            "DELETE FROM outbox_parts WHERE outbox_id IN (SELECT id FROM outbox WHERE number = ?)", (number,))
+        db.conn.execute("DELETE FROM outbox WHERE number = ?", (number,))
+
+
+CHUNK = 500  # SQLite host parameters per IN (...)
+
+
+def _chunks(ids: list[int]) -> list[list[int]]:
+    return [ids[i: i + CHUNK] for i in range(0, len(ids), CHUNK)]
+
+
+def _marks(chunk: list[int]) -> str:
+    return ",".join("?" * len(chunk))
 
 
 def auto_replies_since(db: Database, number: str, since: datetime) -> int:

@@ -56,12 +56,26 @@ class HandlerReply:
 class InboundHandler(Protocol):
     """A keyword handler tried before the menus (RapidSMS's small handlers), e.g. DK/HUY.
 
-    ``handle`` runs inside the router's transaction; it returns None when the text is not
-    for it. Its reply goes through the same flood guard as every automatic reply.
+    ``keywords`` are the whole-message keywords it answers: the router reserves them, so no
+    menu version can take them (``reserved_keywords``). ``handle`` runs inside the router's
+    transaction; it returns None when the text is not for it. Its reply goes through the same
+    flood guard as every automatic reply.
     """
+
+    keywords: tuple[str, ...]
 
     def handle(self, db: Database, number: phone.Number, text: str, inbox_id: int,
                now: datetime) -> HandlerReply | None: ...
+
+
+def reserved_keywords(handlers: Iterable[InboundHandler]) -> tuple[str, ...]:
+    """Every keyword the handlers declare, once each, in order: what the menus must not use.
+
+    Computed from the handlers the router is given, so a new handler's keywords are reserved
+    by adding the handler, with nothing else to remember. A handler that declares none (one
+    that looks at content, not at a keyword) reserves none.
+    """
+    return tuple(dict.fromkeys(word for handler in handlers for word in getattr(handler, "keywords", ())))
 
 
 # Called inside the router's transaction right after a tip is stored (duty alerts, sync).
@@ -98,6 +112,7 @@ class Router:
         self.settings = settings
         self.handlers = list(handlers)
         self.tip_hooks = list(tip_hooks)
+        self.reserved = reserved_keywords(self.handlers)  # the menus' book was built without these
 
     def set_book(self, book: MenuBook) -> None:
         """Swap the menus (an officer edited them): the next message is answered from these."""
@@ -109,7 +124,7 @@ class Router:
             rows = inbox.queued(db, limit, now)
             for inbox_id, sender, sender_kind, text in rows:
                 try:
-                    with db.atomic():  # a savepoint: one bad message does not undo the others
+                    with write_transaction(db):  # a savepoint: one bad message does not undo the others
                         handler = self._route(db, inbox_id, sender, sender_kind, text or "", now)
                         inbox.mark_handled(db, inbox_id, handler, now)
                 except Exception as exc:
@@ -126,7 +141,7 @@ class Router:
         """The villager hears that the message arrived, once, while it waits to be tried again."""
         number = phone.normalise(sender)
         try:
-            with db.atomic():
+            with write_transaction(db):
                 if number.can_auto_reply and self._may_reply(db, number.value, "ack", None, now):
                     outbox.enqueue(db, number.value, FAILURE_ACK, kind="ack", now=now, in_reply_to=inbox_id,
                                    khong_dau=True, max_parts=self.settings.max_parts)
@@ -197,10 +212,8 @@ class Router:
         """True when the text repeats the last reply we sent this number (a bot echoing us)."""
         if len(folded) < 20:
             return False
-        row = db.execute(
-            "SELECT text FROM outbox WHERE number=? AND auto=1 ORDER BY id DESC LIMIT 1", (number,)
-        ).fetchone()
-        return bool(row) and fold(row[0])[:60] == folded[:60]
+        last = outbox.last_auto_reply(db, number)
+        return last is not None and fold(last)[:60] == folded[:60]
 
     # -- sessions ------------------------------------------------------------------------
     def _load_session(self, db: Database, number: str) -> tuple[Session | None, str | None]:
@@ -217,6 +230,11 @@ class Router:
             awaiting=awaiting,
             expires_at=datetime.fromisoformat(expires_at) if expires_at else None,
         ), last_help
+
+    @staticmethod
+    def forget_session(db: Database, number: str) -> None:
+        """Delete ``number``'s menu state, language included (the dry run's "start again")."""
+        db.execute("DELETE FROM sessions WHERE number = ?", (number,))
 
     @staticmethod
     def _close_session(db: Database, number: str) -> None:

@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import sqlite3
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from sqlite_utils.migrations import Migrations
 
-from gateway import __version__, backoff, backup, duty, outbox, schema, state
+from gateway import __version__, backup, duty, outbox, schema, state
 from gateway.background import Worker
 from gateway.broadcasts import schema as broadcasts_schema
-from gateway.broadcasts.service import RESERVED_KEYWORDS, BroadcastService
+from gateway.broadcasts.service import BroadcastService
 from gateway.clock import Clock, TrustedClock
 from gateway.config import Config
 from gateway.duty import schema as duty_schema
@@ -25,7 +24,7 @@ from gateway.figures import Figures
 from gateway.menus import schema as menus_schema
 from gateway.menus import versions as menu_versions
 from gateway.modem.worker import ModemWorker, all_settings_from_config
-from gateway.router import Router, RouterSettings
+from gateway.router import Router, RouterSettings, reserved_keywords
 from gateway.storage import DatabaseCorrupt, ThreadLocalDb, WriteHealth, cannot_write, prepare, run_lock
 from gateway.sync import schema as sync_schema
 from gateway.sync.hooks import SyncTipHook
@@ -49,36 +48,26 @@ def prepare_gateway(path: str | Path) -> None:
 
 
 class RouterWorker(Worker):
-    """The thread that routes queued inbox rows and wakes the modem worker when replies wait."""
+    """The thread that routes queued inbox rows and wakes the modem worker when replies wait.
+
+    A database that cannot be written is the loop's (``gateway.background.Worker``): the
+    batch rolled back, nothing is marked, and the same messages are routed when it can.
+    """
 
     IDLE = 1.0  # seconds between looks at the inbox when nobody wakes us
+    cannot_write_note = "messages wait"
 
     def __init__(self, router: Router, dbs: ThreadLocalDb, clock: Clock, on_routed,
                  write_health: WriteHealth | None = None) -> None:
-        super().__init__("router")
+        super().__init__("router", write_health=write_health, now=clock.now)
         self.router = router
         self.dbs = dbs
         self.clock = clock
         self.on_routed = on_routed
-        self.write_health = write_health or WriteHealth()
-        self._write_failures = 0
 
     def tick(self) -> float:
         """Route one batch; straight on to the next while there are rows."""
-        try:
-            routed = self.router.run_once(self.dbs.get(), self.clock.now())
-        except sqlite3.Error as exc:
-            reason = cannot_write(exc)
-            if reason is None:
-                raise
-            self._write_failures += 1
-            self.write_health.failed("router", reason, str(exc), self.clock.now())
-            if self._write_failures == 1:
-                log.error("router: the database cannot be written (%s: %s); messages wait", reason, exc)
-            return backoff.delay(self._write_failures, self.IDLE, 30.0, jitter=0)
-        if self._write_failures:
-            self._write_failures = 0
-            self.write_health.ok("router")
+        routed = self.router.run_once(self.dbs.get(), self.clock.now())
         if routed:
             self.on_routed()
             return 0.0
@@ -127,15 +116,17 @@ class Gateway:
         self.dbs = ThreadLocalDb(config.storage_path)
         self.durable_dbs = ThreadLocalDb(config.storage_path, durable=True)
         self.write_health = WriteHealth()  # said in memory when the database cannot be written
-        options = menu_versions.book_options(config, RESERVED_KEYWORDS)
-        book = menu_versions.load_current(self.dbs.get(), config.menus_path, **options)
         self.broadcasts = BroadcastService(
             config, self.dbs, self.clock, menus=lambda: self.router.book, wake_senders=self._wake_modems,
         )
+        # Keyword handlers, tried before the menus; each declares its keywords, which the
+        # menus may then not use (router.reserved_keywords).
+        handlers = [self.broadcasts.subscriptions]
+        options = menu_versions.book_options(config, reserved_keywords(handlers))
+        book = menu_versions.load_current(self.dbs.get(), config.menus_path, **options)
         self.router = Router(
             book, RouterSettings.from_config(config),  # router.book: the menus in use (editable)
-            handlers=[self.broadcasts.subscriptions],
-            tip_hooks=[duty.alert_new_tip, SyncTipHook(config)],
+            handlers=handlers, tip_hooks=[duty.alert_new_tip, SyncTipHook(config)],
         )
         self.sync = SyncWorker(config, self.dbs, self.clock)
         self.backups = backup.BackupWorker(config, self.dbs, self.clock)
@@ -223,7 +214,7 @@ class Gateway:
         services = WebServices(
             db=self.dbs, simulator=self.emulator, version=__version__, clock=self.clock,
             on_menus_changed=self.router.set_book, sync=self.sync, broadcasts=self.broadcasts,
-            menus_reserved=RESERVED_KEYWORDS, write_health=self.write_health, figures=self.figures,
+            menus_reserved=self.router.reserved, write_health=self.write_health, figures=self.figures,
             dry_run=simulation.DryRun(
                 simulation.sandbox_path(self.config.storage_path), RouterSettings.from_config(self.config),
                 lambda: self.router.book, handlers=self.router.handlers,

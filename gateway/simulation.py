@@ -5,7 +5,9 @@ real modem that would go over the air, so admins get this instead: the real ``Ro
 the menus in use, runs on a separate sandbox SQLite file (the same schema, made by
 ``service.prepare_gateway``) and the replies it would send are read back from the sandbox's outbox.
 Nothing is written to the gateway's own database; no modem worker reads the sandbox, so
-nothing in it is ever sent. Tips made here stay in the sandbox too (no sync, no duty alert).
+nothing in it is ever sent, and its replies are marked ``dry_run`` (an outbox status only the
+sandbox has). Tips made here stay in the sandbox too (no sync, no duty alert). Every row is
+written through its owner's functions (``inbox``, ``outbox``, ``tips``, the router's sessions).
 """
 
 from __future__ import annotations
@@ -17,11 +19,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from gateway import conversations, phone
+from gateway import conversations, inbox, outbox, phone, tips
 from gateway.menus import MenuBook
 from gateway.router import InboundHandler, Router, RouterSettings
 from gateway.service import prepare_gateway
-from gateway.storage import ThreadLocalDb, utcnow_iso, write_transaction
+from gateway.storage import ThreadLocalDb, write_transaction
 
 #: How many messages of one number the dry-run conversation shows.
 THREAD_MESSAGES = 100
@@ -98,30 +100,13 @@ class DryRun:
         with self._lock:
             db = self._db()
             router = Router(self._book(), self.settings, handlers=self._handlers)
-            with write_transaction(db):
-                cursor = db.conn.execute(
-                    "INSERT INTO inbox (received_at, sender, sender_kind, text, encoding, kind)"
-                    " VALUES (?, ?, ?, ?, 'simulated', 'text')",
-                    (utcnow_iso(now), sender.value, sender.kind, text),
-                )
-                inbox_id = int(cursor.lastrowid)
+            inbox_id = inbox.add_simulated(db, sender, text, now)
             router.run_once(db, now)
-            with write_transaction(db):
-                # Marked so that nothing, even a modem worker pointed here by mistake, sends them.
-                db.conn.execute(
-                    "UPDATE outbox_parts SET status = 'dry_run' WHERE outbox_id IN"
-                    " (SELECT id FROM outbox WHERE in_reply_to = ?)",
-                    (inbox_id,),
-                )
-                db.conn.execute(
-                    "UPDATE outbox SET status = 'dry_run' WHERE in_reply_to = ?", (inbox_id,)
-                )
-            handler = db.execute("SELECT handler FROM inbox WHERE id = ?", (inbox_id,)).fetchone()[0]
-            rows = db.execute(
-                "SELECT text, kind, parts_total, encoding FROM outbox WHERE in_reply_to = ? ORDER BY id",
-                (inbox_id,),
-            ).fetchall()
-        return DryResult(sender.value, handler or "", [DryReply(*row) for row in rows])
+            outbox.mark_dry_run(db, inbox_id)
+            handler = inbox.handler_of(db, inbox_id)
+            replies = [DryReply(r["text"], r["kind"], r["parts_total"], r["encoding"])
+                       for r in outbox.replies_to(db, inbox_id)]
+        return DryResult(sender.value, handler or "", replies)
 
     def conversation(self, number: str) -> list[dict[str, Any]]:
         """The sandbox messages to and from ``number``, oldest first (as ``conversations.conversation``)."""
@@ -134,16 +119,11 @@ class DryRun:
         with self._lock:
             db = self._db()
             with write_transaction(db):
-                ids = [r[0] for r in db.execute("SELECT id FROM inbox WHERE sender = ?", (value,))]
-                db.conn.execute(
-                    "DELETE FROM outbox_parts WHERE outbox_id IN (SELECT id FROM outbox WHERE number = ?)",
-                    (value,),
-                )
-                db.conn.execute("DELETE FROM outbox WHERE number = ?", (value,))
-                db.conn.execute("DELETE FROM tips WHERE tipster = ?", (value,))
-                db.conn.execute("DELETE FROM inbox WHERE sender = ?", (value,))
-                db.conn.execute("DELETE FROM sessions WHERE number = ?", (value,))
-        return len(ids)
+                outbox.forget_number(db, value)
+                tips.forget_tipster(db, value)
+                removed = inbox.forget_sender(db, value)
+                Router.forget_session(db, value)
+        return removed
 
     def close(self) -> None:
         if self._dbs is not None:

@@ -198,12 +198,22 @@ def lock_holder(path: str | Path) -> int | None:
 
 @contextlib.contextmanager
 def write_transaction(db: Database) -> Iterator[Database]:
-    """A transaction that takes the write lock at once (``BEGIN IMMEDIATE``).
+    """The one way the gateway writes more than one statement together.
 
-    ``db.atomic()`` begins a deferred transaction; one that reads, then writes, can fail
-    with SQLITE_BUSY when another thread committed in between, without waiting. Workers
-    that claim rows use this instead so the busy timeout applies.
+    Outside a transaction it begins one that takes the write lock at once (``BEGIN
+    IMMEDIATE``): sqlite-utils' ``db.atomic()`` begins a deferred one, which can fail with
+    SQLITE_BUSY without waiting when it reads, then writes, after another thread committed
+    in between; here the busy timeout applies. Inside a caller's transaction it is a
+    savepoint (``db.atomic()``, the sqlite-utils way): a failure undoes only the inner block
+    and is raised to the caller, a success becomes part of the caller's commit. So a
+    function that writes can always open its own ``write_transaction`` and still be called
+    from inside another (a tip and its sync rows, a change and its audit entry, commit
+    together). A single statement alone needs none: ``db.execute`` commits it.
     """
+    if db.conn.in_transaction:
+        with db.atomic():
+            yield db
+        return
     db.conn.execute("BEGIN IMMEDIATE")
     try:
         yield db

@@ -48,6 +48,27 @@ def test_monthly_day_31_falls_on_the_last_day_of_short_months():
     assert s.after(local(2027, 12, 31, 10, 0)) == local(2028, 1, 31, 9, 30).astimezone(UTC)
 
 
+@pytest.mark.parametrize("day", range(1, 32))
+def test_every_monthly_day_fires_on_that_day_or_the_months_last_over_two_years(day):
+    """The calendar (APScheduler's triggers) against the rule written out by hand: min(day, last)."""
+    import calendar
+
+    s = Schedule("monthly", VN, day=day, time_of_day=time(19, 45))
+    moment = local(2027, 12, 31, 23, 0)  # 2028 is a leap year
+    for month_index in range(24):
+        year, month = 2028 + month_index // 12, month_index % 12 + 1
+        expected = local(year, month, min(day, calendar.monthrange(year, month)[1]), 19, 45)
+        moment = s.after(moment)
+        assert moment == expected.astimezone(UTC), (year, month)
+
+
+def test_the_calendar_takes_the_now_it_is_given_not_the_system_clock():
+    """A Pi whose system clock is years off still gets the right next firing for the trusted now."""
+    friday_6 = Schedule("weekly", VN, weekday=4, time_of_day=time(6, 0))
+    assert friday_6.after(local(2031, 5, 5, 12, 0)) == local(2031, 5, 9, 6, 0).astimezone(UTC)
+    assert friday_6.first(local(2019, 1, 4, 6, 0)) == local(2019, 1, 4, 6, 0).astimezone(UTC)
+
+
 def test_evaluate_fires_once_within_grace_and_records_older_as_missed():
     weekly = Schedule("weekly", VN, weekday=0, time_of_day=time(8, 0))
     due = local(2026, 11, 30, 8, 0)

@@ -9,6 +9,7 @@ post the page it was given (``form_fields`` reads the served HTML).
 from __future__ import annotations
 
 import copy
+import json
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 from pathlib import Path
@@ -201,7 +202,7 @@ def test_a_new_language_is_a_copy_to_translate_and_villagers_switch_with_its_key
     assert "CĂN CƯỚC" in cccd_reply(book, "vi")
 
 
-def test_a_saved_version_that_no_longer_loads_is_skipped_rather_than_stopping_the_gateway(db, caplog):
+def test_a_saved_version_clashing_with_a_reserved_keyword_stays_in_use_and_says_so(db, caplog):
     older = shipped()
     for word in ("CCCD", "LÀM CCCD"):
         older["vi.toml"]["menu"]["1"]["3"]["keywords"].remove(word)
@@ -210,10 +211,31 @@ def test_a_saved_version_that_no_longer_loads_is_skipped_rather_than_stopping_th
     newer = shipped()
     newer["vi.toml"]["menu"]["1"]["3"]["text"] = NEW_CCCD
     menu_versions.save(db, newer, "an", "")
-    # A later gateway reserves "CCCD" for a handler of its own: version 2 no longer loads.
-    book = menu_versions.load_current(db, MENUS, reserved=["CCCD"])
-    assert book.respond("CĂN CƯỚC", None, NOW).reply == "Bản 1: căn cước"
-    assert "menus version 2 no longer loads" in caplog.text and "reserved" in caplog.text
+    # A later gateway reserves "CCCD" for a handler of its own: version 2 clashes with it. It
+    # stays the menus in use (never version 1, never the shipped files: they may drop the post's
+    # real contacts); "CCCD" itself is the handler's, which the router asks first.
+    in_use = menu_versions.in_use(db, MENUS, reserved=["CCCD", "DK"])
+    assert in_use.version == 2 and in_use.clashes == ("CCCD",) and in_use.skipped == ()
+    assert in_use.book.respond("CĂN CƯỚC", None, NOW).reply == NEW_CCCD
+    assert menu_versions.load_current(db, MENUS, reserved=["CCCD"]).respond("CĂN CƯỚC", None, NOW).reply == NEW_CCCD
+    assert "menus version 2 uses keywords the gateway reserves (CCCD)" in caplog.text
+    # Saving it again is still refused: an admin must change the keyword.
+    with pytest.raises(menu_versions.MenuError, match="reserved by the router"):
+        menu_versions.save(db, shipped(), "an", "", reserved=["CCCD"])
+
+
+def test_a_saved_version_the_loader_refuses_is_skipped_for_an_older_one_and_says_so(db, caplog):
+    older = shipped()
+    older["vi.toml"]["menu"]["1"]["3"]["text"] = "Bản 1: căn cước"
+    menu_versions.save(db, older, "an", "")
+    broken = shipped()  # as an older gateway may have stored it: a placeholder with no value
+    broken["vi.toml"]["menu"]["1"]["3"]["text"] = "Gọi {{khong_co}}"
+    db.execute("INSERT INTO menu_versions (saved_at, saved_by, comment, sources) VALUES (?, 'an', '', ?)",
+               (NOW.isoformat(), json.dumps(broken, ensure_ascii=False)))
+    in_use = menu_versions.in_use(db, MENUS)
+    assert in_use.version == 1 and [v for v, _ in in_use.skipped] == [2] and "khong_co" in in_use.skipped[0][1]
+    assert in_use.book.respond("CCCD", None, NOW).reply == "Bản 1: căn cước"
+    assert "menus version 2 no longer loads" in caplog.text
 
 
 def test_diff_names_what_changed(db):

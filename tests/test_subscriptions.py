@@ -13,7 +13,7 @@ from conftest import make_config, rows, wait_until
 from gateway.broadcasts import control, subscribers
 from gateway.broadcasts.importing import import_rows
 from gateway.broadcasts.importing import parse as parse_csv
-from gateway.broadcasts.subscriptions import RESERVED_KEYWORDS, parse
+from gateway.broadcasts.subscriptions import SubscriptionHandler, parse
 from gateway.errors import ConfigError
 from gateway.menus import MenuBook
 from gateway.sms.text import fold
@@ -26,6 +26,7 @@ LIVE = {
     "TINBAO_GATEWAY_PHONE_NUMBER": "0981234567",
 }
 VILLAGER = "0912345678"
+RESERVED_KEYWORDS = SubscriptionHandler.keywords  # what the router reserves for the handler
 
 
 @pytest.fixture

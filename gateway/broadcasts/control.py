@@ -1,6 +1,12 @@
-"""What officers do with a broadcast: compose, schedule, pause, resume, cancel.
+"""A broadcast's life: what officers do with it (compose, schedule, pause, resume, cancel),
+when it fires, and when it is done.
 
-The web page (and the tests) call these; the scheduler and the sender only read the rows.
+This module owns ``broadcasts`` and ``broadcast_groups``: every write to them is here, and
+``settle_status`` is the one rule for a live broadcast's status (running while a run is
+running, else scheduled while a firing is ahead, else done). The web page (and the tests)
+call the officers' actions; the broadcast tick calls ``fire_due`` and ``settle``; runs and
+deliveries are written through ``gateway.broadcasts.runs``.
+
 Pausing and cancelling take back the broadcast's SMS that are still waiting in the outbox and
 have not started (no part in a modem), so a pause stops the modem within one SMS, and the
 deliveries go back to pending (pause) or become cancelled (cancel). Nothing already sent is
@@ -9,18 +15,27 @@ touched, and nothing is lost: a resumed broadcast continues with who is still pe
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta, tzinfo
 
 from sqlite_utils import Database
 
-from gateway import outbox
+from gateway.broadcasts import runs
 from gateway.broadcasts.library import ENCODINGS, MAX_BODY_CHARS
-from gateway.broadcasts.scheduler import KINDS
+from gateway.broadcasts.scheduler import KINDS, evaluate, schedule_of
 from gateway.errors import TinBaoError
 from gateway.storage import utcnow_iso, write_transaction
 
+log = logging.getLogger(__name__)
+
 LIVE = ("scheduled", "running")
+
+# A run starter: (db, broadcast row, due moment, now) -> run id (``runs.RunStarter``), and the
+# record of a missed firing (``runs.record_missed``): passed in, so tests may watch them.
+StartRun = Callable[[Database, dict, datetime, datetime], int]
+RecordMissed = Callable[[Database, dict, datetime, datetime], None]
 
 
 class BroadcastError(TinBaoError):
@@ -120,8 +135,6 @@ def schedule(db: Database, broadcast_id: int, *, by: str, now: datetime, tz: tzi
 
 
 def _schedule(db: Database, broadcast_id: int, by: str, now: datetime, tz: tzinfo) -> None:
-    from gateway.broadcasts.scheduler import schedule_of
-
     row = _get(db, broadcast_id)
     if row["status"] != "draft":
         raise BroadcastError("Bản tin này đã được lên lịch.")
@@ -140,7 +153,7 @@ def pause(db: Database, broadcast_id: int, *, by: str, now: datetime) -> int:
         row = _get(db, broadcast_id)
         if row["status"] not in LIVE:
             raise BroadcastError("Chỉ tạm dừng được bản tin đang chờ hoặc đang gửi.")
-        taken = _withdraw(db, broadcast_id, "tạm dừng / paused")
+        taken = runs.withdraw(db, broadcast_id, "tạm dừng / paused")
         _set_status(db, broadcast_id, "paused", by, now)
     return taken
 
@@ -150,11 +163,7 @@ def resume(db: Database, broadcast_id: int, *, by: str, now: datetime) -> None:
         row = _get(db, broadcast_id)
         if row["status"] != "paused":
             raise BroadcastError("Bản tin này không ở trạng thái tạm dừng.")
-        running = db.execute(
-            "SELECT 1 FROM broadcast_runs WHERE broadcast_id=? AND status='running' LIMIT 1", (broadcast_id,)
-        ).fetchone()
-        status = "running" if running else ("scheduled" if row["next_run_at"] else "done")
-        _set_status(db, broadcast_id, status, by, now)
+        settle_status(db, broadcast_id, now, by=by, only=("paused",))
 
 
 def cancel(db: Database, broadcast_id: int, *, by: str, now: datetime) -> int:
@@ -163,37 +172,11 @@ def cancel(db: Database, broadcast_id: int, *, by: str, now: datetime) -> int:
         row = _get(db, broadcast_id)
         if row["status"] in ("done", "cancelled"):
             raise BroadcastError("Bản tin này đã kết thúc.")
-        taken = _withdraw(db, broadcast_id, "hủy / cancelled")
-        now_iso = utcnow_iso(now)
-        db.conn.execute(
-            "UPDATE broadcast_deliveries SET status='cancelled', reason='bản tin bị hủy / broadcast cancelled'"
-            " WHERE status='pending' AND run_id IN (SELECT id FROM broadcast_runs WHERE broadcast_id=?)",
-            (broadcast_id,),
-        )
-        db.conn.execute(
-            "UPDATE broadcast_runs SET status='cancelled', finished_at=? WHERE broadcast_id=? AND status='running'",
-            (now_iso, broadcast_id),
-        )
+        taken = runs.withdraw(db, broadcast_id, "hủy / cancelled")
+        runs.cancel_open(db, broadcast_id, now)
         db.conn.execute("UPDATE broadcasts SET next_run_at=NULL WHERE id=?", (broadcast_id,))
         _set_status(db, broadcast_id, "cancelled", by, now)
     return taken
-
-
-def _withdraw(db: Database, broadcast_id: int, why: str) -> int:
-    """Take back this broadcast's outbox rows that no modem has started; deliveries → pending."""
-    rows = db.execute(
-        "SELECT d.id, d.outbox_id FROM broadcast_deliveries d"
-        " JOIN broadcast_runs r ON r.id = d.run_id JOIN outbox o ON o.id = d.outbox_id"
-        " WHERE r.broadcast_id = ? AND d.status = 'queued' AND o.status = 'queued' AND o.parts_sent = 0"
-        " AND o.claimed_by IS NULL",
-        (broadcast_id,),
-    ).fetchall()
-    outbox.cancel_unstarted(db, [o for _, o in rows], f"withdrawn: {why}")
-    db.conn.executemany(
-        "UPDATE broadcast_deliveries SET status='pending', outbox_id=NULL, queued_at=NULL WHERE id=?",
-        [(d,) for d, _ in rows],
-    )
-    return len(rows)
 
 
 def _set_status(db: Database, broadcast_id: int, status: str, by: str, now: datetime) -> None:
@@ -204,11 +187,14 @@ def _set_status(db: Database, broadcast_id: int, status: str, by: str, now: date
 
 
 def _get(db: Database, broadcast_id: int) -> dict:
-    cursor = db.execute("SELECT * FROM broadcasts WHERE id=?", (broadcast_id,))
-    row = cursor.fetchone()
+    row = _row(db, broadcast_id)
     if row is None:
         raise BroadcastError("Không có bản tin này.")
-    return dict(zip([c[0] for c in cursor.description], row, strict=True))
+    return row
+
+
+def _row(db: Database, broadcast_id: int) -> dict | None:
+    return next(db.query("SELECT * FROM broadcasts WHERE id=?", [broadcast_id]), None)
 
 
 def get(db: Database, broadcast_id: int) -> dict:
@@ -217,3 +203,85 @@ def get(db: Database, broadcast_id: int) -> dict:
     row["group_ids"] = [g for (g,) in db.execute(
         "SELECT group_id FROM broadcast_groups WHERE broadcast_id=?", (broadcast_id,)).fetchall()]
     return row
+
+
+# -- the one status rule, the firing and the end of a run (the broadcast tick) ---------------------
+
+def settle_status(db: Database, broadcast_id: int, now: datetime, *, by: str | None = None,
+                  only: tuple[str, ...] = LIVE) -> str | None:
+    """The one rule for a broadcast's status: ``running`` while a run of it is running, else
+    ``scheduled`` while a firing is ahead (``next_run_at``), else ``done``.
+
+    Applied only to a broadcast whose status is one of ``only`` (a paused or cancelled one
+    stays so until an officer acts). Returns the status now, None when there is no such
+    broadcast. Call inside the caller's transaction.
+    """
+    row = _row(db, broadcast_id)
+    if row is None:
+        return None
+    if row["status"] not in only:
+        return row["status"]
+    status = "running" if runs.running(db, broadcast_id) else ("scheduled" if row["next_run_at"] else "done")
+    if status != row["status"]:
+        db.conn.execute(
+            "UPDATE broadcasts SET status=?, updated_at=?, updated_by=COALESCE(?, updated_by) WHERE id=?",
+            (status, utcnow_iso(now), by, broadcast_id),
+        )
+    return status
+
+
+def fire_due(db: Database, now: datetime, tz: tzinfo, default_grace: timedelta,
+             start_run: StartRun, record_missed: RecordMissed) -> list[int]:
+    """Evaluate every live broadcast that is due; start runs, record misses. Returns run ids.
+
+    One transaction per broadcast: its runs, its deliveries and its new ``next_run_at`` are
+    written together, so a crash never fires one due moment twice (``broadcast_runs`` is also
+    unique on (broadcast, due moment)). When it fires is ``scheduler.evaluate``'s decision.
+    """
+    due = db.execute(
+        "SELECT id FROM broadcasts WHERE status IN ('scheduled', 'running') AND next_run_at <= ?"
+        " ORDER BY next_run_at, id",
+        (utcnow_iso(now),),
+    ).fetchall()
+    fired: list[int] = []
+    for (broadcast_id,) in due:
+        try:
+            run_id = _fire_one(db, broadcast_id, now, tz, default_grace, start_run, record_missed)
+        except Exception:
+            log.exception("broadcast %s could not be fired", broadcast_id)
+            continue
+        if run_id is not None:
+            fired.append(run_id)
+    return fired
+
+
+def _fire_one(db: Database, broadcast_id: int, now: datetime, tz: tzinfo, default_grace: timedelta,
+              start_run: StartRun, record_missed: RecordMissed) -> int | None:
+    with write_transaction(db):
+        row = _row(db, broadcast_id)
+        if row is None or row["status"] not in LIVE or not row["next_run_at"]:
+            return None
+        grace = timedelta(minutes=row["grace_minutes"]) if row["grace_minutes"] is not None else default_grace
+        firing = evaluate(schedule_of(row, tz), datetime.fromisoformat(row["next_run_at"]), now, grace)
+        for moment in firing.missed:
+            record_missed(db, row, moment, now)
+        if firing.missed:
+            log.warning("broadcast %s: %d firing(s) missed (gateway off beyond the grace window)",
+                        broadcast_id, len(firing.missed))
+        run_id = start_run(db, row, firing.fire, now) if firing.fire is not None else None
+        db.conn.execute(
+            "UPDATE broadcasts SET next_run_at=?, updated_at=? WHERE id=?",
+            (utcnow_iso(firing.next_run_at) if firing.next_run_at else None, utcnow_iso(now), broadcast_id),
+        )
+        settle_status(db, broadcast_id, now)
+    return run_id
+
+
+def settle(db: Database, now: datetime, *, reports: bool = True) -> int:
+    """Deliveries take their outbox outcomes; a broadcast whose last run closed is scheduled
+    again or done (one transaction). Returns how many runs closed."""
+    with write_transaction(db):
+        finished = runs.settle(db, now, reports=reports)
+        for broadcast_id in dict.fromkeys(finished):
+            settle_status(db, broadcast_id, now, only=("running",))
+    return len(finished)

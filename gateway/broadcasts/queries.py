@@ -11,21 +11,17 @@ from typing import Any
 from sqlite_utils import Database
 
 from gateway.broadcasts.runs import progress
+from gateway.sql import Where
 
 PAGE = 100
 
 
-def _dicts(cursor) -> list[dict[str, Any]]:
-    names = [c[0] for c in cursor.description]
-    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-
-
 def broadcasts(db: Database, limit: int = 200) -> list[dict[str, Any]]:
     """Newest first, each with its latest run (or None) and that run's progress."""
-    rows = _dicts(db.execute("SELECT * FROM broadcasts ORDER BY id DESC LIMIT ?", (limit,)))
+    rows = list(db.query("SELECT * FROM broadcasts ORDER BY id DESC LIMIT ?", (limit,)))
     for row in rows:
         row["groups"] = group_names(db, row["id"])
-        run = _dicts(db.execute(
+        run = list(db.query(
             "SELECT * FROM broadcast_runs WHERE broadcast_id=? AND status != 'missed' ORDER BY id DESC LIMIT 1",
             (row["id"],)))
         row["run"] = run[0] if run else None
@@ -44,7 +40,7 @@ def group_names(db: Database, broadcast_id: int) -> list[str]:
 
 
 def runs(db: Database, broadcast_id: int) -> list[dict[str, Any]]:
-    rows = _dicts(db.execute("SELECT * FROM broadcast_runs WHERE broadcast_id=? ORDER BY due_at DESC, id DESC",
+    rows = list(db.query("SELECT * FROM broadcast_runs WHERE broadcast_id=? ORDER BY due_at DESC, id DESC",
                              (broadcast_id,)))
     for row in rows:
         row["progress"] = progress(db, row["id"])
@@ -59,7 +55,7 @@ def run_progress(db: Database, broadcast_ids: list[int]) -> dict[int, dict[str, 
         row = db.execute("SELECT status FROM broadcasts WHERE id=?", (broadcast_id,)).fetchone()
         if row is None:
             continue
-        run = _dicts(db.execute(
+        run = list(db.query(
             "SELECT id, status, text, parts FROM broadcast_runs WHERE broadcast_id=? AND status != 'missed'"
             " ORDER BY id DESC LIMIT 1", (broadcast_id,)))
         out[broadcast_id] = {"status": row[0], "progress": progress(db, run[0]["id"]) if run else None,
@@ -75,23 +71,14 @@ def subscribers(db: Database, *, group_id: int | None = None, status: str | None
     matches only itself: no part of a number is ever searched, so no search can rebuild a
     masked number digit by digit (DESIGN.md, rule 6).
     """
-    where, args = ["1=1"], []
-    if status:
-        where.append("s.status = ?")
-        args.append(status)
+    where = Where().equal("s.status", status).contains("s.name", search.strip())
     if group_id:
-        where.append("s.id IN (SELECT subscriber_id FROM subscriber_group_members WHERE group_id = ?)")
-        args.append(group_id)
+        where.add("s.id IN (SELECT subscriber_id FROM subscriber_group_members WHERE group_id = ?)", group_id)
     if number is not None:
-        where.append("s.number = ?")
-        args.append(number)
-    if search.strip():
-        typed = search.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        where.append("s.name LIKE ? ESCAPE '\\'")
-        args.append(f"%{typed}%")
-    clause = " AND ".join(where)
+        where.add("s.number = ?", number)
+    clause, args = where.sql(), where.params
     total = db.execute(f"SELECT COUNT(*) FROM subscribers s WHERE {clause}", args).fetchone()[0]
-    rows = _dicts(db.execute(
+    rows = list(db.query(
         f"SELECT s.* FROM subscribers s WHERE {clause} ORDER BY s.id DESC LIMIT ? OFFSET ?",
         [*args, PAGE, (max(page, 1) - 1) * PAGE]))
     for row in rows:
@@ -109,7 +96,7 @@ def memberships(db: Database, subscriber_id: int) -> dict[str, Any]:
 
 
 def subscriber(db: Database, subscriber_id: int) -> dict[str, Any] | None:
-    rows = _dicts(db.execute("SELECT * FROM subscribers WHERE id=?", (subscriber_id,)))
+    rows = list(db.query("SELECT * FROM subscribers WHERE id=?", (subscriber_id,)))
     if not rows:
         return None
     rows[0].update(memberships(db, subscriber_id))

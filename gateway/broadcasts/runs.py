@@ -1,10 +1,13 @@
 """Runs and deliveries: a firing becomes one row per recipient, and each row's fate is kept.
 
-``RunStarter`` is called by the scheduler inside its transaction: it fixes the exact text and
-takes a snapshot of the audience (subscribed numbers in the broadcast's groups at that
-moment) as ``pending`` deliveries. ``settle`` copies each delivery's outcome from its outbox
-row (sent, delivered by the network's report, failed, or unknown when the gateway died while
-one of its parts was in the modem) and closes runs whose deliveries are all decided.
+This module owns ``broadcast_runs`` and ``broadcast_deliveries``: every write to them is a
+function here. ``RunStarter`` is called by the firing (``control.fire_due``) inside its
+transaction: it fixes the exact text and takes a snapshot of the audience (subscribed numbers
+in the broadcast's groups at that moment) as ``pending`` deliveries. The sender moves a
+delivery on (``handed_over``, ``skip``, ``defer``). ``settle`` copies each delivery's outcome
+from its outbox row, read through ``gateway.outbox`` (sent, delivered by the network's report,
+failed, or unknown when the gateway died while one of its parts was in the modem), and closes
+runs whose deliveries are all decided.
 """
 
 from __future__ import annotations
@@ -13,11 +16,14 @@ from datetime import datetime, timedelta
 
 from sqlite_utils import Database
 
+from gateway import outbox
 from gateway.broadcasts.library import Composer, cost
 from gateway.storage import utcnow_iso, write_transaction
 
 #: Delivery states that still need the sender.
 OPEN = ("pending", "queued")
+#: What an outbox row's fate makes of its delivery (``unknown``: a part was in the modem when we died).
+FATES = ("sent", "delivered", "failed", "cancelled", "unknown")
 #: How long a sent delivery waits for the network's report (the SMS validity is 72 hours).
 REPORT_WINDOW = timedelta(days=3)
 
@@ -69,57 +75,135 @@ def record_missed(db: Database, broadcast: dict, due_at: datetime, now: datetime
     )
 
 
-def settle(db: Database, now: datetime, *, reports: bool = True) -> int:
-    """Copy outbox outcomes into deliveries, close finished runs; returns runs closed.
+def settle(db: Database, now: datetime, *, reports: bool = True) -> list[int]:
+    """Copy outbox outcomes into deliveries, close finished runs; returns their broadcasts' ids.
 
     ``reports=False`` looks only at deliveries still queued (cheap: at most the outbox
     window), for the sender's frequent passes; the tick also picks up delivery reports.
+    A broadcast whose run closed is settled by ``control.settle`` (its caller), in the same
+    transaction.
     """
-    watched = "(d.status = 'queued' OR (d.status IN ('sent', 'unknown') AND d.queued_at >= :since))" if reports \
-        else "d.status = 'queued'"
+    watched = ("status = 'queued' OR (status IN ('sent', 'unknown') AND queued_at >= ?)" if reports
+               else "status = 'queued'")
+    args = (utcnow_iso(now - REPORT_WINDOW),) if reports else ()
     with write_transaction(db):
-        db.conn.execute(
-            f"""
-            UPDATE broadcast_deliveries AS d SET
-                status = CASE
-                    WHEN o.status = 'sent' AND EXISTS (SELECT 1 FROM outbox_parts p
-                        WHERE p.outbox_id = o.id AND p.status = 'unknown') THEN 'unknown'
-                    WHEN o.status IN ('sent', 'delivered', 'failed', 'cancelled') THEN o.status
-                    ELSE d.status END,
-                sent_at = o.sent_at, delivered_at = o.delivered_at,
-                reason = CASE WHEN o.status IN ('failed', 'sent', 'delivered') THEN o.last_error ELSE d.reason END
-            FROM outbox AS o
-            WHERE o.id = d.outbox_id AND o.status != 'queued'
-              AND {watched}
-              AND d.status != CASE
-                    WHEN o.status = 'sent' AND EXISTS (SELECT 1 FROM outbox_parts p
-                        WHERE p.outbox_id = o.id AND p.status = 'unknown') THEN 'unknown'
-                    ELSE o.status END
-            """,
-            {"since": utcnow_iso(now - REPORT_WINDOW)},
-        )
+        deliveries = db.execute(
+            f"SELECT id, status, outbox_id, reason FROM broadcast_deliveries WHERE outbox_id IS NOT NULL"
+            f" AND ({watched})", args,
+        ).fetchall()
+        outcomes = outbox.outcomes(db, [outbox_id for _, _, outbox_id, _ in deliveries])
+        changes = []
+        for delivery_id, status, outbox_id, reason in deliveries:
+            found = outcomes.get(outbox_id)
+            if found is None or found["status"] == "queued":
+                continue
+            fate = "unknown" if found["status"] == "sent" and found["in_doubt"] else found["status"]
+            if status == fate:
+                continue
+            changes.append((fate if fate in FATES else status, found["sent_at"], found["delivered_at"],
+                            found["last_error"] if found["status"] in ("failed", "sent", "delivered") else reason,
+                            delivery_id))
+        db.conn.executemany(
+            "UPDATE broadcast_deliveries SET status=?, sent_at=?, delivered_at=?, reason=? WHERE id=?", changes)
         finished = db.execute(
             "SELECT r.id, r.broadcast_id FROM broadcast_runs r WHERE r.status = 'running' AND NOT EXISTS"
             " (SELECT 1 FROM broadcast_deliveries d WHERE d.run_id = r.id AND d.status IN ('pending', 'queued'))"
         ).fetchall()
-        now_iso = utcnow_iso(now)
-        for run_id, broadcast_id in finished:
-            db.conn.execute("UPDATE broadcast_runs SET status='done', finished_at=? WHERE id=?", (now_iso, run_id))
-            _after_run(db, broadcast_id, now_iso)
-    return len(finished)
+        db.conn.executemany("UPDATE broadcast_runs SET status='done', finished_at=? WHERE id=?",
+                            [(utcnow_iso(now), run_id) for run_id, _ in finished])
+    return [broadcast_id for _, broadcast_id in finished]
 
 
-def _after_run(db: Database, broadcast_id: int, now_iso: str) -> None:
-    """A broadcast with no run left running is scheduled again, or done."""
-    still = db.execute(
+def running(db: Database, broadcast_id: int) -> bool:
+    """Whether a run of this broadcast is still running (some recipients still open)."""
+    return db.execute(
         "SELECT 1 FROM broadcast_runs WHERE broadcast_id=? AND status='running' LIMIT 1", (broadcast_id,)
-    ).fetchone()
-    if still:
-        return
+    ).fetchone() is not None
+
+
+def withdraw(db: Database, broadcast_id: int, why: str) -> int:
+    """Take back this broadcast's SMS that no modem has started; their deliveries → pending.
+
+    Call inside the caller's transaction (a pause or a cancel). Returns how many.
+    """
+    rows = db.execute(
+        "SELECT d.id, d.outbox_id FROM broadcast_deliveries d JOIN broadcast_runs r ON r.id = d.run_id"
+        " WHERE r.broadcast_id = ? AND d.status = 'queued'",
+        (broadcast_id,),
+    ).fetchall()
+    unstarted = set(outbox.unstarted(db, [outbox_id for _, outbox_id in rows]))
+    taken = [(delivery_id, outbox_id) for delivery_id, outbox_id in rows if outbox_id in unstarted]
+    outbox.cancel_unstarted(db, [outbox_id for _, outbox_id in taken], f"withdrawn: {why}")
+    db.conn.executemany(
+        "UPDATE broadcast_deliveries SET status='pending', outbox_id=NULL, queued_at=NULL WHERE id=?",
+        [(delivery_id,) for delivery_id, _ in taken],
+    )
+    return len(taken)
+
+
+def cancel_open(db: Database, broadcast_id: int, now: datetime) -> None:
+    """A cancelled broadcast: its pending deliveries and running runs are cancelled (caller's transaction)."""
     db.conn.execute(
-        "UPDATE broadcasts SET status = CASE WHEN next_run_at IS NULL THEN 'done' ELSE 'scheduled' END,"
-        " updated_at=? WHERE id=? AND status='running'",
-        (now_iso, broadcast_id),
+        "UPDATE broadcast_deliveries SET status='cancelled', reason='bản tin bị hủy / broadcast cancelled'"
+        " WHERE status='pending' AND run_id IN (SELECT id FROM broadcast_runs WHERE broadcast_id=?)",
+        (broadcast_id,),
+    )
+    db.conn.execute(
+        "UPDATE broadcast_runs SET status='cancelled', finished_at=? WHERE broadcast_id=? AND status='running'",
+        (utcnow_iso(now), broadcast_id),
+    )
+
+
+# -- the sender's side of a delivery (called inside its transaction) ----------------------------
+
+def due_deliveries(db: Database, now: datetime, limit: int) -> list[tuple[int, str, str, int, str]]:
+    """Pending deliveries of running broadcasts whose wait is over, oldest run first:
+    (delivery id, number, text, parts, the subscriber's status now)."""
+    return db.execute(
+        "SELECT d.id, d.number, r.text, r.parts, s.status FROM broadcast_deliveries d"
+        " JOIN broadcast_runs r ON r.id = d.run_id JOIN broadcasts b ON b.id = r.broadcast_id"
+        " JOIN subscribers s ON s.id = d.subscriber_id"
+        " WHERE d.status = 'pending' AND r.status = 'running' AND b.status = 'running'"
+        " AND (d.not_before IS NULL OR d.not_before <= ?)"
+        " ORDER BY r.id, d.id LIMIT ?",
+        (utcnow_iso(now), limit),
+    ).fetchall()
+
+
+def pending_count(db: Database) -> int:
+    """Deliveries still to go out for live broadcasts (held ones included)."""
+    return db.execute(
+        "SELECT COUNT(*) FROM broadcast_deliveries d JOIN broadcast_runs r ON r.id = d.run_id"
+        " JOIN broadcasts b ON b.id = r.broadcast_id"
+        " WHERE d.status = 'pending' AND r.status = 'running' AND b.status = 'running'"
+    ).fetchone()[0]
+
+
+def handed_over_since(db: Database, number: str, since: datetime) -> int:
+    """Broadcast SMS this number was handed since ``since`` (the daily limit's count)."""
+    return db.execute(
+        "SELECT COUNT(*) FROM broadcast_deliveries WHERE number=? AND queued_at >= ?"
+        " AND status IN ('queued', 'sent', 'delivered', 'unknown')",
+        (number, utcnow_iso(since)),
+    ).fetchone()[0]
+
+
+def skip(db: Database, delivery_id: int, reason: str) -> None:
+    """Not sent, for good (the villager left since the run fired)."""
+    db.conn.execute("UPDATE broadcast_deliveries SET status='skipped', reason=? WHERE id=?", (reason, delivery_id))
+
+
+def defer(db: Database, delivery_id: int, until: datetime, reason: str) -> None:
+    """Wait until ``until`` (the daily limit: tomorrow)."""
+    db.conn.execute("UPDATE broadcast_deliveries SET not_before=?, reason=? WHERE id=?",
+                    (utcnow_iso(until), reason, delivery_id))
+
+
+def handed_over(db: Database, delivery_id: int, outbox_id: int, now: datetime) -> None:
+    """The delivery's SMS is in the outbox (written in the same transaction as the outbox row: rule 4)."""
+    db.conn.execute(
+        "UPDATE broadcast_deliveries SET status='queued', outbox_id=?, queued_at=?, reason=NULL WHERE id=?",
+        (outbox_id, utcnow_iso(now), delivery_id),
     )
 
 

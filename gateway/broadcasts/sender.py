@@ -24,6 +24,7 @@ from datetime import datetime, time, timedelta, tzinfo
 from sqlite_utils import Database
 
 from gateway import outbox
+from gateway.broadcasts import runs
 from gateway.storage import utcnow_iso, write_transaction
 
 KIND = "broadcast"
@@ -106,19 +107,12 @@ class Sender:
 
     @staticmethod
     def parts_in_outbox(db: Database) -> int:
-        return db.execute(
-            "SELECT COALESCE(SUM(parts_total - parts_sent), 0) FROM outbox WHERE status='queued' AND kind=?",
-            (KIND,),
-        ).fetchone()[0]
+        return outbox.unsent_parts(db, KIND)
 
     @staticmethod
     def pending(db: Database, now: datetime) -> int:
         """Deliveries still to go out for live broadcasts (held ones included)."""
-        return db.execute(
-            "SELECT COUNT(*) FROM broadcast_deliveries d JOIN broadcast_runs r ON r.id = d.run_id"
-            " JOIN broadcasts b ON b.id = r.broadcast_id"
-            " WHERE d.status = 'pending' AND r.status = 'running' AND b.status = 'running'"
-        ).fetchone()[0]
+        return runs.pending_count(db)
 
     def _hold(self, db: Database, until_system: datetime) -> None:
         """Quiet hours: broadcast SMS that no modem has started wait until they end."""
@@ -126,49 +120,24 @@ class Sender:
             outbox.hold_unstarted(db, KIND, utcnow_iso(until_system))
 
     def _fill(self, db: Database, now: datetime, system_now: datetime, room: int) -> int:
-        now_iso = utcnow_iso(now)
-        day_start = utcnow_iso(next_local_midnight(now, self.s.tz) - timedelta(days=1))
-        tomorrow = utcnow_iso(next_local_midnight(now, self.s.tz))
+        day_start = next_local_midnight(now, self.s.tz) - timedelta(days=1)
+        tomorrow = next_local_midnight(now, self.s.tz)
         queued = 0
         with write_transaction(db):
-            rows = db.execute(
-                "SELECT d.id, d.number, r.text, r.parts, s.status FROM broadcast_deliveries d"
-                " JOIN broadcast_runs r ON r.id = d.run_id JOIN broadcasts b ON b.id = r.broadcast_id"
-                " JOIN subscribers s ON s.id = d.subscriber_id"
-                " WHERE d.status = 'pending' AND r.status = 'running' AND b.status = 'running'"
-                " AND (d.not_before IS NULL OR d.not_before <= ?)"
-                " ORDER BY r.id, d.id LIMIT ?",
-                (now_iso, room + 20),
-            ).fetchall()
-            for delivery_id, number, text, parts, status in rows:
+            for delivery_id, number, text, parts, status in runs.due_deliveries(db, now, room + 20):
                 if room <= 0:
                     break
                 if status != "subscribed":
-                    db.conn.execute(
-                        "UPDATE broadcast_deliveries SET status='skipped', reason='đã ngừng nhận / left' WHERE id=?",
-                        (delivery_id,),
-                    )
+                    runs.skip(db, delivery_id, "đã ngừng nhận / left")
                     continue
-                today = db.execute(
-                    "SELECT COUNT(*) FROM broadcast_deliveries WHERE number=? AND queued_at >= ?"
-                    " AND status IN ('queued', 'sent', 'delivered', 'unknown')",
-                    (number, day_start),
-                ).fetchone()[0]
-                if today >= self.s.per_day:
-                    db.conn.execute(
-                        "UPDATE broadcast_deliveries SET not_before=?, reason=? WHERE id=?",
-                        (tomorrow, f"đủ {self.s.per_day} tin/ngày, chờ hôm sau / daily limit", delivery_id),
-                    )
+                if runs.handed_over_since(db, number, day_start) >= self.s.per_day:
+                    runs.defer(db, delivery_id, tomorrow, f"đủ {self.s.per_day} tin/ngày, chờ hôm sau / daily limit")
                     continue
                 outbox_id = outbox.enqueue(
                     db, number, text, kind=KIND, now=system_now, auto=False, priority=self.s.priority,
                     max_parts=self.s.max_parts,
                 )
-                db.conn.execute(
-                    "UPDATE broadcast_deliveries SET status='queued', outbox_id=?, queued_at=?, reason=NULL"
-                    " WHERE id=?",
-                    (outbox_id, now_iso, delivery_id),
-                )
+                runs.handed_over(db, delivery_id, outbox_id, now)
                 room -= parts or 1
                 queued += 1
         return queued

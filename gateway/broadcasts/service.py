@@ -1,46 +1,44 @@
-"""``BroadcastService``: the trusted clock, the scheduler tick and the sender, started together.
+"""``BroadcastService``: the trusted clock, the broadcast tick and the sender, started together.
 
-Two threads: APScheduler's (the tick, every ``broadcasts.tick_interval`` seconds: judge the
-clock, fire what is due, settle deliveries) and the sender's (``SenderThread``, a
-``gateway.background.Worker``: fill the outbox window, many times a second while a broadcast
-runs, rarely otherwise). Tests skip both and call ``tick()``
-and ``pump()`` with a clock they set.
+Two threads, each a ``gateway.background.Worker``: the tick's (``TickThread``, every
+``broadcasts.tick_interval`` seconds or when woken: judge the clock, fire what is due, settle
+deliveries) and the sender's (``SenderThread``: fill the outbox window, many times a second
+while a broadcast runs, rarely otherwise). Tests skip both and call ``tick()`` and ``pump()``
+with a clock they set.
 
 Wiring (``gateway/service.py``)::
 
     broadcasts = BroadcastService(config, dbs, clock, menus=lambda: router.book,
                                   wake_senders=lambda: [w.wake() for w in modem_workers])
-    book = menu_versions.load_current(..., **menu_versions.book_options(config, RESERVED_KEYWORDS))
-    router = Router(book, settings, handlers=[broadcasts.subscriptions], tip_hooks=[...])
+    handlers = [broadcasts.subscriptions]              # each declares its keywords
+    reserved = reserved_keywords(handlers)              # gateway.router: the menus cannot take them
+    book = menu_versions.load_current(..., **menu_versions.book_options(config, reserved))
+    router = Router(book, settings, handlers=handlers, tip_hooks=[...])
     outbox.recover_claims(dbs.get(), clock.now())  # once, before any modem worker starts
     broadcasts.start() ... broadcasts.stop()        # stop it before the modem workers
     WebServices(..., broadcasts=broadcasts,          # the web pages wake it ("send now")
-                menus_reserved=RESERVED_KEYWORDS)
+                menus_reserved=router.reserved)
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 import time as monotonic_time
 from collections.abc import Callable
 from datetime import datetime, time, timedelta
 from pathlib import Path
 
-from gateway.background import Worker, pass_failed
-from gateway.broadcasts import runs
+from gateway.background import Worker
+from gateway.broadcasts import control
 from gateway.broadcasts.library import Composer, Library
 from gateway.broadcasts.runs import RunStarter, record_missed
-from gateway.broadcasts.scheduler import Ticker, fire_due
 from gateway.broadcasts.sender import PumpResult, Sender, SenderSettings
-from gateway.broadcasts.subscriptions import RESERVED_KEYWORDS, MenuProvider, SubscriptionHandler
+from gateway.broadcasts.subscriptions import MenuProvider, SubscriptionHandler
 from gateway.clock import BUILD_DATE, Clock, TrustedClock
 from gateway.config import PROJECT_ROOT, Config
 from gateway.storage import ThreadLocalDb
 
 log = logging.getLogger(__name__)
-
-__all__ = ["RESERVED_KEYWORDS", "BroadcastService"]
 
 BUSY_POLL = 0.1  # seconds between two looks at the outbox window while a broadcast runs
 IDLE_POLL = 2.0
@@ -85,11 +83,8 @@ class BroadcastService:
         self.interval = interval
         # A firing is looked at once per tick: the grace window is never shorter than two.
         self.grace = max(timedelta(minutes=config.broadcasts.grace_minutes), timedelta(seconds=2 * interval))
-        self.ticker = Ticker(self._tick_safely, interval, self.tz)
+        self.tick_thread = TickThread(self)
         self.sender_thread = SenderThread(self)
-        self._again = threading.Event()  # woken while a tick ran: tick once more
-        self._ticking = threading.Event()
-        self._last_tick = monotonic_time.monotonic()
         self.last_pump: PumpResult | None = None
 
     # -- one step each (the threads call these; so do the tests) ------------------------------
@@ -100,9 +95,8 @@ class BroadcastService:
         now = self.clock.now()
         fired: list[int] = []
         if reading.trusted:
-            fired = fire_due(db, now, self.tz, self.grace, self.starter, record_missed)
-        runs.settle(db, now)
-        self._last_tick = monotonic_time.monotonic()
+            fired = control.fire_due(db, now, self.tz, self.grace, self.starter, record_missed)
+        control.settle(db, now)
         if fired:
             log.info("broadcast run(s) started: %s", fired)
             self.sender_thread.wake()
@@ -119,44 +113,39 @@ class BroadcastService:
         return result
 
     def settle(self, *, reports: bool = True) -> int:
-        return runs.settle(self.dbs.get(), self.clock.now(), reports=reports)
+        return control.settle(self.dbs.get(), self.clock.now(), reports=reports)
 
     # -- life cycle ----------------------------------------------------------------------------
     def start(self) -> None:
-        self.ticker.start()
+        self.tick_thread.start()
         self.sender_thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
+        self.sender_thread.request_stop()
+        self.tick_thread.request_stop()
         self.sender_thread.stop(timeout)
-        self.ticker.stop()
+        self.tick_thread.stop(timeout)
 
     def wake(self) -> None:
-        """An officer changed something (send now, pause, resume): look at once."""
-        self._again.set()
-        if not self._ticking.is_set():  # a running tick sees _again and goes round once more
-            self.ticker.wake()
+        """An officer changed something (send now, pause, resume): look at once (a wake
+        during a tick makes the tick thread go round once more)."""
+        self.tick_thread.wake()
         self.sender_thread.wake()
 
-    def _tick_safely(self) -> None:
-        self._ticking.set()
-        try:
-            for _ in range(3):
-                self._again.clear()
-                try:
-                    self.tick()
-                except Exception as exc:  # noqa: BLE001 - logged in pass_failed; the next tick comes
-                    pass_failed("broadcast tick", exc)
-                if not self._again.is_set():
-                    break
-        finally:
-            self._ticking.clear()
 
-    def tick_if_late(self) -> None:
-        """APScheduler follows the wall clock: if it jumped backwards the tick may sleep for as
-        long. Ticks are also counted on the monotonic clock, and pushed if late."""
-        if monotonic_time.monotonic() - self._last_tick > 3 * self.interval + 5:
-            self._last_tick = monotonic_time.monotonic()
-            self.ticker.wake()
+class TickThread(Worker):
+    """The broadcast tick's thread (``broadcast-tick``): every ``broadcasts.tick_interval``
+    seconds, or at once when woken. Its rest is measured on the monotonic clock, so a wall
+    clock set back (the Pi learning the real time) never makes it sleep longer."""
+
+    def __init__(self, service: BroadcastService) -> None:
+        super().__init__("broadcast-tick")
+        self.service = service
+        self.error_delay = service.interval  # a failed tick (logged) waits like a normal one
+
+    def tick(self) -> float:
+        self.service.tick()
+        return self.service.interval
 
 
 class SenderThread(Worker):
@@ -177,7 +166,6 @@ class SenderThread(Worker):
 
     def tick(self) -> float:
         service = self.service
-        service.tick_if_late()
         result = service.pump()
         mono = monotonic_time.monotonic()
         if (result.active or self.was_active) and mono >= self.next_settle:

@@ -11,8 +11,8 @@ typo aside); otherwise the name waits for an officer on the subscribers page.
 ``SubscriptionHandler`` is an ``InboundHandler`` for the router: it runs before the menus,
 inside the router's transaction. A text the menus understand (for example "ĐĂNG KÝ XE", the
 vehicle-registration item) is left to them: "DK <words>" is a subscription only when the
-words are a village or nothing the menu knows. ``RESERVED_KEYWORDS`` go to
-``MenuBook.load(..., reserved=...)`` so a menu file cannot take them.
+words are a village or nothing the menu knows. Its ``keywords`` (``KEYWORDS``) are reserved
+by the router for it (``router.reserved_keywords``), so a menu file cannot take them.
 """
 
 from __future__ import annotations
@@ -34,8 +34,8 @@ log = logging.getLogger(__name__)
 JOIN_WORDS = ("DK", "ĐK", "DANG KY", "ĐĂNG KÝ", "DANGKY", "DK NHAN", "DANG KY NHAN")
 LEAVE_WORDS = ("HUY", "HỦY", "TC", "TU CHOI", "TỪ CHỐI", "STOP", "HUY DK", "HỦY ĐK", "HUY DANG KY",
                "HỦY ĐĂNG KÝ", "NGUNG", "NGỪNG", "NGUNG NHAN", "NGỪNG NHẬN")
-#: Whole-message keywords the router owns; menus must not use them.
-RESERVED_KEYWORDS = tuple(dict.fromkeys((*JOIN_WORDS, *LEAVE_WORDS)))
+#: The handler's whole-message keywords; the router reserves them (menus must not use them).
+KEYWORDS = tuple(dict.fromkeys((*JOIN_WORDS, *LEAVE_WORDS)))
 
 _JOIN = tuple(sorted({key(w) for w in JOIN_WORDS}, key=len, reverse=True))
 _LEAVE = frozenset(key(w) for w in LEAVE_WORDS)
@@ -67,6 +67,8 @@ def _original_tail(text: str, words: int) -> str:
 
 class SubscriptionHandler:
     """The router's DK/TC handler. ``menus`` returns the router's current menu book."""
+
+    keywords = KEYWORDS
 
     def __init__(self, composer: Composer, menus: MenuProvider = lambda: None) -> None:
         self.composer = composer

@@ -20,10 +20,10 @@ from datetime import datetime
 
 from sqlite_utils import Database
 
-from gateway import outbox, phone
+from gateway import outbox, phone, tips
 from gateway.errors import TinBaoError
 from gateway.sms.text import khong_dau
-from gateway.storage import utcnow_iso
+from gateway.storage import utcnow_iso, write_transaction
 from gateway.tips import Tip
 
 log = logging.getLogger(__name__)
@@ -106,7 +106,7 @@ def add(db: Database, raw_number: str, name: str, *, by: str, now: datetime,
     if len(name) > NAME_MAX_CHARS:
         raise RosterError(N_("Tên dài quá %(n)d ký tự."), n=NAME_MAX_CHARS)
     stamp = utcnow_iso(now)
-    with db.atomic():
+    with write_transaction(db):
         taken = zalo_id and db.execute("SELECT 1 FROM duty_roster WHERE zalo_user_id = ? AND number != ?",
                                        (zalo_id, number.value)).fetchone()
         if taken:
@@ -123,7 +123,7 @@ def add(db: Database, raw_number: str, name: str, *, by: str, now: datetime,
 
 def set_active(db: Database, entry_id: int, active: bool, *, by: str, now: datetime) -> DutyEntry:
     """Pause or resume alerts to one number (kept on the roster, with who changed it)."""
-    with db.atomic():
+    with write_transaction(db):
         cursor = db.execute(
             "UPDATE duty_roster SET active=?, changed_at=?, changed_by=? WHERE id=?",
             (int(active), utcnow_iso(now), by, entry_id),
@@ -140,7 +140,7 @@ def remove(db: Database, entry_id: int) -> DutyEntry:
     entry = get(db, entry_id)
     if entry is None:
         raise RosterError(N_("Không tìm thấy số này trong danh sách trực."))
-    with db.atomic():
+    with write_transaction(db):
         db.execute("DELETE FROM duty_roster WHERE id = ?", (entry_id,))
     return entry
 
@@ -182,12 +182,11 @@ def alert_text(reference: str, village: str | None, text: str) -> str:
 def alert_new_tip(db: Database, tip: Tip, tipster: str, text: str, now: datetime) -> None:
     """TipHook: queue one alert SMS per active roster number (never to the tipster's number)."""
     try:
-        with db.atomic():
+        with write_transaction(db):
             numbers = [row[0] for row in db.execute("SELECT number FROM duty_roster WHERE active = 1")]
             if not numbers:
                 return
-            row = db.execute("SELECT village FROM tips WHERE id = ?", (tip.id,)).fetchone()
-            body = alert_text(tip.reference, row[0] if row else None, text)
+            body = alert_text(tip.reference, tips.village_of(db, tip.id), text)
             for number in numbers:
                 if number == tipster:
                     continue  # the tipster is an officer trying it out; they know already

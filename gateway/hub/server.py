@@ -16,7 +16,7 @@ from gateway import __version__
 from gateway.clock import Clock
 from gateway.config import SCHEMA, Config
 from gateway.hub import store
-from gateway.storage import ThreadLocalDb, open_db, utcnow_iso, write_transaction
+from gateway.storage import ThreadLocalDb, open_db
 from gateway.sync.sneakernet import SneakernetError, TamperedFile, read_document, verify
 
 log = logging.getLogger(__name__)
@@ -87,16 +87,11 @@ def import_file(db, config: Config, path: str | Path, now) -> tuple[str, int, in
         store.log_event(db, "import_refused", now, gateway_id=gateway_id, detail=f"{path}: {exc}")
         raise
     digest = hashlib.sha256(raw).hexdigest()
-    seen = db.execute("SELECT at FROM hub_imports WHERE digest=?", (digest,)).fetchone()
-    if seen:
+    if store.imported_before(db, digest):
         return "already", len(payload["tips"]), 0, []
     result = store.store_batch(db, gateway_id, payload["tips"], source="file", now=now,
                                gateway_name=payload.get("gateway_name"))
-    with write_transaction(db):
-        db.conn.execute(
-            "INSERT OR IGNORE INTO hub_imports (at, digest, gateway_id, path, tips, new_tips) VALUES (?,?,?,?,?,?)",
-            (utcnow_iso(now), digest, gateway_id, str(path), len(payload["tips"]), result.new),
-        )
+    store.note_import(db, digest, gateway_id, str(path), len(payload["tips"]), result.new, now)
     store.log_event(db, "import", now, gateway_id=gateway_id,
                     detail=f"{Path(path).name}: {result.new} tin mới / {len(payload['tips'])}")
     return "imported", len(payload["tips"]), result.new, result.rejected

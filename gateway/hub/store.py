@@ -23,6 +23,7 @@ from sqlite_utils.migrations import Migrations
 from gateway import state
 from gateway.hub import schema
 from gateway.sms.text import fold, khong_dau
+from gateway.sql import Where
 from gateway.storage import prepare, utcnow_iso, write_transaction
 from gateway.tips import UPSTREAM_TEXT_MAX
 from gateway.web import accounts_schema
@@ -262,6 +263,21 @@ def store_statuses(db: Database, gateway_id: str, items: Iterable[Any], *, now: 
     return BatchResult(accepted, rejected, 0)
 
 
+def imported_before(db: Database, digest: str) -> bool:
+    """Whether a USB file with this SHA-256 was taken in already (the same file twice changes nothing)."""
+    return db.execute("SELECT 1 FROM hub_imports WHERE digest=?", (digest,)).fetchone() is not None
+
+
+def note_import(db: Database, digest: str, gateway_id: str, path: str, tips: int, new_tips: int,
+                now: datetime) -> None:
+    """Remember a USB file taken in: when, whose, how many tips and how many were new."""
+    with write_transaction(db):
+        db.conn.execute(
+            "INSERT OR IGNORE INTO hub_imports (at, digest, gateway_id, path, tips, new_tips) VALUES (?,?,?,?,?,?)",
+            (utcnow_iso(now), digest, gateway_id, path, tips, new_tips),
+        )
+
+
 # -- status decisions --------------------------------------------------------------------------
 
 def signature(sender: str) -> str:
@@ -354,16 +370,13 @@ def note_refusal(db: Database, remote: str, now: datetime, detail: str) -> int:
 
 def refusals(db: Database, limit: int = 10) -> list[dict[str, Any]]:
     """The addresses refused most recently, with how many times and the last reason."""
-    cursor = db.execute("SELECT remote, count, first_at, last_at, last_detail FROM hub_refusals"
-                        " ORDER BY last_at DESC LIMIT ?", (limit,))
-    return [dict(zip(("remote", "count", "first_at", "last_at", "detail"), row, strict=True))
-            for row in cursor.fetchall()]
+    return list(db.query("SELECT remote, count, first_at, last_at, last_detail AS detail FROM hub_refusals"
+                         " ORDER BY last_at DESC LIMIT ?", [limit]))
 
 
 def recent_events(db: Database, limit: int = 20) -> list[dict[str, Any]]:
-    cursor = db.execute("SELECT at, event, gateway_id, remote, detail FROM hub_events ORDER BY id DESC LIMIT ?",
-                        (limit,))
-    return [dict(zip(("at", "event", "gateway_id", "remote", "detail"), row, strict=True)) for row in cursor.fetchall()]
+    return list(db.query("SELECT at, event, gateway_id, remote, detail FROM hub_events ORDER BY id DESC LIMIT ?",
+                         [limit]))
 
 
 # -- the page's list ---------------------------------------------------------------------------
@@ -378,53 +391,32 @@ class TipQuery:
 
 
 def _where(query: TipQuery) -> tuple[str, list[Any]]:
-    clauses, params = [], []
-    if query.gateway_id:
-        clauses.append("gateway_id = ?")
-        params.append(query.gateway_id)
-    if query.status:
-        clauses.append("status = ?")
-        params.append(query.status)
-    if query.since:
-        clauses.append("received_at >= ?")
-        params.append(query.since)
-    if query.until:
-        clauses.append("received_at < ?")
-        params.append(query.until)
+    where = (Where().equal("gateway_id", query.gateway_id).equal("status", query.status)
+             .at_or_after("received_at", query.since).before("received_at", query.until))
     for word in (query.search or "").split()[:8]:
-        clauses.append("folded LIKE ? ESCAPE '\\'")
-        escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        params.append(f"%{escaped}%")
-    return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+        where.contains("folded", word)
+    return f" WHERE {where.sql()}", where.params
 
 
 def list_tips(db: Database, query: TipQuery, *, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
     where, params = _where(query)
     total = db.execute(f"SELECT COUNT(*) FROM hub_tips{where}", params).fetchone()[0]
-    cursor = db.execute(
-        "SELECT uid, gateway_id, gateway_name, reference, received_at, substr(text, 1, 400), tipster_masked,"
-        f" status, status_changed_at, status_changed_by, source, commune_status FROM hub_tips{where}"
-        " ORDER BY received_at DESC, id DESC LIMIT ? OFFSET ?",
+    rows = list(db.query(
+        "SELECT uid, gateway_id, gateway_name, reference, received_at, substr(text, 1, 400) AS text_start,"
+        " tipster_masked, status, status_changed_at, status_changed_by, source, commune_status"
+        f" FROM hub_tips{where} ORDER BY received_at DESC, id DESC LIMIT ? OFFSET ?",
         [*params, limit, offset],
-    )
-    names = [c[0] for c in cursor.description]
-    names[5] = "text_start"
-    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()], total
+    ))
+    return rows, total
 
 
 def get_tip(db: Database, uid: str) -> dict[str, Any] | None:
-    cursor = db.execute("SELECT * FROM hub_tips WHERE uid=?", (uid,))
-    row = cursor.fetchone()
-    if row is None:
-        return None
-    return dict(zip([c[0] for c in cursor.description], row, strict=True))
+    return next(db.query("SELECT * FROM hub_tips WHERE uid=?", [uid]), None)
 
 
 def tip_history(db: Database, uid: str) -> list[dict[str, Any]]:
-    cursor = db.execute("SELECT seq, status, notify_tipster, message, at, by FROM hub_changes WHERE uid=? ORDER BY seq",
-                        (uid,))
-    return [dict(zip(("seq", "status", "notify_tipster", "message", "at", "by"), r, strict=True))
-            for r in cursor.fetchall()]
+    return list(db.query("SELECT seq, status, notify_tipster, message, at, by FROM hub_changes WHERE uid=?"
+                         " ORDER BY seq", [uid]))
 
 
 def communes(db: Database, configured: Iterable[str]) -> list[str]:

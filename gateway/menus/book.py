@@ -199,6 +199,11 @@ class MenuBook:
         """Each menu item's title by id ("1.3" → "Làm căn cước"), for pages that name items."""
         return {node.id: node.title for node in self._language(language).nodes.values() if node.path}
 
+    def clashes(self, reserved: Iterable[str]) -> tuple[str, ...]:
+        """Those of ``reserved`` (the router's handlers' keywords) that this book also uses as
+        keywords (accents and case aside): a handler answers them first, the menu never does."""
+        return tuple(word for word in dict.fromkeys(reserved) if key(word) in self._book.exact)
+
     def unset_contacts(self) -> list[str]:
         """``file: name`` of each contact still holding a placeholder like "09xx xxx xxx"."""
         return [

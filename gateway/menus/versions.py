@@ -117,26 +117,64 @@ def current(db: Database, folder: Path) -> Version:
     return _version(row) if row else shipped(folder)
 
 
-def load_current(db: Database, folder: Path, **options: Any) -> MenuBook:
-    """The book to answer with: the newest saved version that still loads, else the files.
+@dataclass(frozen=True)
+class InUse:
+    """The menus that answer, and what a person should know about them (a dashboard alert).
 
-    A saved version was checked when it was saved, but a newer gateway may refuse it (a new
-    reserved keyword): start-up must not fail over it, so older versions are tried, then the
-    shipped files, and each refusal is logged with its reason.
+    ``clashes``: keywords the version uses that the gateway's handlers reserve (``DK``,
+    ``TC``...). The version still answers; those words are the handlers' (they run first).
+    ``skipped``: newer saved versions that no longer load, each with the loader's reason.
     """
-    for row in db.execute(f"SELECT {_COLUMNS} FROM menu_versions ORDER BY id DESC"):
+
+    version: int
+    book: MenuBook
+    clashes: tuple[str, ...] = ()
+    skipped: tuple[tuple[int, str], ...] = ()
+
+
+def newest_id(db: Database) -> int:
+    """The newest saved version's number (``SHIPPED`` when none was saved): what ``in_use`` starts from."""
+    return db.execute("SELECT COALESCE(MAX(id), ?) FROM menu_versions", (SHIPPED,)).fetchone()[0]
+
+
+def in_use(db: Database, folder: Path, **options: Any) -> InUse:
+    """The menus to answer with: the newest saved version that still loads, else the files.
+
+    A saved version was checked when it was saved, but a newer gateway may reserve a keyword
+    it uses (a new handler): that version is kept (never an older one, never the shipped
+    files, which could drop the post's real contacts) and the clash is said in ``clashes``.
+    A version the loader refuses for any other reason is skipped for the next older one, and
+    said in ``skipped``: start-up must not fail over it. Both are logged and shown on the
+    dashboard until an admin saves menus that load.
+    """
+    reserved = tuple(options.get("reserved", ()))
+    lenient = {**options, "reserved": ()}
+    skipped: list[tuple[int, str]] = []
+    for row in db.execute(f"SELECT {_COLUMNS} FROM menu_versions ORDER BY id DESC").fetchall():
         version = _version(row)
         try:
-            return check(version.sources, **options)
+            book = check(version.sources, **lenient)
         except MenuError as exc:
             log.error("menus version %s no longer loads, trying an older one: %s", version.id, exc)
-    return MenuBook.load(Path(folder), **options)
+            skipped.append((version.id, str(exc)))
+            continue
+        clashes = book.clashes(reserved)
+        if clashes:
+            log.error("menus version %s uses keywords the gateway reserves (%s): kept in use, those"
+                      " keywords are answered by the gateway's handlers; an admin should change them",
+                      version.id, ", ".join(clashes))
+        return InUse(version.id, book, clashes, tuple(skipped))
+    return InUse(SHIPPED, MenuBook.load(Path(folder), **options), (), tuple(skipped))
+
+
+def load_current(db: Database, folder: Path, **options: Any) -> MenuBook:
+    """The book to answer with (``in_use``)."""
+    return in_use(db, folder, **options).book
 
 
 def in_use_marker(db: Database, folder: Path) -> tuple:
-    """What ``load_current`` reads: the newest saved version, and each shipped file's name,
-    size and time. While it stays the same, so does the book in use (``BookInUse``)."""
-    newest = db.execute("SELECT COALESCE(MAX(id), 0) FROM menu_versions").fetchone()[0]
+    """What ``in_use`` reads: the newest saved version, and each shipped file's name, size and
+    time. While it stays the same, so do the menus in use (``KeptInUse``)."""
     files = []
     for path in sorted(Path(folder).glob("*.toml")):
         try:
@@ -144,27 +182,27 @@ def in_use_marker(db: Database, folder: Path) -> tuple:
         except OSError:
             continue
         files.append((path.name, found.st_mtime_ns, found.st_size))
-    return newest, tuple(files)
+    return newest_id(db), tuple(files)
 
 
-class BookInUse:
-    """``load_current`` remembered until ``in_use_marker`` changes (a version saved, a file
-    edited): the dashboard and ``/healthz`` ask for it on every request, and parsing and
-    compiling the menus costs more than the rest of the page."""
+class KeptInUse:
+    """``in_use`` remembered until ``in_use_marker`` changes (a version saved, a file edited):
+    the dashboard and ``/healthz`` ask for it on every request, and parsing and compiling
+    the menus costs more than the rest of the page."""
 
     def __init__(self) -> None:
         self._key: tuple | None = None
-        self._book: MenuBook | None = None
+        self._found: InUse | None = None
         self._lock = threading.Lock()
 
-    def get(self, db: Database, folder: Path, **options: Any) -> MenuBook:
-        """The book ``load_current`` gives; ConfigError when not even the shipped files load."""
+    def get(self, db: Database, folder: Path, **options: Any) -> InUse:
+        """What ``in_use`` gives; ConfigError when not even the shipped files load."""
         key = (in_use_marker(db, folder), str(folder), repr(sorted(options.items())))
         with self._lock:
-            if self._key != key or self._book is None:
-                self._book = load_current(db, folder, **options)
+            if self._key != key or self._found is None:
+                self._found = in_use(db, folder, **options)
                 self._key = key
-            return self._book
+            return self._found
 
 
 def unset_contacts(db: Database, folder: Path, **options: Any) -> list[str]:

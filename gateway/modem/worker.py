@@ -94,19 +94,20 @@ class ModemWorker(Worker):
     """
 
     RECONNECT_BASE = 1.0  # seconds before the first reconnect; doubling up to reconnect_max
+    cannot_write_note = "SMS stay on the SIM until it can"
 
     def __init__(self, settings: WorkerSettings, dbs: ThreadLocalDb, clock: Clock,
                  on_inbound: Callable[[], None] = lambda: None,
                  on_network_time: Callable[[], None] = lambda: None,
                  write_health: WriteHealth | None = None) -> None:
-        super().__init__("modem-worker")
+        super().__init__("modem-worker", write_health=write_health, health_name=settings.name, now=clock.now)
         self.settings = settings
         self.dbs = dbs
         self.clock = clock
         self.on_inbound = on_inbound
         self.on_network_time = on_network_time  # the gateway judges its clock again
-        self.write_health = write_health or WriteHealth()  # told when the database cannot be written
-        self._write_failures = 0
+        self.storage_retry_base = self.RECONNECT_BASE
+        self.storage_retry_max = max(settings.reconnect_max, 1.0)
         profile = settings.profile
         self.state = ModemState(port=settings.port, profile=profile.name if profile else None,
                                 generation=profile.generation if profile else None)
@@ -148,11 +149,8 @@ class ModemWorker(Worker):
             return self._connect()
         try:
             rest = self._serve_once(transport, self.dbs.get())
-        except sqlite3.Error as exc:
-            reason = cannot_write(exc)
-            if reason is None:
-                raise
-            return self._cannot_write(reason, exc)
+        except sqlite3.Error:
+            raise  # the database's trouble, not the modem's: the loop's (cannot write: it waits and retries)
         except ModemError as exc:
             log.error("modem lost: %s; reconnecting", exc)
             self._publish(state="error", error=str(exc), reconnects=self.state.reconnects + 1)
@@ -161,30 +159,19 @@ class ModemWorker(Worker):
             self._publish(state="error", error="internal error, see log",
                           reconnects=self.state.reconnects + 1)
         else:
-            if self._write_failures:
-                log.warning("%s: the database takes writes again", self.settings.name)
-                self._write_failures = 0
-                self.write_health.ok(self.settings.name)
             return rest
         self._disconnect()
         self.sleep(self.RECONNECT_BASE)
         return 0.0
 
-    def _cannot_write(self, reason: str, exc: sqlite3.Error) -> float:
+    def on_cannot_write(self) -> None:
         """The database refused a write (disk full, read-only, I/O error): the modem is fine.
 
         The step that failed rolled back: what it read stays on the SIM (nothing is deleted
         before its commit), what it would have sent stays queued or claimed (nothing is marked
-        sent). Said in memory for the page, then the same step is tried again after a back-off.
+        sent). The loop said so and waits; when writes come back, the SIM is looked at first.
         """
-        self._write_failures += 1
-        self.write_health.failed(self.settings.name, reason, str(exc), self.clock.now())
-        if self._write_failures == 1:
-            log.error("%s: the database cannot be written (%s: %s); SMS stay on the SIM until it can",
-                      self.settings.name, reason, exc)
-        self._drain.set()  # look at the SIM again first when writes come back
-        return backoff.delay(self._write_failures, self.RECONNECT_BASE, max(self.settings.reconnect_max, 1.0),
-                             jitter=0)
+        self._drain.set()
 
     def finish(self) -> None:
         self._disconnect()
@@ -366,7 +353,7 @@ class ModemWorker(Worker):
     def _set_state(self, key: str, value: dict, now: datetime) -> None:
         try:
             state.put_json(self.dbs.get(), key, value, now)
-            if not self._write_failures:  # else the step that failed must pass first
+            if not self.write_failures:  # else the step that failed must pass first
                 self.write_health.ok(self.settings.name)
         except sqlite3.Error as exc:
             reason = cannot_write(exc)

@@ -221,11 +221,11 @@ def apply_changes(db: Database, changes: list[Any], last_seq: int, now: datetime
             uid, status = change.get("uid"), change.get("status")
             if not isinstance(uid, str) or status not in tips.STATUSES:
                 continue
-            row = db.execute("SELECT id, reference, tipster, status FROM tips WHERE uid=?", (uid,)).fetchone()
-            if row is None:
+            tip = tips.by_uid(db, uid)
+            if tip is None:
                 log.warning("hub changed %s, which this gateway does not hold", uid)
                 continue
-            tip_id, reference, tipster, old_status = row
+            tip_id, reference, tipster, old_status = tip["id"], tip["reference"], tip["tipster"], tip["status"]
             officer = change.get("by") if isinstance(change.get("by"), str) else ""
             by = ", ".join(part for part in (storable(officer).strip()[:64], hub_name) if part) or "hub"
             if old_status != status:

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 
 from sqlite_utils import Database
 
+from gateway import tips
 from gateway.config import Config
 from gateway.storage import utcnow_iso
 from gateway.sync import queue
@@ -29,8 +30,11 @@ def destinations(config: Config) -> tuple[str, ...]:
 
 def enqueue_tip(db: Database, tip: Tip, now: datetime, destinations: tuple[str, ...]) -> None:
     """Queue ``tip`` for each destination (inside the caller's transaction)."""
-    row = db.execute("SELECT received_at FROM tips WHERE id=?", (tip.id,)).fetchone()
-    queue.enqueue(db, tip.id, row[0] if row else utcnow_iso(now), destinations, now)
+    received_at = tip.received_at
+    if received_at is None:
+        row = tips.get(db, tip.id)
+        received_at = row["received_at"] if row else utcnow_iso(now)
+    queue.enqueue(db, tip.id, received_at, destinations, now)
 
 
 class SyncTipHook:

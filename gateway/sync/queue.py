@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 from sqlite_utils import Database
 
-from gateway import backoff
+from gateway import backoff, tips
 from gateway.storage import utcnow_iso, write_transaction
 
 DESTINATIONS = ("zalo", "district")
@@ -56,14 +56,16 @@ def sweep(db: Database, destination: str, now: datetime, since: datetime | None 
     """
     now_iso = utcnow_iso(now)
     with write_transaction(db):
-        cursor = db.conn.execute(
+        queued = {row[0] for row in db.execute("SELECT tip_id FROM sync_queue WHERE destination = ?",
+                                                (destination,))}
+        missing = [(tip_id, destination, received_at, now_iso, now_iso)
+                   for tip_id, received_at in tips.syncable_since(db, utcnow_iso(since) if since else "")
+                   if tip_id not in queued]
+        db.conn.executemany(
             "INSERT OR IGNORE INTO sync_queue (tip_id, destination, received_at, next_attempt_at, created_at)"
-            " SELECT t.id, ?, t.received_at, ?, ? FROM tips t WHERE t.received_at >= ?"
-            " AND t.confirmation IS NOT 'pending' AND t.confirmation IS NOT 'dismissed'"
-            " AND NOT EXISTS (SELECT 1 FROM sync_queue q WHERE q.tip_id = t.id AND q.destination = ?)",
-            (destination, now_iso, now_iso, utcnow_iso(since) if since else "", destination),
+            " VALUES (?,?,?,?,?)", missing,
         )
-        return cursor.rowcount
+        return len(missing)
 
 
 def release_in_progress(db: Database) -> int:
@@ -94,16 +96,31 @@ def claim(db: Database, destination: str, now: datetime, limit: int) -> list[Que
     """Take up to ``limit`` due rows, oldest tip first, and mark them ``in_progress``."""
     with write_transaction(db):
         rows = db.execute(
-            "SELECT q.id, q.tip_id, q.attempts, t.reference, t.uid, t.received_at, t.tipster, t.text, t.status"
-            " FROM sync_queue q JOIN tips t ON t.id = q.tip_id"
-            " WHERE q.destination = ? AND q.status IN ('queued','failed') AND q.next_attempt_at <= ?"
-            " ORDER BY q.received_at, q.tip_id LIMIT ?",
+            "SELECT id, tip_id, attempts FROM sync_queue"
+            " WHERE destination = ? AND status IN ('queued','failed') AND next_attempt_at <= ?"
+            " ORDER BY received_at, tip_id LIMIT ?",
             (destination, utcnow_iso(now), limit),
         ).fetchall()
         db.conn.executemany(
             "UPDATE sync_queue SET status='in_progress' WHERE id=?", [(row[0],) for row in rows]
         )
-    return [QueuedTip(*row) for row in rows]
+        return with_tips(db, rows)
+
+
+def with_tips(db: Database, rows: list[tuple[int, int, int]]) -> list[QueuedTip]:
+    """Queue rows (id, tip id, attempts) with the tips they carry, read through ``gateway.tips``."""
+    carried = tips.for_sync(db, [tip_id for _, tip_id, _ in rows])
+    return [QueuedTip(row_id, tip_id, attempts, *carried[tip_id]) for row_id, tip_id, attempts in rows
+            if tip_id in carried]
+
+
+def unacknowledged(db: Database, destination: str) -> list[QueuedTip]:
+    """Every tip ``destination`` has not acknowledged, oldest first (a USB file's contents)."""
+    rows = db.execute(
+        "SELECT id, tip_id, attempts FROM sync_queue WHERE destination = ? AND status != 'done'"
+        " ORDER BY received_at, tip_id", (destination,),
+    ).fetchall()
+    return with_tips(db, rows)
 
 
 def mark_done(db: Database, row_ids: Iterable[int], now: datetime) -> int:
@@ -207,12 +224,14 @@ def waiting(db: Database, destination: str) -> int:
 
 def unfinished_rows(db: Database, limit: int) -> list[dict]:
     """Rows not yet acknowledged with their tip's reference, dead ones first, then oldest tip."""
-    return list(db.query(
-        "SELECT q.id, q.destination, q.status, q.attempts, q.next_attempt_at, q.last_error, t.reference,"
-        " t.received_at FROM sync_queue q JOIN tips t ON t.id = q.tip_id WHERE q.status != 'done'"
-        " ORDER BY q.status = 'dead' DESC, q.received_at, q.tip_id LIMIT ?",
+    rows = list(db.query(
+        "SELECT id, destination, status, attempts, next_attempt_at, last_error, tip_id, received_at"
+        " FROM sync_queue WHERE status != 'done' ORDER BY status = 'dead' DESC, received_at, tip_id LIMIT ?",
         [limit],
     ))
+    named = tips.references(db, [row["tip_id"] for row in rows])
+    return [{**{k: v for k, v in row.items() if k not in ("tip_id", "received_at")},
+             "reference": named.get(row["tip_id"]), "received_at": row["received_at"]} for row in rows]
 
 
 def depths(db: Database) -> dict[str, int]:

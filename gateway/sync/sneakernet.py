@@ -26,7 +26,7 @@ from gateway.clock import Clock
 from gateway.config import Config
 from gateway.errors import TinBaoError
 from gateway.storage import open_db, utcnow_iso, write_transaction
-from gateway.sync import hooks
+from gateway.sync import hooks, queue
 from gateway.sync.district import tip_payload
 from gateway.sync.queue import QueuedTip
 
@@ -118,12 +118,7 @@ def verify(document: dict[str, Any], key: str) -> dict[str, Any]:
 
 def unsynced(db: Database) -> list[QueuedTip]:
     """Tips the district has not acknowledged, oldest first."""
-    rows = db.execute(
-        "SELECT q.id, q.tip_id, q.attempts, t.reference, t.uid, t.received_at, t.tipster, t.text, t.status"
-        " FROM sync_queue q JOIN tips t ON t.id = q.tip_id"
-        " WHERE q.destination = 'district' AND q.status != 'done' ORDER BY q.received_at, q.tip_id"
-    ).fetchall()
-    return [QueuedTip(*row) for row in rows]
+    return queue.unacknowledged(db, "district")
 
 
 def build_export(db: Database, config: Config, now: datetime) -> tuple[bytes, int]:

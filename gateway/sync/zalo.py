@@ -30,7 +30,7 @@ from zoneinfo import ZoneInfo
 
 from sqlite_utils import Database
 
-from gateway import backoff, duty, phone
+from gateway import backoff, duty, phone, tips
 from gateway.config import Config
 from gateway.storage import utcnow_iso, write_transaction
 from gateway.sync import zalo_officers, zalo_tokens
@@ -428,7 +428,9 @@ def revive(db: Database, tip_id: int) -> int:
 
 def problems(db: Database, limit: int = 50) -> list[dict]:
     """Officers' deliveries that went wrong (retrying, dead, by SMS, missed), newest first, with the tip."""
-    return list(db.query(
-        "SELECT d.tip_id, d.officer_id, d.status, d.attempts, d.next_attempt_at, d.error, d.sms_outbox_id,"
-        " COALESCE(d.done_at, d.attempted_at) AS at, t.reference FROM zalo_deliveries d JOIN tips t ON t.id = d.tip_id"
-        " WHERE d.status IN ('failed','dead','sms','unreachable') ORDER BY at DESC LIMIT ?", [limit]))
+    rows = list(db.query(
+        "SELECT tip_id, officer_id, status, attempts, next_attempt_at, error, sms_outbox_id,"
+        " COALESCE(done_at, attempted_at) AS at FROM zalo_deliveries"
+        " WHERE status IN ('failed','dead','sms','unreachable') ORDER BY at DESC LIMIT ?", [limit]))
+    named = tips.references(db, [row["tip_id"] for row in rows])
+    return [{**row, "reference": named.get(row["tip_id"])} for row in rows]

@@ -91,13 +91,10 @@ def all_of(db: Database, officers: list[str]) -> list[Reach]:
     return [found.get(officer, Reach(officer)) for officer in officers]
 
 
-def _writing(db: Database):
-    """A write transaction, or the caller's when one is open (an SMS and its note commit together)."""
-    return db.atomic() if db.conn.in_transaction else write_transaction(db)
 
 
 def _upsert(db: Database, officer_id: str, assignments: str, values: tuple) -> None:
-    with _writing(db):
+    with write_transaction(db):  # the caller's when one is open: an SMS and its note commit together
         db.conn.execute("INSERT OR IGNORE INTO zalo_officers (officer_id) VALUES (?)", (officer_id,))
         db.conn.execute(f"UPDATE zalo_officers SET {assignments} WHERE officer_id = ?", (*values, officer_id))
 
@@ -150,7 +147,7 @@ def note_quota(db: Database, quota: dict[str, Any], now: datetime) -> None:
     """Keep what Zalo's last answer said of the OA's proactive quota (type, remaining, total)."""
     value = {"quota_type": str(quota.get("quota_type") or ""), "remain": _int(quota.get("remain")),
              "total": _int(quota.get("total")), "at": utcnow_iso(now)}
-    with _writing(db):
+    with write_transaction(db):
         state.put_json(db, QUOTA_KEY, value, now)
 
 

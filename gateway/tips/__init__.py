@@ -38,6 +38,8 @@ class Tip:
     uid: str
     #: True while an officer has not said whether it is a tip (held back from the sync queue).
     to_confirm: bool = False
+    #: When it was received (ISO UTC), as stored; None when the caller did not read it.
+    received_at: str | None = None
 
 
 def create(db: Database, *, gateway_id: str, tipster: str, text: str, inbox_id: int | None,
@@ -50,12 +52,13 @@ def create(db: Database, *, gateway_id: str, tipster: str, text: str, inbox_id: 
     next_id = db.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM tips").fetchone()[0]
     reference = f"{gateway_id.upper()}-{next_id:04d}"
     uid = f"{gateway_id.lower()}-{next_id}"
+    received_at = utcnow_iso(now)
     db.conn.execute(
         "INSERT INTO tips (id, reference, uid, received_at, tipster, text, inbox_id, confirmation)"
         " VALUES (?,?,?,?,?,?,?,?)",
-        (next_id, reference, uid, utcnow_iso(now), tipster, text, inbox_id, PENDING if to_confirm else None),
+        (next_id, reference, uid, received_at, tipster, text, inbox_id, PENDING if to_confirm else None),
     )
-    return Tip(next_id, reference, uid, to_confirm)
+    return Tip(next_id, reference, uid, to_confirm, received_at)
 
 
 def set_confirmation(db: Database, tip_id: int, value: str) -> None:
@@ -88,6 +91,11 @@ def set_village(db: Database, tip_id: int, village: str | None) -> None:
     db.execute("UPDATE tips SET village = ? WHERE id = ?", (village, tip_id))
 
 
+def forget_tipster(db: Database, number: str) -> None:
+    """Delete the tips ``number`` sent (the dry run's "start again", in its sandbox only)."""
+    db.execute("DELETE FROM tips WHERE tipster = ?", (number,))
+
+
 def upstream_text(text: str) -> tuple[str, bool]:
     """The text as the hub receives it, and whether it was cut (``UPSTREAM_TEXT_MAX``)."""
     if len(text) <= UPSTREAM_TEXT_MAX:
@@ -102,6 +110,51 @@ def by_reference(db: Database, reference: str) -> dict[str, Any] | None:
     """One whole tip row by the reference the tipster quotes (any letter case); None if unknown."""
     rows = list(db.query("SELECT * FROM tips WHERE reference = ?", [reference.upper()]))
     return rows[0] if rows else None
+
+
+def get(db: Database, tip_id: int) -> dict[str, Any] | None:
+    """One whole tip row by id; None if unknown."""
+    return next(db.query("SELECT * FROM tips WHERE id = ?", [tip_id]), None)
+
+
+def village_of(db: Database, tip_id: int) -> str | None:
+    """The village written on a tip (None: none yet, or no such tip)."""
+    row = db.execute("SELECT village FROM tips WHERE id = ?", [tip_id]).fetchone()
+    return row[0] if row else None
+
+
+def by_uid(db: Database, uid: str) -> dict[str, Any] | None:
+    """One whole tip row by its uid (``cl-42``, what the hub names it by); None if unknown."""
+    return next(db.query("SELECT * FROM tips WHERE uid = ?", [uid]), None)
+
+
+SYNC_COLUMNS = ("reference", "uid", "received_at", "tipster", "text", "status")
+_CHUNK = 500  # SQLite host parameters per IN (...)
+
+
+def for_sync(db: Database, tip_ids: list[int]) -> dict[int, tuple]:
+    """What a destination gets of each tip, by id: ``SYNC_COLUMNS`` in that order."""
+    found: dict[int, tuple] = {}
+    for start in range(0, len(tip_ids), _CHUNK):
+        chunk = tip_ids[start: start + _CHUNK]
+        found.update((row[0], tuple(row[1:])) for row in db.execute(
+            f"SELECT id, {', '.join(SYNC_COLUMNS)} FROM tips WHERE id IN ({','.join('?' * len(chunk))})", chunk))
+    return found
+
+
+def references(db: Database, tip_ids: list[int]) -> dict[int, str]:
+    """Each tip's reference (``CL-0042``), by id."""
+    return {tip_id: row[0] for tip_id, row in for_sync(db, tip_ids).items()}
+
+
+def syncable_since(db: Database, since: str) -> list[tuple[int, str]]:
+    """(id, received_at) of every tip received at or after the ISO moment ``since`` that may
+    leave the commune: not one waiting to be confirmed, nor one dismissed as no tip."""
+    return db.execute(
+        "SELECT id, received_at FROM tips WHERE received_at >= ?"
+        " AND confirmation IS NOT 'pending' AND confirmation IS NOT 'dismissed' ORDER BY id",
+        [since],
+    ).fetchall()
 
 
 def recent(db: Database, limit: int = 10, text_chars: int = 200) -> list[dict[str, Any]]:

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from gateway import outbox
 from gateway.storage import utcnow_iso
 
 
@@ -62,13 +63,12 @@ def notes(db: Database, tip_id: int) -> list[dict[str, Any]]:
 
 
 def replies(db: Database, tip_id: int) -> list[dict[str, Any]]:
-    """The officers' SMS replies to a tip, with their delivery state, oldest first."""
-    return list(db.query(
-        """
-        SELECT h.at, h.by, o.id, o.text, o.status, o.parts_total, o.parts_sent, o.encoding,
-               o.last_error, o.sent_at, o.delivered_at
-        FROM tip_history h JOIN outbox o ON o.id = h.outbox_id
-        WHERE h.tip_id = ? AND h.action = 'reply' ORDER BY h.id
-        """,
-        [tip_id],
+    """The officers' SMS replies to a tip, with their delivery state (read through the outbox), oldest first."""
+    sent = list(db.query(
+        "SELECT at, by, outbox_id FROM tip_history WHERE tip_id = ? AND action = 'reply' ORDER BY id", [tip_id]
     ))
+    messages = outbox.messages(db, [row["outbox_id"] for row in sent if row["outbox_id"] is not None])
+    columns = ("id", "text", "status", "parts_total", "parts_sent", "encoding", "last_error", "sent_at",
+               "delivered_at")
+    return [{"at": row["at"], "by": row["by"], **{c: messages[row["outbox_id"]][c] for c in columns}}
+            for row in sent if row["outbox_id"] in messages]

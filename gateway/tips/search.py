@@ -14,6 +14,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from gateway.sms.text import fold
+from gateway.sql import Where
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 MAX_SEARCH_TERMS = 8
@@ -47,29 +48,13 @@ class TipFilter:
     confirmation: str | None = None  # "pending": only messages waiting to be confirmed
 
     def where(self) -> tuple[str, list[Any]]:
-        clauses, params = [], []
-        if self.status:
-            clauses.append("t.status = ?")
-            params.append(self.status)
-        if self.village:
-            clauses.append("t.village = ?")
-            params.append(self.village)
-        if self.assigned_to:
-            clauses.append("t.assigned_to = ?")
-            params.append(self.assigned_to)
-        if self.confirmation:
-            clauses.append("t.confirmation = ?")
-            params.append(self.confirmation)
-        if self.since:
-            clauses.append("t.received_at >= ?")
-            params.append(self.since)
-        if self.until:
-            clauses.append("t.received_at < ?")
-            params.append(self.until)
+        """The SQL condition on ``tips t`` and its parameters (``gateway.sql.Where``)."""
+        where = (Where().equal("t.status", self.status).equal("t.village", self.village)
+                 .equal("t.assigned_to", self.assigned_to).equal("t.confirmation", self.confirmation)
+                 .at_or_after("t.received_at", self.since).before("t.received_at", self.until))
         if self.search:
-            clauses.append("t.id IN (SELECT rowid FROM tips_fts WHERE tips_fts MATCH ?)")
-            params.append(self.search)
-        return (" AND ".join(clauses) or "1"), params
+            where.add("t.id IN (SELECT rowid FROM tips_fts WHERE tips_fts MATCH ?)", self.search)
+        return where.sql(), where.params
 
     def source(self) -> tuple[str, str, list[Any], str]:
         """(FROM, WHERE, parameters, the tip's id) for a page or a count, newest first by that id.

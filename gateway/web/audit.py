@@ -20,6 +20,7 @@ from typing import Any
 from flask_babel import lazy_gettext as _l
 from sqlite_utils import Database
 
+from gateway.sql import like_literal
 from gateway.storage import utcnow_iso
 
 MAX_DETAIL_CHARS = 2000
@@ -257,7 +258,7 @@ def search(
     if action:
         if action.endswith("."):
             clauses.append("action LIKE ? ESCAPE '\\'")
-            params.append(action.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
+            params.append(like_literal(action) + "%")
         else:
             clauses.append("action = ?")
             params.append(action)

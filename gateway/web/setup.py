@@ -35,7 +35,6 @@ from gateway import phone
 from gateway.broadcasts import subscribers
 from gateway.errors import ConfigError
 from gateway.menus import versions as menu_versions
-from gateway.menus.book import MenuBook
 from gateway.menus.compile import is_unset
 from gateway.storage import write_transaction
 from gateway.web import audit, current_config, current_services, register_area
@@ -113,20 +112,21 @@ def register(app: Flask) -> None:
 # -- the one rule ----------------------------------------------------------------------------
 
 
-def book_in_use(db: Database) -> MenuBook:
-    """The menus in use (``menu_versions.load_current``), kept on the app until a version is
-    saved or a shipped file changes; ConfigError when they cannot be read."""
+def menus_in_use(db: Database) -> menu_versions.InUse:
+    """The menus answering now (``menu_versions.in_use``, with the gateway's reserved keywords),
+    kept on the app until a version is saved or a shipped file changes (``KeptInUse``);
+    ConfigError when not even the shipped files load."""
     from flask import current_app
 
     config = current_config()
-    kept = current_app.extensions.setdefault("tinbao_book_in_use", menu_versions.BookInUse())
+    kept = current_app.extensions.setdefault("tinbao_menus_in_use", menu_versions.KeptInUse())
     return kept.get(db, config.menus_path, **menu_versions.book_options(config, current_services().menus_reserved))
 
 
 def unset_contacts(db: Database) -> list[str]:
     """``file: name`` of each contact of the menus in use still holding a placeholder
-    (``MenuBook.unset_contacts`` of the book ``load_current`` picks: the one rule)."""
-    return book_in_use(db).unset_contacts()
+    (``MenuBook.unset_contacts`` of the book ``in_use`` picks: the one rule)."""
+    return menus_in_use(db).book.unset_contacts()
 
 
 def setup_complete(db: Database) -> bool | None:

@@ -5,7 +5,8 @@ rendered by Jinja and the rows rebuilt by ``static/dashboard.js`` show the same 
 SMS text goes out as data only: Jinja escapes it, the script sets it with ``textContent``.
 
 Every figure is read through the area that owns it (inbox, outbox, tips, the sync queue, the
-modem's published state). A database that cannot be read is an error on the page (503, see
+modem's published state). When to raise an alert is ``gateway.alerts``' rule (the doctor reads the
+same rules); this page only words each one. A database that cannot be read is an error on the page (503, see
 ``gateway.web.create_app``) and ``database: error`` in ``/healthz``, never a row of zeros.
 """
 
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -22,14 +23,12 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlite_utils import Database
 
-from gateway import backup, inbox, outbox, state, tips
+from gateway import alerts as alert_rules
+from gateway import backup, inbox, outbox, tips
 from gateway import clock as clock_rule
-from gateway.clock import STATE_KEY as CLOCK_STATE_KEY
 from gateway.errors import ConfigError
 from gateway.modem import status as modem_status
 from gateway.sync import queue as sync_queue
-from gateway.sync import report as sync_report
-from gateway.sync import zalo_officers, zalo_tokens
 from gateway.web import charts, current_config, current_services, setup
 from gateway.web.filters import handler_label, label, local_time, mask, shorten, signal_bars, tone
 from gateway.web.simulator import panel_context
@@ -44,8 +43,6 @@ TIP_ROWS = 10
 LIST_TEXT_CHARS = 200
 TIP_TEXT_CHARS = 100
 REFRESH_SECONDS = 5
-SIM_NEARLY_FULL = 0.8
-
 _INBOX_NOTES = {"binary": _l("Tin nhị phân"), "undecodable": _l("Không giải mã được")}
 
 
@@ -98,16 +95,23 @@ def _time_display(stamp: str | None, tz: ZoneInfo, doubt_before: datetime | None
     return f"{shown} (?)" if shown and _doubtful(stamp, doubt_before) else shown
 
 
-def menu_titles() -> dict[str, str]:
-    """The menu items' titles in use ("1.3" → its title), to name items instead of numbers.
+def menus_in_use() -> Any:
+    """The menus answering now (``menus.versions.in_use``, with the gateway's reserved keywords).
 
-    From the book in use (``setup.book_in_use``, kept until a version is saved); menus that
-    no longer load leave the numbers as they are.
+    Kept on the app until a version is saved or a shipped file changes (``setup.menus_in_use``);
+    None when not even the shipped files load.
     """
     try:
-        return setup.book_in_use(current_services().db.get()).titles()
+        return setup.menus_in_use(current_services().db.get())
     except ConfigError:
-        return {}
+        return None
+
+
+def menu_titles() -> dict[str, str]:
+    """The menu items' titles in use ("1.3" → its title), to name items instead of numbers;
+    a menu that no longer loads leaves the numbers as they are."""
+    found = menus_in_use()
+    return found.book.titles() if found is not None else {}
 
 
 def inbox_view(row: dict[str, Any], tz: ZoneInfo, doubt_before: datetime | None = None,
@@ -166,19 +170,6 @@ def tip_view(row: dict[str, Any], tz: ZoneInfo, doubt_before: datetime | None = 
     }
 
 
-def clock_trusted(db: Database | None, now: datetime) -> bool:
-    """The clock's own verdict (state 'clock', when something keeps it), else a sanity check.
-
-    A Pi has no battery-backed clock: after a power cut without network time it may think it
-    is 1970, and every tip would be stamped wrong until somebody notices.
-    """
-    from gateway.clock import trusted  # the one rule (DESIGN.md, rule 7)
-
-    return trusted(state.get_json(db, CLOCK_STATE_KEY) if db is not None else None, now)
-
-
-#: How long after a correction the dashboard keeps saying which times to doubt.
-CORRECTION_ALERT_FOR = timedelta(days=30)
 _CLOCK_SOURCES = {"modem": _l("giờ mạng của modem"), "sms": _l("dấu thời gian của tổng đài SMS")}
 
 
@@ -190,27 +181,6 @@ def _duration(seconds: float) -> str:
     if hours:
         return _("%(hours)d giờ %(minutes)d phút", hours=hours, minutes=minutes)
     return _("%(minutes)d phút", minutes=minutes)
-
-
-def clock_alerts(db: Database, now: datetime, tz: ZoneInfo, add) -> None:
-    """The Pi's clock is off and the network's time is used; which times written before may be wrong."""
-    clock = clock_rule.published(db, now)
-    if clock["trusted"] and clock["source"] != "system":
-        offset = clock["offset_seconds"]
-        text = (_("Đồng hồ của Pi chậm %(duration)s so với %(source)s: cổng đang dùng giờ mạng cho mọi bản ghi. "
-                  "Hãy kiểm tra nguồn điện và giờ của Pi.", duration=_duration(offset),
-                  source=_CLOCK_SOURCES[clock["source"]])
-                if offset > 0 else
-                _("Đồng hồ của Pi nhanh %(duration)s so với %(source)s: cổng đang dùng giờ mạng cho mọi bản ghi. "
-                  "Hãy kiểm tra nguồn điện và giờ của Pi.", duration=_duration(offset),
-                  source=_CLOCK_SOURCES[clock["source"]]))
-        add("clock_offset", "wait", text)
-    doubt = clock["doubt_before"]
-    if doubt and now - datetime.fromisoformat(doubt) < CORRECTION_ALERT_FOR:
-        add("clock_corrected", "wait",
-            _("Đồng hồ đã được chỉnh %(duration)s lúc %(at)s: giờ của các bản ghi trước %(before)s "
-              "(đánh dấu (?)) có thể sai.", duration=_duration(clock["corrected_by_seconds"]),
-              at=local_time(clock["corrected_at"], tz), before=local_time(doubt, tz)))
 
 
 def doubt_before(db: Database) -> datetime | None:
@@ -232,69 +202,87 @@ def storage_problem() -> dict[str, str] | None:
     return health.problem() if health is not None else None
 
 
+def alert_text(alert: alert_rules.Alert, tz: ZoneInfo) -> str:
+    """One alert of ``gateway.alerts`` in the officer's language."""
+    v, config = alert.values, current_config()
+    match alert.key:
+        case "storage":
+            return _("Cổng không ghi được dữ liệu (%(reason)s) từ %(since)s: tin nhắn mới được giữ"
+                     " trong SIM và chưa được trả lời. Hãy giải phóng chỗ trống hoặc thay thẻ nhớ;"
+                     " cổng tự chạy lại khi ghi được.",
+                     reason=storage_reason(v["reason"]), since=local_time(v["since"], config.timezone))
+        case "modem":
+            detail = f" ({v['error']})" if v["error"] else ""
+            return _("Modem không hoạt động: %(state)s%(detail)s. Kiểm tra dây cắm và SIM.",
+                     state=label("modem", v["state"]), detail=detail)
+        case "sim":
+            return _("Bộ nhớ SIM sắp đầy (%(used)d/%(total)d tin): tin mới có thể không vào được.",
+                     used=v["used"], total=v["total"])
+        case "clock":
+            return _("Đồng hồ của cổng chưa đúng giờ (chưa lấy được giờ chuẩn): "
+                     "thời gian của tin báo có thể sai.")
+        case "clock_offset":
+            offset, source = v["offset_seconds"], _CLOCK_SOURCES[v["source"]]
+            if offset > 0:
+                return _("Đồng hồ của Pi chậm %(duration)s so với %(source)s: cổng đang dùng giờ mạng cho mọi"
+                         " bản ghi. Hãy kiểm tra nguồn điện và giờ của Pi.", duration=_duration(offset), source=source)
+            return _("Đồng hồ của Pi nhanh %(duration)s so với %(source)s: cổng đang dùng giờ mạng cho mọi"
+                     " bản ghi. Hãy kiểm tra nguồn điện và giờ của Pi.", duration=_duration(offset), source=source)
+        case "clock_corrected":
+            return _("Đồng hồ đã được chỉnh %(duration)s lúc %(at)s: giờ của các bản ghi trước %(before)s "
+                     "(đánh dấu (?)) có thể sai.", duration=_duration(v["by_seconds"]),
+                     at=local_time(v["at"], tz), before=local_time(v["before"], tz))
+        case "modem_2g":
+            return _("Modem dùng cấu hình 2G (%(profile)s): mạng 2G ở Việt Nam đã tắt từ 15/9/2026, "
+                     "modem này không đăng ký được mạng. Hãy dùng modem LTE (SIM7600, A7670, "
+                     "EC25/EG25, E3372) và cấu hình tương ứng.", profile=v["profile"])
+        case "zalo":
+            return _("Zalo OA cần cấp quyền lại: tin báo chưa được chuyển lên Zalo.")
+        case "district":
+            return _("Máy chủ %(hub)s từ chối mã truy cập: cần kiểm tra cấu hình.", hub=config.hub.level)
+        case "zalo_quota":
+            return _("Hạn mức tin chủ động của Zalo OA còn %(n)d tin: cán bộ ngoài 48 giờ sẽ nhận tin báo bằng SMS. "
+                     "Cần báo quản trị OA.", n=v["remain"])
+        case "zalo_token":
+            return _("Refresh token của Zalo OA hết hạn lúc %(t)s nếu không được làm mới: "
+                     "kiểm tra Internet của cổng hoặc cấp quyền lại cho OA.",
+                     t=local_time(v["expires_at"], config.timezone))
+        case "sync_dead":
+            return _("%(n)d tin báo bị nơi nhận từ chối, cần xem lại.", n=v["n"])
+        case "inbox_failed":
+            return _("%(n)d tin nhắn đến xử lý lỗi sau nhiều lần thử: cần xem và thử lại.", n=v["n"])
+        case "setup":
+            return _("Chưa cài đặt ban đầu: tin trả lời người dân còn chỗ trống của mẫu (xxxx, 09xx xxx xxx)"
+                     " thay cho tên xã, số điện thoại và các thôn.")
+        case "menus_clash":
+            return _("Thực đơn đang dùng (bản #%(version)d) có từ khóa mà cổng dành riêng: %(words)s. Cổng vẫn"
+                     " dùng bản này; tin nhắn đúng các từ đó do cổng tự trả lời (đăng ký, hủy nhận tin), không"
+                     " theo thực đơn. Hãy đổi các từ khóa đó trong thực đơn.",
+                     version=v["version"], words=", ".join(v["keywords"]))
+        case "menus_skipped":
+            return _("Bản thực đơn #%(skipped)s không tải được nữa (%(reason)s): cổng đang dùng bản #%(version)d."
+                     " Hãy sửa và lưu lại thực đơn.", skipped=", #".join(map(str, v["skipped"])),
+                     reason=v["reason"], version=v["version"])
+        case "backup":
+            return _("Chưa sao lưu cơ sở dữ liệu trong hơn 2 ngày: chạy python app.py doctor để xem cách sửa.")
+    return alert.key
+
+
 def alerts(db: Database, modem: dict[str, Any], now: datetime, tz: ZoneInfo | None = None,
            problem: dict[str, str] | None = None) -> list[dict[str, str]]:
-    """What needs a person: each alert is a tone (``bad``/``wait``) and a sentence."""
-    found: list[dict[str, str]] = []
-
-    def add(key: str, tone_name: str, text: str) -> None:
-        found.append({"key": key, "tone": tone_name, "text": text})
-
-    if problem is not None:
-        add("storage", "bad", _("Cổng không ghi được dữ liệu (%(reason)s) từ %(since)s: tin nhắn mới được giữ"
-                                " trong SIM và chưa được trả lời. Hãy giải phóng chỗ trống hoặc thay thẻ nhớ;"
-                                " cổng tự chạy lại khi ghi được.",
-                                reason=storage_reason(problem["reason"]),
-                                since=local_time(problem["since"], current_config().timezone)))
-    if modem["state"] in ("unplugged", "error", "unknown"):
-        detail = f" ({modem['error']})" if modem["error"] else ""
-        add("modem", "bad", _("Modem không hoạt động: %(state)s%(detail)s. Kiểm tra dây cắm và SIM.",
-                              state=label("modem", modem["state"]), detail=detail))
-    used, total = modem["sim_used"], modem["sim_total"]
-    if used is not None and total and used / total >= SIM_NEARLY_FULL:
-        add("sim", "bad" if used >= total else "wait",
-            _("Bộ nhớ SIM sắp đầy (%(used)d/%(total)d tin): tin mới có thể không vào được.",
-              used=used, total=total))
-    if not clock_trusted(db, now):
-        add("clock", "wait", _("Đồng hồ của cổng chưa đúng giờ (chưa lấy được giờ chuẩn): "
-                               "thời gian của tin báo có thể sai."))
-    clock_alerts(db, now, tz or current_config().timezone, add)
-    if modem["generation"] == "2g":
-        add("modem_2g", "bad", _("Modem dùng cấu hình 2G (%(profile)s): mạng 2G ở Việt Nam đã tắt từ 15/9/2026, "
-                                 "modem này không đăng ký được mạng. Hãy dùng modem LTE (SIM7600, A7670, "
-                                 "EC25/EG25, E3372) và cấu hình tương ứng.", profile=modem["profile"] or "?"))
-    sync = sync_report.read(db)
-    if sync["zalo"]["state"] == "needs_reauth":
-        add("zalo", "bad", _("Zalo OA cần cấp quyền lại: tin báo chưa được chuyển lên Zalo."))
-    if sync["district"]["state"] == "needs_reauth":
-        add("district", "bad", _("Máy chủ %(hub)s từ chối mã truy cập: cần kiểm tra cấu hình.",
-                                 hub=current_config().hub.level))
-    if current_config().zalo.enabled:
-        low = zalo_officers.quota_low(db, current_config().zalo.quota_alert)
-        if low:
-            add("zalo_quota", "bad" if not low["remain"] else "wait",
-                _("Hạn mức tin chủ động của Zalo OA còn %(n)d tin: cán bộ ngoài 48 giờ sẽ nhận tin báo bằng SMS. "
-                  "Cần báo quản trị OA.", n=low["remain"]))
-        expiring = zalo_tokens.refresh_expiring(db, now)
-        if expiring:
-            add("zalo_token", "bad", _("Refresh token của Zalo OA hết hạn lúc %(t)s nếu không được làm mới: "
-                                       "kiểm tra Internet của cổng hoặc cấp quyền lại cho OA.",
-                                       t=local_time(expiring.isoformat(), current_config().timezone)))
-    dead = sync_queue.dead_count(db)
-    if dead:
-        add("sync_dead", "bad", _("%(n)d tin báo bị nơi nhận từ chối, cần xem lại.", n=dead))
-    failed_inbox = inbox.failed_count(db)
-    if failed_inbox:
-        add("inbox_failed", "bad", _("%(n)d tin nhắn đến xử lý lỗi sau nhiều lần thử: cần xem và thử lại.",
-                                     n=failed_inbox))
-        found[-1].update(url=url_for("failures.page"), link=_("Xem và thử lại"))
-    if setup.setup_complete(db) is False:
-        add("setup", "bad", _("Chưa cài đặt ban đầu: tin trả lời người dân còn chỗ trống của mẫu (xxxx, 09xx xxx xxx)"
-                              " thay cho tên xã, số điện thoại và các thôn."))
-        found[-1].update(url=url_for("setup.page"), link=_("Cài đặt ngay"))
-    if backup.freshness(db, now).stale:
-        add("backup", "wait", _("Chưa sao lưu cơ sở dữ liệu trong hơn 2 ngày: "
-                                "chạy python app.py doctor để xem cách sửa."))
+    """What needs a person (the rules: ``gateway.alerts``): each a key, a tone and a sentence."""
+    tz = tz or current_config().timezone
+    found = []
+    for alert in alert_rules.gather(db, modem, now, current_config(), write_problem=problem,
+                                    setup_complete=setup.setup_complete(db), menus_in_use=menus_in_use()):
+        view = {"key": alert.key, "tone": alert.tone, "text": alert_text(alert, tz)}
+        if alert.key == "inbox_failed":
+            view.update(url=url_for("failures.page"), link=_("Xem và thử lại"))
+        elif alert.key == "setup":
+            view.update(url=url_for("setup.page"), link=_("Cài đặt ngay"))
+        elif alert.key in ("menus_clash", "menus_skipped"):
+            view.update(url=url_for("menus.index"), link=_("Sửa thực đơn"))
+        found.append(view)
     return found
 
 
