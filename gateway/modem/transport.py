@@ -98,6 +98,7 @@ class _Comms(SerialComms):
         )
         self.alive = True
         self._unread = 0
+        self.reader_ended = False
         self.rxThread = threading.Thread(target=self._readLoop, daemon=True)
         self.rxThread.start()
 
@@ -133,6 +134,15 @@ class _Comms(SerialComms):
             except Exception:  # noqa: BLE001 - as the library: closing a dead port must not hide why
                 pass
             self.fatalErrorCallback(exc)
+        finally:
+            # The reader ends (a dead port, or a byte that is no text kills it as it kills the
+            # library's): a command waiting for its answer will get none, so it stops waiting
+            # now (``_write`` sees the dead reader) rather than after its timeout (30 s for a
+            # listing).
+            self.reader_ended = True  # before the wake: the waiting writer must see it
+            waiting = self._responseEvent
+            if waiting is not None:
+                waiting.set()
 
     def _handleLineRead(self, line: str, checkForResponseTerm: bool = True) -> None:  # noqa: N802
         """The library's, with "nothing more on the way" counting the bytes read but not yet
@@ -433,12 +443,24 @@ class ModemTransport:
         if modem is None:
             raise ModemError("modem is not connected")
         try:
-            return modem.write(command, timeout=timeout or self.command_timeout, **kwargs)
+            lines = modem.write(command, timeout=timeout or self.command_timeout, **kwargs)
         except (serial.SerialException, OSError, AttributeError) as exc:
             self._fatal.set()
             raise ModemError(f"modem port {self.port} failed: {exc}") from exc
         except TimeoutException as exc:
             raise ModemError(f"modem did not answer {command.split('=')[0]}") from exc
+        except Exception as exc:
+            if not self._reading(modem):  # the answer was cut short by the reader's end
+                raise ModemError(f"modem reader died during {command.split('=')[0]}") from exc
+            raise
+        if not self._reading(modem):
+            raise ModemError(f"modem reader died during {command.split('=')[0]}")
+        return lines
+
+    @staticmethod
+    def _reading(modem: GsmModem) -> bool:
+        """False once python-gsmmodem's reader (our ``_Comms._readLoop``) has ended."""
+        return not getattr(modem, "reader_ended", False)
 
     def list_stored(self) -> tuple[list[StoredPdu], bool]:
         """Every message in every store of the profile, without deleting (``AT+CMGL=4`` each).
