@@ -16,8 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from gateway.database import prepare_gateway
 from gateway.modem.emulator.client import EmulatorClient
-from gateway.service import prepare_gateway
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -6,7 +6,7 @@ emulator in its own process, with an officer on duty and Zalo and the district s
 and unreachable. Sends the realistic mix (``_harness.CONVERSATIONS``) in bursts of 1,000
 with delivery reports on, and after each burst two officers log in through the real login
 form (the password hash is the one moment that asks for memory: see
-``gateway.web.accounts.PASSWORD_HASH_METHOD``). Reads the gateway process's resident memory
+``gateway.accounts.users.PASSWORD_HASH_METHOD``). Reads the gateway process's resident memory
 at the end, and its peak.
 
     python bench/memory.py [--messages 10000] [--logins 20] [--quick]

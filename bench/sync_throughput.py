@@ -2,7 +2,7 @@
 
 The hub runs as ``python app.py district`` (waitress, its durable connections: the hub
 fsyncs each batch before it answers "accepted", because the gateway then forgets the tip).
-Each commune gateway is ``python -m gateway.sync.worker`` in its own process with its own
+Each commune gateway is ``python app.py sync`` in its own process with its own
 database, as on its own Pi. Tips are queued in every gateway's database in one moment (as
 a router would: tip and sync row together); the clock runs until every gateway has every
 tip acknowledged by the hub.
@@ -66,7 +66,7 @@ def start_gateway(work: Path, gateway_id: str, port: int, batch: int) -> tuple[s
     env.update({"TINBAO_STORAGE_PATH": str(path), "TINBAO_GATEWAY_ID": gateway_id,
                 "TINBAO_DISTRICT_URL": f"http://127.0.0.1:{port}", "TINBAO_DISTRICT_TOKEN": f"token-{gateway_id}",
                 "TINBAO_SYNC_BATCH_SIZE": str(batch), "TINBAO_SYNC_POLL_INTERVAL": "0.05"})
-    proc = subprocess.Popen([sys.executable, "-m", "gateway.sync.worker", "--log-level", "WARNING"], cwd=ROOT, env=env)
+    proc = subprocess.Popen([sys.executable, "app.py", "--log-level", "WARNING", "sync"], cwd=ROOT, env=env)
     return proc, path
 
 

@@ -34,8 +34,8 @@ from zoneinfo import ZoneInfo
 
 from _harness import PASSWORD, RunningGateway, create_user, figure, percentile, workdir
 
+from gateway.accounts import users
 from gateway.storage import open_db, utcnow_iso
-from gateway.web import accounts
 
 COMMAND = "python bench/web_response.py"
 TARGET_MS = 100.0
@@ -98,7 +98,7 @@ def fill(path: Path, n_tips: int, n_messages: int, seed: int = 7) -> None:
             tip_rows,
         )
     for name in OFFICERS[1:]:
-        accounts.create_user(db, name, PASSWORD, "officer", by="bench")
+        users.create_user(db, name, PASSWORD, "officer", by="bench")
     db.execute("ANALYZE")
     db.close()
     print(f"filled {n_tips:,} tips, {n_in:,} inbound + {n_out:,} outbound messages "

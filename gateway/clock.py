@@ -10,6 +10,10 @@ timestamp is the time (see the section below).
 (``gateway/service.py`` builds one). It is the system clock corrected by the network's
 offset when the Pi is more than five minutes off, so every record (inbox, tips, outbox,
 sync queue, audit log, broadcasts) carries the network's time (DESIGN.md, rule 7).
+
+A leaf: the clock reads its evidence through the callables it is given (``Evidence``, wired
+in ``gateway/service.py``: the modem's network time, the SMS centre's stamps), so importing
+it loads no area, and the hub's clock no inbox.
 """
 
 from __future__ import annotations
@@ -17,14 +21,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlite_utils import Database
 
-from gateway import inbox, state
+from gateway import state
 from gateway.storage import utcnow_iso
 
 log = logging.getLogger(__name__)
@@ -160,12 +164,35 @@ CORRECTED_KEY = "clock_corrected"
 MODEM_READING_MAX_AGE = timedelta(hours=6)
 
 
+def _no_network_time(db: Database) -> tuple[datetime, datetime] | None:
+    return None
+
+
+def _no_centre_stamps(db: Database, after_id: int) -> tuple[int, tuple[str, str] | None]:
+    return after_id, None
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Where the network's time is read; the gateway wires both (``gateway.service.CLOCK_EVIDENCE``).
+
+    ``network_time(db)``: the network time a modem last read and the system clock's reading
+    then, or None (``gateway.modem.status.network_time``). ``centre_stamps(db, after_id)``: the
+    highest inbox id, and the SMS centre's stamp with our ``received_at`` of the newest message
+    after ``after_id`` (``gateway.inbox.newest_centre_stamp``). Without evidence (the default)
+    the system clock is judged alone.
+    """
+
+    network_time: Callable[[Database], tuple[datetime, datetime] | None] = _no_network_time
+    centre_stamps: Callable[[Database, int], tuple[int, tuple[str, str] | None]] = _no_centre_stamps
+
+
 class TrustedClock(Clock):
     """The system clock corrected by the last check's offset; ``trusted`` says if schedules may run.
 
     One per gateway, shared by every worker and the page. ``check(db)`` reads the sources
-    (the modem's network time in ``state`` key ``modem_time``, the SMS centre timestamps of
-    the messages received since the last check) and judges them by ``judge``; the gateway
+    through its ``Evidence`` (the modem's network time, the SMS centre timestamps of the
+    messages received since the last check) and judges them by ``judge``; the gateway
     checks at start, whenever the modem worker publishes a network time, and on every
     broadcast tick. ``now()`` is cheap and thread-safe. Before the first check the clock
     is the system clock, untrusted.
@@ -176,9 +203,11 @@ class TrustedClock(Clock):
     not used (their offset is not known).
     """
 
-    def __init__(self, base: Clock | None = None, *, floor: datetime = BUILD_DATE) -> None:
+    def __init__(self, base: Clock | None = None, *, floor: datetime = BUILD_DATE,
+                 evidence: Evidence | None = None) -> None:
         self.base = base or Clock()
         self.floor = floor
+        self.evidence = evidence or Evidence()
         self._reading = ClockReading(False, "system", 0.0)
         self._lock = threading.Lock()
         self._check_lock = threading.Lock()
@@ -210,7 +239,7 @@ class TrustedClock(Clock):
             system_now = self.base.now()
             old = self.reading
             sms = self._sms_evidence(db, system_now, old.offset_seconds)
-            reading = judge(system_now, _modem_reading(db, system_now), sms, self.floor)
+            reading = judge(system_now, self._modem_reading(db, system_now), sms, self.floor)
             with self._lock:
                 self._reading = reading
             change = reading.offset_seconds - old.offset_seconds
@@ -240,7 +269,7 @@ class TrustedClock(Clock):
         It holds while the system clock runs steadily since (measured on the monotonic
         clock): a system clock set meanwhile (NTP, an officer) makes it void.
         """
-        top, newest = inbox.newest_centre_stamp(db, self._sms_after or 0)
+        top, newest = self.evidence.centre_stamps(db, self._sms_after or 0)
         first, self._sms_after = self._sms_after is None, top
         if newest is not None and not first:
             try:
@@ -256,20 +285,14 @@ class TrustedClock(Clock):
             return None
         return stamp, ours
 
-
-def _modem_reading(db: Database, system_now: datetime) -> tuple[datetime, datetime] | None:
-    """The modem's network time and the system clock's reading then (``ModemWorker`` publishes it)."""
-    value = state.get_json(db, "modem_time")
-    if value is None:
-        return None
-    try:
-        network = datetime.fromisoformat(value["network_time"])
-        ours = datetime.fromisoformat(value["system_time"])
-    except (ValueError, KeyError, TypeError):
-        return None
-    if abs(system_now - ours) > MODEM_READING_MAX_AGE:
-        return None  # stale, or taken before the system clock jumped
-    return network, ours
+    def _modem_reading(self, db: Database, system_now: datetime) -> tuple[datetime, datetime] | None:
+        """The modem's network time and the system clock's reading then, while it is fresh."""
+        reading = self.evidence.network_time(db)
+        if reading is None:
+            return None
+        if abs(system_now - reading[1]) > MODEM_READING_MAX_AGE:
+            return None  # stale, or taken before the system clock jumped
+        return reading
 
 
 def published(db: Database | None, system_now: datetime) -> dict[str, Any]:

@@ -2,8 +2,24 @@
 
 DESIGN.md's contract: defaults live in ``firmware_config/gateway.toml``; ``--config FILE`` or
 ``TINBAO_CONFIG`` chooses another file; every key can be overridden by an environment variable
-``TINBAO_<SECTION>_<KEY>``. A wrong value stops start-up with one clear line naming the key,
-so the schema below is the single list of keys, their types and their limits.
+``TINBAO_<SECTION>_<KEY>``. A wrong value stops start-up with one clear line naming the key.
+
+**Adding a key is writing one field.** Each section is a frozen dataclass below; each key is
+one field declared with :func:`key`: its type (``str``, ``int``, ``float``, ``bool``,
+``list[str]``, ``dict[str, str]``), its default, one line of help, and optionally a
+``check`` (a function returning what is wrong, or None) and ``secret=True`` (kept out of
+the repr). A new section is a new dataclass and one field of :class:`Config`. ``SCHEMA``,
+the environment names, the loader's conversions and checks all come from these fields. Then
+``python -m gateway.config_docs update`` rewrites the README's configuration table and
+``firmware_config/gateway.toml`` from them (``tests/test_config.py`` fails while they are stale)::
+
+    @dataclass(frozen=True)
+    class SmsSection:
+        max_parts: int = key(10, "longest reply, in SMS parts", check=between(1, 255))
+
+The files that ship with the gateway (``firmware_config/``: this defaults file, the menus, the
+warnings, the modem profiles) are package data, found through ``importlib.resources``
+(``SHIPPED``), so an installed gateway (``pip install .``) finds them as a checkout does.
 """
 
 from __future__ import annotations
@@ -11,28 +27,58 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
+from importlib import resources
 from pathlib import Path
 from typing import Any, get_type_hints
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from gateway.errors import ConfigError
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_CONFIG = PROJECT_ROOT / "firmware_config" / "gateway.toml"
+# ``gateway/firmware_config`` is the repository's top-level ``firmware_config/`` (a symbolic
+# link in the checkout, package data in a wheel): resolved, it is the real folder either way.
+SHIPPED = Path(str(resources.files("gateway") / "firmware_config")).resolve()
+DEFAULT_CONFIG = SHIPPED / "gateway.toml"
+SHIPPED_PREFIX = "firmware_config"
 ENV_PREFIX = "TINBAO_"
+
+Check = Callable[[Any], str | None]
+AS_DEFAULT: Any = object()  # ``shipped`` not given: the shipped file sets the default
+
+
+def key(default: Any, what: str, *, check: Check | None = None, secret: bool = False,
+        shipped: Any = AS_DEFAULT) -> Any:
+    """One config key as a dataclass field: default, help line, check, secrecy.
+
+    ``shipped`` is the value ``firmware_config/gateway.toml`` sets when it differs from the
+    default a config file falls back to (the shipped file names an example commune).
+    """
+    metadata = {"what": what, "check": check, "shipped": shipped}
+    if isinstance(default, (list, dict)):
+        initial = type(default)(default)  # each Config gets its own copy
+        return field(default_factory=lambda: type(initial)(initial), repr=not secret, metadata=metadata)
+    return field(default=default, repr=not secret, metadata=metadata)
 
 
 @dataclass(frozen=True)
 class Key:
-    """One config key: its type, default and an optional check returning an error or None."""
+    """One config key as the loader and the docs see it, generated from its field."""
 
     kind: str  # "str" | "int" | "float" | "bool" | "list" | "table"
     default: Any
-    check: Callable[[Any], str | None] | None = None
+    check: Check | None = None
+    what: str = ""
+    env: str = ""
+    secret: bool = False
+    shipped: Any = AS_DEFAULT
+
+    @property
+    def shipped_value(self) -> Any:
+        """What the shipped defaults file sets: ``shipped`` if given, else the default."""
+        return self.default if self.shipped is AS_DEFAULT else self.shipped
 
 
-def _between(low: float, high: float) -> Callable[[Any], str | None]:
+def between(low: float, high: float) -> Check:
     return lambda v: None if low <= v <= high else f"must be between {low} and {high}"
 
 
@@ -71,243 +117,187 @@ def _pin(value: str) -> str | None:
     return None if value == "" or (value.isdigit() and 4 <= len(value) <= 8) else "must be 4-8 digits"
 
 
-SCHEMA: dict[str, dict[str, Key]] = {
-    "gateway": {
-        "id": Key("str", "cl", _gateway_id),
-        "name": Key("str", "Công an xã"),
-        "timezone": Key("str", "Asia/Ho_Chi_Minh", _timezone),
-        "phone_number": Key("str", ""),
-    },
-    "storage": {
-        "path": Key("str", "data/tinbao.db"),
-    },
-    "modem": {
-        "port": Key("str", "emulator"),
-        "baudrate": Key("int", 115200, _between(1200, 4_000_000)),
-        "pin": Key("str", "", _pin),
-        "profile": Key("str", "generic"),
-        "smsc": Key("str", "", _smsc),  # SMS centre number for AT+CSCA; empty keeps the SIM's
-        "drain_interval": Key("float", 120.0, _between(0.1, 3600)),
-        "signal_interval": Key("float", 30.0, _between(0.1, 3600)),
-        "reassembly_timeout": Key("float", 900.0, _between(0.1, 7 * 86400)),
-        "command_timeout": Key("float", 10.0, _between(0.5, 120)),
-        "send_timeout": Key("float", 35.0, _between(1, 300)),
-        "reconnect_max": Key("float", 60.0, _between(0.1, 3600)),
-        "extra_ports": Key("list", []),
-    },
-    "sms": {
-        "khong_dau": Key("list", ["menu", "help", "tip_prompt", "tip_ack", "subscription"]),
-        "max_parts": Key("int", 10, _between(1, 255)),
-    },
-    "router": {
-        "session_minutes": Key("float", 15.0, _between(1, 24 * 60)),
-        "auto_replies_per_hour": Key("int", 20, _between(1, 10_000)),
-        "menus_path": Key("str", "firmware_config/menus"),
-    },
-    "outbox": {
-        "max_attempts": Key("int", 5, _between(1, 100)),
-        "retry_base": Key("float", 5.0, _between(0.01, 3600)),
-        "retry_max": Key("float", 600.0, _between(0.01, 86400)),
-    },
-    "web": {
-        "host": Key("str", "127.0.0.1"),
-        "port": Key("int", 8080, _between(0, 65535)),
-        "secret_key": Key("str", ""),
-        "session_hours": Key("float", 8.0, _between(0.05, 24 * 30)),
-        "session_max_hours": Key("float", 12.0, _between(0.05, 24 * 90)),
-        "login_max_failures": Key("int", 5, _between(1, 1000)),
-        "login_lockout_minutes": Key("float", 15.0, _between(0.1, 24 * 60)),
-    },
-    "zalo": {
-        "enabled": Key("bool", False),
-        "api_base": Key("str", "https://openapi.zalo.me", _url),
-        "oauth_base": Key("str", "https://oauth.zaloapp.com", _url),
-        "app_id": Key("str", ""),
-        "secret_key": Key("str", ""),
-        "refresh_token": Key("str", ""),
-        "officer_ids": Key("list", []),
-        "share_numbers": Key("bool", False),
-        "backfill_days": Key("int", 7, _between(0, 3650)),
-        "officer_attempts": Key("int", 5, _between(1, 100)),
-        "refresh_hours": Key("float", 12.0, _between(0.1, 24)),
-        "check_minutes": Key("float", 60.0, _between(1, 24 * 60)),
-        "remind_hours": Key("float", 6.0, _between(0, 47)),
-        "quota_alert": Key("int", 100, _between(0, 1_000_000)),
-    },
-    "district": {
-        "url": Key("str", "", _url),
-        "token": Key("str", ""),
-        "share_numbers": Key("bool", False),
-    },
-    "broadcasts": {
-        "tick_interval": Key("float", 30.0, _between(0.05, 3600)),
-        "grace_minutes": Key("float", 180.0, _between(0, 7 * 24 * 60)),
-        "quiet_start": Key("str", "22:00", _clock_time),
-        "quiet_end": Key("str", "07:00", _clock_time),
-        "per_day": Key("int", 1, _between(1, 50)),
-        "priority": Key("int", 10, _between(1, 1000)),
-        "window_parts": Key("int", 10, _between(1, 1000)),
-        "warnings_path": Key("str", "firmware_config/warnings"),
-        "price_per_part": Key("int", 350, _between(0, 100_000)),
-    },
-    "backup": {
-        "path": Key("str", ""),  # empty: a "backups" folder beside the database
-        "keep": Key("int", 14, _between(1, 3650)),
-        "usb_path": Key("str", ""),
-        "hour": Key("int", 2, _between(0, 23)),
-    },
-    "hub": {
-        "gateways": Key("table", {}),
-        "name": Key("str", ""),
-        "level": Key("str", "Công an tỉnh"),
-        "max_batch": Key("int", 2000, _between(1, 100_000)),
-    },
-    "sync": {
-        "batch_size": Key("int", 200, _between(1, 5000)),
-        "retry_base": Key("float", 5.0, _between(0.01, 3600)),
-        "retry_max": Key("float", 600.0, _between(0.01, 86400)),
-        "poll_interval": Key("float", 1.0, _between(0.01, 60)),
-        "pull_interval": Key("float", 60.0, _between(0.1, 86400)),
-        "timeout": Key("float", 20.0, _between(0.1, 600)),
-        "check_timeout": Key("float", 5.0, _between(0.1, 120)),
-    },
-}
-
-
-# One frozen dataclass per section, so that ``config.modem.port`` has a type a reader and a
-# checker can see. SCHEMA above stays the one list of keys, defaults and limits; the test
-# suite checks that every section here has exactly SCHEMA's keys, with the type of their kind.
-# Secrets (PIN, keys, tokens) are left out of the repr, so a logged config does not leak them.
+# -- the keys: one frozen dataclass per section, one field per key --------------------------------
+# Secrets (PIN, keys, tokens) are declared ``secret=True``: left out of the repr, so a logged
+# config does not leak them.
 
 
 @dataclass(frozen=True)
 class GatewaySection:
-    id: str
-    name: str
-    timezone: str
-    phone_number: str
+    id: str = key("cl", "short commune code, used in tip references (`CL-0042`)", check=_gateway_id)
+    name: str = key("Công an xã", "shown on the officers' page and at the start of each broadcast SMS",
+                    shipped="Công an xã Cốc Lầu")
+    timezone: str = key("Asia/Ho_Chi_Minh", "times on the page, quiet hours and schedules", check=_timezone)
+    phone_number: str = key("", "the SIM's own number, for display and the poster")
 
 
 @dataclass(frozen=True)
 class StorageSection:
-    path: str
+    path: str = key("data/tinbao.db", "the SQLite file; a relative path is taken from the working directory")
 
 
 @dataclass(frozen=True)
 class ModemSection:
-    port: str
-    baudrate: int
-    pin: str = field(repr=False)
-    profile: str
-    smsc: str
-    drain_interval: float
-    signal_interval: float
-    reassembly_timeout: float
-    command_timeout: float
-    send_timeout: float
-    reconnect_max: float
-    extra_ports: list[str]
+    port: str = key("emulator", "a device path (`/dev/ttyUSB0`, `/dev/serial/by-id/...`) or `emulator`")
+    baudrate: int = key(115200, "serial speed; while it is 115200 a profile's own speed wins",
+                        check=between(1200, 4_000_000))
+    pin: str = key("", "SIM PIN, if the SIM asks for one", check=_pin, secret=True)
+    profile: str = key("generic", "a table of `firmware_config/modem_profiles.toml`: `generic` (any LTE USB modem),"
+                       " `sim7600-usb`, `a7670-usb`, `ec25-usb`, `huawei-usb` (E3372 stick mode), `sim800-uart`"
+                       " (2G only: no longer works in Vietnam)")
+    smsc: str = key("", "SMS centre number set with `AT+CSCA` at connect (e.g. `+84980200030`); empty keeps the SIM's",
+                    check=_smsc)
+    drain_interval: float = key(120.0, "seconds between safety-net reads of the SIM while idle; while it sends, the"
+                                " modem lists its stores at least every 30 s (a lost `+CMTI` never waits for a long"
+                                " broadcast)", check=between(0.1, 3600))
+    signal_interval: float = key(30.0, "seconds between signal and registration polls", check=between(0.1, 3600))
+    reassembly_timeout: float = key(900.0, "seconds to wait for missing parts of a long SMS",
+                                    check=between(0.1, 7 * 86400))
+    command_timeout: float = key(10.0, "seconds to wait for the modem's answer to one AT command",
+                                 check=between(0.5, 120))
+    send_timeout: float = key(35.0, "seconds to wait for the modem to confirm one SMS part (`+CMGS`)",
+                              check=between(1, 300))
+    reconnect_max: float = key(60.0, "longest back-off between reconnects, seconds", check=between(0.1, 3600))
+    extra_ports: list[str] = key([], "more modems, e.g. `[\"/dev/ttyUSB5\"]` (comma-separated in the environment);"
+                                 " one worker each, sharing the outbox")
 
 
 @dataclass(frozen=True)
 class SmsSection:
-    khong_dau: list[str]
-    max_parts: int
+    khong_dau: list[str] = key(["menu", "help", "tip_prompt", "tip_ack", "subscription"],
+                               "message kinds sent without diacritics (cheaper)")
+    max_parts: int = key(10, "longest reply, in SMS parts", check=between(1, 255))
 
 
 @dataclass(frozen=True)
 class RouterSection:
-    session_minutes: float
-    auto_replies_per_hour: int
-    menus_path: str
+    session_minutes: float = key(15.0, "how long a numbered menu stays open", check=between(1, 24 * 60))
+    auto_replies_per_hour: int = key(20, "flood guard, per number: beyond it the gateway stays silent",
+                                     check=between(1, 10_000))
+    menus_path: str = key("firmware_config/menus", "menu files, one per language; `firmware_config/...` is the"
+                          " shipped folder wherever the gateway is installed, another relative path is taken from"
+                          " the working directory")
 
 
 @dataclass(frozen=True)
 class OutboxSection:
-    max_attempts: int
-    retry_base: float
-    retry_max: float
+    max_attempts: int = key(5, "tries per SMS, then it is marked failed", check=between(1, 100))
+    retry_base: float = key(5.0, "first back-off in seconds, doubled each time", check=between(0.01, 3600))
+    retry_max: float = key(600.0, "longest back-off between two tries, seconds", check=between(0.01, 86400))
 
 
 @dataclass(frozen=True)
 class WebSection:
-    host: str
-    port: int
-    secret_key: str = field(repr=False)
-    session_hours: float
-    session_max_hours: float
-    login_max_failures: int
-    login_lockout_minutes: float
+    host: str = key("127.0.0.1", "use `0.0.0.0` to serve the post's LAN")
+    port: int = key(8080, "the officers' page's port", check=between(0, 65535))
+    secret_key: str = key("", "signs sessions; empty: a random key is made once and kept in the database",
+                          secret=True)
+    session_hours: float = key(8.0, "a session ends after this many hours without a request",
+                               check=between(0.05, 24 * 30))
+    session_max_hours: float = key(12.0, "...and this long after the login in any case",
+                                   check=between(0.05, 24 * 90))
+    login_max_failures: int = key(5, "wrong passwords for one name before it waits (one address: 4×)",
+                                  check=between(1, 1000))
+    login_lockout_minutes: float = key(15.0, "how long it waits", check=between(0.1, 24 * 60))
 
 
 @dataclass(frozen=True)
 class ZaloSection:
-    enabled: bool
-    api_base: str
-    oauth_base: str
-    app_id: str
-    secret_key: str = field(repr=False)
-    refresh_token: str = field(repr=False)
-    officer_ids: list[str]
-    share_numbers: bool
-    backfill_days: int
-    officer_attempts: int
-    refresh_hours: float
-    check_minutes: float
-    remind_hours: float
-    quota_alert: int
+    enabled: bool = key(False, "mirror each tip to the Zalo OA (needs `zalo.officer_ids`)")
+    api_base: str = key("https://openapi.zalo.me", "Zalo's OA API; point it at a stand-in"
+                        " (`python tests/fake_zalo.py`) for demos", check=_url)
+    oauth_base: str = key("https://oauth.zaloapp.com", "Zalo's token refresh; the same stand-in serves it",
+                          check=_url)
+    app_id: str = key("", "the Zalo app that holds the OA's permission")
+    secret_key: str = key("", "that Zalo app's secret key", secret=True)
+    refresh_token: str = key("", "the first refresh token only; later ones live in the database (each works once)",
+                             secret=True)
+    officer_ids: list[str] = key([], "Zalo user_ids that get each tip (comma-separated in the environment)")
+    share_numbers: bool = key(False, "the tipster's full number in the Zalo message (default: masked)")
+    backfill_days: int = key(7, "switching the mirror on later also sends tips this recent (0: all)",
+                             check=between(0, 3650))
+    officer_attempts: int = key(5, "tries per officer for one tip (with back-off) before it is dead for that"
+                                " officer and goes by SMS", check=between(1, 100))
+    refresh_hours: float = key(12.0, "refresh the OA's tokens this often even with no tips (the access token lives"
+                               " ~25 h, the refresh token ~3 months)", check=between(0.1, 24))
+    check_minutes: float = key(60.0, "how often each officer's conversation with the OA is read (their 48-hour"
+                               " reply window)", check=between(1, 24 * 60))
+    remind_hours: float = key(6.0, "SMS an officer (roster number with their Zalo user_id) this long before their"
+                              " window closes; 0: never", check=between(0, 47))
+    quota_alert: int = key(100, "alert admins when the OA's monthly proactive quota left is this low",
+                           check=between(0, 1_000_000))
 
 
 @dataclass(frozen=True)
 class DistrictSection:
-    url: str
-    token: str = field(repr=False)
-    share_numbers: bool
+    url: str = key("", "the upstream hub (`python app.py hub`), e.g. `https://tinbao.conganlaocai.vn`; empty: USB"
+                   " files only", check=_url)
+    token: str = key("", "this gateway's token at the hub; also signs `export-tips` files. Set: tips are queued"
+                     " for the hub", secret=True)
+    share_numbers: bool = key(False, "the hub gets the tipster's full number (default: masked)")
+
+
+@dataclass(frozen=True)
+class SyncSection:
+    batch_size: int = key(200, "tips per request to the hub", check=between(1, 5000))
+    retry_base: float = key(5.0, "first pause after a failure while a destination is down, seconds; doubled each"
+                            " time up to `sync.retry_max`, ±20 % jitter", check=between(0.01, 3600))
+    retry_max: float = key(600.0, "longest pause between attempts while a destination is down, seconds",
+                           check=between(0.01, 86400))
+    poll_interval: float = key(1.0, "seconds between two looks at the sync queue", check=between(0.01, 60))
+    pull_interval: float = key(60.0, "seconds between two questions to the hub about tips it handled",
+                               check=between(0.1, 86400))
+    timeout: float = key(20.0, "one request to Zalo or the hub, seconds", check=between(0.1, 600))
+    check_timeout: float = key(5.0, "the cheap reachability check before a drain, seconds", check=between(0.1, 120))
 
 
 @dataclass(frozen=True)
 class BroadcastsSection:
-    tick_interval: float
-    grace_minutes: float
-    quiet_start: str
-    quiet_end: str
-    per_day: int
-    priority: int
-    window_parts: int
-    warnings_path: str
-    price_per_part: int  # VND per SMS part, for the cost shown before a broadcast is sent
+    tick_interval: float = key(30.0, "seconds between two looks at the schedules and the clock",
+                               check=between(0.05, 3600))
+    grace_minutes: float = key(180.0, "a firing missed while the Pi was off goes out at boot if this recent, else"
+                               " is recorded as missed", check=between(0, 7 * 24 * 60))
+    quiet_start: str = key("22:00", "local time from which broadcasts wait (replies never do)", check=_clock_time)
+    quiet_end: str = key("07:00", "local time until which broadcasts wait", check=_clock_time)
+    per_day: int = key(1, "most broadcasts one number gets per local day; more wait for the next day",
+                       check=between(1, 50))
+    priority: int = key(10, "outbox priority of broadcast SMS (replies are 0 and always go first)",
+                        check=between(1, 1000))
+    window_parts: int = key(10, "most unsent broadcast parts in the outbox at once (raise it with more modems)",
+                            check=between(1, 1000))
+    warnings_path: str = key("firmware_config/warnings", "the scam-warning library, one TOML file per warning;"
+                             " relative paths as for `router.menus_path`")
+    price_per_part: int = key(350, "VND one SMS part costs on the post's SIM plan: the estimate shown before a"
+                              " broadcast is sent", check=between(0, 100_000))
 
 
 @dataclass(frozen=True)
 class BackupSection:
-    path: str
-    keep: int
-    usb_path: str
-    hour: int
+    path: str = key("", "folder of the nightly copies of the database; empty: `backups` beside the database")
+    keep: int = key(14, "days of nightly copies kept (the newest is never removed)", check=between(1, 3650))
+    usb_path: str = key("", "a USB stick's mount point (e.g. `/media/tinbao-usb`): each nightly copy also goes to"
+                        " `tinbao-backups/` there when it is mounted")
+    hour: int = key(2, "local hour of the nightly copy; a Pi that was off then makes it as soon as it runs",
+                    check=between(0, 23))
 
 
 @dataclass(frozen=True)
 class HubSection:
-    gateways: dict[str, str] = field(repr=False)
-    name: str
-    level: str
-    max_batch: int
+    """The upstream hub (python app.py hub): since 1 March 2025 the provincial police. A commune
+    gateway reads only hub.level (how its pages name the hub); the rest is for the hub itself."""
+
+    name: str = key("", "the hub's own name (`Công an tỉnh Lào Cai`): its page, and the sender named in its SMS"
+                    " to villagers; empty: `hub.level`")
+    level: str = key("Công an tỉnh", "the level of the police the tips go up to; gateways name the hub with it on"
+                     " their pages (`Chờ chuyển lên Công an tỉnh`)")
+    gateways: dict[str, str] = key({}, "hub only: each gateway's token (`cl:token1,bh:token2` in the environment;"
+                                   " TOML `{ cl = \"...\" }`)", secret=True)
+    max_batch: int = key(2000, "hub only: most tips in one request", check=between(1, 100_000))
 
     @property
     def display_name(self) -> str:
         """The hub's own name (``Công an tỉnh Lào Cai``), or its level when no name is set."""
         return self.name.strip() or self.level
-
-
-@dataclass(frozen=True)
-class SyncSection:
-    batch_size: int
-    retry_base: float
-    retry_max: float
-    poll_interval: float
-    pull_interval: float
-    timeout: float
-    check_timeout: float
 
 
 @dataclass(frozen=True)
@@ -323,10 +313,10 @@ class Config:
     web: WebSection
     zalo: ZaloSection
     district: DistrictSection
+    sync: SyncSection
     broadcasts: BroadcastsSection
     backup: BackupSection
     hub: HubSection
-    sync: SyncSection
     source: Path | None = None
 
     @property
@@ -347,12 +337,29 @@ class Config:
 
     @property
     def menus_path(self) -> Path:
-        """The menu files; a relative path is taken from the project folder (it ships there)."""
-        path = Path(self.router.menus_path).expanduser()
-        return path if path.is_absolute() else PROJECT_ROOT / path
+        """The menu files (``router.menus_path``, see :func:`data_folder`)."""
+        return data_folder(self.router.menus_path)
+
+    @property
+    def warnings_path(self) -> Path:
+        """The warning library (``broadcasts.warnings_path``, see :func:`data_folder`)."""
+        return data_folder(self.broadcasts.warnings_path)
 
 
-# What each kind of key holds once converted: the type its dataclass field must declare.
+def data_folder(value: str) -> Path:
+    """A configured folder of data files.
+
+    ``firmware_config/...`` names the files shipped with the gateway, wherever it is installed
+    (``SHIPPED``); an absolute path is itself; any other relative path is taken from the working
+    directory, as ``storage.path`` is.
+    """
+    path = Path(value).expanduser()
+    if not path.is_absolute() and path.parts[:1] == (SHIPPED_PREFIX,):
+        return SHIPPED.joinpath(*path.parts[1:])
+    return path
+
+
+# What each kind of key holds once converted: the type its dataclass field declares.
 KIND_TYPES: dict[str, Any] = {
     "str": str,
     "int": int,
@@ -361,6 +368,7 @@ KIND_TYPES: dict[str, Any] = {
     "list": list[str],
     "table": dict[str, str],
 }
+_KINDS = {kind_type: kind for kind, kind_type in KIND_TYPES.items()}
 
 
 def section_types() -> dict[str, type]:
@@ -370,6 +378,29 @@ def section_types() -> dict[str, type]:
 
 
 _SECTION_TYPES = section_types()
+
+
+def _keys_of(section: str, cls: type) -> dict[str, Key]:
+    """The ``Key`` of each field of one section's dataclass; a field not made by :func:`key` fails here."""
+    hints = get_type_hints(cls)
+    keys: dict[str, Key] = {}
+    for each in fields(cls):
+        name = f"{section}.{each.name}"
+        if "what" not in each.metadata or not each.metadata["what"]:
+            raise TypeError(f"config key {name} must be declared with key(default, what)")
+        if hints[each.name] not in _KINDS:
+            raise TypeError(f"config key {name}: type {hints[each.name]} is not one of {list(KIND_TYPES.values())}")
+        default = each.default if each.default_factory is MISSING else each.default_factory()
+        keys[each.name] = Key(
+            _KINDS[hints[each.name]], default, each.metadata["check"], each.metadata["what"],
+            f"{ENV_PREFIX}{section.upper()}_{each.name.upper()}", not each.repr, each.metadata["shipped"],
+        )
+    return keys
+
+
+#: Every key, section by section, generated from the dataclasses above: the one list the loader,
+#: the docs (``gateway.config_docs``) and the tests read.
+SCHEMA: dict[str, dict[str, Key]] = {section: _keys_of(section, cls) for section, cls in _SECTION_TYPES.items()}
 
 
 EXPECTED = {
@@ -471,26 +502,25 @@ def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = 
             raise ConfigError(f"config section [{section}] in {chosen} is unknown")
         if not isinstance(table, dict):
             raise ConfigError(f"config key {section} in {chosen} must be a [section]")
-        for key in table:
-            if key not in SCHEMA[section]:
-                raise ConfigError(f"config key {section}.{key} in {chosen} is unknown")
+        for key_name in table:
+            if key_name not in SCHEMA[section]:
+                raise ConfigError(f"config key {section}.{key_name} in {chosen} is unknown")
 
     sections: dict[str, Any] = {}
     for section, keys in SCHEMA.items():
         values: dict[str, Any] = {}
-        for key, spec in keys.items():
-            name = f"{section}.{key}"
-            env_name = f"{ENV_PREFIX}{section.upper()}_{key.upper()}"
-            if env_name in env:
-                raw, label = env[env_name], f"{name} (from {env_name})"
+        for key_name, spec in keys.items():
+            name = f"{section}.{key_name}"
+            if spec.env in env:
+                raw, label = env[spec.env], f"{name} (from {spec.env})"
             else:
-                raw, label = data.get(section, {}).get(key, spec.default), name
+                raw, label = data.get(section, {}).get(key_name, spec.default), name
             value = _convert(spec.kind, raw, label)
             if spec.check is not None:
                 problem = spec.check(value)
                 if problem:
                     raise ConfigError(f"config key {label}: {value!r} {problem}")
-            values[key] = value
+            values[key_name] = value
         sections[section] = _SECTION_TYPES[section](**values)
     return Config(**sections, source=chosen)
 

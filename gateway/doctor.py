@@ -307,9 +307,9 @@ def check_menus(config: Config, db: Database) -> Check:
 
 
 def check_accounts(db: Database) -> Check:
-    from gateway.web import accounts
+    from gateway.accounts import users
 
-    admins, officers = accounts.count_admins(db), len(accounts.officers(db))
+    admins, officers = users.count_admins(db), len(users.officers(db))
     if admins == 0:
         return Check("officer accounts", False, "no active admin account",
                      "python app.py create-user NAME --role admin")
@@ -355,9 +355,11 @@ def run_checks(config: Config, now: datetime | None = None) -> list[Check]:
         "sudo systemctl start tinbao (journalctl -u tinbao says why it stopped)"))
     published_port = None
     if db is not None and running:
+        from gateway.modem import status as modem_status
+
         with contextlib.suppress(sqlite3.Error):
-            published_port = (state.get_json(db, "modem") or {}).get("port")
-    checks += check_port(config, gateway_pid, published_port if isinstance(published_port, str) else None)
+            published_port = modem_status.read(db)["port"]
+    checks += check_port(config, gateway_pid, published_port)
     db_checks: list[Callable[[Database], Check | list[Check]]] = [
         lambda d: check_modem(config, d, running, now),
         lambda d: check_clock(d, now),

@@ -35,3 +35,11 @@ class SendError(ModemError):
     def __init__(self, message: str, *, retryable: bool = True) -> None:
         super().__init__(message)
         self.retryable = retryable
+
+
+class NoNetwork(SendError):
+    """The modem refused a send with ``+CMS ERROR: 331``: no network, not the message's fault.
+
+    Any ``Transport`` raises it so (``gateway.modem.types``): the worker then backs off and
+    never gives the part up.
+    """

@@ -4,8 +4,8 @@ Inbound PDUs, long-SMS parts, the inbox, the outbox and its parts (with the mode
 claims), tips (with village, assignment, history, notes and their search index) and menu
 sessions. Each area keeps its own tables next to its code (``gateway.menus.schema``,
 ``gateway.sync.schema``, ``gateway.broadcasts.schema``, ``gateway.duty.schema``,
-``gateway.web.accounts_schema``; the ``state`` table is ``gateway.state``'s); which sets a
-database file gets is decided where the program is wired (``gateway.service.gateway_migrations``).
+``gateway.accounts.schema``; the ``state`` table is ``gateway.state``'s); which sets a
+database file gets is ``gateway.database``'s (``gateway_migrations``, ``hub_migrations``).
 
 Search: the FTS5 index holds each tip's text and village with đ/Đ turned into d/D by the
 triggers (SQLite's built-in ``replace``), and the ``unicode61 remove_diacritics 2`` tokenizer

@@ -8,43 +8,28 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from sqlite_utils.migrations import Migrations
-
-from gateway import __version__, backup, duty, outbox, schema, state
+from gateway import __version__, backup, duty, inbox, outbox
 from gateway.background import Worker
-from gateway.broadcasts import schema as broadcasts_schema
 from gateway.broadcasts.service import BroadcastService
-from gateway.clock import Clock, TrustedClock
+from gateway.clock import Clock, Evidence, TrustedClock
 from gateway.config import Config
-from gateway.duty import schema as duty_schema
+from gateway.database import prepare_gateway
 from gateway.figures import Figures
-from gateway.menus import schema as menus_schema
 from gateway.menus import versions as menu_versions
+from gateway.modem import status as modem_status
 from gateway.modem.worker import ModemWorker, all_settings_from_config
 from gateway.router import Router, RouterSettings, reserved_keywords
-from gateway.storage import DatabaseCorrupt, ThreadLocalDb, WriteHealth, cannot_write, prepare, run_lock
-from gateway.sync import schema as sync_schema
+from gateway.storage import DatabaseCorrupt, ThreadLocalDb, WriteHealth, cannot_write, run_lock
 from gateway.sync.hooks import SyncTipHook
 from gateway.sync.worker import SyncWorker
-from gateway.web import accounts_schema
 
 log = logging.getLogger(__name__)
 
-
-def gateway_migrations() -> list[Migrations]:
-    """Every table a gateway's file holds: the core's set first, then each area's, in a fixed order."""
-    return [
-        schema.migrations, state.migrations, accounts_schema.migrations, menus_schema.migrations,
-        sync_schema.migrations, broadcasts_schema.migrations, duty_schema.migrations,
-    ]
-
-
-def prepare_gateway(path: str | Path) -> None:
-    """Make or bring up to date a gateway's database file (WAL, every area's tables)."""
-    prepare(path, gateway_migrations())
+#: What the gateway's one clock judges the time by (DESIGN.md rule 7): the network time the
+#: modem workers publish and the SMS centre's stamps on the inbox.
+CLOCK_EVIDENCE = Evidence(network_time=modem_status.network_time, centre_stamps=inbox.newest_centre_stamp)
 
 
 class RouterWorker(Worker):
@@ -100,7 +85,9 @@ class Gateway:
         self.config = config
         # One clock for every record: the system clock, corrected by the network's time when
         # the Pi is more than five minutes off (gateway.clock.TrustedClock, DESIGN.md rule 7).
-        self.clock = clock if isinstance(clock, TrustedClock) else TrustedClock(clock or Clock())
+        if not isinstance(clock, TrustedClock):
+            clock = TrustedClock(clock or Clock(), evidence=CLOCK_EVIDENCE)
+        self.clock = clock
         self.emulator = None
         # Held until stop(): ``python app.py restore`` refuses while it is (DESIGN.md, Operations).
         self._lock = contextlib.ExitStack()
@@ -209,7 +196,8 @@ class Gateway:
 
     def web_app(self):
         from gateway import simulation
-        from gateway.web import WebServices, create_app
+        from gateway.web import create_app
+        from gateway.web.services import WebServices
 
         services = WebServices(
             db=self.dbs, simulator=self.emulator, version=__version__, clock=self.clock,
@@ -229,9 +217,9 @@ class Gateway:
         self.start()
         host, port = self.config.web.host, self.config.web.port
         log.info("TinBao %s: officers' page on http://%s:%s/", __version__, host, port)
-        from gateway.web import accounts
+        from gateway.accounts import users
 
-        if accounts.count_users(self.dbs.get()) == 0:
+        if users.count_users(self.dbs.get()) == 0:
             log.warning("no officer accounts yet: create the first with "
                         "python app.py create-user NAME --role admin")
         try:

@@ -3,7 +3,7 @@
 With the built-in emulator the phone simulator sends a real SMS through the emulator. With a
 real modem that would go over the air, so admins get this instead: the real ``Router``, with
 the menus in use, runs on a separate sandbox SQLite file (the same schema, made by
-``service.prepare_gateway``) and the replies it would send are read back from the sandbox's outbox.
+``database.prepare_gateway``) and the replies it would send are read back from the sandbox's outbox.
 Nothing is written to the gateway's own database; no modem worker reads the sandbox, so
 nothing in it is ever sent, and its replies are marked ``dry_run`` (an outbox status only the
 sandbox has). Tips made here stay in the sandbox too (no sync, no duty alert). Every row is
@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from gateway import conversations, inbox, outbox, phone, tips
+from gateway.database import prepare_gateway
 from gateway.menus import MenuBook
 from gateway.router import InboundHandler, Router, RouterSettings
-from gateway.service import prepare_gateway
 from gateway.storage import ThreadLocalDb, write_transaction
 
 #: How many messages of one number the dry-run conversation shows.

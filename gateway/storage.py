@@ -77,8 +77,8 @@ def open_db(path: str | Path, *, durable: bool = False) -> Database:
 def prepare(path: str | Path, migration_sets: Iterable[Migrations]) -> None:
     """Create the file if needed, switch it to WAL once and apply the pending migrations of each set.
 
-    The caller says which tables the file holds (``gateway.service.gateway_migrations``,
-    ``gateway.hub.store.hub_migrations``): each area owns its set next to its code, and
+    The caller says which tables the file holds (``gateway.database.gateway_migrations``,
+    ``gateway.database.hub_migrations``): each area owns its set next to its code, and
     this module knows none of them.
     """
     path = Path(path)

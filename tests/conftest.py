@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING
 import pytest
 from upstream import hub, zalo  # noqa: F401 - the one hub and Zalo OA fixtures, for every test module
 
+from gateway.accounts import users as accounts_users
 from gateway.config import Config, load_config
 from gateway.modem.emulator import ModemEmulator
 from gateway.service import Gateway
 from gateway.sms.text import fold
-from gateway.web import accounts
 
 if TYPE_CHECKING:
     from gateway.modem.emulator.client import EmulatorClient
@@ -43,7 +43,7 @@ FAST = {
 # Tests make hundreds of accounts: their passwords are hashed with one PBKDF2 round instead of
 # 600,000 (minutes of CPU over the suite). The hook refuses outside pytest; the production
 # cost is checked once, in test_web_auth.py.
-accounts.cheapen_hash_for_tests()
+accounts_users.cheapen_hash_for_tests()
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -312,9 +312,9 @@ _user_numbers = iter(range(1, 1_000_000))
 def make_user(db_path: Path, role: str = "officer", username: str | None = None,
               password: str = TEST_PASSWORD) -> str:
     """Create an account straight in the database file; returns its username."""
-    from gateway.service import prepare_gateway
+    from gateway.accounts.users import create_user
+    from gateway.database import prepare_gateway
     from gateway.storage import open_db
-    from gateway.web.accounts import create_user
 
     username = username or f"{role}{next(_user_numbers)}"
     prepare_gateway(db_path)
@@ -369,7 +369,7 @@ def login_page(page, base_url: str, db_path: Path, role: str = "officer", *,
 @pytest.fixture
 def db_path(tmp_path: Path) -> Path:
     """The gateway's database file with every migration applied."""
-    from gateway.service import prepare_gateway
+    from gateway.database import prepare_gateway
 
     path = tmp_path / "tinbao.db"
     prepare_gateway(path)
@@ -390,3 +390,106 @@ def storage(db_path: Path):
 def db(storage):
     """This thread's sqlite-utils Database on ``db_path``."""
     return storage.get()
+
+
+# -- the officers' page without the modem: one factory, one app, client and logged_in ----------
+
+_made: list[Callable[[], None]] = []  # what make_services opened, closed after each test
+
+
+@pytest.fixture(autouse=True)
+def _close_made_services() -> Iterator[None]:
+    yield
+    while _made:
+        _made.pop()()
+
+
+def make_services(db_path: Path, *, config: Config | None = None, **overrides: object):
+    """The page's services as a running gateway gives them (``Gateway.web_app``), no worker started.
+
+    Every part is the real one: the sync worker and the broadcast service (built, not started:
+    a page that wakes them writes its rows as in production, a test may start them), the
+    dry-run sandbox beside ``db_path`` with the saved menus and the gateway's handlers, the
+    reserved keywords, a ``WriteHealth``. ``overrides`` replace parts by name
+    (``simulator=RecordingSimulator()``, ``clock=ManualClock(...)``, ``sync=worker``,
+    ``on_menus_changed=applied.append``).
+    """
+    from gateway.broadcasts.service import BroadcastService
+    from gateway.clock import Clock
+    from gateway.figures import Figures
+    from gateway.menus import versions as menu_versions
+    from gateway.router import RouterSettings, reserved_keywords
+    from gateway.simulation import DryRun, sandbox_path
+    from gateway.storage import ThreadLocalDb, WriteHealth
+    from gateway.sync.worker import SyncWorker
+    from gateway.web.services import WebServices
+
+    config = config or load_config(env={"TINBAO_STORAGE_PATH": str(db_path)})
+    parts: dict[str, object] = dict(overrides)
+    if "db" not in parts:
+        dbs = ThreadLocalDb(db_path)
+        _made.append(dbs.close_all)
+        parts["db"] = dbs
+    dbs = parts["db"]
+    parts.setdefault("clock", Clock())
+    if "broadcasts" not in parts:
+        parts["broadcasts"] = BroadcastService(config, dbs, parts["clock"])
+    handlers = [parts["broadcasts"].subscriptions] if hasattr(parts["broadcasts"], "subscriptions") else []
+    reserved = parts.setdefault("menus_reserved", reserved_keywords(handlers))
+    if "sync" not in parts:
+        sync = SyncWorker(config, dbs, parts["clock"])
+        _made.append(sync.durable_dbs.close_all)
+        parts["sync"] = sync
+    if "dry_run" not in parts:
+        options = menu_versions.book_options(config, reserved)
+        dry = DryRun(sandbox_path(config.storage_path), RouterSettings.from_config(config),
+                     lambda: menu_versions.load_current(dbs.get(), config.menus_path, **options), handlers=handlers)
+        _made.append(dry.close)
+        parts["dry_run"] = dry
+    parts.setdefault("simulator", None)
+    parts.setdefault("version", "test")
+    parts.setdefault("on_menus_changed", lambda book: None)
+    parts.setdefault("write_health", WriteHealth())
+    parts.setdefault("figures", Figures())  # counted by the first dashboard (no worker in tests)
+    return WebServices(**parts)
+
+
+@pytest.fixture
+def web_config(db_path: Path) -> Config:
+    """The config the page is built with (a module overrides this fixture for its own keys)."""
+    return load_config(env={"TINBAO_STORAGE_PATH": str(db_path)})
+
+
+@pytest.fixture
+def services(db_path: Path, web_config: Config, storage):
+    """``make_services`` on ``db_path`` (a module overrides this fixture to give other parts)."""
+    return make_services(db_path, config=web_config, db=storage)
+
+
+@pytest.fixture
+def app(web_config: Config, services):
+    """The officers' page on ``db_path``, built by ``create_app`` as the gateway builds it."""
+    from gateway.web import create_app
+
+    page = create_app(web_config, services)
+    page.testing = True
+    return page
+
+
+@pytest.fixture
+def client(app):
+    """A browser that has not logged in."""
+    return app.test_client()
+
+
+@pytest.fixture
+def logged_in(app, db_path: Path) -> Callable[..., object]:
+    """``logged_in(role)``: a new browser logged in with a new account of ``role``
+    (its ``username`` attribute says which); ``username=``/``password=`` choose the account."""
+
+    def log_in(role: str = "officer", **account: str):
+        browser = app.test_client()
+        browser.username = login_client(browser, db_path, role, **account)
+        return browser
+
+    return log_in

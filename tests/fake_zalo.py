@@ -409,8 +409,8 @@ class HubServer:
 
     def __init__(self, tmp_path, gateways: str = "cl:token-cl,bh:token-bh", **env: str) -> None:
         from gateway.config import load_config
+        from gateway.database import prepare_hub
         from gateway.hub.app import create_hub_app
-        from gateway.hub.store import prepare_hub
         from gateway.storage import ThreadLocalDb
 
         self.path = tmp_path / "hub.db"

@@ -6,13 +6,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import login_client
 
 from gateway import alerts, backup, doctor, state
 from gateway.clock import STATE_KEY as CLOCK_KEY
 from gateway.config import load_config
 from gateway.storage import utcnow_iso
-from gateway.web import WebServices, create_app
 
 NOW = datetime.now(UTC)
 
@@ -25,13 +23,8 @@ def publish_modem(db, used: int, total: int = 50) -> None:
 
 
 @pytest.fixture
-def client(storage, db_path):
-    app = create_app(load_config(env={"TINBAO_STORAGE_PATH": str(db_path)}),
-                     WebServices(db=storage, simulator=None, version="test"))
-    app.testing = True
-    client = app.test_client()
-    login_client(client, db_path, "viewer")
-    return client
+def client(logged_in):
+    return logged_in("viewer")
 
 
 def dashboard_keys(client) -> set[str]:

@@ -20,7 +20,8 @@ from types import SimpleNamespace
 import pytest
 
 from gateway import backup
-from gateway.service import Gateway, prepare_gateway
+from gateway.database import prepare_gateway
+from gateway.service import Gateway
 from gateway.storage import DatabaseCorrupt, lock_holder, open_db
 from tests.conftest import ROOT, make_config, wait_until
 
@@ -234,15 +235,16 @@ def test_files_are_private_whatever_the_umask(tmp_path):
 
 
 def test_the_dashboard_shows_the_last_backup_and_warns_when_it_is_old(tmp_path, stopped):
+    from conftest import make_services
+
     from gateway.modem.status import read_nothing
-    from gateway.storage import ThreadLocalDb
-    from gateway.web import WebServices, create_app
+    from gateway.web import create_app
     from gateway.web.status import alerts, backup_view
 
     config = stopped
     db = open_db(config.storage_path)
     # The alerts read the page's config (time zone, Zalo, the hub's name): inside a request.
-    page = create_app(config, WebServices(db=ThreadLocalDb(config.storage_path), simulator=None, version="test"))
+    page = create_app(config, make_services(config.storage_path, config=config))
     request = page.test_request_context()
     request.push()
     try:

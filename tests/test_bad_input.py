@@ -15,42 +15,32 @@ import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import ROOT, login_client, make_user, rows
+from conftest import ROOT, login_client, make_services, make_user, rows
 
 from gateway import tips
 from gateway.config import load_config
 from gateway.storage import utcnow_iso
-from gateway.web import WebServices, create_app, params
+from gateway.web import create_app, params
 
 HUGE = "99999999999999999999"  # 20 digits: more than SQLite's 64-bit integers
 
 
 @pytest.fixture
-def app(db_path, storage):
-    config = load_config(env={"TINBAO_STORAGE_PATH": str(db_path)})
-    app = create_app(config, WebServices(db=storage, simulator=None, version="test"))
-    app.testing = True
-    return app
-
-
-@pytest.fixture
-def admin(app, db_path):
-    client = app.test_client()
-    login_client(client, db_path, "admin")
-    return client
+def admin(logged_in):
+    return logged_in("admin")
 
 
 @pytest.fixture(scope="module")
 def site_admin(tmp_path_factory):
     """One app and one logged-in admin for the read-mostly checks (a login costs a password hash)."""
-    from gateway.service import prepare_gateway
+    from gateway.database import prepare_gateway
     from gateway.storage import ThreadLocalDb
 
     path = tmp_path_factory.mktemp("site") / "tinbao.db"
     prepare_gateway(path)
     storage = ThreadLocalDb(path)
     config = load_config(env={"TINBAO_STORAGE_PATH": str(path)})
-    app = create_app(config, WebServices(db=storage, simulator=None, version="test"))
+    app = create_app(config, make_services(path, config=config, db=storage))
     app.testing = True
     client = app.test_client()
     login_client(client, path, "admin")

@@ -12,7 +12,7 @@ from conftest import make_config, rows
 
 from gateway.broadcasts import subscribers
 from gateway.broadcasts.importing import import_rows, parse
-from gateway.service import prepare_gateway
+from gateway.database import prepare_gateway
 from gateway.storage import ThreadLocalDb, write_transaction
 
 NOW = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)

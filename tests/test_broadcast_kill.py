@@ -45,7 +45,7 @@ def prepare_broadcast(tmp_path: Path, link: Path) -> list[str]:
     """SUBSCRIBERS subscribers and one "send now" warning, written before the gateway starts."""
     from gateway.broadcasts import control, subscribers
     from gateway.broadcasts.library import Library
-    from gateway.service import prepare_gateway
+    from gateway.database import prepare_gateway
     from gateway.storage import ThreadLocalDb, write_transaction
 
     config = make_config(tmp_path, **{k: v for k, v in environment(tmp_path, link).items() if k not in FAST})

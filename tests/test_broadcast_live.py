@@ -12,7 +12,7 @@ from conftest import make_config, rows, wait_until
 from gateway.broadcasts import control, subscribers
 from gateway.broadcasts.service import BroadcastService
 from gateway.clock import Clock, ManualClock
-from gateway.service import Gateway
+from gateway.service import CLOCK_EVIDENCE, Gateway
 from gateway.storage import write_transaction
 
 LIVE = {
@@ -66,7 +66,7 @@ def test_modem_network_time_makes_the_clock_trusted(tmp_path, emulator):
     network = datetime(2026, 12, 7, 8, 0, tzinfo=timezone(timedelta(hours=7)))
     emulator.set_clock(network)
     gateway = Gateway(config, clock)
-    service = BroadcastService(config, gateway.dbs, clock)
+    service = BroadcastService(config, gateway.dbs, clock, clock_evidence=CLOCK_EVIDENCE)
     gateway.start()
     try:
         assert wait_until(lambda: rows(config.storage_path, "SELECT 1 FROM state WHERE key='modem_time'"), 15)
@@ -83,9 +83,9 @@ def test_modem_network_time_makes_the_clock_trusted(tmp_path, emulator):
 
 
 def test_two_modems_share_a_broadcast_without_sending_anything_twice(tmp_path):
+    from gateway.database import prepare_gateway
     from gateway.modem.emulator import ModemEmulator
     from gateway.modem.worker import ModemWorker, all_settings_from_config
-    from gateway.service import prepare_gateway
     from gateway.storage import ThreadLocalDb
 
     emulators = [ModemEmulator(link=str(tmp_path / f"modem{i}")) for i in range(2)]

@@ -17,7 +17,7 @@ from gateway.broadcasts import control, subscribers
 from gateway.broadcasts.sender import in_quiet_hours, quiet_until
 from gateway.broadcasts.service import BroadcastService
 from gateway.clock import ManualClock
-from gateway.service import prepare_gateway
+from gateway.database import prepare_gateway
 from gateway.storage import ThreadLocalDb, utcnow_iso
 
 UTC = UTC

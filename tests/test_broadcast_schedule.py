@@ -16,7 +16,8 @@ from gateway.broadcasts import control, subscribers
 from gateway.broadcasts.scheduler import Schedule, evaluate
 from gateway.broadcasts.service import BroadcastService
 from gateway.clock import BUILD_DATE, ManualClock, TrustedClock, judge
-from gateway.service import prepare_gateway
+from gateway.database import prepare_gateway
+from gateway.service import CLOCK_EVIDENCE
 from gateway.storage import ThreadLocalDb
 
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -136,7 +137,7 @@ def test_untrusted_clock_holds_schedules_until_the_modem_gives_the_time(tmp_path
     real = datetime(2026, 12, 7, 1, 0, 30, tzinfo=UTC)  # Monday 08:00:30 local
     boot = datetime(1970, 1, 1, 0, 1, tzinfo=UTC)
     clock = ManualClock(boot)
-    service = BroadcastService(config, dbs, clock)
+    service = BroadcastService(config, dbs, clock, clock_evidence=CLOCK_EVIDENCE)
     _subscribe(db, 3, real)
     bid = control.create(db, control.Draft("Tuần", "Cảnh báo tuần.", everyone=True, schedule="weekly", weekday=0,
                                            time_of_day="08:00"), by="test", now=real, tz=service.tz)

@@ -7,54 +7,53 @@ import re
 from datetime import UTC, datetime
 
 import pytest
-from conftest import login_client, login_page, rows, screenshot
+from conftest import login_page, make_services, rows, screenshot
 
 from gateway.broadcasts import subscribers
 from gateway.broadcasts.library import Composer, preview
 from gateway.broadcasts.service import BroadcastService
 from gateway.clock import ManualClock
 from gateway.config import load_config
-from gateway.service import prepare_gateway
-from gateway.storage import ThreadLocalDb, write_transaction
-from gateway.web import WebServices, create_app
+from gateway.storage import write_transaction
 
 EVIL = "<script>alert('x')</script>"
 NOW = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)  # 09:00 local
 
 
 @pytest.fixture
-def env(tmp_path):
-    path = tmp_path / "t.db"
-    prepare_gateway(path)
-    storage = ThreadLocalDb(path)
-    config = load_config(env={"TINBAO_STORAGE_PATH": str(path), "TINBAO_GATEWAY_PHONE_NUMBER": "0981234567"})
-    service = BroadcastService(config, storage, ManualClock(NOW))
+def web_config(db_path):
+    return load_config(env={"TINBAO_STORAGE_PATH": str(db_path), "TINBAO_GATEWAY_PHONE_NUMBER": "0981234567"})
+
+
+@pytest.fixture
+def service(web_config, storage):
+    """The broadcast service the page wakes (not started: the tests look at its rows)."""
+    return BroadcastService(web_config, storage, ManualClock(NOW))
+
+
+@pytest.fixture
+def services(db_path, web_config, storage, service):
+    return make_services(db_path, config=web_config, db=storage, clock=ManualClock(NOW), broadcasts=service,
+                         version="t")
+
+
+@pytest.fixture
+def env(db_path, storage, web_config, service):
     db = storage.get()
     with write_transaction(db):
         for i, village in enumerate(["Na Hối", "Na Hối", "Cốc Lầu"]):
             subscribers.save_member(db, subscribers.Member(f"+8491234500{i}", village=village),
                                     source="officer", now=NOW)
-    yield path, storage, config, service
-    storage.close_all()
-
-
-def client_for(env, role: str = "officer"):
-    path, storage, config, service = env
-    app = create_app(config, WebServices(db=storage, simulator=None, version="t", clock=ManualClock(NOW),
-                                         broadcasts=service))
-    app.testing = True
-    client = app.test_client()
-    client.username = login_client(client, path, role)
-    return client
+    return db_path, storage, web_config, service
 
 
 def group_id(path, name: str) -> int:
     return rows(path, "SELECT id FROM subscriber_groups WHERE name=?", (name,))[0][0]
 
 
-def test_compose_from_the_library_previews_the_exact_cost_and_schedules(env):
+def test_compose_from_the_library_previews_the_exact_cost_and_schedules(env, logged_in):
     path, _, config, service = env
-    client = client_for(env)
+    client = logged_in("officer")
     page = client.get("/broadcasts/new").get_data(as_text=True)
     assert "01_gia_danh_cong_an" in page and "Giả danh công an" in page
     warning = service.library.warnings["01_gia_danh_cong_an"]
@@ -98,8 +97,8 @@ def test_compose_from_the_library_previews_the_exact_cost_and_schedules(env):
     assert "CANH BAO: Ke gian goi dien" in detail and "<progress" in detail
 
 
-def test_missing_fields_are_explained_not_crashed(env):
-    client = client_for(env)
+def test_missing_fields_are_explained_not_crashed(env, logged_in):
+    client = logged_in("officer")
     response = client.post("/broadcasts/new", data={"title": "", "body": "", "schedule": "weekly",
                                                     "time_of_day": "25:00", "action": "send"})
     assert response.status_code == 422
@@ -108,9 +107,9 @@ def test_missing_fields_are_explained_not_crashed(env):
     assert rows(env[0], "SELECT COUNT(*) FROM broadcasts")[0][0] == 0
 
 
-def test_pause_resume_cancel_from_the_page(env):
+def test_pause_resume_cancel_from_the_page(env, logged_in):
     path, _, _, service = env
-    client = client_for(env)
+    client = logged_in("officer")
     response = client.post("/broadcasts/new", data={"title": "T", "body": "Không chuyển tiền.", "everyone": "1",
                                                     "encoding": "accented", "schedule": "now", "action": "send",
                                                     "confirmed": "1"})
@@ -134,17 +133,17 @@ def test_pause_resume_cancel_from_the_page(env):
     assert actions == ["broadcast.create", "broadcast.pause", "broadcast.resume", "broadcast.cancel"]
 
 
-def test_viewers_look_but_do_not_act(env):
-    client = client_for(env, "viewer")
+def test_viewers_look_but_do_not_act(env, logged_in):
+    client = logged_in("viewer")
     assert client.get("/broadcasts/").status_code == 200
     assert client.get("/broadcasts/subscribers").status_code == 200
     assert client.get("/broadcasts/new").status_code == 403
     assert client.post("/broadcasts/subscribers/add", data={"number": "0912000999"}).status_code == 403
 
 
-def test_text_from_sms_and_officers_is_escaped(env):
+def test_text_from_sms_and_officers_is_escaped(env, logged_in):
     _path, storage, _, _ = env
-    client = client_for(env)
+    client = logged_in("officer")
     client.post("/broadcasts/new", data={"title": EVIL, "body": EVIL, "everyone": "1", "schedule": "now",
                                          "action": "draft"})
     db = storage.get()
@@ -155,9 +154,9 @@ def test_text_from_sms_and_officers_is_escaped(env):
         assert EVIL not in page and "&lt;script&gt;" in page, url
 
 
-def test_subscribers_list_masks_numbers_add_and_refuse(env):
+def test_subscribers_list_masks_numbers_add_and_refuse(env, logged_in):
     path, storage, _, _ = env
-    client = client_for(env)
+    client = logged_in("officer")
     page = client.get("/broadcasts/subscribers").get_data(as_text=True)
     assert "0*** *** *00" in page and "+84912345000" not in page and "0912345000" not in page
     client.post("/broadcasts/subscribers/add", data={"number": "0987 654 321", "name": "Lò Văn A", "village": "Na Hối",
@@ -185,9 +184,9 @@ def test_subscribers_list_masks_numbers_add_and_refuse(env):
     assert "không phải số di động" in bad.get_data(as_text=True)
 
 
-def test_csv_import_larger_than_the_usual_request_limit(env):
+def test_csv_import_larger_than_the_usual_request_limit(env, logged_in):
     path, storage, _, _ = env
-    client = client_for(env)
+    client = logged_in("officer")
     with write_transaction(storage.get()):
         subscribers.leave(storage.get(), "+84913000005", "sms", NOW)
     lines = ["Số điện thoại;Họ tên;Thôn"] + [f"0913{i:06d};Người {i};Bản Mới" for i in range(4000)]

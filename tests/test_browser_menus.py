@@ -9,35 +9,21 @@ from __future__ import annotations
 import threading
 
 import pytest
-from conftest import login_page, make_config, screenshot
+from conftest import login_page, make_config, make_services, screenshot
 
-from gateway.service import Gateway, prepare_gateway
+from gateway.database import prepare_gateway
 from gateway.sms.text import khong_dau
 from gateway.storage import ThreadLocalDb
-from gateway.web import WebServices, create_app
+from gateway.web import create_app
 
 NEW_CCCD = "CĂN CƯỚC: làm tại Công an xã sáng thứ Bảy, mang thẻ cũ."
 NUMBER = "0214 3880 113"
 
 
 @pytest.fixture
-def wired_gateway(monkeypatch, request):
-    """``live_gateway``, with the menus editor's hook wired to the router if the gateway has not.
-
-    (``Gateway.web_app`` should hand ``on_menus_changed = router.set_book`` to the page; until
-    it does, this fixture adds it so the test shows the editor's side working.)
-    """
-    original = Gateway.web_app
-
-    def web_app(self):
-        app = original(self)
-        services = app.extensions["tinbao"]["services"]
-        if services.on_menus_changed is None:
-            services.on_menus_changed = self.router.set_book
-        return app
-
-    monkeypatch.setattr(Gateway, "web_app", web_app)
-    return request.getfixturevalue("live_gateway")
+def wired_gateway(live_gateway):
+    """``live_gateway``: its page hands saved menus to the running router (``Gateway.web_app``)."""
+    return live_gateway
 
 
 @pytest.fixture
@@ -48,15 +34,12 @@ def page_server(tmp_path):
     config = make_config(tmp_path, TINBAO_GATEWAY_PHONE_NUMBER=NUMBER)
     prepare_gateway(config.storage_path)
     dbs = ThreadLocalDb(config.storage_path)
-    app = create_app(config, WebServices(db=dbs, simulator=None, version="test"))
+    app = create_app(config, make_services(config.storage_path, config=config, db=dbs))
     server = waitress.create_server(app, host="127.0.0.1", port=0, threads=4)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     yield config.storage_path, f"http://127.0.0.1:{server.effective_port}", app
     server.close()
-    dry = app.extensions.get("tinbao_dry_run")
-    if dry is not None:
-        dry.close()
     dbs.close_all()
 
 

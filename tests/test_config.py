@@ -143,3 +143,64 @@ def test_app_refuses_a_bad_value_with_one_line(tmp_path):
     assert result.stderr.strip().splitlines() == [
         "tinbao: config key web.port (from TINBAO_WEB_PORT): 'abc' is not a whole number"
     ]
+
+
+# --- one declaration per key (issue 18): SCHEMA, the README table and gateway.toml from the fields ---
+
+
+def test_the_readme_table_and_the_shipped_file_are_written_from_the_fields():
+    """Change a key in gateway/config.py, then ``python -m gateway.config_docs update``; stale files fail here."""
+    from gateway.config_docs import stale
+
+    assert stale(ROOT) == [], "run: python -m gateway.config_docs update"
+
+
+def test_the_shipped_file_sets_what_each_field_declares():
+    import tomllib
+
+    data = tomllib.loads(DEFAULT_CONFIG.read_text(encoding="utf-8"))
+    config = load_config(env={})
+    for section, keys in SCHEMA.items():
+        assert list(data[section]) == list(keys), section
+        for name, spec in keys.items():
+            assert getattr(getattr(config, section), name) == spec.shipped_value, f"{section}.{name}"
+            assert spec.env == f"TINBAO_{section.upper()}_{name.upper()}" and spec.what
+
+
+def test_a_key_is_one_field_with_its_help_and_check():
+    """What an engineer adding a key writes: one field; its kind, environment name and check follow."""
+    from dataclasses import dataclass, field
+
+    from gateway.config import _keys_of, between, key
+
+    @dataclass(frozen=True)
+    class Calls:
+        on_missed: str = key("menu", "what a missed call gets")
+        per_hour: int = key(6, "most call-backs an hour", check=between(0, 60), secret=True)
+
+    keys = _keys_of("calls", Calls)
+    assert keys["on_missed"].kind == "str" and keys["on_missed"].env == "TINBAO_CALLS_ON_MISSED"
+    assert keys["per_hour"].kind == "int" and keys["per_hour"].check(61) and keys["per_hour"].secret
+    assert "per_hour" not in repr(Calls())
+
+    @dataclass(frozen=True)
+    class Undocumented:
+        port: int = field(default=1)
+
+    with pytest.raises(TypeError, match=r"x\.port must be declared with key"):
+        _keys_of("x", Undocumented)
+
+
+def test_shipped_files_are_found_through_the_package_not_the_working_directory(tmp_path):
+    """The installed program has no checkout: the shipped folder is found from the ``gateway`` package."""
+    from gateway.config import SHIPPED, data_folder
+
+    assert (SHIPPED / "gateway.toml").is_file() and (SHIPPED / "menus" / "vi.toml").is_file()
+    assert (SHIPPED / "modem_profiles.toml").is_file() and (SHIPPED / "warnings" / "_messages.toml").is_file()
+    assert data_folder("firmware_config/menus") == SHIPPED / "menus"
+    assert data_folder("menus") == Path("menus")  # any other relative path: the working directory's
+    assert data_folder(str(tmp_path)) == tmp_path
+    result = subprocess.run([sys.executable, "-c", "from gateway.config import load_config as l;"
+                             " c = l(env={}); print(c.menus_path, c.warnings_path, c.source)"],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin"})
+    assert result.stdout.split() == [str(SHIPPED / "menus"), str(SHIPPED / "warnings"), str(DEFAULT_CONFIG)]

@@ -14,10 +14,11 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from gateway import backup, doctor
+from gateway.accounts import users
 from gateway.config import load_config
-from gateway.service import Gateway, prepare_gateway
+from gateway.database import prepare_gateway
+from gateway.service import Gateway
 from gateway.storage import open_db
-from gateway.web import accounts
 from tests.conftest import FAST, ROOT, wait_until
 
 CHECKS = [
@@ -93,7 +94,7 @@ def test_a_set_up_post_is_ready_while_its_gateway_runs(tmp_path, emulator_proces
 
         assert wait_until(published, 20)
         with open_db(config.storage_path) as db:
-            accounts.create_user(db, "an", "mật khẩu đủ dài 2026", "admin", by="test")
+            users.create_user(db, "an", "mật khẩu đủ dài 2026", "admin", by="test")
         backup.backup_command(config, SimpleNamespace(file=str(config.backup_path)))
 
         result = run_doctor("--config", str(config_file), "doctor", env=FAST)

@@ -9,15 +9,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import login_client, rows
+from conftest import rows
 
 from gateway import duty, phone
 from gateway.config import load_config
 from gateway.menus import MenuBook
 from gateway.router import Router, RouterSettings
 from gateway.sms.segments import plan
-from gateway.storage import ThreadLocalDb, open_db, utcnow_iso
-from gateway.web import WebServices, create_app
+from gateway.storage import open_db, utcnow_iso
 
 NOW = datetime(2026, 3, 2, 2, 15, tzinfo=UTC)
 TIPSTER = "+84912345678"
@@ -165,24 +164,8 @@ def test_alert_through_the_modem_emulator(gateway, emulator, config):
 
 # -- the roster page ---------------------------------------------------------------------------
 
-@pytest.fixture
-def make_client(db_path):
-    storage = ThreadLocalDb(db_path)
-
-    def make(role: str):
-        config = load_config(env={"TINBAO_STORAGE_PATH": str(db_path)})
-        app = create_app(config, WebServices(db=storage, simulator=None, version="t"))
-        app.testing = True
-        client = app.test_client()
-        login_client(client, db_path, role)
-        return client
-
-    yield make
-    storage.close_all()
-
-
-def test_roster_page_adds_pauses_and_removes_with_audit(make_client, db_path):
-    client = make_client("officer")
+def test_roster_page_adds_pauses_and_removes_with_audit(logged_in, db_path):
+    client = logged_in("officer")
     page = client.get("/duty").get_data(as_text=True)
     assert "Tin bao moi CL-0042 (thon Na Hoi)" in page  # the example shows what officers will get
 
@@ -206,15 +189,15 @@ def test_roster_page_adds_pauses_and_removes_with_audit(make_client, db_path):
     assert "0987654321" not in details and "987654321" not in details
 
 
-def test_viewers_cannot_see_or_change_the_roster(make_client, db_path):
-    client = make_client("viewer")
+def test_viewers_cannot_see_or_change_the_roster(logged_in, db_path):
+    client = logged_in("viewer")
     assert client.get("/duty").status_code == 403
     assert client.post("/duty", data={"name": "X", "number": PATROL}).status_code == 403
     assert rows(db_path, "SELECT count(*) FROM duty_roster") == [(0,)]
 
 
-def test_roster_post_without_csrf_token_is_refused(make_client, db_path):
-    client = make_client("officer")
+def test_roster_post_without_csrf_token_is_refused(logged_in, db_path):
+    client = logged_in("officer")
     del client.environ_base["HTTP_X_CSRFTOKEN"]
     assert client.post("/duty", data={"name": "X", "number": PATROL}).status_code == 400
     assert rows(db_path, "SELECT count(*) FROM duty_roster") == [(0,)]

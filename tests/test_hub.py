@@ -16,8 +16,8 @@ import pytest
 from conftest import ROOT, rows, wait_until
 from upstream import hub_login
 
+from gateway.accounts import users
 from gateway.hub import store
-from gateway.web import accounts
 
 NOW = datetime(2026, 11, 29, 3, 0, tzinfo=UTC)
 
@@ -113,8 +113,8 @@ def csrf_token(page: bytes) -> str:
 
 @pytest.fixture
 def officer_client(hub):
-    accounts.create_user(hub.dbs.get(), "huyen", "mat-khau-dai", "officer")
-    accounts.create_user(hub.dbs.get(), "xem", "mat-khau-dai", "viewer")
+    users.create_user(hub.dbs.get(), "huyen", "mat-khau-dai", "officer")
+    users.create_user(hub.dbs.get(), "xem", "mat-khau-dai", "viewer")
     client = hub.app.test_client()
     hub_login(client, "huyen")
     return client
@@ -173,7 +173,7 @@ def test_marking_handled_with_notify_reaches_the_gateways_changes(officer_client
 
 def test_a_viewer_cannot_change_a_tip(hub, api):
     seed_tips(api)
-    accounts.create_user(hub.dbs.get(), "xem", "mat-khau-dai", "viewer")
+    users.create_user(hub.dbs.get(), "xem", "mat-khau-dai", "viewer")
     client = hub.app.test_client()
     hub_login(client, "xem")
     page = client.get("/tips/cl-1")
@@ -221,7 +221,7 @@ def test_the_hub_page_in_chromium(hub, api, page):
     from conftest import screenshot
 
     seed_tips(api)
-    accounts.create_user(hub.dbs.get(), "huyen", "mat-khau-dai", "officer")
+    users.create_user(hub.dbs.get(), "huyen", "mat-khau-dai", "officer")
     base = hub.url
     page.goto(f"{base}/")
     assert "/login" in page.url

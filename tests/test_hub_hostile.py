@@ -20,10 +20,10 @@ from conftest import ROOT, rows
 from fake_zalo import HubServer
 from upstream import hub_login
 
+from gateway.accounts import users
 from gateway.clock import ManualClock
 from gateway.hub import store
 from gateway.hub.app import create_hub_app
-from gateway.web import accounts
 
 TOKEN = "token-cl"
 
@@ -69,7 +69,7 @@ def tip(uid: str, **fields) -> dict:
 
 @pytest.fixture
 def officer(hub):
-    accounts.create_user(hub.dbs.get(), "tinh.an", "mat-khau-dai", "admin")
+    users.create_user(hub.dbs.get(), "tinh.an", "mat-khau-dai", "admin")
     client = hub.app.test_client()
     hub_login(client, "tinh.an")
     return client
@@ -224,7 +224,7 @@ def test_refusals_keep_at_most_a_bounded_number_of_addresses(hub):
 # -- sessions, accounts, language, error pages --------------------------------------------------
 
 def test_logout_ends_the_session_even_for_a_kept_copy_of_the_cookie(hub):
-    accounts.create_user(hub.dbs.get(), "tinh.an", "mat-khau-dai", "officer")
+    users.create_user(hub.dbs.get(), "tinh.an", "mat-khau-dai", "officer")
     client = hub.app.test_client()
     hub_login(client, "tinh.an")
     kept = client.get_cookie("tinbao_hub_session")
@@ -243,7 +243,7 @@ def test_hub_sessions_follow_web_session_hours_and_max_hours(tmp_path):
     clock = ManualClock(datetime.now(UTC))
     app = create_hub_app(server.config, server.dbs, clock)
     try:
-        accounts.create_user(server.dbs.get(), "tinh.an", "mat-khau-dai", "officer")
+        users.create_user(server.dbs.get(), "tinh.an", "mat-khau-dai", "officer")
         client = app.test_client()
         hub_login(client, "tinh.an")
         for _ in range(3):  # busy all day: every 7 hours a request
@@ -286,7 +286,7 @@ def test_an_admin_creates_disables_and_resets_hub_accounts_on_the_page(hub, offi
 
 
 def test_a_viewer_cannot_open_the_accounts_page(hub):
-    accounts.create_user(hub.dbs.get(), "xem", "mat-khau-dai", "viewer")
+    users.create_user(hub.dbs.get(), "xem", "mat-khau-dai", "viewer")
     client = hub.app.test_client()
     hub_login(client, "xem")
     response = client.get("/admin/users")
@@ -323,7 +323,7 @@ def test_the_default_storage_path_gives_the_hub_its_own_file(tmp_path):
 def test_the_hub_page_speaks_english_and_names_the_provincial_police(tmp_path):
     server = HubServer(tmp_path, TINBAO_HUB_NAME="Công an tỉnh Lào Cai")
     try:
-        accounts.create_user(server.dbs.get(), "tinh.an", "mat-khau-dai", "officer")
+        users.create_user(server.dbs.get(), "tinh.an", "mat-khau-dai", "officer")
         client = server.app.test_client()
         hub_login(client, "tinh.an")
         vi = client.get("/").data.decode()
@@ -355,7 +355,7 @@ def test_a_missing_page_and_a_failure_are_error_pages_in_the_hubs_frame(tmp_path
         raise RuntimeError("a bug")
 
     try:
-        accounts.create_user(server.dbs.get(), "tinh.an", "mat-khau-dai", "officer")
+        users.create_user(server.dbs.get(), "tinh.an", "mat-khau-dai", "officer")
         client = app.test_client()
         hub_login(client, "tinh.an")
         failed = client.get("/boom")

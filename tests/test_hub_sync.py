@@ -67,7 +67,7 @@ def test_a_status_set_at_the_commune_reaches_the_hub_with_the_officers_name(tmp_
 
 
 def test_the_hub_shows_the_communes_status_on_its_pages(tmp_path, hub):
-    from gateway.web import accounts
+    from gateway.accounts import users
 
     now = datetime.now(UTC)
     db = hub.dbs.get()
@@ -77,7 +77,7 @@ def test_the_hub_shows_the_communes_status_on_its_pages(tmp_path, hub):
                                               "by": "xa.binh"}, {"uid": "cl-7", "status": "closed",
                                                                  "changed_at": now.isoformat()}], now=now)
     assert result.accepted == ["cl-1"] and "unknown uid" in result.rejected[0]["error"]
-    accounts.create_user(db, "tinh.an", "mat-khau-dai", "officer")
+    users.create_user(db, "tinh.an", "mat-khau-dai", "officer")
     client = hub.app.test_client()
     hub_login(client, "tinh.an")
     assert "Ở xã: Đã xử lý xong" in client.get("/").data.decode()
@@ -85,19 +85,15 @@ def test_the_hub_shows_the_communes_status_on_its_pages(tmp_path, hub):
 
 
 def test_the_gateways_pages_name_the_provincial_police(tmp_path):
-    from conftest import login_client
+    from conftest import login_client, make_services
 
-    from gateway.web import WebServices, create_app
+    from gateway.web import create_app
 
     config = sync_config(tmp_path, TINBAO_DISTRICT_TOKEN="t", TINBAO_HUB_LEVEL="Công an tỉnh")
-    from gateway.storage import ThreadLocalDb
-
-    dbs = ThreadLocalDb(config.storage_path)
-    app = create_app(config, WebServices(db=dbs, simulator=None, version="test"))
+    app = create_app(config, make_services(config.storage_path, config=config))
     client = app.test_client()
     login_client(client, config.storage_path, "admin")
     for path in ("/", "/sync"):
         html = client.get(path).data.decode()
         assert "Công an tỉnh" in html, path
         assert not re.search(r"\bhuyện", html.lower()), path  # ("district" is in data-field names only)
-    dbs.close_all()

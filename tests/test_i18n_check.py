@@ -9,7 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from gateway.web import audit, i18n
+from gateway.accounts import audit
+from gateway.web import i18n
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -42,7 +43,7 @@ def test_the_check_fails_on_a_missing_or_empty_translation(tmp_path, monkeypatch
 
 def test_every_audit_action_the_code_records_has_words():
     recorded = set()
-    pattern = re.compile(r'(?:_audit|audit\.record|audit\.record_request|record)\(\s*(?:db,\s*)?'
+    pattern = re.compile(r'(?:_audit|audit\.record|record_request|record)\(\s*(?:db,\s*)?'
                          r'(?:[\w.]+,\s*)?"([a-z_]+\.[a-z_.]+)"')
     for path in (ROOT / "gateway").rglob("*.py"):
         recorded |= set(pattern.findall(path.read_text(encoding="utf-8")))
@@ -53,18 +54,9 @@ def test_every_audit_action_the_code_records_has_words():
     assert audit.actor_label("cli") != "cli" and audit.actor_label("an") == "an"
 
 
-def test_handled_by_in_words_in_both_languages(tmp_path):
-    from gateway.config import load_config
-    from gateway.service import prepare_gateway
-    from gateway.storage import ThreadLocalDb
-    from gateway.web import WebServices, create_app
+def test_handled_by_in_words_in_both_languages(app):
     from gateway.web.filters import handler_label
 
-    path = tmp_path / "t.db"
-    prepare_gateway(path)
-    storage = ThreadLocalDb(path)
-    app = create_app(load_config(env={"TINBAO_STORAGE_PATH": str(path)}),
-                     WebServices(db=storage, simulator=None, version="t"))
     titles = {"1.3": "Làm căn cước"}
     expected = {
         "back": ("Quay lại menu trước (0)", "Back to the previous menu (0)"),
@@ -86,4 +78,3 @@ def test_handled_by_in_words_in_both_languages(tmp_path):
                 if words[index] is not None:
                     assert handler_label(handler, titles) == words[index], (lang, handler)
             assert handler_label(None) == "—" and handler_label("something_new") == "something_new"
-    storage.close_all()

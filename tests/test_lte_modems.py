@@ -104,7 +104,7 @@ def test_five_sms_with_rssi_inside_the_listing_are_each_answered_once(rig, profi
 
 
 def test_the_listing_parser_takes_only_a_fitting_pdu():
-    from gateway.modem.transport import parse_listing
+    from gateway.modem.at_parse import parse_listing
 
     pdu = ModemEmulator().encode("0912345678", "MENU")[0]
     length = len(pdu) // 2 - 1 - int(pdu[:2], 16)

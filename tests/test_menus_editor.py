@@ -15,13 +15,13 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from conftest import login_client, rows
+from conftest import login_client, make_services, rows
 from werkzeug.datastructures import MultiDict
 
 from gateway.config import load_config
 from gateway.menus import MenuBook
 from gateway.menus import versions as menu_versions
-from gateway.web import WebServices, create_app, menus_form
+from gateway.web import create_app, menus_form
 
 MENUS = Path(__file__).resolve().parent.parent / "firmware_config" / "menus"
 NOW = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
@@ -110,13 +110,18 @@ def applied():
     return []
 
 
+def router_that_cannot_take_it(book: MenuBook) -> None:
+    raise RuntimeError("the router is not running")
+
+
 @pytest.fixture
 def make_client(storage, db_path, applied):
+    """A client of a fresh app (``hook=False``: the running router cannot take a saved book)."""
+
     def make(role="admin", *, hook=True):
         config = load_config(env={"TINBAO_STORAGE_PATH": str(db_path)})
-        services = WebServices(db=storage, simulator=None, version="test")
-        if hook:
-            services.on_menus_changed = applied.append
+        services = make_services(db_path, config=config, db=storage,
+                                 on_menus_changed=applied.append if hook else router_that_cannot_take_it)
         app = create_app(config, services)
         app.testing = True
         client = app.test_client()

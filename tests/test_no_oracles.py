@@ -10,15 +10,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from conftest import RecordingSimulator, login_client, rows
+from conftest import RecordingSimulator, login_client, make_services, rows
 
 from gateway.broadcasts import subscribers
 from gateway.clock import ManualClock
 from gateway.config import load_config
+from gateway.database import prepare_gateway
 from gateway.phone import mask
-from gateway.service import prepare_gateway
 from gateway.storage import ThreadLocalDb, write_transaction
-from gateway.web import WebServices, create_app
+from gateway.web import create_app
 
 NOW = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
 TIPSTER = "+84987654321"  # masked: 0*** *** *21
@@ -46,7 +46,8 @@ def env(tmp_path):
 def client_for(env, role: str, simulator=None):
     path, storage = env
     config = load_config(env={"TINBAO_STORAGE_PATH": str(path)})
-    app = create_app(config, WebServices(db=storage, simulator=simulator, version="t", clock=ManualClock(NOW)))
+    app = create_app(config, make_services(path, config=config, db=storage, simulator=simulator,
+                                           clock=ManualClock(NOW), version="t"))
     app.testing = True
     client = app.test_client()
     client.username = login_client(client, path, role)

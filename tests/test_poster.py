@@ -10,12 +10,12 @@ import io
 from pathlib import Path
 
 import pytest
-from conftest import OUTPUT, login_client
+from conftest import OUTPUT, login_client, make_services
 from PIL import Image
 
 from gateway.config import load_config
 from gateway.menus import versions as menu_versions
-from gateway.web import WebServices, create_app, poster_image
+from gateway.web import create_app, poster_image
 from gateway.web.poster import dial_string, main_keywords, qr_code, sms_uri
 
 zxingcpp = pytest.importorskip("zxingcpp")
@@ -32,7 +32,7 @@ def decode(png: bytes) -> list[str]:
 def make_client(storage, db_path):
     def make(role="viewer", number=NUMBER):
         config = load_config(env={"TINBAO_STORAGE_PATH": str(db_path), "TINBAO_GATEWAY_PHONE_NUMBER": number})
-        app = create_app(config, WebServices(db=storage, simulator=None, version="test"))
+        app = create_app(config, make_services(db_path, config=config, db=storage))
         app.testing = True
         client = app.test_client()
         if role:

@@ -17,8 +17,7 @@ from pathlib import Path
 import pytest
 
 from gateway import state
-from gateway.hub.store import prepare_hub
-from gateway.service import prepare_gateway
+from gateway.database import prepare_gateway, prepare_hub
 from gateway.storage import open_db, write_transaction
 
 ROOT = Path(__file__).resolve().parent.parent

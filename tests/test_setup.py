@@ -8,13 +8,13 @@ Until it is done the dashboard has an alert linking to the page, ``/healthz`` sa
 from __future__ import annotations
 
 import pytest
-from conftest import login_client
+from conftest import make_services
 
 from gateway import doctor
+from gateway.accounts import audit
 from gateway.broadcasts import subscribers
 from gateway.config import load_config
 from gateway.menus import versions as menu_versions
-from gateway.web import WebServices, audit, create_app
 
 # Officers' work phones, made up for the test (no villager's number).
 FORM = {
@@ -31,37 +31,31 @@ FORM = {
 
 
 @pytest.fixture
-def app(storage, db_path):
-    config = load_config(env={"TINBAO_STORAGE_PATH": str(db_path)})
-    books = []
-    services = WebServices(db=storage, simulator=None, version="t", on_menus_changed=books.append)
-    app = create_app(config, services)
-    app.testing = True
-    app.books = books
-    return app
+def books():
+    """The books the page handed to the running router (the gateway's on_menus_changed)."""
+    return []
 
 
-def client_as(app, db_path, role):
-    client = app.test_client()
-    login_client(client, db_path, role)
-    return client
+@pytest.fixture
+def services(db_path, web_config, storage, books):
+    return make_services(db_path, config=web_config, db=storage, on_menus_changed=books.append, version="t")
 
 
 def menus_check(app, db):
     return doctor.check_menus(app.extensions["tinbao"]["config"], db)
 
 
-def test_only_admins_reach_the_setup_page(app, db_path):
-    assert client_as(app, db_path, "officer").get("/admin/setup/").status_code == 403
-    admin = client_as(app, db_path, "admin")
+def test_only_admins_reach_the_setup_page(app, db_path, logged_in):
+    assert logged_in("officer").get("/admin/setup/").status_code == 403
+    admin = logged_in("admin")
     page = admin.get("/admin/setup/").get_data(as_text=True)
     assert 'action="/admin/setup/"' in page and "Chưa xong" in page
     assert "TinBao t ·" in page  # the page frame's own version, not the menus version
     assert admin.get("/admin/users").get_data(as_text=True).count('href="/admin/setup/"') == 1  # the admin tab
 
 
-def test_bad_numbers_and_placeholders_are_refused_inline_and_the_values_stay(app, db_path, db):
-    admin = client_as(app, db_path, "admin")
+def test_bad_numbers_and_placeholders_are_refused_inline_and_the_values_stay(app, db_path, db, logged_in, books):
+    admin = logged_in("admin")
     form = {**FORM, "contact.truc_ban": "0123", "contact.ten_xa": "xxxx",
             "village.name": ["Thôn Na Hối", "", "Thôn Na Hối"], "village.number": ["0912000444", "0912000555", "5656"]}
     response = admin.post("/admin/setup/", data=form)
@@ -71,15 +65,15 @@ def test_bad_numbers_and_placeholders_are_refused_inline_and_the_values_stay(app
     assert "Còn chữ &#34;xx&#34; của mẫu" in page
     assert "Hãy điền tên thôn." in page and "Thôn này đã có ở trên." in page
     assert 'value="0214 3880 113"' in page and 'value="0912000555"' in page  # good values kept too
-    assert menu_versions.history(db) == [] and app.books == []
+    assert menu_versions.history(db) == [] and books == []
     no_village = {**FORM, "village.name": ["", ""], "village.number": ["", ""]}
     page = admin.post("/admin/setup/", data=no_village).get_data(as_text=True)
     assert "Hãy điền ít nhất một thôn" in page
     assert menu_versions.history(db) == []
 
 
-def test_a_save_fills_the_menus_and_setup_becomes_complete(app, db_path, db):
-    admin = client_as(app, db_path, "admin")
+def test_a_save_fills_the_menus_and_setup_becomes_complete(app, db_path, db, logged_in, books):
+    admin = logged_in("admin")
     health = admin.get("/healthz").get_json()
     assert health["setup_complete"] is False
     alert = {a["key"]: a for a in admin.get("/api/dashboard").get_json()["alerts"]}["setup"]
@@ -95,7 +89,7 @@ def test_a_save_fills_the_menus_and_setup_becomes_complete(app, db_path, db):
     contacts = version.sources["vi.toml"]["contacts"]
     assert contacts["truong_cong_an"] == "0912000222" and contacts["duong_day_nong_tinh"] == "02143880113"
     assert contacts["cong_an_thon"] == "Thôn Na Hối: 0912000444\nThôn Cốc Cái: 0912000555"
-    [book] = app.books  # handed to the running router
+    [book] = books  # handed to the running router
     replies = book.replies()
     assert "CÔNG AN XÃ Cốc Lầu" in replies["menu"]
     assert "Trực ban 24/24: 0912000111" in replies["2.1"] and "Thôn Cốc Cái: 0912000555" in replies["2.2"]
@@ -115,12 +109,12 @@ def test_a_save_fills_the_menus_and_setup_becomes_complete(app, db_path, db):
 
     # The same values again: nothing new in the history; no second group for a village.
     again = admin.post("/admin/setup/", data={**FORM, "base_version": str(version.id)})
-    assert again.status_code == 303 and len(menu_versions.history(db)) == 1 and len(app.books) == 1
+    assert again.status_code == 303 and len(menu_versions.history(db)) == 1 and len(books) == 1
     assert len([g for g in subscribers.groups(db) if g["kind"] == "village"]) == 2
 
 
-def test_a_setup_opened_before_another_save_is_refused_with_its_values_kept(app, db_path, db):
-    admin = client_as(app, db_path, "admin")
+def test_a_setup_opened_before_another_save_is_refused_with_its_values_kept(app, db_path, db, logged_in):
+    admin = logged_in("admin")
     assert admin.post("/admin/setup/", data=FORM).status_code == 303
     stale = admin.post("/admin/setup/", data={**FORM, "contact.ten_xa": "Bản Phố", "base_version": "0"})
     assert stale.status_code == 409 and 'value="Bản Phố"' in stale.get_data(as_text=True)
@@ -146,7 +140,7 @@ def test_doctor_and_healthz_use_the_one_rule(db_path, db):
     assert doctor.check_menus(config, db).ok
 
 
-def test_every_string_of_the_setup_page_has_an_english_translation(app, db_path):
+def test_every_string_of_the_setup_page_has_an_english_translation(app, db_path, logged_in):
     from pathlib import Path
 
     from babel.messages.extract import extract_from_file
@@ -160,5 +154,5 @@ def test_every_string_of_the_setup_page_has_an_english_translation(app, db_path)
         found |= {m[1] for m in extract_from_file("jinja2", str(web / "templates" / "admin" / name), keywords=keywords)}
     assert len(found) > 30
     assert sorted(found & set(i18n.untranslated("en"))) == []
-    page = client_as(app, db_path, "admin").get("/admin/setup/?lang=en").get_data(as_text=True)
+    page = logged_in("admin").get("/admin/setup/?lang=en").get_data(as_text=True)
     assert "First-run setup" in page and "Provincial police hotline" in page

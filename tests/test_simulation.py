@@ -10,12 +10,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import RecordingSimulator, login_client, rows
+from conftest import RecordingSimulator, login_client, make_services, rows
 
 from gateway.config import load_config
 from gateway.menus import versions as menu_versions
 from gateway.simulation import DryRun, router_settings, sandbox_path
-from gateway.web import WebServices, create_app
+from gateway.web import create_app
 
 MENUS = Path(__file__).resolve().parent.parent / "firmware_config" / "menus"
 NOW = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
@@ -28,22 +28,17 @@ def config(db_path):
 
 @pytest.fixture
 def make_client(storage, db_path, config):
-    apps = []
+    """A client of a fresh app (``simulator``: the built-in emulator; None: a real modem)."""
 
     def make(role="admin", simulator=None):
-        app = create_app(config, WebServices(db=storage, simulator=simulator, version="test"))
+        app = create_app(config, make_services(db_path, config=config, db=storage, simulator=simulator))
         app.testing = True
-        apps.append(app)
         client = app.test_client()
         if role:
             login_client(client, db_path, role)
         return client
 
-    yield make
-    for app in apps:
-        dry = app.extensions.get("tinbao_dry_run")
-        if dry is not None:
-            dry.close()
+    return make
 
 
 def real_traffic(db_path):

@@ -19,7 +19,7 @@ from conftest import ROOT, rows
 from fake_zalo import HubServer, add_tips
 
 from gateway.config import load_config
-from gateway.service import prepare_gateway
+from gateway.database import prepare_gateway
 from gateway.storage import open_db
 from gateway.sync import sneakernet
 

@@ -257,8 +257,8 @@ def test_partial_long_sms_is_kept_after_the_timeout(tmp_path, emulator):
 def test_clock_is_not_needed_for_dedupe_of_a_message_read_twice(tmp_path):
     """Crash between commit and delete: the next drain lists the same slot again."""
     from gateway import inbox, storage
+    from gateway.database import prepare_gateway
     from gateway.modem.types import StoredPdu
-    from gateway.service import prepare_gateway
 
     path = tmp_path / "d.db"
     prepare_gateway(path)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from gateway import outbox
-from gateway.service import prepare_gateway
+from gateway.database import prepare_gateway
 from gateway.storage import open_db, utcnow_iso
 
 OFFICER = "+84900000001"

@@ -1,6 +1,6 @@
 """The sync worker killed for real (SIGKILL) while it sends: nothing lost, nothing twice.
 
-The worker runs in its own process (``python -m gateway.sync.worker``); the district hub and
+The worker runs in its own process (``python app.py sync``); the district hub and
 the stand-in Zalo OA run in this process's threads, so what they received survives the kills.
 """
 
@@ -20,7 +20,7 @@ from conftest import ROOT, rows, wait_until
 from fake_zalo import FakeZalo, HubServer, add_tips
 from upstream import OFFICERS
 
-from gateway.service import prepare_gateway
+from gateway.database import prepare_gateway
 from gateway.storage import open_db
 from gateway.sync import zalo_tokens
 
@@ -49,7 +49,7 @@ def worker_env(db_path: Path, zalo: FakeZalo, hub: HubServer | None) -> dict[str
 
 
 def spawn(env: dict[str, str]) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "gateway.sync.worker", "--log-level", "WARNING"],
+    return subprocess.Popen([sys.executable, "app.py", "--log-level", "WARNING", "sync"],
                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 

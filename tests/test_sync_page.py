@@ -8,15 +8,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from conftest import csrf_token_from, login_client, login_page, rows, screenshot
+from conftest import csrf_token_from, login_client, login_page, make_services, rows, screenshot
 from fake_zalo import add_tips
 
 from gateway.config import load_config
-from gateway.service import prepare_gateway
+from gateway.database import prepare_gateway
 from gateway.storage import ThreadLocalDb
 from gateway.sync import report, sneakernet
 from gateway.sync.worker import SyncWorker
-from gateway.web import WebServices, create_app
+from gateway.web import create_app
 
 NOW = datetime.now(UTC)
 
@@ -43,7 +43,7 @@ def setup(tmp_path: Path):
                     error="Cần cấp quyền lại cho OA (re-authorise the OA): Zalo từ chối refresh token")
     reporter.update(db, "district", NOW, state="offline", queued=3, error="Không có Internet")
     worker = SyncWorker(config, dbs)  # not started: the page only asks it to look again
-    services = WebServices(db=dbs, simulator=None, version="test", sync=worker)
+    services = make_services(config.storage_path, config=config, db=dbs, sync=worker)
     app = create_app(config, services)
     yield app, config, worker
     dbs.close_all()

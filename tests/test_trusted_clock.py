@@ -22,12 +22,13 @@ import urllib.request
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import FAST, ROOT, login_client, login_page, make_config, missing_tool, rows, screenshot, wait_until
+from conftest import FAST, ROOT, login_page, make_config, missing_tool, rows, screenshot, wait_until
 from fake_zalo import HubServer
 
 from gateway import state
 from gateway.clock import CORRECTED_KEY, STATE_KEY, ManualClock, TrustedClock, judge, published
-from gateway.service import Gateway, prepare_gateway
+from gateway.database import prepare_gateway
+from gateway.service import CLOCK_EVIDENCE, Gateway
 from gateway.storage import ThreadLocalDb, utcnow_iso
 
 REAL = datetime(2026, 12, 7, 3, 0, tzinfo=UTC)
@@ -79,7 +80,7 @@ def add_sms(db, sent_at: datetime, received_at: datetime) -> None:
 
 def test_the_modem_time_corrects_the_clock_and_the_correction_is_published(db):
     base = ManualClock(BEHIND)
-    clock = TrustedClock(base)
+    clock = TrustedClock(base, evidence=CLOCK_EVIDENCE)
     clock.check(db)
     assert clock.trusted and clock.now() == BEHIND and state.get_json(db, CORRECTED_KEY) is None
 
@@ -103,7 +104,7 @@ def test_the_modem_time_corrects_the_clock_and_the_correction_is_published(db):
 
 def test_a_clock_ahead_doubts_everything_up_to_its_own_wrong_now(db):
     ahead = REAL + timedelta(hours=5)
-    clock = TrustedClock(ManualClock(ahead))
+    clock = TrustedClock(ManualClock(ahead), evidence=CLOCK_EVIDENCE)
     clock.check(db)
     publish_modem_time(db, REAL, ahead)
     clock.check(db)
@@ -114,7 +115,7 @@ def test_a_clock_ahead_doubts_everything_up_to_its_own_wrong_now(db):
 
 def test_sms_stamps_correct_the_clock_once_and_keep_it_without_counting_twice(db):
     base = ManualClock(BEHIND)
-    clock = TrustedClock(base)
+    clock = TrustedClock(base, evidence=CLOCK_EVIDENCE)
     add_sms(db, BEHIND - timedelta(days=9), BEHIND - timedelta(days=10))  # from before this run: not used
     clock.check(db)
     assert clock.reading.source == "system"
@@ -132,7 +133,7 @@ def test_sms_stamps_correct_the_clock_once_and_keep_it_without_counting_twice(db
 
 def test_an_sms_correction_is_dropped_when_the_system_clock_is_set(db):
     base = ManualClock(BEHIND)
-    clock = TrustedClock(base)
+    clock = TrustedClock(base, evidence=CLOCK_EVIDENCE)
     clock.check(db)
     add_sms(db, REAL, BEHIND)
     assert clock.check(db).source == "sms"
@@ -170,17 +171,9 @@ def test_the_gateway_shares_one_clock_and_stamps_records_with_the_network_time(t
 # -- the page and /healthz -----------------------------------------------------------------------
 
 @pytest.fixture
-def client(storage, db_path):
-    """The officers' page of a gateway file, logged in as a viewer (the Flask test client)."""
-    from gateway.config import load_config
-    from gateway.web import WebServices, create_app
-
-    app = create_app(load_config(env={"TINBAO_STORAGE_PATH": str(db_path)}),
-                     WebServices(db=storage, simulator=None, version="0.1.0-test"))
-    app.testing = True
-    test_client = app.test_client()
-    login_client(test_client, db_path, "viewer")
-    return test_client
+def client(logged_in):
+    """Here the page is looked at by a viewer."""
+    return logged_in("viewer")
 
 
 def put(storage, key: str, value: dict) -> None:
@@ -317,14 +310,17 @@ def test_a_gateway_three_days_behind_stamps_a_tip_with_the_real_time(tmp_path, e
 
 
 def test_the_audit_log_takes_the_gateways_clock(storage, db_path):
-    from gateway.config import load_config
-    from gateway.web import WebServices, audit, create_app
+    from conftest import make_services
 
-    clock = TrustedClock(ManualClock(BEHIND))
+    from gateway.accounts import audit
+    from gateway.config import load_config
+    from gateway.web import create_app
+
+    clock = TrustedClock(ManualClock(BEHIND), evidence=CLOCK_EVIDENCE)
     publish_modem_time(storage.get(), REAL, BEHIND)
     clock.check(storage.get())
-    app = create_app(load_config(env={"TINBAO_STORAGE_PATH": str(db_path)}),
-                     WebServices(db=storage, simulator=None, version="t", clock=clock))
+    config = load_config(env={"TINBAO_STORAGE_PATH": str(db_path)})
+    app = create_app(config, make_services(db_path, config=config, db=storage, clock=clock))
     with app.test_request_context("/"):
         entry = audit.record(storage.get(), "officer1", "tip.view_number", "CL-0001")
     assert rows(db_path, "SELECT at FROM audit_log WHERE id=?", (entry,))[0][0] == utcnow_iso(REAL)

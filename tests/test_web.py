@@ -11,13 +11,12 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import RecordingSimulator, login_client
+from conftest import RecordingSimulator, login_client, make_services
 
 from gateway.config import load_config
 from gateway.errors import ModemError
-from gateway.service import prepare_gateway
 from gateway.storage import ThreadLocalDb
-from gateway.web import WebServices, create_app
+from gateway.web import create_app
 from gateway.web.filters import local_time, mask, signal_bars
 from gateway.web.simulator import _normalise
 
@@ -33,35 +32,21 @@ class BrokenSimulator:
 
 
 @pytest.fixture
-def storage(tmp_path):
-    path = tmp_path / "t.db"
-    prepare_gateway(path)
-    tdb = ThreadLocalDb(path)
-    yield tdb
-    tdb.close_all()
+def web_config(db_path):
+    return load_config(env={"TINBAO_STORAGE_PATH": str(db_path), "TINBAO_GATEWAY_PHONE_NUMBER": "0214 3880 113"})
 
 
 @pytest.fixture
-def db(storage):
-    return storage.get()
-
-
-@pytest.fixture
-def make_client(storage, tmp_path):
-    """A test client of a fresh app, logged in as an officer unless ``role=None``."""
+def make_client(db_path, web_config):
+    """A test client of a fresh app with ``simulator``, logged in as an officer unless ``role=None``."""
 
     def make(simulator=None, role="officer"):
-        config = load_config(
-            env={
-                "TINBAO_STORAGE_PATH": str(tmp_path / "t.db"),
-                "TINBAO_GATEWAY_PHONE_NUMBER": "0214 3880 113",
-            }
-        )
-        app = create_app(config, WebServices(db=storage, simulator=simulator, version="0.1.0-test"))
+        services = make_services(db_path, config=web_config, simulator=simulator, version="0.1.0-test")
+        app = create_app(web_config, services)
         app.testing = True
         client = app.test_client()
         if role is not None:
-            login_client(client, tmp_path / "t.db", role)
+            login_client(client, db_path, role)
         return client
 
     return make
@@ -73,8 +58,14 @@ def simulator():
 
 
 @pytest.fixture
-def client(make_client, simulator):
-    return make_client(simulator)
+def services(db_path, web_config, storage, simulator):
+    return make_services(db_path, config=web_config, db=storage, simulator=simulator, version="0.1.0-test")
+
+
+@pytest.fixture
+def client(logged_in):
+    """Here the page is looked at by an officer (with the recording simulator)."""
+    return logged_in("officer")
 
 
 def add_inbox(db, sender, text, *, at=MORNING, status="done", handler="menu", kind="text"):
@@ -341,7 +332,7 @@ def test_healthz_holds_nothing_personal(client, db):
 def test_healthz_degraded_when_the_database_cannot_be_read(tmp_path):
     unprepared = ThreadLocalDb(tmp_path / "empty.db")  # no schema: every query fails
     config = load_config(env={"TINBAO_STORAGE_PATH": str(tmp_path / "empty.db")})
-    app = create_app(config, WebServices(db=unprepared, simulator=None, version="0.1.0-test"))
+    app = create_app(config, make_services(tmp_path / "empty.db", config=config, db=unprepared))
     try:
         response = app.test_client().get("/healthz")
     finally:

@@ -13,22 +13,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, TEST_PASSWORD, csrf_token_from, login_client, make_user, rows
+from conftest import ROOT, TEST_PASSWORD, csrf_token_from, login_client, make_services, make_user, rows
 
+from gateway.accounts import audit, users
 from gateway.clock import ManualClock
 from gateway.config import load_config
-from gateway.service import prepare_gateway
-from gateway.storage import ThreadLocalDb, open_db
-from gateway.web import WebServices, accounts, audit, create_app, i18n
+from gateway.storage import open_db
+from gateway.web import create_app, i18n
 
 START = datetime(2026, 11, 29, 1, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    path = tmp_path / "web.db"
-    prepare_gateway(path)
-    return path
 
 
 @pytest.fixture
@@ -37,25 +30,22 @@ def clock() -> ManualClock:
 
 
 @pytest.fixture
-def make_app(db_path, clock):
-    made: list[ThreadLocalDb] = []
-
-    def make(**env: str):
-        config = load_config(env={"TINBAO_STORAGE_PATH": str(db_path), **env})
-        storage = ThreadLocalDb(db_path)
-        made.append(storage)
-        app = create_app(config, WebServices(db=storage, simulator=None, version="t", clock=clock))
-        app.testing = True
-        return app
-
-    yield make
-    for storage in made:
-        storage.close_all()
+def services(db_path, web_config, storage, clock):
+    """The page's services on the clock the tests move."""
+    return make_services(db_path, config=web_config, db=storage, clock=clock)
 
 
 @pytest.fixture
-def app(make_app):
-    return make_app()
+def make_app(db_path, clock):
+    """Another app on the same file (a restart, other config keys), the same clock."""
+
+    def make(**env: str):
+        config = load_config(env={"TINBAO_STORAGE_PATH": str(db_path), **env})
+        app = create_app(config, make_services(db_path, config=config, clock=clock))
+        app.testing = True
+        return app
+
+    return make
 
 
 def _login(client, username: str, password: str = TEST_PASSWORD, **extra):
@@ -68,21 +58,21 @@ def _login(client, username: str, password: str = TEST_PASSWORD, **extra):
 
 def test_passwords_are_hashed_at_the_production_cost_and_only_tests_can_lower_it(db_path, monkeypatch):
     """The suite hashes with one round (conftest); this is the one test of the real cost."""
-    assert accounts.PASSWORD_HASH_METHOD == "pbkdf2:sha256:600000"  # OWASP's figure for PBKDF2-HMAC-SHA256
-    monkeypatch.setattr(accounts, "_hash_method", accounts.PASSWORD_HASH_METHOD)
+    assert users.PASSWORD_HASH_METHOD == "pbkdf2:sha256:600000"  # OWASP's figure for PBKDF2-HMAC-SHA256
+    monkeypatch.setattr(users, "_hash_method", users.PASSWORD_HASH_METHOD)
     db = open_db(db_path)
     try:
-        accounts.create_user(db, "an", TEST_PASSWORD, "officer")
+        users.create_user(db, "an", TEST_PASSWORD, "officer")
         [(stored,)] = rows(db_path, "SELECT password_hash FROM users WHERE username='an'")
         assert stored.startswith("pbkdf2:sha256:600000$")
-        assert accounts.authenticate(db, "an", TEST_PASSWORD).username == "an"
-        assert accounts.authenticate(db, "an", TEST_PASSWORD + "x") is None
+        assert users.authenticate(db, "an", TEST_PASSWORD).username == "an"
+        assert users.authenticate(db, "an", TEST_PASSWORD + "x") is None
     finally:
         db.close()
     # A gateway (no pytest loaded) hashes at the production cost and cannot be talked out of it.
-    script = ("from gateway.web import accounts\n"
-              "assert accounts._hash_method == accounts.PASSWORD_HASH_METHOD\n"
-              "try:\n    accounts.cheapen_hash_for_tests()\nexcept RuntimeError as exc:\n    print(exc)\n")
+    script = ("from gateway.accounts import users\n"
+              "assert users._hash_method == users.PASSWORD_HASH_METHOD\n"
+              "try:\n    users.cheapen_hash_for_tests()\nexcept RuntimeError as exc:\n    print(exc)\n")
     done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert "only inside the test suite" in done.stdout
@@ -138,7 +128,7 @@ def test_a_disabled_account_cannot_log_in(app, db_path):
     make_user(db_path, "admin", "chief")
     make_user(db_path, "officer", "an")
     db = open_db(db_path)
-    accounts.set_active(db, "an", False, by="chief")
+    users.set_active(db, "an", False, by="chief")
     db.close()
     assert _login(app.test_client(), "an").status_code == 401
 
@@ -470,7 +460,9 @@ def test_every_frame_string_has_an_english_translation():
     from babel.messages.extract import extract_from_file
 
     web = ROOT / "gateway" / "web"
-    files = [web / name for name in ("accounts.py", "admin.py", "auth.py", "security.py", "__init__.py")]
+    accounts = ROOT / "gateway" / "accounts"
+    files = [*(accounts / name for name in ("users.py", "audit.py", "security.py")),
+             *(web / name for name in ("admin.py", "auth.py", "login.py", "errors.py", "__init__.py"))]
     templates = [web / "templates" / "base.html", *(web / "templates" / "auth").glob("*.html"),
                  *(web / "templates" / "admin").glob("*.html")]
     keywords = {"_": None, "_l": None, "gettext": None}
@@ -518,12 +510,8 @@ def test_create_user_command_reads_the_password_from_stdin(tmp_path, make_app):
     assert rows(db_path, "SELECT who, action, target FROM audit_log") == [("cli", "user.create", "chief")]
     assert "mật khẩu" not in str(rows(db_path, "SELECT password_hash FROM users"))
     config = load_config(env={"TINBAO_STORAGE_PATH": str(db_path)})
-    storage = ThreadLocalDb(db_path)
-    try:
-        app = create_app(config, WebServices(db=storage, simulator=None, version="t"))
-        assert _login(app.test_client(), "chief", "mật khẩu dài").status_code == 303
-    finally:
-        storage.close_all()
+    app = create_app(config, make_services(db_path, config=config))
+    assert _login(app.test_client(), "chief", "mật khẩu dài").status_code == 303
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,7 @@ import unicodedata
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import login_client, make_user, rows
+from conftest import login_client, make_services, make_user, rows
 
 from gateway import conversations, outbox, tips
 from gateway.config import load_config
@@ -23,7 +23,7 @@ from gateway.sms.segments import plan
 from gateway.sms.text import khong_dau
 from gateway.storage import utcnow_iso
 from gateway.tips import search
-from gateway.web import WebServices, create_app
+from gateway.web import create_app
 
 EVIL = "<script>alert('x')</script><img src=x onerror=alert(1)>"
 TIPSTER = "+84912345678"
@@ -36,7 +36,7 @@ LATE_EVENING = datetime(2026, 1, 4, 16, 30, tzinfo=UTC)
 def make_client(storage, db_path):
     def make(role: str = "officer", **env: str):
         config = load_config(env={"TINBAO_STORAGE_PATH": str(db_path), **env})
-        app = create_app(config, WebServices(db=storage, simulator=None, version="t"))
+        app = create_app(config, make_services(db_path, config=config, db=storage, version="t"))
         app.testing = True
         client = app.test_client()
         client.username = login_client(client, db_path, role)

@@ -12,7 +12,7 @@ from conftest import make_config, wait_until
 
 from gateway.background import Worker
 from gateway.broadcasts.service import BroadcastService
-from gateway.service import prepare_gateway
+from gateway.database import prepare_gateway
 from gateway.storage import ThreadLocalDb, WriteHealth, open_db, write_transaction
 
 

@@ -172,9 +172,9 @@ def test_tokens_are_refreshed_on_schedule_through_a_week_without_tips(tmp_path, 
 
 
 def test_the_sync_page_shows_each_officers_reach_the_quota_the_token_and_the_dead_letter(tmp_path, zalo, clock):
-    from conftest import login_client
+    from conftest import login_client, make_services
 
-    from gateway.web import WebServices, create_app
+    from gateway.web import create_app
 
     config = sync_config(tmp_path, zalo, TINBAO_ZALO_OFFICER_ATTEMPTS="1", TINBAO_WEB_SECRET_KEY="test-secret")
     db = open_db(config.storage_path)
@@ -190,7 +190,7 @@ def test_the_sync_page_shows_each_officers_reach_the_quota_the_token_and_the_dea
     assert zalo.kinds_for("222") == ["proactive"]  # 3 days: only a verified OA's quota reaches them
     dbs = ThreadLocalDb(config.storage_path)
     try:
-        app = create_app(config, WebServices(db=dbs, simulator=None, version="test", clock=clock))
+        app = create_app(config, make_services(config.storage_path, config=config, db=dbs, clock=clock))
         client = app.test_client()
         login_client(client, config.storage_path, "officer")
         html = client.get("/sync").get_data(as_text=True)
@@ -214,14 +214,15 @@ def test_the_sync_page_shows_each_officers_reach_the_quota_the_token_and_the_dea
 
 
 def test_the_duty_roster_ties_a_number_to_a_zalo_officer(tmp_path, clock):
-    from conftest import login_client
+    from conftest import login_client, make_services
 
-    from gateway.web import WebServices, create_app
+    from gateway.web import create_app
 
     config = sync_config(tmp_path, TINBAO_WEB_SECRET_KEY="test-secret")
     dbs = ThreadLocalDb(config.storage_path)
     try:
-        client = create_app(config, WebServices(db=dbs, simulator=None, version="test", clock=clock)).test_client()
+        client = create_app(config, make_services(config.storage_path, config=config, db=dbs,
+                                                  clock=clock)).test_client()
         login_client(client, config.storage_path, "officer")
         client.post("/duty", data={"name": "Ba", "number": PHONES["111"], "zalo_user_id": " 111 "})
         client.post("/duty", data={"name": "Tư", "number": PHONES["222"], "zalo_user_id": "111"})  # taken

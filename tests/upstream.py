@@ -20,7 +20,7 @@ from fake_zalo import FakeZalo, HubServer
 
 from gateway.clock import ManualClock
 from gateway.config import Config, load_config
-from gateway.service import prepare_gateway
+from gateway.database import prepare_gateway
 from gateway.storage import ThreadLocalDb
 from gateway.sync.worker import SyncWorker
 

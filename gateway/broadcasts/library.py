@@ -18,12 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gateway import phone
-from gateway.config import PROJECT_ROOT
+from gateway.config import SHIPPED
 from gateway.errors import ConfigError
 from gateway.sms.segments import plan
 from gateway.sms.text import fold, khong_dau, nfc
 
-DEFAULT_FOLDER = PROJECT_ROOT / "firmware_config" / "warnings"
+DEFAULT_FOLDER = SHIPPED / "warnings"
 MESSAGES_FILE = "_messages.toml"
 NUMBER_MARK = "{so}"
 ENCODINGS = ("khong_dau", "accented")

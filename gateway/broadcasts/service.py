@@ -34,8 +34,8 @@ from gateway.broadcasts.library import Composer, Library
 from gateway.broadcasts.runs import RunStarter, record_missed
 from gateway.broadcasts.sender import PumpResult, Sender, SenderSettings
 from gateway.broadcasts.subscriptions import MenuProvider, SubscriptionHandler
-from gateway.clock import BUILD_DATE, Clock, TrustedClock
-from gateway.config import PROJECT_ROOT, Config
+from gateway.clock import BUILD_DATE, Clock, Evidence, TrustedClock
+from gateway.config import Config
 from gateway.storage import ThreadLocalDb
 
 log = logging.getLogger(__name__)
@@ -55,8 +55,7 @@ def sender_settings(config: Config) -> SenderSettings:
 
 
 def warnings_path(config: Config) -> Path:
-    path = Path(config.broadcasts.warnings_path).expanduser()
-    return path if path.is_absolute() else PROJECT_ROOT / path
+    return config.warnings_path
 
 
 class BroadcastService:
@@ -64,15 +63,16 @@ class BroadcastService:
 
     def __init__(self, config: Config, dbs: ThreadLocalDb, clock: Clock | None = None, *,
                  menus: MenuProvider = lambda: None, wake_senders: Callable[[], object] = lambda: None,
-                 library: Library | None = None, clock_floor: datetime = BUILD_DATE) -> None:
+                 library: Library | None = None, clock_floor: datetime = BUILD_DATE,
+                 clock_evidence: Evidence | None = None) -> None:
         self.config = config
         self.dbs = dbs
         self.tz = config.timezone
         if isinstance(clock, TrustedClock):  # the gateway's one clock: records and rules share it
             self.clock, self.records_clock = clock, clock
-        else:  # alone (tests): judge the given clock; rows carry it uncorrected
+        else:  # alone (tests): judge the given clock by clock_evidence; rows carry it uncorrected
             self.records_clock = clock or Clock()
-            self.clock = TrustedClock(self.records_clock, floor=clock_floor)
+            self.clock = TrustedClock(self.records_clock, floor=clock_floor, evidence=clock_evidence)
         self.library = library or Library.load(warnings_path(config))
         self.composer = Composer.from_config(config, self.library)
         self.subscriptions = SubscriptionHandler(self.composer, menus)

@@ -15,11 +15,12 @@ import hmac
 import logging
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 
 from gateway import __version__
 from gateway.hub import store
 from gateway.web.auth import public
+from gateway.web.services import current_config, frame_services
 
 log = logging.getLogger(__name__)
 
@@ -27,10 +28,6 @@ bp = Blueprint("hub_api", __name__)
 
 CHANGES_LIMIT = 1000
 SEQ_MAX = 2**63 - 1  # SQLite's largest integer
-
-
-def hub() -> dict[str, Any]:
-    return current_app.extensions["tinbao_hub"]
 
 
 def _remote() -> str:
@@ -45,7 +42,7 @@ def authenticated_gateway() -> str | None:
         return None
     token = token.strip().encode("utf-8")
     found = None
-    for gateway_id, expected in hub()["config"].hub.gateways.items():
+    for gateway_id, expected in current_config().hub.gateways.items():
         # Compare against every token (no early exit), each in constant time.
         if hmac.compare_digest(token, expected.encode("utf-8")) and found is None:
             found = gateway_id
@@ -53,7 +50,7 @@ def authenticated_gateway() -> str | None:
 
 
 def _refuse(reason: str) -> tuple[Response, int]:
-    count = store.note_refusal(hub()["dbs"].get(), _remote(), hub()["clock"].now(),
+    count = store.note_refusal(frame_services().db.get(), _remote(), frame_services().clock.now(),
                                f"{request.method} {request.path}: {reason}")
     if count == 1 or count % 1000 == 0:  # the log says it once per address, then every 1000th
         log.warning("hub refused a request from %s to %s: %s (%d so far)", _remote(), request.path,
@@ -76,7 +73,7 @@ def _body(key: str) -> tuple[str | None, dict[str, Any] | None, tuple[Response, 
         claimed = body.get("gateway_id")
         shown = store.clean_text(claimed[:32]) if isinstance(claimed, str) else claimed
         return None, None, _refuse(f"mã của {gateway_id} dùng cho gateway_id {shown!r}")
-    config = hub()["config"]
+    config = current_config()
     if len(body[key]) > config.hub.max_batch:
         return None, None, (jsonify(error=f"at most {config.hub.max_batch} items per request"), 413)
     return gateway_id, body, None
@@ -89,8 +86,8 @@ def receive_tips() -> Any:
     if refused is not None:
         return refused
     assert gateway_id is not None and body is not None
-    db = hub()["dbs"].get()
-    now = hub()["clock"].now()
+    db = frame_services().db.get()
+    now = frame_services().clock.now()
     result = store.store_batch(db, gateway_id, body["tips"], source="online", now=now,
                                gateway_name=body.get("gateway_name"))
     if result.new or result.rejected:
@@ -109,8 +106,8 @@ def receive_statuses() -> Any:
     if refused is not None:
         return refused
     assert gateway_id is not None and body is not None
-    db = hub()["dbs"].get()
-    now = hub()["clock"].now()
+    db = frame_services().db.get()
+    now = frame_services().clock.now()
     result = store.store_statuses(db, gateway_id, body["changes"], now=now)
     if result.accepted:
         store.log_event(db, "status", now, gateway_id=gateway_id, remote=_remote(),
@@ -140,8 +137,8 @@ def changes() -> Any:
     limit = _whole_number("limit", 500, 1, SEQ_MAX)
     if since is None or limit is None:
         return jsonify(error=f"since and limit must be whole numbers from 0 to {SEQ_MAX}"), 400
-    found, last_seq = store.changes_since(hub()["dbs"].get(), gateway_id, since, min(limit, CHANGES_LIMIT))
-    return jsonify(changes=found, last_seq=last_seq, hub=hub()["config"].hub.display_name)
+    found, last_seq = store.changes_since(frame_services().db.get(), gateway_id, since, min(limit, CHANGES_LIMIT))
+    return jsonify(changes=found, last_seq=last_seq, hub=current_config().hub.display_name)
 
 
 @bp.get("/healthz")
@@ -149,7 +146,7 @@ def changes() -> Any:
 def healthz() -> Any:
     """Cheap and impersonal: gateways call it before sending a batch."""
     try:
-        hub()["dbs"].get().execute("SELECT 1 FROM hub_tips LIMIT 1").fetchall()
+        frame_services().db.get().execute("SELECT 1 FROM hub_tips LIMIT 1").fetchall()
         database = "ok"
     except Exception:
         log.exception("hub healthz could not read the database")

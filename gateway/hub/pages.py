@@ -20,8 +20,8 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from gateway.hub import store
-from gateway.hub.api import hub
 from gateway.web.auth import role_required
+from gateway.web.services import current_config, frame_services
 
 bp = Blueprint("hub", __name__)
 
@@ -40,11 +40,11 @@ def event_labels() -> dict[str, str]:
 
 
 def _db():
-    return hub()["dbs"].get()
+    return frame_services().db.get()
 
 
 def _now() -> datetime:
-    return hub()["clock"].now()
+    return frame_services().clock.now()
 
 
 def _day(value: str | None) -> date | None:
@@ -58,7 +58,7 @@ def _day(value: str | None) -> date | None:
 
 
 def _utc_start(day: date) -> str:
-    tz = hub()["config"].timezone
+    tz = current_config().timezone
     return datetime(day.year, day.month, day.day, tzinfo=tz).astimezone(UTC).isoformat()
 
 
@@ -103,7 +103,7 @@ def index() -> str:
         "hub/tips.html",
         tips=rows, total=total, page=page, pages=max(1, (total + PER_PAGE - 1) // PER_PAGE),
         filters=shown, page_query=lambda n: urlencode({**kept, "page": n}),
-        communes=store.communes(db, hub()["config"].hub.gateways.keys()),
+        communes=store.communes(db, current_config().hub.gateways.keys()),
         counts=store.status_counts(db), events=store.recent_events(db, 15) if officer else [],
         refusals=store.refusals(db, 10) if officer else [],
     )
@@ -122,7 +122,7 @@ def tip(uid: str) -> str:
         abort(404)
     return render_template("hub/tip.html", tip=found, history=store.tip_history(db, found["uid"]),
                            defaults=default_messages(found["reference"]), message_max=MESSAGE_MAX,
-                           signature=store.signature(hub()["config"].hub.display_name))
+                           signature=store.signature(current_config().hub.display_name))
 
 
 @bp.post("/tips/<uid>/status")
@@ -137,7 +137,7 @@ def change_status(uid: str) -> Any:
     if notify and not message:
         flash(_("Hãy nhập nội dung tin nhắn gửi người báo tin, hoặc bỏ chọn «Báo cho người gửi»."), "error")
         return redirect(url_for("hub.tip", uid=uid))
-    sender = hub()["config"].hub.display_name
+    sender = current_config().hub.display_name
     if len(store.sign_message(message, sender)) > MESSAGE_MAX:
         room = MESSAGE_MAX - len(store.signature(sender))
         flash(_("Tin nhắn tối đa %(n)d ký tự (cùng tên của máy chủ).", n=room), "error")

@@ -1,4 +1,4 @@
-"""The hub's tables: its own migration set, applied by ``gateway.hub.store.prepare_hub``.
+"""The hub's tables: its own migration set, applied by ``gateway.database.prepare_hub``.
 
 Besides these the hub's file holds only ``state`` (its session secret) and the accounts set
 (users, audit log, login attempts), so ``python app.py hub create-user`` makes hub logins in

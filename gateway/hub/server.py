@@ -15,6 +15,7 @@ from typing import Any
 from gateway import __version__
 from gateway.clock import Clock
 from gateway.config import SCHEMA, Config
+from gateway.database import prepare_hub
 from gateway.hub import store
 from gateway.storage import ThreadLocalDb, open_db
 from gateway.sync.sneakernet import SneakernetError, TamperedFile, read_document, verify
@@ -40,10 +41,10 @@ def hub_command(config: Config, args: Any = None) -> int:
 
 def create_user_command(config: Config, args: Any) -> int:
     """An account in the hub's file (``hub_db_path``), made complete with the hub's tables."""
-    from gateway.web import accounts
+    from gateway.accounts import users
 
     path = hub_db_path(config)
-    return accounts.create_user_command(config, args, path=path, prepare_file=store.prepare_hub)
+    return users.create_user_command(config, args, path=path, prepare_file=prepare_hub)
 
 
 def run_command(config: Config, args: Any = None) -> int:
@@ -53,7 +54,7 @@ def run_command(config: Config, args: Any = None) -> int:
     from gateway.hub.app import create_hub_app
 
     path = hub_db_path(config)
-    store.prepare_hub(path)
+    prepare_hub(path)
     if not config.hub.gateways:
         log.warning("hub.gateways is empty: no gateway can send tips (TINBAO_HUB_GATEWAYS=\"cl:token,...\")")
     # fsync on every commit: once the hub answers "accepted", the gateway forgets the tip, so
@@ -100,7 +101,7 @@ def import_file(db, config: Config, path: str | Path, now) -> tuple[str, int, in
 def import_command(config: Config, args: Any) -> int:
     """``python app.py import-tips FILE`` on the hub: 0 when taken in (or already), 1 if refused."""
     path = hub_db_path(config)
-    store.prepare_hub(path)
+    prepare_hub(path)
     db = open_db(path, durable=True)
     try:
         outcome, total, new, rejected = import_file(db, config, args.file, Clock().now())

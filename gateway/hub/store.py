@@ -14,19 +14,14 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from sqlite_utils import Database
-from sqlite_utils.migrations import Migrations
 
-from gateway import state
-from gateway.hub import schema
 from gateway.sms.text import fold, khong_dau
 from gateway.sql import Where
-from gateway.storage import prepare, utcnow_iso, write_transaction
+from gateway.storage import utcnow_iso, write_transaction
 from gateway.tips import UPSTREAM_TEXT_MAX
-from gateway.web import accounts_schema
 
 STATUSES = ("new", "handling", "closed")
 MAX_TEXT = UPSTREAM_TEXT_MAX  # one limit, shared with the gateways (they cut a longer tip with a marker)
@@ -45,16 +40,6 @@ DEFAULT_MESSAGES = {
     "handling": "Tin {reference} da duoc tiep nhan. Cam on ba con da bao tin.",
     "closed": "Tin {reference} da duoc xu ly xong. Cam on ba con da bao tin.",
 }
-
-
-def hub_migrations() -> list[Migrations]:
-    """Every table the hub's file holds: ``state`` (its secret), accounts for hub logins, its own."""
-    return [state.migrations, accounts_schema.migrations, schema.migrations]
-
-
-def prepare_hub(path: str | Path) -> None:
-    """Make or bring up to date the hub's database file: hub tables only, no gateway table."""
-    prepare(path, hub_migrations())
 
 
 def digest(received_at: str, text: str) -> str:

@@ -4,8 +4,9 @@ python-gsmmodem-new opens every port with hardware flow control (``rtscts`` and 
 on). USB sticks emulate those lines; a SIM800 wired to the Pi's UART pins has none, and
 every write would wait forever (MODEM_NOTES.md). Beyond the serial line a profile says
 which commands start the modem (network time, Huawei reports off), which stores to drain,
-how to ask for the LTE signal, and whether it is a 2G modem (which no longer registers in
-Vietnam). ``modem.profile`` picks a table of ``firmware_config/modem_profiles.toml``.
+how to ask for the LTE signal (a serving-cell command: its answer is read by the parser
+``at_parse`` registers under that name), and whether it is a 2G modem (which no longer
+registers in Vietnam). ``modem.profile`` picks a table of ``firmware_config/modem_profiles.toml``.
 """
 
 from __future__ import annotations
@@ -15,15 +16,16 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from gateway.config import SHIPPED
 from gateway.errors import ConfigError
+from gateway.modem.at_parse import SERVING_CELL_PARSERS
 
 log = logging.getLogger(__name__)
 
-PROFILES_FILE = Path(__file__).resolve().parent.parent.parent / "firmware_config" / "modem_profiles.toml"
+PROFILES_FILE = SHIPPED / "modem_profiles.toml"
 
 STORES = ("SM", "ME", "MT", "SR")
 GENERATIONS = ("lte", "2g")
-SERVING_CELL_COMMANDS = ("", "AT+CPSI?", "AT+QCSQ", "AT^HCSQ?")
 TWO_G_WARNING = ("modem profile {name!r} is a 2G-only modem: Vietnam cut 2G-only devices off on 16 October"
                  " 2024 and switches 2G off from 15 September 2026, so it will not register there."
                  " Use an LTE modem (SIMCom SIM7600/A7670, Quectel EC25/EG25, Huawei E3372 stick mode)")
@@ -42,7 +44,7 @@ class ModemProfile:
     stores: tuple[str, ...] = ("SM", "ME")  # SMS stores drained at start and by every safety net
     report_store: str = ""  # where the modem keeps status reports apart ("SR" on SIMCom)
     cnmi: str = "2,1,0,2,0"  # AT+CNMI; python-gsmmodem falls back to 2,1,0,1,0 (+CDS) if refused
-    serving_cell: str = ""  # vendor command for technology and RSRP/RSRQ (AT+CPSI?, AT+QCSQ, AT^HCSQ?)
+    serving_cell: str = ""  # vendor command for technology and RSRP/RSRQ: a key of at_parse.SERVING_CELL_PARSERS
     quirks: tuple[str, ...] = ()  # what the gateway copes with on this modem (documentation)
 
     @property
@@ -104,6 +106,6 @@ def _check(table: dict) -> str | None:
         return f"generation must be one of {', '.join(GENERATIONS)}"
     if any(store not in STORES for store in [*table.get("stores", []), table.get("report_store") or "SR"]):
         return f"stores/report_store must be among {', '.join(STORES)}"
-    if table.get("serving_cell", "") not in SERVING_CELL_COMMANDS:
-        return f"serving_cell must be empty or one of {', '.join(SERVING_CELL_COMMANDS[1:])}"
+    if table.get("serving_cell", "") not in ("", *SERVING_CELL_PARSERS):  # a command with a parser in at_parse
+        return f"serving_cell must be empty or one of {', '.join(SERVING_CELL_PARSERS)}"
     return None

@@ -1,12 +1,17 @@
-"""What the modem worker published for the page: table ``state``, key ``modem``, one JSON object.
+"""What the modem workers publish in table ``state``: the owner of those keys and their readers.
 
-The worker (``gateway.modem.worker``) writes it; the dashboard and ``/healthz`` read it here,
-checked field by field, so a row written by an older or newer worker never breaks the page.
+``STATE_KEY``/``state_key(index)``: each worker's report (``modem`` for the first modem,
+``modem1``... for the others), one JSON object. ``TIME_KEY``: the network's time beside the
+system clock's reading when a modem read it (the trusted clock's evidence,
+``network_time``). The workers (``gateway.modem.worker``) write them; the dashboard,
+``/healthz``, doctor and the trusted clock read them here, checked field by field, so a row
+written by an older or newer worker never breaks a reader.
 """
 
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 from sqlite_utils import Database
@@ -14,9 +19,30 @@ from sqlite_utils import Database
 from gateway import state
 from gateway.modem.profiles import GENERATIONS
 
-STATE_KEY = "modem"
+STATE_KEY = "modem"  # the first modem's report; ``state_key(index)`` for each of them
+TIME_KEY = "modem_time"  # {"network_time", "system_time", "port"}: the last network time a modem read
 MODEM_STATES = ("connected", "connecting", "error", "unplugged", "stopped")
 TECHNOLOGIES = ("2G", "3G", "4G")
+
+
+def state_key(index: int) -> str:
+    """The ``state`` row of modem ``index`` (0: ``modem.port``, then ``modem.extra_ports``)."""
+    return STATE_KEY if index == 0 else f"{STATE_KEY}{index}"
+
+
+def network_time(db: Database) -> tuple[datetime, datetime] | None:
+    """The network's time a modem last read and the system clock's reading then, or None.
+
+    The trusted clock's evidence (``gateway.clock.TrustedClock``, wired in ``gateway.service``);
+    a row that is not what a worker writes is no evidence.
+    """
+    value = state.get_json(db, TIME_KEY)
+    if not isinstance(value, dict):
+        return None
+    try:
+        return datetime.fromisoformat(value["network_time"]), datetime.fromisoformat(value["system_time"])
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 def read_nothing(state_name: str) -> dict[str, Any]:

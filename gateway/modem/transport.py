@@ -15,18 +15,21 @@ What it does per modem comes from its profile (``profiles.py``): the commands th
 (network time, Huawei reports off), the stores to drain (SM, ME, and SR for status reports
 on SIMCom), and how to read the LTE signal. Registration is read from all three domains
 (``+CREG``, ``+CGREG``, ``+CEREG``): an LTE modem says ``+CREG: 0,0`` and still sends.
-A listing is parsed so that no line but a hex PDU of the announced length is ever taken for
-a message: Huawei sticks slip ``^RSSI:17`` between a ``+CMGL:`` header and its PDU.
+What the modem answers is read by ``at_parse.py`` (pure functions of the reply lines): a
+listing is parsed so that no line but a hex PDU of the announced length is ever taken for a
+message (Huawei sticks slip ``^RSSI:17`` between a ``+CMGL:`` header and its PDU), and the
+profile's serving-cell command is read by the parser registered under its name.
+
+``ModemTransport`` is the python-gsmmodem ``Transport`` (``types.py``): the modem worker sees
+only that protocol, and takes any other through its ``transport_factory``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import re
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone, tzinfo
 
 import serial
@@ -42,42 +45,16 @@ from gsmmodem.exceptions import (
 from gsmmodem.modem import GsmModem
 from gsmmodem.serial_comms import SerialComms
 
-from gateway.errors import ModemError, ModemUnavailable, SendError
-from gateway.modem.cclk import parse_clock
+from gateway.errors import ModemError, ModemUnavailable, NoNetwork, SendError
+from gateway.modem import at_parse
+from gateway.modem.at_parse import CDS_RE, HEX_RE, NOTIFY_RE, Listing, parse_listing
 from gateway.modem.profiles import ModemProfile
 from gateway.modem.types import ModemStatus, StoredPdu
 
 log = logging.getLogger(__name__)
 
-CMGL_RE = re.compile(r"^\+CMGL:\s*(\d+),\s*(\d+),(?:.*,)?\s*(\d*)\s*$")  # index, stat, [alpha], length
-CMGR_RE = re.compile(r"^\+CMGR:\s*(\d*),(?:.*,)?\s*(\d*)\s*$")  # stat, [alpha], length
-CMGS_RE = re.compile(r"^\+CMGS:\s*(\d+)")
-CSQ_RE = re.compile(r"^\+CSQ:\s*(\d+),")
-REG_RE = re.compile(r"^\+C[EG]?REG:\s*\d+,\s*(\d+)")  # +CREG/+CGREG/+CEREG: <n>,<stat>[,...]
-COPS_RE = re.compile(r'^\+COPS:\s*\d+(?:,\s*\d+,\s*"([^"]*)"(?:,\s*(\d+))?)?')
-CPMS_RE = re.compile(r'^\+CPMS:\s*"?[A-Z]*"?,\s*(\d+),\s*(\d+)')
-NOTIFY_RE = re.compile(r'^\+(CMTI|CDSI):\s*"([^"]*)",\s*(\d+)')
-CDS_RE = re.compile(r"^\+CDS:\s*(\d+)")
-HEX_RE = re.compile(r"^(?:[0-9A-Fa-f]{2})+$")
-CPSI_RE = re.compile(r"^\+CPSI:\s*([^,]+)")
-QCSQ_RE = re.compile(r'^\+QCSQ:\s*"([^"]+)"(?:,\s*(-?\d+),\s*(-?\d+),\s*(-?\d+),\s*(-?\d+))?')
-HCSQ_RE = re.compile(r'^\^HCSQ:\s*"([^"]+)"(?:,\s*(\d+),\s*(\d+),\s*(\d+),\s*(\d+))?')
-SMSC_RE = re.compile(r'^\+CSCA:\s*"([^"]*)"')
-SMSC_VALUE_RE = re.compile(r"^\+?\d{3,20}$")
-
-REGISTERED = ("1", "5")  # home network, roaming (27.007 <stat>)
-NO_NETWORK = 331  # +CMS ERROR: no network service
-# 27.007 <AcT> of +COPS? -> what the page shows. 8/9 are LTE-M and NB-IoT (LTE radio too).
-ACT_GENERATION = {"0": "2G", "1": "2G", "3": "2G", "2": "3G", "4": "3G", "5": "3G", "6": "3G",
-                  "7": "4G", "8": "4G", "9": "4G", "10": "4G", "13": "4G"}
-SYSTEM_GENERATION = {"GSM": "2G", "EDGE": "2G", "GPRS": "2G", "WCDMA": "3G", "HSPA": "3G", "UMTS": "3G",
-                     "TDSCDMA": "3G", "LTE": "4G", "CAT-M": "4G", "NB-IOT": "4G"}
 CTRL_Z = "\x1a"
 ESC = "\x1b"
-
-# CMS errors that will not get better by trying again (27.005 §3.2.5): bad PDU or number,
-# barred destination. Anything else (network out of order, unknown, memory) is retried.
-FINAL_CMS_ERRORS = frozenset({1, 21, 28, 29, 50, 96, 97, 98, 99, 111, 112, 113, 202, 204, 205, 304, 305})
 
 
 class _Comms(SerialComms):
@@ -98,16 +75,37 @@ class _Comms(SerialComms):
         )
         self.alive = True
         self._unread = 0
-        self.reader_ended = False
-        self.rxThread = threading.Thread(target=self._readLoop, daemon=True)
+        # Named after the port, as the modem worker is: two modems' log lines can be told apart.
+        self.rxThread = threading.Thread(target=self._read_until_dead, name=f"modem-reader:{self.port}",
+                                         daemon=True)
         self.rxThread.start()
+
+    def _read_until_dead(self) -> None:
+        """The library's read loop, and what it leaves undone when it ends.
+
+        A byte it cannot decode kills its loop with an exception, and a failed port ends it
+        after its own callback; either way a command waiting for its answer would wait out its
+        whole timeout (30 s for a listing). So the end is reported and the waiting command
+        released: ``ModemTransport._write`` then sees the failure and raises at once.
+        """
+        try:
+            self._readLoop()
+        except Exception as exc:  # noqa: BLE001 (anything that killed the library's reader)
+            self.alive = False
+            if self.fatalErrorCallback is not None:
+                self.fatalErrorCallback(exc)
+        finally:
+            waiting = self._responseEvent
+            if waiting is not None:
+                waiting.set()
 
     def _readLoop(self) -> None:  # noqa: N802 - the library's name, overridden
         """The library's reader, reading what the port holds in one call instead of one byte
         per call: a pyserial read (and its select) per byte cost about 1.5 ms of CPU per SMS,
         half of the inbound budget. Lines are still cut and handed on byte by byte, exactly
-        as the library does; ``_unread`` counts the bytes of this read not yet handed on, for
-        ``_handleLineRead``'s "is more of this notification on the way" rule."""
+        as the library does (a byte that is no text still ends it: ``_read_until_dead``);
+        ``_unread`` counts the bytes of this read not yet handed on, for ``_handleLineRead``'s
+        "is more of this notification on the way" rule."""
         try:
             term = bytearray(self.RX_EOL_SEQ)
             rx = bytearray()
@@ -134,15 +132,6 @@ class _Comms(SerialComms):
             except Exception:  # noqa: BLE001 - as the library: closing a dead port must not hide why
                 pass
             self.fatalErrorCallback(exc)
-        finally:
-            # The reader ends (a dead port, or a byte that is no text kills it as it kills the
-            # library's): a command waiting for its answer will get none, so it stops waiting
-            # now (``_write`` sees the dead reader) rather than after its timeout (30 s for a
-            # listing).
-            self.reader_ended = True  # before the wake: the waiting writer must see it
-            waiting = self._responseEvent
-            if waiting is not None:
-                waiting.set()
 
     def _handleLineRead(self, line: str, checkForResponseTerm: bool = True) -> None:  # noqa: N802
         """The library's, with "nothing more on the way" counting the bytes read but not yet
@@ -158,103 +147,6 @@ class _Comms(SerialComms):
                 self.log.debug("notification: %s", self._notification)
                 self.notifyCallback(self._notification)
                 self._notification = []
-
-
-class NoNetwork(SendError):
-    """The modem refused a send with ``+CMS ERROR: 331``: no network, not the message's fault."""
-
-
-def pdu_fits(line: str, length: int | None) -> bool:
-    """Is ``line`` a hex PDU of the length a ``+CMGL:``/``+CMGR:`` header announced?
-
-    27.005 counts the TPDU without the SMSC prefix; a modem that leaves the prefix out is
-    matched on the whole length. Anything else (``^RSSI:17``, ``+CMTI: ...``) is not the PDU.
-    """
-    if not HEX_RE.match(line):
-        return False
-    if length is None:
-        return True
-    octets = len(line) // 2
-    return octets - 1 - int(line[:2], 16) == length or octets == length
-
-
-# Unsolicited words a modem may write at any time (27.007 result codes, SIMCom/Quectel start-up).
-NOTIFICATION_WORDS = frozenset({
-    "RING", "NO CARRIER", "BUSY", "NO ANSWER", "NO DIALTONE", "RDY", "SMS READY", "CALL READY",
-    "PB DONE", "NORMAL POWER DOWN", "POWERED DOWN", "OK", "ERROR",
-})
-
-
-def is_notification(line: str) -> bool:
-    """A line that cannot be a stored message's text: ``^RSSI:17``, ``+CMTI: ...``, ``RING``.
-
-    No PDU starts with ``^`` or ``+`` (hex has neither), and result words are not hex either.
-    """
-    return line[:1] in ("^", "+") or line.upper() in NOTIFICATION_WORDS
-
-
-@dataclass
-class Listing:
-    """What one ``AT+CMGL``/``AT+CMGR`` reply held, told apart line by line."""
-
-    messages: list[StoredPdu] = field(default_factory=list)
-    notices: list[tuple[str, str]] = field(default_factory=list)  # ("CMTI"|"CDSI", "SM:3")
-    te_reports: list[str] = field(default_factory=list)  # PDUs of +CDS lines inside the reply
-    headers_without_pdu: list[str] = field(default_factory=list)  # slots left alone
-
-
-def parse_listing(lines: list[str], memory: str, *, single_slot: str | None = None) -> Listing:
-    """Split a listing into messages and notifications; a notification is never a message.
-
-    After a header the message is a hex PDU of the announced length. A line that is neither
-    that nor a notification (``is_notification``) is what the slot holds, broken: it is kept
-    verbatim and stored as undecodable, as a malformed PDU always was. Every notification
-    goes the way of notifications: ``+CMTI``/``+CDSI`` are returned to wake a drain, a
-    ``+CDS`` takes the next line as its report PDU, Huawei ``^RSSI``/``^MODE``/``^BOOT``
-    lines are dropped. ``single_slot`` reads a ``+CMGR`` reply (no index in its header) for
-    that slot. A header whose content never comes leaves its slot out: it is never deleted.
-    """
-    result = Listing()
-    pending: tuple[str, int, int | None] | None = None  # slot, stat, announced length
-    cds_next = False
-    for raw in lines:
-        line = raw.strip()
-        if not line:
-            continue
-        if cds_next:
-            cds_next = False
-            if HEX_RE.match(line):
-                result.te_reports.append(line)
-                continue
-        header = CMGR_RE.match(line) if single_slot else CMGL_RE.match(line)
-        if header:
-            if pending is not None:
-                result.headers_without_pdu.append(pending[0])
-            groups = header.groups()
-            slot = single_slot or f"{memory}:{groups[0]}"
-            stat = groups[-2] or "0"
-            pending = (slot, int(stat), int(groups[-1]) if groups[-1] else None)
-            continue
-        if pending is not None and (pdu_fits(line, pending[2]) or not is_notification(line)):
-            if not pdu_fits(line, pending[2]):
-                log.warning("slot %s holds %r, not a PDU of %s octets: kept as undecodable",
-                            pending[0], line[:40], pending[2])
-            result.messages.append(StoredPdu(pending[0], pending[1], line))
-            pending = None
-            continue
-        notice = NOTIFY_RE.match(line)
-        if notice:
-            result.notices.append((notice.group(1), f"{notice.group(2)}:{notice.group(3)}"))
-        elif CDS_RE.match(line):
-            cds_next = True
-        elif line not in ("OK",):
-            log.debug("line inside a listing taken for a notification: %r", line)
-    if pending is not None:
-        result.headers_without_pdu.append(pending[0])
-    if result.headers_without_pdu:
-        log.warning("listing of %s: no PDU after the header of %s; left on the modem",
-                    memory, ", ".join(result.headers_without_pdu))
-    return result
 
 
 class _Modem(GsmModem, _Comms):
@@ -379,7 +271,7 @@ class ModemTransport:
             except CommandError as exc:
                 log.warning("modem refused %s (profile %s): %s", command, self.profile.name, exc)
         if self.smsc_wanted:
-            if SMSC_VALUE_RE.match(self.smsc_wanted):
+            if at_parse.is_smsc_number(self.smsc_wanted):
                 kind = 145 if self.smsc_wanted.startswith("+") else 129
                 try:
                     self._write(f'AT+CSCA="{self.smsc_wanted}",{kind}')
@@ -389,7 +281,7 @@ class ModemTransport:
                 log.error("modem.smsc %r is not a number like +84980200030: the SIM's SMS centre is kept",
                           self.smsc_wanted)
         try:
-            self.smsc = next((m.group(1) for m in map(SMSC_RE.match, self._write("AT+CSCA?")) if m), None)
+            self.smsc = at_parse.smsc_of(self._write("AT+CSCA?"))
         except CommandError:
             self.smsc = None
 
@@ -442,25 +334,23 @@ class ModemTransport:
         modem = self._modem
         if modem is None:
             raise ModemError("modem is not connected")
+        name = command.split("=")[0]
         try:
             lines = modem.write(command, timeout=timeout or self.command_timeout, **kwargs)
         except (serial.SerialException, OSError, AttributeError) as exc:
             self._fatal.set()
             raise ModemError(f"modem port {self.port} failed: {exc}") from exc
         except TimeoutException as exc:
-            raise ModemError(f"modem did not answer {command.split('=')[0]}") from exc
-        except Exception as exc:
-            if not self._reading(modem):  # the answer was cut short by the reader's end
-                raise ModemError(f"modem reader died during {command.split('=')[0]}") from exc
+            if self._fatal.is_set():
+                raise ModemError(f"modem port {self.port} failed during {name}") from exc
+            raise ModemError(f"modem did not answer {name}") from exc
+        except (CommandError, IndexError) as exc:
+            if self._fatal.is_set():  # released by a dying reader: no answer, whatever it looks like
+                raise ModemError(f"modem port {self.port} failed during {name}") from exc
             raise
-        if not self._reading(modem):
-            raise ModemError(f"modem reader died during {command.split('=')[0]}")
+        if self._fatal.is_set():
+            raise ModemError(f"modem port {self.port} failed during {name}")
         return lines
-
-    @staticmethod
-    def _reading(modem: GsmModem) -> bool:
-        """False once python-gsmmodem's reader (our ``_Comms._readLoop``) has ended."""
-        return not getattr(modem, "reader_ended", False)
 
     def list_stored(self) -> tuple[list[StoredPdu], bool]:
         """Every message in every store of the profile, without deleting (``AT+CMGL=4`` each).
@@ -561,9 +451,9 @@ class ModemTransport:
             modem.write(f"AT+CMGS={tpdu_length}", timeout=5, expectedResponseTermSeq="> ")
             lines = modem.write(pdu_hex, timeout=self.send_timeout, writeTerm=CTRL_Z)
         except CmsError as exc:
-            if exc.code == NO_NETWORK:
+            if exc.code == at_parse.NO_NETWORK:
                 raise NoNetwork("CMS ERROR 331 (no network service)") from exc
-            raise SendError(f"CMS ERROR {exc.code}", retryable=exc.code not in FINAL_CMS_ERRORS) from exc
+            raise SendError(f"CMS ERROR {exc.code}", retryable=not at_parse.cms_error_is_final(exc.code)) from exc
         except CmeError as exc:
             raise SendError(f"CME ERROR {exc.code}") from exc
         except CommandError as exc:
@@ -574,11 +464,10 @@ class ModemTransport:
         except (serial.SerialException, OSError, AttributeError) as exc:
             self._fatal.set()
             raise SendError(f"modem port {self.port} failed while sending: {exc}") from exc
-        for line in lines:
-            match = CMGS_RE.match(line)
-            if match:
-                return int(match.group(1))
-        raise SendError("modem answered without +CMGS")
+        reference = at_parse.message_reference(lines)
+        if reference is None:
+            raise SendError("modem answered without +CMGS")
+        return reference
 
     def _cancel_prompt(self) -> None:
         """After a timeout the modem may still wait at '> ': ESC aborts the half-sent SMS."""
@@ -592,74 +481,20 @@ class ModemTransport:
     def poll(self) -> ModemStatus:
         """Signal, registration, technology, operator and store use; ModemError if the modem is gone.
 
-        Registered means any of ``+CREG``, ``+CGREG``, ``+CEREG`` says 1 (home) or 5
-        (roaming): an LTE-only attach leaves ``+CREG`` at 0 and carries SMS over SGs or IMS.
-        When the modem refuses all three, registration is unknown (None), never "no".
+        The questions are ``at_parse.POLL_COMMANDS`` and the profile's serving-cell command; a
+        refused one counts as no answer, and ``at_parse.modem_status`` reads the rest (an LTE-only
+        attach is registered through ``+CEREG`` alone; every domain refused is unknown, not "no").
         """
-
-        def first(command: str, pattern: re.Pattern[str]) -> re.Match[str] | None:
-            try:
-                lines = self._write(command)
-            except CommandError:
-                return None
-            for line in lines:
-                match = pattern.match(line)
-                if match:
-                    return match
-            return None
-
-        csq = first("AT+CSQ", CSQ_RE)
-        domains = {name: first(f"AT+{name}?", REG_RE) for name in ("CREG", "CGREG", "CEREG")}
-        answered = {name: match.group(1) for name, match in domains.items() if match}
-        cops = first("AT+COPS?", COPS_RE)
-        cpms = first("AT+CPMS?", CPMS_RE)
-        signal = int(csq.group(1)) if csq else None
-        technology = ACT_GENERATION.get(cops.group(2)) if cops and cops.group(2) else None
-        cell = self._serving_cell(first)
-        return ModemStatus(
-            signal=None if signal == 99 else signal,
-            registered=any(stat in REGISTERED for stat in answered.values()) if answered else None,
-            operator=(cops.group(1) or None) if cops else None,
-            sim_used=int(cpms.group(1)) if cpms else None,
-            sim_total=int(cpms.group(2)) if cpms else None,
-            technology=cell.get("technology") or technology,
-            rsrp=cell.get("rsrp"),
-            rsrq=cell.get("rsrq"),
-            registration=" ".join(f"{name} {stat}" for name, stat in answered.items()) or None,
-            smsc=self.smsc,
-        )
-
-    def _serving_cell(self, first: Callable[[str, re.Pattern[str]], re.Match[str] | None]) -> dict:
-        """Technology and LTE RSRP (dBm) / RSRQ (dB) from the profile's vendor command."""
         command = self.profile.serving_cell
-        if command == "AT+CPSI?":  # LTE,Online,mcc-mnc,tac,cell,pci,band,earfcn,dl,ul,RSRQ,RSRP,RSSI,SNR
-            match = first(command, CPSI_RE)
-            if not match:
-                return {}
-            line = match.string
-            fields = [f.strip() for f in line.split(":", 1)[1].split(",")]
-            cell = {"technology": SYSTEM_GENERATION.get(fields[0].upper())}
-            if fields[0].upper() == "LTE" and len(fields) >= 12:
-                with contextlib.suppress(ValueError):
-                    cell.update(rsrq=int(fields[10]) / 10, rsrp=round(int(fields[11]) / 10))
-            return cell
-        if command == "AT+QCSQ":
-            match = first(command, QCSQ_RE)
-            if not match:
-                return {}
-            cell = {"technology": SYSTEM_GENERATION.get(match.group(1).upper())}
-            if match.group(1).upper() == "LTE" and match.group(3):
-                cell.update(rsrp=int(match.group(3)), rsrq=float(match.group(5)))
-            return cell
-        if command == "AT^HCSQ?":
-            match = first(command, HCSQ_RE)
-            if not match:
-                return {}
-            cell = {"technology": SYSTEM_GENERATION.get(match.group(1).upper())}
-            if match.group(1).upper() == "LTE" and match.group(3):
-                cell.update(rsrp=int(match.group(3)) - 141, rsrq=int(match.group(5)) / 2 - 20)
-            return cell
-        return {}
+        answers = {each: self._answer(each) for each in (*at_parse.POLL_COMMANDS, *([command] if command else []))}
+        return at_parse.modem_status(answers, command, self.smsc)
+
+    def _answer(self, command: str) -> list[str]:
+        """The reply lines of one command, or none when the modem refused it (ERROR)."""
+        try:
+            return self._write(command)
+        except CommandError:
+            return []
 
     def network_time(self, default_zone: tzinfo = timezone(timedelta(hours=7))) -> datetime | None:
         """The modem's clock (``AT+CCLK?``), which most modems set from the network (NITZ).
@@ -673,7 +508,4 @@ class ModemTransport:
             lines = self._write("AT+CCLK?")
         except CommandError:
             return None
-        for line in lines:
-            if line.startswith("+CCLK:"):
-                return parse_clock(line[len("+CCLK:"):], default_zone)
-        return None
+        return at_parse.network_time(lines, default_zone)

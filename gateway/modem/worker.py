@@ -5,6 +5,10 @@ and every ``drain_interval`` seconds anyway (python-gsmmodem misses notification
 MODEM_NOTES.md): list → commit → delete; send due outbox parts, one at a time, marking each
 sent only after ``+CMGS``; poll signal and registration; publish its state for the page and
 ``/healthz``. A dead port, a dead reader thread or a silent modem sends it back to connect.
+
+It drives a ``Transport`` (``types.py``) and nothing more: by default python-gsmmodem's
+(``transport.ModemTransport``), or whatever its ``transport_factory`` makes. Its thread is
+named after its port (``modem-worker:/dev/ttyUSB2``), so two modems' log lines differ.
 """
 
 from __future__ import annotations
@@ -22,15 +26,17 @@ from sqlite_utils import Database
 from gateway import backoff, inbox, outbox, state
 from gateway.background import Worker
 from gateway.clock import Clock
-from gateway.errors import ModemError, ModemUnavailable, SendError
+from gateway.errors import ModemError, ModemUnavailable, NoNetwork, SendError
+from gateway.modem import status as modem_status
 from gateway.modem.profiles import ModemProfile, load_profile
-from gateway.modem.transport import ModemTransport, NoNetwork
-from gateway.modem.types import ModemStatus, StoredPdu
+from gateway.modem.transport import ModemTransport
+from gateway.modem.types import ModemStatus, StoredPdu, Transport
 from gateway.storage import ThreadLocalDb, WriteHealth, cannot_write, utcnow_iso
 
 log = logging.getLogger(__name__)
 
 SEND_BURST = 5  # parts sent between two looks at the inbound store
+THREAD_PREFIX = "modem-worker:"  # + the port: one thread per modem, named after it
 
 
 @dataclass
@@ -39,7 +45,7 @@ class WorkerSettings:
     # With several modems, one worker per port: ``name`` marks the outbox rows it claims (keep
     # it stable across restarts, e.g. "modem0", "modem1"), ``state_key`` is its row in ``state``.
     name: str = "modem0"
-    state_key: str = "modem"
+    state_key: str = modem_status.STATE_KEY
     baudrate: int = 115200
     pin: str = ""
     drain_interval: float = 120.0
@@ -85,7 +91,7 @@ class ModemState:
 
 
 class ModemWorker(Worker):
-    """The modem loop in its own thread (``modem-worker``); ``wake()`` when the outbox has new rows.
+    """The modem loop in its own thread (``modem-worker:<port>``); ``wake()`` when the outbox has new rows.
 
     Each tick either (re)connects, with back-off, or serves the connected modem once: drain
     the store if a notification came or ``drain_interval`` passed, poll, sweep stale parts,
@@ -99,8 +105,10 @@ class ModemWorker(Worker):
     def __init__(self, settings: WorkerSettings, dbs: ThreadLocalDb, clock: Clock,
                  on_inbound: Callable[[], None] = lambda: None,
                  on_network_time: Callable[[], None] = lambda: None,
-                 write_health: WriteHealth | None = None) -> None:
-        super().__init__("modem-worker", write_health=write_health, health_name=settings.name, now=clock.now)
+                 write_health: WriteHealth | None = None,
+                 transport_factory: TransportFactory | None = None) -> None:
+        super().__init__(f"{THREAD_PREFIX}{settings.port}", write_health=write_health, health_name=settings.name,
+                         now=clock.now)
         self.settings = settings
         self.dbs = dbs
         self.clock = clock
@@ -115,7 +123,9 @@ class ModemWorker(Worker):
         self._te_reports: list[str] = []
         self._other_slots: list[str] = []
         self._lock = threading.Lock()
-        self.transport: ModemTransport | None = None
+        # How a connection is made: python-gsmmodem's unless told otherwise (see serial_transport).
+        self.transport_factory = transport_factory or serial_transport
+        self.transport: Transport | None = None
         self._claims_settled = False
         self._connect_failures = 0
         self._next_drain = self._next_poll = self._next_sweep = 0.0
@@ -189,11 +199,7 @@ class ModemWorker(Worker):
 
     def _connect(self) -> float:
         s = self.settings
-        transport = ModemTransport(
-            s.port, baudrate=s.baudrate, pin=s.pin, command_timeout=s.command_timeout,
-            send_timeout=s.send_timeout, on_notify=self._on_notify, rtscts=s.rtscts, dsrdtr=s.dsrdtr,
-            profile=s.profile, smsc=s.smsc,
-        )
+        transport = self.transport_factory(s, self._on_notify)
         self._publish(state="connecting", error=self.state.error)
         try:
             transport.connect()
@@ -220,7 +226,7 @@ class ModemWorker(Worker):
         if transport is not None:
             transport.close()
 
-    def _serve_once(self, transport: ModemTransport, db: Database) -> float:
+    def _serve_once(self, transport: Transport, db: Database) -> float:
         """One look at the connected modem; the seconds until the next (0: more to do)."""
         s = self.settings
         if not transport.alive:
@@ -244,7 +250,7 @@ class ModemWorker(Worker):
         return max(0.05, min(1.0, self._next_drain - time.monotonic()))
 
     # -- inbound -------------------------------------------------------------------------
-    def _drain_store(self, transport: ModemTransport, db: Database) -> None:
+    def _drain_store(self, transport: Transport, db: Database) -> None:
         with self._lock:
             te_reports, self._te_reports = self._te_reports, []
             other_slots, self._other_slots = self._other_slots, []
@@ -277,7 +283,7 @@ class ModemWorker(Worker):
             self._drain.set()  # more may have arrived while we were busy: look again
 
     # -- outbound ------------------------------------------------------------------------
-    def _send_some(self, transport: ModemTransport, db: Database) -> int:
+    def _send_some(self, transport: Transport, db: Database) -> int:
         s = self.settings
         sent = 0
         part = None
@@ -312,7 +318,7 @@ class ModemWorker(Worker):
         return sent
 
     # -- state ---------------------------------------------------------------------------
-    def _poll(self, transport: ModemTransport) -> None:
+    def _poll(self, transport: Transport) -> None:
         status: ModemStatus = transport.poll()
         error = None if status.registered else "SIM not registered on a network (no signal?)"
         if status.registered is None:  # every registration query refused: unknown must not block sending
@@ -327,7 +333,7 @@ class ModemWorker(Worker):
         )
         self._publish_network_time(transport)
 
-    def _publish_network_time(self, transport: ModemTransport) -> None:
+    def _publish_network_time(self, transport: Transport) -> None:
         """The modem's network time beside our clock's reading, for the trusted clock.
 
         The Pi has no real-time clock; ``gateway.clock.TrustedClock`` decides from this (and
@@ -339,7 +345,7 @@ class ModemWorker(Worker):
             return
         now = self.clock.system_now()
         value = {"network_time": utcnow_iso(network), "system_time": utcnow_iso(now), "port": self.settings.port}
-        self._set_state("modem_time", value, self.clock.now())
+        self._set_state(modem_status.TIME_KEY, value, self.clock.now())
         self.on_network_time()
 
     def _touch(self) -> None:
@@ -365,6 +371,20 @@ class ModemWorker(Worker):
             log.exception("could not publish %s state", key)
 
 
+Notify = Callable[[str, str], None]
+#: Makes the transport of one connection: (the worker's settings, where notifications go).
+TransportFactory = Callable[[WorkerSettings, Notify], Transport]
+
+
+def serial_transport(s: WorkerSettings, on_notify: Notify) -> Transport:
+    """The default transport: python-gsmmodem over pyserial, set up from the worker's settings."""
+    return ModemTransport(
+        s.port, baudrate=s.baudrate, pin=s.pin, command_timeout=s.command_timeout,
+        send_timeout=s.send_timeout, on_notify=on_notify, rtscts=s.rtscts, dsrdtr=s.dsrdtr,
+        profile=s.profile, smsc=s.smsc,
+    )
+
+
 def settings_from_config(config, port: str | None = None, index: int = 0) -> WorkerSettings:
     """Settings of the worker for ``modem.port`` (index 0) or one of ``modem.extra_ports``."""
     m, o = config.modem, config.outbox
@@ -373,7 +393,7 @@ def settings_from_config(config, port: str | None = None, index: int = 0) -> Wor
     baudrate = profile.baudrate if profile.baudrate and m.baudrate == 115200 else m.baudrate
     return WorkerSettings(
         port=m.port if port is None else port, name=f"modem{index}",
-        state_key="modem" if index == 0 else f"modem{index}",
+        state_key=modem_status.state_key(index),
         rtscts=profile.rtscts, dsrdtr=profile.dsrdtr, profile=profile, smsc=m.smsc,
         baudrate=baudrate, pin=m.pin, drain_interval=m.drain_interval,
         signal_interval=m.signal_interval, reassembly_timeout=m.reassembly_timeout,

@@ -24,6 +24,7 @@ from sqlite_utils import Database
 
 from gateway.clock import Clock
 from gateway.config import Config
+from gateway.database import prepare_gateway
 from gateway.errors import TinBaoError
 from gateway.storage import open_db, utcnow_iso, write_transaction
 from gateway.sync import hooks, queue
@@ -171,9 +172,6 @@ def export_tips(db: Database, config: Config, path: str | Path, now: datetime) -
 
 def export_command(config: Config, args: Any) -> int:
     """``python app.py export-tips FILE``: 0 when written, 1 with one clear line if not."""
-    # Imported here, not on top: the wiring imports this area (and the hub imports this module).
-    from gateway.service import prepare_gateway
-
     prepare_gateway(config.storage_path)
     db = open_db(config.storage_path)
     try:

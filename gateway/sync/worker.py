@@ -9,15 +9,12 @@ Each lane, every ``sync.poll_interval`` seconds or when woken:
 3. drains due rows in the order tips came in, until the queue is empty or the destination
    fails; a failure of the whole destination puts the claimed rows back and backs off.
 
-``python -m gateway.sync.worker`` runs the worker alone (operators and the crash tests).
+``python app.py sync`` runs the worker alone (operators, the crash tests, the sync bench).
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
-import signal
-import sys
 import threading
 import time
 from datetime import datetime, timedelta
@@ -28,6 +25,7 @@ from gateway import backoff, duty
 from gateway.background import Worker
 from gateway.clock import Clock
 from gateway.config import Config
+from gateway.database import prepare_gateway
 from gateway.sms.text import khong_dau
 from gateway.storage import ThreadLocalDb, utcnow_iso, write_transaction
 from gateway.sync import hooks, queue, report, zalo_officers, zalo_tokens
@@ -408,37 +406,17 @@ class SyncWorker:
                 lane.wake()
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``python -m gateway.sync.worker [--config FILE]``: the sync worker alone, until stopped."""
-    from gateway.config import load_config
-    from gateway.errors import TinBaoError
-    from gateway.service import prepare_gateway
-
-    parser = argparse.ArgumentParser(prog="python -m gateway.sync.worker", description=main.__doc__)
-    parser.add_argument("--config")
-    parser.add_argument("--log-level", default="INFO")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        config = load_config(args.config)
-    except TinBaoError as exc:
-        print(f"tinbao: {exc}", file=sys.stderr)
-        return 2
+def sync_command(config: Config, args: object = None) -> int:
+    """``python app.py sync``: the sync worker alone, until stopped (SIGTERM or Ctrl-C)."""
     prepare_gateway(config.storage_path)
     dbs = ThreadLocalDb(config.storage_path)
     worker = SyncWorker(config, dbs)
-    stopped = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
-    signal.signal(signal.SIGINT, lambda *_: stopped.set())
+    idle = threading.Event()  # never set: app.py turns SIGTERM into SystemExit, Ctrl-C is KeyboardInterrupt
     worker.start()
     try:
-        while not stopped.wait(1.0):
+        while not idle.wait(1.0):
             pass
     finally:
         worker.stop()
         dbs.close_all()
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -11,10 +11,11 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from gateway.web import accounts, audit, current_config, current_services, params
-from gateway.web.audit import client_ip
-from gateway.web.auth import guard_blueprint
-from gateway.web.security import clear_login_failures, login_wait_seconds
+from gateway.accounts import audit, users
+from gateway.accounts.security import clear_login_failures, login_wait_seconds
+from gateway.web import params
+from gateway.web.auth import client_ip, guard_blueprint, record_request
+from gateway.web.services import current_config, frame_services
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 guard_blueprint(bp, "admin")
@@ -23,7 +24,7 @@ AUDIT_PAGE_ROWS = 100
 
 
 def _db():
-    return current_services().db.get()
+    return frame_services().db.get()
 
 
 def _back() -> Any:
@@ -33,9 +34,9 @@ def _back() -> Any:
 def _user_rows() -> list[dict[str, Any]]:
     config = current_config()
     db = _db()
-    now = current_services().clock.now()
+    now = frame_services().clock.now()
     rows = []
-    for user in accounts.all_users(db):
+    for user in users.all_users(db):
         wait = login_wait_seconds(
             db, user.username, "", now,
             max_failures=config.web.login_max_failures,
@@ -50,10 +51,10 @@ def index() -> Any:
     return redirect(url_for("admin.users"))
 
 
-@bp.get("/users")
-def users() -> str:
+@bp.get("/users", endpoint="users")
+def users_page() -> str:
     return render_template(
-        "admin/users.html", rows=_user_rows(), roles=accounts.ROLES, form={}, min_password=accounts.MIN_PASSWORD_CHARS
+        "admin/users.html", rows=_user_rows(), roles=users.ROLES, form={}, min_password=users.MIN_PASSWORD_CHARS
     )
 
 
@@ -65,18 +66,18 @@ def create() -> Any:
         flash(_("Hai lần nhập mật khẩu không giống nhau."), "error")
     else:
         try:
-            accounts.create_user(
+            users.create_user(
                 _db(), form["username"], password, form["role"],
                 by=current_user.username, ip=client_ip(request),
             )
-        except accounts.AccountError as exc:
+        except users.AccountError as exc:
             flash(str(exc), "error")
         else:
             flash(_("Đã tạo tài khoản %(name)s.", name=form["username"]), "ok")
             return _back()
     html = render_template(
-        "admin/users.html", rows=_user_rows(), roles=accounts.ROLES, form=form,
-        min_password=accounts.MIN_PASSWORD_CHARS,
+        "admin/users.html", rows=_user_rows(), roles=users.ROLES, form=form,
+        min_password=users.MIN_PASSWORD_CHARS,
     )
     return html, 400
 
@@ -84,7 +85,7 @@ def create() -> Any:
 def _change(action: Any, done: str, name: str) -> Any:
     try:
         action()
-    except accounts.AccountError as exc:
+    except users.AccountError as exc:
         flash(str(exc), "error")
     else:
         flash(done, "ok")
@@ -95,7 +96,7 @@ def _change(action: Any, done: str, name: str) -> Any:
 def change_role(username: str) -> Any:
     role = request.form.get("role", "")
     return _change(
-        lambda: accounts.set_role(_db(), username, role, by=current_user.username, ip=client_ip(request)),
+        lambda: users.set_role(_db(), username, role, by=current_user.username, ip=client_ip(request)),
         _("Đã đổi vai trò của %(name)s.", name=username), username,
     )
 
@@ -107,7 +108,7 @@ def change_active(username: str) -> Any:
         "Đã khoá tài khoản %(name)s.", name=username
     )
     return _change(
-        lambda: accounts.set_active(_db(), username, active, by=current_user.username, ip=client_ip(request)),
+        lambda: users.set_active(_db(), username, active, by=current_user.username, ip=client_ip(request)),
         done, username,
     )
 
@@ -119,7 +120,7 @@ def reset_password(username: str) -> Any:
         flash(_("Hai lần nhập mật khẩu không giống nhau."), "error")
         return _back()
     return _change(
-        lambda: accounts.set_password(_db(), username, password, by=current_user.username, ip=client_ip(request)),
+        lambda: users.set_password(_db(), username, password, by=current_user.username, ip=client_ip(request)),
         _("Đã đặt mật khẩu mới cho %(name)s.", name=username), username,
     )
 
@@ -127,11 +128,11 @@ def reset_password(username: str) -> Any:
 @bp.post("/users/<username>/unlock")
 def unlock(username: str) -> Any:
     def do() -> None:
-        user = accounts.find(_db(), username)
+        user = users.find(_db(), username)
         if user is None:
-            raise accounts.AccountError(_("Không có tài khoản %(name)s.", name=username))
+            raise users.AccountError(_("Không có tài khoản %(name)s.", name=username))
         clear_login_failures(_db(), user.username)
-        audit.record_request("user.unlock", user.username)
+        record_request("user.unlock", user.username)
 
     return _change(do, _("%(name)s có thể đăng nhập lại ngay.", name=username), username)
 
@@ -185,7 +186,7 @@ def audit_log() -> str:
         entries=entries,
         filters=filters,
         actions=audit.actions(db),
-        users=[user.username for user in accounts.all_users(db)],
+        users=[user.username for user in users.all_users(db)],
         next_url=url_for("admin.audit_log", **next_args) if more else "",
         newest_url=url_for("admin.audit_log", **kept) if before is not None else "",
         action_label=audit.action_label,

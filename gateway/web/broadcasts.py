@@ -14,21 +14,23 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Blueprint, Flask, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, Flask, abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from gateway import phone, state
+from gateway.accounts import audit
 from gateway.broadcasts import control, importing, queries, subscribers
 from gateway.broadcasts.control import BroadcastError, Draft
 from gateway.broadcasts.library import Composer, Library, preview
 from gateway.clock import STATE_KEY as CLOCK_STATE_KEY
 from gateway.storage import write_transaction
-from gateway.web import BroadcastControl, current_config, current_services, params, register_area
-from gateway.web.audit import client_ip
-from gateway.web.auth import role_required
+from gateway.web import params
+from gateway.web.auth import client_ip, record_request, role_required
 from gateway.web.filters import local_time, mask
+from gateway.web.nav import register_area
+from gateway.web.services import BroadcastControl, current_config, current_services
 
 bp = Blueprint("broadcasts", __name__, url_prefix="/broadcasts")
 
@@ -59,30 +61,20 @@ def _import_limit() -> None:
 
 # -- helpers ------------------------------------------------------------------------------------
 
-def _service() -> BroadcastControl | None:
+def _service() -> BroadcastControl:
     return current_services().broadcasts
 
 
 def _library() -> Library:
-    service = _service()
-    if service is not None:
-        return service.library
-    cached = current_app.extensions.get("tinbao_broadcasts_library")
-    if cached is None:
-        from gateway.broadcasts.service import warnings_path
-
-        cached = current_app.extensions["tinbao_broadcasts_library"] = Library.load(warnings_path(current_config()))
-    return cached
+    return _service().library
 
 
 def _composer() -> Composer:
-    service = _service()
-    return service.composer if service is not None else Composer.from_config(current_config(), _library())
+    return _service().composer
 
 
 def _now() -> datetime:
-    service = _service()
-    return service.clock.now() if service is not None else current_services().clock.now()
+    return _service().clock.now()
 
 
 def _db():
@@ -90,14 +82,10 @@ def _db():
 
 
 def _wake() -> None:
-    service = _service()
-    if service is not None:
-        service.wake()
+    _service().wake()
 
 
 def _audit(db, action: str, target: Any, detail: Any = None) -> None:
-    from gateway.web import audit
-
     audit.record(db, current_user.username, action, str(target), detail, ip=client_ip(request), now=_now())
 
 
@@ -437,9 +425,7 @@ def _subscriber_search(q: str) -> tuple[str, str | None, str]:
     if not _looks_like_number(q):
         return q, None, ""
     if not current_user.can("officer"):
-        from gateway.web import audit
-
-        audit.record_request(audit.ACCESS_DENIED, request.path, {"needs": "officer", "search": "number"})
+        record_request(audit.ACCESS_DENIED, request.path, {"needs": "officer", "search": "number"})
         abort(403)
     number = phone.normalise(q)
     if number.kind not in ("mobile", "landline", "international"):

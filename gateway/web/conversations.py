@@ -17,8 +17,10 @@ from flask_babel import lazy_gettext as _l
 
 from gateway import conversations, phone
 from gateway import tips as tip_store
-from gateway.web import current_config, current_services, params, register_area
+from gateway.web import params
 from gateway.web.filters import label, local_time, mask, shorten, tone
+from gateway.web.nav import register_area
+from gateway.web.services import current_config, current_services
 
 bp = Blueprint("conversations", __name__)
 

@@ -15,9 +15,10 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from gateway import duty, phone
-from gateway.web import audit, current_config, current_services, register_area
-from gateway.web.auth import guard_blueprint
+from gateway.web.auth import guard_blueprint, record_request
 from gateway.web.filters import local_time
+from gateway.web.nav import register_area
+from gateway.web.services import current_config, current_services
 
 bp = Blueprint("duty", __name__)
 guard_blueprint(bp, "officer")
@@ -68,8 +69,8 @@ def add() -> Any:
     except duty.RosterError as exc:
         flash(_error(exc), "error")
         return _done()
-    audit.record_request("duty.add", entry.name, {"number": phone.mask(entry.number),
-                                                  "zalo_user_id": entry.zalo_user_id})
+    record_request("duty.add", entry.name, {"number": phone.mask(entry.number),
+                                            "zalo_user_id": entry.zalo_user_id})
     flash(_("Đã thêm %(name)s vào danh sách trực.", name=entry.name), "ok")
     return _done()
 
@@ -84,8 +85,8 @@ def set_active(entry_id: int) -> Any:
     except duty.RosterError as exc:
         flash(_error(exc), "error")
         return _done()
-    audit.record_request("duty.resume" if active else "duty.pause", entry.name,
-                         {"number": phone.mask(entry.number)})
+    record_request("duty.resume" if active else "duty.pause", entry.name,
+                   {"number": phone.mask(entry.number)})
     flash(_("Đã bật báo tin cho %(name)s.", name=entry.name) if active
           else _("Đã tạm dừng báo tin cho %(name)s.", name=entry.name), "ok")
     return _done()
@@ -98,6 +99,6 @@ def remove(entry_id: int) -> Any:
     except duty.RosterError as exc:
         flash(_error(exc), "error")
         return _done()
-    audit.record_request("duty.remove", entry.name, {"number": phone.mask(entry.number)})
+    record_request("duty.remove", entry.name, {"number": phone.mask(entry.number)})
     flash(_("Đã xoá %(name)s khỏi danh sách trực.", name=entry.name), "ok")
     return _done()

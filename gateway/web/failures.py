@@ -14,9 +14,10 @@ from flask import Blueprint, Flask, abort, flash, redirect, render_template, url
 from flask_babel import gettext as _
 
 from gateway import inbox
-from gateway.web import audit, current_config, current_services, register_area
-from gateway.web.auth import role_required
+from gateway.web.auth import record_request, role_required
 from gateway.web.filters import local_time, mask, shorten
+from gateway.web.nav import register_area
+from gateway.web.services import current_config, current_services
 
 bp = Blueprint("failures", __name__)
 
@@ -54,6 +55,6 @@ def retry(inbox_id: int) -> Any:
     db = current_services().db.get()
     if not inbox.retry(db, inbox_id):
         abort(404)
-    audit.record_request("inbox.retry", f"inbox {inbox_id}")
+    record_request("inbox.retry", f"inbox {inbox_id}")
     flash(_("Đã yêu cầu xử lý lại tin nhắn này."), "ok")
     return redirect(url_for("failures.page"), code=303)

@@ -18,7 +18,9 @@ page (``gateway.hub``).
 - strict response headers: everything is served by the app itself, no CDN, no inline script;
 - the page filters (``localtime``: ``dd/mm/yyyy HH:MM`` in ``gateway.timezone``, ``mask`` and
   the rest of ``gateway.web.filters``) and the base template ``frame.html`` (the top bar,
-  flashed messages, the footer), which each app's ``base.html`` extends.
+  flashed messages, the footer), which each app's ``base.html`` extends;
+- the one login page and the one error page of both apps (``templates/auth/``), told what
+  differs by ``SiteTexts`` (the page a login leads to, how the first admin is made).
 
 Install it after the app's own login check, so a stranger is sent to the login page before
 anything else is looked at.
@@ -29,14 +31,14 @@ from __future__ import annotations
 import logging
 import secrets
 import sqlite3
-from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from flask import Flask, Response, jsonify, request
 from flask.sessions import SecureCookieSessionInterface
-from flask_wtf.csrf import CSRFError, CSRFProtect
+from flask_wtf.csrf import CSRFProtect
 from jinja2 import ChoiceLoader, FileSystemLoader
 
 from gateway import state
@@ -68,6 +70,18 @@ SECURITY_HEADERS = {
 _DEFAULT_PORTS = {"http": "80", "https": "443"}
 
 
+@dataclass(frozen=True)
+class SiteTexts:
+    """What the shared login and error pages say that differs between the gateway and the hub."""
+
+    home_endpoint: str  # where a login leads, and the error page's way back
+    home_label: Any  # the error page's link back (lazy strings: translated when drawn)
+    login_hint: Any  # under the login form's title
+    first_run: Any  # a fresh install, no account yet: where the first admin is made...
+    create_command: str  # ...with this command
+    forgot: Any  # who resets a forgotten password
+
+
 def install_frame(
     app: Flask,
     config: Config,
@@ -76,13 +90,15 @@ def install_frame(
     secret_state_key: str,
     cookie_name: str,
     max_request_bytes: int,
-    csrf_refused: Callable[[CSRFError], Any],
+    site: SiteTexts,
 ) -> None:
     """Give ``app`` the shared frame (see the module docstring).
 
-    ``secret_state_key`` names the ``state`` row that keeps this app's session key;
-    ``csrf_refused`` answers a form whose CSRF token is missing or wrong (status 400).
+    ``secret_state_key`` names the ``state`` row that keeps this app's session key. A form
+    whose CSRF token is missing or wrong is answered by ``gateway.web.errors`` (status 400).
     """
+    app.config["TINBAO_HOME_ENDPOINT"] = site.home_endpoint
+    app.context_processor(lambda: {"site": site})
     app.config.update(
         SECRET_KEY=secret_key(config, dbs, secret_state_key),
         MAX_CONTENT_LENGTH=max_request_bytes,
@@ -97,7 +113,6 @@ def install_frame(
     app.session_interface = _SessionInterface()
     app.before_request(_refuse_cross_origin)
     csrf.init_app(app)
-    app.register_error_handler(CSRFError, csrf_refused)
     app.after_request(_security_headers)
     filters.register_filters(app, config.timezone)
     if app.jinja_loader is None or Path(app.root_path, app.template_folder or "") != FRAME_TEMPLATES:

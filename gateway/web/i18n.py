@@ -92,9 +92,10 @@ def install(app: Flask, config: Config) -> None:
             from flask_login import current_user
 
             if current_user.is_authenticated:
-                from gateway.web import accounts, current_services
+                from gateway.accounts import users
+                from gateway.web.services import frame_services
 
-                accounts.set_language(current_services().db.get(), current_user.id, session["lang"])
+                users.set_language(frame_services().db.get(), current_user.id, session["lang"])
         return response
 
     @app.context_processor

@@ -11,7 +11,6 @@ running router through ``services`` (``on_menus_changed``) so the next SMS is an
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, Flask, flash, jsonify, redirect, render_template, request, url_for
@@ -23,8 +22,10 @@ from werkzeug.wrappers import Response
 from gateway.menus import MenuBook
 from gateway.menus import versions as menu_versions
 from gateway.sms.text import khong_dau
-from gateway.web import audit, current_config, current_services, menus_form, register_area
-from gateway.web.auth import guard_blueprint, role_required
+from gateway.web import menus_form, menus_live
+from gateway.web.auth import guard_blueprint, record_request, role_required
+from gateway.web.nav import register_area
+from gateway.web.services import current_config, current_services
 
 log = logging.getLogger(__name__)
 
@@ -85,36 +86,15 @@ def _db() -> Any:
 
 
 def _book_options() -> dict[str, Any]:
-    """The gateway's book options; ``services.menus_reserved``: its handlers' keywords."""
-    return menu_versions.book_options(current_config(), current_services().menus_reserved)
+    return menus_live.book_options()
 
 
 def _options() -> dict[str, Any]:
-    """Options of every book built here (and the shipped files, to tell "no change")."""
-    return {**_book_options(), "folder": _folder()}
+    return menus_live.save_options()
 
 
 def _folder() -> Any:
     return current_config().menus_path
-
-
-def menus_changed_hook() -> Callable[[MenuBook], None] | None:
-    """Where a new book goes so the running router answers from it (None: not wired)."""
-    return current_services().on_menus_changed
-
-
-def apply_book(book: MenuBook) -> bool:
-    """Hand the saved book to the router; False when the gateway has no hook for it."""
-    hook = menus_changed_hook()
-    if hook is None:
-        log.warning("menus saved, but no on_menus_changed hook: they apply after a restart")
-        return False
-    try:
-        hook(book)
-    except Exception:
-        log.exception("on_menus_changed failed; the saved menus apply after a restart")
-        return False
-    return True
 
 
 def _flash_saved(version: int, applied: bool) -> None:
@@ -262,8 +242,8 @@ def save(code: str) -> Any:
     if not saved.changed:
         flash(_("Không có thay đổi nào để lưu."), "info")
         return redirect(url_for("menus.editor", code=code), code=303)
-    audit.record_request("menus.save", f"#{saved.version}", {"language": code, "comment": comment})
-    _flash_saved(saved.version, apply_book(saved.book))
+    record_request("menus.save", f"#{saved.version}", {"language": code, "comment": comment})
+    _flash_saved(saved.version, menus_live.apply_book(saved.book))
     return redirect(url_for("menus.editor", code=code), code=303)
 
 
@@ -309,8 +289,8 @@ def add_language() -> Any:
         except menu_versions.MenuError as exc:
             problem = _("Chưa thêm: %(reason)s", reason=str(exc))
         else:
-            audit.record_request("menus.language.add", f"#{saved.version}", {"language": code})
-            _flash_saved(saved.version, apply_book(saved.book))
+            record_request("menus.language.add", f"#{saved.version}", {"language": code})
+            _flash_saved(saved.version, menus_live.apply_book(saved.book))
             return redirect(url_for("menus.editor", code=code), code=303)
     flash(problem, "error")
     back = request.form.get("back") or ""
@@ -337,8 +317,8 @@ def delete_language(code: str) -> Any:
     except menu_versions.MenuError as exc:
         flash(_("Chưa xóa: %(reason)s", reason=str(exc)), "error")
         return redirect(url_for("menus.editor", code=code), code=303)
-    audit.record_request("menus.language.delete", f"#{saved.version}", {"language": code})
-    _flash_saved(saved.version, apply_book(saved.book))
+    record_request("menus.language.delete", f"#{saved.version}", {"language": code})
+    _flash_saved(saved.version, menus_live.apply_book(saved.book))
     return redirect(url_for("menus.index"), code=303)
 
 
@@ -435,6 +415,6 @@ def restore(number: int) -> Any:
     if not saved.changed:
         flash(_("Bản này đang được dùng."), "info")
         return redirect(url_for("menus.history"), code=303)
-    audit.record_request("menus.restore", f"#{saved.version}", {"from": number})
-    _flash_saved(saved.version, apply_book(saved.book))
+    record_request("menus.restore", f"#{saved.version}", {"from": number})
+    _flash_saved(saved.version, menus_live.apply_book(saved.book))
     return redirect(url_for("menus.history"), code=303)

@@ -6,8 +6,8 @@ moved into UTC). Every such value is refused here with a 400 that says which par
 wrong, never a 500. An absent or empty parameter is its default.
 
 ``install(app)`` swaps Flask's ``int`` URL converter for one bounded to SQLite's integers (an
-id out of range is a 404, like any id that is not there) and answers ``BadParameter`` inside
-the page frame.
+id out of range is a 404, like any id that is not there); ``gateway.web.errors`` answers
+``BadParameter`` inside the page frame.
 """
 
 from __future__ import annotations
@@ -87,17 +87,9 @@ class BoundedInt(IntegerConverter):
 
 
 def install(app: Flask) -> None:
-    """Bounded ``int`` ids for every route registered after this, and the 400 page."""
+    """Bounded ``int`` ids for every route registered after this (``BadParameter`` is answered
+    by ``gateway.web.errors``)."""
     app.url_map.converters["int"] = BoundedInt
-
-    def bad_parameter(error: BadParameter) -> Any:
-        from flask_babel import gettext as _
-
-        from gateway.web.auth import error_page
-
-        return error_page(400, _("Tham số không hợp lệ: %(p)s.", p=error.parameter))
-
-    app.register_error_handler(BadParameter, bad_parameter)
 
 
 def local_url(target: str | None, fallback: str) -> str:

@@ -25,8 +25,9 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from gateway.menus import versions as menu_versions
-from gateway.web import current_config, current_services, register_area
 from gateway.web.auth import guard_blueprint
+from gateway.web.nav import register_area
+from gateway.web.services import current_config, current_services
 
 bp = Blueprint("poster", __name__)
 guard_blueprint(bp, "viewer")

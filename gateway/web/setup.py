@@ -33,13 +33,13 @@ from sqlite_utils import Database
 
 from gateway import phone
 from gateway.broadcasts import subscribers
-from gateway.errors import ConfigError
 from gateway.menus import versions as menu_versions
 from gateway.menus.compile import is_unset
 from gateway.storage import write_transaction
-from gateway.web import audit, current_config, current_services, register_area
-from gateway.web.auth import guard_blueprint
-from gateway.web.menus_editor import apply_book
+from gateway.web import menus_live
+from gateway.web.auth import guard_blueprint, record_request
+from gateway.web.nav import register_area
+from gateway.web.services import current_config, current_services
 
 log = logging.getLogger(__name__)
 
@@ -107,35 +107,6 @@ class Form:
 def register(app: Flask) -> None:
     """Reachable from the admin tabs and the dashboard's alert; no entry in the menu bar."""
     register_area(app, bp)
-
-
-# -- the one rule ----------------------------------------------------------------------------
-
-
-def menus_in_use(db: Database) -> menu_versions.InUse:
-    """The menus answering now (``menu_versions.in_use``, with the gateway's reserved keywords),
-    kept on the app until a version is saved or a shipped file changes (``KeptInUse``);
-    ConfigError when not even the shipped files load."""
-    from flask import current_app
-
-    config = current_config()
-    kept = current_app.extensions.setdefault("tinbao_menus_in_use", menu_versions.KeptInUse())
-    return kept.get(db, config.menus_path, **menu_versions.book_options(config, current_services().menus_reserved))
-
-
-def unset_contacts(db: Database) -> list[str]:
-    """``file: name`` of each contact of the menus in use still holding a placeholder
-    (``MenuBook.unset_contacts`` of the book ``in_use`` picks: the one rule)."""
-    return menus_in_use(db).book.unset_contacts()
-
-
-def setup_complete(db: Database) -> bool | None:
-    """True when no placeholder is left in the menus in use; None when they cannot be read."""
-    try:
-        return not unset_contacts(db)
-    except ConfigError:
-        log.exception("the menus in use cannot be read")
-        return None
 
 
 # -- the form --------------------------------------------------------------------------------
@@ -254,7 +225,7 @@ def _render(form: Form, version: menu_versions.Version, status: int = 200) -> tu
     rows = list(form.villages or [])
     spare = max(SPARE_ROWS, 5 - len(rows)) if len(rows) < MAX_VILLAGES else 0
     config = current_config()
-    left = unset_contacts(_db())
+    left = menus_live.unset_contacts(_db())
     names = sorted({item.split(": ", 1)[-1] for item in left})
     return render_template(
         "admin/setup.html",
@@ -290,8 +261,7 @@ def save() -> Any:
     if not form.ok:
         return _render(form, version, 400)
     sources = menu_versions.with_contacts(version.sources, contact_values(form))
-    options = {**menu_versions.book_options(config, current_services().menus_reserved),
-               "folder": config.menus_path}
+    options = menus_live.save_options()
     try:
         saved = menu_versions.save(db, sources, current_user.username, COMMENT, **options)
     except menu_versions.MenuError as exc:
@@ -299,9 +269,9 @@ def save() -> Any:
         return _render(form, version, 400)
     added = _village_groups(db, [v.name for v in form.villages or ()])
     if saved.changed:
-        audit.record_request("menus.setup", f"#{saved.version}",
-                             {"villages": len(form.villages or ()), "groups_added": added})
-        if apply_book(saved.book):
+        record_request("menus.setup", f"#{saved.version}",
+                       {"villages": len(form.villages or ()), "groups_added": added})
+        if menus_live.apply_book(saved.book):
             flash(_("Đã lưu cài đặt (bản menu #%(version)d). Tin nhắn tiếp theo được trả lời với các số mới.",
                     version=saved.version), "ok")
         else:

@@ -14,13 +14,11 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
 from typing import Any
 
 from flask import (
     Blueprint,
     Response,
-    current_app,
     jsonify,
     redirect,
     render_template,
@@ -28,41 +26,27 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
-from flask_login import current_user
 
-from gateway import conversations, phone, simulation
+from gateway import conversations, phone
 from gateway.errors import TinBaoError
-from gateway.menus import versions as menu_versions
-from gateway.web import current_config, current_services
 from gateway.web.auth import role_required
 from gateway.web.filters import label, local_time, tone
+from gateway.web.phone_panel import (
+    BAD_NUMBER,
+    DEFAULT_NUMBER,
+    DRY_RUN_STATUS,
+    MAX_TEXT_CHARS,
+    NOT_AVAILABLE,
+    mode,
+    panel_context,
+)
+from gateway.web.services import Sandbox, current_config, current_services
 
 logger = logging.getLogger(__name__)
 
 bp = Blueprint("simulator", __name__)
 
-DEFAULT_NUMBER = "0912345678"
-MAX_TEXT_CHARS = 1600
 THREAD_MESSAGES = 100
-
-NOT_AVAILABLE = _l(
-    "Điện thoại thử chỉ chạy với modem giả lập có sẵn "
-    '(đặt modem.port = "emulator" trong cấu hình). '
-    "Với modem thật, quản trị viên dùng được chế độ chạy thử (không gửi qua mạng)."
-)
-DRY_RUN_NOTE = _l(
-    "Cổng đang dùng modem thật: tin ở đây chỉ chạy thử qua bộ định tuyến và menu đang dùng, "
-    "không gửi qua mạng, không vào danh sách thật."
-)
-DRY_RUN_STATUS = _l("Chạy thử · không gửi")
-BAD_NUMBER = _l("Số điện thoại không hợp lệ (ví dụ 0912345678).")
-OFFICERS_ONLY = _l(
-    "Điện thoại thử dành cho cán bộ và quản trị viên: tài khoản xem "
-    "(chỉ đọc) không gửi tin thử và không xem được cuộc trò chuyện của một số."
-)
-
-_dry_run_lock = threading.Lock()
 
 _ALPHANUMERIC = re.compile(r"(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}")  # what a GSM sender field holds
 _SENDER_KINDS = frozenset({"mobile", "landline", "international", "short_code", "emergency"})
@@ -121,63 +105,9 @@ def _thread(number: str) -> list[dict[str, Any]]:
     return [message_view(row, tz) for row in rows]
 
 
-def _can(role: str) -> bool:
-    return bool(getattr(current_user, "is_authenticated", False) and current_user.can(role))
-
-
-def mode() -> str:
-    """"emulator" (the real path), "dry-run" (an admin on a real-modem gateway), "off", or
-    "viewer" (a read-only account: the panel only says whom it is for)."""
-    if not _can("officer"):
-        return "viewer"
-    if current_services().simulator is not None:
-        return "emulator"
-    return "dry-run" if _can("admin") else "off"
-
-
-def dry_run() -> simulation.DryRun:
-    """The app's sandbox (``services.dry_run`` if the gateway made one, else our own).
-
-    Ours routes with the newest saved menus (``menu_versions.load_current``) and no inbound
-    handlers; it lives beside the gateway's database file, never in it.
-    """
-    services = current_services()
-    given = services.dry_run
-    if given is not None:
-        return given
-    with _dry_run_lock:
-        made = current_app.extensions.get("tinbao_dry_run")
-        if made is None:
-            config = current_config()
-            options = menu_versions.book_options(config, services.menus_reserved)
-
-            def book() -> Any:
-                return menu_versions.load_current(services.db.get(), config.menus_path, **options)
-
-            made = simulation.DryRun(
-                simulation.sandbox_path(config.storage_path),
-                simulation.router_settings(config),
-                book,
-            )
-            current_app.extensions["tinbao_dry_run"] = made
-    return made
-
-
-def panel_context(number: str | None = None, error: str = "") -> dict[str, Any]:
-    """Template variables of the simulator panel (used here and on the dashboard)."""
-    sim_mode = mode()
-    dry = sim_mode == "dry-run"
-    return {
-        "sim_enabled": sim_mode not in ("off", "viewer"),
-        "sim_mode": sim_mode,
-        "sim_send_url": url_for("simulator.dry_send" if dry else "simulator.send"),
-        "sim_thread_url": url_for("simulator.dry_thread" if dry else "simulator.thread"),
-        "sim_dry_note": str(DRY_RUN_NOTE),
-        "sim_number": number or DEFAULT_NUMBER,
-        "sim_unavailable": str(OFFICERS_ONLY if sim_mode == "viewer" else NOT_AVAILABLE),
-        "sim_error": error,
-        "sim_max_chars": MAX_TEXT_CHARS,
-    }
+def dry_run() -> Sandbox:
+    """The gateway's sandbox (``services.dry_run``): the router with the menus in use, sending nothing."""
+    return current_services().dry_run
 
 
 @bp.get("/simulator")

@@ -29,9 +29,10 @@ from gateway import clock as clock_rule
 from gateway.errors import ConfigError
 from gateway.modem import status as modem_status
 from gateway.sync import queue as sync_queue
-from gateway.web import charts, current_config, current_services, setup
+from gateway.web import charts, menus_live
 from gateway.web.filters import handler_label, label, local_time, mask, shorten, signal_bars, tone
-from gateway.web.simulator import panel_context
+from gateway.web.phone_panel import panel_context
+from gateway.web.services import current_config, current_services
 
 logger = logging.getLogger(__name__)
 
@@ -98,11 +99,11 @@ def _time_display(stamp: str | None, tz: ZoneInfo, doubt_before: datetime | None
 def menus_in_use() -> Any:
     """The menus answering now (``menus.versions.in_use``, with the gateway's reserved keywords).
 
-    Kept on the app until a version is saved or a shipped file changes (``setup.menus_in_use``);
+    Kept on the app until a version is saved or a shipped file changes (``menus_live.menus_in_use``);
     None when not even the shipped files load.
     """
     try:
-        return setup.menus_in_use(current_services().db.get())
+        return menus_live.menus_in_use(current_services().db.get())
     except ConfigError:
         return None
 
@@ -198,8 +199,7 @@ def storage_reason(reason: str) -> str:
 
 def storage_problem() -> dict[str, str] | None:
     """The workers' word (in memory) that the database cannot be written; None when all write."""
-    health = current_services().write_health
-    return health.problem() if health is not None else None
+    return current_services().write_health.problem()
 
 
 def alert_text(alert: alert_rules.Alert, tz: ZoneInfo) -> str:
@@ -274,7 +274,7 @@ def alerts(db: Database, modem: dict[str, Any], now: datetime, tz: ZoneInfo | No
     tz = tz or current_config().timezone
     found = []
     for alert in alert_rules.gather(db, modem, now, current_config(), write_problem=problem,
-                                    setup_complete=setup.setup_complete(db), menus_in_use=menus_in_use()):
+                                    setup_complete=menus_live.setup_complete(db), menus_in_use=menus_in_use()):
         view = {"key": alert.key, "tone": alert.tone, "text": alert_text(alert, tz)}
         if alert.key == "inbox_failed":
             view.update(url=url_for("failures.page"), link=_("Xem và thử lại"))
@@ -400,7 +400,7 @@ def healthz() -> tuple[Response, int]:
         queues: dict[str, int | None] = dict(queue_depths(db))
         clock = clock_rule.published(db, now)
         failure = inbox.last_failure(db) if queues["inbox_failed"] else None
-        complete = setup.setup_complete(db)
+        complete = menus_live.setup_complete(db)
     except sqlite3.Error:
         logger.exception("healthz could not read the database")
         database_ok = False

@@ -27,8 +27,9 @@ from flask_babel import lazy_gettext as _l
 
 from gateway import duty, phone
 from gateway.sync import queue, report, sneakernet, zalo, zalo_officers, zalo_tokens
-from gateway.web import audit, current_config, current_services, register_area
-from gateway.web.auth import role_required
+from gateway.web.auth import record_request, role_required
+from gateway.web.nav import register_area
+from gateway.web.services import current_config, current_services
 
 bp = Blueprint("sync", __name__)
 
@@ -176,10 +177,8 @@ def page() -> str:
 
 
 def _wake(destination: str | None) -> None:
-    """Wake the running sync worker, if this process has one; it reads the request itself."""
-    worker = current_services().sync
-    if worker is not None:
-        worker.wake(destination)
+    """Wake the sync worker now; it reads the request itself (and would see it within a poll)."""
+    current_services().sync.wake(destination)
 
 
 @bp.post("/sync/retry")
@@ -194,7 +193,7 @@ def retry() -> Any:
     for name in ([destination] if destination else DESTINATIONS):
         report.request_retry(db, name, now)
     _wake(destination)
-    audit.record_request("sync.retry", destination or "all", {"rows": count})
+    record_request("sync.retry", destination or "all", {"rows": count})
     flash(_("Đã yêu cầu thử lại ngay (%(n)d tin).", n=count), "ok")
     return redirect(url_for("sync.page"))
 
@@ -212,7 +211,7 @@ def retry_row(row_id: int) -> Any:
         zalo.revive(db, queue.tip_of(db, row_id))
     report.request_retry(db, destination, now)
     _wake(destination)
-    audit.record_request("sync.retry", f"row {row_id}", {"destination": destination})
+    record_request("sync.retry", f"row {row_id}", {"destination": destination})
     flash(_("Đã yêu cầu gửi lại tin này."), "ok")
     return redirect(url_for("sync.page"))
 
@@ -232,7 +231,7 @@ def new_zalo_token() -> Any:
         return redirect(url_for("sync.page"))
     report.request_retry(db, "zalo", now)
     _wake("zalo")
-    audit.record_request("sync.zalo_token", "zalo", "new refresh token")  # never the token itself
+    record_request("sync.zalo_token", "zalo", "new refresh token")  # never the token itself
     flash(_("Đã lưu token mới. Zalo OA sẽ được thử lại ngay."), "ok")
     return redirect(url_for("sync.page"))
 
@@ -251,5 +250,5 @@ def export() -> Any:
         return redirect(url_for("sync.page"))
     name = f"tinbao-{config.gateway.id}-{now.strftime('%Y%m%d-%H%M')}.json"
     sneakernet.note_export(db, f"download:{name}", data, count, now)
-    audit.record_request("sync.export", name, {"tips": count})
+    record_request("sync.export", name, {"tips": count})
     return send_file(io.BytesIO(data), mimetype="application/json", as_attachment=True, download_name=name)

@@ -16,13 +16,13 @@ from flask_babel import gettext as _
 from sqlite_utils import Database
 
 from gateway import outbox, phone, tips
+from gateway.accounts import audit
 from gateway.errors import TinBaoError
 from gateway.sms.segments import plan
 from gateway.sms.text import khong_dau as strip_diacritics
 from gateway.storage import write_transaction
 from gateway.sync.hooks import enqueue_tip
 from gateway.tips import history
-from gateway.web import audit
 
 REPLY_MAX_CHARS = 1000
 NOTE_MAX_CHARS = 4000

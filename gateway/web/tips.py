@@ -15,20 +15,23 @@ from typing import Any
 from urllib.parse import quote, urlencode
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, Flask, abort, flash, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, Flask, Response, abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from gateway import phone
 from gateway import tips as tip_store
+from gateway.accounts import audit, users
 from gateway.storage import utcnow_iso
 from gateway.sync import queue as sync_queue
+from gateway.sync.hooks import destinations
 from gateway.tips import history, search
-from gateway.web import accounts, current_config, current_services, params, register_area
-from gateway.web.audit import client_ip
-from gateway.web.auth import role_required
+from gateway.web import params, tip_actions, tips_export
+from gateway.web.auth import client_ip, record_request, role_required
 from gateway.web.filters import day_text, label, local_time, mask, shorten, tone
+from gateway.web.nav import register_area
+from gateway.web.services import current_config, current_services
 from gateway.web.tip_actions import REPLY_MAX_CHARS, TipActionError, plan_reply
 
 bp = Blueprint("tips", __name__)
@@ -40,8 +43,6 @@ REFERENCE = re.compile(r"[A-Za-z0-9]{1,16}-\d{1,9}")
 
 
 def register(app: Flask) -> None:
-    from gateway.web import tips_export  # noqa: F401 - adds the CSV route to this blueprint
-
     register_area(app, bp, _l("Tin báo"), "tips.index", "viewer", order=20)
 
 
@@ -141,7 +142,7 @@ def index() -> str:
         export_query=urlencode(query),
         statuses=[(s, label("tip", s)) for s in tip_store.STATUSES],
         villages=tip_store.villages(db),
-        officers=accounts.officers(db),
+        officers=users.officers(db),
         to_confirm_count=tip_store.count_to_confirm(db),
         searched=bool(shown["q"]),
         search_unusable=bool(shown["q"]) and where.search is None,
@@ -230,7 +231,7 @@ def render_tip(tip: dict[str, Any], *, number: str | None = None, code: int = 20
         replies=[_reply_view(row, tz) for row in history.replies(db, tip_id)],
         sync=[_sync_view(row, tz) for row in sync_queue.rows_of_tip(db, tip_id)],
         statuses=[(s, label("tip", s)) for s in tip_store.STATUSES],
-        officers=accounts.officers(db),
+        officers=users.officers(db),
         villages=tip_store.villages(db),
         reply_max_chars=REPLY_MAX_CHARS,
         max_parts=current_config().sms.max_parts,
@@ -266,12 +267,11 @@ def _act(reference: str, action: Any, done_message: Any) -> Any:
 @bp.post("/tips/<reference>/status")
 @role_required("officer")
 def change_status(reference: str) -> Any:
-    from gateway.web.tip_actions import change_status as act
 
     status = request.form.get("status", "")
     return _act(
         reference,
-        lambda db, ref, by, now, ip: act(db, ref, status, by=by, now=now, ip=ip),
+        lambda db, ref, by, now, ip: tip_actions.change_status(db, ref, status, by=by, now=now, ip=ip),
         lambda changed: _("Đã chuyển sang “%(status)s”.", status=label("tip", status)) if changed
         else _("Tin báo đã ở trạng thái này."),
     )
@@ -281,19 +281,16 @@ def change_status(reference: str) -> Any:
 @role_required("officer")
 def confirm(reference: str) -> Any:
     """One click on a message kept "to confirm": it is a tip (queued for sync), or it is not."""
-    from gateway.sync.hooks import destinations
-    from gateway.web.tip_actions import confirm as act
-
     verdict = request.form.get("verdict", "")
     services = current_services()
     response = _act(
         reference,
-        lambda db, ref, by, now, ip: act(db, ref, verdict, by=by, now=now, ip=ip,
-                                         destinations=destinations(current_config())),
+        lambda db, ref, by, now, ip: tip_actions.confirm(db, ref, verdict, by=by, now=now, ip=ip,
+                                                         destinations=destinations(current_config())),
         lambda changed: (_("Đã xác nhận là tin báo.") if verdict == tip_store.CONFIRMED
                          else _("Đã đánh dấu không phải tin báo.")) if changed else None,
     )
-    if verdict == tip_store.CONFIRMED and services.sync is not None:
+    if verdict == tip_store.CONFIRMED:
         services.sync.wake()
     if request.form.get("back") == "list":  # clicked in the list: stay on the list
         return redirect(url_for("tips.index", confirm="pending"), code=303)
@@ -303,13 +300,12 @@ def confirm(reference: str) -> Any:
 @bp.post("/tips/<reference>/assign")
 @role_required("officer")
 def assign(reference: str) -> Any:
-    from gateway.web.tip_actions import assign as act
 
     username = request.form.get("assigned_to", "")
-    allowed = accounts.officers(current_services().db.get())
+    allowed = users.officers(current_services().db.get())
     return _act(
         reference,
-        lambda db, ref, by, now, ip: act(db, ref, username, by=by, now=now, ip=ip, allowed=allowed),
+        lambda db, ref, by, now, ip: tip_actions.assign(db, ref, username, by=by, now=now, ip=ip, allowed=allowed),
         lambda changed: (_("Đã giao cho %(who)s.", who=username) if username else _("Đã bỏ giao việc."))
         if changed else None,
     )
@@ -318,12 +314,11 @@ def assign(reference: str) -> Any:
 @bp.post("/tips/<reference>/village")
 @role_required("officer")
 def set_village(reference: str) -> Any:
-    from gateway.web.tip_actions import set_village as act
 
     village = request.form.get("village", "")
     return _act(
         reference,
-        lambda db, ref, by, now, ip: act(db, ref, village, by=by, now=now, ip=ip),
+        lambda db, ref, by, now, ip: tip_actions.set_village(db, ref, village, by=by, now=now, ip=ip),
         lambda changed: _("Đã ghi tên thôn.") if changed else None,
     )
 
@@ -331,12 +326,11 @@ def set_village(reference: str) -> Any:
 @bp.post("/tips/<reference>/notes")
 @role_required("officer")
 def add_note(reference: str) -> Any:
-    from gateway.web.tip_actions import add_note as act
 
     text = request.form.get("text", "")
     return _act(
         reference,
-        lambda db, ref, by, now, ip: act(db, ref, text, by=by, now=now, ip=ip),
+        lambda db, ref, by, now, ip: tip_actions.add_note(db, ref, text, by=by, now=now, ip=ip),
         _("Đã lưu ghi chú."),
     )
 
@@ -344,15 +338,14 @@ def add_note(reference: str) -> Any:
 @bp.post("/tips/<reference>/reply")
 @role_required("officer")
 def reply(reference: str) -> Any:
-    from gateway.web.tip_actions import reply as act
 
     text = request.form.get("text", "")
     khong_dau = request.form.get("khong_dau") in ("1", "on", "true")
     max_parts = current_config().sms.max_parts
     return _act(
         reference,
-        lambda db, ref, by, now, ip: act(db, ref, text, khong_dau=khong_dau, by=by, now=now, ip=ip,
-                                         max_parts=max_parts),
+        lambda db, ref, by, now, ip: tip_actions.reply(db, ref, text, khong_dau=khong_dau, by=by, now=now,
+                                                       ip=ip, max_parts=max_parts),
         lambda result: _(
             "Đã đưa tin trả lời vào hàng đợi gửi: %(parts)d tin nhắn (%(encoding)s).",
             parts=result[1].parts, encoding="GSM-7" if result[1].encoding == "gsm7" else "Unicode",
@@ -374,15 +367,31 @@ def reply_count(reference: str) -> Any:
 @role_required("officer")
 def reveal_number(reference: str) -> Any:
     """Show the tipster's full number to this officer, after writing the audit entry."""
-    from gateway.web.tip_actions import reveal_number as act
 
     tip = _load(reference)
     services = current_services()
-    number = act(services.db.get(), tip["reference"], by=current_user.username,
-                 now=services.clock.now(), ip=client_ip(request))
+    number = tip_actions.reveal_number(services.db.get(), tip["reference"], by=current_user.username,
+                                       now=services.clock.now(), ip=client_ip(request))
     if request.headers.get("X-Requested-With") == "fetch":
         response = jsonify(number=number)
         response.headers["Cache-Control"] = "no-store"
         return response
     page, code = render_tip(tip, number=number)
     return page, code, {"Cache-Control": "no-store"}
+
+
+@bp.get("/tips/export.csv")
+@role_required("officer")
+def export() -> Response:
+    """The list as a CSV file, with the list's filters; full numbers only for admins (audited)."""
+    full = request.args.get("full") == "1"
+    if full and not current_user.can("admin"):
+        record_request(audit.ACCESS_DENIED, request.path, {"needs": "admin", "full": True})
+        abort(403)
+    config, services = current_config(), current_services()
+    where, shown = read_filters(request.args, config.timezone)
+    record_request(
+        "tip.export_full" if full else "tip.export", "",
+        {key: value for key, value in shown.items() if value} | {"full_numbers": full},
+    )
+    return tips_export.csv_response(services.db.get(), where, full, config.timezone)

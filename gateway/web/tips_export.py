@@ -1,5 +1,8 @@
 """The tips list as a CSV file that Excel opens with Vietnamese intact (UTF-8 with a BOM).
 
+The tips page (``gateway.web.tips``, route ``/tips/export.csv``) checks who asks, audits the
+export and hands the filtered list here.
+
 Numbers are masked unless an admin asks for them in full; either way the export is written
 to the audit log with its filters, since a file leaves the post's control once downloaded.
 Cells that Excel would run as a formula (``=``, ``+``, ``-``, ``@``) get a leading apostrophe:
@@ -14,16 +17,13 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-from flask import Response, abort, request, stream_with_context
+from flask import Response, stream_with_context
 from flask_babel import gettext as _
-from flask_login import current_user
+from sqlite_utils import Database
 
 from gateway import phone
 from gateway.tips import search
-from gateway.web import audit, current_config, current_services
-from gateway.web.auth import role_required
 from gateway.web.filters import label, local_time, mask
-from gateway.web.tips import bp, read_filters
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -71,22 +71,10 @@ def _lines(rows: Iterator[dict[str, Any]], full: bool, tz: Any) -> Iterator[str]
     yield flush()
 
 
-@bp.get("/tips/export.csv")
-@role_required("officer")
-def export() -> Response:
-    full = request.args.get("full") == "1"
-    if full and not current_user.can("admin"):
-        audit.record_request(audit.ACCESS_DENIED, request.path, {"needs": "admin", "full": True})
-        abort(403)
-    config, services = current_config(), current_services()
-    where, shown = read_filters(request.args, config.timezone)
-    audit.record_request(
-        "tip.export_full" if full else "tip.export", "",
-        {key: value for key, value in shown.items() if value} | {"full_numbers": full},
-    )
-    db = services.db.get()
-    stamp = datetime.now(config.timezone).strftime("%Y%m%d-%H%M")
-    body = stream_with_context(_lines(search.iter_tips(db, where), full, config.timezone))
+def csv_response(db: Database, where: search.TipFilter, full: bool, tz: Any) -> Response:
+    """The tips matching ``where`` as a download (streamed: a long list is never held whole)."""
+    stamp = datetime.now(tz).strftime("%Y%m%d-%H%M")
+    body = stream_with_context(_lines(search.iter_tips(db, where), full, tz))
     return Response(
         body,
         mimetype="text/csv",

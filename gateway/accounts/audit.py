@@ -1,13 +1,12 @@
 """The audit log: who did what, when. Every officer's action is written here.
 
 Other areas call ``record`` for their own actions (a tip's status change, a tipster's number
-shown in full, a reply sent, a menu edited). Inside a request ``record_request`` fills in the
-logged-in officer and the client's address. Admins read the log at ``/admin/audit``.
+shown in full, a reply sent, a menu edited). Inside a request ``gateway.web.auth.record_request``
+fills in the logged-in officer and the client's address. Admins read the log at ``/admin/audit``.
 
 ``record`` writes in the caller's transaction when one is open (so a tip's status change and
-its audit entry commit together) and commits on its own otherwise. Note that sqlite3 opens a
-transaction only at the first write: inside ``with db.conn:`` write the change first and the
-entry after it, or use ``storage.write_transaction`` (BEGIN IMMEDIATE), which is open at once.
+its audit entry commit together: the caller wraps both in ``storage.write_transaction``) and
+commits on its own otherwise.
 """
 
 from __future__ import annotations
@@ -21,7 +20,7 @@ from flask_babel import lazy_gettext as _l
 from sqlite_utils import Database
 
 from gateway.sql import like_literal
-from gateway.storage import utcnow_iso
+from gateway.storage import utcnow_iso, write_transaction
 
 MAX_DETAIL_CHARS = 2000
 
@@ -178,7 +177,7 @@ def record_throttled(db: Database, username: str, ip: str, now: datetime, window
     kept). Rows of this kind older than ``THROTTLED_KEPT`` are pruned. Returns the row's id.
     """
     now_iso = utcnow_iso(now)
-    with db.conn:
+    with write_transaction(db):
         row = db.execute(
             "SELECT id, detail FROM audit_log WHERE action = ? AND at >= ? AND ip = ? ORDER BY id DESC LIMIT 1",
             [LOGIN_THROTTLED, utcnow_iso(now - window), ip or ""],
@@ -202,25 +201,6 @@ def record_throttled(db: Database, username: str, ip: str, now: datetime, window
         db.conn.execute("DELETE FROM audit_log WHERE action = ? AND at < ?",
                         [LOGIN_THROTTLED, utcnow_iso(now - THROTTLED_KEPT)])
     return entry_id
-
-
-def record_request(action: str, target: str = "", detail: Any = None, *, who: str | None = None) -> int:
-    """``record`` for the current request: the logged-in officer and the client's address."""
-    from flask import request
-    from flask_login import current_user
-
-    from gateway.web import current_services
-
-    if who is None:
-        who = current_user.username if current_user.is_authenticated else "anonymous"  # auth.ANONYMOUS
-    return record(
-        current_services().db.get(), who, action, target, detail, ip=client_ip(request)
-    )
-
-
-def client_ip(request: Any) -> str:
-    """The address the request came from (the post's LAN: no proxy in front of waitress)."""
-    return request.remote_addr or ""
 
 
 @dataclass(frozen=True)

@@ -1,43 +1,24 @@
-"""The officers' page's own guards; the frame it shares with the hub is ``gateway.web.frame``.
+"""Login throttling: failed logins are rows in ``login_attempts``.
 
-- ``frame.install_frame`` (CSRF tokens, the same-origin guard, cookie flags, strict headers,
-  the session-signing key) is given this page's settings here: the ``state`` key of its
-  session key and ``csrf_refused``, the error page for a form without a valid token.
-- Throttling: failed logins are rows in ``login_attempts``; after ``web.login_max_failures``
-  failures for one username (or four times as many from one address) within
-  ``web.login_lockout_minutes``, that name (or address) waits. A restart does not reset it.
-  The hub's login uses the same functions on its own database.
+After ``web.login_max_failures`` failures for one username (or four times as many from one
+address) within ``web.login_lockout_minutes``, that name (or address) waits. A restart does
+not reset it. The gateway's login and the hub's use the same functions, each on its own
+database. (The page's other guards, CSRF and the session key, are ``gateway.web.frame``'s.)
 """
 
 from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
-from typing import Any
 
-from flask_wtf.csrf import CSRFError
 from sqlite_utils import Database
 
-from gateway.storage import utcnow_iso
+from gateway.storage import utcnow_iso, write_transaction
 
 log = logging.getLogger(__name__)
 
-SECRET_STATE_KEY = "web_secret_key"
-COOKIE_NAME = "tinbao_session"
 ATTEMPTS_KEPT = timedelta(days=2)  # longer than any lockout window (web.login_lockout_minutes ≤ 1 day)
 IP_FAILURE_FACTOR = 4  # one address (the post's shared laptop) may fail 4x as often as one name
-
-
-def csrf_refused(error: CSRFError) -> Any:
-    """A form whose CSRF token is missing or stale: the error page inside the frame (400)."""
-    from flask_babel import gettext as _
-
-    from gateway.web.auth import error_page
-
-    return error_page(
-        400,
-        _("Biểu mẫu đã hết hạn hoặc thiếu mã bảo vệ (CSRF). Hãy tải lại trang rồi thử lại."),
-    )
 
 
 # -- login throttling --------------------------------------------------------------------------
@@ -49,7 +30,7 @@ def note_login_attempt(db: Database, username: str, ip: str, ok: bool, now: date
     Attempts older than ``ATTEMPTS_KEPT`` are dropped here (the audit log keeps the story),
     so a guesser hammering the page cannot grow the table without end.
     """
-    with db.conn:
+    with write_transaction(db):
         db.conn.execute(
             "INSERT INTO login_attempts (at, username, ip, ok) VALUES (?, ?, ?, ?)",
             [utcnow_iso(now), (username or "").strip()[:64], ip or "", int(ok)],
@@ -93,5 +74,5 @@ def login_wait_seconds(
 
 def clear_login_failures(db: Database, username: str) -> None:
     """An admin lets a locked-out name try again at once (the failures stay in the audit log)."""
-    with db.conn:
+    with write_transaction(db):
         db.conn.execute("DELETE FROM login_attempts WHERE username = ? AND ok = 0", [username])

@@ -26,9 +26,9 @@ from flask_babel import lazy_gettext as _l
 from sqlite_utils import Database
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from gateway.accounts import audit
 from gateway.errors import TinBaoError
-from gateway.storage import utcnow_iso
-from gateway.web import audit
+from gateway.storage import utcnow_iso, write_transaction
 
 ROLES = ("viewer", "officer", "admin")  # lowest first
 RANK = {role: rank for rank, role in enumerate(ROLES)}
@@ -205,7 +205,7 @@ def create_user(
     check_role(role)
     check_password(password)
     at = utcnow_iso(now)
-    with db.conn:
+    with write_transaction(db):
         if find(db, username) is not None:
             raise AccountError(_("Tên đăng nhập %(name)s đã có.", name=username))
         db.conn.execute(
@@ -234,19 +234,19 @@ def authenticate(db: Database, username: str, password: str) -> User | None:
 
 
 def mark_login(db: Database, user: User, now: datetime | None = None) -> None:
-    with db.conn:
+    with write_transaction(db):
         db.conn.execute("UPDATE users SET last_login_at = ? WHERE id = ?", [utcnow_iso(now), user.id])
 
 
 def end_sessions(db: Database, user_id: int) -> None:
     """End every session of this account (a logout): a copy of an old cookie no longer works."""
-    with db.conn:
+    with write_transaction(db):
         db.conn.execute("UPDATE users SET auth_version = auth_version + 1 WHERE id = ?", [user_id])
 
 
 def set_language(db: Database, user_id: int, language: str) -> None:
     if language in LANGUAGES:
-        with db.conn:
+        with write_transaction(db):
             db.conn.execute("UPDATE users SET language = ? WHERE id = ?", [language, user_id])
 
 
@@ -265,7 +265,7 @@ def _keep_an_admin(db: Database, user: User, *, demote: bool) -> None:
 def set_role(db: Database, username: str, role: str, *, by: str, ip: str = "") -> User:
     """Change an account's role (the last active admin keeps theirs)."""
     check_role(role)
-    with db.conn:
+    with write_transaction(db):
         user = _require(db, username)
         if user.role == role:
             return user
@@ -277,7 +277,7 @@ def set_role(db: Database, username: str, role: str, *, by: str, ip: str = "") -
 
 def set_active(db: Database, username: str, active: bool, *, by: str, ip: str = "") -> User:
     """Disable (or enable again) an account; disabling ends its open sessions."""
-    with db.conn:
+    with write_transaction(db):
         user = _require(db, username)
         if user.active == active:
             return user
@@ -296,7 +296,7 @@ def set_active(db: Database, username: str, active: bool, *, by: str, ip: str = 
 def set_password(db: Database, username: str, password: str, *, by: str, ip: str = "") -> User:
     """Set a new password; the account's other sessions end."""
     check_password(password)
-    with db.conn:
+    with write_transaction(db):
         user = _require(db, username)
         db.conn.execute(
             "UPDATE users SET password_hash = ?, password_changed_at = ?, auth_version = auth_version + 1"
@@ -331,8 +331,8 @@ def create_user_command(config: Any, args: Any, *, path: Any = None, prepare_fil
 
     The hub passes its own file and how to prepare it (``python app.py hub create-user``).
     """
+    from gateway.accounts import schema
     from gateway.storage import open_db, prepare
-    from gateway.web import accounts_schema
 
     path = path or config.storage_path
     try:
@@ -343,7 +343,7 @@ def create_user_command(config: Any, args: Any, *, path: Any = None, prepare_fil
         if prepare_file is not None:
             prepare_file(path)
         else:
-            prepare(path, [accounts_schema.migrations])
+            prepare(path, [schema.migrations])
         db = open_db(path)
         try:
             create_user(db, username, password, role, by="cli")

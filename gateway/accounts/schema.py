@@ -1,4 +1,7 @@
-"""Officers' accounts, the audit log and login attempts: the web page's own migration set.
+"""Officers' accounts, the audit log and login attempts: the accounts area's migration set.
+
+The set keeps its name ``tinbao-web`` (files made before the area left ``gateway/web/`` have
+applied it under that name).
 
 ``m001_accounts``: officers' accounts, the audit log and the login attempts that throttling
 counts. Attempts live in the database (not in memory) so a restart of the gateway does not
