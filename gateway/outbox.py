@@ -66,23 +66,20 @@ def enqueue(
     villager's phone may not join more and the commune pays for each one.
     """
     body = strip_diacritics(text) if khong_dau else text
+    parts = plan(body)  # planned once: the row says its parts, the PDUs are cut from the same plan
+    if parts.count > max_parts:
+        body = _cut_to_parts(body, max_parts)
+        parts = plan(body)
     now_iso = utcnow_iso(now)
     with write_transaction(db):
         cur = db.conn.execute(
             "INSERT INTO outbox (created_at, number, text, kind, auto, priority, in_reply_to, encoding,"
             " parts_total, next_attempt_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
-            (now_iso, number, body, kind, int(auto), priority, in_reply_to, "", 0, now_iso),
+            (now_iso, number, body, kind, int(auto), priority, in_reply_to, parts.encoding, parts.count, now_iso),
         )
         outbox_id = int(cur.lastrowid)
-        pdus = pdu_codec.encode_submit(number, body, reference=0, concat_ref=outbox_id % 256)
-        if len(pdus) > max_parts:
-            body = _cut_to_parts(body, max_parts)
-            pdus = pdu_codec.encode_submit(number, body, reference=0, concat_ref=outbox_id % 256)
-        encoding = plan(body).encoding
-        db.conn.execute(
-            "UPDATE outbox SET text=?, encoding=?, parts_total=? WHERE id=?",
-            (body, encoding, len(pdus), outbox_id),
-        )
+        # The concatenation reference is the row's id: known only once the row is in.
+        pdus = pdu_codec.encode_submit(number, body, reference=0, concat_ref=outbox_id % 256, segment_plan=parts)
         db.conn.executemany(
             "INSERT INTO outbox_parts (outbox_id, seq, pdu, tpdu_length) VALUES (?,?,?,?)",
             [(outbox_id, i + 1, p.hex, p.tpdu_length) for i, p in enumerate(pdus)],

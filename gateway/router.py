@@ -184,7 +184,7 @@ class Router:
                 return result.handler
 
         book = self.book  # one menu version for the whole message, even if an officer saves now
-        session = self._load_session(db, number.value)
+        session, last_help = self._load_session(db, number.value)
         decision: Decision = book.respond(text, session, now)
         handler = decision.matched or decision.kind
         reply, kind = decision.reply, _reply_kind(decision)
@@ -200,7 +200,7 @@ class Router:
             kind = "tip_ack"
             handler = f"tip:{tip.reference}" + (" (to confirm)" if decision.to_confirm else "")
 
-        last_help = self._save_session(db, book, number.value, decision, session, now, kind)
+        self._save_session(db, book, number.value, decision, session, now, kind)
         if reply and self._may_reply(db, number.value, kind, last_help, now):
             outbox.enqueue(
                 db, number.value, reply, kind=kind, now=now, in_reply_to=inbox_id,
@@ -229,7 +229,7 @@ class Router:
         """The main menu for ``number``, its session opened as if it had texted MENU (a missed
         call asks for it: the villager's next "1" picks from it). Inside the caller's transaction."""
         book = self.book
-        session = self._load_session(db, number)
+        session, _last_help = self._load_session(db, number)
         decision = book.respond("MENU", session, now)
         if decision.kind != "reply" or not decision.reply:
             return None
@@ -237,19 +237,20 @@ class Router:
         return decision.reply
 
     # -- sessions ------------------------------------------------------------------------
-    def _load_session(self, db: Database, number: str) -> Session | None:
+    def _load_session(self, db: Database, number: str) -> tuple[Session | None, str | None]:
+        """The number's menu state, and when help was last sent to it (one read for both)."""
         row = db.execute(
-            "SELECT language, path, awaiting, expires_at FROM sessions WHERE number=?", (number,)
+            "SELECT language, path, awaiting, expires_at, last_help_at FROM sessions WHERE number=?", (number,)
         ).fetchone()
         if row is None:
-            return None
-        language, path, awaiting, expires_at = row
+            return None, None
+        language, path, awaiting, expires_at, last_help = row
         return Session(
             language=language,
             path=tuple(int(p) for p in path.split(".") if p),
             awaiting=awaiting,
             expires_at=datetime.fromisoformat(expires_at) if expires_at else None,
-        )
+        ), last_help
 
     @staticmethod
     def forget_session(db: Database, number: str) -> None:
@@ -265,14 +266,12 @@ class Router:
         )
 
     def _save_session(self, db: Database, book: MenuBook, number: str, decision: Decision,
-                      old: Session | None, now: datetime, kind: str) -> str | None:
-        """Persist the new menu state; returns when help was last sent (before this message).
+                      old: Session | None, now: datetime, kind: str) -> None:
+        """Persist the new menu state (and when help was sent, if it is help).
 
         A decision without a session closes the menu but keeps the number's language.
         """
         new = decision.session or book.new_session(old.language if old else None)
-        row = db.execute("SELECT last_help_at FROM sessions WHERE number=?", (number,)).fetchone()
-        last_help = row[0] if row else None
         db.conn.execute(
             "INSERT INTO sessions (number, language, path, awaiting, expires_at, last_help_at)"
             " VALUES (?,?,?,?,?,?) ON CONFLICT(number) DO UPDATE SET language=excluded.language,"
@@ -287,7 +286,6 @@ class Router:
                 utcnow_iso(now) if kind == "help" else None,
             ),
         )
-        return last_help
 
 
 def _reply_kind(decision: Decision) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from zoneinfo import ZoneInfo
 
 from gateway import __version__, backup, duty, filekeys, inbox, outbox
 from gateway.background import Worker
@@ -15,6 +16,7 @@ from gateway.broadcasts.service import BroadcastService
 from gateway.clock import Clock, Evidence, TrustedClock
 from gateway.config import Config
 from gateway.database import prepare_gateway
+from gateway.figures import Figures
 from gateway.menus import versions as menu_versions
 from gateway.modem import status as modem_status
 from gateway.modem.worker import ModemWorker, all_settings_from_config
@@ -60,6 +62,25 @@ class RouterWorker(Worker):
         return self.IDLE
 
 
+class FiguresWorker(Worker):
+    """Thread ``figures``: keeps the dashboard's 30-day figures counted (``gateway.figures``),
+    so no officer's page waits for a count."""
+
+    LOOK_EVERY = 5.0
+
+    def __init__(self, figures: Figures, dbs: ThreadLocalDb, clock: Clock, tz: ZoneInfo) -> None:
+        super().__init__("figures")
+        self.figures = figures
+        self.dbs = dbs
+        self.clock = clock
+        self.tz = tz
+        self.error_delay = self.LOOK_EVERY
+
+    def tick(self) -> float:
+        self.figures.read(self.dbs.get(), self.clock.now(), self.tz)
+        return self.LOOK_EVERY
+
+
 class Gateway:
     """Everything one commune's gateway runs, built from one ``Config``."""
 
@@ -103,6 +124,8 @@ class Gateway:
                             wake_modems=self._wake_modems)
         self.sync = SyncWorker(config, self.dbs, self.clock)
         self.backups = backup.BackupWorker(config, self.dbs, self.clock)
+        self.figures = Figures()  # the dashboard's 30-day figures, shared by the worker and the page
+        self.figures_worker = FiguresWorker(self.figures, self.dbs, self.clock, config.timezone)
         self.worker_settings = all_settings_from_config(config)  # a bad modem.profile stops us here
         self.emulators: list = []
         self.modems: list[ModemWorker] = []
@@ -139,6 +162,7 @@ class Gateway:
         self.broadcasts.start()
         self.backups.start()
         self.sim.start()
+        self.figures_worker.start()
 
     def check_clock(self) -> None:
         """Judge the clock now (at start, and whenever a modem read the network's time)."""
@@ -168,6 +192,7 @@ class Gateway:
             worker.request_stop()
         self.backups.stop()
         self.sim.stop()
+        self.figures_worker.stop()
         self.broadcasts.stop()
         self.sync.stop()
         for worker in self.modems:
@@ -189,6 +214,7 @@ class Gateway:
             db=self.dbs, simulator=self.emulator, version=__version__, clock=self.clock,
             on_menus_changed=self.router.set_book, sync=self.sync, broadcasts=self.broadcasts,
             menus_reserved=self.router.reserved, write_health=self.write_health, sim=self.sim,
+            figures=self.figures,
             dry_run=simulation.DryRun(
                 simulation.sandbox_path(self.config.storage_path), RouterSettings.from_config(self.config),
                 lambda: self.router.book, handlers=self.router.handlers,

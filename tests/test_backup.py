@@ -59,10 +59,10 @@ def test_a_backup_taken_while_200_sms_arrive_holds_every_tip_committed_before_it
     try:
         assert wait_until(lambda: gateway.modem.state.state == "connected", 15), gateway.modem.state
 
-        def arrive() -> None:  # 200 SMS over about ten seconds, five at a time
+        def arrive() -> None:  # 200 SMS over about six seconds, five at a time
             for start in range(0, 200, 5):
                 client.deliver_many([(f"09{n:08d}", f"TIN so {n} trom cho") for n in range(start, start + 5)])
-                if stop.wait(0.25):
+                if stop.wait(0.15):
                     return
 
         sender = threading.Thread(target=arrive, daemon=True)

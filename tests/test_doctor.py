@@ -10,18 +10,19 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from conftest import FAST, ROOT, wait_until
+from conftest import FAST, ROOT, make_config, wait_until
 
-from gateway import backup, doctor
+from gateway import backup, doctor, tls
 from gateway.accounts import users
 from gateway.config import load_config
 from gateway.database import prepare_gateway
 from gateway.service import Gateway
+from gateway.sim import status as sim_status
 from gateway.sim.doctor import SIM_CHECKS
 from gateway.storage import open_db
 
@@ -182,3 +183,93 @@ def test_health_reads_the_configured_port(tmp_path, live_gateway):
         closed = str(free.getsockname()[1])
     silent = run_doctor("doctor", "--health", env={**env, "TINBAO_WEB_PORT": closed})
     assert silent.returncode == 1 and "no answer" in silent.stderr
+
+
+# -- the SIM's faults, one at a time (a set-up post, doctor a separate process beside it) -----------
+
+def sim_doctor(config_file) -> tuple[int, str]:
+    result = run_doctor("--config", str(config_file), "doctor", env={**FAST, "TINBAO_MODEM_COMMAND_TIMEOUT": "1",
+                                                                       "TINBAO_SIM_LOOP_TEST_MINUTES": "0.05"})
+    return result.returncode, result.stdout
+
+
+def sim_now(config) -> dict:
+    with open_db(config.storage_path) as db:
+        return sim_status.read(db, config, datetime.now(UTC))
+
+
+def test_doctor_fails_for_each_fault_of_the_sim(tmp_path, post_emulator):
+    link, client = post_emulator
+    config_file = tmp_path / "gateway.toml"
+    certificates = tmp_path / "tls"  # a post ready for the field serves its page over https
+    tls.tls_command(make_config(tmp_path), SimpleNamespace(tls_command="init", dir=str(certificates),
+                                                           hostname="pi", address=[], new_ca=False))
+    config_file.write_text(
+        f'[gateway]\nphone_number = "{OWN_NUMBER}"\n'
+        f'[storage]\npath = "{tmp_path / "data" / "tinbao.db"}"\n'
+        f'[modem]\nport = "{link}"\n'
+        '[web]\nhost = "0.0.0.0"\nsecret_key = "0123456789abcdef0123456789abcdef"\n'
+        f'tls_cert = "{certificates / "server.crt"}"\ntls_key = "{certificates / "server.key"}"\n'
+        f'[router]\nmenus_path = "{filled_menus(tmp_path / "menus")}"\n', encoding="utf-8")
+    config_file.chmod(0o640)
+    config = load_config(config_file, env={**FAST, "TINBAO_MODEM_COMMAND_TIMEOUT": "1",
+                                           "TINBAO_SIM_LOOP_TEST_MINUTES": "0.05"})
+    gateway = Gateway(config)
+    gateway.start()
+    try:
+        assert wait_until(lambda: sim_published(config), 20)
+        with open_db(config.storage_path) as db:
+            users.create_user(db, "an", "mật khẩu đủ dài 2026", "admin", by="test")
+        backup.backup_command(config, SimpleNamespace(file=str(config.backup_path)))
+        code, out = sim_doctor(config_file)
+        assert code == 0, out
+
+        # Barred: a villager's reply meets +CMS ERROR: 10.
+        client.set_line(barred=10)
+        client.deliver("0912345678", "MENU")
+        assert wait_until(lambda: sim_now(config)["state"] == "barred", 20)
+        code, out = sim_doctor(config_file)
+        assert code == 1 and line(out, "SIM line").startswith("✗") and "re-verifies" in line(out, "SIM line")
+        client.set_line(barred=0)
+        assert wait_until(lambda: sim_now(config)["state"] == "ok", 20)
+
+        # The credit falls under sim.balance_alert.
+        client.set_line(balance_vnd=5_000)
+        gateway.sim.request_balance()
+        assert wait_until(lambda: sim_now(config)["balance_vnd"] == 5_000, 20)
+        code, out = sim_doctor(config_file)
+        assert code == 1 and line(out, "SIM credit").startswith("✗") and "top up" in line(out, "SIM credit")
+        assert line(out, "SIM validity").startswith("✓")
+
+        # The validity date is three days away.
+        soon = (date.today() + timedelta(days=3)).isoformat()
+        client.set_line(balance_vnd=50_000, valid_until=soon)
+        gateway.sim.request_balance()
+        assert wait_until(lambda: sim_now(config)["valid_until"] == soon, 20)
+        code, out = sim_doctor(config_file)
+        assert code == 1 and line(out, "SIM validity").startswith("✗") and soon in line(out, "SIM validity")
+        assert line(out, "SIM credit").startswith("✓")
+        client.set_line(valid_until=(date.today() + timedelta(days=90)).isoformat())
+        gateway.sim.request_balance()
+        assert wait_until(lambda: sim_now(config)["valid_days_left"] and sim_now(config)["valid_days_left"] > 80, 20)
+
+        # The loop SMS stops coming back.
+        client.set_line(loop=False)
+        assert gateway.sim.request_loop_test()
+        assert wait_until(lambda: sim_now(config)["loop_test"]["ok"] is False, 20)
+        code, out = sim_doctor(config_file)
+        assert code == 1 and line(out, "loop test").startswith("✗") and "did not come back" in line(out, "loop test")
+        client.set_line(loop=True)
+        assert gateway.sim.request_loop_test()
+        assert wait_until(lambda: sim_now(config)["loop_test"]["ok"] is True, 20)
+
+        # A new SIM in the modem.
+        client.swap(sim=True)
+        client.replug()
+        assert wait_until(lambda: sim_now(config)["identity_changed"], 20)
+        code, out = sim_doctor(config_file)
+        assert code == 1 and line(out, "SIM identity").startswith("✗") and "VNeID" in line(out, "SIM identity")
+        for name in ("SIM line", "SIM credit", "SIM validity", "loop test"):
+            assert line(out, name).startswith("✓"), line(out, name)
+    finally:
+        gateway.stop()

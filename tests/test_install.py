@@ -16,9 +16,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 from conftest import INSTALL_SCRIPT as SCRIPT
-from conftest import ROOT, install, make_config, rows, wait_until
+from conftest import ROOT, install, make_config, missing_tool, rows, wait_until
 
 from gateway import filekeys
 from gateway.config import load_config
@@ -180,9 +179,7 @@ def test_uart_turns_the_serial_console_off(tmp_path):
 
 def test_install_script_is_shellcheck_clean():
     if shutil.which("shellcheck") is None:
-        if os.environ.get("CI"):
-            pytest.fail("shellcheck is not installed (Debian package shellcheck)")
-        pytest.skip("shellcheck is not installed (apt-get install -y shellcheck)")
+        missing_tool("shellcheck is not installed (Debian package shellcheck)")
     done = subprocess.run(["shellcheck", "-x", str(SCRIPT)], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout
 
@@ -195,16 +192,19 @@ def test_the_shipped_unit_gives_a_send_time_to_finish():
     assert "TINBAO_STORAGE_PATH" not in service.get("Environment", "")  # the config file says it
 
 
-def test_a_stop_waits_for_the_part_in_the_modem(tmp_path, emulator):
-    """Longer than Worker.stop's ten seconds: the part is settled, not left in doubt."""
+def test_a_stop_waits_for_the_part_in_the_modem(tmp_path, emulator, monkeypatch):
+    """Longer than Worker.stop's own wait: the part is settled, not left in doubt."""
+    from gateway.background import Worker
     from gateway.service import Gateway
 
+    # Worker.stop's ten seconds, scaled down to one: a send of 2.5 s outlasts it as 12 s outlasts ten.
+    monkeypatch.setattr(Worker.stop, "__defaults__", (1.0,))
     config = make_config(tmp_path, TINBAO_MODEM_PORT=str(tmp_path / "modem"), TINBAO_MODEM_SEND_TIMEOUT="20")
     gateway = Gateway(config)
     gateway.start()
     try:
         assert wait_until(lambda: gateway.modem.state.state == "connected" and gateway.modem.state.registered, 15)
-        emulator.set_fault("send_delay", 12)
+        emulator.set_fault("send_delay", 2.5)
         emulator.deliver("0912345678", "MENU")
         db = config.storage_path
         assert wait_until(lambda: rows(db, "SELECT count(*) FROM outbox_parts WHERE claimed_by IS NOT NULL")[0][0], 20)

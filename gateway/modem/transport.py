@@ -75,6 +75,7 @@ class _Comms(SerialComms):
             rtscts=self.rtscts, dsrdtr=self.dsrdtr, **self.com_kwargs,
         )
         self.alive = True
+        self._unread = 0
         # Named after the port, as the modem worker is: two modems' log lines can be told apart.
         self.rxThread = threading.Thread(target=self._read_until_dead, name=f"modem-reader:{self.port}",
                                          daemon=True)
@@ -98,6 +99,55 @@ class _Comms(SerialComms):
             waiting = self._responseEvent
             if waiting is not None:
                 waiting.set()
+
+    def _readLoop(self) -> None:  # noqa: N802 - the library's name, overridden
+        """The library's reader, reading what the port holds in one call instead of one byte
+        per call: a pyserial read (and its select) per byte cost about 1.5 ms of CPU per SMS,
+        half of the inbound budget. Lines are still cut and handed on byte by byte, exactly
+        as the library does (a byte that is no text still ends it: ``_read_until_dead``);
+        ``_unread`` counts the bytes of this read not yet handed on, for ``_handleLineRead``'s
+        "is more of this notification on the way" rule."""
+        try:
+            term = bytearray(self.RX_EOL_SEQ)
+            rx = bytearray()
+            while self.alive:
+                chunk = self.serial.read(max(1, self.serial.in_waiting))
+                for index, byte in enumerate(chunk):
+                    self._unread = len(chunk) - index - 1
+                    rx.append(byte)
+                    if rx[-len(term):] == term:
+                        line = rx[:-len(term)].decode()
+                        rx = bytearray()
+                        if line:
+                            self._handleLineRead(line)
+                    elif self._expectResponseTermSeq and rx[-len(self._expectResponseTermSeq):] == \
+                            self._expectResponseTermSeq:
+                        line = rx.decode()
+                        rx = bytearray()
+                        self._handleLineRead(line, checkForResponseTerm=False)
+                self._unread = 0
+        except serial.SerialException as exc:
+            self.alive = False
+            try:
+                self.serial.close()
+            except Exception:  # noqa: BLE001 - as the library: closing a dead port must not hide why
+                pass
+            self.fatalErrorCallback(exc)
+
+    def _handleLineRead(self, line: str, checkForResponseTerm: bool = True) -> None:  # noqa: N802
+        """The library's, with "nothing more on the way" counting the bytes read but not yet
+        handed on (``_unread``) as well as those still in the port."""
+        if self._responseEvent and not self._responseEvent.is_set():
+            self._response.append(line)
+            if not checkForResponseTerm or self.RESPONSE_TERM.match(line):
+                self.log.debug("response: %s", self._response)
+                self._responseEvent.set()
+        else:
+            self._notification.append(line)
+            if self._unread == 0 and self.serial.in_waiting == 0:
+                self.log.debug("notification: %s", self._notification)
+                self.notifyCallback(self._notification)
+                self._notification = []
 
 
 class _Modem(GsmModem, _Comms):

@@ -21,6 +21,7 @@ from flask import current_app
 
 from gateway.clock import Clock
 from gateway.config import Config
+from gateway.figures import Figures
 from gateway.storage import ThreadLocalDb, WriteHealth
 
 if TYPE_CHECKING:  # types only: the pages import no worker
@@ -91,6 +92,7 @@ class WebServices(FrameServices):
     dry_run: Sandbox  # the admins' simulator on a real modem
     write_health: WriteHealth  # the workers' word when the database cannot be written
     sim: SimControl  # woken by "read the credit now", "loop test now"
+    figures: Figures  # the dashboard's 30-day figures, kept counted by the figures worker
 
 
 def current_config() -> Config:

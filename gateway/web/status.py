@@ -100,25 +100,13 @@ def _time_display(stamp: str | None, tz: ZoneInfo, doubt_before: datetime | None
 def menus_in_use() -> Any:
     """The menus answering now (``menus.versions.in_use``, with the gateway's reserved keywords).
 
-    Built once per newest saved version and kept on the app; None when not even the shipped
-    files load.
+    Kept on the app until a version is saved or a shipped file changes (``menus_live.menus_in_use``);
+    None when not even the shipped files load.
     """
-    from flask import current_app
-
-    from gateway.menus import versions
-
-    config = current_config()
-    db = current_services().db.get()
-    newest = versions.newest_id(db)
-    cache = current_app.extensions.setdefault("tinbao_menus_in_use", {})
-    if newest not in cache:
-        try:
-            found = versions.in_use(db, config.menus_path, **menus_live.book_options())
-        except ConfigError:
-            found = None
-        cache.clear()
-        cache[newest] = found
-    return cache[newest]
+    try:
+        return menus_live.menus_in_use(current_services().db.get())
+    except ConfigError:
+        return None
 
 
 def menu_titles() -> dict[str, str]:
@@ -363,14 +351,26 @@ def _no_store(response: Response) -> Response:
 
 
 def chart_markup(db: Database, tz: ZoneInfo) -> dict[str, Any]:
-    """The two SVG charts (a few ms with a year of messages: drawn on every page load)."""
-    now = current_services().clock.now()
-    days = charts.tips_by_day(db, tz, now)
-    return {
-        "days": charts.tips_chart(days),
-        "days_total": sum(d.count for d in days),
-        "keywords": charts.keywords_chart(charts.keyword_counts(db, now, titles=menu_titles())),
-    }
+    """The two charts, drawn from the figures the ``figures`` worker keeps counted (and kept
+    on the app, per language and menu titles, until the next count)."""
+    from flask import current_app
+
+    from gateway.web.i18n import current_language
+
+    figures = current_services().figures.read(db, current_services().clock.now(), tz)
+    titles = menu_titles()
+    key = (figures.made_at, figures.marker, current_language(), tuple(sorted(titles.items())))
+    drawn = current_app.extensions.setdefault("tinbao_charts", {})
+    if key not in drawn:
+        days = charts.tips_by_day(figures)
+        if len(drawn) >= 8:
+            drawn.clear()  # earlier counts' drawings
+        drawn[key] = {
+            "days": charts.tips_chart(days),
+            "days_total": sum(d.count for d in days),
+            "keywords": charts.keywords_chart(charts.keyword_counts(figures, titles=titles)),
+        }
+    return drawn[key]
 
 
 @bp.get("/")
