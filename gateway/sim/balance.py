@@ -58,33 +58,28 @@ def pending_request(db: Database) -> dict[str, Any] | None:
     return state.get_json(db, REQUEST_KEY)
 
 
-def _row(cursor) -> dict[str, Any] | None:
-    row = cursor.fetchone()
-    return dict(zip([c[0] for c in cursor.description], row, strict=True)) if row else None
+def _row(db: Database, sql: str, args: Any = ()) -> dict[str, Any] | None:
+    return next(db.query(sql, args), None)
 
 
 def latest(db: Database, modem: str | None = None) -> dict[str, Any] | None:
     """The newest reading, whatever its outcome (of one modem, or of any)."""
     where, args = (" WHERE modem=?", (modem,)) if modem else ("", ())
-    return _row(db.execute(f"SELECT * FROM sim_balance{where} ORDER BY id DESC LIMIT 1", args))
+    return _row(db, f"SELECT * FROM sim_balance{where} ORDER BY id DESC LIMIT 1", args)
 
 
 def latest_read(db: Database) -> dict[str, Any] | None:
     """The newest reading that gave an amount (what the page, /healthz and the confirm page use)."""
-    return _row(db.execute("SELECT * FROM sim_balance WHERE status='ok' ORDER BY id DESC LIMIT 1"))
+    return _row(db, "SELECT * FROM sim_balance WHERE status='ok' ORDER BY id DESC LIMIT 1")
 
 
 def recent(db: Database, limit: int = 10) -> list[dict[str, Any]]:
     """The newest readings of any outcome, newest first (the SIM page)."""
-    cursor = db.execute("SELECT * FROM sim_balance ORDER BY id DESC LIMIT ?", (limit,))
-    names = [c[0] for c in cursor.description]
-    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    return list(db.query("SELECT * FROM sim_balance ORDER BY id DESC LIMIT ?", (limit,)))
 
 
 def readings_since(db: Database, after_id: int) -> list[dict[str, Any]]:
-    cursor = db.execute("SELECT * FROM sim_balance WHERE id > ? AND status='ok' ORDER BY id", (after_id,))
-    names = [c[0] for c in cursor.description]
-    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    return list(db.query("SELECT * FROM sim_balance WHERE id > ? AND status='ok' ORDER BY id", (after_id,)))
 
 
 def due(db: Database, modem: str, now: datetime, hours: float, *, started: datetime) -> str | None:
@@ -171,8 +166,8 @@ def hold_broadcasts(db: Database, reading: dict[str, Any], reserve: int, now: da
 
 def hold_of(db: Database, broadcast_id: int) -> dict[str, Any] | None:
     """The last pause for credit of a broadcast (for its page), or None."""
-    return _row(db.execute("SELECT * FROM sim_holds WHERE broadcast_id=? ORDER BY id DESC LIMIT 1",
-                           (broadcast_id,)))
+    return _row(db, "SELECT * FROM sim_holds WHERE broadcast_id=? ORDER BY id DESC LIMIT 1",
+                           (broadcast_id,))
 
 
 def days_left(valid_until: str | None, today: date) -> int | None:

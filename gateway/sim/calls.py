@@ -79,23 +79,22 @@ def _answered_recently(db: Database, number: str, now: datetime, call_id: int) -
                       (number, utcnow_iso(now - ONE_MENU_PER), call_id)).fetchone() is not None
 
 
-def _dicts(cursor) -> list[dict[str, Any]]:
-    names = [c[0] for c in cursor.description]
-    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+def _dicts(db: Database, sql: str, args: Any = ()) -> list[dict[str, Any]]:
+    return list(db.query(sql, args))
 
 
 def recent(db: Database, limit: int = 20) -> list[dict[str, Any]]:
     """The newest calls, newest first (numbers as stored: the page masks them)."""
-    return _dicts(db.execute("SELECT * FROM calls ORDER BY id DESC LIMIT ?", (limit,)))
+    return _dicts(db, "SELECT * FROM calls ORDER BY id DESC LIMIT ?", (limit,))
 
 
 def callbacks(db: Database, limit: int = 50) -> list[dict[str, Any]]:
     """Calls waiting for an officer to ring back, oldest first."""
-    return _dicts(db.execute("SELECT * FROM calls WHERE callback='pending' ORDER BY id LIMIT ?", (limit,)))
+    return _dicts(db, "SELECT * FROM calls WHERE callback='pending' ORDER BY id LIMIT ?", (limit,))
 
 
 def get(db: Database, call_id: int) -> dict[str, Any] | None:
-    found = _dicts(db.execute("SELECT * FROM calls WHERE id=?", (call_id,)))
+    found = _dicts(db, "SELECT * FROM calls WHERE id=?", (call_id,))
     return found[0] if found else None
 
 

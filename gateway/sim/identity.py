@@ -99,22 +99,18 @@ def _differs(before: str | None, now: str | None) -> bool:
 
 def current(db: Database, modem: str = "modem0") -> dict[str, Any] | None:
     """The newest identity of a modem worker, with ``alert`` True while a change waits for its owner."""
-    cursor = db.execute("SELECT * FROM sim_identity WHERE modem=? ORDER BY id DESC LIMIT 1", (modem,))
-    row = cursor.fetchone()
-    if row is None:
+    found = next(db.query("SELECT * FROM sim_identity WHERE modem=? ORDER BY id DESC LIMIT 1", (modem,)), None)
+    if found is None:
         return None
-    found = dict(zip([c[0] for c in cursor.description], row, strict=True))
     found["alert"] = bool(found["changed"]) and not found["acknowledged_at"]
     return found
 
 
 def unacknowledged(db: Database) -> list[dict[str, Any]]:
     """Every modem's newest identity that changed and waits for the owner's re-verification."""
-    cursor = db.execute(
+    return list(db.query(
         "SELECT * FROM sim_identity i WHERE id = (SELECT MAX(id) FROM sim_identity WHERE modem = i.modem)"
-        " AND changed IS NOT NULL AND acknowledged_at IS NULL ORDER BY modem")
-    names = [c[0] for c in cursor.description]
-    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+        " AND changed IS NOT NULL AND acknowledged_at IS NULL ORDER BY modem"))
 
 
 def acknowledge(db: Database, identity_id: int, by: str, now: datetime) -> bool:

@@ -122,12 +122,8 @@ def settle(db: Database, now: datetime, minutes: float) -> list[int]:
 
 def latest(db: Database) -> dict[str, Any] | None:
     """The newest finished test (ok or failed), for the page, /healthz and doctor."""
-    cursor = db.execute("SELECT * FROM sim_loop_tests WHERE status != 'queued' ORDER BY id DESC LIMIT 1")
-    row = cursor.fetchone()
-    return dict(zip([c[0] for c in cursor.description], row, strict=True)) if row else None
+    return next(db.query("SELECT * FROM sim_loop_tests WHERE status != 'queued' ORDER BY id DESC LIMIT 1"), None)
 
 
 def running(db: Database) -> dict[str, Any] | None:
-    cursor = db.execute("SELECT * FROM sim_loop_tests WHERE status = 'queued' ORDER BY id DESC LIMIT 1")
-    row = cursor.fetchone()
-    return dict(zip([c[0] for c in cursor.description], row, strict=True)) if row else None
+    return next(db.query("SELECT * FROM sim_loop_tests WHERE status = 'queued' ORDER BY id DESC LIMIT 1"), None)

@@ -74,16 +74,12 @@ class NoticeHook:
 
 def recent(db: Database, limit: int = 20) -> list[dict[str, Any]]:
     """The newest notices, newest first."""
-    cursor = db.execute("SELECT * FROM sim_notices ORDER BY id DESC LIMIT ?", (limit,))
-    names = [c[0] for c in cursor.description]
-    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    return list(db.query("SELECT * FROM sim_notices ORDER BY id DESC LIMIT ?", (limit,)))
 
 
 def alerting(db: Database) -> list[dict[str, Any]]:
     """Notices with a topic that nobody marked read yet, newest first."""
-    cursor = db.execute("SELECT * FROM sim_notices WHERE alert = 1 AND read_at IS NULL ORDER BY id DESC LIMIT 20")
-    names = [c[0] for c in cursor.description]
-    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    return list(db.query("SELECT * FROM sim_notices WHERE alert = 1 AND read_at IS NULL ORDER BY id DESC LIMIT 20"))
 
 
 def mark_read(db: Database, notice_id: int, by: str, now: datetime) -> bool:
