@@ -88,6 +88,8 @@ def main(argv: list[str] | None = None, prog: str = "tinbao") -> int:
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     try:
         config = load_config(args.config)
+        for notice in config.notices:  # an older key name in use: one line each
+            logging.getLogger("gateway.config").warning("%s", notice)
         module_name, function_name = COMMANDS[args.command].split(":")
         command = getattr(importlib.import_module(module_name), function_name)
         return int(command(config, args) or 0)

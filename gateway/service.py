@@ -186,20 +186,33 @@ class Gateway:
         return create_app(self.config, services)
 
     def run(self) -> None:
-        """Run until interrupted: workers in threads, the web page served by waitress."""
-        import waitress
+        """Run until interrupted: workers in threads, the web page served by waitress.
 
-        self.start()
+        The page's port is taken first: a port in use stops start-up with one line
+        (``gateway.serving``) before any worker has touched the modem or the database.
+        """
+        from gateway import serving
+
         host, port = self.config.web.host, self.config.web.port
-        log.info("TinBao %s: officers' page on http://%s:%s/", __version__, host, port)
-        from gateway.accounts import users
-
-        if users.count_users(self.dbs.get()) == 0:
-            log.warning("no officer accounts yet: create the first with "
-                        "python app.py create-user NAME --role admin")
+        page = serving.LateApp()
         try:
-            waitress.serve(self.web_app(), host=host, port=port, threads=8, ident="TinBao")
+            server = serving.listen(page, host, port, key="web.port", env="TINBAO_WEB_PORT", threads=8,
+                                    ident="TinBao")
+        except serving.PortUnavailable:
+            self._lock.close()  # nothing else was started
+            raise
+        try:
+            self.start()
+            page.app = self.web_app()
+            log.info("TinBao %s: officers' page on http://%s:%s/", __version__, host, getattr(server, "effective_port", port))
+            from gateway.accounts import users
+
+            if users.count_users(self.dbs.get()) == 0:
+                log.warning("no officer accounts yet: create the first with "
+                            "python app.py create-user NAME --role admin")
+            server.run()
         finally:
+            server.close()
             self.stop()
 
 

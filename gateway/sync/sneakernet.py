@@ -1,7 +1,7 @@
 """Sneakernet: unsynced tips to one signed file for a USB stick, for communes offline for weeks.
 
 ``python app.py export-tips FILE`` writes every tip the district has not acknowledged yet.
-The file is JSON, signed with HMAC-SHA256 keyed by the gateway's ``district.token`` (the hub
+The file is JSON, signed with HMAC-SHA256 keyed by the gateway's ``hub.token`` (the hub
 holds the same token in ``hub.gateways``), so the hub refuses a file that was altered on
 the way. Exporting does not take tips out of the sync queue (rule 3: only an acknowledgement
 does): when the internet comes back, the online sync sends them again and the hub, which
@@ -124,10 +124,10 @@ def unsynced(db: Database) -> list[QueuedTip]:
 
 def build_export(db: Database, config: Config, now: datetime) -> tuple[bytes, int]:
     """The signed file's bytes and how many tips it holds (every tip the district lacks)."""
-    if not config.district.token:
-        raise SneakernetError("district.token is not set: the hub could not check the file's signature")
+    if not config.hub.token:
+        raise SneakernetError("hub.token is not set: the hub could not check the file's signature")
     hooks.sweep(db, config, now)
-    items = [tip_payload(tip, share_numbers=config.district.share_numbers) for tip in unsynced(db)]
+    items = [tip_payload(tip, share_numbers=config.hub.share_numbers) for tip in unsynced(db)]
     payload = {
         "format": FORMAT,
         "version": VERSION,
@@ -136,7 +136,7 @@ def build_export(db: Database, config: Config, now: datetime) -> tuple[bytes, in
         "exported_at": utcnow_iso(now),
         "tips": items,
     }
-    document = sign(payload, config.district.token)
+    document = sign(payload, config.hub.token)
     return json.dumps(document, ensure_ascii=False, indent=1).encode("utf-8"), len(items)
 
 

@@ -133,7 +133,7 @@ def page_data(db) -> dict[str, Any]:
     pair = zalo_tokens.current(db)
     now = current_services().clock.now()
     officers = [o for o in config.zalo.officer_ids if o]
-    district_host = urlsplit(config.district.url).netloc if config.district.url else ""
+    district_host = urlsplit(config.hub.url).netloc if config.hub.url else ""
     cards = []
     for name in DESTINATIONS:
         state = states[name]
@@ -162,7 +162,7 @@ def page_data(db) -> dict[str, Any]:
             "quota_low": zalo_officers.quota_low(db, config.zalo.quota_alert) is not None,
             "problems": zalo.problems(db) if config.zalo.enabled else [],
         },
-        "district": {"host": district_host, "has_token": bool(config.district.token), "level": config.hub.level},
+        "district": {"host": district_host, "has_token": bool(config.hub.token), "level": config.hub.level},
         "exports": sneakernet.recent_exports(db),
     }
 
