@@ -204,7 +204,8 @@ class Gateway:
         try:
             self.start()
             page.app = self.web_app()
-            log.info("TinBao %s: officers' page on http://%s:%s/", __version__, host, getattr(server, "effective_port", port))
+            log.info("TinBao %s: officers' page on http://%s:%s/", __version__, host,
+                     getattr(server, "effective_port", port))
             from gateway.accounts import users
 
             if users.count_users(self.dbs.get()) == 0:

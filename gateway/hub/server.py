@@ -74,7 +74,8 @@ def run_command(config: Config, args: Any = None) -> int:
         dbs = ThreadLocalDb(path, durable=True)
         page.app = create_hub_app(config, dbs)
         log.info("TinBao %s hub (%s) on http://%s:%s/ (database %s, %d gateways)",
-                 __version__, config.hub.name, host, getattr(server, "effective_port", port), path, len(config.hub.gateways))
+                 __version__, config.hub.name, host, getattr(server, "effective_port", port), path,
+                 len(config.hub.gateways))
         try:
             server.run()
         finally:
