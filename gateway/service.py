@@ -20,6 +20,7 @@ from gateway.modem import status as modem_status
 from gateway.modem.worker import ModemWorker, all_settings_from_config
 from gateway.router import Router, RouterSettings, reserved_keywords
 from gateway.storage import DatabaseCorrupt, ThreadLocalDb, WriteHealth, cannot_write, run_lock
+from gateway.sync.heartbeat import HeartbeatWorker
 from gateway.sync.hooks import SyncTipHook
 from gateway.sync.worker import SyncWorker
 
@@ -95,6 +96,12 @@ class Gateway:
             handlers=handlers, tip_hooks=[duty.alert_new_tip, SyncTipHook(config)],
         )
         self.sync = SyncWorker(config, self.dbs, self.clock)
+        from gateway.web.alert_words import standalone
+
+        # Every sync.heartbeat_minutes the hub hears this post's state and alerts (in words).
+        self.heartbeat = HeartbeatWorker(config, self.dbs, self.clock, version=__version__,
+                                         write_health=self.write_health, reserved=self.router.reserved,
+                                         words=standalone(config))
         self.backups = backup.BackupWorker(config, self.dbs, self.clock)
         self.worker_settings = all_settings_from_config(config)  # a bad modem.profile stops us here
         self.emulators: list = []
@@ -127,6 +134,7 @@ class Gateway:
         for worker in self.modems:
             worker.start()
         self.sync.start()
+        self.heartbeat.start()
         self.broadcasts.start()
         self.backups.start()
 
@@ -158,6 +166,7 @@ class Gateway:
             worker.request_stop()
         self.backups.stop()
         self.broadcasts.stop()
+        self.heartbeat.stop()
         self.sync.stop()
         for worker in self.modems:
             worker.stop()

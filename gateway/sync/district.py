@@ -161,6 +161,13 @@ class DistrictClient:
             if len(rows) < STATUS_BATCH:
                 return taken
 
+    def heartbeat(self, payload: dict[str, Any]) -> None:
+        """``POST /api/v1/heartbeat`` (``gateway.sync.heartbeat``); raises like a push."""
+        if self.http is None:
+            raise SyncError("hub.url is not set")
+        status, answer = self.http.json("POST", "/api/v1/heartbeat", payload=payload, headers=self._headers())
+        self._check(status, answer)
+
     def _check(self, status: int, answer: Any) -> None:
         if status in (401, 403):
             raise Refused(f"Máy chủ {self.config.hub.level} từ chối mã của cổng (HTTP {status}):"
