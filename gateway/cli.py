@@ -37,7 +37,7 @@ COMMANDS = {
     "hub": "gateway.hub.server:hub_command",
     "district": "gateway.hub.server:hub_command",  # the old name of ``hub``
     "sync": "gateway.sync.worker:sync_command",
-    "export-tips": "gateway.sync.sneakernet:export_command",
+    "export-tips": "gateway.sync.usb_export:export_command",
     "import-tips": "gateway.hub.server:import_command",
     "doctor": "gateway.doctor:doctor_command",
     "backup": "gateway.backup:backup_command",

@@ -16,7 +16,7 @@ from gateway import __version__
 from gateway.clock import Clock
 from gateway.config import SCHEMA, Config
 from gateway.database import prepare_hub
-from gateway.hub import store
+from gateway.hub import fleet, store
 from gateway.storage import ThreadLocalDb, open_db
 from gateway.sync.sneakernet import SneakernetError, TamperedFile, read_document, verify
 
@@ -107,6 +107,11 @@ def import_file(db, config: Config, path: str | Path, now) -> tuple[str, int, in
     result = store.store_batch(db, gateway_id, payload["tips"], source="file", now=now,
                                gateway_name=payload.get("gateway_name"))
     store.note_import(db, digest, gateway_id, str(path), len(payload["tips"]), result.new, now)
+    if isinstance(payload.get("heartbeat"), dict):  # the post's state when the file was written
+        try:
+            fleet.record(db, gateway_id, payload["heartbeat"], source="file", now=now)
+        except fleet.BadHeartbeat as exc:
+            store.log_event(db, "import", now, gateway_id=gateway_id, detail=f"{Path(path).name}: heartbeat: {exc}")
     store.log_event(db, "import", now, gateway_id=gateway_id,
                     detail=f"{Path(path).name}: {result.new} tin mới / {len(payload['tips'])}")
     return "imported", len(payload["tips"]), result.new, result.rejected

@@ -1,6 +1,7 @@
 """Sneakernet: unsynced tips to one signed file for a USB stick, for communes offline for weeks.
 
-``python app.py export-tips FILE`` writes every tip the district has not acknowledged yet.
+``python app.py export-tips FILE`` (``gateway.sync.usb_export``) writes every tip the hub has not
+acknowledged yet, and the post's heartbeat.
 The file is JSON, signed with HMAC-SHA256 keyed by the gateway's ``hub.token`` (the hub
 holds the same token in ``hub.gateways``), so the hub refuses a file that was altered on
 the way. Exporting does not take tips out of the sync queue (rule 3: only an acknowledgement
@@ -15,18 +16,15 @@ import hmac
 import json
 import os
 import stat
-import sys
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from sqlite_utils import Database
 
-from gateway.clock import Clock
 from gateway.config import Config
-from gateway.database import prepare_gateway
 from gateway.errors import TinBaoError
-from gateway.storage import open_db, utcnow_iso, write_transaction
+from gateway.storage import utcnow_iso, write_transaction
 from gateway.sync import hooks, queue
 from gateway.sync.district import tip_payload
 from gateway.sync.queue import QueuedTip
@@ -122,8 +120,10 @@ def unsynced(db: Database) -> list[QueuedTip]:
     return queue.unacknowledged(db, "district")
 
 
-def build_export(db: Database, config: Config, now: datetime) -> tuple[bytes, int]:
-    """The signed file's bytes and how many tips it holds (every tip the district lacks)."""
+def build_export(db: Database, config: Config, now: datetime,
+                 heartbeat: dict[str, Any] | None = None) -> tuple[bytes, int]:
+    """The signed file's bytes and how many tips it holds (every tip the district lacks), with
+    the post's heartbeat when given (``gateway.sync.heartbeat.build``: the hub's import takes it)."""
     if not config.hub.token:
         raise SneakernetError("hub.token is not set: the hub could not check the file's signature")
     hooks.sweep(db, config, now)
@@ -136,6 +136,8 @@ def build_export(db: Database, config: Config, now: datetime) -> tuple[bytes, in
         "exported_at": utcnow_iso(now),
         "tips": items,
     }
+    if heartbeat is not None:
+        payload["heartbeat"] = heartbeat
     document = sign(payload, config.hub.token)
     return json.dumps(document, ensure_ascii=False, indent=1).encode("utf-8"), len(items)
 
@@ -153,9 +155,10 @@ def recent_exports(db: Database, limit: int = 5) -> list[dict[str, Any]]:
     return list(db.query("SELECT at, path, tips FROM sync_exports ORDER BY id DESC LIMIT ?", [limit]))
 
 
-def export_tips(db: Database, config: Config, path: str | Path, now: datetime) -> int:
+def export_tips(db: Database, config: Config, path: str | Path, now: datetime,
+                heartbeat: dict[str, Any] | None = None) -> int:
     """Write the signed file (atomically: a yanked USB stick never holds half a file)."""
-    data, count = build_export(db, config, now)
+    data, count = build_export(db, config, now, heartbeat)
     path = Path(path)
     temporary = path.with_name(path.name + ".part")
     try:
@@ -168,19 +171,3 @@ def export_tips(db: Database, config: Config, path: str | Path, now: datetime) -
         raise SneakernetError(f"cannot write {path}: {exc.strerror or exc}") from None
     note_export(db, str(path), data, count, now)
     return count
-
-
-def export_command(config: Config, args: Any) -> int:
-    """``python app.py export-tips FILE``: 0 when written, 1 with one clear line if not."""
-    prepare_gateway(config.storage_path)
-    db = open_db(config.storage_path)
-    try:
-        count = export_tips(db, config, args.file, Clock().now())
-    except SneakernetError as exc:
-        print(f"tinbao: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        db.close()
-    print(f"Đã ghi {count} tin báo chưa đồng bộ vào {args.file}. "
-          f"Mang tệp này lên {config.hub.level}: python app.py import-tips {args.file}")
-    return 0
