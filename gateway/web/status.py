@@ -13,7 +13,6 @@ same rules); this page only words each one. A database that cannot be read is an
 from __future__ import annotations
 
 import logging
-import sqlite3
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -28,7 +27,7 @@ from gateway import backup, health, inbox, outbox, tips
 from gateway import clock as clock_rule
 from gateway.errors import ConfigError
 from gateway.modem import status as modem_status
-from gateway.web import charts, menus_live
+from gateway.web import charts, health_state, menus_live
 from gateway.web.filters import handler_label, label, local_time, mask, shorten, signal_bars, tone
 from gateway.web.phone_panel import panel_context
 from gateway.web.services import current_config, current_services
@@ -377,19 +376,5 @@ def healthz() -> tuple[Response, int]:
     """Health for monitoring and the watchdog: nothing personal, 200 only when all is well.
 
     The body is ``gateway.health.state``, the same state the heartbeat takes to the hub."""
-    body, healthy = health_state()
+    body, healthy = health_state.current()
     return _no_store(jsonify(body)), 200 if healthy else 503
-
-
-def health_state() -> tuple[dict[str, Any], bool]:
-    """``gateway.health.state`` for this app (its database, clock, version and the workers' word)."""
-    config, services = current_config(), current_services()
-    now = services.clock.now()
-    try:
-        db = services.db.get()
-        complete = menus_live.setup_complete(db)
-    except sqlite3.Error:
-        logger.exception("healthz could not read the database")
-        db, complete = None, None
-    return health.state(db, config, now, version=services.version, write_problem=storage_problem(),
-                        setup_complete=complete)
