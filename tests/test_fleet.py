@@ -269,6 +269,12 @@ def test_offline_then_back_sends_one_heartbeat_not_a_backlog(tmp_path, hub_clock
             assert beats(hub, "cl") == 1 and cl.heartbeat.failures == 0
             noted = rows(cl.config.storage_path, "SELECT value FROM state WHERE key='heartbeat'")
             assert json.loads(noted[0][0])["state"] == "ok"
+            # The post's /sync page says when its state last reached the hub.
+            from conftest import login_client
+
+            client = cl.web_app().test_client()
+            login_client(client, cl.config.storage_path, "viewer")
+            assert "Báo tình trạng của cổng lên Công an tỉnh: lần cuối" in client.get("/sync").data.decode()
     finally:
         hub.close()
 

@@ -26,6 +26,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from gateway import duty, phone
+from gateway import state as state_table
 from gateway.sync import heartbeat, queue, report, sneakernet, zalo, zalo_officers, zalo_tokens
 from gateway.web import alert_words
 from gateway.web.auth import record_request, role_required
@@ -163,7 +164,8 @@ def page_data(db) -> dict[str, Any]:
             "quota_low": zalo_officers.quota_low(db, config.zalo.quota_alert) is not None,
             "problems": zalo.problems(db) if config.zalo.enabled else [],
         },
-        "district": {"host": district_host, "has_token": bool(config.hub.token), "level": config.hub.level},
+        "district": {"host": district_host, "has_token": bool(config.hub.token), "level": config.hub.level,
+                     "heartbeat": state_table.get_json(db, heartbeat.STATE_KEY) if district_host else None},
         "exports": sneakernet.recent_exports(db),
     }
 
