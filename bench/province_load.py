@@ -328,7 +328,8 @@ def main() -> None:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     setting = (f"{args.gateways} posts beating every {args.beat:g} s with campaign progress, tips in bursts of 1-8,"
-               f" {OFFICERS} officers reading; {args.tips:,} tips held; `python app.py hub`, fsync'd commits")
+               f" {OFFICERS} officers reading; {args.tips:,} tips held; `python app.py hub`, tips fsync'd,"
+               " heartbeats not")
     figure(f"hub: heartbeat p95 ({setting})", "≤ 100 ms", p95(mixed, "heartbeat"),
            leaves_out="a real network (loopback); the gateways' own work", command=COMMAND)
     figure("hub: tip push p95 (same run)", "≤ 100 ms", p95(mixed, "push"),
