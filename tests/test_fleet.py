@@ -79,6 +79,12 @@ def hub_state(hub: HubServer, gateway_id: str, now: datetime) -> fleet.Judgement
     return fleet.judge(newest(hub, gateway_id), now, hub.config.hub.silent_minutes)
 
 
+# Elements whose content is wider than their box (cut off or spilling out), as tags with their text.
+CLIPPED = """selector => [...document.querySelectorAll(selector)]
+  .filter(el => el.scrollWidth > el.clientWidth + 1 && getComputedStyle(el).display !== 'inline')
+  .map(el => el.tagName + ': ' + el.textContent.trim().slice(0, 40))"""
+
+
 def hub_login(hub: HubServer, page, role: str = "viewer") -> None:
     from gateway.accounts import users
 
@@ -122,6 +128,8 @@ def test_two_posts_one_stopped_goes_silent_and_red_at_the_top_in_chromium(tmp_pa
                     in said
                 wide = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
                 assert wide <= 0, f"/fleet at {width} px ({lang}) is {wide} px too wide"
+                clipped = page.evaluate(CLIPPED, "#fleet td, #fleet td *")
+                assert clipped == [], f"/fleet at {width} px ({lang}): cut off {clipped}"
                 screenshot(page, f"hub-fleet-{width}-{lang}")
                 page.goto(f"{hub.url}/fleet/bh?lang={lang}")
                 assert page.locator("#post-state").get_attribute("data-state") == "silent"
