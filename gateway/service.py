@@ -16,6 +16,7 @@ from gateway.broadcasts.service import BroadcastService
 from gateway.clock import Clock, Evidence, TrustedClock
 from gateway.config import Config
 from gateway.database import prepare_gateway
+from gateway.errors import ConfigError
 from gateway.figures import Figures
 from gateway.menus import versions as menu_versions
 from gateway.modem import status as modem_status
@@ -25,6 +26,7 @@ from gateway.sim import loop as sim_loop
 from gateway.sim import notices as sim_notices
 from gateway.sim.service import SimWatch
 from gateway.storage import DatabaseCorrupt, ThreadLocalDb, WriteHealth, cannot_write, run_lock
+from gateway.sync.heartbeat import HeartbeatWorker
 from gateway.sync.hooks import SyncTipHook
 from gateway.sync.worker import SyncWorker
 
@@ -123,6 +125,12 @@ class Gateway:
         self.sim = SimWatch(config, self.dbs, self.clock, menu_for=self.router.open_menu,
                             wake_modems=self._wake_modems)
         self.sync = SyncWorker(config, self.dbs, self.clock)
+        from gateway.web.alert_words import standalone
+
+        # Every sync.heartbeat_minutes the hub hears this post's state and alerts (in words).
+        self.heartbeat = HeartbeatWorker(config, self.dbs, self.clock, version=__version__,
+                                         write_health=self.write_health, reserved=self.router.reserved,
+                                         words=standalone(config))
         self.backups = backup.BackupWorker(config, self.dbs, self.clock)
         self.figures = Figures()  # the dashboard's 30-day figures, shared by the worker and the page
         self.figures_worker = FiguresWorker(self.figures, self.dbs, self.clock, config.timezone)
@@ -159,6 +167,7 @@ class Gateway:
         for worker in self.modems:
             worker.start()
         self.sync.start()
+        self.heartbeat.start()
         self.broadcasts.start()
         self.backups.start()
         self.sim.start()
@@ -194,6 +203,7 @@ class Gateway:
         self.sim.stop()
         self.figures_worker.stop()
         self.broadcasts.stop()
+        self.heartbeat.stop()
         self.sync.stop()
         for worker in self.modems:
             worker.stop()
@@ -223,19 +233,30 @@ class Gateway:
         return create_app(self.config, services)
 
     def run(self) -> None:
-        """Run until interrupted: workers in threads, the web page served (``gateway.web.serving``)."""
+        """Run until interrupted: workers in threads, the web page served (``gateway.web.serving``).
+
+        The page's port is taken first: a port in use stops start-up with one line before any
+        worker has touched the modem or the database.
+        """
         from gateway.web import serving
 
-        self.start()
-        from gateway.accounts import users
-
-        if users.count_users(self.dbs.get()) == 0:
-            log.warning("no officer accounts yet: create the first with "
-                        "python app.py create-user NAME --role admin")
+        page = serving.LateApp()
         try:
-            serving.serve(self.web_app(), self.config, ident="TinBao",
-                          name=f"TinBao {__version__}: officers' page")
+            server = serving.open_server(page, self.config, ident="TinBao")
+        except ConfigError:
+            self._lock.close()  # nothing else was started
+            raise
+        try:
+            self.start()
+            page.app = self.web_app()
+            from gateway.accounts import users
+
+            if users.count_users(self.dbs.get()) == 0:
+                log.warning("no officer accounts yet: create the first with "
+                            "python app.py create-user NAME --role admin")
+            server.run(f"TinBao {__version__}: officers' page")
         finally:
+            server.close()
             self.stop()
 
 

@@ -49,6 +49,7 @@ GATEWAY_TABLES_NOW = sorted([*GATEWAY_TABLES, "zalo_officers", *SIM_TABLES])
 HUB_TABLES = sorted([
     "_sqlite_migrations",
     "hub_tips", "hub_changes", "hub_events", "hub_imports", "hub_refusals",
+    "hub_heartbeats", "hub_fleet_hours",
     "users", "audit_log", "login_attempts",
     "state",
 ])

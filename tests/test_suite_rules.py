@@ -44,3 +44,17 @@ def test_wait_for_passes_counts_only_passes_that_completed():
         assert not failing.wait_for_passes(1, 0.2)  # a pass that raised did not look at anything
     finally:
         failing.stop()
+
+
+def test_no_test_module_imports_another():
+    """Shared fixtures and helpers live in ``conftest.py`` and ``tests/upstream.py``, once each:
+    a test module that imports another runs that module's fixtures twice (and its conftest as
+    ``tests.conftest``, a second copy with its own state)."""
+    import re
+    from pathlib import Path
+
+    here = Path(__file__).parent
+    found = [f"{path.name}: {line.strip()}" for path in sorted(here.glob("test_*.py"))
+             for line in path.read_text(encoding="utf-8").splitlines()
+             if re.match(r"\s*(from|import) (tests\.|test_)", line)]
+    assert found == []

@@ -46,8 +46,12 @@ def test_a_week_offline_then_every_tip_reaches_the_hub_and_every_officer_once(tm
             before = {name: lane.checks for name, lane in lanes.items()}
             clock.advance(hours=1)
             worker.wake()
-            assert wait_until(lambda before=before: all(lane.checks > before[name] for name, lane in lanes.items()),
-                              10), (
+            # This hour's check made, and its back-off set from this hour's time (the counter moves
+            # before the check answers: waiting on it alone would let the next advance slip in
+            # between, and the lane would then wait from the later hour).
+            assert wait_until(lambda before=before: all(
+                lane.checks > before[name] and lane.next_try is not None and lane.next_try > clock.now()
+                for name, lane in lanes.items()), 10), (
                 _hour, before, {n: (ln.checks, ln.next_try, ln.failures) for n, ln in lanes.items()}, clock.now())
         # A week of back-off: about one cheap check an hour each, no request burnt on a tip.
         assert all(lane.checks <= 7 * 24 + 12 for lane in lanes.values())
@@ -173,11 +177,11 @@ def test_a_lost_answer_is_checked_in_the_conversation_never_sent_twice(tmp_path,
 
 
 def test_the_hub_refusing_our_token_is_an_alert_and_nothing_is_marked_done(tmp_path, hub):
-    config = sync_config(tmp_path, hub=hub, TINBAO_DISTRICT_TOKEN="not-the-token")
+    config = sync_config(tmp_path, hub=hub, TINBAO_HUB_TOKEN="not-the-token")
     add_tips(config.storage_path, 5, destinations=("district",))
     with running(config, manual_clock()):
         assert wait_until(lambda: sync_state(config).get("district", {}).get("state") == "needs_reauth", 5)
-    assert "district.token" in sync_state(config)["district"]["error"]
+    assert "hub.token" in sync_state(config)["district"]["error"]
     assert statuses(config, "district") == Counter({"queued": 5})
     assert hub.uids() == []
     refused = rows(hub.path, "SELECT count, last_detail FROM hub_refusals")
@@ -239,7 +243,7 @@ def test_the_router_hook_queues_a_tip_in_the_same_transaction(tmp_path):
     from gateway.storage import open_db, utcnow_iso, write_transaction
     from gateway.sync.hooks import SyncTipHook
 
-    config = sync_config(tmp_path, TINBAO_DISTRICT_TOKEN="t", TINBAO_ZALO_ENABLED="1", TINBAO_ZALO_OFFICER_IDS="9")
+    config = sync_config(tmp_path, TINBAO_HUB_TOKEN="t", TINBAO_ZALO_ENABLED="1", TINBAO_ZALO_OFFICER_IDS="9")
     router = Router(MenuBook.load(config.menus_path), RouterSettings(gateway_id="cl"),
                     tip_hooks=[SyncTipHook(config)])
     db = open_db(config.storage_path)
@@ -259,7 +263,7 @@ def test_sweep_queues_tips_stored_before_a_destination_was_switched_on(tmp_path)
 
     config = sync_config(tmp_path)
     add_tips(config.storage_path, 4, destinations=())
-    later = sync_config(tmp_path, TINBAO_DISTRICT_TOKEN="t")
+    later = sync_config(tmp_path, TINBAO_HUB_TOKEN="t")
     db = open_db(config.storage_path)
     assert hooks.sweep(db, later, datetime.now(UTC)) == {"district": 4}
     assert hooks.sweep(db, later, datetime.now(UTC)) == {"district": 0}

@@ -74,7 +74,7 @@ def sync_config(tmp_path: Path, zalo: FakeZalo | None = None, hub: HubServer | N
             "TINBAO_ZALO_REFRESH_TOKEN": zalo.live_refresh, "TINBAO_ZALO_OFFICER_IDS": ",".join(OFFICERS),
         })
     if hub is not None:
-        values.update({"TINBAO_DISTRICT_URL": hub.url, "TINBAO_DISTRICT_TOKEN": "token-cl"})
+        values.update({"TINBAO_HUB_URL": hub.url, "TINBAO_HUB_TOKEN": "token-cl"})
     values.update(env)
     config = load_config(env=values)
     prepare_gateway(config.storage_path)

@@ -43,6 +43,7 @@ AREA_MODULES: tuple[str, ...] = (
     "gateway.web.setup",
     "gateway.web.sim",
     "gateway.web.setup_files",
+    "gateway.web.metrics",
 )
 
 

@@ -1,24 +1,26 @@
 """Serving a web app (the officers' page, the hub): plain http with waitress, or https with cheroot.
 
-Plain http (``web.tls_cert`` empty: the emulator demo, tests, a page on 127.0.0.1) stays on
-waitress exactly as before. With a certificate (``gateway.tls``; the installer makes one), the
-page is served over TLS by cheroot's built-in adapter, on Python's own ``ssl`` module
-(OpenSSL): waitress speaks no TLS, and cheroot is a well-kept pure-Python WSGI server
-(CherryPy's) with no dependencies beyond two small pure-Python ones, so the Pi runs one
-process as before, with no nginx or caddy to configure, update and keep in step. Why, and
-the figures: ``docs/architecture.md``.
+**The port first.** ``open_server`` binds the port before anything else starts (the gateway's
+workers, the hub's database), so a port already in use, or one the user may not open, stops
+start-up with one line naming the config key (``PortUnavailable``), never a traceback. The app
+is handed over once it is built (``LateApp``: until then a request gets 503).
 
-With TLS, ``web.http_redirect_port`` (80 on the Pi) answers plain http with a redirect to
-the same path over https, and serves the post's CA certificate at ``/ca.crt`` (public: a
-phone needs it before it can trust the page; officers compare its fingerprint with the one
-the setup page and the doctor print). Session cookies are ``Secure`` over https
-(``gateway.web.frame``).
+**Plain http** (``web.tls_cert`` empty: the emulator demo, tests, a page on 127.0.0.1) is
+waitress. **HTTPS** (``gateway.tls``; the installer makes the certificate) is cheroot's built-in
+adapter on Python's own ``ssl`` module (OpenSSL): waitress speaks no TLS, and cheroot is a
+well-kept pure-Python WSGI server (CherryPy's), so the Pi runs one process as before, with no
+nginx or caddy to configure, update and keep in step. Why, and the figures:
+``docs/architecture.md``. With TLS, ``web.http_redirect_port`` (80 on the Pi) answers plain
+http with a redirect to the same path over https, and serves the post's CA certificate at
+``/ca.crt`` (public: a phone needs it before it can trust the page). Session cookies are
+``Secure`` over https (``gateway.web.frame``).
 
-The last line this logs before serving is ``<name> on <url>`` (README step 4 checks it).
+The last line logged before serving is ``<name> on <url>`` (README step 4 checks it).
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 import threading
 from collections.abc import Callable, Iterable
@@ -33,80 +35,143 @@ THREADS = 8
 REDIRECT_THREADS = 2
 CA_PATH = "/ca.crt"
 
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
-def url_of(config: Config, scheme: str) -> str:
+
+class PortUnavailable(ConfigError):
+    """The configured port cannot be listened on (in use, not allowed, no such address)."""
+
+
+class LateApp:
+    """A WSGI app whose real app is set once it is built (the port is taken before the workers
+    start, the page is built after them); until then every request is answered 503."""
+
+    def __init__(self) -> None:
+        self.app: WsgiApp | None = None
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if self.app is None:
+            start_response("503 Service Unavailable", [("Content-Type", "text/plain; charset=utf-8"),
+                                                       ("Retry-After", "2")])
+            return [b"starting\n"]
+        return self.app(environ, start_response)
+
+
+def url_of(config: Config, scheme: str, port: int | None = None) -> str:
     host = config.web.host
-    return f"{scheme}://{'[' + host + ']' if ':' in host else host}:{config.web.port}/"
+    return f"{scheme}://{'[' + host + ']' if ':' in host else host}:{port or config.web.port}/"
 
 
 def tls_enabled(config: Config) -> bool:
     return bool(config.web.tls_cert or config.web.tls_key)
 
 
-def serve(app: Any, config: Config, *, ident: str, name: str) -> None:
-    """Serve ``app`` on ``web.host``:``web.port`` until interrupted (https when configured)."""
+def port_problem(host: str, port: int, key: str, exc: OSError) -> PortUnavailable:
+    """One line naming the config key and what to do."""
+    env = "TINBAO_" + key.replace(".", "_").upper()
+    where = f"config key {key} ({port} on {host})"
+    if exc.errno == errno.EADDRINUSE:
+        return PortUnavailable(f"{where}: the port is already in use (another TinBao or another program"
+                               f" listens there): stop it, or choose a free port ({env}=...)")
+    if exc.errno == errno.EACCES:
+        return PortUnavailable(f"{where}: not allowed to listen there (ports below 1024 need root or the"
+                               f" service's CAP_NET_BIND_SERVICE): choose a port above 1024 ({env}=...)")
+    if exc.errno in (errno.EADDRNOTAVAIL, getattr(errno, "EAI_NONAME", -2)):
+        return PortUnavailable(f"{where}: this machine has no such address (check web.host)")
+    return PortUnavailable(f"{where}: cannot listen ({exc.strerror or exc})")
+
+
+class Server:
+    """A bound server (the port is taken), not serving yet: ``run()`` serves until interrupted."""
+
+    def __init__(self, run: Callable[[], None], close: Callable[[], None], url: str, note: str = "") -> None:
+        self._run = run
+        self._close = close
+        self.url = url
+        self.note = note
+
+    def run(self, name: str) -> None:
+        log.info("%s on %s%s", name, self.url, self.note)
+        self._run()
+
+    def close(self) -> None:
+        """Let go of the port (safe after ``run`` returned, or when it never ran)."""
+        self._close()
+
+
+def open_server(app: WsgiApp, config: Config, *, port: int | None = None, ident: str,
+                connection_limit: int = 100) -> Server:
+    """Bind ``web.host``:``port`` (default ``web.port``) for ``app``: https when configured.
+
+    ``PortUnavailable`` (one line) when the port cannot be taken; a missing or wrong
+    certificate is one line naming its key (``gateway.tls``).
+    """
+    port = port or config.web.port
     if not tls_enabled(config):
-        _serve_plain(app, config, ident=ident, name=name)
-    else:
-        _serve_tls(app, config, ident=ident, name=name)
+        return _plain(app, config, port, ident, connection_limit)
+    return _tls(app, config, port, ident)
 
 
-def _port_error(config: Config, port: int, key: str, exc: OSError) -> ConfigError:
-    return ConfigError(f"config key {key}: {config.web.host}:{port} cannot be opened "
-                       f"({exc.strerror or exc}; another program on that port?)")
-
-
-def _serve_plain(app: Any, config: Config, *, ident: str, name: str) -> None:
+def _plain(app: WsgiApp, config: Config, port: int, ident: str, connection_limit: int) -> Server:
     import waitress
 
     try:
-        server = waitress.create_server(app, host=config.web.host, port=config.web.port, threads=THREADS, ident=ident)
+        server = waitress.create_server(app, host=config.web.host, port=port, threads=THREADS, ident=ident,
+                                        connection_limit=connection_limit)
     except OSError as exc:
-        raise _port_error(config, config.web.port, "web.port", exc) from None
-    log.info("%s on %s", name, url_of(config, "http"))
-    server.run()
+        raise port_problem(config.web.host, port, "web.port", exc) from None
+    return Server(server.run, server.close, url_of(config, "http", getattr(server, "effective_port", port)))
 
 
-def _serve_tls(app: Any, config: Config, *, ident: str, name: str) -> None:
+def _tls(app: WsgiApp, config: Config, port: int, ident: str) -> Server:
     from cheroot import wsgi
     from cheroot.ssl.builtin import BuiltinSSLAdapter
 
     from gateway import tls
 
     context = tls.server_context(config)  # a missing or wrong file: one line naming the key
-    server = wsgi.Server((config.web.host, config.web.port), app, numthreads=THREADS, server_name=ident)
+    server = wsgi.Server((config.web.host, port), app, numthreads=THREADS, server_name=ident)
     adapter = BuiltinSSLAdapter(config.web.tls_cert, config.web.tls_key)
     adapter.context = context
     server.ssl_adapter = adapter
-    redirect = None
     try:
         server.prepare()
     except OSError as exc:
-        raise _port_error(config, config.web.port, "web.port", exc) from None
-    try:
-        if config.web.http_redirect_port:
-            redirect = wsgi.Server((config.web.host, config.web.http_redirect_port),
-                                   redirect_app(config), numthreads=REDIRECT_THREADS, server_name=ident)
-            try:
-                redirect.prepare()
-            except OSError as exc:
-                raise _port_error(config, config.web.http_redirect_port, "web.http_redirect_port", exc) from None
-            threading.Thread(target=redirect.serve, name="http-redirect", daemon=True).start()
-        also = (f" (http on port {config.web.http_redirect_port} redirects there)"
-                if config.web.http_redirect_port else "")
-        log.info("%s on %s%s", name, url_of(config, "https"), also)
-        server.serve()
-    finally:
+        raise port_problem(config.web.host, port, "web.port", exc) from None
+    redirect = None
+    if config.web.http_redirect_port:
+        redirect = wsgi.Server((config.web.host, config.web.http_redirect_port), redirect_app(config, port),
+                               numthreads=REDIRECT_THREADS, server_name=ident)
+        try:
+            redirect.prepare()
+        except OSError as exc:
+            server.stop()
+            raise port_problem(config.web.host, config.web.http_redirect_port, "web.http_redirect_port",
+                               exc) from None
+
+    def run() -> None:
+        try:
+            if redirect is not None:
+                threading.Thread(target=redirect.serve, name="http-redirect", daemon=True).start()
+            server.serve()
+        finally:
+            close()
+
+    def close() -> None:
         if redirect is not None:
             redirect.stop()
         server.stop()
 
+    note = (f" (http on port {config.web.http_redirect_port} redirects there)"
+            if config.web.http_redirect_port else "")
+    return Server(run, close, url_of(config, "https", port), note)
 
-def redirect_app(config: Config) -> Callable[[dict, Callable], Iterable[bytes]]:
+
+def redirect_app(config: Config, port: int | None = None) -> Callable[[dict, Callable], Iterable[bytes]]:
     """A WSGI app that sends every plain-http request to https, and serves the CA at ``/ca.crt``."""
     from gateway import tls
 
-    port = config.web.port
+    port = port or config.web.port
     ca = tls.ca_cert_path(config)
 
     def app(environ: dict, start_response: Callable) -> Iterable[bytes]:
