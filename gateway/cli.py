@@ -11,6 +11,8 @@
     python app.py doctor                   # is the post ready for the field? (0 when it is)
     python app.py backup FILE              # a consistent copy of the database, at any time
     python app.py restore FILE             # put a copy back (the gateway stopped)
+    python app.py purge --dry-run          # what the retention rules would remove now, per kind
+    python app.py purge                    # remove it now (the gateway does it each night)
 
 Any key can be overridden by TINBAO_<SECTION>_<KEY>; a wrong value stops start-up with one
 line naming the key. Each command lives in the module that owns its area; this module only
@@ -42,6 +44,7 @@ COMMANDS = {
     "doctor": "gateway.doctor:doctor_command",
     "backup": "gateway.backup:backup_command",
     "restore": "gateway.backup:restore_command",
+    "purge": "gateway.privacy.worker:purge_command",
 }
 
 
@@ -71,6 +74,8 @@ def build_parser(prog: str = "tinbao") -> argparse.ArgumentParser:
     copy.add_argument("file", help="a new file, or a folder to put a dated copy in")
     put_back = commands.add_parser("restore", help="put a backup in place of the database (the gateway stopped)")
     put_back.add_argument("file")
+    purge = commands.add_parser("purge", help="remove what the retention rules (privacy.*) let go, now")
+    purge.add_argument("--dry-run", action="store_true", help="only print what would go, per kind")
     return parser
 
 

@@ -282,6 +282,29 @@ class BackupSection:
 
 
 @dataclass(frozen=True)
+class PrivacySection:
+    """How long personal data is kept (Law 91/2025/QH15: only as long as its purpose needs).
+
+    The nightly purge (``gateway.privacy``) applies these; ``python app.py purge --dry-run``
+    shows what it would remove. It never touches an open tip, a tip on hold, or a row not yet
+    acknowledged upstream; docs/privacy.md has the table.
+    """
+
+    messages_days: int = key(90, "days non-tip messages are kept: menus, replies, chatter (inbox, outbox, raw PDUs,"
+                             " menu sessions, the numbers of broadcast deliveries)", check=between(1, 3650))
+    tip_number_days: int = key(180, "days after a tip is closed (and acknowledged by the hub, when one is set) until"
+                               " its tipster's number is removed; the tip stays", check=between(1, 3650))
+    tip_text_months: int = key(24, "months after a tip is closed until its text, notes and replies are removed"
+                               " (its reference stays)", check=between(1, 600))
+    audit_months: int = key(24, "months the audit log (and closed personal-data requests) are kept",
+                            check=between(1, 600))
+    failed_days: int = key(90, "days messages the gateway failed on (router or modem gave up) are kept",
+                           check=between(1, 3650))
+    purge_hour: int = key(3, "local hour of the nightly purge (after the nightly backup); a Pi off then purges"
+                          " as soon as it runs with a trusted clock", check=between(0, 23))
+
+
+@dataclass(frozen=True)
 class HubSection:
     """The upstream hub (python app.py hub): since 1 March 2025 the provincial police. A commune
     gateway reads only hub.level (how its pages name the hub); the rest is for the hub itself."""
@@ -316,6 +339,7 @@ class Config:
     sync: SyncSection
     broadcasts: BroadcastsSection
     backup: BackupSection
+    privacy: PrivacySection
     hub: HubSection
     source: Path | None = None
 

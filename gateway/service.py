@@ -18,6 +18,7 @@ from gateway.database import prepare_gateway
 from gateway.menus import versions as menu_versions
 from gateway.modem import status as modem_status
 from gateway.modem.worker import ModemWorker, all_settings_from_config
+from gateway.privacy.worker import PurgeWorker
 from gateway.router import Router, RouterSettings, reserved_keywords
 from gateway.storage import DatabaseCorrupt, ThreadLocalDb, WriteHealth, cannot_write, run_lock
 from gateway.sync.hooks import SyncTipHook
@@ -96,6 +97,7 @@ class Gateway:
         )
         self.sync = SyncWorker(config, self.dbs, self.clock)
         self.backups = backup.BackupWorker(config, self.dbs, self.clock)
+        self.purge = PurgeWorker(config, self.dbs, self.clock)
         self.worker_settings = all_settings_from_config(config)  # a bad modem.profile stops us here
         self.emulators: list = []
         self.modems: list[ModemWorker] = []
@@ -129,6 +131,7 @@ class Gateway:
         self.sync.start()
         self.broadcasts.start()
         self.backups.start()
+        self.purge.start()
 
     def check_clock(self) -> None:
         """Judge the clock now (at start, and whenever a modem read the network's time)."""
@@ -156,6 +159,7 @@ class Gateway:
         # seconds would have settled. tinbao.service's TimeoutStopSec covers this.
         for worker in self.modems:
             worker.request_stop()
+        self.purge.stop()
         self.backups.stop()
         self.broadcasts.stop()
         self.sync.stop()

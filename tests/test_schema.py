@@ -38,8 +38,9 @@ GATEWAY_TABLES = sorted([
     "duty_roster",
 ])
 # Made by migrations added since e9f0415 (a new table; ALTER TABLE appends columns at the end).
-ADDED_SINCE = {("table", "zalo_officers"), ("index", "duty_roster_zalo")}
-GATEWAY_TABLES_NOW = sorted([*GATEWAY_TABLES, "zalo_officers"])
+ADDED_SINCE = {("table", "zalo_officers"), ("index", "duty_roster_zalo"),
+               ("table", "data_requests"), ("index", "data_requests_status")}
+GATEWAY_TABLES_NOW = sorted([*GATEWAY_TABLES, "zalo_officers", "data_requests"])
 
 # Columns added by migrations after e9f0415, in order: a fresh file must equal the layout plus these.
 HUB_TABLES = sorted([
@@ -111,8 +112,10 @@ def layout_db(tmp_path: Path) -> Path:
 
 
 # What later migrations added to the tables of e9f0415 (columns at the end of their table, indexes).
-ADDED_COLUMNS = {"tips": ["confirmation"], "inbox": ["next_attempt_at"]}
-ADDED_INDEXES = {("index", "tips_to_confirm")}
+ADDED_COLUMNS = {"tips": ["confirmation", "hold_reason", "held_at", "held_by", "number_detached_at",
+                          "text_purged_at"],
+                 "inbox": ["next_attempt_at"], "sessions": ["touched_at"]}
+ADDED_INDEXES = {("index", "tips_to_confirm"), ("index", "tips_closed")}
 
 
 def test_a_fresh_gateway_database_has_every_table_and_index_it_had(tmp_path, layout_db):

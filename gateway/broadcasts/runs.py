@@ -12,6 +12,7 @@ runs whose deliveries are all decided.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 
 from sqlite_utils import Database
@@ -215,3 +216,47 @@ def progress(db: Database, run_id: int) -> dict[str, int]:
     total = sum(counts.values())
     done = sum(counts.get(s, 0) for s in ("sent", "delivered", "failed", "unknown", "skipped", "cancelled"))
     return {**counts, "total": total, "done": done}
+
+
+# -- retention and a person's erasure (``gateway.privacy``) ------------------------------------
+
+def numbers_before(db: Database, before: str) -> list[int]:
+    """Deliveries of runs that ended before ``before`` that still hold a number and an outbox link.
+
+    The retention purge takes the number off (the counts of each run stay for its page), so
+    the SMS they point at can go with the other old messages.
+    """
+    return [row[0] for row in db.execute(
+        "SELECT d.id FROM broadcast_deliveries d JOIN broadcast_runs r ON r.id = d.run_id"
+        " WHERE r.status != 'running' AND COALESCE(r.finished_at, r.fired_at, r.due_at) < ?"
+        " AND (d.number != '' OR d.outbox_id IS NOT NULL) ORDER BY d.id", (before,))]
+
+
+def forget_numbers(db: Database, delivery_ids: list[int]) -> int:
+    """Take the number and the outbox link off these deliveries of finished runs; how many."""
+    with write_transaction(db):
+        return db.conn.execute(
+            "UPDATE broadcast_deliveries SET number = '', outbox_id = NULL WHERE id IN (SELECT value FROM json_each(?))"
+            " AND run_id IN (SELECT id FROM broadcast_runs WHERE status != 'running')",
+            (json.dumps(sorted(delivery_ids)),)).rowcount
+
+
+def outbox_ids_in_use(db: Database, *, excluding: list[int] | None = None) -> set[int]:
+    """Outbox rows a delivery points at (deliveries in ``excluding`` aside): kept by the purge."""
+    return {row[0] for row in db.execute(
+        "SELECT outbox_id FROM broadcast_deliveries WHERE outbox_id IS NOT NULL"
+        " AND id NOT IN (SELECT value FROM json_each(?))", (json.dumps(sorted(excluding or [])),))}
+
+
+def deliveries_to(db: Database, numbers: list[str]) -> list[int]:
+    """Deliveries of finished runs to any of ``numbers`` (a person's erasure takes the number off)."""
+    return [row[0] for row in db.execute(
+        "SELECT d.id FROM broadcast_deliveries d JOIN broadcast_runs r ON r.id = d.run_id"
+        " WHERE r.status != 'running' AND d.number IN (SELECT value FROM json_each(?))",
+        (json.dumps(sorted(numbers)),))]
+
+
+def count_to(db: Database, numbers: list[str]) -> int:
+    """How many broadcast SMS went (or were to go) to any of ``numbers``."""
+    return int(db.execute("SELECT count(*) FROM broadcast_deliveries WHERE number IN (SELECT value FROM json_each(?))",
+                          (json.dumps(sorted(numbers)),)).fetchone()[0])
