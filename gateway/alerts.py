@@ -19,6 +19,7 @@ from sqlite_utils import Database
 
 from gateway import backup, inbox, state
 from gateway import clock as clock_rule
+from gateway.privacy import requests as data_requests
 from gateway.sync import queue as sync_queue
 from gateway.sync import report as sync_report
 from gateway.sync import zalo_officers, zalo_tokens
@@ -149,6 +150,18 @@ def backup_stale(db: Database, now: datetime) -> Alert | None:
     return Alert("backup", "wait") if backup.freshness(db, now).stale else None
 
 
+def data_requests_due(db: Database, now: datetime, config: Config) -> Alert | None:
+    """A person's request about their data near its deadline (two days or less) or past it:
+    ``bad`` when one is late. Each with its reference, what is due (acknowledge / complete) and the day."""
+    today = now.astimezone(config.timezone).date()
+    due = data_requests.due(db, today)
+    if not due:
+        return None
+    return Alert("data_requests", "bad" if any(level == "late" for *_, level in due) else "wait", {
+        "requests": [{"reference": request.reference, "due": what, "day": day.isoformat(), "urgency": level}
+                     for request, what, day, level in due]})
+
+
 # -- all of them, in the order the dashboard lists them ------------------------------------------
 
 def gather(db: Database, modem: dict[str, Any], now: datetime, config: Config, *,
@@ -159,5 +172,5 @@ def gather(db: Database, modem: dict[str, Any], now: datetime, config: Config, *
                                  clock_untrusted(db, now), *clock_corrected(db, now), modem_2g(modem),
                                  *sync_refused(db), *zalo_account(db, config, now), sync_dead(db),
                                  inbox_failed(db), setup_unfinished(setup_complete), *menus(menus_in_use),
-                                 backup_stale(db, now)]
+                                 data_requests_due(db, now, config), backup_stale(db, now)]
     return [alert for alert in found if alert is not None]

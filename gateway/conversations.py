@@ -16,8 +16,10 @@ from sqlite_utils import Database
 def conversation(db: Database, numbers: list[str], limit: int = 100) -> list[dict[str, Any]]:
     """The last ``limit`` messages to and from any of ``numbers``, oldest first.
 
-    ``numbers`` lists the forms the number may be stored in (E.164 first).
+    ``numbers`` lists the forms the number may be stored in (E.164 first). An empty number
+    (removed by the retention purge or an erasure) has no conversation.
     """
+    numbers = [number for number in numbers if number]
     if not numbers:
         return []
     marks = ", ".join("?" for _ in numbers)
@@ -59,8 +61,9 @@ def recent_numbers(db: Database, *, limit: int, offset: int = 0) -> list[dict[st
     """
     want = offset + limit
     latest: dict[str, str] = {}
-    inbound = _newest_first(db, "SELECT received_at, sender FROM inbox ORDER BY id DESC")
-    outbound = _newest_first(db, "SELECT created_at, number FROM outbox ORDER BY id DESC")
+    # A number removed by the retention purge or an erasure is empty: no thread of its own.
+    inbound = _newest_first(db, "SELECT received_at, sender FROM inbox WHERE sender != '' ORDER BY id DESC")
+    outbound = _newest_first(db, "SELECT created_at, number FROM outbox WHERE number != '' ORDER BY id DESC")
     for at, number in heapq.merge(inbound, outbound, key=lambda row: row[0], reverse=True):
         if number not in latest:
             latest[number] = at

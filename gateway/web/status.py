@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, jsonify, render_template, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_login import current_user
 from sqlite_utils import Database
 
 from gateway import alerts as alert_rules
@@ -277,7 +278,20 @@ def alert_text(alert: alert_rules.Alert, tz: ZoneInfo) -> str:
                      reason=v["reason"], version=v["version"])
         case "backup":
             return _("Chưa sao lưu cơ sở dữ liệu trong hơn 2 ngày: chạy python app.py doctor để xem cách sửa.")
+        case "data_requests":
+            return _("Yêu cầu về dữ liệu cá nhân sắp hết hạn: %(list)s.", list="; ".join(
+                request_due_text(item) for item in v["requests"]))
     return alert.key
+
+
+def request_due_text(item: dict[str, str]) -> str:
+    """``YC-0003: báo đã nhận trước hết ngày 12/03/2027 (quá hạn)``."""
+    day = date.fromisoformat(item["day"]).strftime("%d/%m/%Y")
+    if item["due"] == "acknowledge":
+        text = _("%(ref)s: báo đã nhận trước hết ngày %(day)s", ref=item["reference"], day=day)
+    else:
+        text = _("%(ref)s: hoàn thành trước hết ngày %(day)s", ref=item["reference"], day=day)
+    return text + (" " + _("(quá hạn)") if item["urgency"] == "late" else "")
 
 
 def alerts(db: Database, modem: dict[str, Any], now: datetime, tz: ZoneInfo | None = None,
@@ -294,6 +308,8 @@ def alerts(db: Database, modem: dict[str, Any], now: datetime, tz: ZoneInfo | No
             view.update(url=url_for("setup.page"), link=_("Cài đặt ngay"))
         elif alert.key in ("menus_clash", "menus_skipped"):
             view.update(url=url_for("menus.index"), link=_("Sửa thực đơn"))
+        elif alert.key == "data_requests" and current_user.can("admin"):
+            view.update(url=url_for("data_requests.index"), link=_("Mở các yêu cầu"))
         found.append(view)
     return found
 
