@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from gateway.broadcasts.subscribers import Basis
 from gateway.config import Config, load_config
 from gateway.modem.emulator import ModemEmulator
 from gateway.service import Gateway
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
     from gateway.modem.emulator.client import EmulatorClient
 
 ROOT = Path(__file__).resolve().parent.parent
+#: A consent an officer saw on paper: what a test's subscribers rest on when they must receive.
+ON_PAPER = Basis("paper", notice_version="test", note="giấy đồng ý (thử)")
 SHARED = ROOT.parent / "shared"
 FAST = {
     "TINBAO_MODEM_DRAIN_INTERVAL": "1",

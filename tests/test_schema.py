@@ -38,8 +38,11 @@ GATEWAY_TABLES = sorted([
     "duty_roster",
 ])
 # Made by migrations added since e9f0415 (a new table; ALTER TABLE appends columns at the end).
-ADDED_SINCE = {("table", "zalo_officers"), ("index", "duty_roster_zalo")}
-GATEWAY_TABLES_NOW = sorted([*GATEWAY_TABLES, "zalo_officers"])
+ADDED_SINCE = {("table", "zalo_officers"), ("index", "duty_roster_zalo"),
+               ("table", "consent_ledger"), ("index", "consent_ledger_number"), ("index", "consent_ledger_subscriber"),
+               ("trigger", "consent_ledger_append_only"), ("trigger", "consent_ledger_no_delete"),
+               ("table", "invitations"), ("index", "invitations_status"), ("index", "invitations_queued")}
+GATEWAY_TABLES_NOW = sorted([*GATEWAY_TABLES, "zalo_officers", "consent_ledger", "invitations"])
 
 # Columns added by migrations after e9f0415, in order: a fresh file must equal the layout plus these.
 HUB_TABLES = sorted([
@@ -111,7 +114,7 @@ def layout_db(tmp_path: Path) -> Path:
 
 
 # What later migrations added to the tables of e9f0415 (columns at the end of their table, indexes).
-ADDED_COLUMNS = {"tips": ["confirmation"], "inbox": ["next_attempt_at"]}
+ADDED_COLUMNS = {"tips": ["confirmation"], "inbox": ["next_attempt_at"], "subscribers": ["consent_id"]}
 ADDED_INDEXES = {("index", "tips_to_confirm")}
 
 

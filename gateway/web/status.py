@@ -277,6 +277,9 @@ def alert_text(alert: alert_rules.Alert, tz: ZoneInfo) -> str:
                      reason=v["reason"], version=v["version"])
         case "backup":
             return _("Chưa sao lưu cơ sở dữ liệu trong hơn 2 ngày: chạy python app.py doctor để xem cách sửa.")
+        case "consent_missing":
+            return _("%(n)d số trong danh sách nhận cảnh báo chưa có đồng ý (do cán bộ thêm hoặc nhập từ tệp):"
+                     " họ không nhận cảnh báo nào cho đến khi nhắn DK. Có thể gửi mỗi số một tin mời.", n=v["n"])
     return alert.key
 
 
@@ -294,6 +297,8 @@ def alerts(db: Database, modem: dict[str, Any], now: datetime, tz: ZoneInfo | No
             view.update(url=url_for("setup.page"), link=_("Cài đặt ngay"))
         elif alert.key in ("menus_clash", "menus_skipped"):
             view.update(url=url_for("menus.index"), link=_("Sửa thực đơn"))
+        elif alert.key == "consent_missing":
+            view.update(url=url_for("broadcasts.subscriber_list", status="no_consent"), link=_("Xem và gửi tin mời"))
         found.append(view)
     return found
 
