@@ -226,3 +226,26 @@ def test_an_unmatched_village_waits_for_an_officer(gateway, broadcasts, phone):
         four = subscribers.ensure_group(db, "Thôn 4", "village", datetime.now(UTC))
         assert subscribers.assign_village_request(db, "thon 4", four, datetime.now(UTC), "officer") == 2
     assert [fold(w["name"]) for w in subscribers.unmatched_villages(db)] == ["ban moi"]
+
+
+@pytest.mark.parametrize("typed", ["ＨＵＹ", "ＳＴＯＰ", "S\u200bTOP", "T\u200bC"])
+def test_an_opt_out_in_any_spelling_stops_at_once(gateway, broadcasts, phone, typed):
+    """Full-width letters (some phones' keyboards) and a zero-width space inside the word."""
+    assert phone.send(VILLAGER, "DK") is not None
+    reply = phone.send(VILLAGER, typed)
+    assert reply is not None and "da ngung nhan canh bao" in fold(reply), reply
+    path = gateway.config.storage_path
+    assert rows(path, "SELECT status FROM subscribers") == [("left",)]
+    assert rows(path, "SELECT event, raw_text FROM consent_ledger ORDER BY id DESC LIMIT 1") == [("withdrawn", typed)]
+    assert rows(path, "SELECT text, handler FROM inbox ORDER BY id DESC LIMIT 1") == [(typed, "unsubscribe")]
+    assert rows(path, "SELECT COUNT(*) FROM tips") == [(0,)]
+
+
+def test_a_full_width_dk_subscribes_and_is_no_tip(gateway, broadcasts, phone):
+    reply = phone.send(VILLAGER, "ＤＫ")
+    assert reply is not None and "da dang ky nhan canh bao lua dao" in fold(reply), reply
+    path = gateway.config.storage_path
+    assert rows(path, "SELECT status FROM subscribers") == [("subscribed",)]
+    assert rows(path, "SELECT event, raw_text FROM consent_ledger") == [("given", "ＤＫ")]
+    assert rows(path, "SELECT COUNT(*) FROM tips") == [(0,)]
+    assert rows(path, "SELECT text FROM inbox") == [("ＤＫ",)]  # stored as received
