@@ -19,6 +19,7 @@ from sqlite_utils import Database
 
 from gateway import backup, inbox, state
 from gateway import clock as clock_rule
+from gateway.broadcasts import subscribers
 from gateway.privacy import requests as data_requests
 from gateway.sync import queue as sync_queue
 from gateway.sync import report as sync_report
@@ -145,6 +146,14 @@ def menus(in_use: InUse | None) -> list[Alert]:
     return found
 
 
+def consent_missing(db: Database) -> Alert | None:
+    """Numbers on the subscribers' list without any recorded consent (added or imported,
+    the older code's imports included) that may still get their one invitation: they receive
+    nothing until they reply DK, and the page can invite them all."""
+    n = subscribers.invitable_count(db)
+    return Alert("consent_missing", "wait", {"n": n}) if n else None
+
+
 def backup_stale(db: Database, now: datetime) -> Alert | None:
     """No copy of the database for more than two days (``backup.STALE_AFTER``)."""
     return Alert("backup", "wait") if backup.freshness(db, now).stale else None
@@ -172,5 +181,5 @@ def gather(db: Database, modem: dict[str, Any], now: datetime, config: Config, *
                                  clock_untrusted(db, now), *clock_corrected(db, now), modem_2g(modem),
                                  *sync_refused(db), *zalo_account(db, config, now), sync_dead(db),
                                  inbox_failed(db), setup_unfinished(setup_complete), *menus(menus_in_use),
-                                 data_requests_due(db, now, config), backup_stale(db, now)]
+                                 data_requests_due(db, now, config), backup_stale(db, now), consent_missing(db)]
     return [alert for alert in found if alert is not None]

@@ -269,6 +269,9 @@ class BroadcastsSection:
                              " relative paths as for `router.menus_path`")
     price_per_part: int = key(350, "VND one SMS part costs on the post's SIM plan: the estimate shown before a"
                               " broadcast is sent", check=between(0, 100_000))
+    invitations_per_hour: int = key(30, "most invitation SMS (the one asking a number an officer added or imported"
+                                    " to reply DK) handed to the modem per hour, within quiet hours like broadcasts",
+                                    check=between(1, 1000))
 
 
 @dataclass(frozen=True)

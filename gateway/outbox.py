@@ -142,8 +142,9 @@ _DUE_SQL = (
 )
 
 #: Kinds sent at most once: a part in doubt after a crash is not sent again (DESIGN.md rule
-#: 4: a broadcast never reaches one person twice). Every other kind is sent again (rule 2).
-AT_MOST_ONCE_KINDS = frozenset({"broadcast"})
+#: 4: a broadcast never reaches one person twice; nor does the one invitation to reply DK).
+#: Every other kind is sent again (rule 2).
+AT_MOST_ONCE_KINDS = frozenset({"broadcast", "invitation"})
 IN_DOUBT = "in doubt: the gateway stopped while the modem was sending a part; not sent again"
 
 

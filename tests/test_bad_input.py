@@ -99,7 +99,8 @@ def test_a_csv_with_cr_only_line_endings_imports(admin, db_path):
     from io import BytesIO
 
     data = "Số điện thoại,Họ tên,Thôn\r0912000001,An,Na Hối\r0912000002,Bình,Na Hối\r".encode()
-    response = admin.post("/broadcasts/subscribers/import", data={"file": (BytesIO(data), "danh-ba.csv")},
+    response = admin.post("/broadcasts/subscribers/import", data={"file": (BytesIO(data), "danh-ba.csv"),
+                                                                   "consent": "invite"},
                           content_type="multipart/form-data")
     assert response.status_code == 200
     assert rows(db_path, "SELECT number FROM subscribers ORDER BY number") == [("+84912000001",), ("+84912000002",)]

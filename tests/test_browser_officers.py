@@ -13,7 +13,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from conftest import login_page, make_config, rows, screenshot, wait_until
+from conftest import ON_PAPER, login_page, make_config, rows, screenshot, wait_until
 
 from gateway.broadcasts import subscribers
 from gateway.service import Gateway
@@ -101,7 +101,7 @@ def seed(gw, people: int = 6) -> None:
     with write_transaction(db):
         for i in range(people):
             subscribers.save_member(db, subscribers.Member(f"+8491500000{i}", name=f"Người thử {i}",
-                                                           village="Na Hối"), source="officer", now=now)
+                                                           village="Na Hối"), source="officer", now=now, basis=ON_PAPER)
 
 
 def catalog() -> dict[str, str]:

@@ -90,7 +90,8 @@ def test_a_requests_export_and_erasure_through_the_page(gateway_with_data, page)
     assert rows(db_path, "SELECT count(*) FROM inbox WHERE sender = ?", (E164,)) == [(0,)]
     assert rows(db_path, "SELECT count(*) FROM outbox WHERE number = ?", (E164,)) == [(0,)]
     assert rows(db_path, "SELECT count(*) FROM pdus WHERE sender = ?", (E164,)) == [(0,)]
-    assert rows(db_path, "SELECT status FROM subscribers WHERE number = ?", (E164,)) == [("left",)]
+    assert rows(db_path, "SELECT count(*) FROM subscribers WHERE number = ?", (E164,)) == [(0,)]
+    assert rows(db_path, "SELECT count(*) FROM consent_ledger WHERE number = ?", (E164,)) == [(0,)]
     assert rows(db_path, "SELECT count(*) FROM inbox WHERE sender = '+84912000222'") == [(1,)]
     assert "Có người lạ" not in page.inner_text("#held-card")
     screenshot(page, "request-erased-1280")

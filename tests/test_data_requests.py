@@ -190,7 +190,10 @@ def test_record_look_up_see_export_erase_and_close(logged_in, db, db_path):
     assert tips.get(db, made["second"])["tipster"] == PERSON
     assert [r["text"] for r in inbox.of_numbers(db, [PERSON])] == ["TIN lan hai"]
     assert outbox.to_numbers(db, [PERSON]) == [] and inbox.of_numbers(db, [OTHER])
-    assert rows(db_path, "SELECT status FROM subscribers WHERE number = ?", (PERSON,)) == [("left",)]
+    assert rows(db_path, "SELECT count(*) FROM subscribers WHERE number = ?", (PERSON,)) == [(0,)]
+    # The consent ledger keeps what happened, without the number; the erasure names the request.
+    assert rows(db_path, "SELECT count(*) FROM consent_ledger WHERE number = ?", (PERSON,)) == [(0,)]
+    assert rows(db_path, "SELECT event, note FROM consent_ledger ORDER BY id DESC LIMIT 1") == [("erased", "YC-0001")]
     erased = audit.search(db, target="YC-0001", action="request.erase")[0]
     assert '"kept_tips_on_hold": ["CL-0002"]' in erased.detail and PERSON not in erased.detail
 

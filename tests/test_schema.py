@@ -39,8 +39,11 @@ GATEWAY_TABLES = sorted([
 ])
 # Made by migrations added since e9f0415 (a new table; ALTER TABLE appends columns at the end).
 ADDED_SINCE = {("table", "zalo_officers"), ("index", "duty_roster_zalo"),
-               ("table", "data_requests"), ("index", "data_requests_status")}
-GATEWAY_TABLES_NOW = sorted([*GATEWAY_TABLES, "zalo_officers", "data_requests"])
+               ("table", "data_requests"), ("index", "data_requests_status"),
+               ("table", "consent_ledger"), ("index", "consent_ledger_number"), ("index", "consent_ledger_subscriber"),
+               ("trigger", "consent_ledger_append_only"), ("trigger", "consent_ledger_no_delete"),
+               ("table", "invitations"), ("index", "invitations_status"), ("index", "invitations_queued")}
+GATEWAY_TABLES_NOW = sorted([*GATEWAY_TABLES, "zalo_officers", "data_requests", "consent_ledger", "invitations"])
 
 # Columns added by migrations after e9f0415, in order: a fresh file must equal the layout plus these.
 HUB_TABLES = sorted([
@@ -114,7 +117,7 @@ def layout_db(tmp_path: Path) -> Path:
 # What later migrations added to the tables of e9f0415 (columns at the end of their table, indexes).
 ADDED_COLUMNS = {"tips": ["confirmation", "hold_reason", "held_at", "held_by", "number_detached_at",
                           "text_purged_at"],
-                 "inbox": ["next_attempt_at"], "sessions": ["touched_at"]}
+                 "inbox": ["next_attempt_at"], "sessions": ["touched_at"], "subscribers": ["consent_id"]}
 ADDED_INDEXES = {("index", "tips_to_confirm"), ("index", "tips_closed")}
 
 

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from sqlite_utils import Database
 
 from gateway import outbox
+from gateway.broadcasts.consent import RECEIVES
 from gateway.broadcasts.library import Composer, cost
 from gateway.storage import utcnow_iso, write_transaction
 
@@ -48,15 +49,17 @@ class RunStarter:
             (broadcast["id"], utcnow_iso(due_at), utcnow_iso(now), text, c.encoding, c.parts),
         )
         run_id = int(cur.lastrowid)
+        # Only numbers with a current consent (``consent.RECEIVES``): never one invited
+        # or imported that has not said yes.
         if broadcast["all_subscribers"]:
-            audience = "SELECT ?, id, number FROM subscribers WHERE status = 'subscribed' ORDER BY id"
+            audience = f"SELECT ?, s.id, s.number FROM subscribers s WHERE {RECEIVES} ORDER BY s.id"
             args: tuple = (run_id,)
         else:
             audience = (
                 "SELECT DISTINCT ?, s.id, s.number FROM subscribers s"
                 " JOIN subscriber_group_members m ON m.subscriber_id = s.id"
                 " JOIN broadcast_groups g ON g.group_id = m.group_id AND g.broadcast_id = ?"
-                " WHERE s.status = 'subscribed' ORDER BY s.id"
+                f" WHERE {RECEIVES} ORDER BY s.id"
             )
             args = (run_id, broadcast["id"])
         inserted = db.conn.execute(
@@ -157,11 +160,11 @@ def cancel_open(db: Database, broadcast_id: int, now: datetime) -> None:
 
 # -- the sender's side of a delivery (called inside its transaction) ----------------------------
 
-def due_deliveries(db: Database, now: datetime, limit: int) -> list[tuple[int, str, str, int, str]]:
+def due_deliveries(db: Database, now: datetime, limit: int) -> list[tuple[int, str, str, int, bool]]:
     """Pending deliveries of running broadcasts whose wait is over, oldest run first:
-    (delivery id, number, text, parts, the subscriber's status now)."""
+    (delivery id, number, text, parts, whether the subscriber still has a current consent)."""
     return db.execute(
-        "SELECT d.id, d.number, r.text, r.parts, s.status FROM broadcast_deliveries d"
+        f"SELECT d.id, d.number, r.text, r.parts, {RECEIVES} FROM broadcast_deliveries d"
         " JOIN broadcast_runs r ON r.id = d.run_id JOIN broadcasts b ON b.id = r.broadcast_id"
         " JOIN subscribers s ON s.id = d.subscriber_id"
         " WHERE d.status = 'pending' AND r.status = 'running' AND b.status = 'running'"
@@ -187,6 +190,11 @@ def handed_over_since(db: Database, number: str, since: datetime) -> int:
         " AND status IN ('queued', 'sent', 'delivered', 'unknown')",
         (number, utcnow_iso(since)),
     ).fetchone()[0]
+
+
+def forget_subscriber(db: Database, subscriber_id: int) -> int:
+    """A person's erasure: their deliveries go (the runs keep their counts). Returns how many."""
+    return db.conn.execute("DELETE FROM broadcast_deliveries WHERE subscriber_id = ?", (subscriber_id,)).rowcount
 
 
 def skip(db: Database, delivery_id: int, reason: str) -> None:

@@ -50,6 +50,7 @@ from gateway.modem import at_parse
 from gateway.modem.at_parse import CDS_RE, HEX_RE, NOTIFY_RE, Listing, parse_listing
 from gateway.modem.profiles import ModemProfile
 from gateway.modem.types import ModemStatus, StoredPdu
+from gateway.sms.pdu import for_log as pdu_for_log
 
 log = logging.getLogger(__name__)
 
@@ -122,14 +123,14 @@ class _Modem(GsmModem, _Comms):
                 if HEX_RE.match(line):
                     self._tinbao_notify("CDS", line)
                     continue
-                log.warning("+CDS without its PDU (next line %r): report lost", line)
+                log.warning("+CDS without its PDU (next line %s): report lost", pdu_for_log(line))
             match = NOTIFY_RE.match(line)
             if match:
                 self._tinbao_notify(match.group(1), f"{match.group(2)}:{match.group(3)}")
             elif CDS_RE.match(line):
                 self._cds_pending = True  # the PDU may come in the same burst or the next
             elif line:
-                log.debug("unhandled modem notification: %s", line)
+                log.debug("unhandled modem notification: %s", pdu_for_log(line))
 
 
 class ModemTransport:

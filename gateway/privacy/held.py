@@ -53,6 +53,7 @@ class Held:
     tips: list[dict[str, Any]] = field(default_factory=list)
     subscription: dict[str, Any] | None = None
     consents: list[dict[str, Any]] = field(default_factory=list)
+    invitation: dict[str, Any] | None = None
     broadcasts: int = 0
     duty: duty.DutyEntry | None = None
     session: dict[str, Any] | None = None
@@ -60,7 +61,7 @@ class Held:
     @property
     def empty(self) -> bool:
         return not (self.messages_in or self.messages_out or self.raw_pdus or self.tips or self.subscription
-                    or self.broadcasts or self.duty or self.session)
+                    or self.consents or self.invitation or self.broadcasts or self.duty or self.session)
 
 
 def held_for(db: Database, number: str) -> Held:
@@ -74,6 +75,7 @@ def held_for(db: Database, number: str) -> Held:
         tips=tips.of_numbers(db, spelled),
         subscription=consent.subscription(db, spelled[0]),
         consents=consent.consents(db, spelled[0]),
+        invitation=consent.invitation(db, spelled[0]),
         broadcasts=runs.count_to(db, spelled),
         duty=duty.by_number(db, spelled[0]),
         session=router.session_of(db, spelled),
@@ -97,6 +99,8 @@ def export(held: Held, request: dict[str, Any], now: datetime) -> dict[str, Any]
             k: subscription.get(k) for k in ("status", "name", "village", "labels", "source", "subscribed_at",
                                              "left_at")},
         "consent": held.consents,
+        "invitation": None if held.invitation is None else {
+            k: held.invitation.get(k) for k in ("status", "text", "created_at", "queued_at")},
         "warnings_sent": held.broadcasts,
         "menu_language": held.session["language"] if held.session else None,
         "duty_roster": None if held.duty is None else {"name": held.duty.name, "active": held.duty.active},
@@ -109,14 +113,15 @@ class Erasure:
     """What an erasure removed (``retention.KINDS`` counts) and what it kept, with why."""
 
     counts: dict[str, int]
-    subscription: str  # the consent seam's outcome word ("left", "already_left", "never")
+    subscription: str  # the consent seam's outcome word ("erased", "never")
     held_tips: list[dict[str, str]]  # {"reference", "reason"}
     waiting: int  # messages still queued (to send or to route): kept for now
     on_duty_roster: bool
 
 
-def erase(db: Database, number: str, *, by: str, now: datetime) -> Erasure:
-    """Erase what may be erased for ``number`` (see the module docstring); one transaction."""
+def erase(db: Database, number: str, *, by: str, now: datetime, note: str | None = None) -> Erasure:
+    """Erase what may be erased for ``number`` (see the module docstring); one transaction.
+    ``note`` (the request's reference) goes with the ledger's record of the erasure."""
     spelled = forms(number)
     counts = dict.fromkeys(KINDS, 0)
     with write_transaction(db):
@@ -138,7 +143,7 @@ def erase(db: Database, number: str, *, by: str, now: datetime) -> Erasure:
         counts["parts"] += removed.parts
         counts["pdus"] += removed.pdus + inbox.delete_pdus(db, inbox.orphan_pdus_of_numbers(db, spelled))
         counts["sessions"] += router.forget_sessions(db, spelled)
-        outcome = consent.erase(db, spelled[0], by=by, now=now)
+        outcome = consent.erase(db, spelled[0], by=by, now=now, note=note)
         waiting = (sum(1 for row in outbox.to_numbers(db, spelled) if row["status"] == "queued")
                    + sum(1 for row in inbox.of_numbers(db, spelled) if row["status"] == "queued"))
         on_roster = duty.by_number(db, spelled[0]) is not None

@@ -198,11 +198,23 @@ def held_view(found: held.Held) -> dict[str, Any]:
             "since": local_time(subscription["subscribed_at"] or subscription["created_at"], tz),
             "left": local_time(subscription["left_at"], tz),
         },
-        "consents": found.consents,
+        "consents": [consent_view(c, tz) for c in found.consents],
+        "invitation": None if found.invitation is None else {
+            "status": found.invitation["status"], "time": local_time(found.invitation["created_at"], tz)},
         "broadcasts": found.broadcasts,
         "duty": None if found.duty is None else {"name": found.duty.name, "active": found.duty.active},
         "session_language": found.session["language"] if found.session else "",
     }
+
+
+CONSENT_EVENTS = {"given": _l("Đồng ý nhận tin"), "withdrawn": _l("Rút lại đồng ý"), "invited": _l("Được mời"),
+                  "erased": _l("Đã xoá theo yêu cầu")}
+
+
+def consent_view(entry: dict[str, Any], tz: Any) -> dict[str, str]:
+    """One ledger event: what, when, on what basis, the SMS as received (when by SMS)."""
+    return {"event": str(CONSENT_EVENTS.get(entry["event"], entry["event"])), "time": local_time(entry["at"], tz),
+            "basis": entry["basis"], "raw_text": entry.get("raw_text") or "", "by": entry["by"]}
 
 
 @bp.get("/<int:request_id>")
@@ -294,7 +306,8 @@ def erase(request_id: int) -> Any:
     if request.form.get("confirm") != "1":
         flash(_("Hãy đánh dấu ô xác nhận trước khi xoá."), "error")
         return _back(found.id)
-    done = held.erase(_db(), found.number or "", by=current_user.username, now=current_services().clock.now())
+    done = held.erase(_db(), found.number or "", by=current_user.username, now=current_services().clock.now(),
+                      note=found.reference)
     removed = {kind: n for kind, n in done.counts.items() if n}
     record_request("request.erase", found.reference, {
         "number": phone.mask(found.number), "removed": removed, "subscription": done.subscription,
@@ -313,7 +326,7 @@ def erase(request_id: int) -> Any:
 
 
 def _subscription_outcome(outcome: str) -> str:
-    return {"left": _("đã ngừng"), "already_left": _("đã ngừng từ trước"),
+    return {"left": _("đã ngừng"), "already_left": _("đã ngừng từ trước"), "erased": _("đã xoá"),
             "never": _("không có")}.get(outcome, outcome)
 
 
@@ -325,7 +338,7 @@ def withdraw(request_id: int) -> Any:
         flash(_("Yêu cầu này không xin rút lại đồng ý."), "error")
         return _back(found.id)
     outcome = consent.withdraw(_db(), found.number or "", by=current_user.username,
-                               now=current_services().clock.now())
+                               now=current_services().clock.now(), note=found.reference)
     record_request("request.withdraw", found.reference, {"number": phone.mask(found.number), "outcome": outcome})
     flash(_("Rút lại đồng ý nhận tin cảnh báo: %(outcome)s.", outcome=_subscription_outcome(outcome)), "ok")
     return _back(found.id)

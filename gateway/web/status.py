@@ -281,6 +281,9 @@ def alert_text(alert: alert_rules.Alert, tz: ZoneInfo) -> str:
         case "data_requests":
             return _("Yêu cầu về dữ liệu cá nhân sắp hết hạn: %(list)s.", list="; ".join(
                 request_due_text(item) for item in v["requests"]))
+        case "consent_missing":
+            return _("%(n)d số trong danh sách nhận cảnh báo chưa có đồng ý (do cán bộ thêm hoặc nhập từ tệp):"
+                     " họ không nhận cảnh báo nào cho đến khi nhắn DK. Có thể gửi mỗi số một tin mời.", n=v["n"])
     return alert.key
 
 
@@ -310,6 +313,8 @@ def alerts(db: Database, modem: dict[str, Any], now: datetime, tz: ZoneInfo | No
             view.update(url=url_for("menus.index"), link=_("Sửa thực đơn"))
         elif alert.key == "data_requests" and current_user.can("admin"):
             view.update(url=url_for("data_requests.index"), link=_("Mở các yêu cầu"))
+        elif alert.key == "consent_missing":
+            view.update(url=url_for("broadcasts.subscriber_list", status="no_consent"), link=_("Xem và gửi tin mời"))
         found.append(view)
     return found
 
