@@ -241,12 +241,7 @@ def _draft_from_form(form: Any) -> Draft:
     library = _library()
     warning = library.get(form.get("warning_id"))
     body = (form.get("body") or "").strip()
-    run_at = None
-    if form.get("run_at"):
-        try:
-            run_at = datetime.fromisoformat(form["run_at"]).replace(tzinfo=tz).astimezone(UTC)
-        except ValueError:
-            run_at = None
+    run_at = _moment(form.get("run_at") or "", tz)
 
     def number(name: str) -> int | None:
         value = (form.get(name) or "").strip()
@@ -266,6 +261,19 @@ def _draft_from_form(form: Any) -> Draft:
         day_of_month=number("day_of_month"),
         time_of_day=(form.get("time_of_day") or "").strip() or None,
     )
+
+
+def _moment(text: str, tz: Any) -> datetime | None:
+    """A ``datetime-local`` value as an aware UTC moment; None (the draft then says "choose a
+    day and time") for anything else, a day outside 1900–2999 too (``0001-01-01T00:00`` has no
+    moment in UTC)."""
+    try:
+        local = datetime.fromisoformat(text.strip())
+    except ValueError:
+        return None
+    if not params.FIRST_YEAR <= local.year <= params.LAST_YEAR:
+        return None
+    return local.replace(tzinfo=tz).astimezone(UTC)
 
 
 def _same(body: str, library_text: str) -> bool:
@@ -428,11 +436,9 @@ def assign_village() -> Any:
     db = _db()
     with write_transaction(db):
         if choice == "new":
-            group_id = subscribers.ensure_group(db, name, "village", _now())
-        elif choice.isdigit():
-            group_id = int(choice)
-        else:
-            group_id = None
+            group_id = subscribers.ensure_group(db, name, "village", _now()) if subscribers.group_key(name) else None
+        else:  # a village's id: "²" or a number past SQLite's integers is a 400, not a crash
+            group_id = params.int_arg(request.form, "village")
         placed = 0
         if group_id:
             placed = subscribers.assign_village_request(db, name, group_id, _now(), current_user.username)
