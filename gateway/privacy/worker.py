@@ -90,8 +90,9 @@ def cli_now(db: Database) -> datetime:
 def describe(counts: dict[str, int], kept: dict[str, int]) -> list[str]:
     """One line per kind of ``retention.KINDS`` (and of what was kept), count first."""
     width = max(len(str(n)) for n in [*counts.values(), *kept.values(), 0])
-    lines = [f"{counts.get(kind, 0):>{width}}  {kind:<18} {words}" for kind, words in retention.KINDS.items()]
-    lines += [f"{kept.get(kind, 0):>{width}}  {kind:<18} kept: {words}" for kind, words in retention.KEPT.items()]
+    name = max(len(kind) for kind in [*retention.KINDS, *retention.KEPT])
+    lines = [f"{counts.get(kind, 0):>{width}}  {kind:<{name}}  {words}" for kind, words in retention.KINDS.items()]
+    lines += [f"{kept.get(kind, 0):>{width}}  {kind:<{name}}  kept: {words}" for kind, words in retention.KEPT.items()]
     return lines
 
 
