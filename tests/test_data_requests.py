@@ -213,6 +213,11 @@ def test_withdraw_stops_the_warnings(logged_in, db, db_path):
     admin.post(f"{url}/withdraw")
     assert rows(db_path, "SELECT status FROM subscribers WHERE number = ?", (PERSON,)) == [("left",)]
     assert audit.search(db, target="YC-0001", action="request.withdraw")
+    # The ledger keeps the withdrawal with the request; the page shows the person's consent events.
+    assert rows(db_path, "SELECT event, basis, note FROM consent_ledger WHERE number = ? ORDER BY id DESC LIMIT 1",
+                (PERSON,)) == [("withdrawn", "request", "YC-0001")]
+    page = admin.get(url).get_data(as_text=True)
+    assert "Rút lại đồng ý (theo yêu cầu)" in page and "(tin nhắn của người đó)" in page
 
 
 def test_a_bad_form_is_a_400_with_the_reason(logged_in):

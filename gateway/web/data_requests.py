@@ -211,10 +211,16 @@ CONSENT_EVENTS = {"given": _l("Đồng ý nhận tin"), "withdrawn": _l("Rút l�
                   "erased": _l("Đã xoá theo yêu cầu")}
 
 
+CONSENT_BASES = {"sms": _l("tin nhắn của người đó"), "paper": _l("giấy đồng ý cán bộ đã xem"),
+                 "officer": _l("cán bộ"), "import": _l("nhập từ tệp"), "request": _l("theo yêu cầu"),
+                 "legacy_sms": _l("tin nhắn DK (trước khi có sổ đồng ý)")}
+
+
 def consent_view(entry: dict[str, Any], tz: Any) -> dict[str, str]:
     """One ledger event: what, when, on what basis, the SMS as received (when by SMS)."""
     return {"event": str(CONSENT_EVENTS.get(entry["event"], entry["event"])), "time": local_time(entry["at"], tz),
-            "basis": entry["basis"], "raw_text": entry.get("raw_text") or "", "by": entry["by"]}
+            "basis": str(CONSENT_BASES.get(entry["basis"], entry["basis"])), "raw_text": entry.get("raw_text") or "",
+            "by": entry["by"]}
 
 
 @bp.get("/<int:request_id>")
