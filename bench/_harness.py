@@ -351,6 +351,11 @@ class Officer:
                                                     "csrf_token": self.csrf})
         if status != 303:
             raise SystemExit(f"login of {username} failed: {status}")
+        status, page = self.get("/")  # the login renewed the CSRF token: take the new one
+        found = re.search(rb'name="csrf-token" content="([^"]+)"', page)
+        if status != 200 or not found:
+            raise SystemExit(f"no page after the login ({status})")
+        self.csrf = found.group(1).decode()
 
     def post(self, path: str, form: dict[str, str]) -> int:
         status, _ = self.request("POST", path, {**form, "csrf_token": self.csrf})

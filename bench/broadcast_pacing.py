@@ -31,6 +31,8 @@ from gateway.config import load_config
 from gateway.service import Gateway
 from gateway.storage import utcnow_iso, write_transaction
 
+ON_PAPER = subscribers.Basis("paper", notice_version="bench", note="giấy đồng ý (đo)")
+
 COMMAND = "python bench/broadcast_pacing.py"
 
 
@@ -121,7 +123,8 @@ def main() -> None:
         now = datetime.now(UTC)
         with write_transaction(db):
             for n in numbers(args.recipients):
-                subscribers.save_member(db, subscribers.Member(n, village="Na Hối"), source="import", now=now)
+                subscribers.save_member(db, subscribers.Member(n, village="Na Hối"), source="import", now=now,
+                                        basis=ON_PAPER)
         warning = service.library.warnings["01_gia_danh_cong_an"]
         emulator.set_fault("send_delay", args.send_delay)
         start = time.perf_counter()

@@ -19,6 +19,8 @@ from sqlite_utils import Database
 
 from gateway import backup, inbox, state
 from gateway import clock as clock_rule
+from gateway.broadcasts import subscribers
+from gateway.privacy import requests as data_requests
 from gateway.sim import calls, identity, line, notices
 from gateway.sim import status as sim_status
 from gateway.sync import queue as sync_queue
@@ -174,9 +176,29 @@ def sim_line(db: Database, config: Config, now: datetime) -> list[Alert]:
     return found
 
 
+def consent_missing(db: Database) -> Alert | None:
+    """Numbers on the subscribers' list without any recorded consent (added or imported,
+    the older code's imports included) that may still get their one invitation: they receive
+    nothing until they reply DK, and the page can invite them all."""
+    n = subscribers.invitable_count(db)
+    return Alert("consent_missing", "wait", {"n": n}) if n else None
+
+
 def backup_stale(db: Database, now: datetime) -> Alert | None:
     """No copy of the database for more than two days (``backup.STALE_AFTER``)."""
     return Alert("backup", "wait") if backup.freshness(db, now).stale else None
+
+
+def data_requests_due(db: Database, now: datetime, config: Config) -> Alert | None:
+    """A person's request about their data near its deadline (two days or less) or past it:
+    ``bad`` when one is late. Each with its reference, what is due (acknowledge / complete) and the day."""
+    today = now.astimezone(config.timezone).date()
+    due = data_requests.due(db, today)
+    if not due:
+        return None
+    return Alert("data_requests", "bad" if any(level == "late" for *_, level in due) else "wait", {
+        "requests": [{"reference": request.reference, "due": what, "day": day.isoformat(), "urgency": level}
+                     for request, what, day, level in due]})
 
 
 # -- all of them, in the order the dashboard lists them ------------------------------------------
@@ -189,5 +211,6 @@ def gather(db: Database, modem: dict[str, Any], now: datetime, config: Config, *
                                  clock_untrusted(db, now), *clock_corrected(db, now), modem_2g(modem),
                                  *sync_refused(db), *zalo_account(db, config, now), sync_dead(db),
                                  inbox_failed(db), setup_unfinished(setup_complete), *menus(menus_in_use),
-                                 backup_stale(db, now), *sim_line(db, config, now)]
+                                 backup_stale(db, now), *sim_line(db, config, now), data_requests_due(db, now, config),
+                                 consent_missing(db)]
     return [alert for alert in found if alert is not None]

@@ -216,16 +216,29 @@ def freshness(db: Database, now: datetime) -> Freshness:
 # -- the nightly copy ---------------------------------------------------------------------------
 
 
+def prunable(folder: Path, keep_days: int, now: datetime) -> list[Path]:
+    """Dated copies older than ``keep_days`` (the newest never): what ``prune`` removes."""
+    return [path for path in backups_in(folder)[:-1]
+            if now - _stamp_of(path) > timedelta(days=keep_days)]  # type: ignore[operator]
+
+
 def prune(folder: Path, keep_days: int, now: datetime) -> list[Path]:
     """Remove dated copies older than ``keep_days``; the newest is always kept."""
-    copies = backups_in(folder)
     removed = []
-    for path in copies[:-1]:
-        if now - _stamp_of(path) > timedelta(days=keep_days):  # type: ignore[operator]
-            with contextlib.suppress(OSError):
-                path.unlink()
-                removed.append(path)
+    for path in prunable(folder, keep_days, now):
+        with contextlib.suppress(OSError):
+            path.unlink()
+            removed.append(path)
     return removed
+
+
+def folders(config: Config) -> list[Path]:
+    """Where dated copies are kept: ``backup.path``, and the USB stick's folder when one is mounted."""
+    found = [config.backup_path]
+    usb = Path(config.backup.usb_path).expanduser() if config.backup.usb_path else None
+    if usb is not None and os.path.ismount(usb):
+        found.append(usb / USB_FOLDER)
+    return found
 
 
 def nightly_due(config: Config, now: datetime) -> bool:

@@ -14,6 +14,8 @@
     python app.py key init                 # the file key that seals backups (prints its recovery code once)
     python app.py tls init                 # a local CA and the Pi's certificate for HTTPS on the LAN
     python app.py modem-probe              # name the first port that answers AT /dev/tinbao-modem
+    python app.py purge --dry-run          # what the retention rules would remove now, per kind
+    python app.py purge                    # remove it now (the gateway does it each night)
 
 Any key can be overridden by TINBAO_<SECTION>_<KEY>; a wrong value stops start-up with one
 line naming the key. Each command lives in the module that owns its area; this module only
@@ -48,6 +50,7 @@ COMMANDS = {
     "key": "gateway.filekeys:key_command",
     "tls": "gateway.tls:tls_command",
     "modem-probe": "gateway.modem.probe:probe_command",
+    "purge": "gateway.privacy.worker:purge_command",
 }
 
 
@@ -102,6 +105,8 @@ def build_parser(prog: str = "tinbao") -> argparse.ArgumentParser:
     probe.add_argument("--link", default="/dev/tinbao-modem")
     probe.add_argument("--ports", nargs="*", help="ports to try (default: /dev/ttyUSB* and /dev/ttyACM*)")
     probe.add_argument("--timeout", type=float, default=1.0, help="seconds to wait for OK on each port")
+    purge = commands.add_parser("purge", help="remove what the retention rules (privacy.*) let go, now")
+    purge.add_argument("--dry-run", action="store_true", help="only print what would go, per kind")
     return parser
 
 

@@ -319,6 +319,9 @@ class BroadcastsSection:
                              " relative paths as for `router.menus_path`")
     price_per_part: int = key(350, "VND one SMS part costs on the post's SIM plan: the estimate shown before a"
                               " broadcast is sent", check=between(0, 100_000))
+    invitations_per_hour: int = key(30, "most invitation SMS (the one asking a number an officer added or imported"
+                                    " to reply DK) handed to the modem per hour, within quiet hours like broadcasts",
+                                    check=between(1, 1000))
 
 
 @dataclass(frozen=True)
@@ -331,6 +334,29 @@ class BackupSection:
                     check=between(0, 23))
     key_path: str = key("", "the post's file key that seals backups and their copies (`/etc/tinbao/backup.key` on"
                         " the Pi); empty: `backup.key` beside the database")
+
+
+@dataclass(frozen=True)
+class PrivacySection:
+    """How long personal data is kept (Law 91/2025/QH15: only as long as its purpose needs).
+
+    The nightly purge (``gateway.privacy``) applies these; ``python app.py purge --dry-run``
+    shows what it would remove. It never touches an open tip, a tip on hold, or a row not yet
+    acknowledged upstream; docs/privacy.md has the table.
+    """
+
+    messages_days: int = key(90, "days non-tip messages are kept: menus, replies, chatter (inbox, outbox, raw PDUs,"
+                             " menu sessions, the numbers of broadcast deliveries)", check=between(1, 3650))
+    tip_number_days: int = key(180, "days after a tip is closed (and acknowledged by the hub, when one is set) until"
+                               " its tipster's number is removed; the tip stays", check=between(1, 3650))
+    tip_text_months: int = key(24, "months after a tip is closed until its text, notes and replies are removed"
+                               " (its reference stays)", check=between(1, 600))
+    audit_months: int = key(24, "months the audit log (and closed personal-data requests) are kept",
+                            check=between(1, 600))
+    failed_days: int = key(90, "days messages the gateway failed on (router or modem gave up) are kept",
+                           check=between(1, 3650))
+    purge_hour: int = key(3, "local hour of the nightly purge (after the nightly backup); a Pi off then purges"
+                          " as soon as it runs with a trusted clock", check=between(0, 23))
 
 
 @dataclass(frozen=True)
@@ -386,6 +412,7 @@ class Config:
     sync: SyncSection
     broadcasts: BroadcastsSection
     backup: BackupSection
+    privacy: PrivacySection
     hub: HubSection
     source: Path | None = None
     notices: tuple[str, ...] = ()  # one line each, logged at start (an older key name in use)

@@ -16,15 +16,19 @@ from typing import Any
 from sqlite_utils import Database
 
 LOOP = "loop_test"  # gateway.sim.loop's outbox kind and inbox handler
-NOT_LOOP_IN = f"handler IS NOT '{LOOP}'"
-NOT_LOOP_OUT = f"kind != '{LOOP}'"
+# A thread is a number's: not the loop test's, and not a number removed by the retention
+# purge or an erasure (left empty).
+NOT_LOOP_IN = f"handler IS NOT '{LOOP}' AND sender != ''"
+NOT_LOOP_OUT = f"kind != '{LOOP}' AND number != ''"
 
 
 def conversation(db: Database, numbers: list[str], limit: int = 100) -> list[dict[str, Any]]:
     """The last ``limit`` messages to and from any of ``numbers``, oldest first.
 
-    ``numbers`` lists the forms the number may be stored in (E.164 first).
+    ``numbers`` lists the forms the number may be stored in (E.164 first). An empty number
+    (removed by the retention purge or an erasure) has no conversation.
     """
+    numbers = [number for number in numbers if number]
     if not numbers:
         return []
     marks = ", ".join("?" for _ in numbers)

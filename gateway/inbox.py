@@ -12,8 +12,9 @@ recognised and not stored twice. A PDU that cannot be decoded is kept raw with i
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -275,6 +276,117 @@ def retry(db: Database, inbox_id: int) -> bool:
         cur = db.conn.execute("UPDATE inbox SET status='queued', next_attempt_at=NULL WHERE id=? AND status='failed'",
                               (inbox_id,))
     return cur.rowcount == 1
+
+
+# -- retention and a person's erasure (``gateway.privacy`` decides, this module deletes) -------
+
+def id_list(ids: Collection[int]) -> str:
+    """A set of ids as one SQL parameter, read with ``json_each(?)`` (no host-parameter limit)."""
+    return json.dumps(sorted(int(i) for i in ids))
+
+
+def purgeable(db: Database, *, before: str, failed_before: str, keep: Collection[int]) -> dict[str, list[int]]:
+    """Messages the retention rules let go, by kind: ``done`` (routed, received before
+    ``before``) and ``failed`` (the router gave up, received before ``failed_before``).
+
+    Never a queued message (the router has not decided yet) nor one in ``keep`` (a tip's own
+    message, one a remaining outbox row answers).
+    """
+    found: dict[str, list[int]] = {"done": [], "failed": []}
+    for inbox_id, status in db.execute(
+        "SELECT id, status FROM inbox WHERE ((status = 'done' AND received_at < ?)"
+        " OR (status = 'failed' AND received_at < ?)) AND id NOT IN (SELECT value FROM json_each(?)) ORDER BY id",
+        (before, failed_before, id_list(keep)),
+    ):
+        found[status].append(inbox_id)
+    return found
+
+
+def raw_of(db: Database, inbox_ids: Collection[int]) -> tuple[list[int], list[int]]:
+    """The long-SMS parts and the raw PDUs these messages were made of: (part ids, PDU ids).
+
+    A PDU still in a SIM slot (its delete failed) is not listed: it is how the next drain
+    knows the message is stored already.
+    """
+    ids = id_list(inbox_ids)
+    parts = [row[0] for row in db.execute(
+        "SELECT id FROM parts WHERE inbox_id IN (SELECT value FROM json_each(?))", (ids,))]
+    pdus = [row[0] for row in db.execute(
+        "SELECT id FROM pdus WHERE slot IS NULL AND id IN (SELECT pdu_id FROM inbox WHERE id IN"
+        " (SELECT value FROM json_each(?)) UNION SELECT pdu_id FROM parts WHERE inbox_id IN"
+        " (SELECT value FROM json_each(?)))", (ids, ids))]
+    return parts, pdus
+
+
+def orphan_pdus(db: Database, before: str) -> list[int]:
+    """Raw PDUs read before ``before`` that no message holds: delivery reports, sent copies,
+    repeated parts. None still in a SIM slot, none the modem worker has not handled."""
+    return [row[0] for row in db.execute(
+        "SELECT p.id FROM pdus p WHERE p.read_at < ? AND p.slot IS NULL AND p.status != 'queued'"
+        " AND NOT EXISTS (SELECT 1 FROM inbox i WHERE i.pdu_id = p.id)"
+        " AND NOT EXISTS (SELECT 1 FROM parts t WHERE t.pdu_id = p.id) ORDER BY p.id", (before,))]
+
+
+@dataclass(frozen=True, slots=True)
+class Removed:
+    """What one delete took away: whole messages, long-SMS parts, raw PDUs."""
+
+    messages: int = 0
+    parts: int = 0
+    pdus: int = 0
+
+
+def delete(db: Database, inbox_ids: Collection[int], *, statuses: tuple[str, ...] = ("done", "failed")) -> Removed:
+    """Delete these messages with their parts and raw PDUs (one transaction).
+
+    Only messages whose status is one of ``statuses`` go (a queued one waits for the router).
+    The caller made sure nothing else points at them (a tip's ``inbox_id``, an outbox reply's
+    ``in_reply_to``): the foreign keys refuse otherwise, and the whole delete is undone.
+    """
+    ids = id_list(inbox_ids)
+    marks = ",".join("?" * len(statuses))
+    with write_transaction(db):
+        doomed = id_list(row[0] for row in db.execute(
+            f"SELECT id FROM inbox WHERE id IN (SELECT value FROM json_each(?)) AND status IN ({marks})",
+            (ids, *statuses)))
+        _, pdus = raw_of(db, json.loads(doomed))
+        removed_parts = db.conn.execute(
+            "DELETE FROM parts WHERE inbox_id IN (SELECT value FROM json_each(?))", (doomed,)).rowcount
+        messages = db.conn.execute(
+            "DELETE FROM inbox WHERE id IN (SELECT value FROM json_each(?))", (doomed,)).rowcount
+        removed_pdus = delete_pdus(db, pdus)
+    return Removed(messages, removed_parts, removed_pdus)
+
+
+def delete_pdus(db: Database, pdu_ids: Collection[int]) -> int:
+    """Delete raw PDUs that no message or part holds any more and no SIM slot still has."""
+    with write_transaction(db):
+        return db.conn.execute(
+            "DELETE FROM pdus WHERE id IN (SELECT value FROM json_each(?)) AND slot IS NULL AND status != 'queued'"
+            " AND NOT EXISTS (SELECT 1 FROM inbox i WHERE i.pdu_id = pdus.id)"
+            " AND NOT EXISTS (SELECT 1 FROM parts t WHERE t.pdu_id = pdus.id)", (id_list(pdu_ids),)).rowcount
+
+
+def of_numbers(db: Database, numbers: Collection[str], limit: int = 10_000) -> list[dict]:
+    """Every message from any of ``numbers`` (a person's request: what is held), oldest first."""
+    return list(db.query(
+        "SELECT id, received_at, sender, text, kind, status, handler FROM inbox"
+        " WHERE sender IN (SELECT value FROM json_each(?)) ORDER BY id LIMIT ?",
+        [json.dumps(sorted(numbers)), limit]))
+
+
+def raw_count_of_numbers(db: Database, numbers: Collection[str]) -> int:
+    """Raw PDUs (delivery reports included) that carry one of ``numbers`` as their sender."""
+    return int(db.execute("SELECT count(*) FROM pdus WHERE sender IN (SELECT value FROM json_each(?))",
+                          (json.dumps(sorted(numbers)),)).fetchone()[0])
+
+
+def orphan_pdus_of_numbers(db: Database, numbers: Collection[str]) -> list[int]:
+    """Raw PDUs of ``numbers`` that no message holds (delivery reports): erased with the person's messages."""
+    return [row[0] for row in db.execute(
+        "SELECT p.id FROM pdus p WHERE p.sender IN (SELECT value FROM json_each(?))"
+        " AND NOT EXISTS (SELECT 1 FROM inbox i WHERE i.pdu_id = p.id)"
+        " AND NOT EXISTS (SELECT 1 FROM parts t WHERE t.pdu_id = p.id)", (json.dumps(sorted(numbers)),))]
 
 
 # -- reads for the page ------------------------------------------------------------------------

@@ -15,7 +15,9 @@ modem workers share one outbox: a message belongs to the worker that sent its fi
 
 from __future__ import annotations
 
+import json
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -149,8 +151,9 @@ _DUE_SQL = (
 )
 
 #: Kinds sent at most once: a part in doubt after a crash is not sent again (DESIGN.md rule
-#: 4: a broadcast never reaches one person twice). Every other kind is sent again (rule 2).
-AT_MOST_ONCE_KINDS = frozenset({"broadcast"})
+#: 4: a broadcast never reaches one person twice; nor does the one invitation to reply DK).
+#: Every other kind is sent again (rule 2).
+AT_MOST_ONCE_KINDS = frozenset({"broadcast", "invitation"})
 IN_DOUBT = "in doubt: the gateway stopped while the modem was sending a part; not sent again"
 
 
@@ -424,6 +427,89 @@ def forget_number(db: Database, number: str) -> None:
         db.conn.execute(
             "DELETE FROM outbox_parts WHERE outbox_id IN (SELECT id FROM outbox WHERE number = ?)", (number,))
         db.conn.execute("DELETE FROM outbox WHERE number = ?", (number,))
+
+
+# -- retention and a person's erasure (``gateway.privacy`` decides, this module deletes) -------
+
+#: Messages whose fate is known: nothing will send, retry or report on them any more.
+SETTLED = ("sent", "delivered", "cancelled")
+
+
+def _id_list(ids: Collection[int]) -> str:
+    return json.dumps(sorted(int(i) for i in ids))
+
+
+def purgeable(db: Database, *, before: str, failed_before: str, keep: Collection[int]) -> dict[str, list[int]]:
+    """Messages the retention rules let go, by kind: ``settled`` (sent, delivered or cancelled,
+    queued before ``before``) and ``failed`` (the modem gave up, queued before ``failed_before``).
+
+    Never a queued message, nor one in ``keep`` (a tip's acknowledgement or an officer's reply
+    to a tipster, a broadcast delivery that still points at it).
+    """
+    marks = ",".join("?" * len(SETTLED))
+    found: dict[str, list[int]] = {"settled": [], "failed": []}
+    for outbox_id, status in db.execute(
+        f"SELECT id, status FROM outbox WHERE ((status IN ({marks}) AND created_at < ?)"
+        " OR (status = 'failed' AND created_at < ?)) AND id NOT IN (SELECT value FROM json_each(?)) ORDER BY id",
+        (*SETTLED, before, failed_before, _id_list(keep)),
+    ):
+        found["failed" if status == "failed" else "settled"].append(outbox_id)
+    return found
+
+
+def answers_to(db: Database, inbox_ids: Collection[int]) -> list[int]:
+    """The outbox rows that answer any of these inbound messages (a tip's acknowledgement, an
+    officer's reply written on the tip)."""
+    return [row[0] for row in db.execute(
+        "SELECT id FROM outbox WHERE in_reply_to IN (SELECT value FROM json_each(?)) ORDER BY id",
+        (_id_list(inbox_ids),))]
+
+
+def reply_targets(db: Database, *, among: Collection[int] | None = None, excluding: Collection[int] = ()) -> set[int]:
+    """Inbound messages (of ``among``, or any) some outbox row answers (``in_reply_to``), rows
+    in ``excluding`` aside: such a message cannot be deleted while its answer is kept."""
+    among_sql = "" if among is None else " AND in_reply_to IN (SELECT value FROM json_each(?))"
+    return {row[0] for row in db.execute(
+        "SELECT DISTINCT in_reply_to FROM outbox WHERE in_reply_to IS NOT NULL"
+        f" AND id NOT IN (SELECT value FROM json_each(?)){among_sql}",
+        (_id_list(excluding), *(() if among is None else (_id_list(among),))))}
+
+
+def delete(db: Database, outbox_ids: Collection[int]) -> int:
+    """Delete these messages and their parts, those settled or failed only (one transaction).
+
+    The caller made sure nothing points at them (a tip's history, a broadcast delivery): the
+    foreign keys refuse otherwise and the delete is undone. Returns how many messages went.
+    """
+    with write_transaction(db):
+        doomed = _id_list(row[0] for row in db.execute(
+            f"SELECT id FROM outbox WHERE id IN (SELECT value FROM json_each(?))"
+            f" AND status IN ({','.join('?' * (len(SETTLED) + 1))})", (_id_list(outbox_ids), *SETTLED, "failed")))
+        db.conn.execute("DELETE FROM outbox_parts WHERE outbox_id IN (SELECT value FROM json_each(?))", (doomed,))
+        return db.conn.execute("DELETE FROM outbox WHERE id IN (SELECT value FROM json_each(?))", (doomed,)).rowcount
+
+
+def detach_numbers(db: Database, outbox_ids: Collection[int]) -> list[int]:
+    """Take the number off these settled or failed messages (a tip whose tipster's number is
+    removed keeps the officers' replies as text): ``number`` empty, no ``in_reply_to``, and
+    their parts (whose PDUs spell the number) deleted. Returns the ids done."""
+    with write_transaction(db):
+        done = [row[0] for row in db.execute(
+            f"SELECT id FROM outbox WHERE id IN (SELECT value FROM json_each(?))"
+            f" AND status IN ({','.join('?' * (len(SETTLED) + 1))})", (_id_list(outbox_ids), *SETTLED, "failed"))]
+        ids = _id_list(done)
+        db.conn.execute("DELETE FROM outbox_parts WHERE outbox_id IN (SELECT value FROM json_each(?))", (ids,))
+        db.conn.execute("UPDATE outbox SET number = '', in_reply_to = NULL, claimed_by = NULL"
+                        " WHERE id IN (SELECT value FROM json_each(?))", (ids,))
+    return done
+
+
+def to_numbers(db: Database, numbers: Collection[str], limit: int = 10_000) -> list[dict]:
+    """Every message to any of ``numbers`` (a person's request: what is held), oldest first."""
+    return list(db.query(
+        "SELECT id, created_at, number, text, kind, status, in_reply_to FROM outbox"
+        " WHERE number IN (SELECT value FROM json_each(?)) ORDER BY id LIMIT ?",
+        [json.dumps(sorted(numbers)), limit]))
 
 
 CHUNK = 500  # SQLite host parameters per IN (...)

@@ -12,6 +12,7 @@ is not sent twice in a row, and each number gets at most ``auto_replies_per_hour
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -273,10 +274,10 @@ class Router:
         """
         new = decision.session or book.new_session(old.language if old else None)
         db.conn.execute(
-            "INSERT INTO sessions (number, language, path, awaiting, expires_at, last_help_at)"
-            " VALUES (?,?,?,?,?,?) ON CONFLICT(number) DO UPDATE SET language=excluded.language,"
+            "INSERT INTO sessions (number, language, path, awaiting, expires_at, last_help_at, touched_at)"
+            " VALUES (?,?,?,?,?,?,?) ON CONFLICT(number) DO UPDATE SET language=excluded.language,"
             " path=excluded.path, awaiting=excluded.awaiting, expires_at=excluded.expires_at,"
-            " last_help_at=excluded.last_help_at",
+            " last_help_at=excluded.last_help_at, touched_at=excluded.touched_at",
             (
                 number,
                 new.language,
@@ -284,8 +285,30 @@ class Router:
                 new.awaiting,
                 utcnow_iso(new.expires_at) if new.expires_at else None,
                 utcnow_iso(now) if kind == "help" else None,
+                utcnow_iso(now),
             ),
         )
+
+
+# -- retention and a person's erasure (``gateway.privacy``) ------------------------------------
+
+def stale_sessions(db: Database, before: str) -> list[str]:
+    """Numbers whose menu state (open menu, language) was last written before ``before``."""
+    return [row[0] for row in db.execute(
+        "SELECT number FROM sessions WHERE touched_at IS NULL OR touched_at < ? ORDER BY number", (before,))]
+
+
+def forget_sessions(db: Database, numbers: list[str]) -> int:
+    """Delete these numbers' menu state, language included; how many."""
+    with write_transaction(db):
+        return db.conn.execute("DELETE FROM sessions WHERE number IN (SELECT value FROM json_each(?))",
+                               (json.dumps(sorted(numbers)),)).rowcount
+
+
+def session_of(db: Database, numbers: list[str]) -> dict | None:
+    """A number's menu state (a person's request: what is held), or None."""
+    return next(db.query("SELECT number, language, path, awaiting, expires_at, touched_at FROM sessions"
+                         " WHERE number IN (SELECT value FROM json_each(?))", [json.dumps(sorted(numbers))]), None)
 
 
 def _reply_kind(decision: Decision) -> str:

@@ -240,3 +240,25 @@ def m002_tip_confirmation(db: Database) -> None:
 def m003_inbox_retry(db: Database) -> None:
     """A message the router failed on is tried again later: when (``next_attempt_at``)."""
     db.execute("ALTER TABLE inbox ADD COLUMN next_attempt_at TEXT")
+
+
+@migrations()
+def m004_retention(db: Database) -> None:
+    """What the retention purge and a person's requests need (``gateway.privacy``).
+
+    A tip an officer put on hold (``hold_reason``, who and when) is never purged nor its number
+    detached; ``number_detached_at``: when its tipster's number was removed (the tip is kept);
+    ``text_purged_at``: when its text went (the row stays, so its reference and uid are never
+    given to another tip). ``sessions.touched_at``: the last time a number's menu state was
+    written, so a number not heard of for ``privacy.messages_days`` loses it too.
+    """
+    db.executescript("""
+        ALTER TABLE tips ADD COLUMN hold_reason TEXT;
+        ALTER TABLE tips ADD COLUMN held_at TEXT;
+        ALTER TABLE tips ADD COLUMN held_by TEXT;
+        ALTER TABLE tips ADD COLUMN number_detached_at TEXT;
+        ALTER TABLE tips ADD COLUMN text_purged_at TEXT;
+        CREATE INDEX tips_closed ON tips(status_changed_at) WHERE status = 'closed';
+        ALTER TABLE sessions ADD COLUMN touched_at TEXT;
+        UPDATE sessions SET touched_at = strftime('%Y-%m-%dT%H:%M:%S+00:00', 'now');
+    """)

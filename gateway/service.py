@@ -21,6 +21,7 @@ from gateway.figures import Figures
 from gateway.menus import versions as menu_versions
 from gateway.modem import status as modem_status
 from gateway.modem.worker import ModemWorker, all_settings_from_config
+from gateway.privacy.worker import PurgeWorker
 from gateway.router import Router, RouterSettings, reserved_keywords
 from gateway.sim import loop as sim_loop
 from gateway.sim import notices as sim_notices
@@ -134,6 +135,7 @@ class Gateway:
         self.backups = backup.BackupWorker(config, self.dbs, self.clock)
         self.figures = Figures()  # the dashboard's 30-day figures, shared by the worker and the page
         self.figures_worker = FiguresWorker(self.figures, self.dbs, self.clock, config.timezone)
+        self.purge = PurgeWorker(config, self.dbs, self.clock)
         self.worker_settings = all_settings_from_config(config)  # a bad modem.profile stops us here
         self.emulators: list = []
         self.modems: list[ModemWorker] = []
@@ -172,6 +174,7 @@ class Gateway:
         self.backups.start()
         self.sim.start()
         self.figures_worker.start()
+        self.purge.start()
 
     def check_clock(self) -> None:
         """Judge the clock now (at start, and whenever a modem read the network's time)."""
@@ -199,6 +202,7 @@ class Gateway:
         # seconds would have settled. tinbao.service's TimeoutStopSec covers this.
         for worker in self.modems:
             worker.request_stop()
+        self.purge.stop()
         self.backups.stop()
         self.sim.stop()
         self.figures_worker.stop()

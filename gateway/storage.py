@@ -13,7 +13,9 @@ The file holds tipsters' numbers, password hashes and the session-signing key: a
 module makes is 0700, and the database with its ``-wal``/``-shm`` is 0600 whatever the umask
 (SQLite gives the two side files the mode of the database). ``prepare`` refuses a file that
 fails ``PRAGMA quick_check`` before anything writes to it, and a gateway holds ``run_lock``
-while it runs, so a restore can tell (DESIGN.md, Operations and Files).
+while it runs, so a restore can tell (DESIGN.md, Operations and Files). Every connection sets
+``PRAGMA secure_delete``: what the retention purge or a person's erasure removes is zeroed in
+the file, not left in free pages (``checkpoint_truncate`` then empties the WAL of old frames).
 """
 
 from __future__ import annotations
@@ -71,6 +73,9 @@ def open_db(path: str | Path, *, durable: bool = False) -> Database:
     db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     db.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
     db.execute("PRAGMA foreign_keys = ON")
+    # Removed rows (a purge, an erased number) are overwritten with zeros, in their page and
+    # in the free pages, so a deleted tip or number cannot be read back from the file.
+    db.execute("PRAGMA secure_delete = ON")
     return db
 
 
@@ -235,6 +240,22 @@ def write_transaction(db: Database) -> Iterator[Database]:
         raise
     else:
         db.conn.execute("COMMIT")
+
+
+def checkpoint_truncate(db: Database) -> bool:
+    """Copy the WAL into the database and cut the WAL file to nothing; True when it could.
+
+    After a purge: the WAL still holds the old frames of every page the purge changed (with
+    the removed text), until SQLite happens to write over them. A reader that holds an old
+    snapshot makes it wait (the busy timeout), then answer False; the next purge tries again.
+    """
+    if db.conn.in_transaction:
+        return False
+    try:
+        busy, _, _ = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    except sqlite3.OperationalError:  # locked: a statement of this connection still runs
+        return False
+    return busy == 0
 
 
 # SQLite's primary result codes that say the file cannot be written (the low byte of the

@@ -21,6 +21,7 @@ import pytest
 from upstream import hub, zalo  # noqa: F401 - the one hub and Zalo OA fixtures, for every test module
 
 from gateway.accounts import users as accounts_users
+from gateway.broadcasts.subscribers import Basis
 from gateway.config import Config, load_config
 from gateway.modem.emulator import ModemEmulator
 from gateway.service import Gateway
@@ -30,7 +31,11 @@ if TYPE_CHECKING:
     from gateway.modem.emulator.client import EmulatorClient
 
 ROOT = Path(__file__).resolve().parent.parent
+#: A consent an officer saw on paper: what a test's subscribers rest on when they must receive.
+ON_PAPER = Basis("paper", notice_version="test", note="giấy đồng ý (thử)")
 SHARED = ROOT.parent / "shared"
+#: The schema a gateway file had before the areas got their own sets (old files must still open).
+SCHEMA_SNAPSHOT = ROOT / "tests" / "fixtures" / "gateway_schema_e9f0415.sql"
 FAST = {
     "TINBAO_MODEM_DRAIN_INTERVAL": "1",
     "TINBAO_MODEM_SIGNAL_INTERVAL": "0.5",
@@ -354,14 +359,16 @@ def login_client(client, db_path: Path, role: str = "officer", *, username: str 
                  password: str = TEST_PASSWORD) -> str:
     """Create a user with ``role`` and log the Flask test client in through the login form.
 
-    CSRF stays on: the token of the login page is then sent by this client on every request
-    (``X-CSRFToken``), as ``static/csrf.js`` does in a browser. Returns the username.
+    CSRF stays on: the login renews the token, so the token of the first page after it is
+    sent by this client on every request (``X-CSRFToken``), as ``static/csrf.js`` does in a
+    browser. Returns the username.
     """
     username = make_user(db_path, role, username, password)
     token = csrf_token_from(client.get("/login").get_data(as_text=True))
     response = client.post("/login", data={"username": username, "password": password, "csrf_token": token})
     assert response.status_code == 303, response.get_data(as_text=True)[:500]
-    client.environ_base["HTTP_X_CSRFTOKEN"] = token
+    client.environ_base["HTTP_X_CSRFTOKEN"] = csrf_token_from(client.get(response.headers["Location"]).get_data(
+        as_text=True))
     return username
 
 

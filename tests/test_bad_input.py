@@ -99,7 +99,8 @@ def test_a_csv_with_cr_only_line_endings_imports(admin, db_path):
     from io import BytesIO
 
     data = "Số điện thoại,Họ tên,Thôn\r0912000001,An,Na Hối\r0912000002,Bình,Na Hối\r".encode()
-    response = admin.post("/broadcasts/subscribers/import", data={"file": (BytesIO(data), "danh-ba.csv")},
+    response = admin.post("/broadcasts/subscribers/import", data={"file": (BytesIO(data), "danh-ba.csv"),
+                                                                   "consent": "invite"},
                           content_type="multipart/form-data")
     assert response.status_code == 200
     assert rows(db_path, "SELECT number FROM subscribers ORDER BY number") == [("+84912000001",), ("+84912000002",)]
@@ -199,3 +200,78 @@ def test_import_tips_with_a_lone_surrogate_prints_one_clear_line(tmp_path):
                     ' "tips": [{"uid": "cl-1", "text": "x\\ud800y"}], "signature": {"alg": "hmac-sha256",'
                     ' "value": "00"}}', encoding="ascii")
     _one_clear_line(_import(tmp_path, path), "lone surrogate")
+
+
+# -- issue 17: the 500s a probe found ----------------------------------------------------------
+
+def test_a_broadcast_at_0001_01_01_is_a_problem_not_a_crash(site_admin):
+    form = {"title": "Cảnh báo", "body": "Không bấm link lạ.", "everyone": "1", "schedule": "once",
+            "run_at": "0001-01-01T00:00"}
+    assert site_admin.post("/broadcasts/new", data={**form, "action": "preview"}).status_code == 200
+    assert site_admin.post("/broadcasts/preview.json", data=form).status_code == 200
+    sent = site_admin.post("/broadcasts/new", data={**form, "action": "send"})
+    assert sent.status_code == 422 and "Chọn ngày giờ gửi" in sent.get_data(as_text=True)
+    assert site_admin.post("/broadcasts/new", data={**form, "run_at": "9999-12-31T23:59", "action": "send"}
+                           ).status_code == 422
+
+
+@pytest.mark.parametrize("village", ["9223372036854775808", "²", HUGE, "-1", "1e3"])
+def test_the_village_form_refuses_an_id_it_cannot_hold(site_admin, village):
+    response = site_admin.post("/broadcasts/subscribers/villages", data={"name": "Thôn 4", "village": village})
+    assert response.status_code == 400, response.status_code
+    assert "village" in response.get_data(as_text=True)
+
+
+def test_a_new_village_without_a_name_is_refused_not_a_crash(site_admin):
+    for _ in range(2):  # twice: an empty key would clash with itself
+        response = site_admin.post("/broadcasts/subscribers/villages", data={"name": " ", "village": "new"})
+        assert response.status_code == 303
+
+
+@pytest.fixture(scope="module")
+def simulator_admin(tmp_path_factory):
+    from conftest import RecordingSimulator
+
+    from gateway.database import prepare_gateway
+    from gateway.storage import ThreadLocalDb
+
+    path = tmp_path_factory.mktemp("sim") / "tinbao.db"
+    prepare_gateway(path)
+    storage = ThreadLocalDb(path)
+    config = load_config(env={"TINBAO_STORAGE_PATH": str(path)})
+    app = create_app(config, make_services(path, config=config, db=storage, simulator=RecordingSimulator()))
+    app.testing = True
+    client = app.test_client()
+    login_client(client, path, "admin")
+    yield client
+    storage.close_all()
+
+
+def test_60_kb_on_the_simulator_is_a_4xx(simulator_admin):
+    nested = '{"a":' * 10_000 + "1" + "}" * 10_000  # 60 KB, 10,000 deep
+    assert len(nested) > 60_000
+    for body in (nested, "[" * 30_000 + "]" * 30_000, json.dumps({"number": "0912345678", "text": "x" * 60_000})):
+        response = simulator_admin.post("/simulator/send", data=body, content_type="application/json")
+        assert response.status_code == 400, (body[:20], response.status_code)
+    too_big = json.dumps({"number": "0912345678", "text": "x" * 70_000})
+    assert simulator_admin.post("/simulator/send", data=too_big, content_type="application/json").status_code == 413
+    ok = simulator_admin.post("/simulator/send", json={"number": "0912345678", "text": "MENU"})
+    assert ok.status_code == 200 and ok.get_json()["ok"]
+
+
+def test_a_json_body_50000_deep_on_the_hubs_tips_is_a_400(tmp_path):
+    from fake_zalo import HubServer
+
+    hub = HubServer(tmp_path)
+    try:
+        api = hub.app.test_client()
+        deep = "[" * 50_000 + "]" * 50_000
+        for body in (deep, '{"gateway_id": "cl", "tips": ' + deep + "}",
+                     '{"gateway_id": "cl", "tips": [' + '{"a":' * 40 + "1" + "}" * 40 + "]}"):
+            response = api.post("/api/v1/tips", data=body, content_type="application/json",
+                                headers={"Authorization": "Bearer token-cl"})
+            assert response.status_code == 400, response.status_code
+        assert api.post("/api/v1/status", data=deep, content_type="application/json",
+                        headers={"Authorization": "Bearer token-cl"}).status_code == 400
+    finally:
+        hub.close()

@@ -8,7 +8,7 @@ import unicodedata
 from datetime import UTC, datetime
 
 import pytest
-from conftest import make_config, rows
+from conftest import ON_PAPER, make_config, rows
 
 from gateway.broadcasts import subscribers
 from gateway.broadcasts.importing import import_rows, parse
@@ -104,8 +104,8 @@ def test_import_groups_by_village_and_never_re_adds_a_number_that_left(tmp_path)
     db = ThreadLocalDb(config.storage_path).get()
     with write_transaction(db):
         subscribers.leave(db, "+84987654321", "sms", NOW)  # texted TC before the list came
-    report = import_rows(db, parse(as_csv(SHEET, ",").encode("utf-8-sig")), NOW, "officer")
-    assert (report.added, report.updated, report.skipped_left) == (2, 0, 1)
+    report = import_rows(db, parse(as_csv(SHEET, ",").encode("utf-8-sig")), NOW, "officer", ON_PAPER)
+    assert (report.added, report.updated, report.skipped_left, report.given) == (2, 0, 1, 2)
     assert rows(config.storage_path, "SELECT name, kind FROM subscriber_groups ORDER BY id") == [
         ("Na Hối", "village"), ("Hội phụ nữ", "label"), ("Trưởng thôn", "label"), ("Thôn Cốc Lầu", "village")]
     assert rows(config.storage_path, "SELECT number, status, source FROM subscribers ORDER BY number") == [
@@ -119,7 +119,7 @@ def test_import_groups_by_village_and_never_re_adds_a_number_that_left(tmp_path)
         refused = subscribers.save_member(db, subscribers.Member("+84987654321"), source="officer", now=NOW)
         subscribers.leave(db, "+84912345679", "officer", NOW, by="officer")
         back = subscribers.save_member(db, subscribers.Member("+84912345679", village="Cốc Lầu"), source="officer",
-                                       now=NOW, replace_groups=True)
+                                       now=NOW, replace_groups=True, basis=ON_PAPER)
     assert (refused.outcome, back.outcome) == ("refused_left", "rejoined")
     assert subscribers.audience_size(db, [1], everyone=False) == 1  # Na Hối: one subscribed
     assert subscribers.audience_size(db, [], everyone=True) == 2

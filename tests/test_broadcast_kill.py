@@ -20,7 +20,7 @@ from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
-from conftest import FAST, ROOT, make_config, rows, wait_until
+from conftest import FAST, ON_PAPER, ROOT, make_config, rows, wait_until
 
 SUBSCRIBERS = 200  # enough for a kill half-way with hundreds of parts on each side
 LIVE = {
@@ -59,7 +59,8 @@ def prepare_broadcast(tmp_path: Path, link: Path) -> list[str]:
     numbers = [f"+849130{i:05d}" for i in range(SUBSCRIBERS)]
     with write_transaction(db):
         for n in numbers:
-            subscribers.save_member(db, subscribers.Member(n, village="Na Hối"), source="import", now=now)
+            subscribers.save_member(db, subscribers.Member(n, village="Na Hối"), source="import", now=now,
+                                    basis=ON_PAPER)
     warning = Library.load().warnings["05_gia_nguoi_than"]
     control.create(db, control.Draft(warning.title, warning.accented, body_khong_dau=warning.khong_dau,
                                      warning_id=warning.id, everyone=True), by="officer", now=now, tz=config.timezone)

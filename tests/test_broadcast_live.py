@@ -7,7 +7,7 @@ import json
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from conftest import make_config, rows, wait_until
+from conftest import ON_PAPER, make_config, rows, wait_until
 
 from gateway.broadcasts import control, subscribers
 from gateway.broadcasts.service import BroadcastService
@@ -39,7 +39,7 @@ def test_a_menu_reply_overtakes_a_running_broadcast(gateway, broadcasts, emulato
     now = datetime.now(UTC)
     with write_transaction(db):
         for i in range(60):
-            subscribers.save_member(db, subscribers.Member(f"+849140{i:05d}"), source="import", now=now)
+            subscribers.save_member(db, subscribers.Member(f"+849140{i:05d}"), source="import", now=now, basis=ON_PAPER)
     control.create(db, control.Draft("Cảnh báo", "Không bấm đường link lạ.", everyone=True), by="officer", now=now,
                    tz=broadcasts.tz)
     broadcasts.wake()
@@ -106,7 +106,7 @@ def test_two_modems_share_a_broadcast_without_sending_anything_twice(tmp_path):
     numbers = [f"+849160{i:05d}" for i in range(40)]
     with write_transaction(db):
         for n in numbers:
-            subscribers.save_member(db, subscribers.Member(n), source="import", now=now)
+            subscribers.save_member(db, subscribers.Member(n), source="import", now=now, basis=ON_PAPER)
     warning = service.library.warnings["03_trung_thuong"]  # 2 parts "không dấu": both from one modem
     control.create(db, control.Draft(warning.title, warning.accented, body_khong_dau=warning.khong_dau,
                                      everyone=True), by="officer", now=now, tz=service.tz)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import make_config, rows
+from conftest import ON_PAPER, make_config, rows
 
 from gateway import outbox
 from gateway.broadcasts import control, subscribers
@@ -44,7 +44,7 @@ def subscribe(svc, count: int, village: str = "Na Hối") -> list[str]:
     with db.atomic():
         for n in numbers:
             subscribers.save_member(db, subscribers.Member(n, village=village), source="officer",
-                                    now=svc.clock.base.now())
+                                    now=svc.clock.base.now(), basis=ON_PAPER)
     return numbers
 
 

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from conftest import make_config, rows
+from conftest import ON_PAPER, make_config, rows
 
 from gateway.broadcasts import control, subscribers
 from gateway.broadcasts.scheduler import Schedule, evaluate
@@ -187,7 +187,7 @@ def _subscribe(db, count: int, now: datetime) -> None:
     with db.atomic():
         for i in range(count):
             subscribers.save_member(db, subscribers.Member(f"+8491{i:07d}", village="Na Hối"), source="officer",
-                                    now=now)
+                                    now=now, basis=ON_PAPER)
 
 
 def test_weekly_schedule_fires_at_the_right_local_time(service):

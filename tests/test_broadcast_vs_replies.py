@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from conftest import make_config, rows, wait_until
+from conftest import ON_PAPER, make_config, rows, wait_until
 
 from gateway.broadcasts import control, subscribers
 from gateway.modem.worker import WorkerSettings
@@ -41,7 +41,8 @@ def run_broadcast_and_lost_menu(tmp_path, emulator, busy_drain_interval: float):
         db, now = gateway.dbs.get(), datetime.now(UTC)
         with write_transaction(db):
             for i in range(SUBSCRIBERS):
-                subscribers.save_member(db, subscribers.Member(f"+849150{i:05d}"), source="import", now=now)
+                subscribers.save_member(db, subscribers.Member(f"+849150{i:05d}"), source="import", now=now,
+                                        basis=ON_PAPER)
         control.create(db, control.Draft("Cảnh báo", "Không bấm đường link lạ.", everyone=True), by="officer",
                        now=now, tz=gateway.broadcasts.tz)
         gateway.broadcasts.wake()

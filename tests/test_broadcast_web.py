@@ -7,7 +7,7 @@ import re
 from datetime import UTC, datetime
 
 import pytest
-from conftest import login_page, make_services, rows, screenshot
+from conftest import ON_PAPER, login_page, make_services, rows, screenshot
 
 from gateway.broadcasts import subscribers
 from gateway.broadcasts.library import Composer, preview
@@ -43,7 +43,7 @@ def env(db_path, storage, web_config, service):
     with write_transaction(db):
         for i, village in enumerate(["Na Hối", "Na Hối", "Cốc Lầu"]):
             subscribers.save_member(db, subscribers.Member(f"+8491234500{i}", village=village),
-                                    source="officer", now=NOW)
+                                    source="officer", now=NOW, basis=ON_PAPER)
     return db_path, storage, web_config, service
 
 
@@ -160,11 +160,12 @@ def test_subscribers_list_masks_numbers_add_and_refuse(env, logged_in):
     page = client.get("/broadcasts/subscribers").get_data(as_text=True)
     assert "0*** *** *00" in page and "+84912345000" not in page and "0912345000" not in page
     client.post("/broadcasts/subscribers/add", data={"number": "0987 654 321", "name": "Lò Văn A", "village": "Na Hối",
-                                                     "labels": "Hội nông dân, Trưởng thôn"})
-    assert rows(path, "SELECT name, source FROM subscribers WHERE number='+84987654321'") == [("Lò Văn A", "officer")]
+                                                     "labels": "Hội nông dân, Trưởng thôn", "consent": "invite"})
+    assert rows(path, "SELECT name, source, status FROM subscribers WHERE number='+84987654321'") == [
+        ("Lò Văn A", "officer", "invited")]  # nobody by default: the one invitation asks for DK
     with write_transaction(storage.get()):
         subscribers.leave(storage.get(), "+84911111222", "sms", NOW)
-    page = client.post("/broadcasts/subscribers/add", data={"number": "0911111222"},
+    page = client.post("/broadcasts/subscribers/add", data={"number": "0911111222", "consent": "invite"},
                        follow_redirects=True).get_data(as_text=True)
     assert "Chỉ người dân nhắn DK" in page
     assert rows(path, "SELECT status FROM subscribers WHERE number='+84911111222'") == [("left",)]
@@ -177,10 +178,15 @@ def test_subscribers_list_masks_numbers_add_and_refuse(env, logged_in):
     assert rows(path, "SELECT status, left_via FROM subscribers WHERE id=?", (subscriber_id,)) == [("left", "officer")]
     client.post(f"/broadcasts/subscribers/{subscriber_id}", data={"action": "save", "name": "Lò Văn A",
                                                                   "village": "Cốc Lầu", "labels": ""})
+    assert rows(path, "SELECT status FROM subscribers WHERE id=?", (subscriber_id,)) == [("no_consent",)]
+    client.post(f"/broadcasts/subscribers/{subscriber_id}", data={"action": "paper"})  # a note is required
+    assert rows(path, "SELECT status FROM subscribers WHERE id=?", (subscriber_id,)) == [("no_consent",)]
+    client.post(f"/broadcasts/subscribers/{subscriber_id}", data={"action": "paper",
+                                                                  "consent_note": "Phiếu ký ngày 2/12, tủ hồ sơ"})
     assert rows(path, "SELECT status FROM subscribers WHERE id=?", (subscriber_id,)) == [("subscribed",)]
     assert rows(path, "SELECT g.name FROM subscriber_group_members m JOIN subscriber_groups g ON g.id = m.group_id"
                       " WHERE m.subscriber_id=?", (subscriber_id,)) == [("Cốc Lầu",)]  # labels cleared, village moved
-    bad = client.post("/broadcasts/subscribers/add", data={"number": "113"}, follow_redirects=True)
+    bad = client.post("/broadcasts/subscribers/add", data={"number": "113", "consent": "invite"}, follow_redirects=True)
     assert "không phải số di động" in bad.get_data(as_text=True)
 
 
@@ -193,12 +199,13 @@ def test_csv_import_larger_than_the_usual_request_limit(env, logged_in):
     data = ("\r\n".join(lines) + "\r\n").encode("utf-8-sig")
     assert len(data) > 64 * 1024
     response = client.post("/broadcasts/subscribers/import",
-                           data={"file": (__import__("io").BytesIO(data), "danh-sach.csv")},
+                           data={"file": (__import__("io").BytesIO(data), "danh-sach.csv"), "consent": "invite"},
                            content_type="multipart/form-data")
     page = response.get_data(as_text=True)
     assert response.status_code == 200, page[:300]
-    assert "3999 người mới" in page and "1 đã ngừng nhận, không thêm lại" in page
-    assert rows(path, "SELECT COUNT(*) FROM subscribers WHERE status='subscribed' AND source='import'")[0][0] == 3999
+    assert "3999 người mới" in page and "1 đã ngừng nhận, không thêm lại" in page and "3999 sẽ nhận tin mời" in page
+    assert rows(path, "SELECT COUNT(*) FROM subscribers WHERE status='invited' AND source='import'")[0][0] == 3999
+    assert rows(path, "SELECT COUNT(*) FROM invitations WHERE status='pending'")[0][0] == 3999
     assert rows(path, "SELECT members FROM (SELECT g.id, COUNT(*) AS members FROM subscriber_group_members m"
                       " JOIN subscriber_groups g ON g.id=m.group_id WHERE g.name='Bản Mới')")[0][0] == 3999
 
@@ -209,7 +216,7 @@ def test_compose_page_in_chromium(live_gateway, page):
     with write_transaction(db):
         for i in range(5):
             subscribers.save_member(db, subscribers.Member(f"+8491500000{i}", village="Na Hối"), source="officer",
-                                    now=NOW)
+                                    now=NOW, basis=ON_PAPER)
     login_page(page, base_url, gateway.config.storage_path)
     page.goto(f"{base_url}/broadcasts/new")
     page.select_option("#warning", "06_viec_lam_online")

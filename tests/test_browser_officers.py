@@ -13,7 +13,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from conftest import login_page, make_config, rows, screenshot, wait_until
+from conftest import ON_PAPER, login_page, make_config, rows, screenshot, wait_until
+from layout import CLIPPED, OVERLAPS
 
 from gateway.broadcasts import subscribers
 from gateway.service import Gateway
@@ -36,37 +37,6 @@ PAGES = [
     ("simulator", "/simulator"), ("users", "/admin/users"), ("audit", "/admin/audit"),
 ]
 
-# Boxes of visible form controls, links-as-buttons and key figures; two that intersect overlap.
-OVERLAPS = """() => {
-  /* A bar that stays on screen (sticky, fixed) lies over the page on purpose. */
-  const stuck = el => { for (let e = el; e; e = e.parentElement) {
-    if (['sticky', 'fixed'].includes(getComputedStyle(e).position)) return true; } return false; };
-  const picked = Array.from(document.querySelectorAll(
-    'main input:not([type=hidden]), main select, main textarea, main button, main .button, main label > span'))
-    .filter(el => { const r = el.getBoundingClientRect(); return r.width > 0 && r.height > 0
-      && el.checkVisibility({ visibilityProperty: true }) && !stuck(el); });
-  const found = [];
-  for (let i = 0; i < picked.length; i++) {
-    for (let j = i + 1; j < picked.length; j++) {
-      const a = picked[i], b = picked[j];
-      if (a.contains(b) || b.contains(a)) continue;
-      const r = a.getBoundingClientRect(), s = b.getBoundingClientRect();
-      const w = Math.min(r.right, s.right) - Math.max(r.left, s.left);
-      const h = Math.min(r.bottom, s.bottom) - Math.max(r.top, s.top);
-      if (w > 2 && h > 2) found.push((a.id || a.name || a.tagName) + ' × ' + (b.id || b.name || b.tagName)
-        + ' at ' + Math.round(r.left) + ',' + Math.round(r.top) + ' ' + Math.round(s.left) + ',' + Math.round(s.top));
-    }
-  }
-  return found;
-}"""
-# Elements whose content is cut by their own box (text wider than the element, overflow hidden).
-CLIPPED = """() => Array.from(document.querySelectorAll('main *')).filter(el => {
-  const style = getComputedStyle(el);
-  if (!['hidden', 'clip'].includes(style.overflowX) || el.clientWidth <= 2 || el.clientHeight <= 2) return false;
-  if (['INPUT', 'TEXTAREA', 'SELECT'].includes(el.tagName)) return false;  /* a long value scrolls inside */
-  if (style.textOverflow === 'ellipsis') return false;
-  return el.scrollWidth > el.clientWidth + 1;
-}).map(el => el.id || el.className || el.tagName)"""
 TEXTS = """() => { const out = []; const walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
   while (walk.nextNode()) { const n = walk.currentNode; const el = n.parentElement;
     if (!el || el.closest('script, style, .sms-text, .sms-full, .bubble-text, textarea, #tip-text, [lang=vi], '
@@ -101,7 +71,7 @@ def seed(gw, people: int = 6) -> None:
     with write_transaction(db):
         for i in range(people):
             subscribers.save_member(db, subscribers.Member(f"+8491500000{i}", name=f"Người thử {i}",
-                                                           village="Na Hối"), source="officer", now=now)
+                                                           village="Na Hối"), source="officer", now=now, basis=ON_PAPER)
 
 
 def catalog() -> dict[str, str]:

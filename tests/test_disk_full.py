@@ -70,8 +70,8 @@ class GatewayProcess:
         base = f"http://127.0.0.1:{self.port}"
         token = csrf_token_from(opener.open(f"{base}/login", timeout=5).read().decode())
         form = urllib.parse.urlencode({"username": username, "password": TEST_PASSWORD, "csrf_token": token})
-        opener.open(f"{base}/login", data=form.encode(), timeout=5)
-        opener.addheaders = [("X-CSRFToken", token)]
+        home = opener.open(f"{base}/login", data=form.encode(), timeout=5).read().decode()
+        opener.addheaders = [("X-CSRFToken", csrf_token_from(home))]  # the login renewed the token
         return opener
 
     def dashboard_alerts(self, opener: urllib.request.OpenerDirector) -> dict[str, str]:

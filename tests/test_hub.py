@@ -247,3 +247,17 @@ def test_the_hub_page_in_chromium(hub, api, page):
     screenshot(page, "district-hub-tip")
     assert rows(hub.path, "SELECT uid, status, notify_tipster, message FROM hub_changes") == [
         ("bh-1", "handling", 1, "Tin BH-0001 da duoc tiep nhan. Cam on ba con da bao tin. - Cong an tinh")]
+
+
+def test_the_hub_names_a_gateway_only_from_its_own_config(api, hub, officer_client):
+    """Issue 17: gateway bh pushed "gateway_name": "Công an xã Cốc Lầu" and reference CL-0099."""
+    status, answer = push(api, "token-bh", {"gateway_id": "bh", "gateway_name": "Công an xã Cốc Lầu", "tips": [
+        tip("bh-99", "Tin giả làm của Cốc Lầu", reference="CL-0099"), tip("bh-7", "Tin thật của Bắc Hà")]})
+    assert status == 200 and answer["accepted"] == ["bh-7"]
+    assert answer["rejected"] == [
+        {"uid": "bh-99", "error": "reference must start with BH- (the pushing gateway's own id)"}]
+    assert rows(hub.path, "SELECT uid, gateway_id, gateway_name, reference FROM hub_tips") == [
+        ("bh-7", "bh", None, "BH-0007")]
+    page = officer_client.get("/").get_data(as_text=True)
+    assert "Cốc Lầu" not in page.split("<main", 1)[-1] and "CL-0099" not in page
+    assert "BH-0007" in page

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from conftest import RecordingSimulator, login_client, make_services, rows
+from conftest import ON_PAPER, RecordingSimulator, login_client, make_services, rows
 
 from gateway.broadcasts import subscribers
 from gateway.clock import ManualClock
@@ -32,8 +32,10 @@ def env(tmp_path):
     storage = ThreadLocalDb(path)
     db = storage.get()
     with write_transaction(db):
-        subscribers.save_member(db, subscribers.Member(TIPSTER, name="Lò Văn A"), source="officer", now=NOW)
-        subscribers.save_member(db, subscribers.Member(NEIGHBOUR, name="Giàng Thị B"), source="officer", now=NOW)
+        subscribers.save_member(db, subscribers.Member(TIPSTER, name="Lò Văn A"), source="officer", now=NOW,
+                                basis=ON_PAPER)
+        subscribers.save_member(db, subscribers.Member(NEIGHBOUR, name="Giàng Thị B"), source="officer", now=NOW,
+                                basis=ON_PAPER)
     db["tips"].insert({"reference": "CL-0001", "uid": "cl-1", "received_at": NOW.isoformat(), "tipster": TIPSTER,
                        "text": "Có người lạ ở thôn 2", "status": "new"})
     db["inbox"].insert({"received_at": NOW.isoformat(), "sender": TIPSTER, "sender_kind": "mobile",

@@ -15,13 +15,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from conftest import SCHEMA_SNAPSHOT as LAYOUT_SQL
 
 from gateway import state
 from gateway.database import prepare_gateway, prepare_hub
 from gateway.storage import open_db, write_transaction
 
 ROOT = Path(__file__).resolve().parent.parent
-LAYOUT_SQL = Path(__file__).resolve().parent / "fixtures" / "gateway_schema_e9f0415.sql"
 
 # Every table a gateway's file held at e9f0415, the FTS5 index's own tables included.
 GATEWAY_TABLES = sorted([
@@ -42,8 +42,13 @@ SIM_TABLES = ["sim_identity", "sim_balance", "sim_loop_tests", "sim_notices", "c
 SIM_INDEXES = ["sim_identity_modem", "sim_balance_status", "sim_loop_tests_status", "calls_status", "calls_number",
                "sim_holds_broadcast"]
 ADDED_SINCE = {("table", "zalo_officers"), ("index", "duty_roster_zalo"),
-               *(("table", name) for name in SIM_TABLES), *(("index", name) for name in SIM_INDEXES)}
-GATEWAY_TABLES_NOW = sorted([*GATEWAY_TABLES, "zalo_officers", *SIM_TABLES])
+               *(("table", name) for name in SIM_TABLES), *(("index", name) for name in SIM_INDEXES),
+               ("table", "data_requests"), ("index", "data_requests_status"),
+               ("table", "consent_ledger"), ("index", "consent_ledger_number"), ("index", "consent_ledger_subscriber"),
+               ("trigger", "consent_ledger_append_only"), ("trigger", "consent_ledger_no_delete"),
+               ("table", "invitations"), ("index", "invitations_status"), ("index", "invitations_queued")}
+GATEWAY_TABLES_NOW = sorted([*GATEWAY_TABLES, "zalo_officers", *SIM_TABLES, "data_requests", "consent_ledger",
+                             "invitations"])
 
 # Columns added by migrations after e9f0415, in order: a fresh file must equal the layout plus these.
 HUB_TABLES = sorted([
@@ -116,8 +121,10 @@ def layout_db(tmp_path: Path) -> Path:
 
 
 # What later migrations added to the tables of e9f0415 (columns at the end of their table, indexes).
-ADDED_COLUMNS = {"tips": ["confirmation"], "inbox": ["next_attempt_at"]}
-ADDED_INDEXES = {("index", "tips_to_confirm")}
+ADDED_COLUMNS = {"tips": ["confirmation", "hold_reason", "held_at", "held_by", "number_detached_at",
+                          "text_purged_at"],
+                 "inbox": ["next_attempt_at"], "sessions": ["touched_at"], "subscribers": ["consent_id"]}
+ADDED_INDEXES = {("index", "tips_to_confirm"), ("index", "tips_closed")}
 
 
 def test_a_fresh_gateway_database_has_every_table_and_index_it_had(tmp_path, layout_db):

@@ -98,3 +98,12 @@ def test_accented_reply_of_three_parts_becomes_one_gsm7_part():
     plain = plan(khong_dau(reply))
     assert (plain.encoding, plain.count) == ("gsm7", 1)
     assert plain.parts[0].startswith("Cong an xa Tan Phu da nhan duoc tin bao cua ban.")
+
+
+def test_fold_takes_compatibility_forms_and_drops_format_characters():
+    from gateway.sms.text import fold
+
+    assert fold("ＨＵＹ") == "huy" and fold("ＤＫ") == "dk"
+    assert fold("S\u200bTOP") == fold("\ufeffStop\u2060") == "stop" and fold("T\u200bC") == "tc"
+    assert fold("Ｄăng  ký") == "dang ky"
+    assert fold("Có trộm 🐄\u200d") == "co trom 🐄"  # a joiner after an emoji goes too; the emoji stays

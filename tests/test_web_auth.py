@@ -566,3 +566,17 @@ def test_create_user_command_asks_twice_on_a_terminal(tmp_path):
         assert os.waitstatus_to_exitcode(status) == code, output.decode(errors="replace")
         assert b"mat-khau" not in output  # getpass does not echo
     assert rows(tmp_path / "cli.db", "SELECT username FROM users") == [("tty.user",)]
+
+
+def test_the_csrf_token_is_renewed_at_login(app, db_path):
+    """A token seen before the login (a shared computer, a page's source) is worth nothing after it."""
+    make_user(db_path, "admin", "an")
+    client = app.test_client()
+    before = csrf_token_from(client.get("/login").get_data(as_text=True))
+    assert _login(client, "an").status_code == 303
+    form = {"username": "x.y", "role": "viewer", "password": "mat-khau-moi-1", "password2": "mat-khau-moi-1"}
+    refused = client.post("/admin/users", data={**form, "csrf_token": before})
+    assert refused.status_code == 400 and "CSRF" in refused.get_data(as_text=True)
+    after = csrf_token_from(client.get("/").get_data(as_text=True))
+    assert after != before
+    assert client.post("/admin/users", data={**form, "csrf_token": after}).status_code == 303

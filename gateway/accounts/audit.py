@@ -96,6 +96,17 @@ ACTION_LABELS = {
     "sync.export": _l("Xuất tệp chuyển tay (USB)"),
     "sync.retry": _l("Gửi lại ngay"),
     "sync.zalo_token": _l("Cập nhật mã Zalo"),
+    "tip.hold": _l("Giữ tin báo (không xoá theo thời hạn)"),
+    "tip.unhold": _l("Bỏ giữ tin báo"),
+    "privacy.purge": _l("Xoá dữ liệu hết thời hạn lưu"),
+    "request.record": _l("Ghi nhận yêu cầu về dữ liệu cá nhân"),
+    "request.acknowledge": _l("Xác nhận đã nhận yêu cầu"),
+    "request.lookup": _l("Tra số đầy đủ cho yêu cầu"),
+    "request.view": _l("Xem dữ liệu đang giữ của một số"),
+    "request.export": _l("Xuất dữ liệu cho người yêu cầu"),
+    "request.erase": _l("Xoá dữ liệu theo yêu cầu"),
+    "request.withdraw": _l("Rút lại đồng ý nhận tin theo yêu cầu"),
+    "request.close": _l("Đóng yêu cầu về dữ liệu cá nhân"),
 }
 ACTOR_LABELS = {
     "cli": _l("Lệnh trên máy cổng"),
@@ -208,6 +219,23 @@ def record_throttled(db: Database, username: str, ip: str, now: datetime, window
         db.conn.execute("DELETE FROM audit_log WHERE action = ? AND at < ?",
                         [LOGIN_THROTTLED, utcnow_iso(now - THROTTLED_KEPT)])
     return entry_id
+
+
+def purge_before(db: Database, before: str, batch: int = 1000) -> int:
+    """Delete entries older than ``before`` (``privacy.audit_months``), a batch per transaction; how many."""
+    removed = 0
+    while True:
+        with write_transaction(db):
+            n = db.conn.execute("DELETE FROM audit_log WHERE id IN (SELECT id FROM audit_log WHERE at < ?"
+                                " ORDER BY id LIMIT ?)", (before, batch)).rowcount
+        removed += n
+        if n < batch:
+            return removed
+
+
+def count_before(db: Database, before: str) -> int:
+    """How many entries are older than ``before`` (what the purge would remove)."""
+    return int(db.execute("SELECT count(*) FROM audit_log WHERE at < ?", (before,)).fetchone()[0])
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from datetime import datetime
 from sqlite_utils import Database
 
 from gateway import phone
-from gateway.broadcasts.subscribers import Member, save_member
+from gateway.broadcasts.subscribers import NO_BASIS, Basis, Member, save_member
 from gateway.sms.text import fold
 from gateway.storage import write_transaction
 
@@ -154,14 +154,24 @@ class ImportReport:
     updated: int = 0
     skipped_left: int = 0
     problems: list[tuple[int, str]] = field(default_factory=list)
+    invited: int = 0  # their one invitation is on its way
+    given: int = 0  # a consent on paper recorded now
+    no_consent: int = 0  # on the list without any consent: they receive nothing
 
 
-def import_rows(db: Database, parsed: Parsed, now: datetime, by: str | None) -> ImportReport:
-    """Write parsed rows in one transaction; numbers that left are never added back."""
+def import_rows(db: Database, parsed: Parsed, now: datetime, by: str | None, basis: Basis = NO_BASIS) -> ImportReport:
+    """Write parsed rows in one transaction; numbers that left are never added back.
+
+    Nobody is subscribed by an import: each number without a consent gets what ``basis``
+    says (the one invitation, a consent on paper, or nothing yet).
+    """
     report = ImportReport(problems=list(parsed.problems))
     with write_transaction(db):
         for member in parsed.members:
-            change = save_member(db, member, source="import", now=now, by=by)
+            change = save_member(db, member, source="import", now=now, by=by, basis=basis)
+            report.invited += change.consent == "invited"
+            report.given += change.consent == "given"
+            report.no_consent += change.consent in ("none", "already_invited")
             if change.outcome == "added":
                 report.added += 1
             elif change.outcome == "refused_left":

@@ -2,7 +2,8 @@
 
 Warnings are data (``firmware_config/warnings/*.toml``, one file per warning, each with a
 ``title``, an ``accented`` and a hand-written ``khong_dau`` form); ``_messages.toml`` holds
-the DK/TC confirmations and the stop line. Officers pick a warning or write their own text;
+the DK/TC confirmations (the DK one with the short notice), the one invitation an officer's
+number gets, and the stop line. Officers pick a warning or write their own text;
 :class:`Composer` turns either into what goes out: the sender (``gateway.name``) first, the
 body, and how to stop receiving ("Soạn TC gửi <số> để ngừng nhận"), in the chosen form.
 
@@ -13,6 +14,7 @@ diacritics. :func:`preview` gives the parts per SMS for both forms and the total
 
 from __future__ import annotations
 
+import hashlib
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +29,9 @@ DEFAULT_FOLDER = SHIPPED / "warnings"
 MESSAGES_FILE = "_messages.toml"
 NUMBER_MARK = "{so}"
 ENCODINGS = ("khong_dau", "accented")
+#: Texts ``_messages.toml`` gained later: a commune's own warnings folder made before them
+#: takes the shipped ones (its other texts stay its own).
+ADDED_MESSAGES = ("invitation", "notice_version")
 MAX_BODY_CHARS = 1000
 
 
@@ -52,6 +57,16 @@ class Messages:
     left: str
     never: str
     village: str
+    invitation: str
+    notice_version: str
+
+    @property
+    def notice(self) -> str:
+        """The version of the notice a person is sent with a confirmation or an invitation:
+        ``notice_version`` as declared, and a digest of the texts that carry the notice, so a
+        wording changed without a new version still records a different one."""
+        texts = "\n".join((self.subscribed, self.already, self.invitation, self.village))
+        return f"{self.notice_version}-{hashlib.sha256(texts.encode()).hexdigest()[:8]}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +78,9 @@ class Library:
     def load(cls, folder: Path | str = DEFAULT_FOLDER) -> Library:
         """Read and check every file; a mistake stops start-up with one line naming the file."""
         folder = Path(folder)
-        messages = Messages(**_read(folder / MESSAGES_FILE, Messages.__dataclass_fields__))
+        shipped = {} if folder.resolve() == DEFAULT_FOLDER.resolve() else _toml(DEFAULT_FOLDER / MESSAGES_FILE)
+        messages = Messages(**_read(folder / MESSAGES_FILE, Messages.__dataclass_fields__, fallback={
+            key: shipped[key] for key in ADDED_MESSAGES if key in shipped}))
         warnings: dict[str, ScamWarning] = {}
         for path in sorted(folder.glob("*.toml")):
             if path.name.startswith("_"):
@@ -81,13 +98,17 @@ class Library:
         return self.warnings.get(warning_id or "")
 
 
-def _read(path: Path, keys) -> dict[str, str]:
+def _toml(path: Path) -> dict:
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"warnings: {path.name} is missing from {path.parent}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"warnings/{path.name}: not valid TOML: {exc}") from None
+
+
+def _read(path: Path, keys, fallback: dict | None = None) -> dict[str, str]:
+    data = {**(fallback or {}), **_toml(path)}
     out = {}
     for key in keys:
         value = data.get(key)
@@ -139,8 +160,20 @@ class Composer:
             chosen = f"{self.sender}: {chosen}"
         return khong_dau(chosen) if plain else chosen
 
+    @property
+    def notice_version(self) -> str:
+        """The notice version the confirmations and the invitation carry (``Messages.notice``)."""
+        return self.messages.notice
+
+    def invitation(self) -> str:
+        """The one invitation SMS to a number an officer added or imported (accented)."""
+        return self.messages.invitation.replace("{ten}", self.sender).replace("{so}", self.dial)
+
     def confirmation(self, name: str, village: str | None = None) -> str:
-        """One of the subscription texts (``subscribed``, ``already``, ``left``, ``never``), filled in."""
+        """One of the subscription texts (``subscribed``, ``already``, ``left``, ``never``), filled in.
+
+        ``subscribed`` and ``already`` carry the short notice (``notice_version``).
+        """
         template = getattr(self.messages, name)
         where = self.messages.village.replace("{thon}", village) if village else ""
         return template.replace("{ten}", self.sender).replace("{so}", self.dial).replace("{thon}", where)

@@ -12,11 +12,13 @@ runs whose deliveries are all decided.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 
 from sqlite_utils import Database
 
 from gateway import outbox
+from gateway.broadcasts.consent import RECEIVES
 from gateway.broadcasts.library import Composer, cost
 from gateway.storage import utcnow_iso, write_transaction
 
@@ -47,15 +49,17 @@ class RunStarter:
             (broadcast["id"], utcnow_iso(due_at), utcnow_iso(now), text, c.encoding, c.parts),
         )
         run_id = int(cur.lastrowid)
+        # Only numbers with a current consent (``consent.RECEIVES``): never one invited
+        # or imported that has not said yes.
         if broadcast["all_subscribers"]:
-            audience = "SELECT ?, id, number FROM subscribers WHERE status = 'subscribed' ORDER BY id"
+            audience = f"SELECT ?, s.id, s.number FROM subscribers s WHERE {RECEIVES} ORDER BY s.id"
             args: tuple = (run_id,)
         else:
             audience = (
                 "SELECT DISTINCT ?, s.id, s.number FROM subscribers s"
                 " JOIN subscriber_group_members m ON m.subscriber_id = s.id"
                 " JOIN broadcast_groups g ON g.group_id = m.group_id AND g.broadcast_id = ?"
-                " WHERE s.status = 'subscribed' ORDER BY s.id"
+                f" WHERE {RECEIVES} ORDER BY s.id"
             )
             args = (run_id, broadcast["id"])
         inserted = db.conn.execute(
@@ -156,11 +160,11 @@ def cancel_open(db: Database, broadcast_id: int, now: datetime) -> None:
 
 # -- the sender's side of a delivery (called inside its transaction) ----------------------------
 
-def due_deliveries(db: Database, now: datetime, limit: int) -> list[tuple[int, str, str, int, str]]:
+def due_deliveries(db: Database, now: datetime, limit: int) -> list[tuple[int, str, str, int, bool]]:
     """Pending deliveries of running broadcasts whose wait is over, oldest run first:
-    (delivery id, number, text, parts, the subscriber's status now)."""
+    (delivery id, number, text, parts, whether the subscriber still has a current consent)."""
     return db.execute(
-        "SELECT d.id, d.number, r.text, r.parts, s.status FROM broadcast_deliveries d"
+        f"SELECT d.id, d.number, r.text, r.parts, {RECEIVES} FROM broadcast_deliveries d"
         " JOIN broadcast_runs r ON r.id = d.run_id JOIN broadcasts b ON b.id = r.broadcast_id"
         " JOIN subscribers s ON s.id = d.subscriber_id"
         " WHERE d.status = 'pending' AND r.status = 'running' AND b.status = 'running'"
@@ -186,6 +190,11 @@ def handed_over_since(db: Database, number: str, since: datetime) -> int:
         " AND status IN ('queued', 'sent', 'delivered', 'unknown')",
         (number, utcnow_iso(since)),
     ).fetchone()[0]
+
+
+def forget_subscriber(db: Database, subscriber_id: int) -> int:
+    """A person's erasure: their deliveries go (the runs keep their counts). Returns how many."""
+    return db.conn.execute("DELETE FROM broadcast_deliveries WHERE subscriber_id = ?", (subscriber_id,)).rowcount
 
 
 def skip(db: Database, delivery_id: int, reason: str) -> None:
@@ -215,3 +224,47 @@ def progress(db: Database, run_id: int) -> dict[str, int]:
     total = sum(counts.values())
     done = sum(counts.get(s, 0) for s in ("sent", "delivered", "failed", "unknown", "skipped", "cancelled"))
     return {**counts, "total": total, "done": done}
+
+
+# -- retention and a person's erasure (``gateway.privacy``) ------------------------------------
+
+def numbers_before(db: Database, before: str) -> list[int]:
+    """Deliveries of runs that ended before ``before`` that still hold a number and an outbox link.
+
+    The retention purge takes the number off (the counts of each run stay for its page), so
+    the SMS they point at can go with the other old messages.
+    """
+    return [row[0] for row in db.execute(
+        "SELECT d.id FROM broadcast_deliveries d JOIN broadcast_runs r ON r.id = d.run_id"
+        " WHERE r.status != 'running' AND COALESCE(r.finished_at, r.fired_at, r.due_at) < ?"
+        " AND (d.number != '' OR d.outbox_id IS NOT NULL) ORDER BY d.id", (before,))]
+
+
+def forget_numbers(db: Database, delivery_ids: list[int]) -> int:
+    """Take the number and the outbox link off these deliveries of finished runs; how many."""
+    with write_transaction(db):
+        return db.conn.execute(
+            "UPDATE broadcast_deliveries SET number = '', outbox_id = NULL WHERE id IN (SELECT value FROM json_each(?))"
+            " AND run_id IN (SELECT id FROM broadcast_runs WHERE status != 'running')",
+            (json.dumps(sorted(delivery_ids)),)).rowcount
+
+
+def outbox_ids_in_use(db: Database, *, excluding: list[int] | None = None) -> set[int]:
+    """Outbox rows a delivery points at (deliveries in ``excluding`` aside): kept by the purge."""
+    return {row[0] for row in db.execute(
+        "SELECT outbox_id FROM broadcast_deliveries WHERE outbox_id IS NOT NULL"
+        " AND id NOT IN (SELECT value FROM json_each(?))", (json.dumps(sorted(excluding or [])),))}
+
+
+def deliveries_to(db: Database, numbers: list[str]) -> list[int]:
+    """Deliveries of finished runs to any of ``numbers`` (a person's erasure takes the number off)."""
+    return [row[0] for row in db.execute(
+        "SELECT d.id FROM broadcast_deliveries d JOIN broadcast_runs r ON r.id = d.run_id"
+        " WHERE r.status != 'running' AND d.number IN (SELECT value FROM json_each(?))",
+        (json.dumps(sorted(numbers)),))]
+
+
+def count_to(db: Database, numbers: list[str]) -> int:
+    """How many broadcast SMS went (or were to go) to any of ``numbers``."""
+    return int(db.execute("SELECT count(*) FROM broadcast_deliveries WHERE number IN (SELECT value FROM json_each(?))",
+                          (json.dumps(sorted(numbers)),)).fetchone()[0])

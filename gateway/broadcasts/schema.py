@@ -131,3 +131,87 @@ def m001_broadcasts(db: Database) -> None:
             WHERE outbox_id IS NOT NULL;
         """
     )
+
+
+@migrations()
+def m002_consent(db: Database) -> None:
+    """Consent you can show (issue 17): the ledger, one invitation per number, no default.
+
+    A subscriber receives warnings only with a current consent: ``status`` 'subscribed' and
+    ``consent_id`` naming the ledger's 'given' row it rests on. A number an officer added or
+    imported waits as 'invited' (one invitation SMS asks for DK) or, without any recorded
+    consent, as 'no_consent'. Rows the older code subscribed are judged here: a number that
+    texted DK keeps a consent (basis 'legacy_sms': its raw text was not kept then); an added
+    or imported one is 'no_consent' until it replies DK (the dashboard suggests inviting).
+    """
+    db.executescript(
+        """
+        ALTER TABLE subscribers ADD COLUMN consent_id INTEGER; -- the ledger's 'given' row in force
+
+        -- Append-only: what each number said or was asked, on what basis, with the notice
+        -- version it was sent. Only an erasure (a person's request) clears the personal
+        -- fields of its rows (number, raw text, note); nothing else changes or goes.
+        CREATE TABLE consent_ledger (
+            id INTEGER PRIMARY KEY,
+            subscriber_id INTEGER,              -- NULL once erased
+            number TEXT,                        -- E.164; NULL once erased
+            event TEXT NOT NULL,                -- given | withdrawn | invited | erased
+            basis TEXT NOT NULL,                -- sms | paper | officer | import | request | legacy_sms
+            at TEXT NOT NULL,
+            raw_text TEXT,                      -- the SMS (DK, HUY...) exactly as received
+            inbox_id INTEGER,                   -- that SMS's inbox row
+            notice_version TEXT,                -- the notice the person was sent with it
+            note TEXT,                          -- the officer's note (where the paper is kept)
+            by TEXT NOT NULL                    -- an officer's username, or 'sms'
+        );
+        CREATE INDEX consent_ledger_number ON consent_ledger(number, id);
+        CREATE INDEX consent_ledger_subscriber ON consent_ledger(subscriber_id, id);
+        CREATE TRIGGER consent_ledger_append_only BEFORE UPDATE ON consent_ledger
+        WHEN NEW.id IS NOT OLD.id OR NEW.event IS NOT OLD.event OR NEW.basis IS NOT OLD.basis
+          OR NEW.at IS NOT OLD.at OR NEW.notice_version IS NOT OLD.notice_version OR NEW.by IS NOT OLD.by
+          OR (NEW.subscriber_id IS NOT NULL AND NEW.subscriber_id IS NOT OLD.subscriber_id)
+          OR (NEW.number IS NOT NULL AND NEW.number IS NOT OLD.number)
+          OR (NEW.raw_text IS NOT NULL AND NEW.raw_text IS NOT OLD.raw_text)
+          OR (NEW.inbox_id IS NOT NULL AND NEW.inbox_id IS NOT OLD.inbox_id)
+          OR (NEW.note IS NOT NULL AND NEW.note IS NOT OLD.note)
+        BEGIN
+            SELECT RAISE(ABORT, 'consent_ledger is append-only (an erasure only clears personal fields)');
+        END;
+        CREATE TRIGGER consent_ledger_no_delete BEFORE DELETE ON consent_ledger
+        BEGIN
+            SELECT RAISE(ABORT, 'consent_ledger is append-only');
+        END;
+
+        -- One invitation SMS per number, ever: pending until the sender hands it to the
+        -- outbox (paced, in the same transaction as its outbox row, so a restart never sends
+        -- it twice), cancelled when the person answered (DK, HUY) or was removed first.
+        CREATE TABLE invitations (
+            id INTEGER PRIMARY KEY,
+            subscriber_id INTEGER REFERENCES subscribers(id) ON DELETE CASCADE,
+            number TEXT NOT NULL UNIQUE,        -- E.164: one invitation per number
+            status TEXT NOT NULL DEFAULT 'pending', -- pending | queued | cancelled
+            text TEXT NOT NULL,                 -- exactly what is sent
+            notice_version TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            created_by TEXT NOT NULL,
+            outbox_id INTEGER,                  -- the outbox row that carries it (no key: purged apart)
+            queued_at TEXT,
+            reason TEXT
+        );
+        CREATE INDEX invitations_status ON invitations(status, id);
+        CREATE INDEX invitations_queued ON invitations(queued_at) WHERE queued_at IS NOT NULL;
+
+        -- The older code's subscriptions, judged once.
+        UPDATE subscribers SET status = 'no_consent'
+            WHERE status = 'subscribed' AND source != 'sms' AND COALESCE(updated_by, '') != 'sms';
+        INSERT INTO consent_ledger (subscriber_id, number, event, basis, at, notice_version, by)
+            SELECT id, number, 'given', 'legacy_sms', COALESCE(subscribed_at, created_at), 'legacy', 'sms'
+            FROM subscribers WHERE status = 'subscribed' ORDER BY id;
+        INSERT INTO consent_ledger (subscriber_id, number, event, basis, at, notice_version, by)
+            SELECT id, number, 'withdrawn', CASE WHEN left_via = 'sms' THEN 'sms' ELSE 'officer' END,
+                   COALESCE(left_at, updated_at), 'legacy', COALESCE(updated_by, left_via, 'sms')
+            FROM subscribers WHERE status = 'left' ORDER BY id;
+        UPDATE subscribers SET consent_id = (SELECT MAX(c.id) FROM consent_ledger c
+            WHERE c.subscriber_id = subscribers.id AND c.event = 'given') WHERE status = 'subscribed';
+        """
+    )

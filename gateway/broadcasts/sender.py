@@ -11,6 +11,9 @@
   local day: a second broadcast for someone who already got one today waits until tomorrow.
 - **Never twice.** A delivery and its outbox row are written in one transaction, and a
   number that left since the run fired is skipped.
+- **Invitations** (the one SMS asking a number an officer added or imported for DK) go the
+  same way, after the recipients of broadcasts, within the same window and quiet hours, at
+  most ``broadcasts.invitations_per_hour``; each is written with its outbox row (never twice).
 
 Time: the rules use the trusted clock (``clock.py``); outbox rows carry the modem worker's
 clock (the system clock), so the two are converted with the trusted clock's offset.
@@ -24,10 +27,11 @@ from datetime import datetime, time, timedelta, tzinfo
 from sqlite_utils import Database
 
 from gateway import outbox
-from gateway.broadcasts import runs
+from gateway.broadcasts import consent, runs
 from gateway.storage import utcnow_iso, write_transaction
 
 KIND = "broadcast"
+INVITATION_KIND = "invitation"  # the one SMS that asks a number an officer added for DK
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,7 @@ class SenderSettings:
     priority: int = 10
     window_parts: int = 10
     max_parts: int = 10
+    invitations_per_hour: int = 30
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,27 +112,28 @@ class Sender:
 
     @staticmethod
     def parts_in_outbox(db: Database) -> int:
-        return outbox.unsent_parts(db, KIND)
+        return outbox.unsent_parts(db, KIND) + outbox.unsent_parts(db, INVITATION_KIND)
 
     @staticmethod
     def pending(db: Database, now: datetime) -> int:
-        """Deliveries still to go out for live broadcasts (held ones included)."""
-        return runs.pending_count(db)
+        """Deliveries still to go out for live broadcasts (held ones included), and invitations."""
+        return runs.pending_count(db) + consent.pending_count(db)
 
     def _hold(self, db: Database, until_system: datetime) -> None:
-        """Quiet hours: broadcast SMS that no modem has started wait until they end."""
+        """Quiet hours: broadcast SMS and invitations that no modem has started wait until they end."""
         with write_transaction(db):
             outbox.hold_unstarted(db, KIND, utcnow_iso(until_system))
+            outbox.hold_unstarted(db, INVITATION_KIND, utcnow_iso(until_system))
 
     def _fill(self, db: Database, now: datetime, system_now: datetime, room: int) -> int:
         day_start = next_local_midnight(now, self.s.tz) - timedelta(days=1)
         tomorrow = next_local_midnight(now, self.s.tz)
         queued = 0
         with write_transaction(db):
-            for delivery_id, number, text, parts, status in runs.due_deliveries(db, now, room + 20):
+            for delivery_id, number, text, parts, receives in runs.due_deliveries(db, now, room + 20):
                 if room <= 0:
                     break
-                if status != "subscribed":
+                if not receives:
                     runs.skip(db, delivery_id, "đã ngừng nhận / left")
                     continue
                 if runs.handed_over_since(db, number, day_start) >= self.s.per_day:
@@ -140,4 +146,23 @@ class Sender:
                 runs.handed_over(db, delivery_id, outbox_id, now)
                 room -= parts or 1
                 queued += 1
+            queued += self._invite(db, now, system_now, room)
+        return queued
+
+    def _invite(self, db: Database, now: datetime, system_now: datetime, room: int) -> int:
+        """The one invitation of numbers an officer added: after the broadcasts' recipients, in
+        what room the window leaves, at most ``invitations_per_hour`` (identical texts to numbers
+        that never wrote first are what operators lock a line for). Inside ``_fill``'s transaction."""
+        allowed = min(room, self.s.invitations_per_hour - consent.queued_since(db, now - timedelta(hours=1)))
+        queued = 0
+        for invitation_id, number, text, status in consent.due_invitations(db, max(allowed, 0)):
+            if status != "invited":
+                consent.invitation_dropped(db, invitation_id, f"không còn chờ mời ({status}) / not waiting")
+                continue
+            outbox_id = outbox.enqueue(
+                db, number, text, kind=INVITATION_KIND, now=system_now, auto=False, priority=self.s.priority,
+                max_parts=self.s.max_parts,
+            )
+            consent.invitation_queued(db, invitation_id, outbox_id, now)
+            queued += 1
         return queued

@@ -51,6 +51,7 @@ def sender_settings(config: Config) -> SenderSettings:
     return SenderSettings(
         tz=config.timezone, quiet_start=time.fromisoformat(b.quiet_start), quiet_end=time.fromisoformat(b.quiet_end),
         per_day=b.per_day, priority=b.priority, window_parts=b.window_parts, max_parts=config.sms.max_parts,
+        invitations_per_hour=b.invitations_per_hour,
     )
 
 

@@ -1,9 +1,17 @@
 """Subscribers and their groups: who gets the warnings, by village ("thôn") or any label.
 
-Three doors lead in: the villager's own SMS (``DK``), an officer's form, an import. One
-rule binds them: a number that left is kept as ``left`` and an import never brings it back.
-A villager who left by SMS comes back only by texting DK again; one an officer removed, an
-officer may add again. Functions here take a connection inside the caller's transaction.
+Three doors lead in: the villager's own SMS (``DK``), an officer's form, an import. Only
+the first is a consent; a number an officer adds or imports gets the one invitation (it
+asks for DK), a consent the officer saw on paper, or waits without one (``no_consent``).
+Warnings go only to ``subscribed`` numbers with the consent they rest on (``RECEIVES``),
+each recorded in the ledger (``gateway.broadcasts.consent``) in the same transaction.
+
+A number that left is kept as ``left`` and an import never brings it back. A villager who
+left by SMS comes back only by texting DK again; one an officer removed, an officer may add
+again. Functions here take a connection inside the caller's transaction.
+
+The API the rest of the gateway uses for a person (the privacy requests page): ``leave``
+(also named ``withdraw``: ``via="request"``) and ``erase``.
 """
 
 from __future__ import annotations
@@ -14,6 +22,7 @@ from datetime import datetime
 
 from sqlite_utils import Database
 
+from gateway.broadcasts import consent, runs
 from gateway.menus.match import TypoIndex
 from gateway.sms.text import fold
 from gateway.storage import utcnow_iso
@@ -85,13 +94,19 @@ def ensure_group(db: Database, name: str, kind: str, now: datetime) -> int:
 @dataclass
 class Change:
     """What happened to one number: ``outcome`` is added | rejoined | updated | already (DK
-    while subscribed) | left | never (left without ever subscribing) | already_left |
-    refused_left (a number that left, which an import or, if the villager left by SMS, an
-    officer may not bring back)."""
+    while subscribed) | left | never (left without ever receiving: unknown, invited or
+    without consent) | already_left | refused_left (a number that left, which an import or,
+    if the person left themselves, an officer may not bring back).
+
+    ``consent`` says what the warnings now rest on: ``given`` (a consent recorded now),
+    ``kept`` (the one in force), ``invited`` (the one invitation is on its way now),
+    ``waiting`` (invited before, no answer yet), ``already_invited`` (invited before and
+    removed since: no second invitation), ``none`` (no consent), or None (nothing changed)."""
 
     outcome: str
     subscriber_id: int | None = None
     village: str | None = None
+    consent: str | None = None
 
 
 @dataclass
@@ -105,81 +120,189 @@ class Member:
     note: str = ""
 
 
-def _row(db: Database, number: str) -> tuple[int, str, str | None] | None:
-    return db.execute("SELECT id, status, left_via FROM subscribers WHERE number = ?", (number,)).fetchone()
+@dataclass(frozen=True)
+class Basis:
+    """What an officer's number will receive warnings on (issue 17: never by default).
+
+    ``invite``: the one invitation SMS (``invitation``, carrying notice ``notice_version``)
+    asks for a DK, and nothing else comes before it. ``paper``: a consent the officer saw
+    on paper, ``note`` saying where it is kept (required). ``none``: the number waits on
+    the list without any (the dashboard suggests inviting it).
+    """
+
+    kind: str  # invite | paper | none
+    notice_version: str = ""
+    invitation: str = ""
+    note: str = ""
+
+    def problem(self) -> str | None:
+        """What is missing, in Vietnamese (for the form), or None."""
+        if self.kind not in BASIS_KINDS:
+            return "Chọn cách người này đồng ý nhận tin: gửi tin mời, hoặc đã đồng ý trên giấy."
+        if self.kind == "paper" and not self.note.strip():
+            return "Đồng ý trên giấy: ghi rõ giấy nào, lưu ở đâu."
+        if self.kind == "invite" and not self.invitation:
+            return "Chưa có nội dung tin mời."
+        return None
 
 
-def subscribe_by_sms(db: Database, number: str, village: str | None, now: datetime) -> Change:
-    """``DK [thôn]``: the villager's own request always counts, even after leaving."""
+BASIS_KINDS = ("invite", "paper", "none")
+NO_BASIS = Basis("none")
+#: The subscriber states. Only ``subscribed`` (with the consent it rests on) receives warnings.
+STATUSES = ("subscribed", "invited", "no_consent", "left")
+RECEIVES = consent.RECEIVES
+
+
+def _row(db: Database, number: str) -> tuple[int, str, str | None, int | None] | None:
+    return db.execute("SELECT id, status, left_via, consent_id FROM subscribers WHERE number = ?",
+                      (number,)).fetchone()
+
+
+def _give(db: Database, sid: int, number: str, basis: str, now: datetime, by: str, *,
+          raw_text: str | None = None, inbox_id: int | None = None, notice_version: str | None = None,
+          note: str | None = None) -> None:
+    """Record a consent and make it the one the subscription rests on (status subscribed)."""
+    consent_id = consent.record(db, "given", basis, number=number, subscriber_id=sid, now=now, by=by,
+                                raw_text=raw_text, inbox_id=inbox_id, notice_version=notice_version, note=note)
+    now_iso = utcnow_iso(now)
+    db.conn.execute(
+        "UPDATE subscribers SET subscribed_at=CASE WHEN status='subscribed' THEN subscribed_at ELSE ? END,"
+        " status='subscribed', consent_id=?, left_via=NULL, left_at=NULL, updated_at=?, updated_by=? WHERE id=?",
+        (now_iso, consent_id, now_iso, by, sid))
+    consent.cancel_invitation(db, number, "đã đồng ý / consent given")
+
+
+def subscribe_by_sms(db: Database, number: str, village: str | None, now: datetime, *,
+                     raw_text: str | None = None, inbox_id: int | None = None,
+                     notice_version: str | None = None) -> Change:
+    """``DK [thôn]``: the villager's own request always counts, even after leaving.
+
+    The ledger keeps the SMS as received and the version of the notice the confirmation
+    carries; a DK while subscribed is recorded again only when that notice changed since.
+    """
     now_iso = utcnow_iso(now)
     found = match_village(db, village) if village else None
+    request = None if found or not village else village[:60]
     row = _row(db, number)
     if row is None:
         cur = db.conn.execute(
             "INSERT INTO subscribers (number, status, source, village_request, created_at, updated_at,"
-            " updated_by, subscribed_at) VALUES (?, 'subscribed', 'sms', ?, ?, ?, 'sms', ?)",
-            (number, None if found or not village else village[:60], now_iso, now_iso, now_iso),
+            " updated_by) VALUES (?, 'no_consent', 'sms', ?, ?, ?, 'sms')",
+            (number, request, now_iso, now_iso),
         )
-        sid, outcome = int(cur.lastrowid), "added"
+        sid, status, outcome = int(cur.lastrowid), "no_consent", "added"
     else:
-        sid, status, _ = row
+        sid, status, _, _ = row
         outcome = "already" if status == "subscribed" else "rejoined"
-        db.conn.execute(
-            "UPDATE subscribers SET status='subscribed', left_via=NULL, left_at=NULL, updated_at=?,"
-            " updated_by='sms', subscribed_at=CASE WHEN status='subscribed' THEN subscribed_at ELSE ? END,"
-            " village_request=COALESCE(?, village_request) WHERE id=?",
-            (now_iso, now_iso, None if found or not village else village[:60], sid),
-        )
+        if request is not None:
+            db.conn.execute("UPDATE subscribers SET village_request=? WHERE id=?", (request, sid))
+    given = "kept"
+    current = consent.entry(db, row[3]) if row is not None and status == "subscribed" else None
+    if current is None or current.notice_version != notice_version:
+        _give(db, sid, number, "sms", now, "sms", raw_text=raw_text, inbox_id=inbox_id,
+              notice_version=notice_version)
+        given = "given"
     if found:
         _set_village(db, sid, found[0])
-    return Change(outcome, sid, found[1] if found else None)
+    return Change(outcome, sid, found[1] if found else None, given)
 
 
-def leave(db: Database, number: str, via: str, now: datetime, by: str | None = None) -> Change:
-    """``TC``/``HUY`` (via "sms") or an officer's removal (via "officer").
+LEAVE_VIA = ("sms", "officer", "request")
+
+
+def leave(db: Database, number: str, via: str, now: datetime, by: str | None = None, *,
+          raw_text: str | None = None, inbox_id: int | None = None, note: str | None = None) -> Change:
+    """Withdrawal: ``TC``/``HUY`` (via "sms"), an officer's removal ("officer"), or a person's
+    request an officer records ("request"). It stops every warning and any invitation not
+    sent yet, at once, and the ledger keeps it.
 
     A number never seen is stored as ``left`` too, so a later import cannot add it; its
-    outcome is ``never`` (it had nothing to leave: the villager is told so, not "you left").
+    outcome is ``never`` (it had nothing to leave: the villager is told so, not "you left"),
+    as for a number that was invited or waiting without a consent.
     """
+    if via not in LEAVE_VIA:
+        raise ValueError(f"leave via {via!r}")
     now_iso = utcnow_iso(now)
+    who = by or via
     row = _row(db, number)
     if row is None:
         cur = db.conn.execute(
             "INSERT INTO subscribers (number, status, source, left_via, created_at, updated_at, updated_by,"
             " left_at) VALUES (?, 'left', ?, ?, ?, ?, ?, ?)",
-            (number, via, via, now_iso, now_iso, by or via, now_iso),
+            (number, "sms" if via == "sms" else "officer", via, now_iso, now_iso, who, now_iso),
         )
-        return Change("never", int(cur.lastrowid))
-    sid, status, _ = row
-    if status == "left":
-        return Change("already_left", sid)
-    db.conn.execute(
-        "UPDATE subscribers SET status='left', left_via=?, left_at=?, updated_at=?, updated_by=? WHERE id=?",
-        (via, now_iso, now_iso, by or via, sid),
-    )
-    return Change("left", sid)
+        sid, outcome = int(cur.lastrowid), "never"
+    else:
+        sid, status, _, _ = row
+        if status == "left":
+            return Change("already_left", sid)
+        outcome = "left" if status == "subscribed" else "never"
+        db.conn.execute(
+            "UPDATE subscribers SET status='left', consent_id=NULL, left_via=?, left_at=?, updated_at=?,"
+            " updated_by=? WHERE id=?",
+            (via, now_iso, now_iso, who, sid),
+        )
+    consent.record(db, "withdrawn", via, number=number, subscriber_id=sid, now=now, by=who, raw_text=raw_text,
+                   inbox_id=inbox_id, note=note)
+    consent.cancel_invitation(db, number, "đã ngừng nhận / withdrawn")
+    return Change(outcome, sid, consent="none")
+
+
+#: What a person's request to withdraw consent calls (the privacy requests page): ``leave``
+#: with ``via="request"``, the officer who recorded it as ``by`` and the request as ``note``.
+withdraw = leave
+
+
+def erase(db: Database, number: str, now: datetime, by: str, note: str | None = None) -> bool:
+    """A person's erasure: the subscriber, their groups, their broadcast deliveries and their
+    invitation go; the ledger keeps its events without the number (``consent.erase``).
+    Returns False when the number is not held. Call inside a write transaction.
+    """
+    row = _row(db, number)
+    if row is not None:
+        runs.forget_subscriber(db, row[0])
+        db.conn.execute("DELETE FROM subscribers WHERE id = ?", (row[0],))
+    cleared = consent.erase(db, number, now, by, note)
+    return row is not None or cleared > 0
+
+
+def _apply_basis(db: Database, sid: int, number: str, basis: Basis, source: str, now: datetime,
+                 by: str) -> str:
+    """Give a number without a consent what the officer chose; returns ``Change.consent``."""
+    if basis.kind == "paper":
+        _give(db, sid, number, "paper", now, by, notice_version=basis.notice_version, note=basis.note)
+        return "given"
+    if basis.kind == "invite":
+        if consent.invite(db, sid, number, basis.invitation, basis.notice_version, basis=source, now=now, by=by):
+            db.conn.execute("UPDATE subscribers SET status='invited', updated_at=?, updated_by=? WHERE id=?",
+                            (utcnow_iso(now), by, sid))
+            return "invited"
+        return "already_invited"
+    return "none"
 
 
 def save_member(db: Database, member: Member, *, source: str, now: datetime, by: str | None = None,
-                replace_groups: bool = False) -> Change:
+                replace_groups: bool = False, basis: Basis = NO_BASIS) -> Change:
     """An officer's form (``source="officer"``) or one import row (``"import"``).
 
-    A ``left`` number: an import skips it (``refused_left``); an officer brings it back only
-    if an officer removed it. ``replace_groups``: the form sets the labels exactly; an import
-    only adds.
+    Nobody is subscribed by default: a new number, or one still without a consent, gets
+    what ``basis`` says (the one invitation, a consent on paper, or nothing: it waits as
+    ``no_consent``); a subscribed number keeps the consent it has. A ``left`` number: an
+    import skips it (``refused_left``); an officer brings it back (with a basis) only if an
+    officer removed it. ``replace_groups``: the form sets the labels exactly; an import only adds.
     """
     now_iso = utcnow_iso(now)
+    who = by or source
     row = _row(db, member.number)
     if row is None:
         cur = db.conn.execute(
-            "INSERT INTO subscribers (number, name, status, source, note, created_at, updated_at, updated_by,"
-            " subscribed_at) VALUES (?, ?, 'subscribed', ?, ?, ?, ?, ?, ?)",
-            (member.number, member.name.strip()[:80], source, member.note.strip()[:200], now_iso, now_iso,
-             by or source, now_iso),
+            "INSERT INTO subscribers (number, name, status, source, note, created_at, updated_at, updated_by)"
+            " VALUES (?, ?, 'no_consent', ?, ?, ?, ?, ?)",
+            (member.number, member.name.strip()[:80], source, member.note.strip()[:200], now_iso, now_iso, who),
         )
-        sid, outcome = int(cur.lastrowid), "added"
+        sid, status, outcome = int(cur.lastrowid), "no_consent", "added"
     else:
-        sid, status, left_via = row
+        sid, status, left_via, _ = row
         if status == "left" and (source == "import" or left_via != "officer"):
             return Change("refused_left", sid)
         outcome = "rejoined" if status == "left" else "updated"
@@ -187,15 +310,22 @@ def save_member(db: Database, member: Member, *, source: str, now: datetime, by:
             db.conn.execute(
                 "UPDATE subscribers SET name=CASE WHEN name='' THEN ? ELSE name END,"
                 " note=CASE WHEN note='' THEN ? ELSE note END, updated_at=?, updated_by=? WHERE id=?",
-                (member.name.strip()[:80], member.note.strip()[:200], now_iso, by or source, sid),
+                (member.name.strip()[:80], member.note.strip()[:200], now_iso, who, sid),
             )
         else:
             db.conn.execute(
-                "UPDATE subscribers SET name=?, note=?, status='subscribed', left_via=NULL, left_at=NULL,"
-                " subscribed_at=CASE WHEN status='left' THEN ? ELSE subscribed_at END, updated_at=?,"
-                " updated_by=? WHERE id=?",
-                (member.name.strip()[:80], member.note.strip()[:200], now_iso, now_iso, by or source, sid),
+                "UPDATE subscribers SET name=?, note=?, status=CASE WHEN status='left' THEN 'no_consent'"
+                " ELSE status END, left_via=NULL, left_at=NULL, updated_at=?, updated_by=? WHERE id=?",
+                (member.name.strip()[:80], member.note.strip()[:200], now_iso, who, sid),
             )
+            if status == "left":
+                status = "no_consent"
+    if status == "subscribed":
+        given = "kept"
+    elif status == "invited" and basis.kind != "paper":
+        given = "waiting"
+    else:
+        given = _apply_basis(db, sid, member.number, basis, source, now, who)
     village_id = ensure_group(db, member.village, "village", now) if member.village.strip() else None
     if village_id is not None or (replace_groups and not member.village.strip()):
         _set_village(db, sid, village_id)
@@ -210,7 +340,36 @@ def save_member(db: Database, member: Member, *, source: str, now: datetime, by:
         "INSERT OR IGNORE INTO subscriber_group_members (subscriber_id, group_id) VALUES (?, ?)",
         [(sid, gid) for gid in label_ids],
     )
-    return Change(outcome, sid)
+    return Change(outcome, sid, consent=given)
+
+
+def give_basis(db: Database, subscriber_id: int, basis: Basis, now: datetime, by: str) -> str | None:
+    """An officer acts on one subscriber without a consent (the subscriber's page): the one
+    invitation, or a consent seen on paper. Returns ``Change.consent``, None when the number
+    is subscribed already or left by its own word."""
+    row = db.execute("SELECT number, status, left_via FROM subscribers WHERE id = ?", (subscriber_id,)).fetchone()
+    if row is None or row[1] == "subscribed" or (row[1] == "left" and row[2] != "officer"):
+        return None
+    return _apply_basis(db, subscriber_id, row[0], basis, "officer", now, by)
+
+
+def invite_all(db: Database, basis: Basis, now: datetime, by: str, limit: int = 100_000) -> int:
+    """Invite every number waiting without a consent that was never invited (the dashboard's
+    suggestion). The invitations go out paced (the broadcast sender); returns how many."""
+    ids = db.execute(
+        "SELECT id FROM subscribers WHERE status = 'no_consent' AND number NOT IN (SELECT number FROM invitations)"
+        " ORDER BY id LIMIT ?", (limit,)).fetchall()
+    invited = 0
+    for (sid,) in ids:
+        invited += give_basis(db, sid, basis, now, by) == "invited"
+    return invited
+
+
+def invitable_count(db: Database) -> int:
+    """Numbers waiting without a consent that may still get their one invitation."""
+    return db.execute(
+        "SELECT COUNT(*) FROM subscribers WHERE status = 'no_consent'"
+        " AND number NOT IN (SELECT number FROM invitations)").fetchone()[0]
 
 
 def _set_village(db: Database, subscriber_id: int, group_id: int | None) -> None:
@@ -228,15 +387,15 @@ def _set_village(db: Database, subscriber_id: int, group_id: int | None) -> None
 
 
 def audience_size(db: Database, group_ids: list[int], everyone: bool) -> int:
-    """How many subscribed numbers a broadcast to these groups (or everyone) reaches now."""
+    """How many numbers with a current consent a broadcast to these groups (or everyone) reaches now."""
     if everyone:
-        return db.execute("SELECT COUNT(*) FROM subscribers WHERE status='subscribed'").fetchone()[0]
+        return db.execute(f"SELECT COUNT(*) FROM subscribers s WHERE {RECEIVES}").fetchone()[0]
     if not group_ids:
         return 0
     marks = ",".join("?" * len(group_ids))
     return db.execute(
         "SELECT COUNT(DISTINCT s.id) FROM subscribers s JOIN subscriber_group_members m ON m.subscriber_id = s.id"
-        f" WHERE s.status='subscribed' AND m.group_id IN ({marks})",
+        f" WHERE {RECEIVES} AND m.group_id IN ({marks})",
         group_ids,
     ).fetchone()[0]
 

@@ -1,9 +1,13 @@
 """Subscribing and leaving by SMS: ``DK`` / ``DK <thôn>`` in, ``TC`` / ``HUY`` / ``STOP`` out.
 
 The keywords follow the Vietnamese anti-spam conventions (Decree 91/2020: a message that
-advertises must say how to refuse it, and "TC"/"HUY"/"STOP" are what people text). Each
-request gets one confirmation; after leaving, nothing more is sent, not even a second
-confirmation when "TC" comes again. "HUY" from a number that never subscribed gets its own
+advertises must say how to refuse it, and "TC"/"HUY"/"STOP" are what people text), matched in
+any spelling the phones give (``menus.match.key``: accents, case, full-width letters, zero-width
+characters). A DK is a consent: the ledger keeps the SMS as received and the version of the
+short notice its confirmation carries (what the messages are, that HUY stops them); a HUY
+stops everything at once, the ledger keeps the withdrawal. Each request gets one
+confirmation; after leaving, nothing more is sent, not even a second confirmation when "TC"
+comes again. "HUY" from a number that never subscribed (or was only invited) gets its own
 short answer (it had nothing to leave). ``DK <thôn>`` puts the number in that village's group
 when the name matches a known village (``subscribers.match_village``: accents, case and one
 typo aside); otherwise the name waits for an officer on the subscribers page.
@@ -81,7 +85,7 @@ class SubscriptionHandler:
             return None
         action, village = found
         if action == "leave":
-            change = subscribers.leave(db, number.value, "sms", now)
+            change = subscribers.leave(db, number.value, "sms", now, raw_text=text, inbox_id=inbox_id)
             if change.outcome == "already_left":
                 return HandlerReply(None, kind="subscription", handler="unsubscribe (already left)")
             if change.outcome == "never":
@@ -92,7 +96,8 @@ class SubscriptionHandler:
         if village and subscribers.match_village(db, village) is None and (
                 self._menu_understands(text, now) or self._menu_understands(village, now)):
             return None  # "ĐĂNG KÝ XE", "ĐĂNG KÝ THƯỜNG TRÚ": a question for the menu, not a village
-        change = subscribers.subscribe_by_sms(db, number.value, village, now)
+        change = subscribers.subscribe_by_sms(db, number.value, village, now, raw_text=text, inbox_id=inbox_id,
+                                              notice_version=self.composer.notice_version)
         name = "already" if change.outcome == "already" else "subscribed"
         return HandlerReply(self.composer.confirmation(name, change.village), kind="subscription",
                             handler="subscribe")

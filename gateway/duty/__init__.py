@@ -145,6 +145,12 @@ def remove(db: Database, entry_id: int) -> DutyEntry:
     return entry
 
 
+def by_number(db: Database, number: str) -> DutyEntry | None:
+    """The roster entry of one number (E.164), or None (a person's request: what is held)."""
+    row = db.execute(f"SELECT {_COLUMNS} FROM duty_roster WHERE number = ?", (number,)).fetchone()
+    return _entry(row) if row else None
+
+
 def by_zalo_user(db: Database) -> dict[str, DutyEntry]:
     """Roster entries tied to a Zalo officer, by their Zalo user_id (paused ones too)."""
     cursor = db.execute(f"SELECT {_COLUMNS} FROM duty_roster WHERE zalo_user_id IS NOT NULL")

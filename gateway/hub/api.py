@@ -4,7 +4,8 @@
 Each gateway has its own token (``hub.gateways``: id → token). A request without a token, or
 with one the hub does not know, is answered 401 and counted per address (``hub_refusals``:
 one row per address, so a flood cannot push real events out); tokens are compared in
-constant time. A gateway may only push tips whose uid starts with its own id. Every item is
+constant time. A gateway may only push tips whose uid starts with its own id and whose
+reference carries it (``CL-0042`` from ``cl``), and a name it sends is never believed. Every item is
 checked on its own (``store._check``) and a bad one is listed in ``rejected`` with a reason;
 a bad request as a whole is a 4xx with a JSON ``error``, never a 500.
 """
@@ -88,8 +89,8 @@ def receive_tips() -> Any:
     assert gateway_id is not None and body is not None
     db = frame_services().db.get()
     now = frame_services().clock.now()
-    result = store.store_batch(db, gateway_id, body["tips"], source="online", now=now,
-                               gateway_name=body.get("gateway_name"))
+    # A "gateway_name" in the body is ignored: the hub names a gateway from its own config.
+    result = store.store_batch(db, gateway_id, body["tips"], source="online", now=now)
     if result.new or result.rejected:
         store.log_event(db, "batch", now, gateway_id=gateway_id, remote=_remote(),
                         detail=f"{result.new} tin mới, {len(result.accepted) - result.new} tin đã có, "

@@ -114,8 +114,7 @@ def import_file(db, config: Config, path: str | Path, now) -> tuple[str, int, in
     digest = hashlib.sha256(raw).hexdigest()
     if store.imported_before(db, digest):
         return "already", len(payload["tips"]), 0, []
-    result = store.store_batch(db, gateway_id, payload["tips"], source="file", now=now,
-                               gateway_name=payload.get("gateway_name"))
+    result = store.store_batch(db, gateway_id, payload["tips"], source="file", now=now)  # no name believed
     store.note_import(db, digest, gateway_id, str(path), len(payload["tips"]), result.new, now)
     if isinstance(payload.get("heartbeat"), dict):  # the post's state when the file was written
         try:

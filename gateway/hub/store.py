@@ -26,7 +26,6 @@ from gateway.tips import UPSTREAM_TEXT_MAX
 STATUSES = ("new", "handling", "closed")
 MAX_TEXT = UPSTREAM_TEXT_MAX  # one limit, shared with the gateways (they cut a longer tip with a marker)
 MAX_SHORT = 64
-MAX_NAME = 120
 MAX_TIMESTAMP = 40
 UID_TAIL = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 EARLIEST = datetime(2020, 1, 1, tzinfo=UTC)  # no commune had a TinBao gateway before
@@ -113,6 +112,10 @@ def _check(item: Any, gateway_id: str, now: datetime) -> tuple[dict[str, Any] | 
         return None, "reference missing"
     if len(reference) > MAX_SHORT or not valid_unicode(reference):
         return None, f"reference must be text of at most {MAX_SHORT} characters"
+    if not reference.upper().startswith(f"{gateway_id.upper()}-"):
+        # A reference names its gateway (CL-0042 is Cốc Lầu's): another gateway's would pass a
+        # tip off as Cốc Lầu's on the hub's pages.
+        return None, f"reference must start with {gateway_id.upper()}- (the pushing gateway's own id)"
     received_at, problem = received_moment(item.get("received_at"), now)
     if problem:
         return None, problem
@@ -148,12 +151,13 @@ def _held(db: Database, uids: list[str]) -> dict[str, str]:
     return held
 
 
-def store_batch(db: Database, gateway_id: str, items: Iterable[Any], *, source: str, now: datetime,
-                gateway_name: Any = None) -> BatchResult:
+def store_batch(db: Database, gateway_id: str, items: Iterable[Any], *, source: str, now: datetime) -> BatchResult:
     """Store each new tip once; answer every uid the hub now holds (new or already held).
 
     Each item is checked on its own (``_check``): a bad one is listed in ``rejected`` with
     its reason and never stops the others. A held tip pushed again brings its commune status.
+    The gateway is known by the id its token belongs to, never by a name it sends (DESIGN.md:
+    the hub names each gateway from its own config), and its tips' references carry that id.
     """
     accepted: list[str] = []
     rejected: list[dict[str, str]] = []
@@ -166,7 +170,6 @@ def store_batch(db: Database, gateway_id: str, items: Iterable[Any], *, source: 
         else:
             clean_items.append(clean)
     now_iso = utcnow_iso(now)
-    name = clean_text(gateway_name.strip()[:MAX_NAME]) or None if isinstance(gateway_name, str) else None
     with write_transaction(db):
         held = _held(db, [c["uid"] for c in clean_items])
         fresh: dict[str, tuple] = {}
@@ -177,7 +180,7 @@ def store_batch(db: Database, gateway_id: str, items: Iterable[Any], *, source: 
             known = held.get(c["uid"]) or (fresh[c["uid"]][10] if c["uid"] in fresh else None)
             if known is None:
                 fresh[c["uid"]] = (
-                    c["uid"], gateway_id, name, c["reference"], c["received_at"], c["text"],
+                    c["uid"], gateway_id, None, c["reference"], c["received_at"], c["text"],
                     fold(f"{c['reference']} {c['text']}"), c["tipster_masked"], c["tipster"], source, mark, now_iso,
                     c["status"], now_iso if c["status"] else None, c["text_chars"],
                 )

@@ -32,6 +32,7 @@ from datetime import datetime, timedelta, timezone, tzinfo
 
 from gateway.modem.cclk import parse_clock
 from gateway.modem.types import ModemStatus, StoredPdu
+from gateway.sms.pdu import for_log as pdu_for_log
 
 log = logging.getLogger(__name__)
 
@@ -152,8 +153,8 @@ def parse_listing(lines: list[str], memory: str, *, single_slot: str | None = No
             continue
         if pending is not None and (pdu_fits(line, pending[2]) or not is_notification(line)):
             if not pdu_fits(line, pending[2]):
-                log.warning("slot %s holds %r, not a PDU of %s octets: kept as undecodable",
-                            pending[0], line[:40], pending[2])
+                log.warning("slot %s holds %s, not a PDU of %s octets: kept as undecodable",
+                            pending[0], pdu_for_log(line), pending[2])
             result.messages.append(StoredPdu(pending[0], pending[1], line))
             pending = None
             continue
@@ -163,7 +164,7 @@ def parse_listing(lines: list[str], memory: str, *, single_slot: str | None = No
         elif CDS_RE.match(line):
             cds_next = True
         elif line not in ("OK",):
-            log.debug("line inside a listing taken for a notification: %r", line)
+            log.debug("line inside a listing taken for a notification: %s", pdu_for_log(line))
     if pending is not None:
         result.headers_without_pdu.append(pending[0])
     if result.headers_without_pdu:

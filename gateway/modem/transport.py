@@ -51,6 +51,7 @@ from gateway.modem.at_parse import CDS_RE, HEX_RE, NOTIFY_RE, Listing, parse_lis
 from gateway.modem.profiles import ModemProfile
 from gateway.modem.types import ModemStatus, StoredPdu
 from gateway.sim import lines as sim_lines
+from gateway.sms.pdu import for_log as pdu_for_log
 
 log = logging.getLogger(__name__)
 
@@ -173,7 +174,7 @@ class _Modem(GsmModem, _Comms):
                 if HEX_RE.match(line):
                     self._tinbao_notify("CDS", line)
                     continue
-                log.warning("+CDS without its PDU (next line %r): report lost", line)
+                log.warning("+CDS without its PDU (next line %s): report lost", pdu_for_log(line))
             match = NOTIFY_RE.match(line)
             if match:
                 self._tinbao_notify(match.group(1), f"{match.group(2)}:{match.group(3)}")
@@ -182,7 +183,7 @@ class _Modem(GsmModem, _Comms):
             elif CDS_RE.match(line):
                 self._cds_pending = True  # the PDU may come in the same burst or the next
             elif line:
-                log.debug("unhandled modem notification: %s", line)
+                log.debug("unhandled modem notification: %s", pdu_for_log(line))
 
 
 class ModemTransport:

@@ -568,3 +568,22 @@ def _read_udh(udh: bytes) -> dict:
         if 1 <= candidate[2] <= candidate[1]:
             concat = candidate
     return dict(udh=udh, concat=concat, ports=ports)
+
+
+_LOG_HEX = re.compile(r"[0-9A-Fa-f]{12,}")
+_LOG_DIGITS = re.compile(r"\d{5,}")
+LOG_CHARS = 80
+
+
+def for_log(line: str) -> str:
+    """A line from the modem as a log may show it: never a number inside it.
+
+    A PDU holds the sender's number in swapped BCD (``0912345678`` is ``9021436587``), so a
+    run of hex is shown only by its size (``<hex: 48 octets>``), never its digits; any other
+    long run of digits (text mode, a garbled line) keeps only its last two. The rest, cut to
+    ``LOG_CHARS``, is shown as ``repr`` would (control characters visible). DESIGN.md rule 6:
+    numbers are masked wherever a full number is not needed, the logs included.
+    """
+    shown = _LOG_HEX.sub(lambda m: f"<hex: {len(m.group()) // 2} octets>", line)
+    shown = _LOG_DIGITS.sub(lambda m: "*" * (len(m.group()) - 2) + m.group()[-2:], shown)
+    return repr(shown[:LOG_CHARS] + ("…" if len(shown) > LOG_CHARS else ""))

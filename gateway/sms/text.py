@@ -49,8 +49,15 @@ def nfc(s: str) -> str:
 def fold(s: str) -> str:
     """Key for keyword matching: no diacritics, đ -> d, lower case, single spaces, stripped.
 
-    ``fold("Đăng  ký ") == fold("dang ky") == fold("DANG KY") == "dang ky"``.
+    ``fold("Đăng  ký ") == fold("dang ky") == fold("DANG KY") == "dang ky"``. Compatibility
+    forms count as their plain letters (NFKC: the full-width ``ＨＵＹ`` some keyboards give is
+    ``huy``) and format characters (Unicode category Cf: a zero-width space in ``S\u200bTOP``,
+    a joiner, a direction mark) are dropped, so an opt-out in any spelling is understood. This
+    is the one place keywords are normalised (``menus.match.key`` calls it); the text itself
+    is stored as received.
     """
+    if not s.isascii():
+        s = "".join(ch for ch in unicodedata.normalize("NFKC", s) if ch.isascii() or unicodedata.category(ch) != "Cf")
     stripped = unicodedata.normalize("NFD", s).translate(_FOLD_TABLE)
     return _SPACES.sub(" ", unicodedata.normalize("NFC", stripped).lower()).strip()
 

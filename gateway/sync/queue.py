@@ -9,7 +9,8 @@ Rows are taken in the order tips were received.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import json
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -254,3 +255,34 @@ def dead_count(db: Database) -> int:
 def rows_of_tip(db: Database, tip_id: int) -> list[dict]:
     """Where one tip stands with each destination, one row per destination."""
     return list(db.query("SELECT * FROM sync_queue WHERE tip_id = ? ORDER BY destination", [tip_id]))
+
+
+def acknowledged(db: Database, tip_ids: Collection[int], *, required: Collection[str],
+                 before: str) -> set[int]:
+    """Those of ``tip_ids`` every destination has acknowledged (rule 3), each before ``before``,
+    with a row for each ``required`` destination (the hub, when one is set).
+
+    A tip with a row still waiting, failed or dead is not: the retention purge never touches
+    a tip the receivers have not taken.
+    """
+    rows: dict[int, list[tuple[str, str, str | None]]] = {}
+    for tip_id, destination, status, acked_at in db.execute(
+        "SELECT tip_id, destination, status, acked_at FROM sync_queue"
+        " WHERE tip_id IN (SELECT value FROM json_each(?))", (json.dumps(sorted(tip_ids)),)
+    ):
+        rows.setdefault(tip_id, []).append((destination, status, acked_at))
+    done = set()
+    for tip_id in tip_ids:
+        found = rows.get(tip_id, [])
+        if not set(required) <= {destination for destination, _, _ in found}:
+            continue
+        if all(status == "done" and (acked_at or "") < before for _, status, acked_at in found):
+            done.add(tip_id)
+    return done
+
+
+def unacknowledged_tips(db: Database, tip_ids: Collection[int]) -> set[int]:
+    """Those of ``tip_ids`` with a row some destination has not acknowledged yet."""
+    return {row[0] for row in db.execute(
+        "SELECT DISTINCT tip_id FROM sync_queue WHERE status != 'done' AND tip_id IN (SELECT value FROM json_each(?))",
+        (json.dumps(sorted(tip_ids)),))}

@@ -10,13 +10,15 @@ the list's filters and search in ``search``, the tip's history, notes and replie
 
 from __future__ import annotations
 
+import json
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlite_utils import Database
 
-from gateway.storage import utcnow_iso
+from gateway.storage import utcnow_iso, write_transaction
 
 STATUSES = ("new", "handling", "closed")
 #: A tip filed from a message without the tip keyword waits for an officer (``confirmation``):
@@ -89,6 +91,96 @@ def assign(db: Database, tip_id: int, username: str | None, *, now: datetime) ->
 def set_village(db: Database, tip_id: int, village: str | None) -> None:
     """Write down which village (thôn) a tip is about; the caller writes the history."""
     db.execute("UPDATE tips SET village = ? WHERE id = ?", (village, tip_id))
+
+
+HOLD_REASON_MAX_CHARS = 500
+
+
+def hold(db: Database, tip_id: int, reason: str, *, by: str, now: datetime) -> None:
+    """An officer keeps a tip out of the retention purge and a person's erasure (an investigation
+    needs it): the reason is required and shown wherever the purge or an erasure skips it. The
+    caller writes the history and the audit entry in the same transaction."""
+    reason = " ".join((reason or "").split())
+    if not reason:
+        raise ValueError("a hold needs a reason")
+    db.execute("UPDATE tips SET hold_reason = ?, held_at = ?, held_by = ? WHERE id = ?",
+               (reason[:HOLD_REASON_MAX_CHARS], utcnow_iso(now), by, tip_id))
+
+
+def release_hold(db: Database, tip_id: int) -> None:
+    """The hold is lifted: the retention rules apply to the tip again (the caller writes history and audit)."""
+    db.execute("UPDATE tips SET hold_reason = NULL, held_at = NULL, held_by = NULL WHERE id = ?", (tip_id,))
+
+
+# -- retention and a person's erasure (``gateway.privacy`` decides, this package writes) --------
+
+def _ids(ids: Collection[int]) -> str:
+    return json.dumps(sorted(int(i) for i in ids))
+
+
+def inbox_ids(db: Database) -> set[int]:
+    """The inbound message each tip was made from (kept while the tip keeps its number)."""
+    return {row[0] for row in db.execute("SELECT inbox_id FROM tips WHERE inbox_id IS NOT NULL")}
+
+
+def closed_before(db: Database, before: str, *, unset: str, held: bool = False) -> list[dict[str, Any]]:
+    """Closed tips not on hold (``held``: on hold), closed before ``before``, whose ``unset``
+    column (``number_detached_at`` or ``text_purged_at``) is still empty: what the retention
+    rules may reach, before the sync queue has its say. (id, reference, confirmation, inbox_id)."""
+    if unset not in ("number_detached_at", "text_purged_at"):
+        raise ValueError(unset)
+    hold = "IS NOT NULL" if held else "IS NULL"
+    return list(db.query(
+        f"SELECT id, reference, confirmation, inbox_id FROM tips WHERE status = 'closed' AND hold_reason {hold}"
+        f" AND {unset} IS NULL AND status_changed_at < ? ORDER BY id", [before]))
+
+
+def detach_numbers(db: Database, tip_ids: Collection[int], now: datetime, *,
+                   closed_only: bool = True) -> list[tuple[int, int | None]]:
+    """Remove the tipster's number from these tips; the tip, its text and history stay.
+
+    Never a tip on hold; with ``closed_only`` (the purge) only closed ones, a person's
+    erasure takes open ones too. The tip lets go of its inbound message (``inbox_id``), which
+    holds the number: returns (tip id, that message's id) of each tip done, for the caller to
+    delete the message and take the number off the replies.
+    """
+    closed = " AND status = 'closed'" if closed_only else ""
+    with write_transaction(db):
+        done = [(row[0], row[1]) for row in db.execute(
+            f"SELECT id, inbox_id FROM tips WHERE id IN (SELECT value FROM json_each(?)) AND hold_reason IS NULL"
+            f" AND (tipster != '' OR inbox_id IS NOT NULL){closed}", (_ids(tip_ids),))]
+        db.conn.execute(
+            "UPDATE tips SET tipster = '', inbox_id = NULL, number_detached_at = COALESCE(number_detached_at, ?)"
+            " WHERE id IN (SELECT value FROM json_each(?))", (utcnow_iso(now), _ids(tip_id for tip_id, _ in done)))
+    return done
+
+
+def purge_texts(db: Database, tip_ids: Collection[int], now: datetime) -> list[tuple[int, int | None]]:
+    """Remove the text (and the number) of these closed tips not on hold; the row stays, so its
+    reference and uid are never given to another tip. The search index follows (its trigger).
+    Returns (tip id, its inbound message's id) of each tip done, as ``detach_numbers``."""
+    stamp = utcnow_iso(now)
+    with write_transaction(db):
+        done = [(row[0], row[1]) for row in db.execute(
+            "SELECT id, inbox_id FROM tips WHERE id IN (SELECT value FROM json_each(?)) AND hold_reason IS NULL"
+            " AND status = 'closed' AND text_purged_at IS NULL", (_ids(tip_ids),))]
+        db.conn.execute(
+            "UPDATE tips SET text = '', tipster = '', inbox_id = NULL, text_purged_at = ?,"
+            " number_detached_at = COALESCE(number_detached_at, ?) WHERE id IN (SELECT value FROM json_each(?))",
+            (stamp, stamp, _ids(tip_id for tip_id, _ in done)))
+    return done
+
+
+def optimize_search(db: Database) -> None:
+    """Merge the search index into one segment, so words of removed texts leave it at once
+    (FTS5 otherwise keeps them, marked deleted, in older segments until a later merge)."""
+    db.execute("INSERT INTO tips_fts(tips_fts) VALUES ('optimize')")
+
+
+def of_numbers(db: Database, numbers: Collection[str]) -> list[dict[str, Any]]:
+    """Every tip any of ``numbers`` sent, whole, oldest first (a person's request)."""
+    return list(db.query("SELECT * FROM tips WHERE tipster IN (SELECT value FROM json_each(?)) ORDER BY id",
+                         [json.dumps(sorted(numbers))]))
 
 
 def forget_tipster(db: Database, number: str) -> None:

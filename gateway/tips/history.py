@@ -7,13 +7,15 @@ transaction as the change itself (``gateway.web.tip_actions``).
 
 from __future__ import annotations
 
+import json
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
 from sqlite_utils import Database
 
 from gateway import outbox
-from gateway.storage import utcnow_iso
+from gateway.storage import utcnow_iso, write_transaction
 
 
 def record(db: Database, tip_id: int, now: datetime, by: str, action: str,
@@ -72,3 +74,37 @@ def replies(db: Database, tip_id: int) -> list[dict[str, Any]]:
                "delivered_at")
     return [{"at": row["at"], "by": row["by"], **{c: messages[row["outbox_id"]][c] for c in columns}}
             for row in sent if row["outbox_id"] in messages]
+
+
+# -- retention and a person's erasure ------------------------------------------------------------
+
+def _ids(ids: Collection[int]) -> str:
+    return json.dumps(sorted(int(i) for i in ids))
+
+
+def reply_outbox_ids(db: Database, tip_ids: Collection[int] | None = None) -> set[int]:
+    """The outbox rows officers' replies on these tips went out as (every tip's: ``None``)."""
+    if tip_ids is None:
+        return {row[0] for row in db.execute("SELECT outbox_id FROM tip_history WHERE outbox_id IS NOT NULL")}
+    return {row[0] for row in db.execute(
+        "SELECT outbox_id FROM tip_history WHERE outbox_id IS NOT NULL AND tip_id IN (SELECT value FROM json_each(?))",
+        (_ids(tip_ids),))}
+
+
+def unlink_outbox(db: Database, outbox_ids: Collection[int]) -> None:
+    """The history keeps that a reply was sent, not the message itself (its text is being removed)."""
+    db.execute("UPDATE tip_history SET outbox_id = NULL WHERE outbox_id IN (SELECT value FROM json_each(?))",
+               (_ids(outbox_ids),))
+
+
+def forget_notes(db: Database, tip_ids: Collection[int]) -> int:
+    """Delete the officers' notes on these tips (their text goes with the tip's); how many."""
+    with write_transaction(db):
+        return db.conn.execute("DELETE FROM tip_notes WHERE tip_id IN (SELECT value FROM json_each(?))",
+                               (_ids(tip_ids),)).rowcount
+
+
+def notes_count(db: Database, tip_ids: Collection[int]) -> int:
+    """How many notes these tips have (what a purge of their texts removes)."""
+    return int(db.execute("SELECT count(*) FROM tip_notes WHERE tip_id IN (SELECT value FROM json_each(?))",
+                          (_ids(tip_ids),)).fetchone()[0])

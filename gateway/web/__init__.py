@@ -44,6 +44,7 @@ AREA_MODULES: tuple[str, ...] = (
     "gateway.web.sim",
     "gateway.web.setup_files",
     "gateway.web.metrics",
+    "gateway.web.data_requests",
 )
 
 

@@ -21,10 +21,11 @@ from flask_login import current_user
 
 from gateway import phone, state
 from gateway.accounts import audit
-from gateway.broadcasts import control, importing, queries, subscribers
+from gateway.broadcasts import consent, control, importing, queries, subscribers
 from gateway.broadcasts.control import BroadcastError, Draft
 from gateway.broadcasts.library import Composer, Library, preview
 from gateway.clock import STATE_KEY as CLOCK_STATE_KEY
+from gateway.sms.text import khong_dau as strip_diacritics
 from gateway.storage import write_transaction
 from gateway.web import params, sim_words
 from gateway.web.auth import client_ip, record_request, role_required
@@ -43,7 +44,16 @@ STATUS = {
     "paused": (_l("Tạm dừng"), "wait"), "done": (_l("Đã xong"), "ok"), "cancelled": (_l("Đã hủy"), "bad"),
     "missed": (_l("Bị lỡ (cổng tắt)"), "bad"),
 }
-SUBSCRIBER_STATUS = {"subscribed": (_l("Đang nhận"), "ok"), "left": (_l("Đã ngừng nhận"), "bad")}
+SUBSCRIBER_STATUS = {"subscribed": (_l("Đang nhận"), "ok"), "left": (_l("Đã ngừng nhận"), "bad"),
+                     "invited": (_l("Đã mời, chờ nhắn DK"), "wait"),
+                     "no_consent": (_l("Chưa có đồng ý"), "wait")}
+LIST_STATUSES = ("subscribed", "invited", "no_consent", "left", "all")
+CONSENT_EVENTS = {"given": _l("Đồng ý"), "withdrawn": _l("Ngừng nhận"), "invited": _l("Mời"),
+                  "erased": _l("Xóa theo yêu cầu")}
+CONSENT_BASES = {"sms": _l("người dân tự nhắn"), "paper": _l("đồng ý trên giấy"), "officer": _l("cán bộ"),
+                 "import": _l("nhập từ tệp"), "request": _l("yêu cầu của người dân"),
+                 "legacy_sms": _l("tự nhắn DK (trước khi có sổ đồng ý)")}
+INVITATION_STATUS = {"pending": _l("chờ gửi"), "queued": _l("đã gửi"), "cancelled": _l("không gửi")}
 SOURCES = {"sms": _l("Tự nhắn DK"), "officer": _l("Cán bộ thêm"), "import": _l("Nhập từ tệp")}
 
 
@@ -250,12 +260,7 @@ def _draft_from_form(form: Any) -> Draft:
     library = _library()
     warning = library.get(form.get("warning_id"))
     body = (form.get("body") or "").strip()
-    run_at = None
-    if form.get("run_at"):
-        try:
-            run_at = datetime.fromisoformat(form["run_at"]).replace(tzinfo=tz).astimezone(UTC)
-        except ValueError:
-            run_at = None
+    run_at = _moment(form.get("run_at") or "", tz)
 
     def number(name: str) -> int | None:
         value = (form.get(name) or "").strip()
@@ -275,6 +280,19 @@ def _draft_from_form(form: Any) -> Draft:
         day_of_month=number("day_of_month"),
         time_of_day=(form.get("time_of_day") or "").strip() or None,
     )
+
+
+def _moment(text: str, tz: Any) -> datetime | None:
+    """A ``datetime-local`` value as an aware UTC moment; None (the draft then says "choose a
+    day and time") for anything else, a day outside 1900–2999 too (``0001-01-01T00:00`` has no
+    moment in UTC)."""
+    try:
+        local = datetime.fromisoformat(text.strip())
+    except ValueError:
+        return None
+    if not params.FIRST_YEAR <= local.year <= params.LAST_YEAR:
+        return None
+    return local.replace(tzinfo=tz).astimezone(UTC)
 
 
 def _same(body: str, library_text: str) -> bool:
@@ -378,6 +396,30 @@ def preview_json() -> Any:
 
 # -- subscribers ----------------------------------------------------------------------------------
 
+def _basis(form: Any) -> subscribers.Basis:
+    """What an officer's form says a number's warnings will rest on (``consent``: invite | paper)."""
+    composer = _composer()
+    text = composer.invitation()
+    if "subscription" in current_config().sms.khong_dau:
+        text = strip_diacritics(text)
+    return subscribers.Basis(form.get("consent") or "", composer.notice_version, text,
+                             (form.get("consent_note") or "").strip()[:300])
+
+
+def _consent_flash(change: subscribers.Change, masked: str) -> None:
+    """Say what the number's warnings rest on after an officer's action."""
+    if change.consent == "invited":
+        flash(_("%(n)s sẽ nhận một tin mời nhắn DK (gửi dần, ngoài giờ yên lặng). Chỉ khi họ nhắn DK mới nhận"
+                " cảnh báo.", n=masked), "info")
+    elif change.consent == "given":
+        flash(_("Đã ghi nhận %(n)s đồng ý trên giấy: từ nay nhận cảnh báo.", n=masked), "info")
+    elif change.consent == "already_invited":
+        flash(_("%(n)s đã được mời một lần, không mời lại. Chỉ khi họ nhắn DK (hoặc đồng ý trên giấy) mới"
+                " nhận cảnh báo.", n=masked), "error")
+    elif change.consent == "none":
+        flash(_("%(n)s chưa đồng ý nhận tin: chưa nhận cảnh báo nào.", n=masked), "info")
+
+
 def _subscriber_view(row: dict[str, Any]) -> dict[str, Any]:
     tz = current_config().timezone
     return {**row, "masked": mask(row["number"]), "state": _status(SUBSCRIBER_STATUS, row["status"]),
@@ -390,7 +432,7 @@ def subscriber_list() -> Any:
     db = _db()
     group = request.args.get("group", "")
     status = request.args.get("status", "subscribed")
-    status = status if status in ("subscribed", "left", "all") else "subscribed"
+    status = status if status in LIST_STATUSES else "subscribed"
     q = (request.args.get("q") or "").strip()[:60]
     page = params.page_arg(request.args)
     name, number, number_note = _subscriber_search(q)
@@ -407,7 +449,8 @@ def subscriber_list() -> Any:
                                                                                 "q": q},
                            page=page, pages=max(1, -(-total // queries.PAGE)), report=None,
                            unmatched=subscribers.unmatched_villages(db, limit=20),
-                           number_note=number_note)
+                           number_note=number_note, invitable=subscribers.invitable_count(db),
+                           invitation_text=_basis({}).invitation)
 
 
 @bp.post("/subscribers/villages")
@@ -419,11 +462,9 @@ def assign_village() -> Any:
     db = _db()
     with write_transaction(db):
         if choice == "new":
-            group_id = subscribers.ensure_group(db, name, "village", _now())
-        elif choice.isdigit():
-            group_id = int(choice)
-        else:
-            group_id = None
+            group_id = subscribers.ensure_group(db, name, "village", _now()) if subscribers.group_key(name) else None
+        else:  # a village's id: "²" or a number past SQLite's integers is a 400, not a crash
+            group_id = params.int_arg(request.form, "village")
         placed = 0
         if group_id:
             placed = subscribers.assign_village_request(db, name, group_id, _now(), current_user.username)
@@ -472,21 +513,54 @@ def _member_from_form(form: Any) -> tuple[subscribers.Member | None, str | None]
 @role_required("officer")
 def add_subscriber() -> Any:
     member, problem = _member_from_form(request.form)
+    basis = _basis(request.form)
+    problem = problem or _basis_problem(basis)
     if problem:
         flash(problem, "error")
         return redirect(url_for("broadcasts.subscriber_list"), code=303)
     db = _db()
     with write_transaction(db):
-        change = subscribers.save_member(db, member, source="officer", now=_now(), by=current_user.username)
+        change = subscribers.save_member(db, member, source="officer", now=_now(), by=current_user.username,
+                                         basis=basis)
         if change.outcome != "refused_left":
-            _audit(db, "subscriber.add", mask(member.number), {"outcome": change.outcome})
+            _audit(db, "subscriber.add", mask(member.number), {"outcome": change.outcome, "consent": change.consent,
+                                                                "basis": basis.kind, "note": basis.note or None})
     if change.outcome == "refused_left":
         flash(_("Số %(n)s đã tự nhắn TC để ngừng nhận. Chỉ người dân nhắn DK mới đăng ký lại được.",
                 n=mask(member.number)), "error")
     else:
         flash(_("Đã thêm %(n)s.", n=mask(member.number)) if change.outcome == "added"
               else _("Đã cập nhật %(n)s.", n=mask(member.number)), "ok")
+        _consent_flash(change, mask(member.number))
+        _wake()  # an invitation waits for the sender
     return redirect(url_for("broadcasts.subscriber_list"), code=303)
+
+
+def _basis_problem(basis: subscribers.Basis) -> str | None:
+    """The form's consent choice in the officer's language, when something is missing."""
+    if basis.kind not in ("invite", "paper"):
+        return _("Chọn cách người này đồng ý nhận tin: gửi tin mời, hoặc đã đồng ý trên giấy.")
+    if basis.kind == "paper" and not basis.note:
+        return _("Đồng ý trên giấy: ghi rõ giấy nào, lưu ở đâu.")
+    return None
+
+
+@bp.post("/subscribers/invite-all")
+@role_required("officer")
+def invite_all() -> Any:
+    """The dashboard's suggestion: one invitation to every number waiting without a consent."""
+    db = _db()
+    with write_transaction(db):
+        invited = subscribers.invite_all(db, _basis({"consent": "invite"}), _now(), current_user.username)
+        if invited:
+            _audit(db, "subscriber.invite_all", str(invited), {"invited": invited})
+    if invited:
+        _wake()
+        flash(_("Đã xếp %(n)d tin mời. Tin được gửi dần (mỗi giờ một ít, ngoài giờ yên lặng); ai nhắn DK mới"
+                " nhận cảnh báo.", n=invited), "ok")
+    else:
+        flash(_("Không còn số nào chờ mời."), "info")
+    return redirect(url_for("broadcasts.subscriber_list", status="invited"), code=303)
 
 
 @bp.get("/subscribers/<int:subscriber_id>")
@@ -497,8 +571,16 @@ def edit_subscriber(subscriber_id: int) -> Any:
     if row is None:
         abort(404)
     _audit(db, "subscriber.view", mask(row["number"]))  # the page shows the full number
+    tz = current_config().timezone
+    ledger = [{"event": str(CONSENT_EVENTS.get(e.event, e.event)), "basis": str(CONSENT_BASES.get(e.basis, e.basis)),
+               "at": local_time(e.at, tz), "raw_text": e.raw_text, "notice": e.notice_version, "note": e.note,
+               "by": e.by, "kind": e.event} for e in consent.history(db, row["number"])]
+    invitation = consent.invitation_of(db, row["number"])
+    if invitation:
+        invitation = {**invitation, "status_label": str(INVITATION_STATUS.get(invitation["status"], "")),
+                      "at": local_time(invitation["queued_at"] or invitation["created_at"], tz)}
     return render_template("broadcasts/subscriber.html", s=_subscriber_view(row), groups=subscribers.groups(db),
-                           national=phone.national(row["number"]))
+                           national=phone.national(row["number"]), ledger=ledger, invitation=invitation)
 
 
 @bp.post("/subscribers/<int:subscriber_id>")
@@ -509,6 +591,8 @@ def save_subscriber(subscriber_id: int) -> Any:
     if row is None:
         abort(404)
     action = request.form.get("action", "save")
+    if action in ("invite", "paper"):
+        return _give_basis(db, row, action)
     with write_transaction(db):
         if action == "leave":
             subscribers.leave(db, row["number"], "officer", _now(), by=current_user.username)
@@ -528,6 +612,26 @@ def save_subscriber(subscriber_id: int) -> Any:
     return redirect(url_for("broadcasts.edit_subscriber", subscriber_id=subscriber_id), code=303)
 
 
+def _give_basis(db, row: dict[str, Any], kind: str) -> Any:
+    """One subscriber's consent from their page: the one invitation, or a consent on paper."""
+    basis = _basis({**request.form.to_dict(), "consent": kind})
+    problem = _basis_problem(basis)
+    here = url_for("broadcasts.edit_subscriber", subscriber_id=row["id"])
+    if problem:
+        flash(problem, "error")
+        return redirect(here, code=303)
+    with write_transaction(db):
+        given = subscribers.give_basis(db, row["id"], basis, _now(), current_user.username)
+        if given in ("invited", "given"):
+            _audit(db, "subscriber.consent", mask(row["number"]), {"basis": kind, "note": basis.note or None})
+    if given is None:
+        flash(_("Người này đã nhận tin, hoặc đã tự nhắn ngừng nhận: không cần làm gì."), "info")
+    else:
+        _consent_flash(subscribers.Change("updated", row["id"], consent=given), mask(row["number"]))
+        _wake()
+    return redirect(here, code=303)
+
+
 @bp.post("/subscribers/import")
 @role_required("officer")
 def import_subscribers() -> Any:
@@ -536,18 +640,29 @@ def import_subscribers() -> Any:
     if upload is None or not upload.filename:
         flash(_("Chọn tệp CSV để nhập."), "error")
         return redirect(url_for("broadcasts.subscriber_list"), code=303)
+    basis = _basis(request.form)
+    problem = _basis_problem(basis)
+    if problem:
+        flash(problem, "error")
+        return redirect(url_for("broadcasts.subscriber_list"), code=303)
     parsed = importing.parse(upload.read())
-    report = importing.import_rows(db, parsed, _now(), current_user.username)
+    report = importing.import_rows(db, parsed, _now(), current_user.username, basis)
     _audit(db, "subscriber.import", upload.filename[:80], {"added": report.added, "updated": report.updated,
                                                             "skipped_left": report.skipped_left,
-                                                            "problems": len(report.problems)})
+                                                            "problems": len(report.problems), "basis": basis.kind,
+                                                            "note": basis.note or None, "invited": report.invited})
+    if report.invited:
+        _wake()
     rows, total = queries.subscribers(db)
     return render_template("broadcasts/subscribers.html", subscribers=[_subscriber_view(r) for r in rows],
                            total=total, groups=subscribers.groups(db),
                            filters={"group": "", "status": "subscribed", "q": ""}, page=1,
                            pages=max(1, -(-total // queries.PAGE)),
+                           invitable=subscribers.invitable_count(db), invitation_text=basis.invitation,
                            report={"added": report.added, "updated": report.updated,
                                    "skipped_left": report.skipped_left, "encoding": parsed.encoding,
+                                   "invited": report.invited, "given": report.given,
+                                   "no_consent": report.no_consent,
                                    "problems": report.problems[:MAX_PROBLEMS_SHOWN],
                                    "more_problems": max(0, len(report.problems) - MAX_PROBLEMS_SHOWN),
                                    "ignored": parsed.ignored_columns})

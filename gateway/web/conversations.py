@@ -33,6 +33,7 @@ OUT_KINDS = {
     "menu": _l("Menu"), "help": _l("Hướng dẫn"), "tip_prompt": _l("Hỏi nội dung tin báo"),
     "tip_ack": _l("Xác nhận tin báo"), "officer": _l("Cán bộ trả lời"), "broadcast": _l("Cảnh báo"),
     "duty_alert": _l("Báo trực ban"), "subscription": _l("Đăng ký"),
+    "duty_summary": _l("Báo trực ban (gộp)"), "invitation": _l("Mời nhận cảnh báo"),
 }
 
 

@@ -56,6 +56,8 @@ OUTBOX_KINDS = {
     "subscription": _l("Đăng ký"),
     "tip_prompt": _l("Hỏi nội dung tin báo"),
     "duty_alert": _l("Báo trực ban"),
+    "duty_summary": _l("Báo trực ban (gộp)"),
+    "invitation": _l("Mời nhận cảnh báo"),
     "tip_status": _l("Báo kết quả tin"),
     "ack": _l("Báo đã nhận tin"),
     "missed_call": _l("Menu cho người gọi nhỡ"),

@@ -16,6 +16,9 @@ page (``gateway.hub``).
   ``Referer``) names another host (defence in depth; requests without either header, such
   as a gateway's push to the hub, pass);
 - strict response headers: everything is served by the app itself, no CDN, no inline script;
+- request bodies capped (``max_request_bytes``: Flask's ``MAX_CONTENT_LENGTH``, a 413) and
+  JSON bodies nested at most ``MAX_JSON_DEPTH`` deep (``GuardedJSONProvider``: deeper is a
+  400, never a ``RecursionError`` and its 500);
 - the page filters (``localtime``: ``dd/mm/yyyy HH:MM`` in ``gateway.timezone``, ``mask`` and
   the rest of ``gateway.web.filters``) and the base template ``frame.html`` (the top bar,
   flashed messages, the footer), which each app's ``base.html`` extends;
@@ -37,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from flask import Flask, Response, jsonify, request
+from flask.json.provider import DefaultJSONProvider
 from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFProtect
 from jinja2 import ChoiceLoader, FileSystemLoader
@@ -109,6 +113,7 @@ def install_frame(
         WTF_CSRF_TIME_LIMIT=None,
         WTF_CSRF_HEADERS=["X-CSRFToken", "X-CSRF-Token"],
     )
+    app.json = GuardedJSONProvider(app)
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.session_interface = _SessionInterface()
     app.before_request(_refuse_cross_origin)
@@ -119,6 +124,48 @@ def install_frame(
         app.jinja_loader = ChoiceLoader(  # type: ignore[assignment]
             [loader for loader in (app.jinja_loader, FileSystemLoader(FRAME_TEMPLATES)) if loader is not None]
         )
+
+
+#: Deeper than any body the gateway or the hub takes (a batch of tips is 3 levels).
+MAX_JSON_DEPTH = 32
+
+
+class JsonTooDeep(ValueError):
+    """A JSON body nested deeper than ``MAX_JSON_DEPTH`` (a ``ValueError``: Flask answers 400)."""
+
+
+class GuardedJSONProvider(DefaultJSONProvider):
+    """Flask's JSON with a depth guard on what requests bring in.
+
+    ``json.loads`` of ``[[[[…`` 50,000 deep raises ``RecursionError``, which Flask turns into
+    a 500; here it is a ``ValueError`` like any unreadable body, so ``request.get_json()``
+    answers 400 (``silent=True``: None, which each view refuses with a 400 of its own). A body
+    that parses but nests deeper than ``MAX_JSON_DEPTH`` is refused the same way, before any
+    view walks it.
+    """
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        try:
+            value = super().loads(s, **kwargs)
+        except RecursionError:
+            raise JsonTooDeep(f"JSON nested deeper than {MAX_JSON_DEPTH}") from None
+        _check_depth(value)
+        return value
+
+
+def _check_depth(value: Any) -> None:
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > MAX_JSON_DEPTH:
+            raise JsonTooDeep(f"JSON nested deeper than {MAX_JSON_DEPTH}")
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
 
 
 def csrf_exempt(view: Any) -> Any:

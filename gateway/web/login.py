@@ -2,7 +2,9 @@
 
 A login is throttled (``gateway.accounts.security``: failures counted in the database, so a
 restart gives a guesser no fresh tries), audited, and starts a fresh session that keeps only
-the CSRF token and the language. A logout ends every session of the account.
+the language: the CSRF token is renewed too (a token seen before the login, on a shared
+computer or in a page's source, is worth nothing after it). A logout ends every session of
+the account.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, flash, g, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_user
 
@@ -22,8 +24,9 @@ from gateway.web.services import current_config, frame_services
 
 bp = Blueprint("auth", __name__)
 
-# What survives the fresh session made at login (the rest is dropped).
-KEPT_AT_LOGIN = ("csrf_token", "lang")
+# What survives the fresh session made at login (the rest is dropped, the CSRF token included:
+# Flask-WTF makes a new one for the first page after the login).
+KEPT_AT_LOGIN = ("lang",)
 
 
 def _safe_next(target: str | None) -> str:
@@ -33,7 +36,8 @@ def _safe_next(target: str | None) -> str:
 
 def _start_session(user: users.User) -> None:
     keep = {key: session[key] for key in KEPT_AT_LOGIN if key in session}
-    session.clear()  # nothing from before the login carries over except the token and language
+    session.clear()  # nothing from before the login carries over except the language
+    g.pop("csrf_token", None)  # Flask-WTF's copy for this request: the next page signs a new one
     session.update(keep)
     session.permanent = True
     login_user(user)

@@ -13,13 +13,14 @@ same rules); this page only words each one. A database that cannot be read is an
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, jsonify, render_template, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_login import current_user
 from sqlite_utils import Database
 
 from gateway import alerts as alert_rules
@@ -265,7 +266,23 @@ def alert_text(alert: alert_rules.Alert, tz: ZoneInfo) -> str:
                      reason=v["reason"], version=v["version"])
         case "backup":
             return _("Chưa sao lưu cơ sở dữ liệu trong hơn 2 ngày: chạy python app.py doctor để xem cách sửa.")
+        case "data_requests":
+            return _("Yêu cầu về dữ liệu cá nhân sắp hết hạn: %(list)s.", list="; ".join(
+                request_due_text(item) for item in v["requests"]))
+        case "consent_missing":
+            return _("%(n)d số trong danh sách nhận cảnh báo chưa có đồng ý (do cán bộ thêm hoặc nhập từ tệp):"
+                     " họ không nhận cảnh báo nào cho đến khi nhắn DK. Có thể gửi mỗi số một tin mời.", n=v["n"])
     return alert.key
+
+
+def request_due_text(item: dict[str, str]) -> str:
+    """``YC-0003: báo đã nhận trước hết ngày 12/03/2027 (quá hạn)``."""
+    day = date.fromisoformat(item["day"]).strftime("%d/%m/%Y")
+    if item["due"] == "acknowledge":
+        text = _("%(ref)s: báo đã nhận trước hết ngày %(day)s", ref=item["reference"], day=day)
+    else:
+        text = _("%(ref)s: hoàn thành trước hết ngày %(day)s", ref=item["reference"], day=day)
+    return text + (" " + _("(quá hạn)") if item["urgency"] == "late" else "")
 
 
 def alerts(db: Database, modem: dict[str, Any], now: datetime, tz: ZoneInfo | None = None,
@@ -285,6 +302,10 @@ def alerts(db: Database, modem: dict[str, Any], now: datetime, tz: ZoneInfo | No
             view.update(url=url_for("setup.page"), link=_("Cài đặt ngay"))
         elif alert.key in ("menus_clash", "menus_skipped"):
             view.update(url=url_for("menus.index"), link=_("Sửa thực đơn"))
+        elif alert.key == "data_requests" and current_user.can("admin"):
+            view.update(url=url_for("data_requests.index"), link=_("Mở các yêu cầu"))
+        elif alert.key == "consent_missing":
+            view.update(url=url_for("broadcasts.subscriber_list", status="no_consent"), link=_("Xem và gửi tin mời"))
         found.append(view)
     return found
 

@@ -145,10 +145,45 @@ def reply(db: Database, reference: str, text: str, *, khong_dau: bool, by: str, 
     return outbox_id, cost
 
 
+HOLD_REASON_MAX_CHARS = tips.HOLD_REASON_MAX_CHARS
+
+
+def hold(db: Database, reference: str, reason: str, *, by: str, now: datetime, ip: str = "") -> bool:
+    """Keep a tip from the retention purge and from a person's erasure (an investigation needs
+    it); the reason is required. False when it is held already with the same reason."""
+    reason = " ".join((reason or "").split())
+    if not reason:
+        raise TipActionError(_("Hãy ghi lý do giữ tin báo."))
+    if len(reason) > HOLD_REASON_MAX_CHARS:
+        raise TipActionError(_("Lý do dài quá %(n)d ký tự.", n=HOLD_REASON_MAX_CHARS))
+    with write_transaction(db):
+        tip = _current(db, reference)
+        if tip["hold_reason"] == reason:
+            return False
+        tips.hold(db, tip["id"], reason, by=by, now=now)
+        history.record(db, tip["id"], now, by, "hold", tip["hold_reason"], reason)
+        audit.record(db, by, "tip.hold", reference, reason, ip=ip, now=now)
+    return True
+
+
+def release_hold(db: Database, reference: str, *, by: str, now: datetime, ip: str = "") -> bool:
+    """Lift a hold: the retention rules apply to the tip again. False when it was not held."""
+    with write_transaction(db):
+        tip = _current(db, reference)
+        if tip["hold_reason"] is None:
+            return False
+        tips.release_hold(db, tip["id"])
+        history.record(db, tip["id"], now, by, "unhold", tip["hold_reason"], None)
+        audit.record(db, by, "tip.unhold", reference, tip["hold_reason"], ip=ip, now=now)
+    return True
+
+
 def reveal_number(db: Database, reference: str, *, by: str, now: datetime, ip: str = "") -> str:
     """The tipster's full number, for an officer who asked; the view is audited first."""
     with write_transaction(db):
         tip = _current(db, reference)
+        if not tip["tipster"]:
+            raise TipActionError(_("Số của người báo đã được xoá theo thời hạn lưu hoặc theo yêu cầu."))
         audit.record(db, by, "tip.reveal_number", reference, "", ip=ip, now=now)
     return phone.national(tip["tipster"]) if phone.normalise(tip["tipster"]).is_vietnamese else tip["tipster"]
 

@@ -171,6 +171,10 @@ def _history_view(row: dict[str, Any], tz: ZoneInfo) -> dict[str, Any]:
         what = _("Trả lời bằng SMS (%(parts)s tin nhắn)", parts=new)
     elif action == "confirmation":
         what = _("Xác nhận là tin báo") if new == tip_store.CONFIRMED else _("Không phải tin báo")
+    elif action == "hold":
+        what = _("Giữ lại, không xoá theo thời hạn: %(reason)s", reason=new)
+    elif action == "unhold":
+        what = _("Bỏ giữ (lý do cũ: %(reason)s)", reason=old)
     else:
         what = action
     return {"time_display": local_time(row["at"], tz), "by": row["by"], "what": what}
@@ -236,6 +240,10 @@ def render_tip(tip: dict[str, Any], *, number: str | None = None, code: int = 20
         reply_max_chars=REPLY_MAX_CHARS,
         max_parts=current_config().sms.max_parts,
         changed_display=local_time(tip["status_changed_at"], tz),
+        held_display=local_time(tip["held_at"], tz),
+        detached_display=local_time(tip["number_detached_at"], tz),
+        text_purged_display=local_time(tip["text_purged_at"], tz),
+        hold_max_chars=tip_actions.HOLD_REASON_MAX_CHARS,
         assigned_display=local_time(tip["assigned_at"], tz),
         thread_url=url_for("conversations.thread", key=f"i{tip['inbox_id']}") if tip["inbox_id"] else None,
     ), code
@@ -363,6 +371,28 @@ def reply_count(reference: str) -> Any:
     return jsonify(parts=cost.parts, encoding=cost.encoding, units=cost.units, text=cost.text)
 
 
+@bp.post("/tips/<reference>/hold")
+@role_required("officer")
+def hold(reference: str) -> Any:
+    """Keep the tip from the retention purge and from erasure, with a reason (audited)."""
+    reason = request.form.get("reason", "")
+    return _act(
+        reference,
+        lambda db, ref, by, now, ip: tip_actions.hold(db, ref, reason, by=by, now=now, ip=ip),
+        lambda changed: _("Đã giữ tin báo: không xoá theo thời hạn lưu cho đến khi bỏ giữ.") if changed else None,
+    )
+
+
+@bp.post("/tips/<reference>/unhold")
+@role_required("officer")
+def release_hold(reference: str) -> Any:
+    return _act(
+        reference,
+        lambda db, ref, by, now, ip: tip_actions.release_hold(db, ref, by=by, now=now, ip=ip),
+        lambda changed: _("Đã bỏ giữ: tin báo theo thời hạn lưu như mọi tin khác.") if changed else None,
+    )
+
+
 @bp.post("/tips/<reference>/number")
 @role_required("officer")
 def reveal_number(reference: str) -> Any:
@@ -370,8 +400,14 @@ def reveal_number(reference: str) -> Any:
 
     tip = _load(reference)
     services = current_services()
-    number = tip_actions.reveal_number(services.db.get(), tip["reference"], by=current_user.username,
-                                       now=services.clock.now(), ip=client_ip(request))
+    try:
+        number = tip_actions.reveal_number(services.db.get(), tip["reference"], by=current_user.username,
+                                           now=services.clock.now(), ip=client_ip(request))
+    except TipActionError as exc:
+        if request.headers.get("X-Requested-With") == "fetch":
+            return jsonify(error=str(exc)), 409
+        flash(str(exc), "error")
+        return redirect(url_for("tips.show", reference=tip["reference"]), code=303)
     if request.headers.get("X-Requested-With") == "fetch":
         response = jsonify(number=number)
         response.headers["Cache-Control"] = "no-store"
