@@ -60,6 +60,8 @@ OUTBOX_KINDS = {
     "invitation": _l("Mời nhận cảnh báo"),
     "tip_status": _l("Báo kết quả tin"),
     "ack": _l("Báo đã nhận tin"),
+    "missed_call": _l("Menu cho người gọi nhỡ"),
+    "loop_test": _l("Kiểm tra vòng SMS"),
 }
 
 # What the router wrote in ``inbox.handler`` ("back", "tip:CL-0007", "1.3 (no reply: limit)"),
@@ -84,6 +86,7 @@ HANDLERS = {
     "silent:alphanumeric": _l("Tên người gửi (không phải số), không trả lời"),
     "silent:emergency": _l("Số khẩn cấp, không trả lời"),
     "silent:invalid": _l("Số không hợp lệ, không trả lời"),
+    "loop_test": _l("Tin kiểm tra vòng của cổng quay lại"),
 }
 
 
