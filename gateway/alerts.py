@@ -148,6 +148,14 @@ def menus(in_use: InUse | None) -> list[Alert]:
     return found
 
 
+def consent_missing(db: Database) -> Alert | None:
+    """Numbers on the subscribers' list without any recorded consent (added or imported,
+    the older code's imports included) that may still get their one invitation: they receive
+    nothing until they reply DK, and the page can invite them all."""
+    n = subscribers.invitable_count(db)
+    return Alert("consent_missing", "wait", {"n": n}) if n else None
+
+
 def sim_line(db: Database, config: Config, now: datetime) -> list[Alert]:
     """The SIM as a contract (``gateway.sim``): the line refused, credit low, validity near its end,
     a new SIM or modem not yet re-verified, the loop test failed, an operator's worrying notice,
@@ -174,14 +182,6 @@ def sim_line(db: Database, config: Config, now: datetime) -> list[Alert]:
     if waiting:
         found.append(Alert("calls", "wait", {"n": len(waiting)}))
     return found
-
-
-def consent_missing(db: Database) -> Alert | None:
-    """Numbers on the subscribers' list without any recorded consent (added or imported,
-    the older code's imports included) that may still get their one invitation: they receive
-    nothing until they reply DK, and the page can invite them all."""
-    n = subscribers.invitable_count(db)
-    return Alert("consent_missing", "wait", {"n": n}) if n else None
 
 
 def backup_stale(db: Database, now: datetime) -> Alert | None:

@@ -22,34 +22,44 @@ NOT_LOOP_IN = f"handler IS NOT '{LOOP}' AND sender != ''"
 NOT_LOOP_OUT = f"kind != '{LOOP}' AND number != ''"
 
 
-def conversation(db: Database, numbers: list[str], limit: int = 100) -> list[dict[str, Any]]:
+def conversation(db: Database, numbers: list[str], limit: int = 100,
+                 after: tuple[int, int] | None = None) -> list[dict[str, Any]]:
     """The last ``limit`` messages to and from any of ``numbers``, oldest first.
 
     ``numbers`` lists the forms the number may be stored in (E.164 first). An empty number
-    (removed by the retention purge or an erasure) has no conversation.
+    (removed by the retention purge or an erasure) has no conversation. ``after`` (an inbox id
+    and an outbox id, :func:`latest_ids`) keeps only what came after them: the phone simulator
+    shows what it sent itself, never the number's earlier messages.
     """
     numbers = [number for number in numbers if number]
     if not numbers:
         return []
     marks = ", ".join("?" for _ in numbers)
+    after_in, after_out = after or (0, 0)
     rows = list(db.query(
         f"""
         SELECT * FROM (
             SELECT 'in' AS direction, id, received_at AS at, text, kind, partial,
                    NULL AS status, NULL AS parts_total, NULL AS parts_sent
-            FROM inbox WHERE sender IN ({marks}) AND handler IS NOT '{LOOP}'
+            FROM inbox WHERE sender IN ({marks}) AND handler IS NOT '{LOOP}' AND id > ?
             UNION ALL
             SELECT 'out' AS direction, id, created_at AS at, text, kind, 0 AS partial,
                    status, parts_total, parts_sent
-            FROM outbox WHERE number IN ({marks}) AND kind != '{LOOP}'
+            FROM outbox WHERE number IN ({marks}) AND kind != '{LOOP}' AND id > ?
         )
         ORDER BY at DESC, direction DESC, id DESC
         LIMIT ?
         """,
-        [*numbers, *numbers, limit],
+        [*numbers, after_in, *numbers, after_out, limit],
     ))
     rows.reverse()
     return rows
+
+
+def latest_ids(db: Database) -> tuple[int, int]:
+    """The newest inbox id and outbox id: a mark that later messages are told apart by."""
+    return (db.execute("SELECT COALESCE(MAX(id), 0) FROM inbox").fetchone()[0],
+            db.execute("SELECT COALESCE(MAX(id), 0) FROM outbox").fetchone()[0])
 
 
 def _newest_first(db: Database, sql: str, params: list[Any], tag: str,

@@ -25,7 +25,7 @@ from sqlite_utils import Database
 
 from gateway import backoff
 from gateway.sms import pdu as pdu_codec
-from gateway.sms.segments import plan
+from gateway.sms.segments import SegmentPlan, plan
 from gateway.sms.text import khong_dau as strip_diacritics
 from gateway.storage import utcnow_iso, write_transaction
 
@@ -61,32 +61,74 @@ def enqueue(
     in_reply_to: int | None = None,
     khong_dau: bool = False,
     max_parts: int = 10,
+    not_before: datetime | None = None,
 ) -> int:
     """Queue one SMS (planned into parts now); call inside or outside a transaction.
 
     A text longer than ``max_parts`` parts is cut at the last whole part with "…", since a
-    villager's phone may not join more and the commune pays for each one.
+    villager's phone may not join more and the commune pays for each one. ``not_before``
+    holds it until then (a summary that gathers what comes meanwhile).
     """
-    body = strip_diacritics(text) if khong_dau else text
-    parts = plan(body)  # planned once: the row says its parts, the PDUs are cut from the same plan
-    if parts.count > max_parts:
-        body = _cut_to_parts(body, max_parts)
-        parts = plan(body)
+    body, parts = _planned(strip_diacritics(text) if khong_dau else text, max_parts)
     now_iso = utcnow_iso(now)
     with write_transaction(db):
         cur = db.conn.execute(
             "INSERT INTO outbox (created_at, number, text, kind, auto, priority, in_reply_to, encoding,"
             " parts_total, next_attempt_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
-            (now_iso, number, body, kind, int(auto), priority, in_reply_to, parts.encoding, parts.count, now_iso),
+            (now_iso, number, body, kind, int(auto), priority, in_reply_to, parts.encoding, parts.count,
+             utcnow_iso(not_before) if not_before else now_iso),
         )
         outbox_id = int(cur.lastrowid)
-        # The concatenation reference is the row's id: known only once the row is in.
-        pdus = pdu_codec.encode_submit(number, body, reference=0, concat_ref=outbox_id % 256, segment_plan=parts)
-        db.conn.executemany(
-            "INSERT INTO outbox_parts (outbox_id, seq, pdu, tpdu_length) VALUES (?,?,?,?)",
-            [(outbox_id, i + 1, p.hex, p.tpdu_length) for i, p in enumerate(pdus)],
-        )
+        _write_parts(db, outbox_id, number, body, parts)
     return outbox_id
+
+
+def _planned(body: str, max_parts: int) -> tuple[str, SegmentPlan]:
+    """The text as it will go (cut to ``max_parts``) and its plan: planned once, the row says its
+    parts and the PDUs are cut from the same plan."""
+    parts = plan(body)
+    if parts.count > max_parts:
+        body = _cut_to_parts(body, max_parts)
+        parts = plan(body)
+    return body, parts
+
+
+def _write_parts(db: Database, outbox_id: int, number: str, body: str, parts: SegmentPlan) -> None:
+    """A message's PDUs, inside the caller's transaction."""
+    # The concatenation reference is the row's id: known only once the row is in.
+    pdus = pdu_codec.encode_submit(number, body, reference=0, concat_ref=outbox_id % 256, segment_plan=parts)
+    db.conn.executemany(
+        "INSERT INTO outbox_parts (outbox_id, seq, pdu, tpdu_length) VALUES (?,?,?,?)",
+        [(outbox_id, i + 1, p.hex, p.tpdu_length) for i, p in enumerate(pdus)],
+    )
+
+
+def retext_unstarted(db: Database, outbox_ids: list[int], text: str, *, khong_dau: bool = False,
+                     max_parts: int = 10) -> int:
+    """New words for messages no modem has started (a summary still gathering); returns how many.
+
+    A message with a part claimed or sent keeps its text: it is on its way.
+    """
+    body, parts = _planned(strip_diacritics(text) if khong_dau else text, max_parts)
+    changed = 0
+    with write_transaction(db):
+        for outbox_id in unstarted(db, outbox_ids):
+            row = db.execute("SELECT number FROM outbox WHERE id=?", (outbox_id,)).fetchone()
+            db.conn.execute("DELETE FROM outbox_parts WHERE outbox_id=?", (outbox_id,))
+            db.conn.execute("UPDATE outbox SET text=?, encoding=?, parts_total=? WHERE id=?",
+                            (body, parts.encoding, parts.count, outbox_id))
+            _write_parts(db, outbox_id, row[0], body, parts)
+            changed += 1
+    return changed
+
+
+def replies_of_kind(db: Database, inbox_ids: list[int], kind: str) -> list[dict]:
+    """Messages of ``kind`` sent because of these inbox rows (``in_reply_to``), any status."""
+    found: list[dict] = []
+    for chunk in _chunks(inbox_ids):
+        found += db.query(f"SELECT id, number, status, parts_sent FROM outbox WHERE kind=? AND in_reply_to IN"
+                          f" ({_marks(chunk)}) ORDER BY id", [kind, *chunk])
+    return found
 
 
 def _cut_to_parts(text: str, max_parts: int) -> str:

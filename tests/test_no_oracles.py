@@ -116,8 +116,29 @@ def test_the_simulator_thread_is_for_officers_only(env):
 
     officer = client_for(env, "officer", RecordingSimulator())
     thread = officer.get("/simulator/thread", query_string={"number": "0987654321"})
-    assert thread.status_code == 200
-    assert [m["text"] for m in thread.get_json()["messages"]] == ["TIN Có người lạ ở thôn 2"]
+    assert thread.status_code == 200 and thread.get_json()["messages"] == []  # not a way to read a tipster's SMS
+    page = officer.get("/simulator", query_string={"number": "0987654321"}).get_data(as_text=True)
+    assert "Có người lạ" not in page
+    assert rows(env[0], "SELECT who, action, target FROM audit_log WHERE action LIKE 'simulator.%'") == [
+        (officer.username, "simulator.refused", "0*** *** *21")]
+
+
+def test_the_simulator_shows_only_what_this_session_sent_not_a_guessed_numbers_past(env):
+    """Issue 17: 600 guesses behind a mask found the tipster of CL-0003 through the simulator."""
+    path, storage = env
+    officer = client_for(env, "officer", RecordingSimulator())
+    for middle in range(0, 1000, 50):  # the walk, now: nothing to see, whatever is sent
+        number = f"0987{middle:03d}321"
+        officer.post("/simulator/send", json={"number": number, "text": "MENU"})
+        assert officer.get("/simulator/thread", query_string={"number": number}).get_json()["messages"] == []
+    officer.post("/simulator/send", json={"number": "0987654321", "text": "MENU"})
+    storage.get()["inbox"].insert({"received_at": NOW.isoformat(), "sender": TIPSTER, "sender_kind": "mobile",
+                                   "text": "MENU", "encoding": "gsm7", "kind": "text", "status": "done"})
+    texts = [m["text"] for m in officer.get("/simulator/thread", query_string={"number": "0987654321"}
+                                            ).get_json()["messages"]]
+    assert texts == ["MENU"]  # its own message, not the tip sent before
+    sends = rows(path, "SELECT COUNT(*) FROM audit_log WHERE action = 'simulator.send'")[0][0]
+    assert sends == len(range(0, 1000, 50)) + 1  # each send is audited
 
 
 def test_tip_search_does_not_match_the_tipster_number(env):

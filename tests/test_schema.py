@@ -41,14 +41,14 @@ GATEWAY_TABLES = sorted([
 SIM_TABLES = ["sim_identity", "sim_balance", "sim_loop_tests", "sim_notices", "calls", "sim_holds"]  # tinbao-sim
 SIM_INDEXES = ["sim_identity_modem", "sim_balance_status", "sim_loop_tests_status", "calls_status", "calls_number",
                "sim_holds_broadcast"]
-ADDED_SINCE = {("table", "zalo_officers"), ("index", "duty_roster_zalo"),
+CONSENT = {("table", "consent_ledger"), ("index", "consent_ledger_number"), ("index", "consent_ledger_subscriber"),
+           ("trigger", "consent_ledger_append_only"), ("trigger", "consent_ledger_no_delete"),
+           ("table", "invitations"), ("index", "invitations_status"), ("index", "invitations_queued")}  # broadcasts
+ADDED_SINCE = {("table", "zalo_officers"), ("index", "duty_roster_zalo"), *CONSENT,
                *(("table", name) for name in SIM_TABLES), *(("index", name) for name in SIM_INDEXES),
-               ("table", "data_requests"), ("index", "data_requests_status"),
-               ("table", "consent_ledger"), ("index", "consent_ledger_number"), ("index", "consent_ledger_subscriber"),
-               ("trigger", "consent_ledger_append_only"), ("trigger", "consent_ledger_no_delete"),
-               ("table", "invitations"), ("index", "invitations_status"), ("index", "invitations_queued")}
-GATEWAY_TABLES_NOW = sorted([*GATEWAY_TABLES, "zalo_officers", *SIM_TABLES, "data_requests", "consent_ledger",
-                             "invitations"])
+               ("table", "data_requests"), ("index", "data_requests_status")}
+GATEWAY_TABLES_NOW = sorted([*GATEWAY_TABLES, "zalo_officers", "consent_ledger", "invitations", *SIM_TABLES,
+                             "data_requests"])
 
 # Columns added by migrations after e9f0415, in order: a fresh file must equal the layout plus these.
 HUB_TABLES = sorted([

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from datetime import UTC, datetime
 
-from conftest import Phone, login_client, rows, wait_until
+from conftest import ON_PAPER, Phone, login_client, rows, wait_until
 from sim_fixtures import post, post_config, read_credit, sim, start_post  # noqa: F401 - post is a fixture
 
 from gateway.broadcasts import subscribers
@@ -26,7 +26,8 @@ def subscribe(gateway, count: int) -> list[str]:
     numbers = [f"+849140{i:05d}" for i in range(count)]
     with write_transaction(db):
         for number in numbers:
-            subscribers.save_member(db, subscribers.Member(number), source="import", now=datetime.now(UTC))
+            subscribers.save_member(db, subscribers.Member(number), source="import", now=datetime.now(UTC),
+                                    basis=ON_PAPER)
     return numbers
 
 

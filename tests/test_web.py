@@ -501,6 +501,9 @@ def test_simulator_without_the_emulator(make_client, db):
 
 
 def test_simulator_thread_is_the_conversation_oldest_first(client, db):
+    add_inbox(db, "+84912345678", "Tin thật từ trước", at="2026-01-05T03:00:00+00:00")
+    assert client.get("/simulator/thread", query_string={"number": "0912345678"}).get_json()["messages"] == []
+    assert client.post("/simulator/send", json={"number": "0912345678", "text": "MENU"}).status_code == 200
     add_inbox(db, "+84912345678", "MENU", at="2026-01-05T03:40:00+00:00")
     add_outbox(db, "+84912345678", "1. Thu tuc\n2. Tin bao", at="2026-01-05T03:40:01+00:00", status="queued")
     add_inbox(db, "+84912345678", "2", at="2026-01-05T03:41:00+00:00")
@@ -523,6 +526,10 @@ def test_simulator_thread_is_the_conversation_oldest_first(client, db):
         assert messages[0]["time_display"] == "05/01/2026 10:40"
         assert messages[1]["status"] == "queued" and messages[1]["status_label"] == "Chờ gửi"
         assert messages[3]["status"] == "sent"
+    # Only what this session sent: another officer's browser sees none of it.
+    other = client.application.test_client()
+    login_client(other, client.application.extensions["tinbao"]["config"].storage_path, "officer")
+    assert other.get("/simulator/thread", query_string={"number": "0912345678"}).get_json()["messages"] == []
 
 
 def test_simulator_thread_refuses_a_bad_number(client):
@@ -531,6 +538,7 @@ def test_simulator_thread_refuses_a_bad_number(client):
 
 
 def test_simulator_page_shows_the_conversation_escaped(client, db):
+    client.post("/simulator/send", json={"number": "0912345678", "text": "x"})
     add_inbox(db, "+84912345678", EVIL)
     add_outbox(db, "+84912345678", "Trả lời")
     html = client.get("/simulator?number=0912345678").get_data(as_text=True)

@@ -7,8 +7,11 @@ tipster's number: the alert may be read over a shoulder or forwarded (DESIGN.md 
 
 ``alert_new_tip`` is a router TipHook: it runs inside the router's transaction right after
 the tip is stored, so the alert is queued exactly when the tip is (nothing lost, nothing
-twice). It must never make the router fail a villager's tip, so its work is a savepoint
-whose failure is logged and rolled back alone.
+twice). One number's tips are alerted one by one only up to ``ALERTS_PER_SENDER_HOUR`` an
+hour; the rest become one summary ("và 12 tin khác"), so a flood from one phone (30 ``TIN``
+in a minute) cannot flood the officers' phones through the roster. It must never make the
+router fail a villager's tip, so its work is a savepoint whose failure is logged and rolled
+back alone.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlite_utils import Database
 
@@ -29,6 +32,12 @@ from gateway.tips import Tip
 log = logging.getLogger(__name__)
 
 ALERT_KIND = "duty_alert"
+SUMMARY_KIND = "duty_summary"
+#: Tips of one number alerted one by one within ``ALERT_WINDOW``; the rest make one summary.
+ALERTS_PER_SENDER_HOUR = 3
+ALERT_WINDOW = timedelta(hours=1)
+#: How long a summary waits in the outbox gathering the tips that follow, before it goes.
+SUMMARY_WAIT = timedelta(minutes=10)
 PREVIEW_CHARS = 60
 NAME_MAX_CHARS = 60
 _SPACES = re.compile(r"\s+")
@@ -185,18 +194,53 @@ def alert_text(reference: str, village: str | None, text: str) -> str:
     return khong_dau(f"Tin bao moi {reference}{where}: {preview}".rstrip(": ").rstrip())
 
 
+def summary_text(first_reference: str, more: int) -> str:
+    """The one alert for a number's tips beyond the hourly cap, without diacritics:
+    ``Tin bao moi CL-0004 va 26 tin khac tu cung mot so trong 1 gio: xem trang tin bao.``"""
+    if more:
+        text = f"Tin báo mới {first_reference} và {more} tin khác từ cùng một số trong 1 giờ: xem trang tin báo."
+    else:
+        text = (f"Tin báo mới {first_reference}: số này đã gửi {ALERTS_PER_SENDER_HOUR + 1} tin trong 1 giờ,"
+                " xem trang tin báo.")
+    return khong_dau(text)
+
+
 def alert_new_tip(db: Database, tip: Tip, tipster: str, text: str, now: datetime) -> None:
-    """TipHook: queue one alert SMS per active roster number (never to the tipster's number)."""
+    """TipHook: queue one alert SMS per active roster number (never to the tipster's number).
+
+    At most ``ALERTS_PER_SENDER_HOUR`` tips of one number in an hour are alerted one by one;
+    the rest of that hour's become one summary per roster number (``summary_text``: "và 12
+    tin khác"), held ``SUMMARY_WAIT`` in the outbox and reworded while more come, so thirty
+    ``TIN …`` from one phone bring the roster four SMS, not thirty. A summary that went
+    already is not followed by another within the hour: the page shows every tip.
+    """
     try:
         with write_transaction(db):
-            numbers = [row[0] for row in db.execute("SELECT number FROM duty_roster WHERE active = 1")]
+            numbers = [row[0] for row in db.execute("SELECT number FROM duty_roster WHERE active = 1")
+                       if row[0] != tipster]  # the tipster is an officer trying it out; they know already
             if not numbers:
                 return
-            body = alert_text(tip.reference, tips.village_of(db, tip.id), text)
-            for number in numbers:
-                if number == tipster:
-                    continue  # the tipster is an officer trying it out; they know already
-                outbox.enqueue(db, number, body, kind=ALERT_KIND, now=now, auto=False,
-                               khong_dau=True, max_parts=1)
+            recent = tips.from_tipster_since(db, tipster, now - ALERT_WINDOW)
+            if len(recent) <= ALERTS_PER_SENDER_HOUR or all(t["id"] != tip.id for t in recent):
+                body = alert_text(tip.reference, tips.village_of(db, tip.id), text)
+                for number in numbers:
+                    outbox.enqueue(db, number, body, kind=ALERT_KIND, now=now, auto=False,
+                                   khong_dau=True, max_parts=1)
+                return
+            _summarise(db, numbers, recent, now)
     except Exception:
         log.exception("duty alert for tip %s was not queued", tip.reference)
+
+
+def _summarise(db: Database, numbers: list[str], recent: list[dict], now: datetime) -> None:
+    """One summary per roster number for the tips past the cap (inside the hook's savepoint)."""
+    held = recent[ALERTS_PER_SENDER_HOUR:]
+    text = summary_text(held[0]["reference"], len(held) - 1)
+    summaries = outbox.replies_of_kind(db, [t["inbox_id"] for t in recent if t["inbox_id"]], SUMMARY_KIND)
+    if summaries:
+        # Still gathering: the new count. Sent already: the rest of the hour waits on the page.
+        outbox.retext_unstarted(db, [s["id"] for s in summaries], text, khong_dau=True, max_parts=1)
+        return
+    for number in numbers:
+        outbox.enqueue(db, number, text, kind=SUMMARY_KIND, now=now, auto=False, khong_dau=True, max_parts=1,
+                       in_reply_to=held[0]["inbox_id"], not_before=now + SUMMARY_WAIT)

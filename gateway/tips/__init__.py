@@ -284,6 +284,14 @@ def of_number(db: Database, number: str, limit: int = 20) -> list[dict[str, Any]
     ))
 
 
+def from_tipster_since(db: Database, tipster: str, since: datetime) -> list[dict[str, Any]]:
+    """The tips one number sent since ``since``, oldest first (the duty alerts' hourly cap)."""
+    return list(db.query(
+        "SELECT id, reference, inbox_id, received_at FROM tips WHERE received_at >= ? AND tipster = ? ORDER BY id",
+        [utcnow_iso(since), tipster],
+    ))
+
+
 def villages(db: Database, limit: int = 200) -> list[str]:
     """Villages already written on tips, for the filter and the tip page's suggestions."""
     rows = db.execute(

@@ -2,8 +2,11 @@
 
 With the built-in modem emulator (``modem.port = "emulator"``) the SMS goes into the
 emulator (``services.simulator.deliver``) and travels the same path as a real one; officers
-and admins may use it, and only they see its threads (a thread is any number's conversation,
-tip references included: a viewer could read any villager's messages through it). With a
+and admins may use it. Its thread shows only what this browser session sent from that number
+and the replies to it (``SESSION_KEY``: the newest inbox and outbox ids when the session
+first sent from it), never the number's earlier conversation: typing a tipster's number is no
+way to read their tips. Each send is audited (``simulator.send``, the number masked), and so
+is a page asked for a number this session did not send from (``simulator.refused``). With a
 real modem ``services.simulator`` is None: sending through it answers 409 (and so does its
 conversation view, which would show real villagers' messages).
 Admins then get the dry run instead (``gateway.simulation``): the real router on a sandbox
@@ -23,14 +26,15 @@ from flask import (
     redirect,
     render_template,
     request,
+    session,
     url_for,
 )
 from flask_babel import gettext as _
 
 from gateway import conversations, phone
 from gateway.errors import TinBaoError
-from gateway.web.auth import role_required
-from gateway.web.filters import label, local_time, tone
+from gateway.web.auth import record_request, role_required
+from gateway.web.filters import label, local_time, mask, tone
 from gateway.web.phone_panel import (
     BAD_NUMBER,
     DEFAULT_NUMBER,
@@ -47,6 +51,9 @@ logger = logging.getLogger(__name__)
 bp = Blueprint("simulator", __name__)
 
 THREAD_MESSAGES = 100
+#: The session's own simulated numbers: number → [inbox id, outbox id] before its first send.
+SESSION_KEY = "sim_threads"
+SESSION_NUMBERS = 10  # the newest kept; an older one shows nothing more
 
 _ALPHANUMERIC = re.compile(r"(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}")  # what a GSM sender field holds
 _SENDER_KINDS = frozenset({"mobile", "landline", "international", "short_code", "emergency"})
@@ -98,9 +105,32 @@ def message_view(row: dict[str, Any], tz: Any) -> dict[str, Any]:
     return view
 
 
+def _session_mark(number: str) -> tuple[int, int] | None:
+    """Where this session's own messages from ``number`` begin, or None (it never sent from it)."""
+    mark = (session.get(SESSION_KEY) or {}).get(number)
+    if isinstance(mark, list) and len(mark) == 2 and all(isinstance(i, int) for i in mark):
+        return mark[0], mark[1]
+    return None
+
+
+def _remember(number: str) -> None:
+    """This session sends from ``number``: from now on its thread shows what follows."""
+    threads = dict(session.get(SESSION_KEY) or {})
+    if number in threads:
+        return
+    threads[number] = list(conversations.latest_ids(current_services().db.get()))
+    while len(threads) > SESSION_NUMBERS:
+        threads.pop(next(iter(threads)))
+    session[SESSION_KEY] = threads
+
+
 def _thread(number: str) -> list[dict[str, Any]]:
+    """What this session sent from ``number`` and the replies, oldest first (nothing earlier)."""
+    mark = _session_mark(number)
+    if mark is None:
+        return []
     db = current_services().db.get()
-    rows = conversations.conversation(db, _stored_forms(number), THREAD_MESSAGES)
+    rows = conversations.conversation(db, _stored_forms(number), THREAD_MESSAGES, after=mark)
     tz = current_config().timezone
     return [message_view(row, tz) for row in rows]
 
@@ -118,6 +148,8 @@ def page() -> str:
     sim_mode = mode()
     if sim_mode == "emulator" and _valid_sender(normalised):
         messages = _thread(normalised)
+        if request.args.get("number") and _session_mark(normalised) is None:
+            record_request("simulator.refused", mask(normalised))
     elif sim_mode == "dry-run" and _valid_sender(normalised):
         messages = _dry_thread(normalised)
     return render_template(
@@ -182,8 +214,10 @@ def send() -> Any:
         number, sender, text = _read_message(as_json)
     except _Refused as refused:
         return refused.response
+    _remember(sender)
     try:
         simulator.deliver(sender, text)
+        record_request("simulator.send", mask(sender))
     except ValueError as exc:  # the emulator could not encode this sender or text
         return _refuse(
             _("Modem giả lập không nhận tin: %(error)s", error=exc), 400,
@@ -204,7 +238,7 @@ def send() -> Any:
 @bp.get("/simulator/thread")
 @role_required("officer")
 def thread() -> Response | tuple[Response, int]:
-    """One number's conversation, oldest first, for the simulator's chat bubbles."""
+    """What this session sent from one number and the replies, oldest first (the chat bubbles)."""
     if current_services().simulator is None:
         return jsonify(error=str(NOT_AVAILABLE)), 409
     number = _normalise(request.args.get("number", ""))
