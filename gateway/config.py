@@ -269,6 +269,8 @@ class BroadcastsSection:
                              " relative paths as for `router.menus_path`")
     price_per_part: int = key(350, "VND one SMS part costs on the post's SIM plan: the estimate shown before a"
                               " broadcast is sent", check=between(0, 100_000))
+    accept_province: bool = key(False, "warnings written by the province (`hub.level`) may be broadcast at once;"
+                                " false: an officer accepts each one (and each changed one) first")
 
 
 @dataclass(frozen=True)

@@ -38,13 +38,17 @@ GATEWAY_TABLES = sorted([
     "duty_roster",
 ])
 # Made by migrations added since e9f0415 (a new table; ALTER TABLE appends columns at the end).
-ADDED_SINCE = {("table", "zalo_officers"), ("index", "duty_roster_zalo")}
-GATEWAY_TABLES_NOW = sorted([*GATEWAY_TABLES, "zalo_officers"])
+ADDED_SINCE = {("table", "zalo_officers"), ("index", "duty_roster_zalo"),
+               # the province's warnings and campaigns (issue 16)
+               ("table", "province_warnings"), ("index", "province_warnings_status"),
+               ("table", "province_campaigns"), ("index", "province_campaigns_status")}
+GATEWAY_TABLES_NOW = sorted([*GATEWAY_TABLES, "zalo_officers", "province_warnings", "province_campaigns"])
 
 # Columns added by migrations after e9f0415, in order: a fresh file must equal the layout plus these.
 HUB_TABLES = sorted([
     "_sqlite_migrations",
     "hub_tips", "hub_changes", "hub_events", "hub_imports", "hub_refusals",
+    "hub_warnings", "hub_campaigns", "hub_campaign_communes", "hub_campaign_progress",
     "users", "audit_log", "login_attempts",
     "state",
 ])

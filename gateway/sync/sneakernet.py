@@ -32,6 +32,8 @@ from gateway.sync.district import tip_payload
 from gateway.sync.queue import QueuedTip
 
 FORMAT = "tinbao-tips"
+#: The hub's file for one post: the province's warnings and campaigns (``gateway.sync.province``).
+PROVINCE_FORMAT = "tinbao-province"
 VERSION = 1
 ALGORITHM = "hmac-sha256"
 MAX_FILE_BYTES = 200 * 1024 * 1024
@@ -55,8 +57,12 @@ def sign(payload: dict[str, Any], key: str) -> dict[str, Any]:
     return {**payload, "signature": {"alg": ALGORITHM, "value": mac}}
 
 
-def read_document(path: str | Path) -> tuple[dict[str, Any], bytes]:
-    """Parse a tips file (not yet verified); returns (document, raw bytes)."""
+def read_document(path: str | Path, *, kind: str = FORMAT, items: str = "tips") -> tuple[dict[str, Any], bytes]:
+    """Parse a signed file (not yet verified); returns (document, raw bytes).
+
+    ``kind`` is its ``format`` and ``items`` the list it must hold: a tips file by default,
+    the province's file for a post (``tinbao-province``, ``warnings``) with the same rules.
+    """
     path = Path(path)
     raw = _read_regular_file(path, MAX_FILE_BYTES)
     try:
@@ -66,13 +72,14 @@ def read_document(path: str | Path) -> tuple[dict[str, Any], bytes]:
     except UnicodeEncodeError:
         raise TamperedFile(f"{path} holds text that is not valid Unicode (a lone surrogate)") from None
     except (UnicodeDecodeError, ValueError, RecursionError):
-        raise TamperedFile(f"{path} is not a TinBao tips file (not JSON)") from None
-    if not isinstance(document, dict) or document.get("format") != FORMAT:
-        raise TamperedFile(f"{path} is not a TinBao tips file")
+        raise TamperedFile(f"{path} is not a TinBao {'tips' if kind == FORMAT else kind} file (not JSON)") from None
+    what = "tips file" if kind == FORMAT else f"{kind} file"
+    if not isinstance(document, dict) or document.get("format") != kind:
+        raise TamperedFile(f"{path} is not a TinBao {what}")
     if document.get("version") != VERSION:
         raise SneakernetError(f"{path}: file version {document.get('version')!r} is not supported")
-    if not isinstance(document.get("gateway_id"), str) or not isinstance(document.get("tips"), list):
-        raise TamperedFile(f"{path}: gateway_id or tips missing")
+    if not isinstance(document.get("gateway_id"), str) or not isinstance(document.get(items), list):
+        raise TamperedFile(f"{path}: gateway_id or {items} missing")
     return document, raw
 
 
@@ -156,6 +163,13 @@ def recent_exports(db: Database, limit: int = 5) -> list[dict[str, Any]]:
 def export_tips(db: Database, config: Config, path: str | Path, now: datetime) -> int:
     """Write the signed file (atomically: a yanked USB stick never holds half a file)."""
     data, count = build_export(db, config, now)
+    write_file(path, data)
+    note_export(db, str(path), data, count, now)
+    return count
+
+
+def write_file(path: str | Path, data: bytes) -> None:
+    """Write a file for a USB stick atomically (a yanked stick never holds half a file)."""
     path = Path(path)
     temporary = path.with_name(path.name + ".part")
     try:
@@ -166,8 +180,6 @@ def export_tips(db: Database, config: Config, path: str | Path, now: datetime) -
         os.replace(temporary, path)
     except OSError as exc:
         raise SneakernetError(f"cannot write {path}: {exc.strerror or exc}") from None
-    note_export(db, str(path), data, count, now)
-    return count
 
 
 def export_command(config: Config, args: Any) -> int:
