@@ -89,6 +89,13 @@ ACTION_LABELS = {
     "sync.export": _l("Xuất tệp chuyển tay (USB)"),
     "sync.retry": _l("Gửi lại ngay"),
     "sync.zalo_token": _l("Cập nhật mã Zalo"),
+    "province_warning.accept": _l("Duyệt cảnh báo của Công an tỉnh"),
+    "province.import": _l("Nhập tệp USB của Công an tỉnh"),
+    "province.import_refused": _l("Tệp USB của Công an tỉnh bị từ chối"),
+    "province.warning.save": _l("Lưu cảnh báo toàn tỉnh"),
+    "province.campaign.schedule": _l("Lên lịch chiến dịch toàn tỉnh"),
+    "province.campaign.cancel": _l("Hủy chiến dịch toàn tỉnh"),
+    "province.usb_file": _l("Ghi tệp USB cảnh báo cho xã"),
 }
 ACTOR_LABELS = {
     "cli": _l("Lệnh trên máy cổng"),
