@@ -92,7 +92,7 @@ def offline_destinations() -> dict[str, str]:
         "TINBAO_ZALO_ENABLED": "true", "TINBAO_ZALO_OFFICER_IDS": "1001,1002",
         "TINBAO_ZALO_API_BASE": nowhere, "TINBAO_ZALO_OAUTH_BASE": nowhere,
         "TINBAO_ZALO_APP_ID": "bench", "TINBAO_ZALO_SECRET_KEY": "bench", "TINBAO_ZALO_REFRESH_TOKEN": "bench",
-        "TINBAO_DISTRICT_URL": nowhere, "TINBAO_DISTRICT_TOKEN": "bench-token",
+        "TINBAO_HUB_URL": nowhere, "TINBAO_HUB_TOKEN": "bench-token",
     }
 
 

@@ -27,7 +27,7 @@ from _harness import FIGURES_FILE_ENV, ROOT, machine
 BENCH = Path(__file__).resolve().parent
 # The order of the table; a new script in bench/ is run too, after these.
 ORDER = ("inbound_throughput", "router_throughput", "sync_throughput", "web_response", "broadcast_pacing",
-         "memory", "page_weight")
+         "memory", "page_weight", "province_load")
 
 
 def scripts() -> list[str]:

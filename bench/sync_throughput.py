@@ -64,7 +64,7 @@ def start_gateway(work: Path, gateway_id: str, port: int, batch: int) -> tuple[s
     path = work / f"{gateway_id}.db"
     env = clean_env()
     env.update({"TINBAO_STORAGE_PATH": str(path), "TINBAO_GATEWAY_ID": gateway_id,
-                "TINBAO_DISTRICT_URL": f"http://127.0.0.1:{port}", "TINBAO_DISTRICT_TOKEN": f"token-{gateway_id}",
+                "TINBAO_HUB_URL": f"http://127.0.0.1:{port}", "TINBAO_HUB_TOKEN": f"token-{gateway_id}",
                 "TINBAO_SYNC_BATCH_SIZE": str(batch), "TINBAO_SYNC_POLL_INTERVAL": "0.05"})
     proc = subprocess.Popen([sys.executable, "app.py", "--log-level", "WARNING", "sync"], cwd=ROOT, env=env)
     return proc, path

@@ -39,7 +39,7 @@ COMMANDS = {
     "hub": "gateway.hub.server:hub_command",
     "district": "gateway.hub.server:hub_command",  # the old name of ``hub``
     "sync": "gateway.sync.worker:sync_command",
-    "export-tips": "gateway.sync.sneakernet:export_command",
+    "export-tips": "gateway.sync.usb_export:export_command",
     "import-tips": "gateway.hub.server:import_command",
     "import-province": "gateway.sync.province:import_command",
     "doctor": "gateway.doctor:doctor_command",
@@ -98,6 +98,8 @@ def main(argv: list[str] | None = None, prog: str = "tinbao") -> int:
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     try:
         config = load_config(args.config)
+        for notice in config.notices:  # an older key name in use: one line each
+            logging.getLogger("gateway.config").warning("%s", notice)
         module_name, function_name = COMMANDS[args.command].split(":")
         command = getattr(importlib.import_module(module_name), function_name)
         return int(command(config, args) or 0)

@@ -199,6 +199,8 @@ class WebSection:
     login_max_failures: int = key(5, "wrong passwords for one name before it waits (one address: 4×)",
                                   check=between(1, 1000))
     login_lockout_minutes: float = key(15.0, "how long it waits", check=between(0.1, 24 * 60))
+    metrics_token: str = key("", "`GET /metrics` on the page's port (Prometheus text, `Authorization: Bearer` this"
+                             " token); empty: no `/metrics`", secret=True)
 
 
 @dataclass(frozen=True)
@@ -230,11 +232,12 @@ class ZaloSection:
 
 @dataclass(frozen=True)
 class DistrictSection:
-    url: str = key("", "the upstream hub (`python app.py hub`), e.g. `https://tinbao.conganlaocai.vn`; empty: USB"
-                   " files only", check=_url)
-    token: str = key("", "this gateway's token at the hub; also signs `export-tips` files. Set: tips are queued"
-                     " for the hub", secret=True)
-    share_numbers: bool = key(False, "the hub gets the tipster's full number (default: masked)")
+    """The older names of `hub.url`, `hub.token` and `hub.share_numbers`: still read (with a one-line notice in
+    the log) when the `hub` key is not set."""
+
+    url: str = key("", "older name of `hub.url`", check=_url)
+    token: str = key("", "older name of `hub.token`", secret=True)
+    share_numbers: bool = key(False, "older name of `hub.share_numbers`")
 
 
 @dataclass(frozen=True)
@@ -249,6 +252,8 @@ class SyncSection:
                                check=between(0.1, 86400))
     timeout: float = key(20.0, "one request to Zalo or the hub, seconds", check=between(0.1, 600))
     check_timeout: float = key(5.0, "the cheap reachability check before a drain, seconds", check=between(0.1, 120))
+    heartbeat_minutes: float = key(5.0, "how often the gateway tells the hub its state (`POST /api/v1/heartbeat`:"
+                                   " health and alerts, nothing personal), tips or not", check=between(0.01, 24 * 60))
 
 
 @dataclass(frozen=True)
@@ -285,21 +290,37 @@ class BackupSection:
 
 @dataclass(frozen=True)
 class HubSection:
-    """The upstream hub (python app.py hub): since 1 March 2025 the provincial police. A commune
-    gateway reads only hub.level (how its pages name the hub); the rest is for the hub itself."""
+    """The upstream hub (python app.py hub): since 1 March 2025 the provincial police. A commune gateway reads
+    hub.url, hub.token, hub.share_numbers and hub.level (how its pages name the hub); the keys marked "hub only"
+    are for the hub itself, which listens on web.port, or on 8090 while web.port is the gateway's 8080."""
 
+    url: str = key("", "the upstream hub (`python app.py hub`), e.g. `https://tinbao.conganlaocai.vn`; empty: USB"
+                   " files only", check=_url)
+    token: str = key("", "this gateway's token at the hub; also signs `export-tips` files. Set: tips and"
+                     " heartbeats go to the hub", secret=True)
+    share_numbers: bool = key(False, "the hub gets the tipster's full number (default: masked)")
     name: str = key("", "the hub's own name (`Công an tỉnh Lào Cai`): its page, and the sender named in its SMS"
                     " to villagers; empty: `hub.level`")
     level: str = key("Công an tỉnh", "the level of the police the tips go up to; gateways name the hub with it on"
                      " their pages (`Chờ chuyển lên Công an tỉnh`)")
     gateways: dict[str, str] = key({}, "hub only: each gateway's token (`cl:token1,bh:token2` in the environment;"
                                    " TOML `{ cl = \"...\" }`)", secret=True)
+    names: dict[str, str] = key({}, "hub only: the name the hub shows for each gateway id (`cl:Cốc Lầu,bh:Bản Phố`"
+                                " in the environment; TOML `{ cl = \"Cốc Lầu\" }`); never a name a gateway sends")
     max_batch: int = key(2000, "hub only: most tips in one request", check=between(1, 100_000))
+    silent_minutes: float = key(30.0, "hub only: a gateway not heard from for this long is silent (red on the"
+                                " fleet page, `tinbao_gateway_up` 0)", check=between(0.01, 7 * 24 * 60))
+    metrics_token: str = key("", "hub only: `GET /metrics` (Prometheus text) needs `Authorization: Bearer` this"
+                             " token; empty: no `/metrics`", secret=True)
 
     @property
     def display_name(self) -> str:
         """The hub's own name (``Công an tỉnh Lào Cai``), or its level when no name is set."""
         return self.name.strip() or self.level
+
+    def gateway_name(self, gateway_id: str) -> str:
+        """How the hub names a gateway: ``hub.names``, else its id in capitals (never a name it sends)."""
+        return (self.names.get(gateway_id) or "").strip() or gateway_id.upper()
 
 
 @dataclass(frozen=True)
@@ -320,6 +341,7 @@ class Config:
     backup: BackupSection
     hub: HubSection
     source: Path | None = None
+    notices: tuple[str, ...] = ()  # one line each, logged at start (an older key name in use)
 
     @property
     def timezone(self) -> ZoneInfo:
@@ -376,7 +398,7 @@ _KINDS = {kind_type: kind for kind, kind_type in KIND_TYPES.items()}
 def section_types() -> dict[str, type]:
     """Each section's name and its dataclass, read from ``Config``'s fields."""
     hints = get_type_hints(Config)
-    return {field.name: hints[field.name] for field in fields(Config) if field.name != "source"}
+    return {field.name: hints[field.name] for field in fields(Config) if field.name not in ("source", "notices")}
 
 
 _SECTION_TYPES = section_types()
@@ -524,5 +546,30 @@ def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = 
                     raise ConfigError(f"config key {label}: {value!r} {problem}")
             values[key_name] = value
         sections[section] = _SECTION_TYPES[section](**values)
-    return Config(**sections, source=chosen)
+    sections["hub"], notices = _hub_from_district(sections["hub"], sections["district"])
+    return Config(**sections, source=chosen, notices=notices)
+
+
+#: Sections kept only so older config files still load (their keys moved): not in gateway.toml.
+LEGACY_SECTIONS = ("district",)
+
+
+def _hub_from_district(hub: HubSection, district: DistrictSection) -> tuple[HubSection, tuple[str, ...]]:
+    """``district.url``/``token``/``share_numbers`` (the older names) fill the ``hub`` keys left
+    unset, with one notice line each; a ``hub`` key that is set wins."""
+    from dataclasses import replace
+
+    moved: dict[str, Any] = {}
+    notices = []
+    for name in ("url", "token", "share_numbers"):
+        old = getattr(district, name)
+        if old in ("", False):
+            continue
+        if getattr(hub, name) in ("", False):
+            moved[name] = old
+            notices.append(f"config key district.{name} is the older name of hub.{name}: it still works;"
+                           f" rename it (TINBAO_HUB_{name.upper()} in the environment)")
+        else:
+            notices.append(f"config key district.{name} is ignored: hub.{name} is set")
+    return (replace(hub, **moved) if moved else hub), tuple(notices)
 

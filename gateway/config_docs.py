@@ -18,7 +18,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from gateway.config import SCHEMA, Key, section_types
+from gateway.config import LEGACY_SECTIONS, SCHEMA, Key, section_types
 
 README_START = "<!-- config-table: written by `python -m gateway.config_docs update` from gateway/config.py -->"
 README_END = "<!-- /config-table -->"
@@ -85,6 +85,8 @@ def render_toml() -> str:
     lines = [TOML_HEADER.rstrip("\n")]
     types = section_types()
     for section, keys in SCHEMA.items():
+        if section in LEGACY_SECTIONS:
+            continue  # still read from older files, never written into a new one
         lines.append("")
         comment = _section_comment(types[section])
         if comment:

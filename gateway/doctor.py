@@ -194,7 +194,7 @@ def _command(pid: int) -> str:
 
 
 def check_hub(config: Config) -> Check:
-    url = config.district.url
+    url = config.hub.url
     if not url:
         return Check("hub reachable", True, "no hub configured (tips leave on USB files)")
     target = url.rstrip("/") + "/healthz"
@@ -202,11 +202,11 @@ def check_hub(config: Config) -> Check:
         with urllib.request.urlopen(target, timeout=HUB_TIMEOUT) as response:
             return Check("hub reachable", True, f"{target} answered {response.status}")
     except urllib.error.HTTPError as exc:
-        return Check("hub reachable", False, f"{target} answered {exc.code}", "check district.url")
+        return Check("hub reachable", False, f"{target} answered {exc.code}", "check hub.url")
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
         return Check("hub reachable", False, f"{target}: {reason}",
-                     "check the Pi's internet link and district.url (tips wait safely meanwhile)")
+                     "check the Pi's internet link and hub.url (tips wait safely meanwhile)")
 
 
 # -- checks read from the database (the gateway's published state) ------------------------------

@@ -20,6 +20,7 @@ from gateway.modem import status as modem_status
 from gateway.modem.worker import ModemWorker, all_settings_from_config
 from gateway.router import Router, RouterSettings, reserved_keywords
 from gateway.storage import DatabaseCorrupt, ThreadLocalDb, WriteHealth, cannot_write, run_lock
+from gateway.sync.heartbeat import HeartbeatWorker
 from gateway.sync.hooks import SyncTipHook
 from gateway.sync.worker import SyncWorker
 
@@ -95,6 +96,12 @@ class Gateway:
             handlers=handlers, tip_hooks=[duty.alert_new_tip, SyncTipHook(config)],
         )
         self.sync = SyncWorker(config, self.dbs, self.clock)
+        from gateway.web.alert_words import standalone
+
+        # Every sync.heartbeat_minutes the hub hears this post's state and alerts (in words).
+        self.heartbeat = HeartbeatWorker(config, self.dbs, self.clock, version=__version__,
+                                         write_health=self.write_health, reserved=self.router.reserved,
+                                         words=standalone(config))
         self.backups = backup.BackupWorker(config, self.dbs, self.clock)
         self.worker_settings = all_settings_from_config(config)  # a bad modem.profile stops us here
         self.emulators: list = []
@@ -127,6 +134,7 @@ class Gateway:
         for worker in self.modems:
             worker.start()
         self.sync.start()
+        self.heartbeat.start()
         self.broadcasts.start()
         self.backups.start()
 
@@ -158,6 +166,7 @@ class Gateway:
             worker.request_stop()
         self.backups.stop()
         self.broadcasts.stop()
+        self.heartbeat.stop()
         self.sync.stop()
         for worker in self.modems:
             worker.stop()
@@ -186,20 +195,34 @@ class Gateway:
         return create_app(self.config, services)
 
     def run(self) -> None:
-        """Run until interrupted: workers in threads, the web page served by waitress."""
-        import waitress
+        """Run until interrupted: workers in threads, the web page served by waitress.
 
-        self.start()
+        The page's port is taken first: a port in use stops start-up with one line
+        (``gateway.serving``) before any worker has touched the modem or the database.
+        """
+        from gateway import serving
+
         host, port = self.config.web.host, self.config.web.port
-        log.info("TinBao %s: officers' page on http://%s:%s/", __version__, host, port)
-        from gateway.accounts import users
-
-        if users.count_users(self.dbs.get()) == 0:
-            log.warning("no officer accounts yet: create the first with "
-                        "python app.py create-user NAME --role admin")
+        page = serving.LateApp()
         try:
-            waitress.serve(self.web_app(), host=host, port=port, threads=8, ident="TinBao")
+            server = serving.listen(page, host, port, key="web.port", env="TINBAO_WEB_PORT", threads=8,
+                                    ident="TinBao")
+        except serving.PortUnavailable:
+            self._lock.close()  # nothing else was started
+            raise
+        try:
+            self.start()
+            page.app = self.web_app()
+            log.info("TinBao %s: officers' page on http://%s:%s/", __version__, host,
+                     getattr(server, "effective_port", port))
+            from gateway.accounts import users
+
+            if users.count_users(self.dbs.get()) == 0:
+                log.warning("no officer accounts yet: create the first with "
+                            "python app.py create-user NAME --role admin")
+            server.run()
         finally:
+            server.close()
             self.stop()
 
 

@@ -407,7 +407,7 @@ if __name__ == "__main__":
 class HubServer:
     """``python app.py district`` in a thread: its own database under ``tmp_path``, waitress."""
 
-    def __init__(self, tmp_path, gateways: str = "cl:token-cl,bh:token-bh", **env: str) -> None:
+    def __init__(self, tmp_path, gateways: str = "cl:token-cl,bh:token-bh", clock=None, **env: str) -> None:
         from gateway.config import load_config
         from gateway.database import prepare_hub
         from gateway.hub.app import create_hub_app
@@ -418,7 +418,7 @@ class HubServer:
         self.config = load_config(env=values)
         prepare_hub(self.path)
         self.dbs = ThreadLocalDb(self.path, durable=True)  # as run_command does
-        self.app = create_hub_app(self.config, self.dbs)
+        self.app = create_hub_app(self.config, self.dbs, clock)
         self.server = None
         self.port = 0
 

@@ -23,7 +23,7 @@ def gateway_with_district(tmp_path) -> Iterator[tuple[Gateway, str]]:
     """
     config = make_config(
         tmp_path, TINBAO_MODEM_PORT="emulator", TINBAO_WEB_PORT="0", TINBAO_SMS_MAX_PARTS="3",
-        TINBAO_DISTRICT_URL="http://127.0.0.1:9", TINBAO_DISTRICT_TOKEN="test-token",
+        TINBAO_HUB_URL="http://127.0.0.1:9", TINBAO_HUB_TOKEN="test-token",
     )
     with served_gateway(config) as served:
         yield served

@@ -53,7 +53,7 @@ def test_config_is_frozen_and_each_value_has_its_type():
 
 def test_secrets_stay_out_of_the_repr():
     config = load_config(env={"TINBAO_WEB_SECRET_KEY": "s3cret-web", "TINBAO_ZALO_REFRESH_TOKEN": "s3cret-zalo",
-                              "TINBAO_DISTRICT_TOKEN": "s3cret-hub", "TINBAO_HUB_GATEWAYS": "cl:s3cret-gw"})
+                              "TINBAO_HUB_TOKEN": "s3cret-hub", "TINBAO_HUB_GATEWAYS": "cl:s3cret-gw"})
     assert "s3cret" not in repr(config)
 
 
@@ -122,9 +122,11 @@ def test_bad_file_names_the_key(tmp_path):
 def test_shipped_file_lists_every_key():
     """The defaults file is the documentation officers read: it names every key."""
     text = DEFAULT_CONFIG.read_text(encoding="utf-8")
+    from gateway.config import LEGACY_SECTIONS
+
     for section, keys in SCHEMA.items():
-        if section == "hub":
-            continue  # the hub's own config (python app.py district) is not a gateway key
+        if section in LEGACY_SECTIONS:
+            continue  # older names, still read from older files (test below), never shipped
         assert f"[{section}]" in text
         for key in keys:
             assert f"\n{key} = " in text, f"{section}.{key} missing from gateway.toml"
@@ -160,7 +162,12 @@ def test_the_shipped_file_sets_what_each_field_declares():
 
     data = tomllib.loads(DEFAULT_CONFIG.read_text(encoding="utf-8"))
     config = load_config(env={})
+    from gateway.config import LEGACY_SECTIONS
+
     for section, keys in SCHEMA.items():
+        if section in LEGACY_SECTIONS:
+            assert section not in data
+            continue
         assert list(data[section]) == list(keys), section
         for name, spec in keys.items():
             assert getattr(getattr(config, section), name) == spec.shipped_value, f"{section}.{name}"
@@ -204,3 +211,30 @@ def test_shipped_files_are_found_through_the_package_not_the_working_directory(t
                              " c = l(env={}); print(c.menus_path, c.warnings_path, c.source)"],
                             cwd=tmp_path, capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin"})
     assert result.stdout.split() == [str(SHIPPED / "menus"), str(SHIPPED / "warnings"), str(DEFAULT_CONFIG)]
+
+
+def test_the_older_district_keys_still_work_with_one_notice_each(tmp_path):
+    old = load_config(env={"TINBAO_DISTRICT_URL": "http://hub.example", "TINBAO_DISTRICT_TOKEN": "t-old"})
+    assert (old.hub.url, old.hub.token) == ("http://hub.example", "t-old")
+    assert len(old.notices) == 2 and all("older name of hub." in line for line in old.notices)
+    assert all("\n" not in line for line in old.notices)
+    both = load_config(env={"TINBAO_DISTRICT_TOKEN": "t-old", "TINBAO_HUB_TOKEN": "t-new"})
+    assert both.hub.token == "t-new" and "ignored" in both.notices[0]
+    assert load_config(env={"TINBAO_HUB_TOKEN": "t-new"}).notices == ()
+    # A file written for an older gateway, [district] and all, starts the same way.
+    path = tmp_path / "old.toml"
+    path.write_text('[district]\nurl = "http://hub.example"\ntoken = "t-file"\n', encoding="utf-8")
+    from_file = load_config(path, env={})
+    assert from_file.hub.token == "t-file" and from_file.hub.url == "http://hub.example"
+
+
+def test_the_shipped_file_names_the_hub_keys_not_the_older_ones():
+    from gateway.config import DEFAULT_CONFIG
+
+    text = DEFAULT_CONFIG.read_text(encoding="utf-8")
+    assert "[district]" not in text and "\nurl = " in text.split("[hub]")[1]
+
+
+def test_the_hub_names_a_gateway_from_its_own_config():
+    config = load_config(env={"TINBAO_HUB_NAMES": "cl:Cốc Lầu"})
+    assert config.hub.gateway_name("cl") == "Cốc Lầu" and config.hub.gateway_name("bh") == "BH"

@@ -92,7 +92,7 @@ def test_the_gateways_pages_name_the_provincial_police(tmp_path):
 
     from gateway.web import create_app
 
-    config = sync_config(tmp_path, TINBAO_DISTRICT_TOKEN="t", TINBAO_HUB_LEVEL="Công an tỉnh")
+    config = sync_config(tmp_path, TINBAO_HUB_TOKEN="t", TINBAO_HUB_LEVEL="Công an tỉnh")
     app = create_app(config, make_services(config.storage_path, config=config))
     client = app.test_client()
     login_client(client, config.storage_path, "admin")

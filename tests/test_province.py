@@ -199,7 +199,7 @@ def test_a_campaign_becomes_exactly_one_broadcast_however_often_it_arrives(tmp_p
     # And again by a USB file written for this post.
     path = tmp_path / "tinh.json"
     path.write_bytes(province_file.build(hub_db, cfg(tmp_path, TINBAO_HUB_GATEWAYS="cl:token-cl"), "cl", NOW))
-    province_sync.import_file(gateway_db, cfg(tmp_path, TINBAO_DISTRICT_TOKEN="token-cl"), path, NOW)
+    province_sync.import_file(gateway_db, cfg(tmp_path, TINBAO_HUB_TOKEN="token-cl"), path, NOW)
     [row] = rows(Path(gateway_db.conn.execute("PRAGMA database_list").fetchone()[2]),
                  "SELECT id, broadcast_id, status FROM province_campaigns")
     assert row[0] == campaign and row[2] == "broadcast"
@@ -340,7 +340,7 @@ def _starter(config):
 
 def test_the_usb_file_is_for_one_post_and_refused_when_altered(tmp_path, hub_db, gateway_db):
     hub_config = cfg(tmp_path, TINBAO_HUB_GATEWAYS="cl:token-cl,bh:token-bh")
-    config = cfg(tmp_path, TINBAO_DISTRICT_TOKEN="token-cl")
+    config = cfg(tmp_path, TINBAO_HUB_TOKEN="token-cl")
     warning = write_warning(hub_db)
     schedule(hub_db, warning, communes=["bh"])
     campaign = schedule(hub_db, warning, communes=["cl"])
@@ -358,7 +358,7 @@ def test_the_usb_file_is_for_one_post_and_refused_when_altered(tmp_path, hub_db,
     with pytest.raises(TamperedFile):  # signed with bh's token: cl's cannot check it
         province_sync.import_file(gateway_db, config, other, NOW)
     with pytest.raises(SneakernetError, match="written for gateway 'bh'"):
-        province_sync.import_file(gateway_db, cfg(tmp_path, TINBAO_DISTRICT_TOKEN="token-bh"), other, NOW)
+        province_sync.import_file(gateway_db, cfg(tmp_path, TINBAO_HUB_TOKEN="token-bh"), other, NOW)
     altered = tmp_path / "altered.json"
     altered.write_text(path.read_text(encoding="utf-8").replace("Giả danh", "Giả dạng"), encoding="utf-8")
     with pytest.raises(TamperedFile, match="signature"):
@@ -426,7 +426,7 @@ def test_a_viewer_cannot_accept_and_the_page_works_in_english(commune):
 def test_the_usb_file_is_taken_in_on_the_page(commune, hub_db, tmp_path):
     app, config, _ = commune
     app.extensions["tinbao"]["config"] = make_config(tmp_path, TINBAO_STORAGE_PATH=str(config.storage_path),
-                                                     TINBAO_DISTRICT_TOKEN="token-cl")
+                                                     TINBAO_HUB_TOKEN="token-cl")
     schedule(hub_db, 1)
     data = province_file.build(hub_db, cfg(tmp_path, TINBAO_HUB_GATEWAYS="cl:token-cl"), "cl", NOW)
     client = app.test_client()

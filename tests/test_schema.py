@@ -48,6 +48,7 @@ GATEWAY_TABLES_NOW = sorted([*GATEWAY_TABLES, "zalo_officers", "province_warning
 HUB_TABLES = sorted([
     "_sqlite_migrations",
     "hub_tips", "hub_changes", "hub_events", "hub_imports", "hub_refusals",
+    "hub_heartbeats", "hub_fleet_hours",
     "hub_warnings", "hub_campaigns", "hub_campaign_communes", "hub_campaign_progress",
     "users", "audit_log", "login_attempts",
     "state",

@@ -41,7 +41,7 @@ def commune(tmp_path: Path) -> Path:
 
 
 def gateway_env(db_path: Path, token: str = "token-cl") -> dict[str, str]:
-    return {"TINBAO_STORAGE_PATH": str(db_path), "TINBAO_DISTRICT_TOKEN": token}
+    return {"TINBAO_STORAGE_PATH": str(db_path), "TINBAO_HUB_TOKEN": token}
 
 
 def hub_env(tmp_path: Path) -> dict[str, str]:
@@ -121,7 +121,7 @@ def test_a_file_overlapping_an_online_sync_changes_nothing_and_the_queue_empties
     hub = HubServer(tmp_path, gateways="cl:token-cl")
     hub.start()
     try:
-        env = {"TINBAO_STORAGE_PATH": str(commune), "TINBAO_DISTRICT_URL": hub.url, "TINBAO_DISTRICT_TOKEN": "token-cl",
+        env = {"TINBAO_STORAGE_PATH": str(commune), "TINBAO_HUB_URL": hub.url, "TINBAO_HUB_TOKEN": "token-cl",
                "TINBAO_SYNC_BATCH_SIZE": "15", "TINBAO_SYNC_POLL_INTERVAL": "0.02"}
         config = load_config(env=env)
         db = open_db(commune)
@@ -160,7 +160,7 @@ def test_a_file_overlapping_an_online_sync_changes_nothing_and_the_queue_empties
 
 def test_export_needs_the_district_token(tmp_path, commune):
     result = run_app("export-tips", str(tmp_path / "x.json"), TINBAO_STORAGE_PATH=str(commune))
-    assert result.returncode == 1 and "district.token" in result.stderr
+    assert result.returncode == 1 and "hub.token" in result.stderr
     assert not (tmp_path / "x.json").exists()
 
 

@@ -65,7 +65,7 @@ def sync_config(tmp_path: Path, zalo: FakeZalo | None = None, hub: HubServer | N
             "TINBAO_ZALO_REFRESH_TOKEN": zalo.live_refresh, "TINBAO_ZALO_OFFICER_IDS": ",".join(OFFICERS),
         })
     if hub is not None:
-        values.update({"TINBAO_DISTRICT_URL": hub.url, "TINBAO_DISTRICT_TOKEN": "token-cl"})
+        values.update({"TINBAO_HUB_URL": hub.url, "TINBAO_HUB_TOKEN": "token-cl"})
     values.update(env)
     config = load_config(env=values)
     prepare_gateway(config.storage_path)
@@ -249,11 +249,11 @@ def test_a_lost_answer_is_checked_in_the_conversation_never_sent_twice(tmp_path,
 
 
 def test_the_hub_refusing_our_token_is_an_alert_and_nothing_is_marked_done(tmp_path, hub):
-    config = sync_config(tmp_path, hub=hub, TINBAO_DISTRICT_TOKEN="not-the-token")
+    config = sync_config(tmp_path, hub=hub, TINBAO_HUB_TOKEN="not-the-token")
     add_tips(config.storage_path, 5, destinations=("district",))
     with running(config, manual_clock()):
         assert wait_until(lambda: sync_state(config).get("district", {}).get("state") == "needs_reauth", 5)
-    assert "district.token" in sync_state(config)["district"]["error"]
+    assert "hub.token" in sync_state(config)["district"]["error"]
     assert statuses(config, "district") == Counter({"queued": 5})
     assert hub.uids() == []
     refused = rows(hub.path, "SELECT count, last_detail FROM hub_refusals")
@@ -315,7 +315,7 @@ def test_the_router_hook_queues_a_tip_in_the_same_transaction(tmp_path):
     from gateway.storage import open_db, utcnow_iso, write_transaction
     from gateway.sync.hooks import SyncTipHook
 
-    config = sync_config(tmp_path, TINBAO_DISTRICT_TOKEN="t", TINBAO_ZALO_ENABLED="1", TINBAO_ZALO_OFFICER_IDS="9")
+    config = sync_config(tmp_path, TINBAO_HUB_TOKEN="t", TINBAO_ZALO_ENABLED="1", TINBAO_ZALO_OFFICER_IDS="9")
     router = Router(MenuBook.load(config.menus_path), RouterSettings(gateway_id="cl"),
                     tip_hooks=[SyncTipHook(config)])
     db = open_db(config.storage_path)
@@ -335,7 +335,7 @@ def test_sweep_queues_tips_stored_before_a_destination_was_switched_on(tmp_path)
 
     config = sync_config(tmp_path)
     add_tips(config.storage_path, 4, destinations=())
-    later = sync_config(tmp_path, TINBAO_DISTRICT_TOKEN="t")
+    later = sync_config(tmp_path, TINBAO_HUB_TOKEN="t")
     db = open_db(config.storage_path)
     assert hooks.sweep(db, later, datetime.now(UTC)) == {"district": 4}
     assert hooks.sweep(db, later, datetime.now(UTC)) == {"district": 0}

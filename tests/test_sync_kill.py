@@ -63,7 +63,7 @@ def worker_env(db_path: Path, zalo: FakeZalo, hub: HubServer | None) -> dict[str
         "TINBAO_ZALO_OFFICER_IDS": ",".join(OFFICERS),
     })
     if hub is not None:
-        env.update({"TINBAO_DISTRICT_URL": hub.url, "TINBAO_DISTRICT_TOKEN": "token-cl"})
+        env.update({"TINBAO_HUB_URL": hub.url, "TINBAO_HUB_TOKEN": "token-cl"})
     return env
 
 

@@ -21,7 +21,7 @@ def test_a_tip_texted_in_reaches_the_hub_and_every_officer_once(tmp_path, emulat
         TINBAO_ZALO_ENABLED="true", TINBAO_ZALO_API_BASE=zalo.url, TINBAO_ZALO_OAUTH_BASE=zalo.url,
         TINBAO_ZALO_APP_ID=zalo.app_id, TINBAO_ZALO_SECRET_KEY=zalo.secret_key,
         TINBAO_ZALO_REFRESH_TOKEN=zalo.live_refresh, TINBAO_ZALO_OFFICER_IDS=",".join(OFFICERS),
-        TINBAO_DISTRICT_URL=hub.url, TINBAO_DISTRICT_TOKEN="token-cl", TINBAO_SYNC_POLL_INTERVAL="0.05",
+        TINBAO_HUB_URL=hub.url, TINBAO_HUB_TOKEN="token-cl", TINBAO_SYNC_POLL_INTERVAL="0.05",
     ))
     gateway.start()
     try:

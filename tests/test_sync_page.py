@@ -25,8 +25,8 @@ NOW = datetime.now(UTC)
 def setup(tmp_path: Path):
     config = load_config(env={
         "TINBAO_STORAGE_PATH": str(tmp_path / "tinbao.db"), "TINBAO_ZALO_ENABLED": "true",
-        "TINBAO_ZALO_OFFICER_IDS": "111,222", "TINBAO_DISTRICT_TOKEN": "token-cl",
-        "TINBAO_DISTRICT_URL": "http://127.0.0.1:9", "TINBAO_WEB_SECRET_KEY": "test-secret",
+        "TINBAO_ZALO_OFFICER_IDS": "111,222", "TINBAO_HUB_TOKEN": "token-cl",
+        "TINBAO_HUB_URL": "http://127.0.0.1:9", "TINBAO_WEB_SECRET_KEY": "test-secret",
     })
     prepare_gateway(config.storage_path)
     add_tips(config.storage_path, 3)

@@ -259,7 +259,7 @@ def test_a_gateway_three_days_behind_stamps_a_tip_with_the_real_time(tmp_path, e
         "LD_PRELOAD": libfaketime(), "FAKETIME": "-3d", "FAKETIME_DONT_FAKE_MONOTONIC": "1",
         "TINBAO_MODEM_PORT": str(link), "TINBAO_STORAGE_PATH": str(db_path),
         "TINBAO_WEB_HOST": "127.0.0.1", "TINBAO_WEB_PORT": str(port),
-        "TINBAO_DISTRICT_URL": hub.url, "TINBAO_DISTRICT_TOKEN": "token-cl",
+        "TINBAO_HUB_URL": hub.url, "TINBAO_HUB_TOKEN": "token-cl",
         "TINBAO_SYNC_POLL_INTERVAL": "0.2", "TINBAO_SYNC_RETRY_BASE": "0.1", "TINBAO_SYNC_RETRY_MAX": "0.5",
     })
     log_path = tmp_path / "gateway.log"

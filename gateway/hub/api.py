@@ -1,6 +1,6 @@
 """The hub's machine door: ``POST /api/v1/tips``, ``POST /api/v1/status``,
-``GET /api/v1/changes``, the province's ``GET /api/v1/warnings`` and ``GET /api/v1/campaigns``,
-``GET /healthz``.
+``GET /api/v1/changes``, ``POST /api/v1/heartbeat``, the province's ``GET /api/v1/warnings`` and
+``GET /api/v1/campaigns``, ``GET /healthz``, ``GET /metrics``.
 
 Each gateway has its own token (``hub.gateways``: id → token). A request without a token, or
 with one the hub does not know, is answered 401 and counted per address (``hub_refusals``:
@@ -19,7 +19,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 
 from gateway import __version__
-from gateway.hub import campaigns, store, warnings
+from gateway.hub import campaigns, fleet, metrics, store, warnings
 from gateway.web.auth import public
 from gateway.web.services import current_config, frame_services
 
@@ -170,18 +170,54 @@ def province_campaigns() -> Any:
     return _province_pull("campaigns", campaigns.for_gateway_since)
 
 
+@bp.post("/api/v1/heartbeat")
+@public
+def receive_heartbeat() -> Any:
+    """A gateway's state (``{"gateway_id", "at", "state"}``): the newest is kept whole, every
+    beat counts in its hour (``gateway.hub.fleet``). Answers ``{"newest": bool}``."""
+    gateway_id = authenticated_gateway()
+    if gateway_id is None:
+        has_header = bool(request.headers.get("Authorization"))
+        return _refuse("sai mã (token)" if has_header else "thiếu mã (token)")
+    body = request.get_json(silent=True)
+    if isinstance(body, dict) and body.get("gateway_id") != gateway_id:
+        claimed = body.get("gateway_id")
+        shown = store.clean_text(claimed[:32]) if isinstance(claimed, str) else claimed
+        return _refuse(f"mã của {gateway_id} dùng cho gateway_id {shown!r}")
+    try:
+        newest = fleet.record(frame_services().db.get(), gateway_id, body, source="online",
+                              now=frame_services().clock.now())
+    except fleet.BadHeartbeat as exc:
+        return jsonify(error=str(exc)), 400
+    return jsonify(newest=newest)
+
+
+@bp.get("/metrics")
+@public
+def prometheus_metrics() -> Any:
+    """Prometheus text (``gateway.hub.metrics``) behind ``hub.metrics_token``; 404 when no token is set."""
+    return metrics.answer(current_config(), frame_services().db, frame_services().clock.now(),
+                          request.headers.get("Authorization", ""))
+
+
 @bp.get("/healthz")
 @public
 def healthz() -> Any:
-    """Cheap and impersonal: gateways call it before sending a batch."""
+    """Cheap and impersonal: gateways call it before sending a batch; monitoring reads the
+    count of posts in each state (``gateway.hub.fleet``)."""
+    gateways: dict[str, int] | None = None
     try:
-        frame_services().db.get().execute("SELECT 1 FROM hub_tips LIMIT 1").fetchall()
+        db = frame_services().db.get()
+        db.execute("SELECT 1 FROM hub_tips LIMIT 1").fetchall()
+        config = current_config()
+        gateways = fleet.counts(fleet.posts(db, config.hub.gateways, config.hub.names, frame_services().clock.now(),
+                                            config.hub.silent_minutes))
         database = "ok"
     except Exception:
         log.exception("hub healthz could not read the database")
         database = "error"
     body = {"status": "ok" if database == "ok" else "degraded", "role": "hub", "version": __version__,
-            "database": database}
+            "database": database, "gateways": gateways}
     response = jsonify(body)
     response.headers["Cache-Control"] = "no-store"
     return response, 200 if database == "ok" else 503

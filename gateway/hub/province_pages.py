@@ -59,7 +59,8 @@ def _audit(db, action: str, target: Any, detail: Any = None) -> None:
 
 def communes() -> dict[str, str]:
     """Each gateway the hub knows (``hub.gateways``), by id, with the name the hub shows it by."""
-    return {gateway_id: gateway_id.upper() for gateway_id in sorted(current_config().hub.gateways)}
+    hub = current_config().hub
+    return {gateway_id: hub.gateway_name(gateway_id) for gateway_id in sorted(hub.gateways)}
 
 
 # -- warnings -----------------------------------------------------------------------------------

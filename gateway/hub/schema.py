@@ -104,6 +104,39 @@ def m002_commune_status_and_refusals(db: Database) -> None:
     )
 
 
+@migrations()
+def m003_fleet(db: Database) -> None:
+    db.executescript(
+        """
+        -- The newest heartbeat of each gateway, its state kept whole as JSON (a section a newer
+        -- gateway adds shows up without a schema change). Only the newest counts: an older one
+        -- (a USB file carried for days) leaves it as it is. heard_at is what "last heard" means:
+        -- the hub's time for an online beat, the beat's own time for one taken from a file.
+        CREATE TABLE hub_heartbeats (
+            gateway_id TEXT PRIMARY KEY,
+            at TEXT NOT NULL,
+            heard_at TEXT NOT NULL,
+            received_at TEXT NOT NULL,
+            source TEXT NOT NULL,                  -- online | file
+            state TEXT NOT NULL
+        );
+
+        -- One row per gateway and hour it was heard in: a month of a province stays small.
+        -- An hour without a row was silent; worst is the worst judgement of its beats.
+        CREATE TABLE hub_fleet_hours (
+            gateway_id TEXT NOT NULL,
+            hour TEXT NOT NULL,                    -- ISO UTC start of the hour
+            beats INTEGER NOT NULL,
+            worst TEXT NOT NULL,                   -- ok | warning | fault
+            line_failed INTEGER NOT NULL DEFAULT 0,  -- beats whose modem or SIM line was down
+            codes TEXT NOT NULL DEFAULT '',        -- alert codes seen, comma-separated
+            PRIMARY KEY (gateway_id, hour)
+        ) WITHOUT ROWID;
+        CREATE INDEX hub_fleet_hours_hour ON hub_fleet_hours(hour);
+        """
+    )
+
+
 # -- the province's warnings and campaigns (issue 16): their own set -----------------------------
 province_migrations = Migrations("tinbao-hub-province")
 

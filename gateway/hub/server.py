@@ -16,19 +16,27 @@ from gateway import __version__
 from gateway.clock import Clock
 from gateway.config import SCHEMA, Config
 from gateway.database import prepare_hub
-from gateway.hub import province_file, store
+from gateway.hub import fleet, province_file, store
 from gateway.storage import ThreadLocalDb, open_db
 from gateway.sync.sneakernet import SneakernetError, TamperedFile, read_document, verify, write_file
 
 log = logging.getLogger(__name__)
 
 HUB_DEFAULT_PATH = Path("data/hub.db")
+HUB_DEFAULT_PORT = 8090  # so a hub runs beside a gateway (8080) on one machine
 
 
 def hub_db_path(config: Config) -> Path:
     if config.storage.path == SCHEMA["storage"]["path"].default:
         return HUB_DEFAULT_PATH
     return config.storage_path
+
+
+def hub_port(config: Config) -> int:
+    """The hub's port: ``web.port``, or 8090 while ``web.port`` is the gateway's default (8080)."""
+    if config.web.port == SCHEMA["web"]["port"].default:
+        return HUB_DEFAULT_PORT
+    return config.web.port
 
 
 def hub_command(config: Config, args: Any = None) -> int:
@@ -51,26 +59,32 @@ def create_user_command(config: Config, args: Any) -> int:
 
 
 def run_command(config: Config, args: Any = None) -> int:
-    """Serve the hub (API and page) with waitress until interrupted."""
-    import waitress
-
+    """Serve the hub (API and page) with waitress until interrupted, on ``hub_port``."""
+    from gateway import serving
     from gateway.hub.app import create_hub_app
 
     path = hub_db_path(config)
-    prepare_hub(path)
-    if not config.hub.gateways:
-        log.warning("hub.gateways is empty: no gateway can send tips (TINBAO_HUB_GATEWAYS=\"cl:token,...\")")
-    # fsync on every commit: once the hub answers "accepted", the gateway forgets the tip, so
-    # the hub's copy must survive a power cut at the hub too.
-    dbs = ThreadLocalDb(path, durable=True)
-    app = create_hub_app(config, dbs)
-    host, port = config.web.host, config.web.port
-    log.info("TinBao %s hub (%s) on http://%s:%s/ (database %s, %d gateways)",
-             __version__, config.hub.name, host, port, path, len(config.hub.gateways))
+    host, port = config.web.host, hub_port(config)
+    page = serving.LateApp()
+    # The port first: one in use is one line (gateway.serving), before the database is touched.
+    server = serving.listen(page, host, port, key="web.port", env="TINBAO_WEB_PORT", threads=8, ident="TinBao-hub")
     try:
-        waitress.serve(app, host=host, port=port, threads=8, ident="TinBao-hub")
+        prepare_hub(path)
+        if not config.hub.gateways:
+            log.warning("hub.gateways is empty: no gateway can send tips (TINBAO_HUB_GATEWAYS=\"cl:token,...\")")
+        # fsync on every commit: once the hub answers "accepted", the gateway forgets the tip, so
+        # the hub's copy must survive a power cut at the hub too.
+        dbs = ThreadLocalDb(path, durable=True)
+        page.app = create_hub_app(config, dbs)
+        log.info("TinBao %s hub (%s) on http://%s:%s/ (database %s, %d gateways)",
+                 __version__, config.hub.name, host, getattr(server, "effective_port", port), path,
+                 len(config.hub.gateways))
+        try:
+            server.run()
+        finally:
+            dbs.close_all()
     finally:
-        dbs.close_all()
+        server.close()
     return 0
 
 
@@ -96,6 +110,11 @@ def import_file(db, config: Config, path: str | Path, now) -> tuple[str, int, in
     result = store.store_batch(db, gateway_id, payload["tips"], source="file", now=now,
                                gateway_name=payload.get("gateway_name"))
     store.note_import(db, digest, gateway_id, str(path), len(payload["tips"]), result.new, now)
+    if isinstance(payload.get("heartbeat"), dict):  # the post's state when the file was written
+        try:
+            fleet.record(db, gateway_id, payload["heartbeat"], source="file", now=now)
+        except fleet.BadHeartbeat as exc:
+            store.log_event(db, "import", now, gateway_id=gateway_id, detail=f"{Path(path).name}: heartbeat: {exc}")
     store.log_event(db, "import", now, gateway_id=gateway_id,
                     detail=f"{Path(path).name}: {result.new} tin mới / {len(payload['tips'])}")
     return "imported", len(payload["tips"]), result.new, result.rejected

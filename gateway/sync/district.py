@@ -1,19 +1,19 @@
-"""The upstream hub's client (config section ``district``): push queued tips in batches,
+"""The upstream hub's client (config section ``hub``): push queued tips in batches,
 push the commune's status changes, pull back what the hub decided.
 
-Push (DESIGN.md): ``POST {district.url}/api/v1/tips`` with ``Authorization: Bearer
-{district.token}`` and ``{"gateway_id":..,"tips":[{"uid","reference","received_at","text",
+Push (DESIGN.md): ``POST {hub.url}/api/v1/tips`` with ``Authorization: Bearer
+{hub.token}`` and ``{"gateway_id":..,"tips":[{"uid","reference","received_at","text",
 "status",..}]}``. A text longer than ``tips.UPSTREAM_TEXT_MAX`` goes up cut with a marker
 (``text_chars`` says the whole length; the whole text stays here). The hub answers
 ``{"accepted":[uid,..], "rejected":[{"uid","error"}]}``; exactly the accepted uids are marked
 done (rule 3), so a push repeated after a crash is harmless; a rejected one is refused for
 good (the lane marks it dead with the hub's reason).
 
-Status up: ``POST {district.url}/api/v1/status`` with ``{"gateway_id":.., "changes":[{"uid",
+Status up: ``POST {hub.url}/api/v1/status`` with ``{"gateway_id":.., "changes":[{"uid",
 "status","changed_at","by"}]}``: the officers' status changes (``tip_history`` rows after the
 cursor ``sync_district_status_cursor``), answered like a batch of tips.
 
-Pull: ``GET {district.url}/api/v1/changes?since=N`` answers ``{"changes":[{"seq","uid",
+Pull: ``GET {hub.url}/api/v1/changes?since=N`` answers ``{"changes":[{"seq","uid",
 "status","notify_tipster","message","by",..}], "last_seq": N, "hub": name}`` for this
 gateway's tips. Each change sets the local tip's status and writes the tip's history "by
 <officer>, <hub>"; when the hub's officer chose to tell the tipster, it queues the SMS (kind
@@ -80,14 +80,14 @@ def tip_payload(tip: QueuedTip, *, share_numbers: bool) -> dict[str, Any]:
 
 
 class DistrictClient:
-    """Talks to the hub for one gateway (``gateway.id`` + ``district.token``)."""
+    """Talks to the hub for one gateway (``gateway.id`` + ``hub.token``)."""
 
     def __init__(self, config: Config, clock) -> None:
         self.config = config
         self.clock = clock
         self.gateway_id = config.gateway.id
-        self.token = config.district.token
-        self.http = HttpClient(config.district.url, config.sync.timeout) if config.district.url else None
+        self.token = config.hub.token
+        self.http = HttpClient(config.hub.url, config.sync.timeout) if config.hub.url else None
 
     @property
     def enabled(self) -> bool:
@@ -117,7 +117,7 @@ class DistrictClient:
         payload = {
             "gateway_id": self.gateway_id,
             "gateway_name": self.config.gateway.name,
-            "tips": [tip_payload(tip, share_numbers=self.config.district.share_numbers) for tip in batch],
+            "tips": [tip_payload(tip, share_numbers=self.config.hub.share_numbers) for tip in batch],
         }
         status, answer = self.http.json("POST", "/api/v1/tips", payload=payload, headers=self._headers())
         self._check(status, answer)
@@ -171,10 +171,17 @@ class DistrictClient:
         self._check(status, answer)
         return answer
 
+    def heartbeat(self, payload: dict[str, Any]) -> None:
+        """``POST /api/v1/heartbeat`` (``gateway.sync.heartbeat``); raises like a push."""
+        if self.http is None:
+            raise SyncError("hub.url is not set")
+        status, answer = self.http.json("POST", "/api/v1/heartbeat", payload=payload, headers=self._headers())
+        self._check(status, answer)
+
     def _check(self, status: int, answer: Any) -> None:
         if status in (401, 403):
             raise Refused(f"Máy chủ {self.config.hub.level} từ chối mã của cổng (HTTP {status}):"
-                          " kiểm tra district.token")
+                          " kiểm tra hub.token")
         if status != 200:
             error = answer.get("error") if isinstance(answer, dict) else None
             raise BadAnswer(f"the hub answered HTTP {status}: {error or ''}".strip(), status=status)

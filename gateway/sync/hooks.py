@@ -23,7 +23,7 @@ def destinations(config: Config) -> tuple[str, ...]:
     chosen = []
     if config.zalo.enabled and any(config.zalo.officer_ids):
         chosen.append("zalo")
-    if config.district.token:
+    if config.hub.token:
         chosen.append("district")
     return tuple(chosen)
 

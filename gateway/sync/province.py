@@ -1,7 +1,7 @@
 """What the province sends down: its warnings and campaigns, by the sync pull or by USB file.
 
-Online (DESIGN.md): ``GET {district.url}/api/v1/warnings?since=N`` and
-``GET {district.url}/api/v1/campaigns?since=N`` with the gateway's bearer token, after each pull
+Online (DESIGN.md): ``GET {hub.url}/api/v1/warnings?since=N`` and
+``GET {hub.url}/api/v1/campaigns?since=N`` with the gateway's bearer token, after each pull
 of the hub's tip decisions (``DistrictLane``, every ``sync.pull_interval``). Each answers
 ``{"warnings"|"campaigns": [...], "last_seq": M, "hub": name}``; the items are kept by their
 owners (``gateway.broadcasts.province``, ``gateway.broadcasts.campaigns``) and the cursor
@@ -113,9 +113,9 @@ def _pull(client: DistrictClient, db: Database, config: Config, clock: Clock, pa
 def read_file(path: str | Path, config: Config) -> dict[str, Any]:
     """The verified contents of a province file for this gateway, or ``SneakernetError``."""
     document, _raw = read_document(path, kind=PROVINCE_FORMAT, items="warnings")
-    if not config.district.token:
-        raise SneakernetError("district.token is not set: the file's signature cannot be checked")
-    payload = verify(document, config.district.token)
+    if not config.hub.token:
+        raise SneakernetError("hub.token is not set: the file's signature cannot be checked")
+    payload = verify(document, config.hub.token)
     if payload["gateway_id"] != config.gateway.id:
         raise SneakernetError(f"{path} was written for gateway {payload['gateway_id'][:16]!r},"
                               f" not this one ({config.gateway.id!r})")

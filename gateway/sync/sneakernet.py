@@ -1,7 +1,8 @@
 """Sneakernet: unsynced tips to one signed file for a USB stick, for communes offline for weeks.
 
-``python app.py export-tips FILE`` writes every tip the district has not acknowledged yet.
-The file is JSON, signed with HMAC-SHA256 keyed by the gateway's ``district.token`` (the hub
+``python app.py export-tips FILE`` (``gateway.sync.usb_export``) writes every tip the hub has not
+acknowledged yet, and the post's heartbeat.
+The file is JSON, signed with HMAC-SHA256 keyed by the gateway's ``hub.token`` (the hub
 holds the same token in ``hub.gateways``), so the hub refuses a file that was altered on
 the way. Exporting does not take tips out of the sync queue (rule 3: only an acknowledgement
 does): when the internet comes back, the online sync sends them again and the hub, which
@@ -15,18 +16,15 @@ import hmac
 import json
 import os
 import stat
-import sys
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from sqlite_utils import Database
 
-from gateway.clock import Clock
 from gateway.config import Config
-from gateway.database import prepare_gateway
 from gateway.errors import TinBaoError
-from gateway.storage import open_db, utcnow_iso, write_transaction
+from gateway.storage import utcnow_iso, write_transaction
 from gateway.sync import hooks, queue
 from gateway.sync.district import tip_payload
 from gateway.sync.queue import QueuedTip
@@ -129,12 +127,14 @@ def unsynced(db: Database) -> list[QueuedTip]:
     return queue.unacknowledged(db, "district")
 
 
-def build_export(db: Database, config: Config, now: datetime) -> tuple[bytes, int]:
-    """The signed file's bytes and how many tips it holds (every tip the district lacks)."""
-    if not config.district.token:
-        raise SneakernetError("district.token is not set: the hub could not check the file's signature")
+def build_export(db: Database, config: Config, now: datetime,
+                 heartbeat: dict[str, Any] | None = None) -> tuple[bytes, int]:
+    """The signed file's bytes and how many tips it holds (every tip the district lacks), with
+    the post's heartbeat when given (``gateway.sync.heartbeat.build``: the hub's import takes it)."""
+    if not config.hub.token:
+        raise SneakernetError("hub.token is not set: the hub could not check the file's signature")
     hooks.sweep(db, config, now)
-    items = [tip_payload(tip, share_numbers=config.district.share_numbers) for tip in unsynced(db)]
+    items = [tip_payload(tip, share_numbers=config.hub.share_numbers) for tip in unsynced(db)]
     payload = {
         "format": FORMAT,
         "version": VERSION,
@@ -143,7 +143,9 @@ def build_export(db: Database, config: Config, now: datetime) -> tuple[bytes, in
         "exported_at": utcnow_iso(now),
         "tips": items,
     }
-    document = sign(payload, config.district.token)
+    if heartbeat is not None:
+        payload["heartbeat"] = heartbeat
+    document = sign(payload, config.hub.token)
     return json.dumps(document, ensure_ascii=False, indent=1).encode("utf-8"), len(items)
 
 
@@ -160,9 +162,10 @@ def recent_exports(db: Database, limit: int = 5) -> list[dict[str, Any]]:
     return list(db.query("SELECT at, path, tips FROM sync_exports ORDER BY id DESC LIMIT ?", [limit]))
 
 
-def export_tips(db: Database, config: Config, path: str | Path, now: datetime) -> int:
+def export_tips(db: Database, config: Config, path: str | Path, now: datetime,
+                heartbeat: dict[str, Any] | None = None) -> int:
     """Write the signed file (atomically: a yanked USB stick never holds half a file)."""
-    data, count = build_export(db, config, now)
+    data, count = build_export(db, config, now, heartbeat)
     write_file(path, data)
     note_export(db, str(path), data, count, now)
     return count
@@ -180,19 +183,3 @@ def write_file(path: str | Path, data: bytes) -> None:
         os.replace(temporary, path)
     except OSError as exc:
         raise SneakernetError(f"cannot write {path}: {exc.strerror or exc}") from None
-
-
-def export_command(config: Config, args: Any) -> int:
-    """``python app.py export-tips FILE``: 0 when written, 1 with one clear line if not."""
-    prepare_gateway(config.storage_path)
-    db = open_db(config.storage_path)
-    try:
-        count = export_tips(db, config, args.file, Clock().now())
-    except SneakernetError as exc:
-        print(f"tinbao: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        db.close()
-    print(f"Đã ghi {count} tin báo chưa đồng bộ vào {args.file}. "
-          f"Mang tệp này lên {config.hub.level}: python app.py import-tips {args.file}")
-    return 0

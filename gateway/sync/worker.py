@@ -327,7 +327,7 @@ class DistrictLane(Lane):
 
     def offline_reason(self) -> str:
         if self.client.http is None:
-            return (f"Chưa đặt địa chỉ máy chủ {self.config.hub.level} (district.url):"
+            return (f"Chưa đặt địa chỉ máy chủ {self.config.hub.level} (hub.url):"
                     " chỉ chuyển được bằng tệp USB")
         return super().offline_reason()
 

@@ -42,6 +42,7 @@ AREA_MODULES: tuple[str, ...] = (
     "gateway.web.duty",
     "gateway.web.failures",
     "gateway.web.setup",
+    "gateway.web.metrics",
 )
 
 

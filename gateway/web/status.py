@@ -13,7 +13,6 @@ same rules); this page only words each one. A database that cannot be read is an
 from __future__ import annotations
 
 import logging
-import sqlite3
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -24,12 +23,11 @@ from flask_babel import lazy_gettext as _l
 from sqlite_utils import Database
 
 from gateway import alerts as alert_rules
-from gateway import backup, inbox, outbox, tips
+from gateway import backup, health, inbox, outbox, tips
 from gateway import clock as clock_rule
 from gateway.errors import ConfigError
 from gateway.modem import status as modem_status
-from gateway.sync import queue as sync_queue
-from gateway.web import charts, menus_live
+from gateway.web import charts, health_state, menus_live
 from gateway.web.filters import handler_label, label, local_time, mask, shorten, signal_bars, tone
 from gateway.web.phone_panel import panel_context
 from gateway.web.services import current_config, current_services
@@ -308,23 +306,8 @@ def backup_view(db: Database, now: datetime) -> dict[str, Any]:
     return {"label": _("Sao lưu gần nhất: %(age)s", age=age), "stale": fresh.stale}
 
 
-QUEUE_KEYS = ("inbox_queued", "inbox_failed", "outbox_queued", "outbox_failed", "tips_new", "tips_to_confirm",
-              "zalo_queued", "district_queued")
-
-
-def queue_depths(db: Database) -> dict[str, int]:
-    """How many rows wait in each queue the officers care about (``QUEUE_KEYS``)."""
-    sync = sync_queue.depths(db)
-    return {
-        "inbox_queued": inbox.queued_count(db),
-        "inbox_failed": inbox.failed_count(db),
-        "outbox_queued": outbox.queued_count(db),
-        "outbox_failed": outbox.failed_count(db),
-        "tips_new": tips.count_new(db),
-        "tips_to_confirm": tips.count_to_confirm(db),
-        "zalo_queued": sync["zalo"],
-        "district_queued": sync["district"],
-    }
+QUEUE_KEYS = health.QUEUE_KEYS
+queue_depths = health.queue_depths  # the one reading of the queues (gateway.health)
 
 
 def dashboard_data(db: Database, tz: ZoneInfo, now: datetime | None = None) -> dict[str, Any]:
@@ -390,51 +373,8 @@ def dashboard_json() -> Response:
 
 @bp.get("/healthz")
 def healthz() -> tuple[Response, int]:
-    """Health for monitoring and the watchdog: nothing personal, 200 only when all is well."""
-    config, services = current_config(), current_services()
-    database_ok = True
-    now = services.clock.now()
-    try:
-        db = services.db.get()
-        modem = modem_status.read(db)
-        queues: dict[str, int | None] = dict(queue_depths(db))
-        clock = clock_rule.published(db, now)
-        failure = inbox.last_failure(db) if queues["inbox_failed"] else None
-        complete = menus_live.setup_complete(db)
-    except sqlite3.Error:
-        logger.exception("healthz could not read the database")
-        database_ok = False
-        modem = modem_status.read_nothing("unknown")
-        queues = dict.fromkeys(QUEUE_KEYS)  # unknown, not zero
-        clock = clock_rule.published(None, now)  # the same rule, without the verdict it could not read
-        failure = None
-        complete = None
-    problem = storage_problem()
-    healthy = database_ok and modem["state"] == "connected" and problem is None
-    body = {
-        "status": "ok" if healthy else "degraded",
-        "version": services.version,
-        "gateway_id": config.gateway.id,
-        "modem": {
-            "state": modem["state"],
-            "signal": modem["signal"],
-            "registered": modem["registered"],
-        },
-        "queues": queues,
-        # What the modem says of the network (nothing personal: the SMS centre is the operator's).
-        "network": {key: modem[key] for key in ("technology", "operator", "rsrp", "rsrq", "smsc", "profile")},
-        "database": "ok" if database_ok else "error",
-        # Said in memory by the workers: the database cannot be written (disk full, read-only).
-        "storage": {"writable": problem is None, "reason": problem["reason"] if problem else None,
-                    "since": problem["since"] if problem else None},
-        "clock_trusted": clock["trusted"],
-        "clock": {key: clock[key] for key in ("trusted", "source", "offset_seconds", "corrected_at", "doubt_before")},
-        # The kind of error only (its message may quote the SMS): the page shows the rest.
-        "inbox_failed": {"count": queues["inbox_failed"],
-                         "last_error": (failure["last_error"] or "").split(":")[0] if failure else None,
-                         "last_at": failure["received_at"] if failure else None},
-        # No placeholder left in the menus in use (None: unknown); not part of "ok" (a restart fixes nothing).
-        "setup_complete": complete,
-        "time": now.isoformat(),
-    }
+    """Health for monitoring and the watchdog: nothing personal, 200 only when all is well.
+
+    The body is ``gateway.health.state``, the same state the heartbeat takes to the hub."""
+    body, healthy = health_state.current()
     return _no_store(jsonify(body)), 200 if healthy else 503

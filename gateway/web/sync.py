@@ -26,7 +26,9 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from gateway import duty, phone
-from gateway.sync import queue, report, sneakernet, zalo, zalo_officers, zalo_tokens
+from gateway import state as state_table
+from gateway.sync import heartbeat, queue, report, sneakernet, zalo, zalo_officers, zalo_tokens
+from gateway.web import alert_words
 from gateway.web.auth import record_request, role_required
 from gateway.web.nav import register_area
 from gateway.web.services import current_config, current_services
@@ -133,7 +135,7 @@ def page_data(db) -> dict[str, Any]:
     pair = zalo_tokens.current(db)
     now = current_services().clock.now()
     officers = [o for o in config.zalo.officer_ids if o]
-    district_host = urlsplit(config.district.url).netloc if config.district.url else ""
+    district_host = urlsplit(config.hub.url).netloc if config.hub.url else ""
     cards = []
     for name in DESTINATIONS:
         state = states[name]
@@ -162,7 +164,8 @@ def page_data(db) -> dict[str, Any]:
             "quota_low": zalo_officers.quota_low(db, config.zalo.quota_alert) is not None,
             "problems": zalo.problems(db) if config.zalo.enabled else [],
         },
-        "district": {"host": district_host, "has_token": bool(config.district.token), "level": config.hub.level},
+        "district": {"host": district_host, "has_token": bool(config.hub.token), "level": config.hub.level,
+                     "heartbeat": state_table.get_json(db, heartbeat.STATE_KEY) if district_host else None},
         "exports": sneakernet.recent_exports(db),
     }
 
@@ -236,6 +239,14 @@ def new_zalo_token() -> Any:
     return redirect(url_for("sync.page"))
 
 
+def usb_heartbeat(db: Any, now: Any) -> dict[str, Any]:
+    """The post's heartbeat for the USB file, built as the heartbeat worker builds it."""
+    services, config = current_services(), current_config()
+    return heartbeat.build(heartbeat.Inputs(
+        db, config, now, version=services.version, write_problem=services.write_health.problem(),
+        reserved=services.menus_reserved, words=lambda found: alert_words.words(found, config)))
+
+
 @bp.post("/sync/export")
 @role_required("officer")
 def export() -> Any:
@@ -244,7 +255,7 @@ def export() -> Any:
     config = current_config()
     db, now = services.db.get(), services.clock.now()
     try:
-        data, count = sneakernet.build_export(db, config, now)
+        data, count = sneakernet.build_export(db, config, now, usb_heartbeat(db, now))
     except sneakernet.SneakernetError as exc:
         flash(str(exc), "error")
         return redirect(url_for("sync.page"))
