@@ -396,6 +396,7 @@ def test_an_officer_accepts_a_province_warning_on_the_page_and_it_is_audited(com
     user = login_client(client, config.storage_path, "officer")
     page = client.get("/broadcasts/province/").get_data(as_text=True)
     assert "Công an tỉnh Lào Cai" in page and "Chờ duyệt" in page and f'id="accept-{warning}"' in page
+    assert re.search(r'id="province-waiting"[^>]*>1<', client.get("/broadcasts/").get_data(as_text=True))
     compose = client.get("/broadcasts/new").get_data(as_text=True)
     assert f'value="tinh-{warning}"' not in compose
     # Choosing it anyway (a form kept from before) is refused: not accepted yet.
@@ -409,6 +410,7 @@ def test_an_officer_accepts_a_province_warning_on_the_page_and_it_is_audited(com
         (user, "province_warning.accept", f"tinh-{warning}")]
     compose = client.get("/broadcasts/new").get_data(as_text=True)
     assert f'value="tinh-{warning}"' in compose and "Công an tỉnh (đã duyệt)" in compose
+    assert 'id="province-waiting"' not in compose
     confirm = client.post("/broadcasts/new", data={"warning_id": f"tinh-{warning}", "title": "t", "body": ACCENTED,
                                                    "everyone": "1", "action": "send"})
     assert confirm.status_code == 200 and "Canh giac: ke gian goi dien" in confirm.get_data(as_text=True)

@@ -49,6 +49,12 @@ def register(app: Flask) -> None:
     register_area(app, bp)  # a tab of "Cảnh báo", no entry of its own in the menu bar
     app.before_request_funcs.setdefault(None, []).insert(0, _upload_limit)
 
+    @app.context_processor
+    def waiting() -> dict[str, Any]:
+        # The broadcasts' tabs say how many of the province's warnings wait for an officer
+        # (a callable: only the pages that draw the tabs read the database for it).
+        return {"province_waiting": lambda: province.waiting_count(_db())}
+
 
 def _upload_limit() -> None:
     """The province's file may be larger than the page's usual request limit: raised for the
