@@ -141,6 +141,58 @@ def test_the_campaign_page_per_commune_and_in_total_at_360_px_in_both_languages(
     page.goto(f"{hub.url}/province/campaigns/{campaign['id']}?lang=vi")
     assert "Bị lỡ" in page.locator("tr[data-commune=bh]").inner_text()
     assert "1 xã bị lỡ" in page.locator("#campaign-total").inner_text()
-    page.goto(f"{hub.url}/province/campaigns")
+    page.goto(f"{hub.url}/province/campaigns?lang=vi")
     assert "1 xã bị lỡ" in page.locator(f"tr[data-campaign='{campaign['id']}']").inner_text()
     assert outside == []
+
+
+def test_every_province_page_of_the_hub_fits_360_px_in_both_languages(hub, page):
+    outside = outside_requests(page)
+    log_in(hub, page)
+    db = hub.dbs.get()
+    warning = hub_warnings.save(db, title="Giả danh công an, đòi chuyển tiền để xóa án", accented=FIRST + MORE,
+                                plain=hub_warnings.suggested_khong_dau(FIRST + MORE), by="tinh.admin",
+                                now=datetime.now(UTC))
+    hub_campaigns.schedule(db, warning_id=warning, encoding="accented", communes=None, starts_at=datetime.now(UTC),
+                           ends_at=datetime.now(UTC) + timedelta(days=2), by="tinh.admin", now=datetime.now(UTC),
+                           known=["cl", "bh"])
+    page.set_viewport_size({"width": 360, "height": 800})
+    for lang in ("vi", "en"):
+        for path in ("/province/warnings", f"/province/warnings/{warning}", "/province/warnings/new",
+                     "/province/campaigns", f"/province/campaigns/new?warning={warning}", "/province/campaigns/1"):
+            page.goto(f"{hub.url}{path}{'&' if '?' in path else '?'}lang={lang}")
+            assert page.locator("h1").count() == 1, path
+            assert too_wide(page) <= 0, f"{path} at 360 px ({lang}) is {too_wide(page)} px too wide"
+    screenshot(page, "hub-province-campaign-new-360-en")
+    assert outside == []
+
+
+def test_the_communes_province_tab_in_chromium_accept_at_360_px(live_gateway, page):
+    from conftest import login_page, rows
+
+    from gateway.broadcasts import province
+
+    gateway, base_url = live_gateway
+    province.apply(gateway.dbs.get(), [{"id": 4, "version": 1, "title": "Giả danh công an", "accented": FIRST + MORE,
+                                        "khong_dau": hub_warnings.suggested_khong_dau(FIRST + MORE)}],
+                   datetime.now(UTC), via="sync", auto_accept=False, hub_name="Công an tỉnh Lào Cai")
+    user = login_page(page, base_url, gateway.config.storage_path, "officer")
+    page.set_viewport_size({"width": 360, "height": 800})
+    for lang in ("en", "vi"):
+        page.goto(f"{base_url}/broadcasts/?lang={lang}")
+        assert page.locator("#province-waiting").inner_text() == "1"
+        page.click("#province-tab")
+        assert "Công an tỉnh Lào Cai" in page.locator("#warning-4").inner_text()
+        assert too_wide(page) <= 0, f"/broadcasts/province at 360 px ({lang}) is {too_wide(page)} px too wide"
+        screenshot(page, f"gateway-province-360-{lang}")
+    with page.expect_navigation():
+        page.click("#accept-4")
+    assert "Đã duyệt" in page.locator("#warning-4").inner_text()
+    assert page.locator("#province-waiting").count() == 0
+    assert rows(gateway.config.storage_path, "SELECT who, action, target FROM audit_log"
+                                             " WHERE action = 'province_warning.accept'") == [
+        (user, "province_warning.accept", "tinh-4")]
+    page.goto(f"{base_url}/broadcasts/new")
+    assert page.locator("#province-warnings option[value='tinh-4']").count() == 1
+    page.select_option("#warning", "tinh-4")
+    page.wait_for_function("() => document.getElementById('body').value.startsWith('Cảnh giác: kẻ gian')")

@@ -224,6 +224,26 @@ def test_a_campaign_first_heard_of_after_its_window_is_missed(tmp_path, hub_db, 
     assert item["status"] == "missed" and item["recipients"] == 0
 
 
+def test_a_gateway_off_for_the_whole_window_records_the_campaign_missed(tmp_path, hub_db, gateway_db):
+    """Heard of in time, but the Pi was off from before the start until after the end."""
+    from gateway.broadcasts.service import BroadcastService
+    from gateway.clock import ManualClock
+    from gateway.storage import ThreadLocalDb
+
+    config = cfg(tmp_path)
+    campaign = schedule(hub_db, write_warning(hub_db), starts=NOW + timedelta(hours=1), ends=NOW + timedelta(hours=9))
+    take_from_hub(hub_db, gateway_db, config)
+    clock = ManualClock(NOW + timedelta(hours=10))  # the next boot
+    dbs = ThreadLocalDb(gateway_db_path(gateway_db))
+    service = BroadcastService(config, dbs, clock)
+    service.tick()
+    assert service.pump().queued == 0
+    item = campaigns.heartbeat_section(dbs.get(), config, clock.now())["items"][0]
+    assert item["id"] == campaign and item["status"] == "missed" and item["sent"] == 0
+    assert campaigns.get(dbs.get(), campaign)["status"] == "closed"
+    dbs.close_all()
+
+
 def test_cancelled_by_the_hub_the_broadcast_stops(tmp_path, hub_db, gateway_db):
     config = cfg(tmp_path)
     campaign = schedule(hub_db, write_warning(hub_db), starts=NOW + timedelta(hours=1))

@@ -122,7 +122,11 @@ def _take_new(db: Database, c: dict[str, Any], now: datetime, *, via: str, tz: t
             # A gateway that was off at the start still sends once it is up inside the window.
             grace_minutes=max((c["ends_at"] - run_at).total_seconds() / 60, 1.0),
         )
-        broadcast_id = control.create(db, draft, by=hub_name or "Công an tỉnh", now=now, tz=tz)
+        try:
+            broadcast_id = control.create(db, draft, by=hub_name or "Công an tỉnh", now=now, tz=tz)
+        except BroadcastError as exc:  # never expected (the hub's item was checked): kept, not retried forever
+            log.error("campaign %s could not become a broadcast: %s", c["id"], exc)
+            status, note = "cancelled", f"không tạo được bản tin / could not be made: {exc}"[:300]
     db.conn.execute(
         "INSERT INTO province_campaigns (id, seq, warning_id, warning_version, title, body, body_khong_dau, encoding,"
         " starts_at, ends_at, hub_status, status, broadcast_id, hub_name, note, received_at, received_via)"
