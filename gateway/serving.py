@@ -34,13 +34,15 @@ class LateApp:
         return self.app(environ, start_response)
 
 
-def listen(app: WsgiApp, host: str, port: int, *, key: str, env: str, threads: int, ident: str) -> Any:
+def listen(app: WsgiApp, host: str, port: int, *, key: str, env: str, threads: int, ident: str,
+           connection_limit: int = 100) -> Any:
     """waitress's server bound to ``host:port`` (not yet serving: call ``.run()``), or
     ``PortUnavailable`` with one line naming the config key and what to do."""
     import waitress
 
     try:
-        return waitress.create_server(app, host=host, port=port, threads=threads, ident=ident)
+        return waitress.create_server(app, host=host, port=port, threads=threads, ident=ident,
+                                      connection_limit=connection_limit)
     except OSError as exc:
         where = f"config key {key} ({port} on {host})"
         if exc.errno == errno.EADDRINUSE:

@@ -10,6 +10,7 @@ with the heartbeat in Vietnamese and English; the page shows the officer's langu
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 from flask import Blueprint, abort, render_template
@@ -114,10 +115,11 @@ def figures(post: fleet.Post, now: datetime) -> dict[str, str]:
     }
 
 
-def _view(post: fleet.Post, now: datetime) -> dict[str, Any]:
-    return {"id": post.gateway_id, "name": post.name, "state": post.judgement.state,
-            "label": state_labels()[post.judgement.state], "tone": TONES[post.judgement.state],
-            "reason": reason(post, now), "figures": figures(post, now)}
+def _view(post: fleet.Post, now: datetime, labels: dict[str, str]) -> SimpleNamespace:
+    """One post as the templates read it (attributes: Jinja finds them without a failed lookup)."""
+    return SimpleNamespace(id=post.gateway_id, name=post.name, state=post.judgement.state,
+                           label=labels[post.judgement.state], tone=TONES[post.judgement.state],
+                           reason=reason(post, now), figures=SimpleNamespace(**figures(post, now)))
 
 
 def _posts(now: datetime) -> list[fleet.Post]:
@@ -130,8 +132,10 @@ def _posts(now: datetime) -> list[fleet.Post]:
 def index() -> str:
     now = frame_services().clock.now()
     found = _posts(now)
-    return render_template("hub/fleet.html", posts=[_view(p, now) for p in found], counts=fleet.counts(found),
-                           labels=state_labels(), tones=TONES, silent_minutes=current_config().hub.silent_minutes)
+    labels = state_labels()
+    return render_template("hub/fleet.html", posts=[_view(p, now, labels) for p in found],
+                           counts=fleet.counts(found), labels=labels, tones=TONES,
+                           silent_minutes=current_config().hub.silent_minutes)
 
 
 def week(hours: dict[str, dict[str, Any]], now: datetime) -> list[dict[str, Any]]:
@@ -203,7 +207,7 @@ def gateway(gateway_id: str) -> str:
     hours = fleet.hours(db, gateway_id, since)
     alerts = [{"tone": a.get("tone") if a.get("tone") in ("bad", "wait") else "plain", "text": alert_words(a)}
               for a in fleet.alerts_of(post.state)]
-    return render_template("hub/fleet_gateway.html", post=_view(post, now), alerts=alerts,
+    return render_template("hub/fleet_gateway.html", post=_view(post, now, state_labels()), alerts=alerts,
                            days=week(hours, now), incidents=incidents(hours, now, since),
                            clock=post.state.get("clock") if isinstance(post.state.get("clock"), dict) else {},
                            uptime=fleet.dig(post.state, "uptime_seconds", kind=int), labels=state_labels())

@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 
 HUB_DEFAULT_PATH = Path("data/hub.db")
 HUB_DEFAULT_PORT = 8090  # so a hub runs beside a gateway (8080) on one machine
+HUB_CONNECTIONS = 1000  # open connections waitress keeps (its default is 100)
 
 
 def hub_db_path(config: Config) -> Path:
@@ -67,7 +68,10 @@ def run_command(config: Config, args: Any = None) -> int:
     host, port = config.web.host, hub_port(config)
     page = serving.LateApp()
     # The port first: one in use is one line (gateway.serving), before the database is touched.
-    server = serving.listen(page, host, port, key="web.port", env="TINBAO_WEB_PORT", threads=8, ident="TinBao-hub")
+    # A province's hundred-odd posts each keep a connection open while they sync: waitress's
+    # default of 100 connections would leave the rest waiting at the door.
+    server = serving.listen(page, host, port, key="web.port", env="TINBAO_WEB_PORT", threads=8, ident="TinBao-hub",
+                            connection_limit=HUB_CONNECTIONS)
     try:
         prepare_hub(path)
         if not config.hub.gateways:
