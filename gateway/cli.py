@@ -8,6 +8,8 @@
     python app.py sync                     # the sync worker alone (tips to Zalo and the hub)
     python app.py export-tips FILE         # unsynced tips to a signed file (USB stick)
     python app.py import-tips FILE         # on the hub: take such a file in
+    python app.py hub export-province GATEWAY FILE   # on the hub: warnings and campaigns for a post without internet
+    python app.py import-province FILE     # on the gateway: take such a file in
     python app.py doctor                   # is the post ready for the field? (0 when it is)
     python app.py backup FILE              # a consistent copy of the database, at any time
     python app.py restore FILE             # put a copy back (the gateway stopped; --recovery-code)
@@ -44,6 +46,7 @@ COMMANDS = {
     "sync": "gateway.sync.worker:sync_command",
     "export-tips": "gateway.sync.usb_export:export_command",
     "import-tips": "gateway.hub.server:import_command",
+    "import-province": "gateway.sync.province:import_command",
     "doctor": "gateway.doctor:doctor_command",
     "backup": "gateway.backup:backup_command",
     "restore": "gateway.backup:restore_command",
@@ -68,11 +71,18 @@ def build_parser(prog: str = "tinbao") -> argparse.ArgumentParser:
     hub_user = hub_commands.add_parser("create-user", help="create a hub account in the hub's own database")
     hub_user.add_argument("username")
     hub_user.add_argument("--role", choices=["admin", "officer", "viewer"], default="officer")
+    hub_file = hub_commands.add_parser("export-province",
+                                       help="write the province's warnings and campaigns for one post (USB stick)")
+    hub_file.add_argument("gateway", help="the post's gateway.id, as in hub.gateways")
+    hub_file.add_argument("file")
     commands.add_parser("sync", help="run the sync worker alone (tips to Zalo and the hub), until stopped")
     export = commands.add_parser("export-tips", help="write unsynced tips to a signed file")
     export.add_argument("file")
     imported = commands.add_parser("import-tips", help="hub: import a file written by export-tips")
     imported.add_argument("file")
+    province_file = commands.add_parser("import-province",
+                                        help="take in a file of the province's warnings and campaigns (USB stick)")
+    province_file.add_argument("file")
     doctor = commands.add_parser("doctor", help="check that the post is ready for the field (exit 0 when it is)")
     doctor.add_argument("--health", action="store_true",
                         help="only ask whether the running gateway's page answers on web.port (the health timer)")

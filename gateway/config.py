@@ -322,6 +322,8 @@ class BroadcastsSection:
     invitations_per_hour: int = key(30, "most invitation SMS (the one asking a number an officer added or imported"
                                     " to reply DK) handed to the modem per hour, within quiet hours like broadcasts",
                                     check=between(1, 1000))
+    accept_province: bool = key(False, "warnings written by the province (`hub.level`) may be broadcast at once;"
+                                " false: an officer accepts each one (and each changed one) first")
 
 
 @dataclass(frozen=True)

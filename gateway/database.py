@@ -28,13 +28,13 @@ def gateway_migrations() -> list[Migrations]:
     return [
         schema.migrations, state.migrations, accounts_schema.migrations, menus_schema.migrations,
         sync_schema.migrations, broadcasts_schema.migrations, duty_schema.migrations, sim_schema.migrations,
-        privacy_schema.migrations,
+        privacy_schema.migrations, broadcasts_schema.province_migrations,
     ]
 
 
 def hub_migrations() -> list[Migrations]:
     """Every table the hub's file holds: ``state`` (its secret), accounts for hub logins, its own."""
-    return [state.migrations, accounts_schema.migrations, hub_schema.migrations]
+    return [state.migrations, accounts_schema.migrations, hub_schema.migrations, hub_schema.province_migrations]
 
 
 def prepare_gateway(path: str | Path) -> None:

@@ -44,17 +44,20 @@ SIM_INDEXES = ["sim_identity_modem", "sim_balance_status", "sim_loop_tests_statu
 CONSENT = {("table", "consent_ledger"), ("index", "consent_ledger_number"), ("index", "consent_ledger_subscriber"),
            ("trigger", "consent_ledger_append_only"), ("trigger", "consent_ledger_no_delete"),
            ("table", "invitations"), ("index", "invitations_status"), ("index", "invitations_queued")}  # broadcasts
-ADDED_SINCE = {("table", "zalo_officers"), ("index", "duty_roster_zalo"), *CONSENT,
+PROVINCE = {("table", "province_warnings"), ("index", "province_warnings_status"),
+            ("table", "province_campaigns"), ("index", "province_campaigns_status")}  # issue 16
+ADDED_SINCE = {("table", "zalo_officers"), ("index", "duty_roster_zalo"), *CONSENT, *PROVINCE,
                *(("table", name) for name in SIM_TABLES), *(("index", name) for name in SIM_INDEXES),
                ("table", "data_requests"), ("index", "data_requests_status")}
 GATEWAY_TABLES_NOW = sorted([*GATEWAY_TABLES, "zalo_officers", "consent_ledger", "invitations", *SIM_TABLES,
-                             "data_requests"])
+                             "data_requests", "province_warnings", "province_campaigns"])
 
 # Columns added by migrations after e9f0415, in order: a fresh file must equal the layout plus these.
 HUB_TABLES = sorted([
     "_sqlite_migrations",
     "hub_tips", "hub_changes", "hub_events", "hub_imports", "hub_refusals",
     "hub_heartbeats", "hub_fleet_hours",
+    "hub_warnings", "hub_campaigns", "hub_campaign_communes", "hub_campaign_progress",
     "users", "audit_log", "login_attempts",
     "state",
 ])

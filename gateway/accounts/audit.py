@@ -111,6 +111,13 @@ ACTION_LABELS = {
     "request.erase": _l("Xoá dữ liệu theo yêu cầu"),
     "request.withdraw": _l("Rút lại đồng ý nhận tin theo yêu cầu"),
     "request.close": _l("Đóng yêu cầu về dữ liệu cá nhân"),
+    "province_warning.accept": _l("Duyệt cảnh báo của Công an tỉnh"),
+    "province.import": _l("Nhập tệp USB của Công an tỉnh"),
+    "province.import_refused": _l("Tệp USB của Công an tỉnh bị từ chối"),
+    "province.warning.save": _l("Lưu cảnh báo toàn tỉnh"),
+    "province.campaign.schedule": _l("Lên lịch chiến dịch toàn tỉnh"),
+    "province.campaign.cancel": _l("Hủy chiến dịch toàn tỉnh"),
+    "province.usb_file": _l("Ghi tệp USB cảnh báo cho xã"),
 }
 ACTOR_LABELS = {
     "cli": _l("Lệnh trên máy cổng"),

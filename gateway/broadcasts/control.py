@@ -23,7 +23,7 @@ from datetime import datetime, time, timedelta, tzinfo
 from sqlite_utils import Database
 
 from gateway.broadcasts import runs
-from gateway.broadcasts.library import ENCODINGS, MAX_BODY_CHARS
+from gateway.broadcasts.library import ENCODINGS, body_problems
 from gateway.broadcasts.scheduler import KINDS, evaluate, schedule_of
 from gateway.errors import TinBaoError
 from gateway.storage import utcnow_iso, write_transaction
@@ -65,10 +65,7 @@ class Draft:
         out = []
         if not self.title.strip():
             out.append("Hãy đặt tiêu đề cho bản tin.")
-        if not self.body.strip():
-            out.append("Nội dung trống.")
-        elif len(self.body) > MAX_BODY_CHARS:
-            out.append(f"Nội dung quá dài (tối đa {MAX_BODY_CHARS} ký tự).")
+        out += body_problems(self.body)
         if self.encoding not in ENCODINGS:
             out.append("Chọn gửi có dấu hay không dấu.")
         if not self.everyone and not self.group_ids:

@@ -193,6 +193,29 @@ def cost(text: str) -> Cost:
     return Cost(segments.encoding, segments.count, len(text))
 
 
+def body_problems(body: str, body_khong_dau: str | None = None) -> list[str]:
+    """The size guard of every warning text, in Vietnamese for the form (empty: fine).
+
+    The one guard for the commune's compose form (``control.Draft``) and the province's
+    warning editor at the hub: an empty or over-long text, and a "không dấu" form that is not
+    GSM-7 (an accent left in it would make every SMS UCS-2, twice the parts).
+    """
+    out = []
+    if not body.strip():
+        out.append("Nội dung trống.")
+    elif len(body) > MAX_BODY_CHARS:
+        out.append(f"Nội dung quá dài (tối đa {MAX_BODY_CHARS} ký tự).")
+    if body_khong_dau is not None:
+        if not body_khong_dau.strip():
+            out.append("Bản không dấu trống.")
+        elif len(body_khong_dau) > MAX_BODY_CHARS:
+            out.append(f"Bản không dấu quá dài (tối đa {MAX_BODY_CHARS} ký tự).")
+        elif not set(body_khong_dau) <= _GSM7:
+            bad = "".join(sorted(set(body_khong_dau) - _GSM7))[:10]
+            out.append(f"Bản không dấu còn ký tự có dấu hoặc ký tự đặc biệt: {bad}")
+    return out
+
+
 def preview(composer: Composer, body: str, audience: int, body_khong_dau: str | None = None) -> dict:
     """Both forms of the SMS with their cost per person and for the whole audience."""
     out = {"audience": audience}

@@ -215,3 +215,62 @@ def m002_consent(db: Database) -> None:
             WHERE c.subscriber_id = subscribers.id AND c.event = 'given') WHERE status = 'subscribed';
         """
     )
+
+
+# -- what the province sends: its warnings and its campaigns (issue 16) ---------------------------
+# Their own set, after the broadcasts' (a campaign points at the local broadcast it became).
+province_migrations = Migrations("tinbao-province")
+
+
+@province_migrations()
+def m001_province(db: Database) -> None:
+    """Province warnings (the commune's library, marked "Công an tỉnh") and campaigns."""
+    db.executescript(
+        """
+        -- Warnings written at the hub, as the hub last sent them (by sync or USB file). The
+        -- commune's own warnings are files and broadcasts: nothing here ever touches them.
+        -- A new version goes back to 'waiting' until an officer accepts it (or
+        -- broadcasts.accept_province takes it at once).
+        CREATE TABLE province_warnings (
+            id INTEGER PRIMARY KEY,             -- the hub's warning id
+            version INTEGER NOT NULL,           -- the hub's version: each edit is one more
+            title TEXT NOT NULL,
+            accented TEXT NOT NULL,
+            khong_dau TEXT NOT NULL,
+            hub_name TEXT,                      -- who wrote it (the hub's own name)
+            hub_updated_at TEXT,
+            status TEXT NOT NULL,               -- waiting | accepted
+            accepted_version INTEGER,
+            accepted_at TEXT,
+            accepted_by TEXT,
+            received_at TEXT NOT NULL,
+            received_via TEXT NOT NULL          -- sync | usb
+        );
+        CREATE INDEX province_warnings_status ON province_warnings(status, id);
+
+        -- Campaigns addressed to this commune. A campaign becomes at most ONE local broadcast
+        -- (broadcast_id, unique), written in the same transaction as this row: a campaign
+        -- fetched again, by sync or by file, after any restart, never makes a second one.
+        CREATE TABLE province_campaigns (
+            id INTEGER PRIMARY KEY,             -- the hub's campaign id
+            seq INTEGER NOT NULL,               -- the hub's change number of what is held here
+            warning_id INTEGER NOT NULL,
+            warning_version INTEGER NOT NULL,
+            title TEXT NOT NULL,
+            body TEXT NOT NULL,                 -- accented
+            body_khong_dau TEXT NOT NULL,
+            encoding TEXT NOT NULL,             -- khong_dau | accented
+            starts_at TEXT NOT NULL,            -- the window (UTC)
+            ends_at TEXT NOT NULL,
+            hub_status TEXT NOT NULL,           -- active | cancelled (the hub's word)
+            status TEXT NOT NULL,               -- broadcast → closed; missed; cancelled
+            broadcast_id INTEGER UNIQUE REFERENCES broadcasts(id),
+            hub_name TEXT,
+            note TEXT,
+            received_at TEXT NOT NULL,
+            received_via TEXT NOT NULL,         -- sync | usb
+            closed_at TEXT
+        );
+        CREATE INDEX province_campaigns_status ON province_campaigns(status, ends_at);
+        """
+    )

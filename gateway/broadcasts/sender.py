@@ -26,12 +26,15 @@ from datetime import datetime, time, timedelta, tzinfo
 
 from sqlite_utils import Database
 
-from gateway import outbox
+from gateway import outbox, state
 from gateway.broadcasts import consent, runs
 from gateway.storage import utcnow_iso, write_transaction
 
 KIND = "broadcast"
 INVITATION_KIND = "invitation"  # the one SMS that asks a number an officer added for DK
+#: ``state`` key where the sender says why it holds (``PumpResult.held``), written when that
+#: changes: the heartbeat's campaign progress reads it, also from ``python app.py sync``.
+HOLD_STATE_KEY = "broadcast_hold"
 
 
 @dataclass(frozen=True)
@@ -166,3 +169,15 @@ class Sender:
             consent.invitation_queued(db, invitation_id, outbox_id, now)
             queued += 1
         return queued
+
+
+def publish_hold(db: Database, held: str | None, now: datetime) -> None:
+    """Say why the sender holds now (None: it does not): ``state`` ``broadcast_hold``."""
+    state.put_json(db, HOLD_STATE_KEY, {"held": held, "at": utcnow_iso(now)}, now)
+
+
+def published_hold(db: Database) -> str | None:
+    """Why the sender held at its last pass (``quiet``, ``clock``, ...), or None."""
+    value = state.get_json(db, HOLD_STATE_KEY)
+    held = value.get("held") if value else None
+    return held if isinstance(held, str) else None

@@ -29,10 +29,10 @@ from datetime import datetime, time, timedelta
 from pathlib import Path
 
 from gateway.background import Worker
-from gateway.broadcasts import control
+from gateway.broadcasts import campaigns, control
 from gateway.broadcasts.library import Composer, Library
 from gateway.broadcasts.runs import RunStarter, record_missed
-from gateway.broadcasts.sender import PumpResult, Sender, SenderSettings
+from gateway.broadcasts.sender import PumpResult, Sender, SenderSettings, publish_hold
 from gateway.broadcasts.subscriptions import MenuProvider, SubscriptionHandler
 from gateway.clock import BUILD_DATE, Clock, Evidence, TrustedClock
 from gateway.config import Config
@@ -97,6 +97,7 @@ class BroadcastService:
         fired: list[int] = []
         if reading.trusted:
             fired = control.fire_due(db, now, self.tz, self.grace, self.starter, record_missed)
+            campaigns.close_ended(db, now)  # a province campaign's window is over
         control.settle(db, now)
         if fired:
             log.info("broadcast run(s) started: %s", fired)
@@ -104,10 +105,13 @@ class BroadcastService:
         return fired
 
     def pump(self) -> PumpResult:
-        """One sender pass; wakes the modem workers when it queued something."""
+        """One sender pass; wakes the modem workers when it queued something. Why it holds is
+        published when that changes (campaign progress in the heartbeat reads it)."""
         db = self.dbs.get()
-        result = self.sender.pump(db, self.clock.now(), trusted=self.clock.trusted,
-                                  system_now=self.records_clock.now())
+        now = self.clock.now()
+        result = self.sender.pump(db, now, trusted=self.clock.trusted, system_now=self.records_clock.now())
+        if self.last_pump is None or result.held != self.last_pump.held:
+            publish_hold(db, result.held, now)
         self.last_pump = result
         if result.queued:
             self.wake_senders()

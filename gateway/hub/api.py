@@ -1,5 +1,6 @@
 """The hub's machine door: ``POST /api/v1/tips``, ``POST /api/v1/status``,
-``GET /api/v1/changes``, ``POST /api/v1/heartbeat``, ``GET /healthz``, ``GET /metrics``.
+``GET /api/v1/changes``, ``POST /api/v1/heartbeat``, the province's ``GET /api/v1/warnings`` and
+``GET /api/v1/campaigns``, ``GET /healthz``, ``GET /metrics``.
 
 Each gateway has its own token (``hub.gateways``: id → token). A request without a token, or
 with one the hub does not know, is answered 401 and counted per address (``hub_refusals``:
@@ -19,7 +20,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 
 from gateway import __version__
-from gateway.hub import fleet, metrics, store
+from gateway.hub import campaigns, fleet, metrics, store, warnings
 from gateway.web.auth import public
 from gateway.web.services import current_config, frame_services
 
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 bp = Blueprint("hub_api", __name__)
 
 CHANGES_LIMIT = 1000
+PROVINCE_LIMIT = 500
 SEQ_MAX = 2**63 - 1  # SQLite's largest integer
 
 
@@ -140,6 +142,33 @@ def changes() -> Any:
         return jsonify(error=f"since and limit must be whole numbers from 0 to {SEQ_MAX}"), 400
     found, last_seq = store.changes_since(frame_services().db.get(), gateway_id, since, min(limit, CHANGES_LIMIT))
     return jsonify(changes=found, last_seq=last_seq, hub=current_config().hub.display_name)
+
+
+def _province_pull(key: str, read) -> Any:
+    """A gateway's pull of the province's warnings or campaigns since ``since`` (its token)."""
+    gateway_id = authenticated_gateway()
+    if gateway_id is None:
+        return _refuse("sai hoặc thiếu mã (token)")
+    since = _whole_number("since", 0, 0, SEQ_MAX)
+    limit = _whole_number("limit", 200, 1, SEQ_MAX)
+    if since is None or limit is None:
+        return jsonify(error=f"since and limit must be whole numbers from 0 to {SEQ_MAX}"), 400
+    found, last_seq = read(frame_services().db.get(), gateway_id, since, min(limit, PROVINCE_LIMIT))
+    return jsonify({key: found, "last_seq": last_seq, "hub": current_config().hub.display_name})
+
+
+@bp.get("/api/v1/warnings")
+@public
+def province_warnings() -> Any:
+    """The province's warnings written or changed since ``since`` (the same for every gateway)."""
+    return _province_pull("warnings", lambda db, gateway_id, since, limit: warnings.since(db, since, limit))
+
+
+@bp.get("/api/v1/campaigns")
+@public
+def province_campaigns() -> Any:
+    """The campaigns addressed to this gateway, scheduled or changed since ``since``."""
+    return _province_pull("campaigns", campaigns.for_gateway_since)
 
 
 @bp.post("/api/v1/heartbeat")

@@ -37,7 +37,7 @@ HOME_ENDPOINT = "hub.index"
 
 
 def create_hub_app(config: Config, dbs: ThreadLocalDb, clock: Clock | None = None) -> Flask:
-    from gateway.hub import api, fleet_pages, pages
+    from gateway.hub import api, fleet_pages, pages, province_pages
     from gateway.web import admin, auth, i18n, login
 
     app = Flask(__name__, template_folder="templates", static_folder=str(WEB_STATIC), static_url_path="/static")
@@ -73,6 +73,7 @@ def create_hub_app(config: Config, dbs: ThreadLocalDb, clock: Clock | None = Non
     app.register_blueprint(api.bp)
     nav.register_area(app, pages.bp, _l("Tin báo các xã"), HOME_ENDPOINT, "viewer", order=10)
     nav.register_area(app, fleet_pages.bp, _l("Tình trạng các xã"), "fleet.index", "viewer", order=20)
+    nav.register_area(app, province_pages.bp, _l("Cảnh báo toàn tỉnh"), "province.warning_list", "viewer", order=30)
     nav.register_area(app, admin.bp, _l("Quản trị"), "admin.users", "admin", order=950)
 
     @app.context_processor

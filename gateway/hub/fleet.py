@@ -2,7 +2,8 @@
 rollup, and the one judgement of a post's state (ok, warning, fault, silent).
 
 ``record`` is the one way a heartbeat comes in (``POST /api/v1/heartbeat`` and the USB file's
-alike). The newest heartbeat of each gateway is kept whole (``hub_heartbeats.state``, JSON), so a
+alike); the campaigns' progress it carries goes to ``gateway.hub.campaigns`` in the same
+transaction. The newest heartbeat of each gateway is kept whole (``hub_heartbeats.state``, JSON), so a
 section a newer gateway adds (campaign progress, the SIM) is there without a schema change;
 older beats leave only their hour's row in ``hub_fleet_hours`` (beats, the worst judgement,
 beats with the line down, the alert codes seen), so a month of a hundred posts stays a few MB.
@@ -24,6 +25,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from gateway.hub import campaigns
 from gateway.hub.store import clean_text, received_moment
 from gateway.storage import utcnow_iso, write_transaction
 
@@ -121,6 +123,9 @@ def record(db: Database, gateway_id: str, body: Any, *, source: str, now: dateti
             db.conn.execute("UPDATE hub_fleet_hours SET beats=?, worst=?, line_failed=?, codes=?"
                             " WHERE gateway_id=? AND hour=?",
                             (beats + 1, worst, failed + line_failed, ",".join(seen_codes)[:500], gateway_id, hour))
+        # The province's campaigns as this post last said (its owner keeps only the newest word).
+        campaigns.take_progress(db, gateway_id, state.get("campaigns"), reported_at=datetime.fromisoformat(at),
+                                now=now)
     return newest
 
 

@@ -135,3 +135,80 @@ def m003_fleet(db: Database) -> None:
         CREATE INDEX hub_fleet_hours_hour ON hub_fleet_hours(hour);
         """
     )
+
+
+# -- the province's warnings and campaigns (issue 16): their own set -----------------------------
+province_migrations = Migrations("tinbao-hub-province")
+
+
+@province_migrations()
+def m001_hub_province(db: Database) -> None:
+    db.executescript(
+        """
+        -- Warnings written once for the province. seq is the change number gateways pull by
+        -- (GET /api/v1/warnings?since=seq): every save takes the next one; version counts edits.
+        CREATE TABLE hub_warnings (
+            id INTEGER PRIMARY KEY,
+            seq INTEGER NOT NULL UNIQUE,
+            version INTEGER NOT NULL DEFAULT 1,
+            title TEXT NOT NULL,
+            accented TEXT NOT NULL,
+            khong_dau TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            created_by TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            updated_by TEXT NOT NULL
+        );
+
+        -- Campaigns: one warning (its text as it was when scheduled) to all communes or the
+        -- chosen ones (hub_campaign_communes), between starts_at and ends_at (UTC).
+        CREATE TABLE hub_campaigns (
+            id INTEGER PRIMARY KEY,
+            seq INTEGER NOT NULL UNIQUE,
+            warning_id INTEGER NOT NULL REFERENCES hub_warnings(id),
+            warning_version INTEGER NOT NULL,
+            title TEXT NOT NULL,
+            accented TEXT NOT NULL,
+            khong_dau TEXT NOT NULL,
+            encoding TEXT NOT NULL,                -- khong_dau | accented
+            all_communes INTEGER NOT NULL,
+            starts_at TEXT NOT NULL,
+            ends_at TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'active', -- active | cancelled
+            created_at TEXT NOT NULL,
+            created_by TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            updated_by TEXT NOT NULL
+        );
+        CREATE INDEX hub_campaigns_seq ON hub_campaigns(all_communes, seq);
+
+        CREATE TABLE hub_campaign_communes (
+            campaign_id INTEGER NOT NULL REFERENCES hub_campaigns(id),
+            gateway_id TEXT NOT NULL,
+            PRIMARY KEY (campaign_id, gateway_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX hub_campaign_communes_gateway ON hub_campaign_communes(gateway_id, campaign_id);
+
+        -- Each commune's newest word on each campaign (from its heartbeats): counts only.
+        CREATE TABLE hub_campaign_progress (
+            campaign_id INTEGER NOT NULL REFERENCES hub_campaigns(id),
+            gateway_id TEXT NOT NULL,
+            status TEXT NOT NULL,   -- scheduled | running | paused | done | missed | cancelled | closed
+            held TEXT,              -- why it waits: quiet, clock, per_day, paused, ...
+            recipients INTEGER NOT NULL DEFAULT 0,
+            parts INTEGER,
+            pending INTEGER NOT NULL DEFAULT 0,
+            queued INTEGER NOT NULL DEFAULT 0,
+            sent INTEGER NOT NULL DEFAULT 0,
+            delivered INTEGER NOT NULL DEFAULT 0,
+            failed INTEGER NOT NULL DEFAULT 0,
+            unknown INTEGER NOT NULL DEFAULT 0,
+            skipped INTEGER NOT NULL DEFAULT 0,
+            cancelled INTEGER NOT NULL DEFAULT 0,
+            price_per_part INTEGER,
+            reported_at TEXT NOT NULL,  -- the heartbeat's "at"
+            received_at TEXT NOT NULL,
+            PRIMARY KEY (campaign_id, gateway_id)
+        ) WITHOUT ROWID;
+        """
+    )

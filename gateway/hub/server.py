@@ -16,9 +16,9 @@ from gateway import __version__
 from gateway.clock import Clock
 from gateway.config import SCHEMA, Config
 from gateway.database import prepare_hub
-from gateway.hub import fleet, store
+from gateway.hub import fleet, province_file, store
 from gateway.storage import ThreadLocalDb, open_db
-from gateway.sync.sneakernet import SneakernetError, TamperedFile, open_file, verify
+from gateway.sync.sneakernet import SneakernetError, TamperedFile, open_file, verify, write_file
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +42,12 @@ def hub_port(config: Config) -> int:
 
 def hub_command(config: Config, args: Any = None) -> int:
     """``python app.py hub`` serves the hub; ``python app.py hub create-user NAME --role ROLE``
-    makes an account in the hub's own database (not the gateway's)."""
+    makes an account in the hub's own database (not the gateway's); ``python app.py hub
+    export-province GATEWAY FILE`` writes the province's file for a post without internet."""
     if getattr(args, "hub_command", None) == "create-user":
         return create_user_command(config, args)
+    if getattr(args, "hub_command", None) == "export-province":
+        return export_province_command(config, args)
     return run_command(config, args)
 
 
@@ -147,4 +150,23 @@ def import_command(config: Config, args: Any) -> int:
           f"{len(rejected)} tin bị từ chối.")
     for item in rejected[:20]:
         print(f"  bị từ chối {item['uid']}: {item['error']}")
+    return 0
+
+
+def export_province_command(config: Config, args: Any) -> int:
+    """``python app.py hub export-province GATEWAY FILE``: the province's warnings and campaigns
+    for a post without internet (``gateway.hub.province_file``); 0 when written, 1 with one line if not."""
+    path = hub_db_path(config)
+    prepare_hub(path)
+    db = open_db(path)
+    try:
+        data = province_file.build(db, config, args.gateway, Clock().now())
+        write_file(args.file, data)
+    except SneakernetError as exc:
+        print(f"tinbao: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        db.close()
+    print(f"Đã ghi cảnh báo và chiến dịch của tỉnh cho xã {args.gateway} vào {args.file}."
+          f" Ở xã: python app.py import-province {args.file}")
     return 0

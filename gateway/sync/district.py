@@ -161,6 +161,16 @@ class DistrictClient:
             if len(rows) < STATUS_BATCH:
                 return taken
 
+    def get(self, path: str, query: dict[str, str]) -> Any:
+        """A GET to the hub with this gateway's token: its JSON answer, or None when the hub
+        has no such door (404/405: an older hub; asked again at the next pull)."""
+        assert self.http is not None
+        status, answer = self.http.json("GET", path, query=query, headers=self._headers())
+        if status in (404, 405):
+            return None
+        self._check(status, answer)
+        return answer
+
     def heartbeat(self, payload: dict[str, Any]) -> None:
         """``POST /api/v1/heartbeat`` (``gateway.sync.heartbeat``); raises like a push."""
         if self.http is None:

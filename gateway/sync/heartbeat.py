@@ -33,6 +33,7 @@ from sqlite_utils import Database
 from gateway import alerts as alert_rules
 from gateway import backoff, health, state
 from gateway.background import Worker
+from gateway.broadcasts import campaigns
 from gateway.clock import Clock
 from gateway.config import Config
 from gateway.errors import ConfigError
@@ -95,9 +96,16 @@ def alerts_section(inputs: Inputs) -> list[dict[str, Any]]:
     return [{"code": alert.key, "tone": alert.tone, "text": None, "text_en": None} for alert in found]
 
 
+def campaigns_section(inputs: Inputs) -> dict[str, Any]:
+    """The province's campaigns here: counts, status and why they wait, the price per part
+    (``gateway.broadcasts.campaigns.heartbeat_section``; no number, no text)."""
+    return campaigns.heartbeat_section(inputs.db, inputs.config, inputs.now)
+
+
 #: The named sections of a heartbeat's ``state``, beside the health state: name → builder.
 SECTIONS: dict[str, Callable[[Inputs], Any]] = {
     "alerts": alerts_section,
+    "campaigns": campaigns_section,
 }
 
 

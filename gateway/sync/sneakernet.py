@@ -39,6 +39,8 @@ from gateway.sync.district import tip_payload
 from gateway.sync.queue import QueuedTip
 
 FORMAT = "tinbao-tips"
+#: The hub's file for one post: the province's warnings and campaigns (``gateway.sync.province``).
+PROVINCE_FORMAT = "tinbao-province"
 VERSION = 1
 ALGORITHM = "hmac-sha256"
 MAX_FILE_BYTES = 200 * 1024 * 1024
@@ -124,14 +126,19 @@ def open_file(path: str | Path, tokens: dict[str, str]) -> Opened:
     return Opened(document, raw, True)
 
 
-def read_document(path: str | Path) -> tuple[dict[str, Any], bytes]:
-    """Parse a plain tips file (not yet verified); returns (document, raw bytes)."""
+def read_document(path: str | Path, *, kind: str = FORMAT, items: str = "tips") -> tuple[dict[str, Any], bytes]:
+    """Parse a plain signed file (not yet verified); returns (document, raw bytes).
+
+    ``kind`` is its ``format`` and ``items`` the list it must hold: a tips file by default,
+    the province's file for a post (``tinbao-province``, ``warnings``: signed, not sealed,
+    since what it carries is no one's personal data) with the same rules.
+    """
     path = Path(path)
-    return parse_document(_read_regular_file(path, MAX_FILE_BYTES), path)
+    return parse_document(_read_regular_file(path, MAX_FILE_BYTES), path, kind=kind, items=items)
 
 
-def parse_document(raw: bytes, path: Path) -> tuple[dict[str, Any], bytes]:
-    """The JSON document of a tips file's plain bytes (not yet verified)."""
+def parse_document(raw: bytes, path: Path, *, kind: str = FORMAT, items: str = "tips") -> tuple[dict[str, Any], bytes]:
+    """The JSON document of a signed file's plain bytes (not yet verified)."""
     try:
         document = json.loads(raw.decode("utf-8"))
         # A "\ud800" escape makes a lone surrogate: no text of ours, and nothing can store it.
@@ -139,13 +146,14 @@ def parse_document(raw: bytes, path: Path) -> tuple[dict[str, Any], bytes]:
     except UnicodeEncodeError:
         raise TamperedFile(f"{path} holds text that is not valid Unicode (a lone surrogate)") from None
     except (UnicodeDecodeError, ValueError, RecursionError):
-        raise TamperedFile(f"{path} is not a TinBao tips file (not JSON)") from None
-    if not isinstance(document, dict) or document.get("format") != FORMAT:
-        raise TamperedFile(f"{path} is not a TinBao tips file")
+        raise TamperedFile(f"{path} is not a TinBao {'tips' if kind == FORMAT else kind} file (not JSON)") from None
+    what = "tips file" if kind == FORMAT else f"{kind} file"
+    if not isinstance(document, dict) or document.get("format") != kind:
+        raise TamperedFile(f"{path} is not a TinBao {what}")
     if document.get("version") != VERSION:
         raise SneakernetError(f"{path}: file version {document.get('version')!r} is not supported")
-    if not isinstance(document.get("gateway_id"), str) or not isinstance(document.get("tips"), list):
-        raise TamperedFile(f"{path}: gateway_id or tips missing")
+    if not isinstance(document.get("gateway_id"), str) or not isinstance(document.get(items), list):
+        raise TamperedFile(f"{path}: gateway_id or {items} missing")
     return document, raw
 
 
@@ -234,6 +242,13 @@ def export_tips(db: Database, config: Config, path: str | Path, now: datetime,
                 heartbeat: dict[str, Any] | None = None) -> int:
     """Write the sealed file, 0600 (atomically: a yanked USB stick never holds half a file)."""
     data, count = build_export(db, config, now, heartbeat)
+    write_file(path, seal_export(data, config))
+    note_export(db, str(path), data, count, now)
+    return count
+
+
+def write_file(path: str | Path, data: bytes) -> None:
+    """Write a file for a USB stick atomically and 0600 (a yanked stick never holds half a file)."""
     path = Path(path)
     temporary = path.with_name(path.name + ".part")
     try:
@@ -242,8 +257,7 @@ def export_tips(db: Database, config: Config, path: str | Path, now: datetime,
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as fh:
             os.fchmod(fh.fileno(), 0o600)
-            sealed.seal(io.BytesIO(data), fh, export_key(config.hub.token, config.gateway.id),
-                        sealed.KIND_TIPS, config.gateway.id)
+            fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(temporary, path)
@@ -251,5 +265,3 @@ def export_tips(db: Database, config: Config, path: str | Path, now: datetime,
         with contextlib.suppress(OSError):
             temporary.unlink()
         raise SneakernetError(f"cannot write {path}: {exc.strerror or exc}") from None
-    note_export(db, str(path), data, count, now)
-    return count

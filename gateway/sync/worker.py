@@ -28,7 +28,7 @@ from gateway.config import Config
 from gateway.database import prepare_gateway
 from gateway.sms.text import khong_dau
 from gateway.storage import ThreadLocalDb, utcnow_iso, write_transaction
-from gateway.sync import hooks, queue, report, zalo_officers, zalo_tokens
+from gateway.sync import hooks, province, queue, report, zalo_officers, zalo_tokens
 from gateway.sync.district import DistrictClient, Refused
 from gateway.sync.http import BadAnswer, SyncError, Unreachable
 from gateway.sync.zalo import NeedsReauth, RateLimited, ZaloMirror
@@ -359,6 +359,7 @@ class DistrictLane(Lane):
                                       base=self.config.sync.retry_base, maximum=self.config.sync.retry_max)
         self.client.push_statuses(db)
         self.client.pull(db)
+        province.pull(self.client, db, self.config, self.clock)  # the province's warnings and campaigns
         self.last_pull = time.monotonic()
 
 

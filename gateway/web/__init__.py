@@ -36,6 +36,7 @@ AREA_MODULES: tuple[str, ...] = (
     "gateway.web.conversations",
     "gateway.web.menus_editor",
     "gateway.web.broadcasts",
+    "gateway.web.province",
     "gateway.web.sync",
     "gateway.web.poster",
     "gateway.web.duty",

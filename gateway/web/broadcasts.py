@@ -21,15 +21,15 @@ from flask_login import current_user
 
 from gateway import phone, state
 from gateway.accounts import audit
-from gateway.broadcasts import consent, control, importing, queries, subscribers
+from gateway.broadcasts import campaigns, consent, control, importing, province, queries, subscribers
 from gateway.broadcasts.control import BroadcastError, Draft
-from gateway.broadcasts.library import Composer, Library, preview
+from gateway.broadcasts.library import Composer, Library, ScamWarning, preview
 from gateway.clock import STATE_KEY as CLOCK_STATE_KEY
 from gateway.sms.text import khong_dau as strip_diacritics
 from gateway.storage import write_transaction
 from gateway.web import params, sim_words
 from gateway.web.auth import client_ip, record_request, role_required
-from gateway.web.filters import local_time, mask
+from gateway.web.filters import local_time, mask, money
 from gateway.web.nav import register_area
 from gateway.web.services import BroadcastControl, current_config, current_services
 
@@ -129,7 +129,9 @@ def _broadcast_view(row: dict[str, Any]) -> dict[str, Any]:
 @bp.get("/")
 def index() -> Any:
     db = _db()
-    rows = [_broadcast_view(row) for row in queries.broadcasts(db)]
+    found = queries.broadcasts(db)
+    from_province = campaigns.by_broadcast(db, [row["id"] for row in found])
+    rows = [{**_broadcast_view(row), "campaign": from_province.get(row["id"])} for row in found]
     counts = queries.counts(db)
     return render_template("broadcasts/list.html", broadcasts=rows, subscribed=counts.get("subscribed", 0),
                            left=counts.get("left", 0), clock=_clock_state(db))
@@ -156,11 +158,16 @@ def show(broadcast_id: int) -> Any:
         text = sent["text"]  # exactly what went out (broadcast_runs.text), not a new rendering
     else:
         text = _composer().text(row["body"], form=row["encoding"], body_khong_dau=row["body_khong_dau"])
+    campaign = campaigns.by_broadcast(db, [broadcast_id]).get(broadcast_id)
+    if campaign is not None:
+        campaign = {**campaign, "starts_display": local_time(campaign["starts_at"], tz),
+                    "ends_display": local_time(campaign["ends_at"], tz)}
     return render_template("broadcasts/show.html", b=_broadcast_view(row), runs=runs, text=text,
                            text_sent=sent is not None, latest=runs[0] if runs else None,
                            expected_end=sim_words.expected_end(db, broadcast_id, _now())
                            if row["status"] == "running" else "",
-                           held=sim_words.hold_words(db, broadcast_id) if row["status"] == "paused" else "")
+                           held=sim_words.hold_words(db, broadcast_id) if row["status"] == "paused" else "",
+                           campaign=campaign)
 
 
 @bp.get("/progress.json")
@@ -255,10 +262,14 @@ def start(broadcast_id: int) -> Any:
 
 # -- compose ------------------------------------------------------------------------------------
 
+def _warning(warning_id: str | None) -> ScamWarning | None:
+    """A warning of the commune's library, or a province warning an officer accepted (``tinh-<id>``)."""
+    return _library().get(warning_id) or province.usable_one(_db(), warning_id)
+
+
 def _draft_from_form(form: Any) -> Draft:
     tz = current_config().timezone
-    library = _library()
-    warning = library.get(form.get("warning_id"))
+    warning = _warning(form.get("warning_id"))
     body = (form.get("body") or "").strip()
     run_at = _moment(form.get("run_at") or "", tz)
 
@@ -312,7 +323,8 @@ def _compose_page(form: dict[str, Any], draft: Draft | None, problems: list[str]
     db = _db()
     return render_template(
         "broadcasts/compose.html", form=form, draft=draft, problems=problems,
-        library=list(_library().warnings.values()), groups=subscribers.groups(db),
+        library=list(_library().warnings.values()), province_library=province.usable(db),
+        groups=subscribers.groups(db),
         preview=_preview(draft) if draft and draft.body else None, weekdays=[str(d) for d in WEEKDAYS],
         total=queries.counts(db).get("subscribed", 0), dial=_composer().dial,
     ), code
@@ -322,11 +334,6 @@ def _compose_page(form: dict[str, Any], draft: Draft | None, problems: list[str]
 @role_required("officer")
 def new() -> Any:
     return _compose_page({"encoding": "khong_dau", "schedule": "now", "time_of_day": "08:00"}, None, [])
-
-
-def money(amount: int) -> str:
-    """VND with dots between thousands, as written in Vietnam: ``12.250``."""
-    return f"{amount:,}".replace(",", ".")
 
 
 def cost_summary(draft_text: str, encoding: str, body_khong_dau: str | None, audience: int) -> dict[str, Any]:
@@ -362,6 +369,10 @@ def create() -> Any:
     action = request.form.get("action", "send")
     if action == "preview":
         return _compose_page(request.form, draft, [])
+    if province.parse_library_id(request.form.get("warning_id")) is not None and draft.warning_id is None:
+        # A province warning not (or no longer) accepted: its text is not sent under its name.
+        return _compose_page(request.form, draft, [_("Cảnh báo này của Công an tỉnh chưa được duyệt"
+                                                     " (hoặc tỉnh vừa sửa): duyệt ở trang “Của Công an tỉnh”.")], 422)
     if action == "send" and request.form.get("confirmed") != "1":
         problems = draft.problems(_now())
         if problems:

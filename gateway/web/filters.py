@@ -188,6 +188,11 @@ def shorten(text: str | None, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
+def money(amount: int | None) -> str:
+    """VND with dots between thousands, as written in Vietnam: ``12.250`` (``—`` when unknown)."""
+    return "—" if amount is None else f"{amount:,}".replace(",", ".")
+
+
 def register_filters(app: Flask, tz: ZoneInfo) -> None:
     """Make the helpers available in templates: ``{{ n|mask }}``, ``{{ t|localtime }}``."""
     app.jinja_env.filters["mask"] = mask
@@ -195,6 +200,7 @@ def register_filters(app: Flask, tz: ZoneInfo) -> None:
     app.jinja_env.filters["signal_bars"] = signal_bars
     app.jinja_env.filters["tone"] = tone
     app.jinja_env.filters["shorten"] = shorten
+    app.jinja_env.filters["money"] = money
     app.jinja_env.finalize = shown_nul
     # The officers' page and the hub share templates (admin tabs): a link only where its page is.
     app.jinja_env.globals["has_page"] = lambda endpoint: endpoint in app.view_functions
