@@ -81,6 +81,7 @@ def test_a_save_fills_the_menus_and_setup_becomes_complete(app, db_path, db, log
     assert 'href="/admin/setup/"' in admin.get("/").get_data(as_text=True)
     check = menus_check(app, db)
     assert not check.ok and "/admin/setup" in check.fix
+    assert "«Số của cán bộ cư trú, căn cước»" in check.found and "can_bo_cu_tru" not in check.found
 
     response = admin.post("/admin/setup/", data=FORM)
     assert response.status_code == 303, response.get_data(as_text=True)[:2000]
