@@ -240,3 +240,18 @@ def m002_tip_confirmation(db: Database) -> None:
 def m003_inbox_retry(db: Database) -> None:
     """A message the router failed on is tried again later: when (``next_attempt_at``)."""
     db.execute("ALTER TABLE inbox ADD COLUMN next_attempt_at TEXT")
+
+
+@migrations()
+def m004_tip_hub_status(db: Database) -> None:
+    """The hub's decision on a tip, kept beside the commune's own status, never over it.
+
+    ``status`` is what the commune's officers set; ``hub_status`` (NULL until the hub decides)
+    what the hub's officers set, with when and who ("<officer>, <hub name>"). The tip page shows
+    both side by side.
+    """
+    db.executescript("""
+        ALTER TABLE tips ADD COLUMN hub_status TEXT;     -- NULL | new | handling | closed
+        ALTER TABLE tips ADD COLUMN hub_status_at TEXT;
+        ALTER TABLE tips ADD COLUMN hub_status_by TEXT;
+    """)

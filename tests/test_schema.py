@@ -111,7 +111,8 @@ def layout_db(tmp_path: Path) -> Path:
 
 
 # What later migrations added to the tables of e9f0415 (columns at the end of their table, indexes).
-ADDED_COLUMNS = {"tips": ["confirmation"], "inbox": ["next_attempt_at"]}
+ADDED_COLUMNS = {"tips": ["confirmation", "hub_status", "hub_status_at", "hub_status_by"],
+                 "inbox": ["next_attempt_at"]}
 ADDED_INDEXES = {("index", "tips_to_confirm")}
 
 

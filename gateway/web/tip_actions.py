@@ -72,6 +72,20 @@ def change_status(db: Database, reference: str, status: str, *, by: str, now: da
     return True
 
 
+def take(db: Database, reference: str, *, by: str, now: datetime, ip: str = "", allowed: list[str]) -> bool:
+    """"Nhận xử lý": the officer who pressed it takes the tip: it is theirs and "Đang xử lý".
+
+    One transaction: the status and the assignment change together, each in the tip's history
+    and the audit log. False when the tip was already theirs and being handled.
+    """
+    if by not in allowed:
+        raise TipActionError(_("Không có cán bộ này."))
+    with write_transaction(db):
+        changed = change_status(db, reference, "handling", by=by, now=now, ip=ip)
+        changed = assign(db, reference, by, by=by, now=now, ip=ip, allowed=allowed) or changed
+    return changed
+
+
 def assign(db: Database, reference: str, username: str | None, *, by: str, now: datetime, ip: str = "",
            allowed: list[str]) -> bool:
     """Give a tip to an officer (``None``: to nobody); False when nothing changed."""
