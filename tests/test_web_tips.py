@@ -198,7 +198,9 @@ def test_status_workflow_records_who_and_when(db, make_client, db_path):
     assert history == [(client.username, "status", "new", "handling"),
                        (client.username, "status", "handling", "closed")]
     audit = rows(db_path, "SELECT who, target, detail FROM audit_log WHERE action = 'tip.status' ORDER BY id")
-    assert audit == [(client.username, ref, "new -> handling"), (client.username, ref, "handling -> closed")]
+    assert [(who, target, json.loads(detail)) for who, target, detail in audit] == [
+        (client.username, ref, {"from": "new", "to": "handling"}),
+        (client.username, ref, {"from": "handling", "to": "closed"})]
     page = client.get(f"/tips/{ref}").get_data(as_text=True)
     assert "Đang xử lý → Đã đóng" in page and "Mở lại" in page
 
