@@ -405,9 +405,10 @@ def check_modem(config: Config, db: Database, running: bool, now: datetime) -> l
     return checks
 
 
-def check_clock(db: Database, now: datetime) -> Check:
-    if alerts.clock_untrusted(db, now) is None:  # the dashboard's rule
-        return Check("clock trusted", True, now.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC"))
+def check_clock(config: Config, db: Database, now: datetime) -> Check:
+    if alerts.clock_untrusted(db, now) is None:  # the dashboard's rule; the time as the post reads it
+        local = now.astimezone(config.timezone)
+        return Check("clock trusted", True, f"{local:%d/%m/%Y %H:%M} ({config.gateway.timezone})")
     return Check("clock trusted", False, "the Pi's clock is not believable yet",
                  "let the modem register (network time) or: sudo timedatectl set-ntp true")
 
@@ -417,8 +418,12 @@ def check_backup(config: Config, db: Database, now: datetime) -> Check:
     if fresh.at is None:
         return Check("last backup", False, "none yet",
                      f"python app.py backup {config.backup_path} (the gateway also makes one each night)")
-    hours = fresh.age.total_seconds() / 3600 if fresh.age is not None else 0
-    found = f"{hours:.0f} h ago" if hours < 48 else f"{hours / 24:.0f} days ago"
+    seconds = fresh.age.total_seconds() if fresh.age is not None else 0
+    if seconds < 3600:
+        found = "just now" if seconds < 60 else f"{seconds // 60:.0f} min ago"
+    else:
+        found = f"{seconds / 3600:.0f} h ago" if seconds < 48 * 3600 else f"{seconds / 86400:.0f} days ago"
+    found += f" ({fresh.at.astimezone(config.timezone):%d/%m/%Y %H:%M})"
     if alerts.backup_stale(db, now) is not None:  # the dashboard's rule
         return Check("last backup", False, found, "journalctl -u tinbao | grep backup; check backup.path")
     return Check("last backup", True, found)
@@ -497,7 +502,7 @@ def run_checks(config: Config, now: datetime | None = None) -> list[Check]:
     checks.append(check_modem_link(config))
     db_checks: list[Callable[[Database], Check | list[Check]]] = [
         lambda d: check_modem(config, d, running, now),
-        lambda d: check_clock(d, now),
+        lambda d: check_clock(config, d, now),
         lambda d: check_backup(config, d, now),
         lambda d: check_menus(config, d),
         check_accounts,

@@ -27,6 +27,7 @@ from typing import Any
 
 from flask import Blueprint, Flask, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user
 from sqlite_utils import Database
 
@@ -282,7 +283,8 @@ def save() -> Any:
     else:
         flash(_("Không có thay đổi nào để lưu."), "info")
     if added:
-        flash(_("Đã thêm %(n)d thôn vào nhóm nhận cảnh báo.", n=len(added)), "ok")
+        flash(ngettext("Đã thêm %(num)d thôn vào nhóm nhận cảnh báo.", "Đã thêm %(num)d thôn vào nhóm nhận cảnh báo.",
+                       len(added)), "ok")
     return redirect(url_for("setup.page"), code=303)
 
 

@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 from flask import Blueprint, Flask, abort, flash, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 
 from gateway import duty, phone
 from gateway.sync import queue, report, sneakernet, zalo, zalo_officers, zalo_tokens
@@ -194,7 +195,7 @@ def retry() -> Any:
         report.request_retry(db, name, now)
     _wake(destination)
     record_request("sync.retry", destination or "all", {"rows": count})
-    flash(_("Đã yêu cầu thử lại ngay (%(n)d tin).", n=count), "ok")
+    flash(ngettext("Đã yêu cầu thử lại ngay (%(num)d tin).", "Đã yêu cầu thử lại ngay (%(num)d tin).", count), "ok")
     return redirect(url_for("sync.page"))
 
 
@@ -248,7 +249,7 @@ def export() -> Any:
     except sneakernet.SneakernetError as exc:
         flash(str(exc), "error")
         return redirect(url_for("sync.page"))
-    name = f"tinbao-{config.gateway.id}-{now.strftime('%Y%m%d-%H%M')}.json"
+    name = f"tinbao-{config.gateway.id}-{now.astimezone(config.timezone).strftime('%Y%m%d-%H%M')}.json"  # local time
     sneakernet.note_export(db, f"download:{name}", data, count, now)
     record_request("sync.export", name, {"tips": count})
     return send_file(io.BytesIO(data), mimetype="application/json", as_attachment=True, download_name=name)

@@ -182,6 +182,7 @@ def _sync_view(row: dict[str, Any], tz: ZoneInfo) -> dict[str, Any]:
         "status_label": statuses.get(status, status),
         "tone": tones.get(status, "plain"),
         "attempts": row.get("attempts") or 0,
+        "delivered": status == "done",
         "last_error": row.get("last_error") or "",
         "next_attempt": local_time(row.get("next_attempt_at"), tz) if status == "failed" else "",
         "acked": local_time(row.get("acked_at"), tz),
