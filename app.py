@@ -10,7 +10,10 @@
     python app.py import-tips FILE         # on the hub: take such a file in
     python app.py doctor                   # is the post ready for the field? (0 when it is)
     python app.py backup FILE              # a consistent copy of the database, at any time
-    python app.py restore FILE             # put a copy back (the gateway stopped)
+    python app.py restore FILE             # put a copy back (the gateway stopped; --recovery-code)
+    python app.py key init                 # the file key that seals backups (prints its recovery code once)
+    python app.py tls init                 # a local CA and the Pi's certificate for HTTPS on the LAN
+    python app.py modem-probe              # name the first port that answers AT /dev/tinbao-modem
 
 The commands themselves are parsed in ``gateway/cli.py``, which an installed gateway runs as
 ``python -m gateway`` or ``tinbao``; this file is the checkout's door to it.

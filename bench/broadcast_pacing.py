@@ -40,6 +40,8 @@ def build(work, link) -> tuple[Gateway, BroadcastService]:
         "TINBAO_BROADCASTS_TICK_INTERVAL": "0.5",
         "TINBAO_BROADCASTS_QUIET_START": "00:00", "TINBAO_BROADCASTS_QUIET_END": "00:00",  # run at any hour
         "TINBAO_MODEM_SIGNAL_INTERVAL": "30", "TINBAO_MODEM_DRAIN_INTERVAL": "120",
+        # The gateway's own cost per part is measured, not the SIM's caps (sms.max_per_*, issue 15).
+        "TINBAO_SMS_MAX_PER_HOUR": "0", "TINBAO_SMS_MAX_PER_DAY": "0",
     }
     gateway = Gateway(load_config(env=env))
     gateway.start()

@@ -19,6 +19,8 @@ from sqlite_utils import Database
 
 from gateway import backup, inbox, state
 from gateway import clock as clock_rule
+from gateway.sim import calls, identity, line, notices
+from gateway.sim import status as sim_status
 from gateway.sync import queue as sync_queue
 from gateway.sync import report as sync_report
 from gateway.sync import zalo_officers, zalo_tokens
@@ -144,6 +146,34 @@ def menus(in_use: InUse | None) -> list[Alert]:
     return found
 
 
+def sim_line(db: Database, config: Config, now: datetime) -> list[Alert]:
+    """The SIM as a contract (``gateway.sim``): the line refused, credit low, validity near its end,
+    a new SIM or modem not yet re-verified, the loop test failed, an operator's worrying notice,
+    missed calls waiting for a call back."""
+    sim = sim_status.read(db, config, now)
+    found = []
+    if sim["state"] in line.FAULTS:
+        found.append(Alert("sim_line", "bad", {k: sim[k] for k in ("state", "reason", "code", "detail")}))
+    if sim["balance_vnd"] is not None and sim["balance_low"]:
+        found.append(Alert("sim_credit", "bad" if sim["balance_vnd"] < config.sim.reserve else "wait",
+                           {"balance_vnd": sim["balance_vnd"], "read_at": sim["read_at"]}))
+    days = sim["valid_days_left"]
+    if days is not None and days <= config.sim.validity_alert_days:
+        found.append(Alert("sim_validity", "bad" if days <= 0 else "wait",
+                           {"valid_until": sim["valid_until"], "days": days}))
+    for changed in identity.unacknowledged(db):
+        found.append(Alert("sim_identity", "bad", {"changed": changed["changed"], "first_seen": changed["first_seen"]}))
+    test = sim["loop_test"]
+    if test["ok"] is False:
+        found.append(Alert("sim_loop", "bad", {"at": test["at"], "error": test["error"]}))
+    for notice in notices.alerting(db)[:3]:
+        found.append(Alert("sim_notice", "bad", {k: notice[k] for k in ("sender", "received_at", "topics", "text")}))
+    waiting = calls.callbacks(db)
+    if waiting:
+        found.append(Alert("calls", "wait", {"n": len(waiting)}))
+    return found
+
+
 def backup_stale(db: Database, now: datetime) -> Alert | None:
     """No copy of the database for more than two days (``backup.STALE_AFTER``)."""
     return Alert("backup", "wait") if backup.freshness(db, now).stale else None
@@ -159,5 +189,5 @@ def gather(db: Database, modem: dict[str, Any], now: datetime, config: Config, *
                                  clock_untrusted(db, now), *clock_corrected(db, now), modem_2g(modem),
                                  *sync_refused(db), *zalo_account(db, config, now), sync_dead(db),
                                  inbox_failed(db), setup_unfinished(setup_complete), *menus(menus_in_use),
-                                 backup_stale(db, now)]
+                                 backup_stale(db, now), *sim_line(db, config, now)]
     return [alert for alert in found if alert is not None]

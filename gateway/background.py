@@ -56,6 +56,8 @@ class Worker(ABC):
         self.health_name = health_name or thread_name
         self._now = now  # the worker's clock, for when a write failure began
         self.write_failures = 0  # ticks in a row that could not write
+        self.passes = 0  # ticks that returned; tests wait on it (wait_for_passes)
+        self._passed = threading.Condition()
 
     @abstractmethod
     def tick(self) -> float | None:
@@ -97,6 +99,16 @@ class Worker(ABC):
         """
         return self.stop_event.wait(seconds)
 
+    def wait_for_passes(self, count: int, timeout: float = 10.0) -> bool:
+        """Until ``passes`` reaches ``count`` (or ``timeout`` seconds pass): True when it did.
+
+        How a test proves that nothing happened: it reads ``passes``, changes the world, wakes
+        the worker, and waits for two more passes (the first may have begun before the
+        change); then it checks that the worker left everything as it was.
+        """
+        with self._passed:
+            return self._passed.wait_for(lambda: self.passes >= count, timeout)
+
     def finish(self) -> None:  # noqa: B027 - optional hook, empty unless a worker holds something
         """In the worker's thread, after the last tick: let go of what the ticks held."""
 
@@ -129,6 +141,9 @@ class Worker(ABC):
             else:
                 if self.write_failures:
                     self._writes_again()
+                with self._passed:
+                    self.passes += 1
+                    self._passed.notify_all()
             if self.stop_event.is_set():
                 break
             if rest is None or rest > 0:

@@ -12,9 +12,16 @@ copy holds exactly what was committed when it started (WAL lets the writers go o
   ``PRAGMA integrity_check`` of FILE first, and keeps the file it replaces as
   ``<database>.before-restore-<time>`` (with its ``-wal``, so nothing committed is lost).
 
+Every copy that leaves the database is **sealed** (``gateway.sealed``) with the post's file
+key (``gateway.filekeys``): the plain SQLite copy is made in the database's own folder (0700),
+sealed into the target, and removed, so no plain copy ever reaches a backup folder or a USB
+stick. ``restore`` opens a sealed file with the key (or the recovery code) into the same
+folder, checks it, and puts it in place; an old plain copy (``tinbao-*.db``, made before
+sealing) still restores, with a warning line.
+
 File names carry the local time (``gateway.timezone``) with its offset,
-``tinbao-20261206-233000+0700.db``, so an officer reading a USB stick sees the night's own
-hour; copies named before (UTC, without an offset) are still read, ordered and pruned.
+``tinbao-20261206-233000+0700.db.sealed``, so an officer reading a USB stick sees the night's
+own hour; copies named before (UTC, without an offset) are still read, ordered and pruned.
 
 The last copy is published in ``state`` key ``backup`` for the dashboard and the doctor.
 """
@@ -25,8 +32,10 @@ import contextlib
 import logging
 import os
 import re
+import secrets
 import shutil
 import sqlite3
+import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
@@ -35,7 +44,7 @@ from urllib.request import pathname2url
 
 from sqlite_utils import Database
 
-from gateway import state
+from gateway import filekeys, sealed, state
 from gateway.background import Worker
 from gateway.clock import Clock
 from gateway.config import Config
@@ -55,7 +64,8 @@ log = logging.getLogger(__name__)
 
 STATE_KEY = "backup"
 STALE_AFTER = timedelta(days=2)  # the dashboard's alert and the doctor's ✗
-NAME = re.compile(r"^tinbao-(\d{8}-\d{6})([+-]\d{4})?\.db$")  # no offset: an older name, in UTC
+#: ``tinbao-<local time><offset>.db.sealed``; without an offset an older name, in UTC; ``.db``: an old plain copy.
+NAME = re.compile(r"^tinbao-(\d{8}-\d{6})([+-]\d{4})?\.db(\.sealed)?$")
 STAMP = "%Y%m%d-%H%M%S"
 USB_FOLDER = "tinbao-backups"
 
@@ -70,7 +80,7 @@ def local_stamp(now: datetime, tz: tzinfo) -> str:
 
 
 def backup_name(now: datetime, tz: tzinfo) -> str:
-    return f"tinbao-{local_stamp(now, tz)}.db"
+    return f"tinbao-{local_stamp(now, tz)}.db.sealed"
 
 
 def _stamp_of(path: Path) -> datetime | None:
@@ -130,6 +140,40 @@ def write_copy(source: Path, target: Path, *, readonly_source: bool = False) -> 
         src.close()
         with contextlib.suppress(FileNotFoundError):
             part.unlink()
+
+
+def write_sealed(source: Path, target: Path, key: filekeys.PostKey, *, readonly_source: bool = False) -> str:
+    """A consistent copy of ``source`` sealed with ``key`` at ``target`` (0600); its key id.
+
+    The plain copy is made beside ``source`` (the database's own private folder), sealed into
+    ``target`` and removed: a backup folder or a USB stick never holds a plain copy, even for
+    a moment.
+    """
+    plain = source.parent / f".{target.name}.{secrets.token_hex(4)}.plain"
+    try:
+        write_copy(source, plain, readonly_source=readonly_source)
+        make_private_dir(target.parent)
+        sealed.seal_file(plain, target, key.key, sealed.KIND_BACKUP)
+        _sync_folder(target.parent)
+    except OSError as exc:
+        raise BackupError(f"could not write {target}: {exc.strerror or exc}") from None
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            plain.unlink()
+    return key.key_id
+
+
+def _post_key(config: Config) -> filekeys.PostKey:
+    try:
+        return filekeys.current(config)
+    except filekeys.KeyProblem as exc:
+        raise BackupError(f"cannot seal the backup: {exc}") from None
+
+
+def newest_backup(config: Config) -> Path | None:
+    """The newest dated copy in ``backup.path``, or None."""
+    copies = backups_in(config.backup_path)
+    return copies[-1] if copies else None
 
 
 def _sync_folder(folder: Path) -> None:
@@ -211,9 +255,8 @@ def nightly_due(config: Config, now: datetime) -> bool:
 def nightly(config: Config, db: Database, now: datetime) -> Path:
     """Make tonight's copy, copy it to the USB stick when mounted, prune both, publish."""
     target = config.backup_path / backup_name(now, config.timezone)
-    write_copy(config.storage_path, target)
+    extra: dict[str, Any] = {"key_id": write_sealed(config.storage_path, target, _post_key(config))}
     prune(config.backup_path, config.backup.keep, now)
-    extra: dict[str, Any] = {}
     usb = Path(config.backup.usb_path).expanduser() if config.backup.usb_path else None
     if usb is not None:
         if os.path.ismount(usb):
@@ -222,7 +265,7 @@ def nightly(config: Config, db: Database, now: datetime) -> Path:
                 make_private_dir(folder)
                 part = folder / f".{target.name}.part"
                 shutil.copyfile(target, part)
-                os.chmod(part, 0o600)
+                os.chmod(part, 0o600)  # sealed already: the stick gets the same file
                 with open(part, "rb+") as fh:
                     os.fsync(fh.fileno())
                 os.replace(part, folder / target.name)
@@ -302,13 +345,14 @@ def backup_command(config: Config, args: Any) -> int:
         target = target / backup_name(now, config.timezone)
     elif target.exists():
         raise BackupError(f"{target} exists already: name a new file or a folder")
-    write_copy(source, target)
+    key = _post_key(config)
+    write_sealed(source, target, key)
     db = open_db(source)
     try:
-        record(db, target, now)
+        record(db, target, now, key_id=key.key_id)
     finally:
         db.close()
-    print(f"backup written to {target}")
+    print(f"backup written to {target} (sealed with the file key, key id {key.key_id})")
     return 0
 
 
@@ -332,8 +376,60 @@ def check_restorable(path: Path) -> None:
         raise BackupError(f"{path} is not a TinBao database")
 
 
-def restore(config: Config, source: Path, now: datetime) -> Path | None:
-    """Put ``source`` in place of the database; the file it replaces is kept (its new name returned)."""
+def open_backup(config: Config, source: Path, key: bytes | None = None) -> Path | None:
+    """A sealed ``source`` opened into a private file beside the database (the caller removes it).
+
+    None when ``source`` is an old plain SQLite copy (restored as it is). ``key`` (from a
+    recovery code) wins over the key file. ``BackupError`` says in one line why it cannot open.
+    """
+    if not source.is_file():
+        raise BackupError(f"{source} does not exist")
+    try:
+        header = sealed.peek_header(source)
+    except sealed.NotSealed:
+        if sealed.is_sqlite(source):
+            return None
+        raise BackupError(f"{source} is not a TinBao backup (neither sealed nor a SQLite file)") from None
+    except (sealed.SealError, OSError) as exc:
+        raise BackupError(f"{source} cannot be restored: {exc}") from None
+    if header.kind != sealed.KIND_BACKUP:
+        raise BackupError(f"{source} is a sealed {header.kind_name}, not a backup")
+    if key is None:
+        try:
+            key = filekeys.current(config).key
+            for kept in filekeys.keyring(config):  # a key replaced since (key init --replace)
+                if kept.key_id == header.key_id:
+                    key = kept.key
+        except filekeys.KeyProblem as exc:
+            raise BackupError(f"{source} cannot be opened without the post's file key: {exc}; "
+                              "or give the paper's code: python app.py restore FILE --recovery-code") from None
+    make_private_dir(config.storage_path.parent)
+    plain = config.storage_path.parent / f".restore-{secrets.token_hex(4)}.plain"
+    try:
+        sealed.unseal_file(source, plain, key)
+    except sealed.WrongKey as exc:
+        raise BackupError(f"{exc}: use the key that made it, or its recovery code "
+                          "(python app.py restore FILE --recovery-code)") from None
+    except (sealed.SealError, OSError) as exc:
+        raise BackupError(f"cannot restore: {exc}; use another backup") from None
+    return plain
+
+
+def restore(config: Config, source: Path, now: datetime, key: bytes | None = None) -> Path | None:
+    """Put ``source`` in place of the database; the file it replaces is kept (its new name returned).
+
+    A sealed ``source`` is opened first (``open_backup``); an old plain one is taken as it is.
+    """
+    plain = open_backup(config, source, key)
+    try:
+        return _restore_plain(config, plain or source, now)
+    finally:
+        if plain is not None:
+            with contextlib.suppress(FileNotFoundError):
+                plain.unlink()
+
+
+def _restore_plain(config: Config, source: Path, now: datetime) -> Path | None:
     target = config.storage_path
     check_restorable(source)
     if source.resolve() == target.resolve():
@@ -354,6 +450,14 @@ def restore(config: Config, source: Path, now: datetime) -> Path | None:
         raise BackupError(_running(target)) from None
 
 
+def _is_sealed(path: Path) -> bool:
+    try:
+        sealed.peek_header(path)
+    except (sealed.SealError, OSError):
+        return False
+    return True
+
+
 def _running(target: Path) -> str:
     pid = lock_holder(target)
     who = f" (process {pid})" if pid else ""
@@ -366,8 +470,54 @@ def restore_command(config: Config, args: Any) -> int:
     target = config.storage_path
     if lock_holder(target) is not None:
         raise BackupError(_running(target))
-    kept = restore(config, Path(args.file).expanduser(), datetime.now(UTC))
+    source = Path(args.file).expanduser()
+    key = None
+    if getattr(args, "recovery_code", False):
+        try:
+            key = filekeys.key_from_recovery_code(filekeys.read_code("Recovery code (11 groups): "))
+        except filekeys.BadRecoveryCode as exc:
+            raise BackupError(str(exc)) from None
+    if source.is_file() and not _is_sealed(source) and sealed.is_sqlite(source):
+        print(f"warning: {source} is an old backup that was not sealed (made before TinBao sealed its "
+              "backups): restoring it as it is; new backups are sealed", file=sys.stderr)
+    kept = restore(config, source, datetime.now(UTC), key)
     print(f"restored {args.file} to {target}")
     if kept is not None:
         print(f"the file it replaced is kept as {kept}")
     return 0
+
+
+# -- the doctor's line on the post's file key (here: it needs the newest backup) -----------------------
+
+
+def key_health(config: Config) -> tuple[bool, str, str]:
+    """(ok, found, fix) for ``python app.py doctor``: present, 0600, readable, the newest backup's key."""
+    path = filekeys.key_path(config)
+    try:
+        key = filekeys.load(path)
+    except filekeys.KeyProblem as exc:
+        if not path.exists():
+            fix = ("sudo tinbao key init (the installer makes it)" if config.backup.key_path
+                   else "python app.py key init")
+            return False, f"no file key at {path}: backups cannot be sealed", fix
+        return False, str(exc), "run as the gateway's user; a damaged key: key init --from-recovery-code"
+    if filekeys.loose(path):
+        return False, f"{path} is readable by other users", f"chmod 600 {path}"
+    newest = newest_backup(config)
+    if newest is None:
+        return True, f"{path}, 0600, key id {key.key_id} (no backup yet)", ""
+    try:
+        header = sealed.peek_header(newest)
+    except sealed.NotSealed:
+        return False, f"the newest backup {newest.name} is not sealed (made by an older TinBao)", (
+            f"make a sealed one now: tinbao backup {config.backup_path}; then remove the old plain copies")
+    except (sealed.SealError, OSError) as exc:
+        return False, f"the newest backup {newest.name} cannot be read: {exc}", "make a new one: tinbao backup"
+    if header.key_id != key.key_id and header.key_id in {k.key_id for k in filekeys.keyring(config)}:
+        return True, (f"{path}, 0600, key id {key.key_id}; the newest backup is sealed with a replaced key "
+                      "kept beside it (the next backup uses this one)"), ""
+    if header.key_id != key.key_id:
+        return False, (f"the newest backup {newest.name} was sealed with key id {header.key_id}, "
+                       f"not this key ({key.key_id})"), (
+            "put back the key that made it (or rebuild it from its recovery code); new backups use this one")
+    return True, f"{path}, 0600, key id {key.key_id}, the newest backup's", ""

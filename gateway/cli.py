@@ -10,7 +10,10 @@
     python app.py import-tips FILE         # on the hub: take such a file in
     python app.py doctor                   # is the post ready for the field? (0 when it is)
     python app.py backup FILE              # a consistent copy of the database, at any time
-    python app.py restore FILE             # put a copy back (the gateway stopped)
+    python app.py restore FILE             # put a copy back (the gateway stopped; --recovery-code)
+    python app.py key init                 # the file key that seals backups (prints its recovery code once)
+    python app.py tls init                 # a local CA and the Pi's certificate for HTTPS on the LAN
+    python app.py modem-probe              # name the first port that answers AT /dev/tinbao-modem
 
 Any key can be overridden by TINBAO_<SECTION>_<KEY>; a wrong value stops start-up with one
 line naming the key. Each command lives in the module that owns its area; this module only
@@ -42,6 +45,9 @@ COMMANDS = {
     "doctor": "gateway.doctor:doctor_command",
     "backup": "gateway.backup:backup_command",
     "restore": "gateway.backup:restore_command",
+    "key": "gateway.filekeys:key_command",
+    "tls": "gateway.tls:tls_command",
+    "modem-probe": "gateway.modem.probe:probe_command",
 }
 
 
@@ -71,6 +77,31 @@ def build_parser(prog: str = "tinbao") -> argparse.ArgumentParser:
     copy.add_argument("file", help="a new file, or a folder to put a dated copy in")
     put_back = commands.add_parser("restore", help="put a backup in place of the database (the gateway stopped)")
     put_back.add_argument("file")
+    put_back.add_argument("--recovery-code", action="store_true",
+                          help="open a sealed backup with the recovery code from paper (asked, never an argument)")
+    key = commands.add_parser("key", help="the file key that seals backups")
+    key_commands = key.add_subparsers(dest="key_command")
+    key_init = key_commands.add_parser("init", help="make the key (kept when it exists); prints its recovery code once")
+    key_init.add_argument("--from-recovery-code", action="store_true", help="rebuild the key from its recovery code")
+    key_init.add_argument("--replace", action="store_true",
+                          help="a new key and code (the paper was lost); the old key is kept for its backups")
+    key_init.add_argument("--quiet", action="store_true",
+                          help="do not print the recovery code (the setup page shows it once)")
+    key_init.add_argument("--by", help=argparse.SUPPRESS)  # who showed the code: the installer says so
+    key_commands.add_parser("show", help="where the key is, its key id and whether its code was shown")
+    tls = commands.add_parser("tls", help="HTTPS on the post's LAN")
+    tls_commands = tls.add_subparsers(dest="tls_command")
+    tls_init = tls_commands.add_parser("init", help="make the local CA (kept when it exists) and the Pi's certificate")
+    tls_init.add_argument("--dir", help="folder for ca.crt, ca.key, server.crt, server.key "
+                                        "(default: beside web.tls_cert, or tls/ beside the database)")
+    tls_init.add_argument("--hostname", help="the Pi's name (default: this machine's)")
+    tls_init.add_argument("--address", action="append", default=[], help="an address of the Pi (repeat)")
+    tls_init.add_argument("--new-ca", action="store_true", help="replace the CA (every phone must trust the new one)")
+    tls_commands.add_parser("show", help="the certificate's names, expiry and the CA's fingerprint")
+    probe = commands.add_parser("modem-probe", help="link /dev/tinbao-modem to the first port that answers AT")
+    probe.add_argument("--link", default="/dev/tinbao-modem")
+    probe.add_argument("--ports", nargs="*", help="ports to try (default: /dev/ttyUSB* and /dev/ttyACM*)")
+    probe.add_argument("--timeout", type=float, default=1.0, help="seconds to wait for OK on each port")
     return parser
 
 

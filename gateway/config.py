@@ -117,6 +117,16 @@ def _pin(value: str) -> str | None:
     return None if value == "" or (value.isdigit() and 4 <= len(value) <= 8) else "must be 4-8 digits"
 
 
+def _ussd(value: str) -> str | None:
+    ok = value == "" or (value.isascii() and len(value) <= 30 and value.endswith("#")
+                         and all(ch.isdigit() or ch in "*#" for ch in value))
+    return None if ok else "must be a USSD code like *101# (or empty: the operator's own)"
+
+
+def one_of(*choices: str) -> Check:
+    return lambda v: None if v in choices else f"must be one of {', '.join(choices)}"
+
+
 # -- the keys: one frozen dataclass per section, one field per key --------------------------------
 # Secrets (PIN, keys, tokens) are declared ``secret=True``: left out of the repr, so a logged
 # config does not leak them.
@@ -167,6 +177,36 @@ class SmsSection:
     khong_dau: list[str] = key(["menu", "help", "tip_prompt", "tip_ack", "subscription"],
                                "message kinds sent without diacritics (cheaper)")
     max_parts: int = key(10, "longest reply, in SMS parts", check=between(1, 255))
+    max_per_hour: int = key(60, "most SMS parts per hour that are not replies (broadcasts, duty alerts, reminders,"
+                            " invitations); replies to a villager's own SMS are paced apart and go first; 0: no cap",
+                            check=between(0, 100_000))
+    max_per_day: int = key(400, "most such parts per local day (operators lock lines that look like spam); 0: no cap",
+                           check=between(0, 1_000_000))
+
+
+@dataclass(frozen=True)
+class SimSection:
+    """The SIM as a contract: credit and validity by USSD, the money kept for replies, the loop test."""
+
+    balance_ussd: str = key("", "USSD code that reads credit and validity; empty: the operator's own (`*101#`)",
+                            check=_ussd)
+    balance_hours: float = key(12.0, "hours between two credit readings (also after each broadcast and on demand)",
+                               check=between(0.001, 24 * 31))
+    balance_alert: int = key(20_000, "alert when the credit is below this many VND", check=between(0, 100_000_000))
+    validity_alert_days: int = key(7, "alert this many days before the SIM's validity ends", check=between(0, 365))
+    reserve: int = key(10_000, "VND kept for replies: a broadcast that would spend it cannot be confirmed, a running"
+                       " one pauses", check=between(0, 100_000_000))
+    loop_test_hour: int = key(9, "local hour of the daily loop test (one SMS to `gateway.phone_number`)",
+                              check=between(0, 23))
+    loop_test_minutes: float = key(10.0, "minutes the loop-test SMS may take to come back before it counts as failed",
+                                   check=between(0.01, 24 * 60))
+
+
+@dataclass(frozen=True)
+class CallsSection:
+    on_missed: str = key("menu", "a missed call (\"nháy máy\"): `menu` (the main menu by SMS, once per number per"
+                         " hour), `alert` (the call-back list), `both`, `none`",
+                         check=one_of("menu", "alert", "both", "none"))
 
 
 @dataclass(frozen=True)
@@ -199,6 +239,11 @@ class WebSection:
     login_max_failures: int = key(5, "wrong passwords for one name before it waits (one address: 4×)",
                                   check=between(1, 1000))
     login_lockout_minutes: float = key(15.0, "how long it waits", check=between(0.1, 24 * 60))
+    tls_cert: str = key("", "the page's certificate (PEM, made by `python app.py tls init`); empty: plain http"
+                        " (the emulator demo and tests on 127.0.0.1)")
+    tls_key: str = key("", "its private key (PEM, 0600)")
+    http_redirect_port: int = key(0, "with `web.tls_cert`: a plain-http port that only redirects to https and serves"
+                                  " `/ca.crt`; 0: none", check=between(0, 65535))
 
 
 @dataclass(frozen=True)
@@ -279,6 +324,8 @@ class BackupSection:
                         " `tinbao-backups/` there when it is mounted")
     hour: int = key(2, "local hour of the nightly copy; a Pi that was off then makes it as soon as it runs",
                     check=between(0, 23))
+    key_path: str = key("", "the post's file key that seals backups and their copies (`/etc/tinbao/backup.key` on"
+                        " the Pi); empty: `backup.key` beside the database")
 
 
 @dataclass(frozen=True)
@@ -308,6 +355,8 @@ class Config:
     storage: StorageSection
     modem: ModemSection
     sms: SmsSection
+    sim: SimSection
+    calls: CallsSection
     router: RouterSection
     outbox: OutboxSection
     web: WebSection

@@ -17,6 +17,7 @@ from gateway.broadcasts import schema as broadcasts_schema
 from gateway.duty import schema as duty_schema
 from gateway.hub import schema as hub_schema
 from gateway.menus import schema as menus_schema
+from gateway.sim import schema as sim_schema
 from gateway.storage import prepare
 from gateway.sync import schema as sync_schema
 
@@ -25,7 +26,7 @@ def gateway_migrations() -> list[Migrations]:
     """Every table a gateway's file holds: the core's set first, then each area's, in a fixed order."""
     return [
         schema.migrations, state.migrations, accounts_schema.migrations, menus_schema.migrations,
-        sync_schema.migrations, broadcasts_schema.migrations, duty_schema.migrations,
+        sync_schema.migrations, broadcasts_schema.migrations, duty_schema.migrations, sim_schema.migrations,
     ]
 
 

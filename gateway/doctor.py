@@ -22,15 +22,15 @@ import sys
 import urllib.error
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from sqlite_utils import Database
 
-from gateway import alerts, backup, phone, state
+from gateway import alerts, backup, phone, state, tls
 from gateway.config import DEFAULT_CONFIG, SCHEMA, Config
+from gateway.doctor_line import Check
 from gateway.storage import DatabaseCorrupt, check_sound, lock_holder, open_db
 
 OK, BAD = "✓", "✗"
@@ -40,16 +40,6 @@ REAL_MODEM_GLOBS = ("/dev/ttyUSB*", "/dev/tinbao-modem", "/dev/serial/by-id/*")
 HUB_TIMEOUT = 5.0
 MODEM_CHECKS = ("modem answers", "SIM ready", "network", "signal", "SMS centre", "SIM storage")
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
-
-
-@dataclass(frozen=True)
-class Check:
-    """One line of the table: what was looked at, what was found, and the fix when it failed."""
-
-    name: str
-    ok: bool
-    found: str
-    fix: str = ""
 
 
 def _modes(path: Path) -> int | None:
@@ -80,7 +70,8 @@ def check_config(config: Config) -> list[Check]:
         checks.append(Check("web page on the LAN", False, f"web.host = {host}: only this Pi can open the page",
                             'set web.host = "0.0.0.0" so officers on the post\'s LAN reach it'))
     else:
-        checks.append(Check("web page on the LAN", True, f"http://<this Pi>:{port}/"))
+        checks.append(Check("web page on the LAN", True, f"{'https' if config.web.tls_cert else 'http'}"
+                                                          f"://<this Pi>:{port}/"))
     return checks
 
 
@@ -500,20 +491,25 @@ def run_checks(config: Config, now: datetime | None = None) -> list[Check]:
             published_port = modem_status.read(db)["port"]
     checks += check_port(config, gateway_pid, published_port)
     checks.append(check_modem_link(config))
+    from gateway.sim import doctor as sim_doctor
+
     db_checks: list[Callable[[Database], Check | list[Check]]] = [
         lambda d: check_modem(config, d, running, now),
+        lambda d: sim_doctor.checks(config, d, running, now),  # line, credit, validity, identity, loop test
         lambda d: check_clock(config, d, now),
         lambda d: check_backup(config, d, now),
         lambda d: check_menus(config, d),
         check_accounts,
         lambda d: check_zalo(config, d),
     ]
-    names = ["modem answers", "clock trusted", "last backup", "menus filled in", "officer accounts", "Zalo token"]
+    names = ["modem answers", "SIM line", "clock trusted", "last backup", "menus filled in", "officer accounts",
+             "Zalo token"]
     try:
         for name, run in zip(names, db_checks, strict=True):
             if db is None:
+                group = {"modem answers": MODEM_CHECKS, "SIM line": sim_doctor.SIM_CHECKS}.get(name, (name,))
                 checks += [Check(each, False, "unknown: no database to read", "see storage")
-                           for each in (MODEM_CHECKS if name == "modem answers" else (name,))]
+                           for each in group]
                 continue
             try:
                 found = run(db)
@@ -525,6 +521,8 @@ def run_checks(config: Config, now: datetime | None = None) -> list[Check]:
             db.close()
     checks.append(check_disk(config))
     checks.append(check_hub(config))
+    checks.append(Check("backup key", *backup.key_health(config)))
+    checks.append(Check("HTTPS certificate", *tls.health(config)))
     return checks
 
 
@@ -545,9 +543,11 @@ def health(config: Config, timeout: float = 20.0) -> int:
     """0 when the gateway's page answers on the configured port (even 503: it is alive), else 1."""
     host = config.web.host
     host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
-    url = f"http://{'[' + host + ']' if ':' in host else host}:{config.web.port}/healthz"
+    secure = bool(config.web.tls_cert)
+    url = f"{'https' if secure else 'http'}://{'[' + host + ']' if ':' in host else host}:{config.web.port}/healthz"
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
+        context = tls.client_context(config) if secure else None
+        with urllib.request.urlopen(url, timeout=timeout, context=context) as response:
             body: Any = json.loads(response.read() or b"{}")
             print(f"{url}: {response.status} {body.get('status', '') if isinstance(body, dict) else ''}")
     except urllib.error.HTTPError as exc:

@@ -29,12 +29,24 @@ class ModemUnavailable(ModemError):
     """No usable modem: port missing or busy, SIM locked, no network."""
 
 
-class SendError(ModemError):
-    """One SMS part was refused or timed out; ``retryable`` says whether to try again."""
+class ModemRefused(ModemError):
+    """The modem answered a command with ERROR (``+CME ERROR``/``+CMS ERROR``): it is there, it said no."""
 
-    def __init__(self, message: str, *, retryable: bool = True) -> None:
+
+class SendError(ModemError):
+    """One SMS part was refused or timed out; ``retryable`` says whether to try again.
+
+    ``code`` is the ``+CMS ERROR`` number when the network or the modem gave one, and
+    ``timeout`` says the modem never confirmed: the SIM area reads both to tell a refusal of
+    the line (barred, no credit) from one of the message.
+    """
+
+    def __init__(self, message: str, *, retryable: bool = True, code: int | None = None,
+                 timeout: bool = False) -> None:
         super().__init__(message)
         self.retryable = retryable
+        self.code = code
+        self.timeout = timeout
 
 
 class NoNetwork(SendError):

@@ -327,6 +327,11 @@ def recent(db: Database, limit: int = 20) -> list[dict]:
     ))
 
 
+def newest_handled_id(db: Database) -> int:
+    """The highest id the router has handled (0 when none): it moves when a handler answered."""
+    return int(db.execute("SELECT COALESCE(MAX(id), 0) FROM inbox WHERE status = 'done'").fetchone()[0])
+
+
 def handler_counts(db: Database, since: str) -> list[tuple[str, int]]:
     """How often each handler answered inbound messages since ``since``, most used first."""
     rows = db.execute(

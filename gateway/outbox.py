@@ -44,6 +44,7 @@ class DuePart:
     pdu: str
     tpdu_length: int
     attempts: int
+    kind: str = ""
 
 
 def enqueue(
@@ -65,23 +66,20 @@ def enqueue(
     villager's phone may not join more and the commune pays for each one.
     """
     body = strip_diacritics(text) if khong_dau else text
+    parts = plan(body)  # planned once: the row says its parts, the PDUs are cut from the same plan
+    if parts.count > max_parts:
+        body = _cut_to_parts(body, max_parts)
+        parts = plan(body)
     now_iso = utcnow_iso(now)
     with write_transaction(db):
         cur = db.conn.execute(
             "INSERT INTO outbox (created_at, number, text, kind, auto, priority, in_reply_to, encoding,"
             " parts_total, next_attempt_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
-            (now_iso, number, body, kind, int(auto), priority, in_reply_to, "", 0, now_iso),
+            (now_iso, number, body, kind, int(auto), priority, in_reply_to, parts.encoding, parts.count, now_iso),
         )
         outbox_id = int(cur.lastrowid)
-        pdus = pdu_codec.encode_submit(number, body, reference=0, concat_ref=outbox_id % 256)
-        if len(pdus) > max_parts:
-            body = _cut_to_parts(body, max_parts)
-            pdus = pdu_codec.encode_submit(number, body, reference=0, concat_ref=outbox_id % 256)
-        encoding = plan(body).encoding
-        db.conn.execute(
-            "UPDATE outbox SET text=?, encoding=?, parts_total=? WHERE id=?",
-            (body, encoding, len(pdus), outbox_id),
-        )
+        # The concatenation reference is the row's id: known only once the row is in.
+        pdus = pdu_codec.encode_submit(number, body, reference=0, concat_ref=outbox_id % 256, segment_plan=parts)
         db.conn.executemany(
             "INSERT INTO outbox_parts (outbox_id, seq, pdu, tpdu_length) VALUES (?,?,?,?)",
             [(outbox_id, i + 1, p.hex, p.tpdu_length) for i, p in enumerate(pdus)],
@@ -103,7 +101,8 @@ def _cut_to_parts(text: str, max_parts: int) -> str:
     return body + marker
 
 
-def next_due(db: Database, now: datetime, worker: str | None = None) -> DuePart | None:
+def next_due(db: Database, now: datetime, worker: str | None = None,
+             kinds: frozenset[str] | None = None) -> DuePart | None:
     """The first unsent part of the most urgent due message (replies before broadcasts).
 
     With ``worker`` (one name per modem worker) the part is also claimed, in the same
@@ -111,18 +110,28 @@ def next_due(db: Database, now: datetime, worker: str | None = None) -> DuePart 
     worker from then on (all parts of one SMS leave through one modem, and two workers never
     send the same part), and a part still claimed at start-up was in the modem when the
     gateway died (see ``recover_claims``).
+
+    ``kinds``: only messages of these kinds, or already started (the SIM's pacing caps hold
+    the others back: ``gateway.sim.pacing``); None: any.
     """
     now_iso = utcnow_iso(now)
     if worker is None:
-        row = db.execute(_DUE_SQL.format(claim=""), (now_iso,)).fetchone()
+        row = db.execute(_DUE_SQL.format(claim=_kinds_sql(kinds)), (now_iso, *sorted(kinds or ()))).fetchone()
         return DuePart(*row) if row else None
     with write_transaction(db):
-        return _claim_next(db, now_iso, worker)
+        return _claim_next(db, now_iso, worker, kinds)
 
 
-def _claim_next(db: Database, now_iso: str, worker: str) -> DuePart | None:
+def _kinds_sql(kinds: frozenset[str] | None) -> str:
+    if kinds is None:
+        return ""
+    return f" AND (o.parts_sent > 0 OR o.kind IN ({', '.join('?' for _ in kinds) or 'NULL'}))"
+
+
+def _claim_next(db: Database, now_iso: str, worker: str, kinds: frozenset[str] | None = None) -> DuePart | None:
     row = db.execute(
-        _DUE_SQL.format(claim=" AND (o.claimed_by IS NULL OR o.claimed_by = ?)"), (now_iso, worker)
+        _DUE_SQL.format(claim=" AND (o.claimed_by IS NULL OR o.claimed_by = ?)" + _kinds_sql(kinds)),
+        (now_iso, worker, *sorted(kinds or ())),
     ).fetchone()
     if row is None:
         return None
@@ -133,7 +142,7 @@ def _claim_next(db: Database, now_iso: str, worker: str) -> DuePart | None:
 
 
 _DUE_SQL = (
-    "SELECT p.id, o.id, p.seq, o.parts_total, o.number, p.pdu, p.tpdu_length, o.attempts"
+    "SELECT p.id, o.id, p.seq, o.parts_total, o.number, p.pdu, p.tpdu_length, o.attempts, o.kind"
     " FROM outbox o JOIN outbox_parts p ON p.outbox_id = o.id AND p.status = 'queued'"
     " WHERE o.status = 'queued' AND o.next_attempt_at <= ?{claim}"
     " ORDER BY o.priority, o.next_attempt_at, o.id, p.seq LIMIT 1"
@@ -196,7 +205,7 @@ def queued_count(db: Database) -> int:
 
 
 def mark_part_sent(db: Database, part: DuePart, mr: int, now: datetime, *,
-                   claim_next_for: str | None = None) -> DuePart | None:
+                   claim_next_for: str | None = None, kinds: frozenset[str] | None = None) -> DuePart | None:
     """Record +CMGS for one part; the message is sent when its last part is.
 
     ``claim_next_for``: also claim the next due part for that worker, in the same (durable)
@@ -218,7 +227,7 @@ def mark_part_sent(db: Database, part: DuePart, mr: int, now: datetime, *,
             " last_error=NULL WHERE id=?",
             (sent, "sent" if done else "queued", int(done), now_iso, part.outbox_id),
         )
-        return _claim_next(db, now_iso, claim_next_for) if claim_next_for else None
+        return _claim_next(db, now_iso, claim_next_for, kinds) if claim_next_for else None
 
 
 def mark_failure(
@@ -257,6 +266,15 @@ def mark_failure(
                 "UPDATE outbox_parts SET status='failed' WHERE outbox_id=? AND status='queued'", (part.outbox_id,)
             )
     return give_up
+
+
+def release(db: Database, part: DuePart, why: str) -> None:
+    """The line refused the part, not the message (``gateway.sim.line``): it goes back to the
+    queue as it was, no attempt counted, with the reason in ``last_error`` for the page."""
+    with write_transaction(db):
+        db.conn.execute("UPDATE outbox SET last_error=? WHERE id=?", (why, part.outbox_id))
+        db.conn.execute("UPDATE outbox_parts SET claimed_by=NULL, claimed_at=NULL WHERE id=?", (part.part_id,))
+        db.conn.execute("UPDATE outbox SET claimed_by=NULL WHERE id=? AND parts_sent=0", (part.outbox_id,))
 
 
 def apply_status_report(db: Database, recipient: str, reference: int, status: int | None, now_iso: str,
@@ -314,6 +332,13 @@ def cancel_unstarted(db: Database, outbox_ids: list[int], why: str) -> None:
                         [(why, outbox_id) for outbox_id in outbox_ids])
 
 
+def cancel_unsent(db: Database, outbox_id: int, why: str) -> bool:
+    """Cancel one message if no part of it went out or is in a modem (call inside a transaction)."""
+    return bool(db.conn.execute(
+        "UPDATE outbox SET status='cancelled', last_error=? WHERE id=? AND status='queued' AND parts_sent=0"
+        " AND claimed_by IS NULL", (why, outbox_id)).rowcount)
+
+
 def hold_unstarted(db: Database, kind: str, until_iso: str) -> None:
     """Messages of ``kind`` that no modem has started wait until ``until_iso`` (quiet hours)."""
     db.conn.execute(
@@ -338,6 +363,13 @@ def unsent_parts(db: Database, kind: str) -> int:
     return db.execute(
         "SELECT COALESCE(SUM(parts_total - parts_sent), 0) FROM outbox WHERE status='queued' AND kind=?", (kind,),
     ).fetchone()[0]
+
+
+def parts_unsent_of(db: Database, outbox_ids: list[int]) -> int:
+    """Parts not sent yet of those of ``outbox_ids`` still queued (a running broadcast's rest)."""
+    return sum(db.execute(
+        f"SELECT COALESCE(SUM(parts_total - parts_sent), 0) FROM outbox WHERE status = 'queued'"
+        f" AND id IN ({_marks(chunk)})", chunk).fetchone()[0] for chunk in _chunks(outbox_ids))
 
 
 def outcomes(db: Database, outbox_ids: list[int]) -> dict[int, dict]:
@@ -414,6 +446,23 @@ def auto_replies_since(db: Database, number: str, since: datetime) -> int:
 
 
 # -- reads for the page ------------------------------------------------------------------------
+
+def parts_sent_since(db: Database, since: datetime, *, except_kinds: frozenset[str] = frozenset()) -> int:
+    """SMS parts the modems sent since a moment (each costs the SIM), ``except_kinds`` left out."""
+    marks = ", ".join("?" for _ in except_kinds)
+    where = f" AND o.kind NOT IN ({marks})" if except_kinds else ""
+    return int(db.execute(
+        "SELECT COUNT(*) FROM outbox_parts p JOIN outbox o ON o.id = p.outbox_id"
+        f" WHERE p.sent_at >= ? AND p.status IN ('sent', 'delivered', 'failed'){where}",
+        (utcnow_iso(since), *sorted(except_kinds)),
+    ).fetchone()[0])
+
+
+def message_state(db: Database, outbox_id: int) -> tuple[str, str | None] | None:
+    """(status, sent_at) of one outbound message, None when there is no such row."""
+    row = db.execute("SELECT status, sent_at FROM outbox WHERE id=?", (outbox_id,)).fetchone()
+    return (row[0], row[1]) if row else None
+
 
 def failed_count(db: Database) -> int:
     """Messages the modem gave up on (a person should look)."""

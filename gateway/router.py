@@ -80,6 +80,10 @@ def reserved_keywords(handlers: Iterable[InboundHandler]) -> tuple[str, ...]:
 
 # Called inside the router's transaction right after a tip is stored (duty alerts, sync).
 TipHook = Callable[[Database, tips.Tip, str, str, datetime], None]  # (db, tip, tipster, text, now)
+# Called first for every message, inside the router's transaction (the SIM area: the loop test
+# coming back, operator notices): a handler name claims the message (nothing else is done with
+# it), None lets it be routed as usual.
+InboundHook = Callable[[Database, int, phone.Number, str, datetime], str | None]  # (db, inbox_id, number, text, now)
 
 
 @dataclass(frozen=True)
@@ -107,12 +111,14 @@ class Router:
     """Routes queued inbox rows; pure decisions come from the ``MenuBook``."""
 
     def __init__(self, book: MenuBook, settings: RouterSettings, *,
-                 handlers: Iterable[InboundHandler] = (), tip_hooks: Iterable[TipHook] = ()) -> None:
+                 handlers: Iterable[InboundHandler] = (), tip_hooks: Iterable[TipHook] = (),
+                 inbound_hooks: Iterable[InboundHook] = ()) -> None:
         self.book = book
         self.settings = settings
         self.handlers = list(handlers)
         self.tip_hooks = list(tip_hooks)
         self.reserved = reserved_keywords(self.handlers)  # the menus' book was built without these
+        self.inbound_hooks = list(inbound_hooks)
 
     def set_book(self, book: MenuBook) -> None:
         """Swap the menus (an officer edited them): the next message is answered from these."""
@@ -154,6 +160,10 @@ class Router:
     def _route(self, db: Database, inbox_id: int, sender: str, sender_kind: str, text: str,
                now: datetime) -> str:
         number = phone.normalise(sender)
+        for hook in self.inbound_hooks:
+            claimed = hook(db, inbox_id, number, text, now)
+            if claimed:
+                return claimed
         if not number.can_auto_reply:
             return f"silent:{number.kind}"
         folded = fold(text)
@@ -174,7 +184,7 @@ class Router:
                 return result.handler
 
         book = self.book  # one menu version for the whole message, even if an officer saves now
-        session = self._load_session(db, number.value)
+        session, last_help = self._load_session(db, number.value)
         decision: Decision = book.respond(text, session, now)
         handler = decision.matched or decision.kind
         reply, kind = decision.reply, _reply_kind(decision)
@@ -190,7 +200,7 @@ class Router:
             kind = "tip_ack"
             handler = f"tip:{tip.reference}" + (" (to confirm)" if decision.to_confirm else "")
 
-        last_help = self._save_session(db, book, number.value, decision, session, now, kind)
+        self._save_session(db, book, number.value, decision, session, now, kind)
         if reply and self._may_reply(db, number.value, kind, last_help, now):
             outbox.enqueue(
                 db, number.value, reply, kind=kind, now=now, in_reply_to=inbox_id,
@@ -215,20 +225,32 @@ class Router:
         last = outbox.last_auto_reply(db, number)
         return last is not None and fold(last)[:60] == folded[:60]
 
+    def open_menu(self, db: Database, number: str, now: datetime) -> str | None:
+        """The main menu for ``number``, its session opened as if it had texted MENU (a missed
+        call asks for it: the villager's next "1" picks from it). Inside the caller's transaction."""
+        book = self.book
+        session, _last_help = self._load_session(db, number)
+        decision = book.respond("MENU", session, now)
+        if decision.kind != "reply" or not decision.reply:
+            return None
+        self._save_session(db, book, number, decision, session, now, "menu")
+        return decision.reply
+
     # -- sessions ------------------------------------------------------------------------
-    def _load_session(self, db: Database, number: str) -> Session | None:
+    def _load_session(self, db: Database, number: str) -> tuple[Session | None, str | None]:
+        """The number's menu state, and when help was last sent to it (one read for both)."""
         row = db.execute(
-            "SELECT language, path, awaiting, expires_at FROM sessions WHERE number=?", (number,)
+            "SELECT language, path, awaiting, expires_at, last_help_at FROM sessions WHERE number=?", (number,)
         ).fetchone()
         if row is None:
-            return None
-        language, path, awaiting, expires_at = row
+            return None, None
+        language, path, awaiting, expires_at, last_help = row
         return Session(
             language=language,
             path=tuple(int(p) for p in path.split(".") if p),
             awaiting=awaiting,
             expires_at=datetime.fromisoformat(expires_at) if expires_at else None,
-        )
+        ), last_help
 
     @staticmethod
     def forget_session(db: Database, number: str) -> None:
@@ -244,14 +266,12 @@ class Router:
         )
 
     def _save_session(self, db: Database, book: MenuBook, number: str, decision: Decision,
-                      old: Session | None, now: datetime, kind: str) -> str | None:
-        """Persist the new menu state; returns when help was last sent (before this message).
+                      old: Session | None, now: datetime, kind: str) -> None:
+        """Persist the new menu state (and when help was sent, if it is help).
 
         A decision without a session closes the menu but keeps the number's language.
         """
         new = decision.session or book.new_session(old.language if old else None)
-        row = db.execute("SELECT last_help_at FROM sessions WHERE number=?", (number,)).fetchone()
-        last_help = row[0] if row else None
         db.conn.execute(
             "INSERT INTO sessions (number, language, path, awaiting, expires_at, last_help_at)"
             " VALUES (?,?,?,?,?,?) ON CONFLICT(number) DO UPDATE SET language=excluded.language,"
@@ -266,7 +286,6 @@ class Router:
                 utcnow_iso(now) if kind == "help" else None,
             ),
         )
-        return last_help
 
 
 def _reply_kind(decision: Decision) -> str:

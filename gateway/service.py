@@ -8,17 +8,22 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from zoneinfo import ZoneInfo
 
-from gateway import __version__, backup, duty, inbox, outbox
+from gateway import __version__, backup, duty, filekeys, inbox, outbox
 from gateway.background import Worker
 from gateway.broadcasts.service import BroadcastService
 from gateway.clock import Clock, Evidence, TrustedClock
 from gateway.config import Config
 from gateway.database import prepare_gateway
+from gateway.figures import Figures
 from gateway.menus import versions as menu_versions
 from gateway.modem import status as modem_status
 from gateway.modem.worker import ModemWorker, all_settings_from_config
 from gateway.router import Router, RouterSettings, reserved_keywords
+from gateway.sim import loop as sim_loop
+from gateway.sim import notices as sim_notices
+from gateway.sim.service import SimWatch
 from gateway.storage import DatabaseCorrupt, ThreadLocalDb, WriteHealth, cannot_write, run_lock
 from gateway.sync.hooks import SyncTipHook
 from gateway.sync.worker import SyncWorker
@@ -57,6 +62,25 @@ class RouterWorker(Worker):
         return self.IDLE
 
 
+class FiguresWorker(Worker):
+    """Thread ``figures``: keeps the dashboard's 30-day figures counted (``gateway.figures``),
+    so no officer's page waits for a count."""
+
+    LOOK_EVERY = 5.0
+
+    def __init__(self, figures: Figures, dbs: ThreadLocalDb, clock: Clock, tz: ZoneInfo) -> None:
+        super().__init__("figures")
+        self.figures = figures
+        self.dbs = dbs
+        self.clock = clock
+        self.tz = tz
+        self.error_delay = self.LOOK_EVERY
+
+    def tick(self) -> float:
+        self.figures.read(self.dbs.get(), self.clock.now(), self.tz)
+        return self.LOOK_EVERY
+
+
 class Gateway:
     """Everything one commune's gateway runs, built from one ``Config``."""
 
@@ -93,9 +117,15 @@ class Gateway:
         self.router = Router(
             book, RouterSettings.from_config(config),  # router.book: the menus in use (editable)
             handlers=handlers, tip_hooks=[duty.alert_new_tip, SyncTipHook(config)],
+            # The SIM's: the loop test coming back is never a villager's; operator notices are filed.
+            inbound_hooks=[sim_loop.LoopHook(config.gateway.phone_number), sim_notices.NoticeHook()],
         )
+        self.sim = SimWatch(config, self.dbs, self.clock, menu_for=self.router.open_menu,
+                            wake_modems=self._wake_modems)
         self.sync = SyncWorker(config, self.dbs, self.clock)
         self.backups = backup.BackupWorker(config, self.dbs, self.clock)
+        self.figures = Figures()  # the dashboard's 30-day figures, shared by the worker and the page
+        self.figures_worker = FiguresWorker(self.figures, self.dbs, self.clock, config.timezone)
         self.worker_settings = all_settings_from_config(config)  # a bad modem.profile stops us here
         self.emulators: list = []
         self.modems: list[ModemWorker] = []
@@ -107,6 +137,7 @@ class Gateway:
         # Parts a previous run handed to a modem without recording the answer are settled
         # once, before any worker sends (rule 2: a reply at most once more, a broadcast never).
         self.check_clock()
+        filekeys.ensure_default(self.config)  # a demo's nightly copies are sealed from the first night
         outbox.recover_claims(self.durable_dbs.get(), self.clock.now())
         self.router_worker = RouterWorker(self.router, self.dbs, self.clock, on_routed=self._routed,
                                           write_health=self.write_health)
@@ -114,13 +145,14 @@ class Gateway:
             if settings.port == "emulator":
                 from gateway.modem.emulator import ModemEmulator
 
-                emulator = ModemEmulator()
+                emulator = ModemEmulator(own_number=self.config.gateway.phone_number or None)
                 settings.port = emulator.start()
                 self.emulators.append(emulator)
                 log.info("built-in modem emulator on %s", settings.port)
-            self.modems.append(ModemWorker(settings, self.durable_dbs, self.clock,
-                                           on_inbound=self.router_worker.wake, on_network_time=self.check_clock,
-                                           write_health=self.write_health))
+            worker = ModemWorker(settings, self.durable_dbs, self.clock, on_inbound=self.router_worker.wake,
+                                 on_network_time=self.check_clock, write_health=self.write_health)
+            worker.line.on_call = self.sim.wake  # a missed call filed: answer it now
+            self.modems.append(worker)
         self.modem = self.modems[0]
         self.emulator = self.emulators[0] if self.emulators else None
         self.router_worker.start()
@@ -129,6 +161,8 @@ class Gateway:
         self.sync.start()
         self.broadcasts.start()
         self.backups.start()
+        self.sim.start()
+        self.figures_worker.start()
 
     def check_clock(self) -> None:
         """Judge the clock now (at start, and whenever a modem read the network's time)."""
@@ -157,6 +191,8 @@ class Gateway:
         for worker in self.modems:
             worker.request_stop()
         self.backups.stop()
+        self.sim.stop()
+        self.figures_worker.stop()
         self.broadcasts.stop()
         self.sync.stop()
         for worker in self.modems:
@@ -177,7 +213,8 @@ class Gateway:
         services = WebServices(
             db=self.dbs, simulator=self.emulator, version=__version__, clock=self.clock,
             on_menus_changed=self.router.set_book, sync=self.sync, broadcasts=self.broadcasts,
-            menus_reserved=self.router.reserved, write_health=self.write_health,
+            menus_reserved=self.router.reserved, write_health=self.write_health, sim=self.sim,
+            figures=self.figures,
             dry_run=simulation.DryRun(
                 simulation.sandbox_path(self.config.storage_path), RouterSettings.from_config(self.config),
                 lambda: self.router.book, handlers=self.router.handlers,
@@ -186,19 +223,18 @@ class Gateway:
         return create_app(self.config, services)
 
     def run(self) -> None:
-        """Run until interrupted: workers in threads, the web page served by waitress."""
-        import waitress
+        """Run until interrupted: workers in threads, the web page served (``gateway.web.serving``)."""
+        from gateway.web import serving
 
         self.start()
-        host, port = self.config.web.host, self.config.web.port
-        log.info("TinBao %s: officers' page on http://%s:%s/", __version__, host, port)
         from gateway.accounts import users
 
         if users.count_users(self.dbs.get()) == 0:
             log.warning("no officer accounts yet: create the first with "
                         "python app.py create-user NAME --role admin")
         try:
-            waitress.serve(self.web_app(), host=host, port=port, threads=8, ident="TinBao")
+            serving.serve(self.web_app(), self.config, ident="TinBao",
+                          name=f"TinBao {__version__}: officers' page")
         finally:
             self.stop()
 

@@ -204,15 +204,27 @@ def write_transaction(db: Database) -> Iterator[Database]:
     IMMEDIATE``): sqlite-utils' ``db.atomic()`` begins a deferred one, which can fail with
     SQLITE_BUSY without waiting when it reads, then writes, after another thread committed
     in between; here the busy timeout applies. Inside a caller's transaction it is a
-    savepoint (``db.atomic()``, the sqlite-utils way): a failure undoes only the inner block
+    savepoint (as sqlite-utils' ``db.atomic()`` makes one): a failure undoes only the inner block
     and is raised to the caller, a success becomes part of the caller's commit. So a
     function that writes can always open its own ``write_transaction`` and still be called
     from inside another (a tip and its sync rows, a change and its audit entry, commit
     together). A single statement alone needs none: ``db.execute`` commits it.
     """
     if db.conn.in_transaction:
-        with db.atomic():
+        # sqlite-utils' ``atomic()`` names each savepoint at random, so SQLite prepares its
+        # SAVEPOINT and RELEASE anew every time; one name serves, since these nest strictly
+        # (RELEASE and ROLLBACK TO take the most recent savepoint of that name).
+        db.conn.execute("SAVEPOINT tinbao_write")
+        try:
             yield db
+        except BaseException:
+            # An error such as a RAISE(ROLLBACK) trigger may have ended the whole transaction.
+            if db.conn.in_transaction:
+                db.conn.execute("ROLLBACK TO tinbao_write")
+                db.conn.execute("RELEASE tinbao_write")
+            raise
+        else:
+            db.conn.execute("RELEASE tinbao_write")
         return
     db.conn.execute("BEGIN IMMEDIATE")
     try:

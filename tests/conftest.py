@@ -9,6 +9,8 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -16,7 +18,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from upstream import hub, zalo  # noqa: F401 - the one hub and Zalo OA fixtures, for every test module
 
+from gateway.accounts import users as accounts_users
 from gateway.config import Config, load_config
 from gateway.modem.emulator import ModemEmulator
 from gateway.service import Gateway
@@ -38,6 +42,17 @@ FAST = {
 }
 
 
+# Tests make hundreds of accounts: their passwords are hashed with one PBKDF2 round instead of
+# 600,000 (minutes of CPU over the suite). The hook refuses outside pytest; the production
+# cost is checked once, in test_web_auth.py.
+accounts_users.cheapen_hash_for_tests()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "zalo_rules: the stand-in Zalo OA applies the OA's messaging rules on the"
+                                       " test's own clock fixture (upstream.zalo)")
+
+
 def wait_until(predicate: Callable[[], object], timeout: float = 10.0, step: float = 0.02) -> bool:
     """Poll ``predicate`` until it is true or ``timeout`` passes (bounded, never endless)."""
     deadline = time.monotonic() + timeout
@@ -47,6 +62,18 @@ def wait_until(predicate: Callable[[], object], timeout: float = 10.0, step: flo
             return True
         event.wait(step)
     return bool(predicate())
+
+
+INSTALL_SCRIPT = ROOT / "firmware_config" / "install.sh"
+
+
+def install(prefix: Path, *args: str) -> subprocess.CompletedProcess:
+    """``install.sh`` into a temporary root (``TINBAO_PREFIX``), nothing on the running system."""
+    env = {**os.environ, "TINBAO_PREFIX": str(prefix), "TINBAO_NO_SYSTEM": "1", "TINBAO_PYTHON": sys.executable}
+    done = subprocess.run(["bash", str(INSTALL_SCRIPT), *args], capture_output=True, text=True, env=env,
+                          stdin=subprocess.DEVNULL, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done
 
 
 def make_config(tmp_path: Path, **env: str) -> Config:
@@ -198,6 +225,17 @@ needs_corpus = (
 )
 
 
+def missing_tool(reason: str) -> None:
+    """A tool a test needs is not on this machine: skip here, fail under CI (CI set).
+
+    CI installs every tool the tests use (``.ci/run``); a CI that lost one must go red, not
+    green with the tests that needed it quietly skipped. ``reason`` names the Debian package.
+    """
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason}: CI must run the tests that need it", pytrace=False)
+    pytest.skip(reason)
+
+
 
 # -- a live gateway and a real headless Chromium (browser tests) -------------------------------
 
@@ -243,9 +281,12 @@ def live_gateway(tmp_path: Path) -> Iterator[tuple[Gateway, str]]:
 @pytest.fixture(scope="session")
 def browser():
     """Debian's Chromium driven by Playwright (no browser download: executable_path)."""
-    playwright_api = pytest.importorskip("playwright.sync_api")
+    try:
+        import playwright.sync_api as playwright_api
+    except ImportError:
+        missing_tool("playwright is not installed (pip install -r requirements-dev.txt -c requirements-dev.lock)")
     if not Path(CHROMIUM).exists():
-        pytest.skip("chromium is not installed (apt-get install chromium)")
+        missing_tool(f"{CHROMIUM} not found: Debian's chromium package is not installed (apt-get install chromium)")
     with playwright_api.sync_playwright() as p:
         chromium = p.chromium.launch(
             executable_path=CHROMIUM,
@@ -265,11 +306,14 @@ def page(browser):
     context.close()
 
 
-def screenshot(page, name: str) -> Path:
-    """Save a screenshot under test-output/ (kept by CI as the tests' visible output)."""
+def screenshot(page, name: str, *, full_page: bool = True) -> Path:
+    """Save a screenshot under test-output/ (kept by CI as the tests' visible output).
+
+    A full-page shot costs Chromium about 0.3 s (it lays the page out again at its whole
+    height); ``full_page=False`` takes what the screen shows, 8 times cheaper."""
     OUTPUT.mkdir(exist_ok=True)
     path = OUTPUT / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
+    page.screenshot(path=str(path), full_page=full_page)
     return path
 
 
@@ -386,6 +430,7 @@ def make_services(db_path: Path, *, config: Config | None = None, **overrides: o
     """
     from gateway.broadcasts.service import BroadcastService
     from gateway.clock import Clock
+    from gateway.figures import Figures
     from gateway.menus import versions as menu_versions
     from gateway.router import RouterSettings, reserved_keywords
     from gateway.simulation import DryRun, sandbox_path
@@ -415,10 +460,15 @@ def make_services(db_path: Path, *, config: Config | None = None, **overrides: o
                      lambda: menu_versions.load_current(dbs.get(), config.menus_path, **options), handlers=handlers)
         _made.append(dry.close)
         parts["dry_run"] = dry
+    if "sim" not in parts:
+        from gateway.sim.service import SimWatch
+
+        parts["sim"] = SimWatch(config, dbs, parts["clock"], menu_for=lambda db, number, now: None)
     parts.setdefault("simulator", None)
     parts.setdefault("version", "test")
     parts.setdefault("on_menus_changed", lambda book: None)
     parts.setdefault("write_health", WriteHealth())
+    parts.setdefault("figures", Figures())  # counted by the first dashboard (no worker in tests)
     return WebServices(**parts)
 
 

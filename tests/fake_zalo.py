@@ -421,11 +421,17 @@ class HubServer:
         self.app = create_hub_app(self.config, self.dbs)
         self.server = None
         self.port = 0
+        self.changes_served = 0  # GET /api/v1/changes asked of the server: a test waits for pulls
+
+    def _counting(self, environ, start_response):
+        if environ.get("PATH_INFO") == "/api/v1/changes":
+            self.changes_served += 1
+        return self.app(environ, start_response)
 
     def start(self, port: int = 0) -> str:
         import waitress
 
-        self.server = waitress.create_server(self.app, host="127.0.0.1", port=port or self.port, threads=4,
+        self.server = waitress.create_server(self._counting, host="127.0.0.1", port=port or self.port, threads=4,
                                              channel_timeout=30)
         self.port = self.server.effective_port
         threading.Thread(target=self.server.run, name="hub", daemon=True).start()

@@ -19,12 +19,12 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from conftest import ROOT, make_config, wait_until
 
-from gateway import backup
+from gateway import backup, filekeys, sealed
 from gateway.database import prepare_gateway
 from gateway.service import Gateway
 from gateway.storage import DatabaseCorrupt, lock_holder, open_db
-from tests.conftest import ROOT, make_config, wait_until
 
 
 def app(*args: str, env: dict[str, str], stdin: str | None = None) -> subprocess.CompletedProcess:
@@ -44,6 +44,13 @@ def mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
 
+def opened(copy: Path, config) -> Path:
+    """A sealed backup opened with the post's key, beside it (the test reads it as SQLite)."""
+    plain = copy.with_name(copy.name + ".opened")
+    sealed.unseal_file(copy, plain, filekeys.current(config).key)
+    return plain
+
+
 def test_a_backup_taken_while_200_sms_arrive_holds_every_tip_committed_before_it(tmp_path, emulator_process):
     link, client = emulator_process
     config = make_config(tmp_path, TINBAO_MODEM_PORT=str(link))
@@ -53,10 +60,10 @@ def test_a_backup_taken_while_200_sms_arrive_holds_every_tip_committed_before_it
     try:
         assert wait_until(lambda: gateway.modem.state.state == "connected", 15), gateway.modem.state
 
-        def arrive() -> None:  # 200 SMS over about ten seconds, five at a time
+        def arrive() -> None:  # 200 SMS over about six seconds, five at a time
             for start in range(0, 200, 5):
                 client.deliver_many([(f"09{n:08d}", f"TIN so {n} trom cho") for n in range(start, start + 5)])
-                if stop.wait(0.25):
+                if stop.wait(0.15):
                     return
 
         sender = threading.Thread(target=arrive, daemon=True)
@@ -70,6 +77,8 @@ def test_a_backup_taken_while_200_sms_arrive_holds_every_tip_committed_before_it
     finally:
         stop.set()
         gateway.stop()
+    assert mode(copy) == 0o600 and not sealed.is_sqlite(copy)
+    copy = opened(copy, config)
     conn = sqlite3.connect(copy)
     try:
         assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
@@ -80,7 +89,7 @@ def test_a_backup_taken_while_200_sms_arrive_holds_every_tip_committed_before_it
     assert len(held) < 200, "the backup should have been taken while SMS were still arriving"
     assert mode(copy) == 0o600
     with open_db(config.storage_path) as db:
-        assert backup.last(db)["file"] == str(copy)
+        assert backup.last(db)["file"] == str(tmp_path / "copy.db")
 
 
 @pytest.fixture
@@ -92,6 +101,7 @@ def stopped(tmp_path):
     with db.atomic():
         db.execute("INSERT INTO state (key, value, updated_at) VALUES ('marker', 'original', 'x')")
     db.close()
+    filekeys.create(filekeys.key_path(config))
     return config
 
 

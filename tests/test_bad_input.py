@@ -55,7 +55,7 @@ GETS = [
     "/admin/audit?to=9999-12-31",
     "/broadcasts/subscribers?page=²", f"/broadcasts/subscribers?group={HUGE}", f"/broadcasts/subscribers/{HUGE}",
     f"/broadcasts/{HUGE}", f"/broadcasts/progress.json?ids={HUGE}", "/broadcasts/progress.json?ids=²",
-    f"/menus/history/{HUGE}", "/conversations?page=²", f"/conversations?page={HUGE}",
+    f"/menus/history/{HUGE}", "/conversations?before=²-1", f"/conversations?before=1-{HUGE}",
 ]
 
 

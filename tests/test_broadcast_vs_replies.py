@@ -32,9 +32,9 @@ def run_broadcast_and_lost_menu(tmp_path, emulator, busy_drain_interval: float):
         TINBAO_BROADCASTS_QUIET_START="00:00", TINBAO_BROADCASTS_QUIET_END="00:00",  # no quiet hours
     )
     emulator.set_fault("report_delay", None)  # no status reports, so no +CDSI wakes a drain
-    emulator.set_fault("send_delay", 0.25)  # a slow modem (a real one takes 2-10 s per part)
+    emulator.set_fault("send_delay", 0.1)  # a slow modem (a real one takes 2-10 s per part)
     gateway = Gateway(config)
-    gateway.worker_settings[0].busy_drain_interval = busy_drain_interval  # 30 s, scaled down
+    gateway.worker_settings[0].busy_drain_interval = busy_drain_interval  # 30 s, scaled down (4 parts)
     gateway.start()
     try:
         assert wait_until(lambda: gateway.modem.state.state == "connected" and gateway.modem.state.registered, 15)
@@ -58,7 +58,7 @@ def run_broadcast_and_lost_menu(tmp_path, emulator, busy_drain_interval: float):
 
 
 def test_the_reply_to_a_menu_whose_cmti_was_lost_goes_out_before_the_broadcast_ends(tmp_path, emulator):
-    sent, reply = run_broadcast_and_lost_menu(tmp_path, emulator, busy_drain_interval=1.0)
+    sent, reply = run_broadcast_and_lost_menu(tmp_path, emulator, busy_drain_interval=0.4)
     assert reply is not None, "the MENU was never answered"
     assert "Thu tuc hanh chinh" in sent[reply].text or "Thủ tục hành chính" in sent[reply].text
     later = len(sent) - reply - 1

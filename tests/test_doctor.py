@@ -11,23 +11,27 @@ import contextlib
 import os
 import subprocess
 import sys
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from conftest import FAST, ROOT, make_config, rows, wait_until
 
-from gateway import backup, doctor
+from gateway import backup, doctor, tls
 from gateway.accounts import users
 from gateway.config import load_config
 from gateway.database import prepare_gateway
 from gateway.service import Gateway
+from gateway.sim import status as sim_status
+from gateway.sim.doctor import SIM_CHECKS
 from gateway.storage import open_db
-from tests.conftest import FAST, ROOT, rows, wait_until
 
 CHECKS = [
     "config file", "web page on the LAN", "commune code", "commune name", "SIM number", "storage",
-    "gateway running", "modem port", "real modem unused", "modem link", *doctor.MODEM_CHECKS, "clock trusted",
-    "last backup", "menus filled in", "officer accounts", "Zalo token", "disk free", "hub reachable",
+    "gateway running", "modem port", "real modem unused", "modem link", *doctor.MODEM_CHECKS, *SIM_CHECKS,
+    "clock trusted", "last backup", "menus filled in", "officer accounts", "Zalo token", "disk free",
+    "hub reachable", "backup key", "HTTPS certificate",
 ]
 
 
@@ -77,15 +81,42 @@ def filled_menus(folder: Path) -> Path:
     return folder
 
 
-def test_a_set_up_post_is_ready_while_its_gateway_runs(tmp_path, emulator_process):
-    link, client = emulator_process
+OWN_NUMBER = "0900000017"  # the post's SIM (obviously fake)
+
+
+@pytest.fixture
+def post_emulator(tmp_path):
+    """The emulator in its own process, its SIM's own number set (the loop test comes back)."""
+    from gateway.modem.emulator.process import start_emulator_process, stop_emulator_process
+
+    proc, link, client = start_emulator_process(tmp_path, own_number=OWN_NUMBER)
+    yield link, client
+    stop_emulator_process(proc)
+
+
+def sim_published(config) -> bool:
+    """The gateway has read the credit, who the SIM is, and a loop test came back."""
+    from gateway.sim import status as sim_status
+
+    with open_db(config.storage_path) as db:
+        sim = sim_status.read(db, config, datetime.now(UTC))
+    return sim["balance_vnd"] is not None and sim["identity"]["sim"] and sim["loop_test"]["ok"] is True
+
+
+def test_a_set_up_post_is_ready_while_its_gateway_runs(tmp_path, post_emulator):
+    link, client = post_emulator
     menus = filled_menus(tmp_path / "menus")
     config_file = tmp_path / "gateway.toml"
+    certificates = tmp_path / "tls"
+    made = run_doctor("tls", "init", "--dir", str(certificates), "--hostname", "don-coclau",
+                      env={"TINBAO_STORAGE_PATH": str(tmp_path / "x.db")})
+    assert made.returncode == 0, made.stderr
     config_file.write_text(
+        f'[gateway]\nid = "bp"\nname = "Công an xã Bản Phố"\nphone_number = "{OWN_NUMBER}"\n'
         f'[storage]\npath = "{tmp_path / "data" / "tinbao.db"}"\n'
-        '[gateway]\nid = "bp"\nname = "Công an xã Bản Phố"\nphone_number = "0912 345 678"\n'
         f'[modem]\nport = "{link}"\n'
         '[web]\nhost = "0.0.0.0"\nsecret_key = "0123456789abcdef0123456789abcdef"\n'
+        f'tls_cert = "{certificates / "server.crt"}"\ntls_key = "{certificates / "server.key"}"\n'
         f'[router]\nmenus_path = "{menus}"\n', encoding="utf-8")
     config_file.chmod(0o640)
     config = load_config(config_file, env=FAST)
@@ -98,6 +129,7 @@ def test_a_set_up_post_is_ready_while_its_gateway_runs(tmp_path, emulator_proces
             return modem.get("state") == "connected" and bool(modem.get("smsc")) and modem.get("sim_total")
 
         assert wait_until(published, 20)
+        assert wait_until(lambda: sim_published(config), 20)
         with open_db(config.storage_path) as db:
             users.create_user(db, "an", "mật khẩu đủ dài 2026", "admin", by="test")
         backup.backup_command(config, SimpleNamespace(file=str(config.backup_path)))
@@ -112,8 +144,9 @@ def test_a_set_up_post_is_ready_while_its_gateway_runs(tmp_path, emulator_proces
 
         # Doctor took nothing from the gateway: the modem still answers villagers.
         assert gateway.modem.state.state == "connected" and gateway.modem.state.reconnects == 0
+        before = client.status()["sent"]  # the loop test's SMS went out already
         client.deliver("0912345678", "MENU")
-        assert client.wait_for_sent(1, 15)
+        assert client.wait_for_sent(before + 1, 15)
     finally:
         gateway.stop()
 
@@ -313,7 +346,7 @@ def test_each_install_step_of_the_readme_names_its_doctor_lines():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     install = readme.split("## Install on the Pi", 1)[1].split("**Upgrade:**", 1)[0]
     steps = re.split(r"\n(?=\d\. \*\*)", install)[1:]
-    assert len(steps) == 8
+    assert len(steps) >= 8
     names = set(CHECKS)
     for number, step in enumerate(steps, 1):
         lines = re.findall(r"doctor:\s+((?:`[^`]+`(?:,\s+|\s+and\s+)?)+)", step)
@@ -322,3 +355,93 @@ def test_each_install_step_of_the_readme_names_its_doctor_lines():
             continue
         assert named, f"README install step {number} names no doctor line"
         assert named <= names, f"step {number} names {sorted(named - names)}, which doctor does not print"
+
+
+# -- the SIM's faults, one at a time (a set-up post, doctor a separate process beside it) -----------
+
+def sim_doctor(config_file) -> tuple[int, str]:
+    result = run_doctor("--config", str(config_file), "doctor", env={**FAST, "TINBAO_MODEM_COMMAND_TIMEOUT": "1",
+                                                                       "TINBAO_SIM_LOOP_TEST_MINUTES": "0.05"})
+    return result.returncode, result.stdout
+
+
+def sim_now(config) -> dict:
+    with open_db(config.storage_path) as db:
+        return sim_status.read(db, config, datetime.now(UTC))
+
+
+def test_doctor_fails_for_each_fault_of_the_sim(tmp_path, post_emulator):
+    link, client = post_emulator
+    config_file = tmp_path / "gateway.toml"
+    certificates = tmp_path / "tls"  # a post ready for the field serves its page over https
+    tls.tls_command(make_config(tmp_path), SimpleNamespace(tls_command="init", dir=str(certificates),
+                                                           hostname="pi", address=[], new_ca=False))
+    config_file.write_text(
+        f'[gateway]\nid = "bp"\nname = "Công an xã Bản Phố"\nphone_number = "{OWN_NUMBER}"\n'
+        f'[storage]\npath = "{tmp_path / "data" / "tinbao.db"}"\n'
+        f'[modem]\nport = "{link}"\n'
+        '[web]\nhost = "0.0.0.0"\nsecret_key = "0123456789abcdef0123456789abcdef"\n'
+        f'tls_cert = "{certificates / "server.crt"}"\ntls_key = "{certificates / "server.key"}"\n'
+        f'[router]\nmenus_path = "{filled_menus(tmp_path / "menus")}"\n', encoding="utf-8")
+    config_file.chmod(0o640)
+    config = load_config(config_file, env={**FAST, "TINBAO_MODEM_COMMAND_TIMEOUT": "1",
+                                           "TINBAO_SIM_LOOP_TEST_MINUTES": "0.05"})
+    gateway = Gateway(config)
+    gateway.start()
+    try:
+        assert wait_until(lambda: sim_published(config), 20)
+        with open_db(config.storage_path) as db:
+            users.create_user(db, "an", "mật khẩu đủ dài 2026", "admin", by="test")
+        backup.backup_command(config, SimpleNamespace(file=str(config.backup_path)))
+        code, out = sim_doctor(config_file)
+        assert code == 0, out
+
+        # Barred: a villager's reply meets +CMS ERROR: 10.
+        client.set_line(barred=10)
+        client.deliver("0912345678", "MENU")
+        assert wait_until(lambda: sim_now(config)["state"] == "barred", 20)
+        code, out = sim_doctor(config_file)
+        assert code == 1 and line(out, "SIM line").startswith("✗") and "re-verifies" in line(out, "SIM line")
+        client.set_line(barred=0)
+        assert wait_until(lambda: sim_now(config)["state"] == "ok", 20)
+
+        # The credit falls under sim.balance_alert.
+        client.set_line(balance_vnd=5_000)
+        gateway.sim.request_balance()
+        assert wait_until(lambda: sim_now(config)["balance_vnd"] == 5_000, 20)
+        code, out = sim_doctor(config_file)
+        assert code == 1 and line(out, "SIM credit").startswith("✗") and "top up" in line(out, "SIM credit")
+        assert line(out, "SIM validity").startswith("✓")
+
+        # The validity date is three days away.
+        soon = (date.today() + timedelta(days=3)).isoformat()
+        client.set_line(balance_vnd=50_000, valid_until=soon)
+        gateway.sim.request_balance()
+        assert wait_until(lambda: sim_now(config)["valid_until"] == soon, 20)
+        code, out = sim_doctor(config_file)
+        assert code == 1 and line(out, "SIM validity").startswith("✗") and soon in line(out, "SIM validity")
+        assert line(out, "SIM credit").startswith("✓")
+        client.set_line(valid_until=(date.today() + timedelta(days=90)).isoformat())
+        gateway.sim.request_balance()
+        assert wait_until(lambda: sim_now(config)["valid_days_left"] and sim_now(config)["valid_days_left"] > 80, 20)
+
+        # The loop SMS stops coming back.
+        client.set_line(loop=False)
+        assert gateway.sim.request_loop_test()
+        assert wait_until(lambda: sim_now(config)["loop_test"]["ok"] is False, 20)
+        code, out = sim_doctor(config_file)
+        assert code == 1 and line(out, "loop test").startswith("✗") and "did not come back" in line(out, "loop test")
+        client.set_line(loop=True)
+        assert gateway.sim.request_loop_test()
+        assert wait_until(lambda: sim_now(config)["loop_test"]["ok"] is True, 20)
+
+        # A new SIM in the modem.
+        client.swap(sim=True)
+        client.replug()
+        assert wait_until(lambda: sim_now(config)["identity_changed"], 20)
+        code, out = sim_doctor(config_file)
+        assert code == 1 and line(out, "SIM identity").startswith("✗") and "VNeID" in line(out, "SIM identity")
+        for name in ("SIM line", "SIM credit", "SIM validity", "loop test"):
+            assert line(out, name).startswith("✓"), line(out, name)
+    finally:
+        gateway.stop()

@@ -11,11 +11,10 @@ import sys
 import urllib.error
 import urllib.request
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from conftest import ROOT, rows, wait_until
-from fake_zalo import HubServer
+from upstream import hub_login
 
 from gateway.accounts import users
 from gateway.hub import store
@@ -28,13 +27,6 @@ def tip(uid: str, text: str = "Có người lạ vào thôn", received_at: str =
     number = uid.split("-")[1]
     return {"uid": uid, "reference": reference or f"{uid.split('-')[0].upper()}-{int(number):04d}",
             "received_at": received_at, "text": text, "tipster_masked": "0*** *** *78"}
-
-
-@pytest.fixture
-def hub(tmp_path: Path) -> HubServer:
-    server = HubServer(tmp_path)  # the real hub app; the API tests call it through Flask's client
-    yield server
-    server.close()
 
 
 @pytest.fixture
@@ -119,18 +111,12 @@ def csrf_token(page: bytes) -> str:
     return re.search(rb'name="csrf_token" value="([^"]+)"', page).group(1).decode()
 
 
-def login(client, username: str = "huyen", password: str = "mat-khau-dai") -> None:
-    token = csrf_token(client.get("/login").data)
-    response = client.post("/login", data={"username": username, "password": password, "csrf_token": token})
-    assert response.status_code == 303, response.data
-
-
 @pytest.fixture
 def officer_client(hub):
     users.create_user(hub.dbs.get(), "huyen", "mat-khau-dai", "officer")
     users.create_user(hub.dbs.get(), "xem", "mat-khau-dai", "viewer")
     client = hub.app.test_client()
-    login(client)
+    hub_login(client, "huyen")
     return client
 
 
@@ -197,7 +183,7 @@ def test_a_viewer_cannot_change_a_tip(hub, api):
     seed_tips(api)
     users.create_user(hub.dbs.get(), "xem", "mat-khau-dai", "viewer")
     client = hub.app.test_client()
-    login(client, "xem")
+    hub_login(client, "xem")
     page = client.get("/tips/cl-1")
     assert page.status_code == 200 and b"/status" not in page.data
     token = csrf_token(page.data)  # the logout form's
@@ -244,7 +230,7 @@ def test_the_hub_page_in_chromium(hub, api, page):
 
     seed_tips(api)
     users.create_user(hub.dbs.get(), "huyen", "mat-khau-dai", "officer")
-    base = hub.start()
+    base = hub.url
     page.goto(f"{base}/")
     assert "/login" in page.url
     page.fill("input[name=username]", "huyen")

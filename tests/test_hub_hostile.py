@@ -13,12 +13,12 @@ import re
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 from conftest import ROOT, rows
 from fake_zalo import HubServer
+from upstream import hub_login
 
 from gateway.accounts import users
 from gateway.clock import ManualClock
@@ -26,14 +26,6 @@ from gateway.hub import store
 from gateway.hub.app import create_hub_app
 
 TOKEN = "token-cl"
-
-
-@pytest.fixture
-def hub(tmp_path: Path):
-    server = HubServer(tmp_path)
-    server.start()
-    yield server
-    server.close()
 
 
 class Door:
@@ -79,18 +71,12 @@ def tip(uid: str, **fields) -> dict:
 def officer(hub):
     users.create_user(hub.dbs.get(), "tinh.an", "mat-khau-dai", "admin")
     client = hub.app.test_client()
-    login(client, "tinh.an")
+    hub_login(client, "tinh.an")
     return client
 
 
 def csrf(html: bytes) -> str:
     return re.search(rb'name="csrf_token" value="([^"]+)"', html).group(1).decode()
-
-
-def login(client, username: str, password: str = "mat-khau-dai") -> None:
-    response = client.post("/login", data={"username": username, "password": password,
-                                           "csrf_token": csrf(client.get("/login").data)})
-    assert response.status_code == 303, response.data
 
 
 def list_page_works(client) -> str:
@@ -240,7 +226,7 @@ def test_refusals_keep_at_most_a_bounded_number_of_addresses(hub):
 def test_logout_ends_the_session_even_for_a_kept_copy_of_the_cookie(hub):
     users.create_user(hub.dbs.get(), "tinh.an", "mat-khau-dai", "officer")
     client = hub.app.test_client()
-    login(client, "tinh.an")
+    hub_login(client, "tinh.an")
     kept = client.get_cookie("tinbao_hub_session")
     assert kept is not None
     page = client.get("/")
@@ -259,16 +245,16 @@ def test_hub_sessions_follow_web_session_hours_and_max_hours(tmp_path):
     try:
         users.create_user(server.dbs.get(), "tinh.an", "mat-khau-dai", "officer")
         client = app.test_client()
-        login(client, "tinh.an")
+        hub_login(client, "tinh.an")
         for _ in range(3):  # busy all day: every 7 hours a request
             clock.advance(hours=7)
             assert client.get("/").status_code == 200
         clock.advance(hours=4)  # 25 hours after the login
         assert client.get("/").status_code == 302
-        login(client, "tinh.an")
+        hub_login(client, "tinh.an")
         clock.advance(hours=9)  # idle longer than web.session_hours
         assert client.get("/").status_code == 302
-        login(client, "tinh.an")
+        hub_login(client, "tinh.an")
         clock.advance(days=30)  # a month-old cookie
         assert client.get("/").status_code == 302
     finally:
@@ -283,12 +269,12 @@ def test_an_admin_creates_disables_and_resets_hub_accounts_on_the_page(hub, offi
                                               "password2": "mat-khau-moi", "csrf_token": token})
     assert made.status_code == 303
     binh = hub.app.test_client()
-    login(binh, "tinh.binh", "mat-khau-moi")
+    hub_login(binh, "tinh.binh", "mat-khau-moi")
     assert binh.get("/").status_code == 200
     assert officer.post("/admin/users/tinh.binh/password", data={
         "password": "mat-khau-khac", "password2": "mat-khau-khac", "csrf_token": token}).status_code == 303
     assert binh.get("/").status_code == 302  # a reset password ends the old session
-    login(binh, "tinh.binh", "mat-khau-khac")
+    hub_login(binh, "tinh.binh", "mat-khau-khac")
     assert officer.post("/admin/users/tinh.binh/active", data={"active": "0", "csrf_token": token}).status_code == 303
     assert binh.get("/").status_code == 302
     refused = binh.post("/login", data={"username": "tinh.binh", "password": "mat-khau-khac",
@@ -302,7 +288,7 @@ def test_an_admin_creates_disables_and_resets_hub_accounts_on_the_page(hub, offi
 def test_a_viewer_cannot_open_the_accounts_page(hub):
     users.create_user(hub.dbs.get(), "xem", "mat-khau-dai", "viewer")
     client = hub.app.test_client()
-    login(client, "xem")
+    hub_login(client, "xem")
     response = client.get("/admin/users")
     assert response.status_code == 403 and "Công an tỉnh" in response.data.decode()
 
@@ -321,7 +307,7 @@ def test_python_app_py_hub_create_user_writes_the_hubs_own_database(tmp_path):
     assert rows(tmp_path / "hub.db", "SELECT count(*) FROM sqlite_master WHERE name='hub_tips'") == [(1,)]
     server = HubServer(tmp_path)
     try:
-        login(server.app.test_client(), "tinh.hub")
+        hub_login(server.app.test_client(), "tinh.hub")
     finally:
         server.close()
 
@@ -339,7 +325,7 @@ def test_the_hub_page_speaks_english_and_names_the_provincial_police(tmp_path):
     try:
         users.create_user(server.dbs.get(), "tinh.an", "mat-khau-dai", "officer")
         client = server.app.test_client()
-        login(client, "tinh.an")
+        hub_login(client, "tinh.an")
         vi = client.get("/").data.decode()
         assert "Công an tỉnh Lào Cai" in vi and "Tin báo các xã" in vi
         assert "huyện" not in vi.lower() and "district" not in vi.lower()
@@ -371,7 +357,7 @@ def test_a_missing_page_and_a_failure_are_error_pages_in_the_hubs_frame(tmp_path
     try:
         users.create_user(server.dbs.get(), "tinh.an", "mat-khau-dai", "officer")
         client = app.test_client()
-        login(client, "tinh.an")
+        hub_login(client, "tinh.an")
         failed = client.get("/boom")
         assert failed.status_code == 500
         assert 'id="error-message"' in failed.data.decode() and "Công an tỉnh" in failed.data.decode()

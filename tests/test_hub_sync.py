@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 from conftest import rows, wait_until
 from fake_zalo import add_tips
-from test_sync import hub, manual_clock, running, statuses, sync_config  # noqa: F401 (hub: a fixture)
+from upstream import hub_login, manual_clock, running, settled, statuses, sync_config
 
 from gateway import tips
 from gateway.hub import store
@@ -17,7 +17,7 @@ from gateway.storage import open_db
 from gateway.web import tip_actions
 
 
-def test_a_long_tip_reaches_the_hub_cut_with_a_marker_and_stays_whole_at_the_commune(tmp_path, hub):  # noqa: F811
+def test_a_long_tip_reaches_the_hub_cut_with_a_marker_and_stays_whole_at_the_commune(tmp_path, hub):
     config = sync_config(tmp_path, hub=hub)
     long_text = "Trộm bò ở thôn Nậm Khánh. " * 1500  # 39,000 characters: a patient villager
     made = add_tips(config.storage_path, 1, destinations=("district",), text=long_text)
@@ -30,7 +30,7 @@ def test_a_long_tip_reaches_the_hub_cut_with_a_marker_and_stays_whole_at_the_com
     assert whole.startswith(long_text) and chars == len(whole) > 39_000  # the whole text stays here
 
 
-def test_a_tip_the_hub_refuses_goes_dead_with_the_hubs_reason_and_the_others_pass(tmp_path, hub):  # noqa: F811
+def test_a_tip_the_hub_refuses_goes_dead_with_the_hubs_reason_and_the_others_pass(tmp_path, hub):
     config = sync_config(tmp_path, hub=hub)
     made = add_tips(config.storage_path, 3, destinations=("district",))
     # The hub already holds another tip under the second uid (a gateway reinstalled from scratch).
@@ -41,14 +41,13 @@ def test_a_tip_the_hub_refuses_goes_dead_with_the_hubs_reason_and_the_others_pas
     with running(config, clock) as worker:
         assert wait_until(lambda: statuses(config, "district") == Counter({"done": 2, "dead": 1}), 10)
         clock.advance(hours=2)  # no back-off would bring it back
-        worker.wake()
-        wait_until(lambda: False, 0.3)
+        assert settled(worker)
     assert statuses(config, "district") == Counter({"done": 2, "dead": 1})
     [(attempts, error)] = rows(config.storage_path, "SELECT attempts, last_error FROM sync_queue WHERE status='dead'")
     assert attempts == 1 and error.startswith("Công an tỉnh từ chối tin này: uid conflict")
 
 
-def test_a_status_set_at_the_commune_reaches_the_hub_with_the_officers_name(tmp_path, hub):  # noqa: F811
+def test_a_status_set_at_the_commune_reaches_the_hub_with_the_officers_name(tmp_path, hub):
     config = sync_config(tmp_path, hub=hub, TINBAO_SYNC_PULL_INTERVAL="0.1")
     made = add_tips(config.storage_path, 2, destinations=("district",))
     db = open_db(config.storage_path)
@@ -67,7 +66,7 @@ def test_a_status_set_at_the_commune_reaches_the_hub_with_the_officers_name(tmp_
     assert rows(hub.path, "SELECT status FROM hub_tips ORDER BY id") == [("new",), ("new",)]
 
 
-def test_the_hub_shows_the_communes_status_on_its_pages(tmp_path, hub):  # noqa: F811
+def test_the_hub_shows_the_communes_status_on_its_pages(tmp_path, hub):
     from gateway.accounts import users
 
     now = datetime.now(UTC)
@@ -80,9 +79,7 @@ def test_the_hub_shows_the_communes_status_on_its_pages(tmp_path, hub):  # noqa:
     assert result.accepted == ["cl-1"] and "unknown uid" in result.rejected[0]["error"]
     users.create_user(db, "tinh.an", "mat-khau-dai", "officer")
     client = hub.app.test_client()
-    from test_hub_hostile import login
-
-    login(client, "tinh.an")
+    hub_login(client, "tinh.an")
     assert "Ở xã: Đã xử lý xong" in client.get("/").data.decode()
     assert "xa.binh" in client.get("/tips/cl-1").data.decode()
 

@@ -11,9 +11,10 @@ from conftest import login_client, make_config
 
 from gateway import simulation
 from gateway.broadcasts.subscriptions import SubscriptionHandler
+from gateway.database import prepare_gateway
 from gateway.menus import versions as menu_versions
 from gateway.router import Router, reserved_keywords
-from gateway.service import Gateway, prepare_gateway
+from gateway.service import Gateway
 from gateway.storage import open_db
 
 NOW = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)

@@ -11,6 +11,7 @@ import pytest
 from conftest import ROOT, make_config, rows, wait_until
 
 from gateway.clock import Clock
+from gateway.database import prepare_gateway
 from gateway.errors import ConfigError
 from gateway.modem import at_parse
 from gateway.modem.at_parse import SERVING_CELL_PARSERS, ServingCell, modem_status, serving_cell
@@ -19,7 +20,6 @@ from gateway.modem.profiles import load_profile
 from gateway.modem.transport import ModemTransport
 from gateway.modem.types import Transport
 from gateway.modem.worker import ModemWorker, all_settings_from_config, serial_transport
-from gateway.service import prepare_gateway
 from gateway.storage import ThreadLocalDb
 
 SHIPPED_PROFILES = ("generic", "sim7600-usb", "a7670-usb", "ec25-usb", "huawei-usb", "sim800-uart")

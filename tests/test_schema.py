@@ -38,8 +38,12 @@ GATEWAY_TABLES = sorted([
     "duty_roster",
 ])
 # Made by migrations added since e9f0415 (a new table; ALTER TABLE appends columns at the end).
-ADDED_SINCE = {("table", "zalo_officers"), ("index", "duty_roster_zalo")}
-GATEWAY_TABLES_NOW = sorted([*GATEWAY_TABLES, "zalo_officers"])
+SIM_TABLES = ["sim_identity", "sim_balance", "sim_loop_tests", "sim_notices", "calls", "sim_holds"]  # tinbao-sim
+SIM_INDEXES = ["sim_identity_modem", "sim_balance_status", "sim_loop_tests_status", "calls_status", "calls_number",
+               "sim_holds_broadcast"]
+ADDED_SINCE = {("table", "zalo_officers"), ("index", "duty_roster_zalo"),
+               *(("table", name) for name in SIM_TABLES), *(("index", name) for name in SIM_INDEXES)}
+GATEWAY_TABLES_NOW = sorted([*GATEWAY_TABLES, "zalo_officers", *SIM_TABLES])
 
 # Columns added by migrations after e9f0415, in order: a fresh file must equal the layout plus these.
 HUB_TABLES = sorted([

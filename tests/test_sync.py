@@ -6,97 +6,22 @@ clock is a ManualClock, so a week without internet passes in a second.
 
 from __future__ import annotations
 
-import contextlib
 import json
 from collections import Counter
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from conftest import rows, wait_until
-from fake_zalo import FakeZalo, HubServer, add_tips
+from fake_zalo import FakeZalo, add_tips
+from upstream import OFFICERS, all_done, manual_clock, running, settled, statuses, sync_config
 
-from gateway.clock import ManualClock
-from gateway.config import Config, load_config
-from gateway.database import prepare_gateway
-from gateway.storage import ThreadLocalDb
+from gateway.config import Config
 from gateway.sync import queue, report, zalo_tokens
-from gateway.sync.worker import SyncWorker
-
-OFFICERS = ("111", "222")
-
-
-def manual_clock() -> ManualClock:
-    """A clock that moves only when told, starting now (tips are stored with the real time)."""
-    return ManualClock(datetime.now(UTC))
-
-
-@pytest.fixture
-def zalo() -> Iterator[FakeZalo]:
-    fake = FakeZalo()
-    fake.start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture
-def hub(tmp_path: Path) -> Iterator[HubServer]:
-    server = HubServer(tmp_path)
-    server.start()
-    yield server
-    server.close()
-
-
-def sync_config(tmp_path: Path, zalo: FakeZalo | None = None, hub: HubServer | None = None, **env: str) -> Config:
-    values = {
-        "TINBAO_STORAGE_PATH": str(tmp_path / "tinbao.db"),
-        "TINBAO_SYNC_POLL_INTERVAL": "0.02",
-        "TINBAO_SYNC_RETRY_BASE": "5",
-        "TINBAO_SYNC_RETRY_MAX": "600",
-        "TINBAO_SYNC_TIMEOUT": "2",
-        "TINBAO_SYNC_CHECK_TIMEOUT": "1",
-        "TINBAO_SYNC_PULL_INTERVAL": "3600",
-    }
-    if zalo is not None:
-        values.update({
-            "TINBAO_ZALO_ENABLED": "true", "TINBAO_ZALO_API_BASE": zalo.url, "TINBAO_ZALO_OAUTH_BASE": zalo.url,
-            "TINBAO_ZALO_APP_ID": zalo.app_id, "TINBAO_ZALO_SECRET_KEY": zalo.secret_key,
-            "TINBAO_ZALO_REFRESH_TOKEN": zalo.live_refresh, "TINBAO_ZALO_OFFICER_IDS": ",".join(OFFICERS),
-        })
-    if hub is not None:
-        values.update({"TINBAO_DISTRICT_URL": hub.url, "TINBAO_DISTRICT_TOKEN": "token-cl"})
-    values.update(env)
-    config = load_config(env=values)
-    prepare_gateway(config.storage_path)
-    return config
-
-
-@contextlib.contextmanager
-def running(config: Config, clock: ManualClock) -> Iterator[SyncWorker]:
-    dbs = ThreadLocalDb(config.storage_path)
-    worker = SyncWorker(config, dbs, clock)
-    worker.start()
-    try:
-        yield worker
-    finally:
-        worker.stop()
-        dbs.close_all()
-
-
-def statuses(config: Config, destination: str) -> Counter:
-    return Counter(dict(rows(config.storage_path,
-                             "SELECT status, COUNT(*) FROM sync_queue WHERE destination=? GROUP BY status",
-                             (destination,))))
 
 
 def sync_state(config: Config) -> dict:
     found = rows(config.storage_path, "SELECT value FROM state WHERE key='sync'")
     return json.loads(found[0][0]) if found else {}
-
-
-def all_done(config: Config, destination: str, count: int) -> bool:
-    return statuses(config, destination).get("done", 0) == count
 
 
 def assert_each_officer_once(fake: FakeZalo, references: list[str]) -> None:
@@ -171,8 +96,7 @@ def test_a_refused_refresh_stops_the_mirror_until_the_oa_is_reauthorised(tmp_pat
         assert "re-authorise the OA" in state["error"] and state["queued"] == 5
         refreshes_asked = zalo.requests.get("refresh", 0)
         clock.advance(days=1)
-        worker.wake()
-        wait_until(lambda: False, 0.3)
+        assert settled(worker)
         assert zalo.requests.get("refresh", 0) == refreshes_asked  # stopped: no more tries
         assert statuses(config, "zalo") == Counter({"queued": 5})  # the tips wait
         assert zalo.received == []
@@ -269,8 +193,7 @@ def test_retry_now_ends_the_back_off_at_once(tmp_path, zalo, hub):
         assert wait_until(lambda: sync_state(config).get("district", {}).get("state") == "offline", 5)
         assert wait_until(lambda: all_done(config, "zalo", 3), 10)
         hub.start()
-        worker.wake()
-        wait_until(lambda: False, 0.2)
+        assert settled(worker)
         assert not all_done(config, "district", 3)  # still backing off: the clock did not move
         # The page's button: a request in the state table (the page need not hold the worker).
         db = worker.dbs.get()
@@ -294,7 +217,8 @@ def test_hub_decisions_come_back_and_the_tipster_is_told_once(tmp_path, hub):
         store.set_status(hub_db, made[1].uid, "closed", by="tinh.an", now=now)
         assert wait_until(lambda: rows(config.storage_path, "SELECT hub_status FROM tips WHERE id=?",
                                        (made[1].id,)) == [("closed",)], 10)
-        wait_until(lambda: False, 0.4)  # a few more pulls: nothing is applied twice
+        pulls_before = hub.changes_served
+        assert wait_until(lambda: hub.changes_served >= pulls_before + 3, 10)  # more pulls: nothing applied twice
     tip_rows = rows(config.storage_path, "SELECT reference, status, status_changed_by, hub_status, hub_status_by"
                                          " FROM tips ORDER BY id")
     by = "tinh.an, Công an tỉnh"  # the hub's officer and the hub, as the hub names itself

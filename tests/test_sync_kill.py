@@ -13,35 +13,16 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pytest
 from conftest import ROOT, rows, wait_until
 from fake_zalo import FakeZalo, HubServer, add_tips
+from upstream import OFFICERS
 
 from gateway.database import prepare_gateway
 from gateway.storage import open_db
 from gateway.sync import zalo_tokens
-
-OFFICERS = ("111", "222")
-
-
-@pytest.fixture
-def zalo() -> Iterator[FakeZalo]:
-    fake = FakeZalo()
-    fake.start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture
-def hub(tmp_path: Path) -> Iterator[HubServer]:
-    server = HubServer(tmp_path)
-    server.start()
-    yield server
-    server.close()
 
 
 def worker_env(db_path: Path, zalo: FakeZalo, hub: HubServer | None) -> dict[str, str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import threading
 from datetime import UTC, datetime
@@ -11,6 +12,7 @@ import pytest
 from conftest import csrf_token_from, login_client, login_page, make_services, rows, screenshot
 from fake_zalo import add_tips
 
+from gateway import sealed
 from gateway.config import load_config
 from gateway.database import prepare_gateway
 from gateway.storage import ThreadLocalDb
@@ -111,8 +113,11 @@ def test_the_usb_file_can_be_downloaded_and_verifies(setup):
     login_client(client, config.storage_path, "officer")
     response = client.post("/sync/export")
     assert response.status_code == 200 and "attachment" in response.headers["Content-Disposition"]
-    document = json.loads(response.data)
-    payload = sneakernet.verify(document, "token-cl")
+    raw = response.data
+    assert raw.startswith(sealed.MAGIC) and b"CL-0001" not in raw  # sealed for the hub
+    plain = io.BytesIO()
+    sealed.unseal(io.BytesIO(raw), plain, sneakernet.export_key("token-cl", config.gateway.id))
+    payload = sneakernet.verify(json.loads(plain.getvalue()), "token-cl")
     assert [t["reference"] for t in payload["tips"]] == ["CL-0001", "CL-0002", "CL-0003"]
     assert all("tipster" not in t and t["tipster_masked"] for t in payload["tips"])  # masked by default
 

@@ -22,7 +22,7 @@ import urllib.request
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import FAST, ROOT, login_page, make_config, rows, screenshot, wait_until
+from conftest import FAST, ROOT, login_page, make_config, missing_tool, rows, screenshot, wait_until
 from fake_zalo import HubServer
 
 from gateway import state
@@ -227,7 +227,7 @@ def test_the_modem_card_and_healthz_show_the_network_and_a_2g_modem_is_an_alert(
 def libfaketime() -> str:
     found = sorted(glob.glob("/usr/lib/*/faketime/libfaketime.so.1"))
     if not found:
-        pytest.skip("libfaketime is not installed (Debian package faketime)")
+        missing_tool("libfaketime is not installed (Debian package faketime)")
     return found[0]
 
 

@@ -56,6 +56,28 @@ def _login(client, username: str, password: str = TEST_PASSWORD, **extra):
 # --- the login wall ------------------------------------------------------------------------
 
 
+def test_passwords_are_hashed_at_the_production_cost_and_only_tests_can_lower_it(db_path, monkeypatch):
+    """The suite hashes with one round (conftest); this is the one test of the real cost."""
+    assert users.PASSWORD_HASH_METHOD == "pbkdf2:sha256:600000"  # OWASP's figure for PBKDF2-HMAC-SHA256
+    monkeypatch.setattr(users, "_hash_method", users.PASSWORD_HASH_METHOD)
+    db = open_db(db_path)
+    try:
+        users.create_user(db, "an", TEST_PASSWORD, "officer")
+        [(stored,)] = rows(db_path, "SELECT password_hash FROM users WHERE username='an'")
+        assert stored.startswith("pbkdf2:sha256:600000$")
+        assert users.authenticate(db, "an", TEST_PASSWORD).username == "an"
+        assert users.authenticate(db, "an", TEST_PASSWORD + "x") is None
+    finally:
+        db.close()
+    # A gateway (no pytest loaded) hashes at the production cost and cannot be talked out of it.
+    script = ("from gateway.accounts import users\n"
+              "assert users._hash_method == users.PASSWORD_HASH_METHOD\n"
+              "try:\n    users.cheapen_hash_for_tests()\nexcept RuntimeError as exc:\n    print(exc)\n")
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "only inside the test suite" in done.stdout
+
+
 def test_a_fresh_gateway_says_how_to_make_the_first_admin(app, db_path):
     page = app.test_client().get("/login").get_data(as_text=True)
     assert "python app.py create-user" in page and 'id="first-run"' in page

@@ -402,11 +402,40 @@ def test_conversation_pages(db):
                 "INSERT INTO inbox (received_at, sender, sender_kind, text) VALUES (?,?,?,?)",
                 (utcnow_iso(now + timedelta(seconds=i)), f"+849110{i % 60:05d}", "mobile", "x"),
             )
-    first = conversations.recent_numbers(db, limit=50)
-    second = conversations.recent_numbers(db, limit=50, offset=50)
+    page = conversations.recent_numbers(db, limit=50)
+    first = page.numbers
+    second = conversations.recent_numbers(db, limit=50, before=page.next_before).numbers
     assert len(first) == 50 and len(second) == 10
     assert first[0]["number"] == "+84911000009" and first[0]["n_in"] == 3
     assert not {r["number"] for r in first} & {r["number"] for r in second}
+
+
+def test_conversation_pages_are_keyed_by_where_the_walk_stopped(db, make_client):
+    """Pages of 7 over 40 numbers, in and out interleaved: every number once, newest first."""
+    now = datetime.now(UTC)
+    newest: dict[str, datetime] = {}
+    with db.atomic():
+        for i in range(150):
+            number, at = f"+849110{(i * 7) % 40:05d}", now + timedelta(seconds=i)
+            if i % 3:
+                db.conn.execute("INSERT INTO inbox (received_at, sender, sender_kind, text) VALUES (?,?,?,?)",
+                                (utcnow_iso(at), number, "mobile", "x"))
+            else:
+                outbox.enqueue(db, number, "y", kind="officer", auto=False, now=at)
+            newest[number] = at
+    walked: list[str] = []
+    before = None
+    for _page in range(10):
+        page = conversations.recent_numbers(db, limit=7, before=before)
+        walked += [row["number"] for row in page.numbers]
+        before = page.next_before
+        if before is None:
+            break
+    assert walked == sorted(newest, key=newest.get, reverse=True)  # each once, newest conversation first
+    client = make_client("viewer")
+    html = client.get("/conversations").get_data(as_text=True)
+    assert "Cũ hơn" not in html  # 40 numbers: one page of 50
+    assert client.get("/conversations?before=5-3").status_code == 200
 
 
 # -- dashboard ---------------------------------------------------------------------------------

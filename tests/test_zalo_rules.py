@@ -8,35 +8,25 @@ ManualClock shared by the gateway and the stand-in, so two days or a week pass i
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from conftest import rows, wait_until
-from fake_zalo import OA_ID, FakeZalo, add_tips
-from test_sync import OFFICERS, all_done, statuses, sync_config
+from fake_zalo import OA_ID, add_tips
+from upstream import OFFICERS, all_done, running, statuses, sync_config
 
 from gateway import duty
 from gateway.clock import ManualClock
 from gateway.storage import ThreadLocalDb, open_db
 from gateway.sync import zalo_officers, zalo_tokens
-from gateway.sync.worker import SyncWorker
 
 PHONES = {"111": "0912000111", "222": "0912000222"}
+pytestmark = pytest.mark.zalo_rules  # the stand-in applies the OA's rules on the test's clock
 
 
 @pytest.fixture
 def clock() -> ManualClock:
     return ManualClock(datetime.now(UTC).replace(microsecond=0))
-
-
-@pytest.fixture
-def zalo(clock) -> Iterator[FakeZalo]:
-    fake = FakeZalo(window_rule=True, clock=lambda: clock.now().timestamp())
-    fake.start()
-    yield fake
-    fake.stop()
 
 
 def put_on_roster(config, clock, *, active: bool = False) -> None:
@@ -60,18 +50,6 @@ def sms_to(config, officer: str) -> list[str]:
 def deliveries(config, officer: str) -> list[tuple]:
     return rows(config.storage_path, "SELECT tip_id, status, attempts, error FROM zalo_deliveries"
                                      " WHERE officer_id=? ORDER BY tip_id", (officer,))
-
-
-@contextlib.contextmanager
-def running(config, clock) -> Iterator[SyncWorker]:
-    dbs = ThreadLocalDb(config.storage_path)
-    worker = SyncWorker(config, dbs, clock)
-    worker.start()
-    try:
-        yield worker
-    finally:
-        worker.stop()
-        dbs.close_all()
 
 
 def test_the_stand_in_refuses_a_proactive_message_outside_the_window_and_reports_the_quota(zalo, clock):

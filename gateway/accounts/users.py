@@ -1,6 +1,6 @@
 """Officers' accounts: create, check a password, change role, disable, reset a password.
 
-Passwords are stored only as werkzeug hashes (scrypt, at the cost ``PASSWORD_HASH_METHOD``).
+Passwords are stored only as werkzeug hashes (PBKDF2, at the cost ``PASSWORD_HASH_METHOD``).
 Roles are ranked: an ``admin`` can do everything an ``officer`` can, who can do everything a
 ``viewer`` can (read only).
 
@@ -52,8 +52,36 @@ USERNAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{1,31}")
 # names its method, and an account takes this one at its next new password.
 PASSWORD_HASH_METHOD = "pbkdf2:sha256:600000"
 
-# Checked when the username is unknown, so a wrong name takes as long as a wrong password.
-_DUMMY_HASH = generate_password_hash("tinbao-no-such-user", PASSWORD_HASH_METHOD)
+# The method new hashes are made with: always PASSWORD_HASH_METHOD, except in the test suite,
+# which makes hundreds of accounts and would spend minutes on 600,000 rounds each. Only
+# ``cheapen_hash_for_tests`` changes it, and it refuses outside pytest: no config key and no
+# environment variable reaches it, so a gateway cannot be started with cheap hashes.
+_hash_method = PASSWORD_HASH_METHOD
+# Checked when the username is unknown, so a wrong name takes as long as a wrong password
+# (one per method, made when first needed: importing this module hashes nothing).
+_dummy_hashes: dict[str, str] = {}
+
+
+def cheapen_hash_for_tests(method: str = "pbkdf2:sha256:1") -> None:
+    """Tests only (``tests/conftest.py``): hash new passwords with ``method``.
+
+    Hashes name their method, so an account made this way still verifies anywhere; the
+    production cost is tested once, on its own (``tests/test_web_auth.py``).
+    """
+    if "pytest" not in sys.modules:
+        raise RuntimeError("the password hash cost is lowered only inside the test suite")
+    global _hash_method
+    _hash_method = method
+
+
+def _hash(password: str) -> str:
+    return generate_password_hash(password, _hash_method)
+
+
+def _dummy_hash() -> str:
+    if _hash_method not in _dummy_hashes:
+        _dummy_hashes[_hash_method] = _hash("tinbao-no-such-user")
+    return _dummy_hashes[_hash_method]
 
 
 class AccountError(TinBaoError):
@@ -183,7 +211,7 @@ def create_user(
         db.conn.execute(
             "INSERT INTO users (username, password_hash, role, created_at, created_by, password_changed_at)"
             " VALUES (?, ?, ?, ?, ?, ?)",
-            [username, generate_password_hash(password, PASSWORD_HASH_METHOD), role, at, by, at],
+            [username, _hash(password), role, at, by, at],
         )
         audit.record(db, by, audit.USER_CREATE, username, {"role": role}, ip=ip, now=now)
     user = find(db, username)
@@ -197,7 +225,7 @@ def authenticate(db: Database, username: str, password: str) -> User | None:
         f"SELECT {_COLUMNS}, password_hash FROM users WHERE username = ?", [(username or "").strip()]
     ).fetchone()
     if row is None:
-        check_password_hash(_DUMMY_HASH, password or "")
+        check_password_hash(_dummy_hash(), password or "")
         return None
     if not check_password_hash(row[-1], password or ""):
         return None
@@ -273,7 +301,7 @@ def set_password(db: Database, username: str, password: str, *, by: str, ip: str
         db.conn.execute(
             "UPDATE users SET password_hash = ?, password_changed_at = ?, auth_version = auth_version + 1"
             " WHERE id = ?",
-            [generate_password_hash(password, PASSWORD_HASH_METHOD), utcnow_iso(), user.id],
+            [_hash(password), utcnow_iso(), user.id],
         )
         audit.record(db, by, audit.USER_PASSWORD, user.username, ip=ip)
     return _require(db, username)

@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from gateway import outbox
 from gateway.broadcasts.runs import progress
 from gateway.sql import Where
 
@@ -105,3 +106,30 @@ def subscriber(db: Database, subscriber_id: int) -> dict[str, Any] | None:
 
 def counts(db: Database) -> dict[str, int]:
     return dict(db.execute("SELECT status, COUNT(*) FROM subscribers GROUP BY status").fetchall())
+
+
+# -- for the SIM area (credit and pacing: gateway/sim/) ------------------------------------------
+
+def live_ids(db: Database) -> list[int]:
+    """Broadcasts sending now (a run in progress)."""
+    return [i for (i,) in db.execute("SELECT id FROM broadcasts WHERE status = 'running' ORDER BY id").fetchall()]
+
+
+def last_finished_run(db: Database) -> tuple[int, str] | None:
+    """(id, finished_at) of the run that finished last (sent to everyone), or None."""
+    row = db.execute("SELECT id, finished_at FROM broadcast_runs WHERE status = 'done'"
+                     " ORDER BY finished_at DESC, id DESC LIMIT 1").fetchone()
+    return (row[0], row[1]) if row else None
+
+
+def parts_left(db: Database, broadcast_id: int) -> int:
+    """SMS parts still to send for a broadcast's open runs: pending deliveries and unsent queued parts."""
+    pending = db.execute(
+        "SELECT COALESCE(SUM(COALESCE(r.parts, 1)), 0) FROM broadcast_deliveries d"
+        " JOIN broadcast_runs r ON r.id = d.run_id WHERE r.broadcast_id = ? AND r.status = 'running'"
+        " AND d.status = 'pending'", (broadcast_id,)).fetchone()[0]
+    handed_over = [row[0] for row in db.execute(
+        "SELECT d.outbox_id FROM broadcast_deliveries d JOIN broadcast_runs r ON r.id = d.run_id"
+        " WHERE r.broadcast_id = ? AND r.status = 'running' AND d.status = 'queued' AND d.outbox_id IS NOT NULL",
+        (broadcast_id,))]
+    return int(pending) + outbox.parts_unsent_of(db, handed_over)

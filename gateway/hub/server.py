@@ -18,7 +18,7 @@ from gateway.config import SCHEMA, Config
 from gateway.database import prepare_hub
 from gateway.hub import store
 from gateway.storage import ThreadLocalDb, open_db
-from gateway.sync.sneakernet import SneakernetError, TamperedFile, read_document, verify
+from gateway.sync.sneakernet import SneakernetError, TamperedFile, open_file, verify
 
 log = logging.getLogger(__name__)
 
@@ -48,10 +48,9 @@ def create_user_command(config: Config, args: Any) -> int:
 
 
 def run_command(config: Config, args: Any = None) -> int:
-    """Serve the hub (API and page) with waitress until interrupted."""
-    import waitress
-
+    """Serve the hub (API and page) until interrupted (``gateway.web.serving``: https when configured)."""
     from gateway.hub.app import create_hub_app
+    from gateway.web import serving
 
     path = hub_db_path(config)
     prepare_hub(path)
@@ -61,11 +60,10 @@ def run_command(config: Config, args: Any = None) -> int:
     # the hub's copy must survive a power cut at the hub too.
     dbs = ThreadLocalDb(path, durable=True)
     app = create_hub_app(config, dbs)
-    host, port = config.web.host, config.web.port
-    log.info("TinBao %s hub (%s) on http://%s:%s/ (database %s, %d gateways)",
-             __version__, config.hub.name, host, port, path, len(config.hub.gateways))
     try:
-        waitress.serve(app, host=host, port=port, threads=8, ident="TinBao-hub")
+        serving.serve(app, config, ident="TinBao-hub",
+                      name=f"TinBao {__version__} hub ({config.hub.display_name}; database {path}, "
+                           f"{len(config.hub.gateways)} gateways)")
     finally:
         dbs.close_all()
     return 0
@@ -77,7 +75,12 @@ def import_file(db, config: Config, path: str | Path, now) -> tuple[str, int, in
     outcome is ``imported`` or ``already`` (the same file was imported before: nothing
     changes). Raises ``SneakernetError`` / ``TamperedFile`` with a clear reason.
     """
-    document, raw = read_document(path)
+    try:
+        opened = open_file(path, config.hub.gateways)  # a sealed file opens only with its gateway's token
+    except TamperedFile as exc:
+        store.log_event(db, "import_refused", now, detail=f"{path}: {exc}")
+        raise
+    document, raw = opened.document, opened.raw
     gateway_id = document["gateway_id"]
     key = config.hub.gateways.get(gateway_id)
     if not key:
@@ -87,6 +90,9 @@ def import_file(db, config: Config, path: str | Path, now) -> tuple[str, int, in
     except TamperedFile as exc:
         store.log_event(db, "import_refused", now, gateway_id=gateway_id, detail=f"{path}: {exc}")
         raise
+    if not opened.was_sealed:
+        log.warning("%s is a plain tips file (not sealed: an older gateway wrote it); taking it in. "
+                    "Upgrade that gateway so its USB files are sealed", path)
     digest = hashlib.sha256(raw).hexdigest()
     if store.imported_before(db, digest):
         return "already", len(payload["tips"]), 0, []

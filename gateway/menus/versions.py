@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -169,6 +170,39 @@ def in_use(db: Database, folder: Path, **options: Any) -> InUse:
 def load_current(db: Database, folder: Path, **options: Any) -> MenuBook:
     """The book to answer with (``in_use``)."""
     return in_use(db, folder, **options).book
+
+
+def in_use_marker(db: Database, folder: Path) -> tuple:
+    """What ``in_use`` reads: the newest saved version, and each shipped file's name, size and
+    time. While it stays the same, so do the menus in use (``KeptInUse``)."""
+    files = []
+    for path in sorted(Path(folder).glob("*.toml")):
+        try:
+            found = path.stat()
+        except OSError:
+            continue
+        files.append((path.name, found.st_mtime_ns, found.st_size))
+    return newest_id(db), tuple(files)
+
+
+class KeptInUse:
+    """``in_use`` remembered until ``in_use_marker`` changes (a version saved, a file edited):
+    the dashboard and ``/healthz`` ask for it on every request, and parsing and compiling
+    the menus costs more than the rest of the page."""
+
+    def __init__(self) -> None:
+        self._key: tuple | None = None
+        self._found: InUse | None = None
+        self._lock = threading.Lock()
+
+    def get(self, db: Database, folder: Path, **options: Any) -> InUse:
+        """What ``in_use`` gives; ConfigError when not even the shipped files load."""
+        key = (in_use_marker(db, folder), str(folder), repr(sorted(options.items())))
+        with self._lock:
+            if self._key != key or self._found is None:
+                self._found = in_use(db, folder, **options)
+                self._key = key
+            return self._found
 
 
 def unset_contacts(db: Database, folder: Path, **options: Any) -> list[str]:

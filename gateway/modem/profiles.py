@@ -27,6 +27,7 @@ PROFILES_FILE = SHIPPED / "modem_profiles.toml"
 
 STORES = ("SM", "ME", "MT", "SR")
 GENERATIONS = ("lte", "2g")
+HANGUP_COMMANDS = ("AT+CHUP", "ATH")
 TWO_G_WARNING = ("modem profile {name!r} is a 2G-only modem: Vietnam cut 2G-only devices off on 16 October"
                  " 2024 and switches 2G off from 15 September 2026, so it will not register there."
                  " Use an LTE modem (SIMCom SIM7600/A7670, Quectel EC25/EG25, Huawei E3372 stick mode)")
@@ -48,6 +49,8 @@ class ModemProfile:
     serving_cell: str = ""  # vendor command for technology and RSRP/RSRQ: a key of at_parse.SERVING_CELL_PARSERS
     quirks: tuple[str, ...] = ()  # what the gateway copes with on this modem (documentation)
     usb_id: str = ""  # "1e0e:9001": the modem this profile is for (doctor checks it); empty: any
+    calls: bool = True  # the modem reports incoming calls (VoLTE): AT+CLIP=1 at connect, missed calls answered
+    hangup: str = "AT+CHUP"  # how it ends a ringing call without answering (ATH as a fallback)
 
     @property
     def drain_stores(self) -> tuple[str, ...]:
@@ -69,7 +72,7 @@ class ModemProfile:
 
 
 _STR_LISTS = ("init", "stores", "quirks")
-_STRS = ("note", "generation", "network_time", "report_store", "cnmi", "serving_cell", "usb_id")
+_STRS = ("note", "generation", "network_time", "report_store", "cnmi", "serving_cell", "hangup", "usb_id")
 
 
 def load_profile(name: str, path: Path = PROFILES_FILE) -> ModemProfile:
@@ -101,12 +104,14 @@ def profile_for_usb_id(usb_id: str, path: Path = PROFILES_FILE) -> str | None:
 
 def _check(table: dict) -> str | None:
     """What is wrong with one profile table, in a few words; None when it is fine."""
-    allowed = {"rtscts", "dsrdtr", "baudrate", *_STRS, *_STR_LISTS}
+    allowed = {"rtscts", "dsrdtr", "calls", "baudrate", *_STRS, *_STR_LISTS}
     unknown = set(table) - allowed
     if unknown:
         return f"unknown key(s) {', '.join(sorted(unknown))}; allowed: {', '.join(sorted(allowed))}"
-    if not all(isinstance(table.get(k, True), bool) for k in ("rtscts", "dsrdtr")):
-        return "rtscts/dsrdtr must be true or false"
+    if not all(isinstance(table.get(k, True), bool) for k in ("rtscts", "dsrdtr", "calls")):
+        return "rtscts/dsrdtr/calls must be true or false"
+    if table.get("hangup", "ATH") not in HANGUP_COMMANDS:
+        return f"hangup must be one of {', '.join(HANGUP_COMMANDS)}"
     if "baudrate" in table and (isinstance(table["baudrate"], bool) or not isinstance(table["baudrate"], int)):
         return "baudrate must be a number"
     if not all(isinstance(table.get(k, ""), str) for k in _STRS):

@@ -51,7 +51,8 @@ class Transport(Protocol):
     Errors are ours (``gateway.errors``): ``connect`` raises ``ModemUnavailable`` with one line
     for the page; the other calls raise ``ModemError`` when the modem is gone; ``send_pdu``
     raises ``SendError`` (``NoNetwork`` for ``+CMS ERROR: 331``). Notifications (``+CMTI``,
-    ``+CDSI``, ``+CDS``) go to the ``on_notify(kind, slot_or_pdu)`` the factory was given, from
+    ``+CDSI``, ``+CDS``; ``RING``, ``+CLIP``, ``+CUSD`` for the SIM area) go to the
+    ``on_notify(kind, slot_or_pdu)`` the factory was given, from
     whatever thread reads the port: they only wake the worker, which then drains.
     """
 
@@ -100,4 +101,10 @@ class Transport(Protocol):
 
     def network_time(self, default_zone: tzinfo = ...) -> datetime | None:
         """The modem's clock as an aware moment, or None when it gives none."""
+        ...
+
+    def command(self, command: str, *, timeout: float | None = None) -> list[str]:
+        """One AT command for the SIM area (USSD, identity, hang-up): its answer's lines;
+        ``ModemRefused`` when the modem answers ERROR. A ringing call or a USSD answer that
+        came inside the reply goes to ``on_notify`` (kinds ``RING``, ``CLIP``, ``CUSD``)."""
         ...

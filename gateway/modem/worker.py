@@ -31,6 +31,7 @@ from gateway.modem import status as modem_status
 from gateway.modem.profiles import ModemProfile, load_profile
 from gateway.modem.transport import ModemTransport
 from gateway.modem.types import ModemStatus, StoredPdu, Transport
+from gateway.sim import keeper as sim_keeper
 from gateway.storage import ThreadLocalDb, WriteHealth, cannot_write, utcnow_iso
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,7 @@ class WorkerSettings:
     dsrdtr: bool = True
     profile: ModemProfile | None = None  # start commands, stores, serving cell (None: generic)
     smsc: str = ""  # modem.smsc: AT+CSCA at connect; empty keeps the SIM's
+    sim: sim_keeper.SimSettings | None = None  # the SIM's line, credit, calls (None: identity and line only)
 
 
 @dataclass
@@ -130,6 +132,10 @@ class ModemWorker(Worker):
         self._connect_failures = 0
         self._next_drain = self._next_poll = self._next_sweep = 0.0
         self._last_drain = 0.0  # time.monotonic() of the last listing
+        # The SIM's side of this modem: identity, credit by USSD, calls, the line as a state, caps.
+        self.line = sim_keeper.LineKeeper(settings.sim or sim_keeper.SimSettings(read_balance=False), settings.name,
+                                          "sim_line" + settings.state_key[len("modem"):], dbs, clock)
+        self._identify = False
 
     # -- life cycle ----------------------------------------------------------------------
     def stop(self, timeout: float | None = None) -> None:
@@ -141,6 +147,10 @@ class ModemWorker(Worker):
 
     def _on_notify(self, kind: str, slot: str) -> None:
         """Called from python-gsmmodem's reader thread: only record and wake, never talk AT."""
+        if kind in ("RING", "CLIP", "CUSD"):  # the SIM's: a call to hang up, a USSD answer
+            self.line.notify(kind, slot)
+            self.wake()
+            return
         with self._lock:
             if kind == "CDS":
                 self._te_reports.append(slot)
@@ -219,6 +229,7 @@ class ModemWorker(Worker):
         self._publish(state="connected", error=None, connected_since=utcnow_iso(self.clock.now()))
         self._next_drain = self._next_poll = self._next_sweep = 0.0
         self._drain.set()
+        self._identify = True  # who the SIM and the modem are: read on the first look
         return 0.0
 
     def _disconnect(self) -> None:
@@ -235,6 +246,10 @@ class ModemWorker(Worker):
         if mono >= self._next_poll:  # first: the network's time is known before the first SMS is stamped
             self._poll(transport)
             self._next_poll = mono + s.signal_interval
+        if self._identify:
+            self._identify = False
+            self.line.connected(transport, db)
+        self.line.serve(transport, db, self.state.operator)  # a ringing call, a credit reading due
         if self._drain.is_set() or mono >= self._next_drain:
             self._drain.clear()
             self._drain_store(transport, db)
@@ -247,7 +262,8 @@ class ModemWorker(Worker):
         sent = self._send_some(transport, db) if self.state.registered else 0
         if self._drain.is_set() or sent:
             return 0.0
-        return max(0.05, min(1.0, self._next_drain - time.monotonic()))
+        rest = max(0.05, min(1.0, self._next_drain - time.monotonic()))
+        return min(rest, 0.2) if self.line.wants_attention() else rest
 
     # -- inbound -------------------------------------------------------------------------
     def _drain_store(self, transport: Transport, db: Database) -> None:
@@ -287,13 +303,18 @@ class ModemWorker(Worker):
         s = self.settings
         sent = 0
         part = None
-        if not self._drain.is_set() and not self.stopping:
-            part = outbox.next_due(db, self.clock.now(), worker=s.name)  # claimed for this worker
+        if not self._drain.is_set() and not self.stopping and self.line.may_send():
+            # Claimed for this worker; only replies while a cap on the rest is reached (gateway.sim.pacing).
+            part = outbox.next_due(db, self.clock.now(), worker=s.name, kinds=self.line.allowed_kinds(db))
         while part is not None:
             try:
                 mr = transport.send_pdu(part.pdu, part.tpdu_length)
             except SendError as exc:
                 no_network = isinstance(exc, NoNetwork)  # not the message's fault: back off, never give up
+                if not no_network and self.line.failed(db, part, exc):  # the line's: the part waits untouched
+                    if not transport.alive:
+                        raise ModemError(f"modem on {s.port} failed while sending") from exc
+                    break
                 gave_up = outbox.mark_failure(
                     db, part, str(exc), self.clock.now(), retryable=exc.retryable,
                     max_attempts=1 << 30 if no_network else s.max_attempts,
@@ -307,10 +328,12 @@ class ModemWorker(Worker):
                     raise ModemError(f"modem on {s.port} failed while sending") from exc
                 break
             sent += 1
+            self.line.sent(db, part)
             more = (sent < SEND_BURST and not self._drain.is_set() and not self.stopping
-                    and time.monotonic() < self._last_drain + s.busy_drain_interval)
+                    and time.monotonic() < self._last_drain + s.busy_drain_interval and not self.line.wants_attention())
             # Marking this part and claiming the next is one commit: the modem waits less.
-            part = outbox.mark_part_sent(db, part, mr, self.clock.now(), claim_next_for=s.name if more else None)
+            part = outbox.mark_part_sent(db, part, mr, self.clock.now(), claim_next_for=s.name if more else None,
+                                         kinds=self.line.allowed_kinds(db) if more else None)
         if sent:
             self._touch()
             # Still sending: the next listing is due busy_drain_interval after the last one.
@@ -399,6 +422,7 @@ def settings_from_config(config, port: str | None = None, index: int = 0) -> Wor
         signal_interval=m.signal_interval, reassembly_timeout=m.reassembly_timeout,
         command_timeout=m.command_timeout, send_timeout=m.send_timeout, reconnect_max=m.reconnect_max,
         max_attempts=o.max_attempts, retry_base=o.retry_base, retry_max=o.retry_max,
+        sim=sim_keeper.from_config(config, profile),
     )
 
 

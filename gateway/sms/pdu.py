@@ -20,7 +20,7 @@ from datetime import datetime, timedelta, timezone
 
 from gateway.errors import EncodingError, PduError
 from gateway.sms import gsm7
-from gateway.sms.segments import Encoding, plan
+from gateway.sms.segments import Encoding, SegmentPlan, plan
 
 # Type-of-address octets (TS 23.040 9.1.2.5): bit 7 set, TON in bits 6-4, NPI in bits 3-0.
 TOA_INTERNATIONAL = 0x91
@@ -95,13 +95,15 @@ def encode_submit(
     concat_ref: int = 0,
     request_status_report: bool = True,
     validity_hours: int | None = 24 * 3,
+    segment_plan: SegmentPlan | None = None,
 ) -> list[SubmitPdu]:
     """SMS-SUBMIT PDUs for ``text``, one per part, using the SIM's default SMSC ("00").
 
     Part i gets TP-MR ``(reference + i) % 256``; python-gsmmodem raises above 255, we wrap.
+    ``segment_plan`` is ``plan(text)`` when the caller has it already.
     """
     address = _encode_address(number, allow_alphanumeric=False)
-    segment_plan = plan(text)
+    segment_plan = segment_plan or plan(text)
     total = segment_plan.count
     if total > 255:
         raise EncodingError(f"text needs {total} parts, more than 255")

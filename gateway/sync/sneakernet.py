@@ -1,27 +1,36 @@
-"""Sneakernet: unsynced tips to one signed file for a USB stick, for communes offline for weeks.
+"""Sneakernet: unsynced tips to one sealed file for a USB stick, for communes offline for weeks.
 
 ``python app.py export-tips FILE`` writes every tip the district has not acknowledged yet.
-The file is JSON, signed with HMAC-SHA256 keyed by the gateway's ``district.token`` (the hub
-holds the same token in ``hub.gateways``), so the hub refuses a file that was altered on
-the way. Exporting does not take tips out of the sync queue (rule 3: only an acknowledgement
+Inside is JSON signed with HMAC-SHA256 keyed by the gateway's ``district.token``; the file
+itself is sealed (``gateway.sealed``, 0600) with a key derived from that same token with
+HKDF (``export_key``), labelled with the gateway's id. Only the hub, which holds the token
+in ``hub.gateways``, can open it; a stick lost on the way is useless to whoever finds it,
+and a file altered on the way is refused. A plain signed file written by an older gateway
+is still taken in by the hub, with a warning (posts upgrade one at a time).
+
+Exporting does not take tips out of the sync queue (rule 3: only an acknowledgement
 does): when the internet comes back, the online sync sends them again and the hub, which
 holds them already, just acknowledges them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
+import io
 import json
 import os
 import stat
 import sys
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from sqlite_utils import Database
 
+from gateway import sealed
 from gateway.clock import Clock
 from gateway.config import Config
 from gateway.database import prepare_gateway
@@ -55,10 +64,76 @@ def sign(payload: dict[str, Any], key: str) -> dict[str, Any]:
     return {**payload, "signature": {"alg": ALGORITHM, "value": mac}}
 
 
-def read_document(path: str | Path) -> tuple[dict[str, Any], bytes]:
-    """Parse a tips file (not yet verified); returns (document, raw bytes)."""
+def export_key(token: str, gateway_id: str) -> bytes:
+    """The key that seals a gateway's USB files: HKDF-SHA256 of its hub token (the hub knows it)."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    return HKDF(algorithm=hashes.SHA256(), length=sealed.KEY_BYTES, salt=b"tinbao usb export v1",
+                info=gateway_id.encode("utf-8")).derive(token.encode("utf-8"))
+
+
+def seal_export(data: bytes, config: Config) -> bytes:
+    """The export's bytes sealed for the hub (for the page's download; the command streams)."""
+    out = io.BytesIO()
+    sealed.seal(io.BytesIO(data), out, export_key(config.district.token, config.gateway.id),
+                sealed.KIND_TIPS, config.gateway.id)
+    return out.getvalue()
+
+
+@dataclass(frozen=True)
+class Opened:
+    """A tips file as read by the hub, not yet verified."""
+
+    document: dict[str, Any]
+    raw: bytes  # the file's bytes (its digest says "imported before")
+    was_sealed: bool  # False: a plain file from an older gateway
+
+
+def open_file(path: str | Path, tokens: dict[str, str]) -> Opened:
+    """Read a tips file with the hub's gateway tokens: open it when sealed, then parse it.
+
+    ``SneakernetError`` / ``TamperedFile`` say in one line why it cannot be taken in.
+    """
     path = Path(path)
     raw = _read_regular_file(path, MAX_FILE_BYTES)
+    source = io.BytesIO(raw)
+    try:
+        header = sealed.read_header(source, str(path))
+    except sealed.NotSealed:
+        document, _raw = parse_document(raw, path)
+        return Opened(document, raw, False)
+    except sealed.SealError as exc:
+        raise TamperedFile(str(exc)) from None
+    if header.kind != sealed.KIND_TIPS:
+        raise SneakernetError(f"{path} is a sealed {header.kind_name}, not a tips file")
+    token = tokens.get(header.label)
+    if not token:
+        raise SneakernetError(f"gateway {header.label!r} is not in hub.gateways: the file cannot be opened")
+    plain = io.BytesIO()
+    try:
+        source.seek(0)
+        sealed.unseal(source, plain, export_key(token, header.label), str(path), limit=MAX_FILE_BYTES)
+    except sealed.WrongKey:
+        raise TamperedFile(f"{path} was not sealed with gateway {header.label!r}'s token at this hub "
+                           "(another token, or another hub's gateway)") from None
+    except sealed.SealError as exc:
+        raise TamperedFile(str(exc)) from None
+    document, _raw = parse_document(plain.getvalue(), path)
+    if document["gateway_id"] != header.label:
+        raise TamperedFile(f"{path}: the file is labelled {header.label!r} but holds gateway "
+                           f"{document['gateway_id']!r}'s tips")
+    return Opened(document, raw, True)
+
+
+def read_document(path: str | Path) -> tuple[dict[str, Any], bytes]:
+    """Parse a plain tips file (not yet verified); returns (document, raw bytes)."""
+    path = Path(path)
+    return parse_document(_read_regular_file(path, MAX_FILE_BYTES), path)
+
+
+def parse_document(raw: bytes, path: Path) -> tuple[dict[str, Any], bytes]:
+    """The JSON document of a tips file's plain bytes (not yet verified)."""
     try:
         document = json.loads(raw.decode("utf-8"))
         # A "\ud800" escape makes a lone surrogate: no text of ours, and nothing can store it.
@@ -154,17 +229,24 @@ def recent_exports(db: Database, limit: int = 5) -> list[dict[str, Any]]:
 
 
 def export_tips(db: Database, config: Config, path: str | Path, now: datetime) -> int:
-    """Write the signed file (atomically: a yanked USB stick never holds half a file)."""
+    """Write the sealed file, 0600 (atomically: a yanked USB stick never holds half a file)."""
     data, count = build_export(db, config, now)
     path = Path(path)
     temporary = path.with_name(path.name + ".part")
     try:
-        with open(temporary, "wb") as fh:
-            fh.write(data)
+        with contextlib.suppress(FileNotFoundError):
+            temporary.unlink()
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            os.fchmod(fh.fileno(), 0o600)
+            sealed.seal(io.BytesIO(data), fh, export_key(config.district.token, config.gateway.id),
+                        sealed.KIND_TIPS, config.gateway.id)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(temporary, path)
     except OSError as exc:
+        with contextlib.suppress(OSError):
+            temporary.unlink()
         raise SneakernetError(f"cannot write {path}: {exc.strerror or exc}") from None
     note_export(db, str(path), data, count, now)
     return count

@@ -41,6 +41,8 @@ AREA_MODULES: tuple[str, ...] = (
     "gateway.web.duty",
     "gateway.web.failures",
     "gateway.web.setup",
+    "gateway.web.sim",
+    "gateway.web.setup_files",
 )
 
 

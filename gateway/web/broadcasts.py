@@ -27,7 +27,7 @@ from gateway.broadcasts.control import BroadcastError, Draft
 from gateway.broadcasts.library import Composer, Library, preview
 from gateway.clock import STATE_KEY as CLOCK_STATE_KEY
 from gateway.storage import write_transaction
-from gateway.web import params
+from gateway.web import params, sim_words
 from gateway.web.auth import client_ip, record_request, role_required
 from gateway.web.filters import local_time, mask
 from gateway.web.nav import register_area
@@ -148,7 +148,10 @@ def show(broadcast_id: int) -> Any:
     else:
         text = _composer().text(row["body"], form=row["encoding"], body_khong_dau=row["body_khong_dau"])
     return render_template("broadcasts/show.html", b=_broadcast_view(row), runs=runs, text=text,
-                           text_sent=sent is not None, latest=runs[0] if runs else None)
+                           text_sent=sent is not None, latest=runs[0] if runs else None,
+                           expected_end=sim_words.expected_end(db, broadcast_id, _now())
+                           if row["status"] == "running" else "",
+                           held=sim_words.hold_words(db, broadcast_id) if row["status"] == "paused" else "")
 
 
 @bp.get("/progress.json")
@@ -212,13 +215,29 @@ def confirm(broadcast_id: int) -> Any:
     return render_template("broadcasts/confirm.html", title=row["title"], kept=[], schedule=schedule_text(row),
                            repeats=row["schedule"] in ("weekly", "monthly"),
                            action_url=url_for("broadcasts.start", broadcast_id=broadcast_id), back_action=None,
-                           back_url=url_for("broadcasts.show", broadcast_id=broadcast_id), summary=summary)
+                           back_url=url_for("broadcasts.show", broadcast_id=broadcast_id), summary=summary,
+                           budget=sim_words.broadcast_budget(db, summary["total_parts"], _now()))
+
+
+def _unaffordable(summary: dict[str, Any]) -> str | None:
+    """Why this sending cannot be confirmed (its cost would eat the credit kept for replies), or None."""
+    budget = sim_words.broadcast_budget(_db(), summary["total_parts"], _now())
+    return None if budget["allowed"] else sim_words.refused_text(budget)
 
 
 @bp.post("/<int:broadcast_id>/start")
 @role_required("officer")
 def start(broadcast_id: int) -> Any:
     if request.form.get("confirmed") != "1":
+        return redirect(url_for("broadcasts.confirm", broadcast_id=broadcast_id), code=303)
+    try:
+        row = control.get(_db(), broadcast_id)
+    except BroadcastError:
+        abort(404)
+    audience = subscribers.audience_size(_db(), row["group_ids"], bool(row["all_subscribers"]))
+    refused = _unaffordable(cost_summary(row["body"], row["encoding"], row["body_khong_dau"], audience))
+    if refused:
+        flash(refused, "error")
         return redirect(url_for("broadcasts.confirm", broadcast_id=broadcast_id), code=303)
     tz = current_config().timezone
     return _act(broadcast_id, lambda db, i, by, now: control.schedule(db, i, by=by, now=now, tz=tz),
@@ -303,7 +322,7 @@ def cost_summary(draft_text: str, encoding: str, body_khong_dau: str | None, aud
             "cost": money(total * price), "text": shown["text"], "encoding": encoding}
 
 
-def _confirm_page(form: Any, draft: Draft) -> Any:
+def _confirm_page(form: Any, draft: Draft, code: int = 200) -> Any:
     """The step between "Gửi / Lên lịch" and sending: who, how many SMS, what it costs."""
     db = _db()
     audience = subscribers.audience_size(db, draft.group_ids, draft.everyone)
@@ -312,10 +331,11 @@ def _confirm_page(form: Any, draft: Draft) -> Any:
     schedule = schedule_text({"schedule": draft.schedule, "run_at": draft.run_at.isoformat() if draft.run_at else None,
                               "weekday": draft.weekday, "day_of_month": draft.day_of_month,
                               "time_of_day": draft.time_of_day})
+    summary = cost_summary(draft.body, draft.encoding, draft.body_khong_dau, audience)
     return render_template("broadcasts/confirm.html", title=draft.title, kept=kept, schedule=schedule,
                            repeats=draft.schedule in ("weekly", "monthly"), action_url=url_for("broadcasts.create"),
-                           back_action="preview", summary=cost_summary(draft.body, draft.encoding,
-                                                                       draft.body_khong_dau, audience))
+                           back_action="preview", summary=summary,
+                           budget=sim_words.broadcast_budget(db, summary["total_parts"], _now())), code
 
 
 @bp.post("/new")
@@ -332,6 +352,12 @@ def create() -> Any:
         return _confirm_page(request.form, draft)  # nothing is sent before the officer confirms
     db = _db()
     tz = current_config().timezone
+    if action == "send":
+        audience = subscribers.audience_size(db, draft.group_ids, draft.everyone)
+        refused = _unaffordable(cost_summary(draft.body, draft.encoding, draft.body_khong_dau, audience))
+        if refused:  # the credit kept for replies (sim.reserve) is not spent on a broadcast
+            flash(refused, "error")
+            return _confirm_page(request.form, draft, 422)
     try:
         broadcast_id = control.create(db, draft, by=current_user.username, now=_now(), tz=tz,
                                       start=action == "send")

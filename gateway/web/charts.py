@@ -9,17 +9,13 @@ forbids inline styles) and each bar carries a ``<title>`` so a tap or hover show
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import date
 
 from flask_babel import gettext as _
 from markupsafe import Markup, escape
-from sqlite_utils import Database
 
-from gateway import inbox, tips
-from gateway.storage import utcnow_iso
+from gateway.figures import DAYS, Count
 
-DAYS = 30
 TOP_KEYWORDS = 8
 
 BAR = "#1f6feb"
@@ -40,18 +36,9 @@ def _num(value: float) -> str:
     return text[:-2] if text.endswith(".0") else text
 
 
-def tips_by_day(db: Database, tz: ZoneInfo, now: datetime, days: int = DAYS) -> list[DayCount]:
-    """Tips per local day for the last ``days`` days, oldest first, today last (zeros included)."""
-    local_now = now.astimezone(tz)
-    today = local_now.date()
-    first = today - timedelta(days=days - 1)
-    start = datetime(first.year, first.month, first.day, tzinfo=tz).astimezone(UTC)
-    offset = local_now.utcoffset() or timedelta(0)
-    counts = tips.per_day(db, utcnow_iso(start), int(offset.total_seconds() // 60))
-    return [
-        DayCount(day, counts.get(day.isoformat(), 0))
-        for day in (first + timedelta(days=i) for i in range(days))
-    ]
+def tips_by_day(figures: Count) -> list[DayCount]:
+    """Tips per local day of the window, oldest first, today last (zeros included)."""
+    return [DayCount(day, n) for day, n in figures.days]
 
 
 def keyword_label(handler: str, titles: dict[str, str] | None = None) -> str | None:
@@ -60,7 +47,7 @@ def keyword_label(handler: str, titles: dict[str, str] | None = None) -> str | N
     Menu items are named by their title when ``titles`` knows it ("1.3 · Làm căn cước").
     """
     name = handler.split(" (", 1)[0].strip()  # "1.3 (no reply: limit)" → "1.3"
-    if not name or name.startswith("silent:") or name in ("ignore", "binary", "undecodable"):
+    if not name or name.startswith("silent:") or name in ("ignore", "binary", "undecodable", "loop_test"):
         return None
     if name.startswith("tip:") or name == "tip":
         return _("TIN (tin báo)")
@@ -82,12 +69,11 @@ def keyword_label(handler: str, titles: dict[str, str] | None = None) -> str | N
     return name
 
 
-def keyword_counts(db: Database, now: datetime, days: int = DAYS, top: int = TOP_KEYWORDS,
+def keyword_counts(figures: Count, top: int = TOP_KEYWORDS,
                    titles: dict[str, str] | None = None) -> list[tuple[str, int]]:
-    """The most used keywords and menu items over the last ``days`` days, most used first."""
+    """The most used keywords and menu items of the window, most used first."""
     totals: dict[str, int] = {}
-    since = utcnow_iso(now - timedelta(days=days))
-    for handler, count in inbox.handler_counts(db, since):
+    for handler, count in figures.handlers:
         name = keyword_label(handler, titles)
         if name is not None:
             totals[name] = totals.get(name, 0) + count

@@ -78,30 +78,38 @@ def message_view(row: dict[str, Any], tz: ZoneInfo, *, preview: bool = False) ->
 def index() -> str:
     tz = current_config().timezone
     db = current_services().db.get()
-    page = params.page_arg(request.args)
-    rows = conversations.recent_numbers(db, limit=PER_PAGE + 1, offset=(page - 1) * PER_PAGE)
-    has_next = len(rows) > PER_PAGE
-    rows = rows[:PER_PAGE]
-    last = conversations.last_messages(db, [row["number"] for row in rows])
+    before = _before_arg(request.args)
+    found = conversations.recent_numbers(db, limit=PER_PAGE, before=before)
+    messages = conversations.messages_by_key(db, [row["newest"] for row in found.numbers])
     threads = []
-    for row in rows:
-        newest = last.get(row["number"])
-        if newest is None:
+    thread_prefix = url_for("conversations.thread", key="i1")[:-2]  # one url_for for the list
+    for row in found.numbers:
+        newest = messages.get(row["newest"])
+        if newest is None:  # gone between the two reads (a retention sweep)
             continue
         threads.append({
             "number": mask(row["number"]),
             "n_in": row["n_in"],
             "n_out": row["n_out"],
             "last": message_view(newest, tz, preview=True),
-            "url": url_for("conversations.thread", key=_key_of(newest)),
+            "url": thread_prefix + _key_of(newest),
         })
+    after = found.next_before
     return render_template(
         "conversations/list.html",
         threads=threads,
-        page=page,
-        prev_url=url_for("conversations.index", page=page - 1) if page > 1 else None,
-        next_url=url_for("conversations.index", page=page + 1) if has_next else None,
+        newest_url=url_for("conversations.index") if before else None,
+        next_url=url_for("conversations.index", before=f"{after[0]}-{after[1]}") if after else None,
     )
+
+
+def _before_arg(args: Any) -> tuple[int, int] | None:
+    """``?before=<inbox id>-<outbox id>``: where the previous page's walk stopped (None: the newest)."""
+    text = (args.get("before") or "").strip()
+    if not text:
+        return None
+    inbound, _dash, outbound = text.partition("-")
+    return params.parse_int("before", inbound), params.parse_int("before", outbound)
 
 
 @bp.get("/conversations/<key>")

@@ -58,6 +58,8 @@ OUTBOX_KINDS = {
     "duty_alert": _l("Báo trực ban"),
     "tip_status": _l("Báo kết quả tin"),
     "ack": _l("Báo đã nhận tin"),
+    "missed_call": _l("Menu cho người gọi nhỡ"),
+    "loop_test": _l("Kiểm tra vòng SMS"),
 }
 
 # What the router wrote in ``inbox.handler`` ("back", "tip:CL-0007", "1.3 (no reply: limit)"),
@@ -82,6 +84,7 @@ HANDLERS = {
     "silent:alphanumeric": _l("Tên người gửi (không phải số), không trả lời"),
     "silent:emergency": _l("Số khẩn cấp, không trả lời"),
     "silent:invalid": _l("Số không hợp lệ, không trả lời"),
+    "loop_test": _l("Tin kiểm tra vòng của cổng quay lại"),
 }
 
 

@@ -41,9 +41,22 @@ def apply_book(book: MenuBook) -> bool:
     return True
 
 
+def menus_in_use(db: Database) -> menu_versions.InUse:
+    """The menus answering now (``menu_versions.in_use``, with the gateway's reserved keywords),
+    kept on the app until a version is saved or a shipped file changes (``KeptInUse``): the
+    dashboard, its alerts and ``/healthz`` ask on every request, and parsing and compiling
+    the menus costs more than the rest of the page. ConfigError when not even the shipped
+    files load."""
+    from flask import current_app
+
+    kept = current_app.extensions.setdefault("tinbao_menus_in_use", menu_versions.KeptInUse())
+    return kept.get(db, current_config().menus_path, **book_options())
+
+
 def unset_contacts(db: Database) -> list[str]:
-    """``file: name`` of each contact of the menus in use still holding a placeholder."""
-    return menu_versions.unset_contacts(db, current_config().menus_path, **book_options())
+    """``file: name`` of each contact of the menus in use still holding a placeholder
+    (``MenuBook.unset_contacts`` of the book ``in_use`` picks: the one rule)."""
+    return menus_in_use(db).book.unset_contacts()
 
 
 def setup_complete(db: Database) -> bool | None:

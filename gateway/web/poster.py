@@ -60,6 +60,11 @@ class Poster:
     menu_word: str
     tip_word: str
     keywords: list[Keyword]
+    missed_call: str = ""  # the line for villagers without credit (calls.on_missed sends the menu)
+
+
+#: The poster's line for a missed call (only when calls.on_missed answers with the menu).
+MISSED_CALL_LINE = "Không có tiền? Gọi nhỡ để nhận menu"
 
 
 def dial_string(number: str) -> str:
@@ -136,6 +141,7 @@ def poster_content() -> Poster:
         menu_word=menu_word,
         tip_word=_first(lists.get("tip"), "TIN", ascii_first=True),
         keywords=main_keywords(data),
+        missed_call=MISSED_CALL_LINE if config.calls.on_missed in ("menu", "both") else "",
     )
 
 

@@ -158,7 +158,8 @@ def render_png(poster: Poster, qr: segno.QRCode) -> bytes:
         col_width = (INNER - 40) // 2
         rows = (len(poster.keywords) + 1) // 2
         start = page.y
-        row_height = min(130, (HEIGHT - MARGIN - 90 - start) // max(rows, 1))
+        bottom = HEIGHT - MARGIN - (150 if poster.missed_call else 90)
+        row_height = min(130, (bottom - start) // max(rows, 1))
         for index, keyword in enumerate(poster.keywords):
             row, col = divmod(index, 2)
             x = MARGIN + col * (col_width + 40)
@@ -169,6 +170,9 @@ def render_png(poster: Poster, qr: segno.QRCode) -> bytes:
                 page.line(text, small, x=x, gap=2)
         page.y = start + rows * row_height
 
+    if poster.missed_call:  # a ring-and-hang-up is free: the gateway answers it with the menu
+        page.y = HEIGHT - MARGIN - 100
+        page.line(poster.missed_call, page.fit(poster.missed_call, 40, INNER), center=True)
     footer = "Khẩn cấp gọi 113 · Viết có dấu hay không dấu đều được"
     page.y = HEIGHT - MARGIN - 40
     page.line(footer, page.fit(footer, 32, INNER), center=True)

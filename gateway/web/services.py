@@ -21,6 +21,7 @@ from flask import current_app
 
 from gateway.clock import Clock
 from gateway.config import Config
+from gateway.figures import Figures
 from gateway.storage import ThreadLocalDb, WriteHealth
 
 if TYPE_CHECKING:  # types only: the pages import no worker
@@ -49,6 +50,15 @@ class BroadcastControl(Protocol):
     clock: Clock  # the trusted clock the schedules use
 
     def wake(self) -> None: ...  # "send now": fill the outbox at once
+
+
+class SimControl(Protocol):
+    """The running SIM watcher (``gateway.sim.service.SimWatch``): the page's "read the credit
+    now" and "loop test now"."""
+
+    def request_balance(self) -> None: ...
+
+    def request_loop_test(self) -> bool: ...
 
 
 class Sandbox(Protocol):
@@ -81,6 +91,8 @@ class WebServices(FrameServices):
     menus_reserved: Collection[str]  # keywords the gateway's handlers answer (not menus)
     dry_run: Sandbox  # the admins' simulator on a real modem
     write_health: WriteHealth  # the workers' word when the database cannot be written
+    sim: SimControl  # woken by "read the credit now", "loop test now"
+    figures: Figures  # the dashboard's 30-day figures, kept counted by the figures worker
 
 
 def current_config() -> Config:

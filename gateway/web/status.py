@@ -30,8 +30,9 @@ from gateway import backup, inbox, outbox, tips
 from gateway import clock as clock_rule
 from gateway.errors import ConfigError
 from gateway.modem import status as modem_status
+from gateway.sim import status as sim_status
 from gateway.sync import queue as sync_queue
-from gateway.web import charts, menus_live
+from gateway.web import charts, menus_live, sim_words
 from gateway.web.filters import handler_label, label, local_time, mask, shorten, signal_bars, tone
 from gateway.web.phone_panel import panel_context
 from gateway.web.services import current_config, current_services
@@ -117,25 +118,13 @@ def _time_display(stamp: str | None, tz: ZoneInfo, doubt_before: datetime | None
 def menus_in_use() -> Any:
     """The menus answering now (``menus.versions.in_use``, with the gateway's reserved keywords).
 
-    Built once per newest saved version and kept on the app; None when not even the shipped
-    files load.
+    Kept on the app until a version is saved or a shipped file changes (``menus_live.menus_in_use``);
+    None when not even the shipped files load.
     """
-    from flask import current_app
-
-    from gateway.menus import versions
-
-    config = current_config()
-    db = current_services().db.get()
-    newest = versions.newest_id(db)
-    cache = current_app.extensions.setdefault("tinbao_menus_in_use", {})
-    if newest not in cache:
-        try:
-            found = versions.in_use(db, config.menus_path, **menus_live.book_options())
-        except ConfigError:
-            found = None
-        cache.clear()
-        cache[newest] = found
-    return cache[newest]
+    try:
+        return menus_live.menus_in_use(current_services().db.get())
+    except ConfigError:
+        return None
 
 
 def menu_titles() -> dict[str, str]:
@@ -320,6 +309,9 @@ def alerts(db: Database, modem: dict[str, Any], now: datetime, tz: ZoneInfo | No
     found = []
     for alert in alert_rules.gather(db, modem, now, current_config(), write_problem=problem,
                                     setup_complete=menus_live.setup_complete(db), menus_in_use=menus_in_use()):
+        if alert.key in sim_words.ALERT_ANCHORS:  # the SIM's, with a link to /sim
+            found.append(sim_words.alert_view(alert, tz))
+            continue
         view = {"key": alert.key, "tone": alert.tone, "text": alert_text(alert, tz)}
         if alert.key == "inbox_failed":
             view.update(url=url_for("failures.page"), link=_("Xem và thử lại"))
@@ -377,6 +369,7 @@ def dashboard_data(db: Database, tz: ZoneInfo, now: datetime | None = None) -> d
     modem = modem_status.read(db)
     doubt = doubt_before(db)
     return {
+        **sim_words.dashboard(db, now, tz),  # "sim" (the SIM card) and "notices" (Tin từ nhà mạng)
         "modem": modem_view(modem, tz),
         "queues": queue_depths(db),
         "alerts": alerts(db, modem, now, tz, storage_problem()),
@@ -398,14 +391,26 @@ def _no_store(response: Response) -> Response:
 
 
 def chart_markup(db: Database, tz: ZoneInfo) -> dict[str, Any]:
-    """The two SVG charts (a few ms with a year of messages: drawn on every page load)."""
-    now = current_services().clock.now()
-    days = charts.tips_by_day(db, tz, now)
-    return {
-        "days": charts.tips_chart(days),
-        "days_total": sum(d.count for d in days),
-        "keywords": charts.keywords_chart(charts.keyword_counts(db, now, titles=menu_titles())),
-    }
+    """The two charts, drawn from the figures the ``figures`` worker keeps counted (and kept
+    on the app, per language and menu titles, until the next count)."""
+    from flask import current_app
+
+    from gateway.web.i18n import current_language
+
+    figures = current_services().figures.read(db, current_services().clock.now(), tz)
+    titles = menu_titles()
+    key = (figures.made_at, figures.marker, current_language(), tuple(sorted(titles.items())))
+    drawn = current_app.extensions.setdefault("tinbao_charts", {})
+    if key not in drawn:
+        days = charts.tips_by_day(figures)
+        if len(drawn) >= 8:
+            drawn.clear()  # earlier counts' drawings
+        drawn[key] = {
+            "days": charts.tips_chart(days),
+            "days_total": sum(d.count for d in days),
+            "keywords": charts.keywords_chart(charts.keyword_counts(figures, titles=titles)),
+        }
+    return drawn[key]
 
 
 @bp.get("/")
@@ -441,6 +446,7 @@ def healthz() -> tuple[Response, int]:
         clock = clock_rule.published(db, now)
         failure = inbox.last_failure(db) if queues["inbox_failed"] else None
         complete = menus_live.setup_complete(db)
+        sim = sim_status.read(db, config, now)
     except sqlite3.Error:
         logger.exception("healthz could not read the database")
         database_ok = False
@@ -449,8 +455,9 @@ def healthz() -> tuple[Response, int]:
         clock = clock_rule.published(None, now)  # the same rule, without the verdict it could not read
         failure = None
         complete = None
+        sim = sim_status.empty()
     problem = storage_problem()
-    healthy = database_ok and modem["state"] == "connected" and problem is None
+    healthy = database_ok and modem["state"] == "connected" and problem is None and not sim_status.faulty(sim)
     body = {
         "status": "ok" if healthy else "degraded",
         "version": services.version,
@@ -475,6 +482,8 @@ def healthz() -> tuple[Response, int]:
                          "last_at": failure["received_at"] if failure else None},
         # No placeholder left in the menus in use (None: unknown); not part of "ok" (a restart fixes nothing).
         "setup_complete": complete,
+        # The SIM as a contract (gateway.sim.status): line state in words, credit, validity, identity, loop test.
+        "sim": sim,
         "time": now.isoformat(),
     }
     return _no_store(jsonify(body)), 200 if healthy else 503

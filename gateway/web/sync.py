@@ -240,7 +240,7 @@ def new_zalo_token() -> Any:
 @bp.post("/sync/export")
 @role_required("officer")
 def export() -> Any:
-    """The signed USB file of every tip the district has not acknowledged, as a download."""
+    """The sealed USB file of every tip the district has not acknowledged, as a download."""
     services = current_services()
     config = current_config()
     db, now = services.db.get(), services.clock.now()
@@ -249,7 +249,8 @@ def export() -> Any:
     except sneakernet.SneakernetError as exc:
         flash(str(exc), "error")
         return redirect(url_for("sync.page"))
-    name = f"tinbao-{config.gateway.id}-{now.astimezone(config.timezone).strftime('%Y%m%d-%H%M')}.json"  # local time
+    name = f"tinbao-{config.gateway.id}-{now.astimezone(config.timezone).strftime('%Y%m%d-%H%M')}.tips.sealed"  # local
     sneakernet.note_export(db, f"download:{name}", data, count, now)
     record_request("sync.export", name, {"tips": count})
-    return send_file(io.BytesIO(data), mimetype="application/json", as_attachment=True, download_name=name)
+    return send_file(io.BytesIO(sneakernet.seal_export(data, config)), mimetype="application/octet-stream",
+                     as_attachment=True, download_name=name)

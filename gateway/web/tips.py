@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Flask, Response, abort, flash, jsonify, redirect, render_template, request, url_for
@@ -92,9 +92,15 @@ def _page_number(args: Any) -> int:
     return params.page_arg(args)
 
 
-def tip_row(row: dict[str, Any], tz: ZoneInfo) -> dict[str, Any]:
+def tip_url_prefix() -> str:
+    """``/tips/`` as the app routes a tip's page: one ``url_for`` for a list, not one per row."""
+    return url_for("tips.show", reference="X")[:-1]
+
+
+def tip_row(row: dict[str, Any], tz: ZoneInfo, url_prefix: str | None = None) -> dict[str, Any]:
     return {
         "reference": row["reference"],
+        "url": (url_prefix or tip_url_prefix()) + quote(row["reference"], safe=""),
         "time": row["received_at"],
         "time_display": local_time(row["received_at"], tz),
         "tipster": mask(row["tipster"]),
@@ -121,9 +127,10 @@ def index() -> str:
                              text_chars=LIST_TEXT_CHARS + 1)
     query = {key: value for key, value in shown.items() if value}
     pages = max(1, -(-min(total, COUNT_CAP) // PER_PAGE))
+    prefix = tip_url_prefix()
     return render_template(
         "tips/list.html",
-        tips=[tip_row(row, tz) for row in rows],
+        tips=[tip_row(row, tz, prefix) for row in rows],
         filters=shown,
         total=total,
         more_than_cap=total > COUNT_CAP,

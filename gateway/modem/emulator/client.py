@@ -100,6 +100,26 @@ class EmulatorClient:
     def network_backlog(self) -> int:
         return self.status()["backlog"]
 
+    # --- the SIM's contract, calls, operator notices ---------------------------------------
+
+    def set_line(self, **values: object) -> None:
+        """Barred, credit, USSD wording and form, loop... (``line.LineModel`` fields)."""
+        self._call("POST", "/line", values)
+
+    def swap(self, *, sim: bool = True, modem: bool = False) -> dict:
+        return self._call("POST", "/swap", {"sim": sim, "modem": modem})
+
+    def call(self, number: str, *, clip: bool = True, hidden: bool = False, rings: int = 4,
+             interval: float = 1.0) -> dict:
+        return self._call("POST", "/call", {"number": number, "clip": clip, "hidden": hidden, "rings": rings,
+                                            "interval": interval})
+
+    def operator_notice(self, topic: str, *, sender: str | None = None, accented: bool = True) -> str:
+        return self._call("POST", "/operator_notice", {"topic": topic, "sender": sender, "accented": accented})["text"]
+
+    def calls(self) -> list[dict]:
+        return self.status()["calls"]
+
     # --- faults and power -------------------------------------------------------------
 
     def set_fault(self, name: str, value: object) -> None:

@@ -10,6 +10,11 @@ Endpoints (JSON in, JSON out):
   POST /deliver_many {messages: [{sender, text}]}    POST /preload {sender, text, read?, memory?}
   GET  /sent     GET /stored    GET /status          POST /fault {name, value}
   POST /inject {line}  (an unsolicited line such as "^RSSI:17", written at the next gap)
+  POST /line {field: value, ...}  (the SIM's contract: barred, barred_after, credit_parts, charge,
+       balance_vnd, valid_until, ussd, ussd_form, wording, accented, loop...: see line.py)
+  POST /swap {sim?, modem?}  (another SIM / modem: new ICCID+IMSI / IMEI at the next connect)
+  POST /call {number, clip?, hidden?, rings?, interval?}  (RING, +CLIP, until hung up)
+  POST /operator_notice {topic, sender?, accented?}  (lock, biometric, expiry, balance, promo)
   POST /unplug   POST /replug   POST /shutdown
 
 ``--model`` (sim800, sim7600, a7670, ec25, e3372; default: the emulator as it always was)
@@ -47,6 +52,13 @@ def _routes(emulator: ModemEmulator, stop: threading.Event) -> dict:
             memory=b.get("memory"))},
         ("POST", "/inject"): lambda b: emulator.inject(b["line"]),
         ("POST", "/fault"): lambda b: emulator.set_fault(b["name"], b.get("value")),
+        ("POST", "/line"): lambda b: emulator.set_line(**b),
+        ("POST", "/swap"): lambda b: emulator.swap(sim=bool(b.get("sim", True)), modem=bool(b.get("modem"))),
+        ("POST", "/call"): lambda b: emulator.call(
+            b["number"], clip=bool(b.get("clip", True)), hidden=bool(b.get("hidden")), rings=int(b.get("rings", 4)),
+            interval=float(b.get("interval", 1.0))).to_dict(),
+        ("POST", "/operator_notice"): lambda b: {"text": emulator.operator_notice(
+            b["topic"], sender=b.get("sender"), accented=bool(b.get("accented", True)))},
         ("POST", "/unplug"): lambda b: emulator.unplug(),
         ("POST", "/replug"): lambda b: {"path": emulator.replug()},
         ("POST", "/shutdown"): lambda b: stop.set(),
@@ -117,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="refuse AT+CNMI with <ds>=2: status reports come as +CDS <pdu>")
     parser.add_argument("--one-memory", action="store_true",
                         help="SM, ME, SR and MT name one memory (a listing of each shows the same SMS)")
+    parser.add_argument("--own-number", help="the SIM's own number (AT+CNUM; an SMS to it comes back)")
     parser.add_argument("--log-level", default="WARNING")
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
@@ -125,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     emulator = ModemEmulator(
         link=args.link, capacity=args.capacity, pin=args.pin, urc_gap=args.urc_gap,
         model=args.model, cnmi_fallback_only=args.cnmi_fallback_only, one_memory=args.one_memory,
+        own_number=args.own_number,
         report_delay=args.report_delay if args.report_delay >= 0 else None)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -19,14 +19,16 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, fields
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from gateway.errors import ModemError, PduError
 from gateway.sms import pdu as pdu_codec
 
 from .at import VN_TZ, AtCommandSet, AtSettings, Reply, cms, ok
+from .at_sim import Call, SimCommandSet
 from .at_sms import SmsCommandSet
 from .client import EmulatorClient
+from .line import LineModel
 from .models import ModemModel, get_model
 from .pty import PtyPort
 from .store import (
@@ -44,7 +46,7 @@ from .wire import WireSession
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["EmulatorClient", "Faults", "ModemEmulator", "SentMessage", "SentPart", "StoredSms"]
+__all__ = ["Call", "EmulatorClient", "Faults", "LineModel", "ModemEmulator", "SentMessage", "SentPart", "StoredSms"]
 
 PHYSICAL_STORES = ("SM", "ME", "SR")  # "MT" is SM and ME seen as one (store.UnionStore)
 
@@ -70,7 +72,7 @@ class Faults:
     cnmi_fallback_only: bool = False  # AT+CNMI with <ds>=2 refused: reports come as +CDS <pdu>
 
 
-class ModemEmulator(AtCommandSet, SmsCommandSet):
+class ModemEmulator(SimCommandSet, AtCommandSet, SmsCommandSet):
     """An AT-command GSM/LTE modem with SM, ME and SR stores, on a pty. See the module docstring.
 
     ``model`` (a name of ``models.MODELS``) picks identity, registration answers, stores and
@@ -137,6 +139,9 @@ class ModemEmulator(AtCommandSet, SmsCommandSet):
         self._mr = 0
         self._concat_ref = int.from_bytes(os.urandom(1), "big")
         self._session: WireSession | None = None  # None while unplugged or stopped
+        self.line = LineModel()  # the SIM's contract: credit, validity, barring, identity (at_sim, line)
+        self.calls: list[Call] = []
+        self.ringing: Call | None = None
 
     # --- lifecycle ------------------------------------------------------------------
 
@@ -386,7 +391,24 @@ class ModemEmulator(AtCommandSet, SmsCommandSet):
                 "backlog": len(self._network), "sent": len(self.sent.messages),
                 "sent_parts": len(self.sent.parts), "registered": self._registered(),
                 "faults": {f.name: getattr(self.faults, f.name) for f in fields(Faults)},
+                "line": {f.name: str(v) if isinstance(v := getattr(self.line, f.name), date) else v
+                         for f in fields(LineModel)},
+                "calls": [c.to_dict() for c in self.calls],
             }
+
+    def set_line(self, **values: object) -> None:
+        """Change the SIM's contract (``LineModel`` fields: barred, credit_parts, ussd_form...)."""
+        with self._lock:
+            for name, value in values.items():
+                self.line.set(name, value)
+            self._pump_network()
+        self._wake()
+
+    def swap(self, *, sim: bool = True, modem: bool = False) -> dict:
+        """Another SIM and/or another modem: the gateway sees new identities at its next connect."""
+        with self._lock:
+            self.line.swap(sim, modem)
+            return {"iccid": self.line.iccid, "imsi": self.line.imsi, "imei": self.line.imei}
 
     # --- state the AT layer asks about -----------------------------------------------
 
@@ -434,6 +456,9 @@ class ModemEmulator(AtCommandSet, SmsCommandSet):
         if self.faults.cms_error > 0:
             self.faults.cms_error -= 1
             return cms(self.faults.cms_error_code)
+        refused = self._line_refusal()  # barred, out of credit
+        if refused is not None:
+            return refused
         try:
             decoded = pdu_codec.decode(pdu_hex, has_smsc=True)
         except PduError as exc:
@@ -446,6 +471,7 @@ class ModemEmulator(AtCommandSet, SmsCommandSet):
         part = SentPart(decoded.number or "", decoded.text or "", mr, decoded.concat, pdu_hex,
                         now, bool(decoded.request_status_report))
         self.sent.add(part)
+        self._line_accepted(part.destination, part.text)
         self._changed.notify_all()
         if part.status_report and self.report_delay is not None:
             self._report_seq += 1

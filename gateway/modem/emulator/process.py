@@ -23,18 +23,21 @@ CHECKOUT = Path(__file__).resolve().parents[3]
 
 def start_emulator_process(
     workdir: Path, *, capacity: int | None = None, client_timeout: float = 10.0,
-    link_name: str = "modem",
+    link_name: str = "modem", own_number: str | None = None,
 ) -> tuple[subprocess.Popen, Path, EmulatorClient]:
     """Start the emulator with its pty linked at ``workdir/link_name`` and its control API on a free port.
 
     Returns the process, the link the gateway opens as its serial port, and a client for the
-    phone side. ``capacity`` is the SIM store size (the emulator's default when None). Raises
+    phone side. ``capacity`` is the SIM store size (the emulator's default when None);
+    ``own_number`` the SIM's own number (an SMS to it comes back: the loop test). Raises
     ``ModemError`` if the process does not say READY (it is killed first, so nothing is left).
     """
     link = Path(workdir) / link_name
     command = [sys.executable, "-m", "gateway.modem.emulator", "--link", str(link), "--control-port", "0"]
     if capacity is not None:
         command += ["--capacity", str(capacity)]
+    if own_number:
+        command += ["--own-number", own_number]
     proc = subprocess.Popen(command, cwd=CHECKOUT, stdout=subprocess.PIPE, text=True)
     ready = proc.stdout.readline().split() if proc.stdout else []
     if len(ready) != 3 or ready[0] != "READY":
