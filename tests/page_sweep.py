@@ -40,8 +40,8 @@ GATEWAY_PAGES = [
     Page("subscriber", "/broadcasts/subscribers/1"), Page("menus", "/menus/"), Page("menus-vi", "/menus/vi"),
     Page("menus-history", "/menus/history"), Page("menus-version", "/menus/history/1"), Page("sync", "/sync"),
     Page("poster", "/poster"), Page("duty", "/duty"), Page("simulator", "/simulator"),
-    Page("failures", "/inbox/failed"), Page("users", "/admin/users"), Page("audit", "/admin/audit"),
-    Page("setup", "/admin/setup/"),
+    Page("failures", "/inbox/failed"), Page("sim", "/sim/"), Page("users", "/admin/users"),
+    Page("audit", "/admin/audit"), Page("setup", "/admin/setup/"),
 ]
 HUB_PAGES = [
     Page("hub-login", "/login", logged_out=True),
@@ -51,7 +51,8 @@ HUB_PAGES = [
 #: GET endpoints that answer no page: JSON, images, files, redirects, static files.
 NOT_PAGES = {
     "gateway": {"static", "status.dashboard_json", "status.healthz", "broadcasts.progress_json", "poster.png",
-                "poster.qr_svg", "simulator.thread", "simulator.dry_thread", "tips.export", "admin.index"},
+                "poster.qr_svg", "simulator.thread", "simulator.dry_thread", "tips.export", "admin.index",
+                "setup_files.ca_certificate"},
     "hub": {"static", "hub_api.changes", "hub_api.healthz", "admin.index"},
 }
 
