@@ -177,7 +177,7 @@ def test_nightly_copy_keeps_its_days_and_goes_to_a_mounted_usb_stick(tmp_path, s
         assert "no USB stick mounted" in backup.last(db)["usb_error"]
         names = [p.name for p in backup.backups_in(folder)]
         assert names == [backup.backup_name(now - timedelta(days=1), tz), backup.backup_name(now, tz)]
-        assert names[-1] == "tinbao-20261206-030000+0700.db"  # the night's own local hour, with its offset
+        assert names[-1] == "tinbao-20261206-030000+0700.db.sealed"  # the night's own local hour, its offset
         assert not backup.nightly_due(config, now + timedelta(hours=3))  # one a night
         assert not backup.nightly_due(config, datetime(2026, 12, 6, 18, 0, tzinfo=UTC))  # 01:00 local, 7th
         assert backup.nightly_due(config, datetime(2026, 12, 6, 19, 0, tzinfo=UTC))  # 02:00 local, 7th

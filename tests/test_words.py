@@ -75,7 +75,7 @@ def test_backup_files_are_named_in_the_posts_local_time(tmp_path):
 
     config = load_config(env={"TINBAO_STORAGE_PATH": str(tmp_path / "tinbao.db")})
     name = backup.backup_name(NOW, config.timezone)
-    assert name == "tinbao-20261206-233000+0700.db"  # 23:30 in the post, not 16:30 UTC
+    assert name == "tinbao-20261206-233000+0700.db.sealed"  # 23:30 in the post, not 16:30 UTC
     (tmp_path / name).write_bytes(b"x")
-    (tmp_path / "tinbao-20261206-170000.db").write_bytes(b"x")  # an older copy, named in UTC
-    assert [p.name for p in backup.backups_in(tmp_path)] == [name, "tinbao-20261206-170000.db"]
+    (tmp_path / "tinbao-20261206-170000.db.sealed").write_bytes(b"x")  # an older copy, named in UTC
+    assert [p.name for p in backup.backups_in(tmp_path)] == [name, "tinbao-20261206-170000.db.sealed"]
