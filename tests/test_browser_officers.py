@@ -24,7 +24,7 @@ from gateway.storage import write_transaction
 LIVE = {
     "TINBAO_MODEM_PORT": "emulator",
     "TINBAO_WEB_PORT": "0",
-    "TINBAO_GATEWAY_PHONE_NUMBER": "0912 345 678",  # the poster needs it (a SIM: a mobile)
+    "TINBAO_GATEWAY_PHONE_NUMBER": "0214 3880 113",  # the poster needs it (not a mobile: no daily loop test SMS)
     "TINBAO_BROADCASTS_TICK_INTERVAL": "0.2",
     "TINBAO_BROADCASTS_QUIET_START": "00:00",  # no quiet hours, whatever the hour of the run
     "TINBAO_BROADCASTS_QUIET_END": "00:00",
