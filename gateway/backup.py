@@ -19,6 +19,10 @@ stick. ``restore`` opens a sealed file with the key (or the recovery code) into 
 folder, checks it, and puts it in place; an old plain copy (``tinbao-*.db``, made before
 sealing) still restores, with a warning line.
 
+File names carry the local time (``gateway.timezone``) with its offset,
+``tinbao-20261206-233000+0700.db.sealed``, so an officer reading a USB stick sees the night's
+own hour; copies named before (UTC, without an offset) are still read, ordered and pruned.
+
 The last copy is published in ``state`` key ``backup`` for the dashboard and the doctor.
 """
 
@@ -33,7 +37,7 @@ import shutil
 import sqlite3
 import sys
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
 from urllib.request import pathname2url
@@ -60,7 +64,8 @@ log = logging.getLogger(__name__)
 
 STATE_KEY = "backup"
 STALE_AFTER = timedelta(days=2)  # the dashboard's alert and the doctor's ✗
-NAME = re.compile(r"^tinbao-(\d{8}-\d{6})\.db(\.sealed)?$")  # .db: an old plain copy
+#: ``tinbao-<local time><offset>.db.sealed``; without an offset an older name, in UTC; ``.db``: an old plain copy.
+NAME = re.compile(r"^tinbao-(\d{8}-\d{6})([+-]\d{4})?\.db(\.sealed)?$")
 STAMP = "%Y%m%d-%H%M%S"
 USB_FOLDER = "tinbao-backups"
 
@@ -69,14 +74,21 @@ class BackupError(TinBaoError):
     """A backup or a restore could not be done; the message says why in one line."""
 
 
-def backup_name(now: datetime) -> str:
-    return f"tinbao-{now.astimezone(UTC).strftime(STAMP)}.db.sealed"
+def local_stamp(now: datetime, tz: tzinfo) -> str:
+    """``20261206-233000+0700``: the moment in the gateway's time zone, with its offset."""
+    return now.astimezone(tz).strftime(STAMP + "%z")
+
+
+def backup_name(now: datetime, tz: tzinfo) -> str:
+    return f"tinbao-{local_stamp(now, tz)}.db.sealed"
 
 
 def _stamp_of(path: Path) -> datetime | None:
     match = NAME.match(path.name)
     if not match:
         return None
+    if match.group(2):
+        return datetime.strptime(match.group(1) + match.group(2), STAMP + "%z")
     return datetime.strptime(match.group(1), STAMP).replace(tzinfo=UTC)
 
 
@@ -255,7 +267,7 @@ def nightly_due(config: Config, now: datetime) -> bool:
 
 def nightly(config: Config, db: Database, now: datetime) -> Path:
     """Make tonight's copy, copy it to the USB stick when mounted, prune both, publish."""
-    target = config.backup_path / backup_name(now)
+    target = config.backup_path / backup_name(now, config.timezone)
     extra: dict[str, Any] = {"key_id": write_sealed(config.storage_path, target, _post_key(config))}
     prune(config.backup_path, config.backup.keep, now)
     usb = Path(config.backup.usb_path).expanduser() if config.backup.usb_path else None
@@ -343,7 +355,7 @@ def backup_command(config: Config, args: Any) -> int:
     target = Path(args.file).expanduser()
     as_folder = target.is_dir() or str(args.file).endswith("/") or target.resolve() == config.backup_path.resolve()
     if as_folder:
-        target = target / backup_name(now)
+        target = target / backup_name(now, config.timezone)
     elif target.exists():
         raise BackupError(f"{target} exists already: name a new file or a folder")
     key = _post_key(config)
@@ -439,7 +451,7 @@ def _restore_plain(config: Config, source: Path, now: datetime) -> Path | None:
         with run_lock(target, exclusive=True):
             kept = None
             if target.exists():
-                kept = Path(f"{target}.before-restore-{now.astimezone(UTC).strftime(STAMP)}")
+                kept = Path(f"{target}.before-restore-{local_stamp(now, config.timezone)}")
                 os.replace(target, kept)
                 for suffix in SIDE_FILES:
                     side = Path(f"{target}{suffix}")

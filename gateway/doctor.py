@@ -28,8 +28,8 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from gateway import alerts, backup, state, tls
-from gateway.config import DEFAULT_CONFIG, Config
+from gateway import alerts, backup, phone, state, tls
+from gateway.config import DEFAULT_CONFIG, SCHEMA, Config
 from gateway.doctor_line import Check
 from gateway.storage import DatabaseCorrupt, check_sound, lock_holder, open_db
 
@@ -72,6 +72,56 @@ def check_config(config: Config) -> list[Check]:
     else:
         checks.append(Check("web page on the LAN", True, f"{'https' if config.web.tls_cert else 'http'}"
                                                           f"://<this Pi>:{port}/"))
+    return checks
+
+
+#: Words of a post's name that name no place: "Công an xã" alone says which level, not which commune.
+_LEVEL_WORDS = ("cong an", "thi tran", "dac khu", "xa", "phuong")
+SHIPPED_ID = SCHEMA["gateway"]["id"].shipped_value
+SHIPPED_NAME = SCHEMA["gateway"]["name"].shipped_value
+
+
+def check_identity(config: Config) -> list[Check]:
+    """README step 5: which commune this post is (``gateway.id``, ``gateway.name``) and its SIM's number.
+
+    The shipped code ``cl`` and name are Cốc Lầu's; the installer writes ``id = "cl"`` and the
+    bare ``name = "Công an xã"`` for every commune. ``cl`` passes only when the name also says
+    Cốc Lầu: two posts with one code would share tip references and the hub's token.
+    """
+    from gateway.sms.text import fold
+
+    gateway = config.gateway
+    name = " ".join(gateway.name.split())
+    folded = fold(name)
+    checks = []
+    if gateway.id == SHIPPED_ID and "coc lau" not in folded:
+        checks.append(Check("commune code", False, f"gateway.id = {gateway.id!r}, the shipped code of Cốc Lầu",
+                            "set gateway.id to this commune's own short code (tip references show it,"
+                            " the hub knows the gateway by it), e.g. \"bh\"; then sudo systemctl restart tinbao"))
+    else:
+        checks.append(Check("commune code", True, f"{gateway.id} (tips {gateway.id.upper()}-0001, ...)"))
+    rest = folded
+    for word in _LEVEL_WORDS:
+        rest = rest.replace(word, " ")
+    if not "".join(ch for ch in rest if ch.isalnum()):
+        checks.append(Check("commune name", False, f"gateway.name = {name!r} names no commune",
+                            "set gateway.name = \"Công an xã <tên xã>\" (it opens every broadcast SMS)"))
+    elif name == SHIPPED_NAME and gateway.id != SHIPPED_ID:
+        checks.append(Check("commune name", False, f"gateway.name is still the shipped {name!r}",
+                            "set gateway.name to this commune's police post, e.g. \"Công an xã Bản Phố\""))
+    else:
+        checks.append(Check("commune name", True, name))
+    raw = gateway.phone_number.strip()
+    number = phone.normalise(raw)
+    if not raw:
+        checks.append(Check("SIM number", False, "gateway.phone_number is empty (the poster and the"
+                            " broadcasts' \"Soạn TC gửi <số>\" need it)",
+                            "set gateway.phone_number to the SIM's own number, e.g. \"0912 345 678\""))
+    elif number.kind != "mobile":
+        checks.append(Check("SIM number", False, f"gateway.phone_number = {raw!r} is not a mobile number",
+                            "a SIM's number is a 10-digit mobile (09x, 03x, 08x...): check the SIM's card"))
+    else:
+        checks.append(Check("SIM number", True, phone.grouped(raw)))
     return checks
 
 
@@ -155,6 +205,61 @@ def check_port(config: Config, gateway_pid: int | None, published_port: str | No
     return checks
 
 
+SYS = Path("/sys")
+
+
+def usb_id(device: str, sys_root: Path = SYS) -> str | None:
+    """``vendor:product`` of the USB modem a tty belongs to (``ttyUSB2`` → ``1e0e:9001``), or None."""
+    node = sys_root / "class" / "tty" / Path(device).name / "device"
+    try:
+        here = node.resolve(strict=True)
+    except OSError:
+        return None
+    for folder in (here, *here.parents):  # the interface, then the USB device that holds it
+        vendor, product = folder / "idVendor", folder / "idProduct"
+        if vendor.is_file() and product.is_file():
+            try:
+                return f"{vendor.read_text().strip()}:{product.read_text().strip()}".lower()
+            except OSError:
+                return None
+        if folder == sys_root:
+            break
+    return None
+
+
+def check_modem_link(config: Config, sys_root: Path = SYS) -> Check:
+    """README steps 3-5: the port the udev rule makes is there, and it is the modem ``modem.profile`` is for."""
+    from gateway.errors import ConfigError
+    from gateway.modem.profiles import load_profile, profile_for_usb_id
+
+    port, name = config.modem.port, config.modem.profile
+    if port == "emulator":
+        return Check("modem link", False, f"no modem behind modem.port = emulator (modem.profile = {name})",
+                     "see modem port")
+    try:
+        profile = load_profile(name)
+    except ConfigError as exc:
+        return Check("modem link", False, str(exc), "set modem.profile to a table of modem_profiles.toml")
+    if not os.path.exists(port):
+        wanted = f" (lsusb lists {profile.usb_id})" if profile.usb_id else ""
+        return Check("modem link", False, f"{port} does not exist: no modem named for modem.profile = {name}{wanted}",
+                     "plug the modem in; install the udev rule (sudo firmware_config/install.sh), then unplug"
+                     " and replug it; ls -l /dev/tinbao-modem")
+    real = os.path.realpath(port)
+    found = usb_id(real, sys_root)
+    shown = f"{port} → {real}" if real != port else port
+    if found is None:
+        return Check("modem link", True, f"{shown} (not a USB port: {name} not checked against it)")
+    if profile.usb_id and found != profile.usb_id:
+        other = profile_for_usb_id(found)
+        fix = (f"set modem.profile = \"{other}\" (the modem plugged in)" if other
+               else "set modem.profile = \"generic\" (a modem without a profile of its own)")
+        return Check("modem link", False,
+                     f"{shown} is a {found} modem, but modem.profile = {name} is for {profile.usb_id}",
+                     fix + "; then sudo systemctl restart tinbao")
+    return Check("modem link", True, f"{shown} ({found}, modem.profile = {name})")
+
+
 def port_holders(device: str) -> list[tuple[int, str]]:
     """Processes with ``device`` open (those this user may look at), as (pid, command name).
 
@@ -184,19 +289,47 @@ def _command(pid: int) -> str:
         return "?"
 
 
+#: The newest change number the hub could hold: asking for changes after it is answered with none.
+_NO_CHANGES_SINCE = 2**63 - 1
+
+
 def check_hub(config: Config) -> Check:
+    """README's hub: the hub answers an authenticated request with this gateway's token.
+
+    ``/healthz`` answers anybody, so a wrong ``hub.token`` would pass it; the cheapest
+    request the hub only answers for a known token is its changes list, asked from past the
+    last change (always empty).
+    """
     url = config.hub.url
     if not url:
         return Check("hub reachable", True, "no hub configured (tips leave on USB files)")
-    target = url.rstrip("/") + "/healthz"
+    token = config.hub.token
+    fix_token = (f"set hub.token to the token the hub's hub.gateways gives \"{config.gateway.id}\""
+                 " (ask the hub's admin)")
+    if not token:
+        return Check("hub reachable", False, "hub.token is empty: the hub refuses this gateway", fix_token)
+    target = url.rstrip("/") + f"/api/v1/changes?since={_NO_CHANGES_SINCE}&limit=1"
+    request = urllib.request.Request(target, headers={"Authorization": f"Bearer {token}"})
     try:
-        with urllib.request.urlopen(target, timeout=HUB_TIMEOUT) as response:
-            return Check("hub reachable", True, f"{target} answered {response.status}")
+        with urllib.request.urlopen(request, timeout=HUB_TIMEOUT) as response:
+            body = json.loads(response.read(65536) or b"{}")
+        if not isinstance(body, dict) or "changes" not in body:
+            raise ValueError(body)
+        hub = body.get("hub") if isinstance(body.get("hub"), str) else ""
+        return Check("hub reachable", True, f"{url} accepts this gateway's token" + (f" ({hub})" if hub else ""))
     except urllib.error.HTTPError as exc:
-        return Check("hub reachable", False, f"{target} answered {exc.code}", "check hub.url")
+        if exc.code == 401 and "tinbao-hub" in (exc.headers.get("WWW-Authenticate") or ""):
+            return Check("hub reachable", False, f"{url} refuses this gateway's token ({exc.code})", fix_token)
+        if exc.code in (401, 403, 404):
+            return Check("hub reachable", False, f"{url} answered {exc.code}: no TinBao hub there",
+                         "check hub.url (the hub's address, e.g. https://tinbao.conganlaocai.vn)")
+        return Check("hub reachable", False, f"{url} answered {exc.code}", "check hub.url; ask the hub's admin")
+    except ValueError:
+        return Check("hub reachable", False, f"{url}: no TinBao hub there (its answer is not the hub's)",
+                     "check hub.url (the hub's address, e.g. https://tinbao.conganlaocai.vn)")
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
-        return Check("hub reachable", False, f"{target}: {reason}",
+        return Check("hub reachable", False, f"{url}: {reason}",
                      "check the Pi's internet link and hub.url (tips wait safely meanwhile)")
 
 
@@ -263,9 +396,10 @@ def check_modem(config: Config, db: Database, running: bool, now: datetime) -> l
     return checks
 
 
-def check_clock(db: Database, now: datetime) -> Check:
-    if alerts.clock_untrusted(db, now) is None:  # the dashboard's rule
-        return Check("clock trusted", True, now.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC"))
+def check_clock(config: Config, db: Database, now: datetime) -> Check:
+    if alerts.clock_untrusted(db, now) is None:  # the dashboard's rule; the time as the post reads it
+        local = now.astimezone(config.timezone)
+        return Check("clock trusted", True, f"{local:%d/%m/%Y %H:%M} ({config.gateway.timezone})")
     return Check("clock trusted", False, "the Pi's clock is not believable yet",
                  "let the modem register (network time) or: sudo timedatectl set-ntp true")
 
@@ -275,8 +409,12 @@ def check_backup(config: Config, db: Database, now: datetime) -> Check:
     if fresh.at is None:
         return Check("last backup", False, "none yet",
                      f"python app.py backup {config.backup_path} (the gateway also makes one each night)")
-    hours = fresh.age.total_seconds() / 3600 if fresh.age is not None else 0
-    found = f"{hours:.0f} h ago" if hours < 48 else f"{hours / 24:.0f} days ago"
+    seconds = fresh.age.total_seconds() if fresh.age is not None else 0
+    if seconds < 3600:
+        found = "just now" if seconds < 60 else f"{seconds // 60:.0f} min ago"
+    else:
+        found = f"{seconds / 3600:.0f} h ago" if seconds < 48 * 3600 else f"{seconds / 86400:.0f} days ago"
+    found += f" ({fresh.at.astimezone(config.timezone):%d/%m/%Y %H:%M})"
     if alerts.backup_stale(db, now) is not None:  # the dashboard's rule
         return Check("last backup", False, found, "journalctl -u tinbao | grep backup; check backup.path")
     return Check("last backup", True, found)
@@ -284,15 +422,15 @@ def check_backup(config: Config, db: Database, now: datetime) -> Check:
 
 def check_menus(config: Config, db: Database) -> Check:
     from gateway.errors import ConfigError
-    from gateway.menus import versions
+    from gateway.menus import contacts, versions
 
     try:
-        left = versions.unset_contacts(db, config.menus_path, **versions.book_options(config))
+        left = contacts.unset_labels(versions.unset_contacts(db, config.menus_path, **versions.book_options(config)))
     except ConfigError as exc:
         return Check("menus filled in", False, str(exc), "fix the menu files named above")
-    if left:
-        more = f" and {len(left) - 3} more" if len(left) > 3 else ""
-        return Check("menus filled in", False, f"placeholders (xxxx, 09xx) left in {', '.join(left[:3])}{more}",
+    if left:  # named as the setup form names them, never by the menus' keys
+        shown = "; ".join(f"«{label}»" for label in left)
+        return Check("menus filled in", False, f"placeholders (xxxx, 09xx) still answer for: {shown}",
                      f"an admin fills in the first-run setup: http://<this Pi>:{config.web.port}/admin/setup")
     return Check("menus filled in", True, "no placeholders left")
 
@@ -333,6 +471,7 @@ def run_checks(config: Config, now: datetime | None = None) -> list[Check]:
     gateway_pid = lock_holder(path) if path.exists() else None
     running = gateway_pid is not None
     checks = check_config(config)
+    checks += check_identity(config)
     storage = check_storage(config)
     checks.append(storage)
     db: Database | None = None
@@ -351,12 +490,13 @@ def run_checks(config: Config, now: datetime | None = None) -> list[Check]:
         with contextlib.suppress(sqlite3.Error):
             published_port = modem_status.read(db)["port"]
     checks += check_port(config, gateway_pid, published_port)
+    checks.append(check_modem_link(config))
     from gateway.sim import doctor as sim_doctor
 
     db_checks: list[Callable[[Database], Check | list[Check]]] = [
         lambda d: check_modem(config, d, running, now),
         lambda d: sim_doctor.checks(config, d, running, now),  # line, credit, validity, identity, loop test
-        lambda d: check_clock(d, now),
+        lambda d: check_clock(config, d, now),
         lambda d: check_backup(config, d, now),
         lambda d: check_menus(config, d),
         check_accounts,

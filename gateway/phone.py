@@ -2,7 +2,9 @@
 
 Vietnamese numbers arrive in many spellings (``0912 345 678``, ``+84912345678``,
 ``84912345678``, ``0084-912-345-678``, Excel's ``912345678`` with its leading zero eaten) and
-are stored as E.164 ``+84xxxxxxxxx`` so one villager is one row. Senders that are not people
+are stored as E.164 ``+84xxxxxxxxx`` so one villager is one row. Landlines carry their area
+code (``0214 3880 113``); the police's own fixed network, whose ``069`` numbers police units
+publish (``069 2693 113``), counts as a landline. Senders that are not people
 (carrier short codes such as 5656 or 9000, 1900/1800 service numbers, alphanumeric senders
 such as "VIETTEL", the emergency numbers) are kept exactly as they came and are never
 auto-answered: a reply to a carrier's promo code costs money or starts a reply loop.
@@ -12,6 +14,7 @@ Pure functions, no I/O; ``normalise`` is cached because the router calls it per 
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
@@ -39,6 +42,13 @@ MOBILE_PREFIXES: dict[str, str] = {
 
 #: Police, fire and rescue, ambulance, and the national search-and-rescue number.
 EMERGENCY_NUMBERS: frozenset[str] = frozenset({"112", "113", "114", "115"})
+#: The short numbers a post publishes as hotlines: the emergency numbers and 111, the national
+#: child-protection line. Never a sender to answer, never one person's number.
+HOTLINES: frozenset[str] = EMERGENCY_NUMBERS | {"111"}
+#: The police network's fixed numbers: 069 and seven digits, without the trunk 0 here.
+POLICE_NETWORK = "69"
+#: Area codes of eight-digit landlines (Hà Nội, TP HCM): written 024 3825 1234, others 0214 3880 113.
+_SHORT_AREA_CODES = ("24", "28")
 
 _PEOPLE: frozenset[str] = frozenset({"mobile", "landline", "international"})
 _SEPARATORS = str.maketrans("", "", " .-()/\t\u00a0")
@@ -94,7 +104,7 @@ def normalise(raw: str) -> Number:
             return Number("+" + international, "international")
         return Number(text, "invalid")
 
-    if digits in EMERGENCY_NUMBERS:
+    if digits in HOTLINES:
         return Number(text, "emergency")
     if digits.startswith("0"):
         return _vietnamese(digits[1:], text)
@@ -116,6 +126,8 @@ def _vietnamese(subscriber: str, received: str) -> Number:
         return Number("+84" + subscriber, "mobile")
     if len(subscriber) == 10 and subscriber.startswith("2"):
         return Number("+84" + subscriber, "landline")
+    if len(subscriber) == 9 and subscriber.startswith(POLICE_NETWORK):
+        return Number("+84" + subscriber, "landline")
     if _is_service_number(subscriber):
         return Number(received, "short_code")
     return Number(received, "invalid")
@@ -135,6 +147,42 @@ def national(number: str) -> str:
     if n.is_vietnamese:
         return "0" + n.value[3:]
     return n.value
+
+
+_GROUPED = re.compile(r"0\d{1,4}(?:[ .-]\d{2,5})+")
+
+
+def grouped(raw: str) -> str:
+    """A number as people read it off a basic phone's screen and dial it: the grouping typed.
+
+    An officer's ``0912 345 678`` or ``0214.3880.113`` is kept as typed (runs of spaces made
+    one); a number typed without groups, or with ``+84``, gets the usual grouping
+    (``0912 345 678``, ``0214 3880 113``, ``024 3825 1234``, ``069 2693 113``). A hotline is
+    its digits (``113``); anything that is no Vietnamese number comes back in its normal form.
+    Every SMS that gives villagers a number (the menus' contacts, the broadcasts' stop line)
+    uses this: ``0912345678`` in one run is hard to read off a small screen.
+    """
+    text = unicodedata.normalize("NFKC", raw or "").strip()
+    n = normalise(text)
+    if n.kind == "emergency":
+        return n.value.translate(_SEPARATORS)
+    if not n.is_vietnamese:
+        return n.value
+    domestic = national(n.value)
+    typed = re.sub(r"\s+", " ", text)
+    if _GROUPED.fullmatch(typed) and typed.translate(_SEPARATORS) == domestic:
+        return typed
+    return " ".join(_standard_groups(domestic))
+
+
+def _standard_groups(domestic: str) -> list[str]:
+    """``0912345678`` → 0912 345 678; landlines by their area code; 069 numbers 069 2693 113."""
+    if len(domestic) == 10 and domestic[1:3] == POLICE_NETWORK:
+        return [domestic[:3], domestic[3:7], domestic[7:]]
+    if len(domestic) == 11:  # a landline: 0 + area code + subscriber, 11 digits in all
+        lead = 3 if domestic[1:3] in _SHORT_AREA_CODES else 4
+        return [domestic[:lead], domestic[lead:lead + 4], domestic[lead + 4:]]
+    return [domestic[:4], domestic[4:7], domestic[7:]]
 
 
 #: How many digits a masked number shows: its last two (see ``mask``).

@@ -262,3 +262,18 @@ def m004_retention(db: Database) -> None:
         ALTER TABLE sessions ADD COLUMN touched_at TEXT;
         UPDATE sessions SET touched_at = strftime('%Y-%m-%dT%H:%M:%S+00:00', 'now');
     """)
+
+
+@migrations()
+def m005_tip_hub_status(db: Database) -> None:
+    """The hub's decision on a tip, kept beside the commune's own status, never over it.
+
+    ``status`` is what the commune's officers set; ``hub_status`` (NULL until the hub decides)
+    what the hub's officers set, with when and who ("<officer>, <hub name>"). The tip page shows
+    both side by side.
+    """
+    db.executescript("""
+        ALTER TABLE tips ADD COLUMN hub_status TEXT;     -- NULL | new | handling | closed
+        ALTER TABLE tips ADD COLUMN hub_status_at TEXT;
+        ALTER TABLE tips ADD COLUMN hub_status_by TEXT;
+    """)

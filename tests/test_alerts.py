@@ -33,7 +33,7 @@ def dashboard_keys(client) -> set[str]:
 
 def doctor_line(db_path, db, name: str) -> doctor.Check:
     config = load_config(env={"TINBAO_STORAGE_PATH": str(db_path)})
-    checks = [*doctor.check_modem(config, db, True, NOW), doctor.check_clock(db, NOW),
+    checks = [*doctor.check_modem(config, db, True, NOW), doctor.check_clock(config, db, NOW),
               doctor.check_backup(config, db, NOW)]
     return next(check for check in checks if check.name == name)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import sqlite3
 import stat
 import subprocess
@@ -165,15 +166,18 @@ def test_nightly_copy_keeps_its_days_and_goes_to_a_mounted_usb_stick(tmp_path, s
     now = datetime(2026, 12, 5, 20, 0, tzinfo=UTC)  # 03:00 local on the 6th
     assert backup.nightly_due(config, now)
     folder.mkdir()
-    for days in (10, 5, 1):  # older copies: two are past backup.keep
-        (folder / backup.backup_name(now - timedelta(days=days))).write_bytes(b"old")
+    tz = config.timezone
+    (folder / f"tinbao-{(now - timedelta(days=10)):%Y%m%d-%H%M%S}.db").write_bytes(b"old")  # named in UTC before
+    for days in (5, 1):  # older copies: two are past backup.keep
+        (folder / backup.backup_name(now - timedelta(days=days), tz)).write_bytes(b"old")
 
     db = open_db(config.storage_path)
     try:
         backup.nightly(config, db, now)  # no stick mounted: the copy stays on the Pi, the page knows
         assert "no USB stick mounted" in backup.last(db)["usb_error"]
         names = [p.name for p in backup.backups_in(folder)]
-        assert names == [backup.backup_name(now - timedelta(days=1)), backup.backup_name(now)]
+        assert names == [backup.backup_name(now - timedelta(days=1), tz), backup.backup_name(now, tz)]
+        assert names[-1] == "tinbao-20261206-030000+0700.db.sealed"  # the night's own local hour, its offset
         assert not backup.nightly_due(config, now + timedelta(hours=3))  # one a night
         assert not backup.nightly_due(config, datetime(2026, 12, 6, 18, 0, tzinfo=UTC))  # 01:00 local, 7th
         assert backup.nightly_due(config, datetime(2026, 12, 6, 19, 0, tzinfo=UTC))  # 02:00 local, 7th
@@ -201,7 +205,7 @@ def test_a_damaged_database_stops_start_up_with_the_restore_command_and_is_left_
     config.storage_path.write_bytes(bytes(raw))
     digest = hashlib.sha256(bytes(raw)).hexdigest()
 
-    with pytest.raises(DatabaseCorrupt, match=f"python app.py restore {newest}"):
+    with pytest.raises(DatabaseCorrupt, match=re.escape(f"python app.py restore {newest}")):
         Gateway(config)
     started = app("run", env={**env, "TINBAO_WEB_PORT": "0"})
     assert started.returncode == 2

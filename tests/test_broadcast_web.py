@@ -57,7 +57,7 @@ def test_compose_from_the_library_previews_the_exact_cost_and_schedules(env, log
     page = client.get("/broadcasts/new").get_data(as_text=True)
     assert "01_gia_danh_cong_an" in page and "Giả danh công an" in page
     warning = service.library.warnings["01_gia_danh_cong_an"]
-    shown_body = warning.accented.replace("{so}", "0981234567")  # as the page fills the text box
+    shown_body = warning.accented.replace("{so}", "0981 234 567")  # as the page fills the text box (grouped to be read)
     assert f'data-body="{shown_body}"' in page
     form = {"warning_id": warning.id, "title": warning.title, "body": shown_body, "encoding": "khong_dau",
             "group": [str(group_id(path, "Na Hối"))], "schedule": "now"}
@@ -68,7 +68,7 @@ def test_compose_from_the_library_previews_the_exact_cost_and_schedules(env, log
     assert (cost["khong_dau"]["parts"], cost["accented"]["parts"]) == (2, 4)
     assert (cost["khong_dau"]["total_parts"], cost["accented"]["total_parts"]) == (4, 8)
     assert cost["khong_dau"]["text"].startswith("Cong an xa Coc Lau: CANH BAO")
-    assert cost["khong_dau"]["text"].endswith("Soan TC gui 0981234567 de ngung nhan.")
+    assert cost["khong_dau"]["text"].endswith("Soan TC gui 0981 234 567 de ngung nhan.")
 
     shown = client.post("/broadcasts/new", data={**form, "action": "preview"}).get_data(as_text=True)
     assert 'id="parts-accented">4<' in shown and 'id="total-khong_dau">4<' in shown

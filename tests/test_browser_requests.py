@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from conftest import OUTPUT, login_page, make_config, rows, screenshot, served_gateway, wait_until
-from layout import CLIPPED, OVERLAPS
+from page_sweep import CLIPPED, OVERLAPS
 
 PERSON = "0912000111"
 E164 = "+84912000111"

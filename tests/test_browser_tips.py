@@ -39,8 +39,10 @@ def test_officer_handles_a_tip_from_dashboard_to_sms_reply(live_gateway, page):
     with page.expect_navigation():
         page.get_by_role("button", name="Nhận xử lý").click()
     assert page.locator("#tip-status").inner_text() == "Đang xử lý"
-    assert page.locator(".flash-ok").inner_text() == "Đã chuyển sang “Đang xử lý”."
+    assert page.locator(".flash-ok").inner_text() == "Bạn đã nhận xử lý tin báo này."
     assert f"{username}" in page.locator(".history").inner_text()
+    assert username in page.locator("#status-commune").inner_text()  # who set the commune's status
+    assert page.locator("select[name=assigned_to]").input_value() == username  # the tip is theirs
 
     # The live count follows the text and the "không dấu" switch.
     reply = "Công an xã đã nhận tin, đang xác minh. Cảm ơn bạn đã báo tin!"

@@ -7,6 +7,7 @@ what the gateway publishes without taking its port.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -15,7 +16,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from conftest import FAST, ROOT, make_config, wait_until
+from conftest import FAST, ROOT, make_config, rows, wait_until
 
 from gateway import backup, doctor, tls
 from gateway.accounts import users
@@ -27,9 +28,10 @@ from gateway.sim.doctor import SIM_CHECKS
 from gateway.storage import open_db
 
 CHECKS = [
-    "config file", "web page on the LAN", "storage", "gateway running", "modem port", "real modem unused",
-    *doctor.MODEM_CHECKS, *SIM_CHECKS, "clock trusted", "last backup", "menus filled in", "officer accounts",
-    "Zalo token", "disk free", "hub reachable", "backup key", "HTTPS certificate",
+    "config file", "web page on the LAN", "commune code", "commune name", "SIM number", "storage",
+    "gateway running", "modem port", "real modem unused", "modem link", *doctor.MODEM_CHECKS, *SIM_CHECKS,
+    "clock trusted", "last backup", "menus filled in", "officer accounts", "Zalo token", "disk free",
+    "hub reachable", "backup key", "HTTPS certificate",
 ]
 
 
@@ -61,6 +63,7 @@ def test_a_fresh_default_config_is_not_ready_and_every_check_has_its_line(tmp_pa
     assert line(out, "config file").startswith("✗") and "install.sh" in line(out, "config file")
     assert line(out, "web page on the LAN").startswith("✗") and "0.0.0.0" in line(out, "web page on the LAN")
     assert line(out, "modem port").startswith("✗") and "/dev/tinbao-modem" in line(out, "modem port")
+    assert line(out, "SIM number").startswith("✗") and "gateway.phone_number" in line(out, "SIM number")
     assert line(out, "gateway running").startswith("✗")
     assert line(out, "modem answers").startswith("✗") and "not running" in line(out, "modem answers")
     assert line(out, "menus filled in").startswith("✗") and "xxxx" in line(out, "menus filled in")
@@ -109,7 +112,7 @@ def test_a_set_up_post_is_ready_while_its_gateway_runs(tmp_path, post_emulator):
                       env={"TINBAO_STORAGE_PATH": str(tmp_path / "x.db")})
     assert made.returncode == 0, made.stderr
     config_file.write_text(
-        f'[gateway]\nphone_number = "{OWN_NUMBER}"\n'
+        f'[gateway]\nid = "bp"\nname = "Công an xã Bản Phố"\nphone_number = "{OWN_NUMBER}"\n'
         f'[storage]\npath = "{tmp_path / "data" / "tinbao.db"}"\n'
         f'[modem]\nport = "{link}"\n'
         '[web]\nhost = "0.0.0.0"\nsecret_key = "0123456789abcdef0123456789abcdef"\n'
@@ -185,6 +188,175 @@ def test_health_reads_the_configured_port(tmp_path, live_gateway):
     assert silent.returncode == 1 and "no answer" in silent.stderr
 
 
+# -- README step 5: which commune, and the SIM's number -------------------------------------------
+
+def identity(**env: str) -> dict[str, doctor.Check]:
+    config = load_config(env={"TINBAO_STORAGE_PATH": "/nonexistent/x.db", **env})
+    return {check.name: check for check in doctor.check_identity(config)}
+
+
+def test_the_installers_identity_is_not_a_commune():
+    # What install.sh writes for every commune: Cốc Lầu's code, a name without a commune, no number.
+    found = identity(TINBAO_GATEWAY_ID="cl", TINBAO_GATEWAY_NAME="Công an xã", TINBAO_GATEWAY_PHONE_NUMBER="")
+    assert not found["commune code"].ok and "gateway.id" in found["commune code"].fix
+    assert not found["commune name"].ok and "gateway.name" in found["commune name"].fix
+    assert not found["SIM number"].ok and "gateway.phone_number" in found["SIM number"].fix
+    for bare in ("CÔNG AN XÃ", "Công an phường", "Công an thị trấn ", "công an xã  "):
+        assert not identity(TINBAO_GATEWAY_NAME=bare)["commune name"].ok, bare
+
+
+def test_a_communes_own_identity_passes():
+    found = identity(TINBAO_GATEWAY_ID="bp", TINBAO_GATEWAY_NAME="Công an xã Bản Phố",
+                     TINBAO_GATEWAY_PHONE_NUMBER="0912345678")
+    assert all(check.ok for check in found.values()), found
+    assert found["SIM number"].found == "0912 345 678"
+    # Cốc Lầu itself keeps the shipped code; another commune keeping the shipped name does not pass.
+    assert identity(TINBAO_GATEWAY_ID="cl", TINBAO_GATEWAY_NAME="Công an xã Cốc Lầu")["commune code"].ok
+    assert not identity(TINBAO_GATEWAY_ID="bp", TINBAO_GATEWAY_NAME="Công an xã Cốc Lầu")["commune name"].ok
+
+
+@pytest.mark.parametrize("number", ["0214 3880 113", "113", "069 2693 113", "12345"])
+def test_the_sim_number_is_a_mobile(number):
+    check = identity(TINBAO_GATEWAY_PHONE_NUMBER=number)["SIM number"]
+    assert not check.ok and "mobile" in check.found
+
+
+# -- README steps 3-5: the modem link is the modem the profile is for ----------------------------
+
+def fake_sys(tmp_path: Path, usb_id: str) -> tuple[Path, Path]:
+    """A /sys with one USB modem whose ttyUSB2 is its AT port, and /dev/tinbao-modem pointing at it."""
+    sys_root = tmp_path / "sys"
+    device = sys_root / "devices" / "platform" / "usb1" / "1-1"
+    interface = device / "1-1:1.2"
+    interface.mkdir(parents=True)
+    vendor, product = usb_id.split(":")
+    (device / "idVendor").write_text(vendor + "\n")
+    (device / "idProduct").write_text(product + "\n")
+    (sys_root / "class" / "tty" / "ttyUSB2").mkdir(parents=True)
+    (sys_root / "class" / "tty" / "ttyUSB2" / "device").symlink_to(interface)
+    dev = tmp_path / "dev"
+    dev.mkdir()
+    (dev / "ttyUSB2").write_text("")
+    (dev / "tinbao-modem").symlink_to(dev / "ttyUSB2")
+    return sys_root, dev / "tinbao-modem"
+
+
+def link_check(tmp_path: Path, profile: str, usb_id: str | None = "2c7c:0125") -> doctor.Check:
+    sys_root, link = fake_sys(tmp_path, usb_id or "0000:0000")
+    if usb_id is None:
+        link.unlink()
+    config = load_config(env={"TINBAO_STORAGE_PATH": str(tmp_path / "x.db"), "TINBAO_MODEM_PORT": str(link),
+                              "TINBAO_MODEM_PROFILE": profile})
+    return doctor.check_modem_link(config, sys_root)
+
+
+def test_a_modem_of_another_kind_than_the_profile_is_named_with_the_right_profile(tmp_path):
+    check = link_check(tmp_path, "sim7600-usb", "2c7c:0125")  # a Quectel EC25 behind a SIMCom profile
+    assert not check.ok and "2c7c:0125" in check.found and 'modem.profile = "ec25-usb"' in check.fix
+
+
+def test_the_modem_the_profile_is_for_passes(tmp_path):
+    check = link_check(tmp_path, "ec25-usb", "2c7c:0125")
+    assert check.ok and "ttyUSB2" in check.found and "2c7c:0125" in check.found
+
+
+def test_generic_takes_any_modem(tmp_path):
+    assert link_check(tmp_path, "generic", "1234:abcd").ok
+
+
+def test_no_link_for_the_profile_says_how_to_get_one(tmp_path):
+    check = link_check(tmp_path, "a7670-usb", None)
+    assert not check.ok and "does not exist" in check.found and "1e0e:9011" in check.found
+    assert "udev" in check.fix
+
+
+def test_an_unknown_modem_behind_a_vendor_profile_is_sent_to_generic(tmp_path):
+    check = link_check(tmp_path, "huawei-usb", "1234:abcd")
+    assert not check.ok and 'modem.profile = "generic"' in check.fix
+
+
+# -- the hub answers an authenticated request with this token ------------------------------------
+
+def hub_check(tmp_path: Path, url: str, token: str, gateway_id: str = "cl") -> doctor.Check:
+    config = load_config(env={"TINBAO_STORAGE_PATH": str(tmp_path / "x.db"), "TINBAO_DISTRICT_URL": url,
+                              "TINBAO_DISTRICT_TOKEN": token, "TINBAO_GATEWAY_ID": gateway_id})
+    return doctor.check_hub(config)
+
+
+def test_the_hub_is_asked_with_this_gateways_token(tmp_path):
+    from fake_zalo import HubServer
+
+    hub = HubServer(tmp_path, gateways="cl:token-cl", TINBAO_HUB_NAME="Công an tỉnh Lào Cai")
+    url = hub.start()
+    try:
+        right = hub_check(tmp_path, url, "token-cl")
+        assert right.ok and "accepts this gateway's token" in right.found and "Lào Cai" in right.found
+        wrong = hub_check(tmp_path, url, "token-wrong")  # /healthz would still answer 200
+        assert not wrong.ok and "refuses" in wrong.found and "401" in wrong.found
+        assert "hub.token" in wrong.fix and '"cl"' in wrong.fix
+        empty = hub_check(tmp_path, url, "")
+        assert not empty.ok and "hub.token" in empty.fix
+        assert rows(hub.path, "SELECT COUNT(*) FROM hub_tips") == [(0,)]  # doctor sent nothing
+    finally:
+        hub.close()
+    gone = hub_check(tmp_path, url, "token-cl")  # nobody listens there any more
+    assert not gone.ok and "internet" in gone.fix
+
+
+@contextlib.contextmanager
+def socketserver_answering_html():
+    import http.server
+    import threading
+
+    class Page(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = b"<html>router login</html>"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_an_address_that_is_no_hub_is_named(tmp_path, live_gateway):
+    _, url = live_gateway  # a gateway's page: /healthz answers, /api/v1/changes is no hub's
+    check = hub_check(tmp_path, url, "token-cl")
+    assert not check.ok and "no TinBao hub there" in check.found and "hub.url" in check.fix
+    with socketserver_answering_html() as other:  # any web server at the address: a page, not the hub's JSON
+        check = hub_check(tmp_path, other, "token-cl")
+        assert not check.ok and "no TinBao hub there" in check.found
+
+
+# -- each step of the README's install has its doctor lines -------------------------------------
+
+def test_each_install_step_of_the_readme_names_its_doctor_lines():
+    import re
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    install = readme.split("## Install on the Pi", 1)[1].split("**Upgrade:**", 1)[0]
+    steps = re.split(r"\n(?=\d\. \*\*)", install)[1:]
+    assert len(steps) >= 8
+    names = set(CHECKS)
+    for number, step in enumerate(steps, 1):
+        lines = re.findall(r"doctor:\s+((?:`[^`]+`(?:,\s+|\s+and\s+)?)+)", step)
+        named = {name for found in lines for name in re.findall(r"`([^`]+)`", found)}
+        if number == 2:  # getting the code: nothing to check on the post yet
+            continue
+        assert named, f"README install step {number} names no doctor line"
+        assert named <= names, f"step {number} names {sorted(named - names)}, which doctor does not print"
+
+
 # -- the SIM's faults, one at a time (a set-up post, doctor a separate process beside it) -----------
 
 def sim_doctor(config_file) -> tuple[int, str]:
@@ -205,7 +377,7 @@ def test_doctor_fails_for_each_fault_of_the_sim(tmp_path, post_emulator):
     tls.tls_command(make_config(tmp_path), SimpleNamespace(tls_command="init", dir=str(certificates),
                                                            hostname="pi", address=[], new_ca=False))
     config_file.write_text(
-        f'[gateway]\nphone_number = "{OWN_NUMBER}"\n'
+        f'[gateway]\nid = "bp"\nname = "Công an xã Bản Phố"\nphone_number = "{OWN_NUMBER}"\n'
         f'[storage]\npath = "{tmp_path / "data" / "tinbao.db"}"\n'
         f'[modem]\nport = "{link}"\n'
         '[web]\nhost = "0.0.0.0"\nsecret_key = "0123456789abcdef0123456789abcdef"\n'

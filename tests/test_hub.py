@@ -155,6 +155,14 @@ def test_all_communes_filters_search_and_escaping(officer_client, api):
     assert references("q=trom+bo") == ["CL-0001"]  # without diacritics, as typed on a phone
     assert references("from=2026-11-28&to=2026-11-28") == ["BH-0001", "CL-0002"]
     assert references("status=closed") == []
+    # Dates are typed and shown dd/mm/yyyy, as on a gateway's page (never the browser's mm/dd/yyyy).
+    assert references("from=28/11/2026&to=28/11/2026") == ["BH-0001", "CL-0002"]
+    page = officer_client.get("/?from=2026-11-28&to=28/11/2026").data.decode()
+    assert 'name="from" value="28/11/2026"' in page and 'name="to" value="28/11/2026"' in page
+    assert 'type="date"' not in page and 'placeholder="dd/mm/yyyy"' in page
+    english = officer_client.get("/?lang=en").data.decode()
+    assert "3 matching tips" in english
+    assert re.search(r"\b1 matching tip\b", officer_client.get("/?commune=bh").data.decode())
 
 
 def test_marking_handled_with_notify_reaches_the_gateways_changes(officer_client, api, hub):

@@ -19,7 +19,7 @@ def test_the_check_passes_on_the_tree():
     done = subprocess.run([sys.executable, "-m", "gateway.web.i18n", "check"], cwd=ROOT, capture_output=True,
                           text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "0 without an entry, 0 untranslated" in done.stderr
+    assert "0 without an entry, 0 untranslated, 0 broken" in done.stderr
 
 
 def test_the_check_fails_on_a_missing_or_empty_translation(tmp_path, monkeypatch, capsys):
@@ -39,6 +39,35 @@ def test_the_check_fails_on_a_missing_or_empty_translation(tmp_path, monkeypatch
                   encoding="utf-8")
     assert i18n.main(["check"]) == 1
     assert "untranslated: Áp dụng cho" in capsys.readouterr().out
+
+
+def test_the_check_reads_plural_entries(tmp_path, monkeypatch, capsys):
+    """A count is a plural entry: both English forms are needed, with the source's placeholders."""
+    copy = tmp_path / "translations"
+    shutil.copytree(i18n.TRANSLATIONS, copy)
+    po = copy / "en" / "LC_MESSAGES" / "messages.po"
+    text = po.read_text(encoding="utf-8")
+    monkeypatch.setattr(i18n, "TRANSLATIONS", copy)
+    entry = re.search(r'msgid "%\(num\)d tài khoản"\nmsgid_plural "[^"]*"\n'
+                      r'msgstr\[0\] "([^"]*)"\nmsgstr\[1\] "([^"]*)"\n', text)
+    assert entry and entry.groups() == ("%(num)d account", "%(num)d accounts")
+    assert i18n.main(["check"]) == 0
+    capsys.readouterr()
+
+    po.write_text(text.replace(entry.group(0), entry.group(0).replace('msgstr[1] "%(num)d accounts"', 'msgstr[1] ""')),
+                  encoding="utf-8")
+    assert i18n.main(["check"]) == 1
+    assert "untranslated: %(num)d tài khoản" in capsys.readouterr().out
+
+    po.write_text(text.replace(entry.group(0), entry.group(0).replace('"%(num)d accounts"', '"%(n)d accounts"')),
+                  encoding="utf-8")
+    assert i18n.main(["check"]) == 1
+    assert "broken: %(num)d tài khoản" in capsys.readouterr().out
+
+    po.write_text(text.replace(entry.group(0), entry.group(0).replace('msgstr[1] "%(num)d accounts"\n', '')),
+                  encoding="utf-8")
+    assert i18n.main(["check"]) == 1
+    assert "%(num)d tài khoản" in capsys.readouterr().out
 
 
 def test_every_audit_action_the_code_records_has_words():

@@ -919,7 +919,7 @@ def test_shipped_keywords(shipped, text, matched):
 def test_shipped_conversation(shipped):
     converse(shipped, """
         > menu
-        < CÔNG AN XÃ
+        < Công an xã
         <~ 4. Gửi tin báo
         > 1
         <~ 3. Căn cước (CCCD)
@@ -928,7 +928,7 @@ def test_shipped_conversation(shipped):
         > 0
         < Thủ tục hành chính
         > 0
-        < CÔNG AN XÃ
+        < Công an xã
         > 4
         < Hãy nhắn nội dung tin báo
         > Có người gọi điện xưng công an bắt chuyển tiền

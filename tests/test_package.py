@@ -102,6 +102,6 @@ def test_the_installed_gateway_runs_outside_the_checkout_with_its_shipped_files(
                             capture_output=True, text=True, timeout=60)
     assert doctor.returncode == 1, doctor.stdout + doctor.stderr  # a fresh post is not ready for the field
     lines = {line.split()[1]: line for line in doctor.stdout.splitlines() if line[:1] in "✓✗"}
-    assert "placeholders (xxxx, 09xx) left in vi.toml" in lines["menus"]
+    assert "placeholders (xxxx, 09xx) still answer for: «Tên xã»" in lines["menus"]
     assert "the shipped defaults (gateway.toml)" in lines["config"]
     assert lines["storage"].startswith("✓") and "data/tinbao.db, private" in lines["storage"]

@@ -3,7 +3,7 @@ kept as received and never auto-answered."""
 
 import pytest
 
-from gateway.phone import MOBILE_PREFIXES, Number, mask, national, normalise
+from gateway.phone import HOTLINES, MOBILE_PREFIXES, Number, grouped, mask, national, normalise
 
 
 @pytest.mark.parametrize(
@@ -202,3 +202,54 @@ def test_one_mask_covers_a_hundred_numbers():
     # The mask is not an identifier: every number ending in 21 looks the same.
     masks = {mask(f"0987{middle:04d}21") for middle in range(0, 10_000, 37)} | {mask("0912000021")}
     assert masks == {"0*** *** *21"}
+
+
+@pytest.mark.parametrize(
+    "raw, value",
+    [
+        ("069 2693 113", "+84692693113"),  # the police network's numbers, published by police units
+        ("0692.693.113", "+84692693113"),
+        ("+84 69 2693 113", "+84692693113"),
+    ],
+)
+def test_police_network_numbers_are_landlines(raw, value):
+    assert normalise(raw) == Number(value, "landline")
+    assert national(raw) == "0692693113"
+
+
+@pytest.mark.parametrize("raw", ["069 269 311", "069 2693 1134"])
+def test_police_network_numbers_of_the_wrong_length_are_invalid(raw):
+    assert normalise(raw).kind == "invalid"
+
+
+@pytest.mark.parametrize("raw", ["111", "112", "113", "114", "115"])
+def test_hotlines_are_never_answered_and_never_a_person(raw):
+    assert raw in HOTLINES
+    number = normalise(raw)
+    assert number.kind == "emergency" and not number.can_auto_reply
+
+
+@pytest.mark.parametrize(
+    "raw, shown",
+    [
+        ("0912 345 111", "0912 345 111"),  # the officer's grouping is kept
+        ("0912.345.111", "0912.345.111"),
+        ("0912  345   111", "0912 345 111"),
+        ("09 1234 5111", "09 1234 5111"),
+        ("0912345111", "0912 345 111"),  # no grouping typed: the usual one
+        ("+84912345111", "0912 345 111"),
+        ("84 912 345 111", "0912 345 111"),  # not a domestic spelling: the usual one
+        ("02143880113", "0214 3880 113"),
+        ("0214 3880 113", "0214 3880 113"),
+        ("02438251234", "024 3825 1234"),
+        ("0692693113", "069 2693 113"),
+        ("069 2693 113", "069 2693 113"),
+        ("113", "113"),
+        (" 113 ", "113"),
+        ("+12025550123", "+12025550123"),
+        ("5656", "5656"),
+    ],
+)
+def test_grouped_keeps_what_was_typed_or_groups_it_for_reading(raw, shown):
+    assert grouped(raw) == shown
+    assert normalise(grouped(raw)) == normalise(raw)  # the same number, only easier to read

@@ -21,7 +21,7 @@ from gateway.web.poster import dial_string, main_keywords, qr_code, sms_uri
 zxingcpp = pytest.importorskip("zxingcpp")
 
 MENUS = Path(__file__).resolve().parent.parent / "firmware_config" / "menus"
-NUMBER = "0214 3880 113"
+NUMBER = "0912 345 678"  # the SIM's own number: a mobile
 
 
 def decode(png: bytes) -> list[str]:
@@ -52,7 +52,7 @@ def test_the_sms_uri_holds_the_number_as_dialled():
 
 def test_the_poster_page_has_the_number_keywords_and_qr(make_client):
     page = make_client().get("/poster").get_data(as_text=True)
-    assert 'id="poster-number">0214 3880 113<' in page
+    assert 'id="poster-number">0912 345 678<' in page
     assert "NHẮN TIN ĐẾN SỐ" in page and "CÔNG AN XÃ CỐC LẦU" in page
     assert "<dt>MENU</dt>" in page and "<dt>TIN + nội dung</dt>" in page and "ví dụ: TIN có trộm bò ở thôn A" in page
     assert "<dt>CCCD</dt><dd>Căn cước (CCCD)</dd>" in page
@@ -67,7 +67,7 @@ def test_the_poster_follows_the_menus_in_use(make_client, storage):
     client = make_client()
     page = client.get("/poster").get_data(as_text=True)
     assert "<dt>CĂN CƯỚC</dt>" in page and "<dt>HD</dt>" in page  # the first plain-letters keyword
-    assert decode(client.get("/poster.png").data) == ["SMSTO:02143880113:HD"]
+    assert decode(client.get("/poster.png").data) == ["SMSTO:0912345678:HD"]
 
 
 def test_the_png_is_a4_and_its_qr_decodes_to_the_sms_uri(make_client):
@@ -75,7 +75,7 @@ def test_the_png_is_a4_and_its_qr_decodes_to_the_sms_uri(make_client):
     assert response.status_code == 200 and response.mimetype == "image/png"
     image = Image.open(io.BytesIO(response.data))
     assert image.size == (1240, 1754)  # A4 at 150 dpi
-    assert decode(response.data) == ["SMSTO:02143880113:MENU"]
+    assert decode(response.data) == ["SMSTO:0912345678:MENU"]
     OUTPUT.mkdir(exist_ok=True)
     (OUTPUT / "poster-a4.png").write_bytes(response.data)
 
@@ -83,14 +83,14 @@ def test_the_png_is_a4_and_its_qr_decodes_to_the_sms_uri(make_client):
 def test_the_svg_qr_is_served_for_the_page(make_client):
     response = make_client().get("/poster/qr.svg")
     assert response.status_code == 200 and response.mimetype == "image/svg+xml"
-    assert response.data.startswith(b"<svg") and b"SMSTO:02143880113:MENU" in response.data
+    assert response.data.startswith(b"<svg") and b"SMSTO:0912345678:MENU" in response.data
 
 
 def test_without_the_gateways_number_the_poster_says_it_must_be_set_first(make_client):
     admin = make_client("admin", number="")
     page = admin.get("/poster").get_data(as_text=True)
     assert "Chưa đặt số điện thoại của cổng" in page
-    assert "TINBAO_GATEWAY_PHONE_NUMBER" in page and "phone_number" in page
+    assert "TINBAO_GATEWAY_PHONE_NUMBER" in page and 'phone_number = "0912 345 678"' in page
     assert 'id="poster"' not in page
     assert admin.get("/poster.png").status_code == 409
     assert admin.get("/poster/qr.svg").status_code == 409
@@ -121,4 +121,4 @@ def test_without_a_debian_font_the_png_still_renders_and_decodes(make_client, mo
     finally:
         poster_image._font.cache_clear()
     assert response.status_code == 200
-    assert decode(response.data) == ["SMSTO:02143880113:MENU"]
+    assert decode(response.data) == ["SMSTO:0912345678:MENU"]

@@ -125,7 +125,7 @@ def layout_db(tmp_path: Path) -> Path:
 
 # What later migrations added to the tables of e9f0415 (columns at the end of their table, indexes).
 ADDED_COLUMNS = {"tips": ["confirmation", "hold_reason", "held_at", "held_by", "number_detached_at",
-                          "text_purged_at"],
+                          "text_purged_at", "hub_status", "hub_status_at", "hub_status_by"],
                  "inbox": ["next_attempt_at"], "sessions": ["touched_at"], "subscribers": ["consent_id"]}
 ADDED_INDEXES = {("index", "tips_to_confirm"), ("index", "tips_closed")}
 

@@ -81,18 +81,21 @@ def test_a_save_fills_the_menus_and_setup_becomes_complete(app, db_path, db, log
     assert 'href="/admin/setup/"' in admin.get("/").get_data(as_text=True)
     check = menus_check(app, db)
     assert not check.ok and "/admin/setup" in check.fix
+    assert "«Số của cán bộ cư trú, căn cước»" in check.found and "can_bo_cu_tru" not in check.found
 
     response = admin.post("/admin/setup/", data=FORM)
     assert response.status_code == 303, response.get_data(as_text=True)[:2000]
     [version] = menu_versions.history(db)
     assert version.comment == "Cài đặt ban đầu" and version.saved_by == admin_name(db)
     contacts = version.sources["vi.toml"]["contacts"]
-    assert contacts["truong_cong_an"] == "0912000222" and contacts["duong_day_nong_tinh"] == "02143880113"
-    assert contacts["cong_an_thon"] == "Thôn Na Hối: 0912000444\nThôn Cốc Cái: 0912000555"
+    # Numbers as the officer grouped them (or the usual grouping), read off a basic phone's screen.
+    assert contacts["truong_cong_an"] == "0912 000 222" and contacts["duong_day_nong_tinh"] == "0214 3880 113"
+    assert contacts["can_bo_cu_tru"] == "0912-000-333"
+    assert contacts["cong_an_thon"] == "Thôn Na Hối: 0912 000 444\nThôn Cốc Cái: 0912 000 555"
     [book] = books  # handed to the running router
     replies = book.replies()
-    assert "CÔNG AN XÃ Cốc Lầu" in replies["menu"]
-    assert "Trực ban 24/24: 0912000111" in replies["2.1"] and "Thôn Cốc Cái: 0912000555" in replies["2.2"]
+    assert replies["menu"].startswith("Công an xã Cốc Lầu")  # the name's case as typed, never "CÔNG AN XÃ Cốc Lầu"
+    assert "Trực ban 24/24: 0912 000 111" in replies["2.1"] and "Thôn Cốc Cái: 0912 000 555" in replies["2.2"]
     assert book.unset_contacts() == []
     villages = {g["name"] for g in subscribers.groups(db) if g["kind"] == "village"}
     assert villages == {"Thôn Na Hối", "Thôn Cốc Cái"}
@@ -103,7 +106,7 @@ def test_a_save_fills_the_menus_and_setup_becomes_complete(app, db_path, db, log
     assert "setup" not in {a["key"] for a in admin.get("/api/dashboard").get_json()["alerts"]}
     assert menus_check(app, db).ok
     page = admin.get("/admin/setup/").get_data(as_text=True)
-    assert "Đã xong" in page and 'value="0912000111"' in page and 'value="Thôn Cốc Cái"' in page
+    assert "Đã xong" in page and 'value="0912 000 111"' in page and 'value="Thôn Cốc Cái"' in page
     history = admin.get("/menus/history").get_data(as_text=True)
     assert "Cài đặt ban đầu" in history
 
@@ -156,3 +159,40 @@ def test_every_string_of_the_setup_page_has_an_english_translation(app, db_path,
     assert sorted(found & set(i18n.untranslated("en"))) == []
     page = logged_in("admin").get("/admin/setup/?lang=en").get_data(as_text=True)
     assert "First-run setup" in page and "Provincial police hotline" in page
+
+
+def test_the_numbers_a_post_really_has_are_accepted_and_kept_as_typed(app, db_path, db, logged_in, books):
+    admin = logged_in("admin")
+    police_network = {**FORM, "contact.duong_day_nong_tinh": "069 2693 113", "contact.truc_ban": "113",
+                      "contact.truong_cong_an": "0214 3880 114", "village.number": ["0912.000.444", "0912000555", ""]}
+    response = admin.post("/admin/setup/", data=police_network)
+    assert response.status_code == 303, response.get_data(as_text=True)[:3000]
+    replies = books[-1].replies()
+    assert "Đường dây nóng Công an tỉnh: 069 2693 113" in replies["2.1"]
+    assert "Trực ban 24/24: 113" in replies["2.1"] and "Trưởng Công an xã: 0214 3880 114" in replies["2.1"]
+    assert "Thôn Na Hối: 0912.000.444" in replies["2.2"] and "Thôn Cốc Cái: 0912 000 555" in replies["2.2"]
+
+    # A hotline is a desk's or the province's answer, never one officer's own number.
+    version = menu_versions.history(db)[0].id
+    for field, value in (("contact.truong_cong_an", "113"), ("contact.can_bo_cu_tru", "111")):
+        refused = admin.post("/admin/setup/", data={**police_network, field: value, "base_version": str(version)})
+        assert refused.status_code == 400 and "đường dây nóng chung" in refused.get_data(as_text=True)
+    refused = admin.post("/admin/setup/", data={**police_network, "village.number": ["113", "", ""],
+                                                "base_version": str(version)})
+    assert refused.status_code == 400 and "đường dây nóng chung" in refused.get_data(as_text=True)
+
+
+def test_what_is_left_is_named_by_the_forms_labels_never_the_menus_keys(app, logged_in):
+    import re
+
+    admin = logged_in("admin")
+    page = admin.get("/admin/setup/").get_data(as_text=True)
+    banner = re.search(r'id="setup-incomplete">(.*?)</p>', page, re.S).group(1)
+    for label in ("Tên xã", "Số của cán bộ cư trú, căn cước", "Đường dây nóng Công an tỉnh",
+                  "Các thôn và công an phụ trách"):
+        assert label in banner
+    for key in ("ten_xa", "can_bo_cu_tru", "cong_an_thon", "dia_chi", "truc_ban"):
+        assert key not in banner
+    english = admin.get("/admin/setup/?lang=en").get_data(as_text=True)
+    banner = re.search(r'id="setup-incomplete">(.*?)</p>', english, re.S).group(1)
+    assert "Provincial police hotline" in banner and "duong_day_nong_tinh" not in banner

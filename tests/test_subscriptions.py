@@ -71,7 +71,7 @@ def test_dk_then_tc_round_trip(gateway, broadcasts, phone, emulator):
         > DK
         < Đã đăng ký từ trước nhận cảnh báo lừa đảo
         > TC
-        < Số này đã ngừng nhận cảnh báo lừa đảo. Muốn nhận lại, soạn DK gửi 0981234567
+        < Số này đã ngừng nhận cảnh báo lừa đảo. Muốn nhận lại, soạn DK gửi 0981 234 567
         """,
         number=VILLAGER,
     )
@@ -80,7 +80,7 @@ def test_dk_then_tc_round_trip(gateway, broadcasts, phone, emulator):
     phone.converse(
         """
         > ĐĂNG KÝ
-        < Soạn HUY gửi 0981234567 để ngừng nhận
+        < Soạn HUY gửi 0981 234 567 để ngừng nhận
         > STOP
         < ngừng nhận
         """,
@@ -134,14 +134,14 @@ def test_nothing_is_sent_after_leaving_not_even_by_an_import(gateway, broadcasts
     got = sorted(m.destination for m in emulator.sent_messages()[before:])
     assert got == ["+84912000001", "+84912000003"]  # the imported number has no consent: nothing
     text = emulator.sent_messages()[-1].text
-    assert text.startswith("Cong an xa Coc Lau: Khong bam duong link la.") and "Soan TC gui 0981234567" in text
+    assert text.startswith("Cong an xa Coc Lau: Khong bam duong link la.") and "Soan TC gui 0981 234 567" in text
 
 
 def test_huy_from_a_number_that_never_subscribed_gets_its_own_answer(gateway, broadcasts, phone):
     phone.converse(
         """
         > HUY
-        < Số này chưa đăng ký nhận cảnh báo nên không có gì để hủy. Muốn nhận, soạn DK gửi 0981234567
+        < Số này chưa đăng ký nhận cảnh báo nên không có gì để hủy. Muốn nhận, soạn DK gửi 0981 234 567
         > HUY
         <
         """,

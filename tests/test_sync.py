@@ -219,22 +219,24 @@ def test_hub_decisions_come_back_and_the_tipster_is_told_once(tmp_path, hub):
         store.set_status(hub_db, made[0].uid, "handling", by="tinh.an", now=now, notify_tipster=True,
                          message=f"Tin {made[0].reference} da duoc tiep nhan. Cam on ban.", sender="Công an tỉnh")
         store.set_status(hub_db, made[1].uid, "closed", by="tinh.an", now=now)
-        assert wait_until(lambda: rows(config.storage_path, "SELECT status FROM tips WHERE id=?",
+        assert wait_until(lambda: rows(config.storage_path, "SELECT hub_status FROM tips WHERE id=?",
                                        (made[1].id,)) == [("closed",)], 10)
         pulls_before = hub.changes_served
         assert wait_until(lambda: hub.changes_served >= pulls_before + 3, 10)  # more pulls: nothing applied twice
-    tip_rows = rows(config.storage_path, "SELECT reference, status, status_changed_by FROM tips ORDER BY id")
+    tip_rows = rows(config.storage_path, "SELECT reference, status, status_changed_by, hub_status, hub_status_by"
+                                         " FROM tips ORDER BY id")
     by = "tinh.an, Công an tỉnh"  # the hub's officer and the hub, as the hub names itself
-    assert tip_rows == [(made[0].reference, "handling", by), (made[1].reference, "closed", by),
-                        (made[2].reference, "new", None)]
+    # The hub's status beside the commune's, never over it: the commune's officers still see their own.
+    assert tip_rows == [(made[0].reference, "new", None, "handling", by),
+                        (made[1].reference, "new", None, "closed", by), (made[2].reference, "new", None, None, None)]
     sms = rows(config.storage_path, "SELECT id, number, text, kind, auto FROM outbox")
     assert [row[1:] for row in sms] == [
         ("+84910000000", "Tin CL-0001 da duoc tiep nhan. Cam on ban. - Cong an tinh", "tip_status", 0)]
     # The commune's history says who decided, and shows the SMS the villager got as a reply.
     assert rows(config.storage_path, "SELECT tip_id, by, action, old_value, new_value, outbox_id FROM tip_history"
                                      " ORDER BY id") == [
-        (made[0].id, by, "hub_status", "new", "handling", None), (made[0].id, by, "reply", None, "1", sms[0][0]),
-        (made[1].id, by, "hub_status", "new", "closed", None)]
+        (made[0].id, by, "hub_status", None, "handling", None), (made[0].id, by, "reply", None, "1", sms[0][0]),
+        (made[1].id, by, "hub_status", None, "closed", None)]
 
 
 def test_the_router_hook_queues_a_tip_in_the_same_transaction(tmp_path):

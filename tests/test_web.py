@@ -191,7 +191,7 @@ def test_dashboard_shows_vietnamese_labels_and_the_gateway(client, db):
     set_modem(db)
     html = client.get("/").get_data(as_text=True)
     for text in (
-        "Tổng quan", "Modem GSM", "Tin nhắn đến", "Tin nhắn đi", "Tin báo mới nhất",
+        "Tổng quan", "Modem 4G (LTE)", "Tin nhắn đến", "Tin nhắn đi", "Tin báo mới nhất",
         "Tin đến chờ xử lý", "Tin đi gửi lỗi", "Điện thoại thử",
         "Công an xã Cốc Lầu", "0214 3880 113", "Đã kết nối", "Viettel", "3/30", "05/01/2026 10:40",
     ):

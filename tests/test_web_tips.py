@@ -198,7 +198,9 @@ def test_status_workflow_records_who_and_when(db, make_client, db_path):
     assert history == [(client.username, "status", "new", "handling"),
                        (client.username, "status", "handling", "closed")]
     audit = rows(db_path, "SELECT who, target, detail FROM audit_log WHERE action = 'tip.status' ORDER BY id")
-    assert audit == [(client.username, ref, "new -> handling"), (client.username, ref, "handling -> closed")]
+    assert [(who, target, json.loads(detail)) for who, target, detail in audit] == [
+        (client.username, ref, {"from": "new", "to": "handling"}),
+        (client.username, ref, {"from": "handling", "to": "closed"})]
     page = client.get(f"/tips/{ref}").get_data(as_text=True)
     assert "Đang xử lý → Đã đóng" in page and "Mở lại" in page
 
@@ -206,6 +208,52 @@ def test_status_workflow_records_who_and_when(db, make_client, db_path):
     assert viewer.post(f"/tips/{ref}/status", data={"status": "new"}).status_code == 403
     assert "Nhận xử lý" not in viewer.get(f"/tips/{ref}").get_data(as_text=True)
     assert rows(db_path, "SELECT status FROM tips") == [("closed",)]
+
+
+def test_taking_a_tip_makes_it_the_pressing_officers_and_is_audited(db, make_client, db_path):
+    ref = add_tip(db, "Có đánh nhau")
+    client = make_client("officer")
+    page = client.get(f"/tips/{ref}").get_data(as_text=True)
+    handler = re.compile(r"Người xử lý</dt>\s*<dd>(.*?)</dd>", re.S)
+    assert f'formaction="/tips/{ref}/take"' in page and handler.search(page).group(1) == "Chưa giao"
+    html = client.post(f"/tips/{ref}/take", follow_redirects=True).get_data(as_text=True)
+    assert "Bạn đã nhận xử lý tin báo này." in flashes(html)
+    assert rows(db_path, "SELECT status, status_changed_by, assigned_to FROM tips") == [
+        ("handling", client.username, client.username)]
+    assert rows(db_path, "SELECT by, action, old_value, new_value FROM tip_history ORDER BY id") == [
+        (client.username, "status", "new", "handling"), (client.username, "assign", None, client.username)]
+    assert [a for (a,) in rows(db_path, "SELECT action FROM audit_log WHERE target = ? ORDER BY id", (ref,))] == [
+        "tip.status", "tip.assign"]
+    page = client.get(f"/tips/{ref}").get_data(as_text=True)
+    assert handler.search(page).group(1) == client.username and f"Giao cho {client.username}" in page
+
+    # A colleague who takes it over makes it theirs; pressing again changes nothing.
+    other = make_client("officer")
+    other.post(f"/tips/{ref}/take")
+    assert rows(db_path, "SELECT status, assigned_to FROM tips") == [("handling", other.username)]
+    again = other.post(f"/tips/{ref}/take", follow_redirects=True).get_data(as_text=True)
+    assert "Tin báo đã ở trạng thái này." in flashes(again)
+    assert make_client("viewer").post(f"/tips/{ref}/take").status_code == 403
+
+
+def test_the_hubs_status_is_shown_beside_the_communes_with_who_set_each(db, make_client, db_path):
+    from gateway.sync.district import apply_changes
+
+    ref = add_tip(db, "Có người lạ dụ bán đất")
+    client = make_client("officer", TINBAO_DISTRICT_URL="http://127.0.0.1:9", TINBAO_HUB_LEVEL="Công an tỉnh")
+    page = client.get(f"/tips/{ref}").get_data(as_text=True)
+    assert 'id="status-hub"' in page and "Chưa có quyết định" in page
+    client.post(f"/tips/{ref}/status", data={"status": "handling"})
+    uid = rows(db_path, "SELECT uid FROM tips")[0][0]
+    apply_changes(db, [{"uid": uid, "status": "closed", "by": "tinh.an"}], 1, datetime.now(UTC),
+                  hub_name="Công an tỉnh Lào Cai")
+    assert rows(db_path, "SELECT status, hub_status, hub_status_by FROM tips") == [
+        ("handling", "closed", "tinh.an, Công an tỉnh Lào Cai")]  # the commune's own status is kept
+    page = client.get(f"/tips/{ref}").get_data(as_text=True)
+    commune = re.search(r'id="status-commune">(.*?)</div>', page, re.S).group(1)
+    hub = re.search(r'id="status-hub">(.*?)</div>', page, re.S).group(1)
+    assert "Đang xử lý" in commune and client.username in commune
+    assert "Công an tỉnh" in hub and "tinh.an, Công an tỉnh Lào Cai" in hub and "Đã đóng" in hub
 
 
 def test_assignment_village_and_notes(db, make_client, db_path):

@@ -132,13 +132,13 @@ class Composer:
     """Builds the exact SMS text: "<gateway.name>: <body> <stop line>", accented or not."""
 
     sender: str  # gateway.name
-    number: str  # the gateway's number as villagers dial it ("0912345678"), or ""
+    number: str  # the gateway's number as villagers read and dial it ("0912 345 678"), or ""
     messages: Messages
 
     @classmethod
     def from_config(cls, config, library: Library) -> Composer:
         raw = config.gateway.phone_number
-        number = phone.national(phone.normalise(raw).value) if raw else ""
+        number = phone.grouped(raw) if raw else ""
         return cls(config.gateway.name, number, library.messages)
 
     @property

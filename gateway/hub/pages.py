@@ -21,6 +21,7 @@ from flask_login import current_user
 
 from gateway.hub import store
 from gateway.web.auth import role_required
+from gateway.web.filters import day_text
 from gateway.web.services import current_config, frame_services
 
 bp = Blueprint("hub", __name__)
@@ -79,8 +80,7 @@ def read_query(args: Any) -> tuple[store.TipQuery, dict[str, str]]:
         until=_utc_start(until + timedelta(days=1)) if until else None,
         search=fold(q) if q else None,
     )
-    shown = {"commune": commune, "status": status, "from": since.isoformat() if since else "",
-             "to": until.isoformat() if until else "", "q": q}
+    shown = {"commune": commune, "status": status, "from": day_text(since), "to": day_text(until), "q": q}
     return query, shown
 
 

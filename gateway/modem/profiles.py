@@ -12,6 +12,7 @@ registers in Vietnam). ``modem.profile`` picks a table of ``firmware_config/mode
 from __future__ import annotations
 
 import logging
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +48,7 @@ class ModemProfile:
     cnmi: str = "2,1,0,2,0"  # AT+CNMI; python-gsmmodem falls back to 2,1,0,1,0 (+CDS) if refused
     serving_cell: str = ""  # vendor command for technology and RSRP/RSRQ: a key of at_parse.SERVING_CELL_PARSERS
     quirks: tuple[str, ...] = ()  # what the gateway copes with on this modem (documentation)
+    usb_id: str = ""  # "1e0e:9001": the modem this profile is for (doctor checks it); empty: any
     calls: bool = True  # the modem reports incoming calls (VoLTE): AT+CLIP=1 at connect, missed calls answered
     hangup: str = "AT+CHUP"  # how it ends a ringing call without answering (ATH as a fallback)
 
@@ -70,7 +72,7 @@ class ModemProfile:
 
 
 _STR_LISTS = ("init", "stores", "quirks")
-_STRS = ("note", "generation", "network_time", "report_store", "cnmi", "serving_cell", "hangup")
+_STRS = ("note", "generation", "network_time", "report_store", "cnmi", "serving_cell", "hangup", "usb_id")
 
 
 def load_profile(name: str, path: Path = PROFILES_FILE) -> ModemProfile:
@@ -88,6 +90,16 @@ def load_profile(name: str, path: Path = PROFILES_FILE) -> ModemProfile:
         raise ConfigError(f"modem profile [{name}] in {path.name}: {problem}")
     values = {key: tuple(table[key]) if key in _STR_LISTS else table[key] for key in table}
     return ModemProfile(name, **values)
+
+
+def profile_for_usb_id(usb_id: str, path: Path = PROFILES_FILE) -> str | None:
+    """The profile made for the modem with this USB ``vendor:product``, if one is."""
+    try:
+        with open(path, "rb") as fh:
+            tables = tomllib.load(fh)
+    except (OSError, tomllib.TOMLDecodeError):
+        return None
+    return next((name for name, table in tables.items() if table.get("usb_id") == usb_id.lower()), None)
 
 
 def _check(table: dict) -> str | None:
@@ -111,6 +123,8 @@ def _check(table: dict) -> str | None:
         return f"generation must be one of {', '.join(GENERATIONS)}"
     if any(store not in STORES for store in [*table.get("stores", []), table.get("report_store") or "SR"]):
         return f"stores/report_store must be among {', '.join(STORES)}"
+    if table.get("usb_id") and not re.fullmatch(r"[0-9a-f]{4}:[0-9a-f]{4}", table["usb_id"]):
+        return "usb_id must be vendor:product in lower-case hex, e.g. 1e0e:9001"
     if table.get("serving_cell", "") not in ("", *SERVING_CELL_PARSERS):  # a command with a parser in at_parse
         return f"serving_cell must be empty or one of {', '.join(SERVING_CELL_PARSERS)}"
     return None

@@ -9,7 +9,7 @@ installer needs before any alert can stand (no reading yet, no loop test yet, no
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlite_utils import Database
 
@@ -49,11 +49,19 @@ def _credit(sim: dict, config, standing: set[str]) -> Check:
     if amount is None:
         return Check("SIM credit", False, "no reading yet",
                      "wait a minute after start or press Đọc số dư on the dashboard; check sim.balance_ussd")
-    read = (sim["read_at"] or "")[:16].replace("T", " ")
+    read = _local(sim["read_at"], config)
     if "sim_credit" in standing:
-        return Check("SIM credit", False, f"{amount:,} VND (read {read} UTC), below sim.balance_alert "
+        return Check("SIM credit", False, f"{amount:,} VND (read {read}), below sim.balance_alert "
                      f"{config.sim.balance_alert:,}", "top up the SIM")
-    return Check("SIM credit", True, f"{amount:,} VND (read {read} UTC)")
+    return Check("SIM credit", True, f"{amount:,} VND (read {read})")
+
+
+def _local(iso: str | None, config) -> str:
+    """A stored time as the post reads it (``gateway.timezone``): ``07/12/2026 09:30``."""
+    try:
+        return f"{datetime.fromisoformat(iso).astimezone(config.timezone):%d/%m/%Y %H:%M}" if iso else "?"
+    except ValueError:
+        return str(iso)
 
 
 def _validity(sim: dict, config, standing: set[str]) -> Check:
@@ -89,7 +97,7 @@ def _loop(sim: dict, config, now: datetime, standing: set[str]) -> Check:
     if test["ok"] is None:
         return Check("loop test", False, "none yet", "wait a minute after start, or press Kiểm tra vòng ngay on /sim")
     at = datetime.fromisoformat(test["at"]) if test["at"] else None
-    when = at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if at else "?"
+    when = f"{at.astimezone(config.timezone):%d/%m/%Y %H:%M}" if at else "?"  # the post's own time
     if "sim_loop" in standing:
         return Check("loop test", False, f"failed at {when}: {test['error']}",
                      "check the SIM (credit, validity, barred) and the operator's notices on /sim")

@@ -227,8 +227,10 @@ def apply_changes(db: Database, changes: list[Any], last_seq: int, now: datetime
                   hub_name: str = "") -> int:
     """Apply the hub's decisions and move the cursor, in one transaction (each once).
 
-    The tip's history names who decided ("<officer>, <hub>"); an SMS the hub's officer chose
-    to send the tipster is a reply in that history, with its delivery state.
+    The hub's status is kept beside the commune's (``tips.set_hub_status``), never over it: the
+    tip page shows both, each with who set it. The tip's history names who decided
+    ("<officer>, <hub>"); an SMS the hub's officer chose to send the tipster is a reply in that
+    history, with its delivery state.
     """
     applied = 0
     with write_transaction(db):
@@ -242,11 +244,11 @@ def apply_changes(db: Database, changes: list[Any], last_seq: int, now: datetime
             if tip is None:
                 log.warning("hub changed %s, which this gateway does not hold", uid)
                 continue
-            tip_id, reference, tipster, old_status = tip["id"], tip["reference"], tip["tipster"], tip["status"]
+            tip_id, tipster, old_status = tip["id"], tip["tipster"], tip["hub_status"]
             officer = change.get("by") if isinstance(change.get("by"), str) else ""
             by = ", ".join(part for part in (storable(officer).strip()[:64], hub_name) if part) or "hub"
-            if old_status != status:
-                tips.set_status(db, reference, status, by=by, now=now)
+            if old_status != status:  # the hub's own status: the commune's stays as its officers set it
+                tips.set_hub_status(db, tip_id, status, by=by, now=now)
                 history.record(db, tip_id, now, by, "hub_status", old_status, status)
             message = change.get("message")
             if change.get("notify_tipster") is True and isinstance(message, str) and message.strip():

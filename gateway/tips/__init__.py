@@ -80,6 +80,16 @@ def set_status(db: Database, reference: str, status: str, *, by: str, now: datet
     )
 
 
+def set_hub_status(db: Database, tip_id: int, status: str, *, by: str, now: datetime) -> None:
+    """What the hub decided about a tip, kept beside the commune's ``status`` (never over it)."""
+    if status not in STATUSES:
+        raise ValueError(f"unknown tip status {status!r}")
+    db.execute(
+        "UPDATE tips SET hub_status=?, hub_status_at=?, hub_status_by=? WHERE id=?",
+        (status, utcnow_iso(now), by, tip_id),
+    )
+
+
 def assign(db: Database, tip_id: int, username: str | None, *, now: datetime) -> None:
     """Give a tip to an officer (``None``: to nobody); the caller writes the history."""
     db.execute(

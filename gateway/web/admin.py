@@ -13,7 +13,7 @@ from flask_login import current_user
 
 from gateway.accounts import audit, users
 from gateway.accounts.security import clear_login_failures, login_wait_seconds
-from gateway.web import params
+from gateway.web import audit_words, params
 from gateway.web.auth import client_ip, guard_blueprint, record_request
 from gateway.web.services import current_config, frame_services
 
@@ -191,4 +191,5 @@ def audit_log() -> str:
         newest_url=url_for("admin.audit_log", **kept) if before is not None else "",
         action_label=audit.action_label,
         actor_label=audit.actor_label,
+        detail_sentence=lambda entry: audit_words.sentence(entry.action, entry.detail, current_config().timezone),
     )

@@ -17,6 +17,7 @@ from typing import Any
 from flask import Blueprint, Flask, abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from flask_login import current_user
 
 from gateway import phone, state
@@ -482,7 +483,7 @@ def assign_village() -> Any:
         if placed:
             _audit(db, "subscriber.village", name, {"group": group_id, "placed": placed})
     if placed:
-        flash(_("Đã xếp %(n)d người vào thôn.", n=placed), "ok")
+        flash(ngettext("Đã xếp %(num)d người vào thôn.", "Đã xếp %(num)d người vào thôn.", placed), "ok")
     else:
         flash(_("Chưa xếp được: hãy chọn một thôn."), "error")
     return redirect(url_for("broadcasts.subscriber_list"), code=303)

@@ -15,6 +15,10 @@ After marking new strings, from the project folder::
     python -m gateway.web.i18n update    # extract → messages.pot, merge into en, compile .mo
     python -m gateway.web.i18n check     # marked strings without English, if any (exit 1); run in CI
 
+A count is marked with ``ngettext`` (Vietnamese has one form, English two: "1 person",
+"2 people"); ``check`` also fails on an entry missing a plural form or carrying a placeholder
+its source does not have.
+
 An untranslated entry shows in Vietnamese on the English page (nothing breaks).
 """
 
@@ -187,6 +191,29 @@ def untranslated(lang: str = "en") -> list[str]:
     return missing
 
 
+def _catalog(lang: str):  # type: ignore[no-untyped-def]
+    from babel.messages.pofile import read_po
+
+    with (TRANSLATIONS / lang / "LC_MESSAGES" / "messages.po").open("rb") as handle:
+        return read_po(handle)
+
+
+def broken(lang: str = "en") -> list[str]:
+    """Entries whose translation would break the page: a placeholder the source does not have
+    (``%(n)s`` for ``%(num)d``), or, for a count, a number of plural forms other than the
+    language's (English: one and other). Each as "msgid: what is wrong"."""
+    catalog = _catalog(lang)
+    found = []
+    for message, errors in catalog.check():
+        key = message.id if isinstance(message.id, str) else message.id[0]
+        found += [f"{key}: {error}" for error in errors]
+    for message in catalog:
+        if isinstance(message.id, tuple | list) and isinstance(message.string, tuple | list):
+            if len(message.string) != catalog.num_plurals:
+                found.append(f"{message.id[0]}: {len(message.string)} plural forms, {lang} has {catalog.num_plurals}")
+    return found
+
+
 def marked() -> set[str]:
     """Every string marked for translation in the code and templates (as ``update`` extracts)."""
     import io
@@ -224,13 +251,16 @@ def main(argv: list[str]) -> int:
         # Both kinds: an entry without English, and a marked string with no entry at all.
         failed = 0
         for lang in CATALOG_LANGUAGES:
-            absent, empty = missing(lang), untranslated(lang)
+            absent, empty, bad = missing(lang), untranslated(lang), broken(lang)
             for msgid in absent:
                 print(f"{lang}: no entry: {msgid}")
             for msgid in empty:
                 print(f"{lang}: untranslated: {msgid}")
-            print(f"{lang}: {len(absent)} without an entry, {len(empty)} untranslated", file=sys.stderr)
-            failed += len(absent) + len(empty)
+            for problem in bad:
+                print(f"{lang}: broken: {problem}")
+            print(f"{lang}: {len(absent)} without an entry, {len(empty)} untranslated, {len(bad)} broken",
+                  file=sys.stderr)
+            failed += len(absent) + len(empty) + len(bad)
         return 1 if failed else 0
     print("usage: python -m gateway.web.i18n update|check", file=sys.stderr)
     return 2

@@ -14,6 +14,7 @@ from typing import Any
 
 from flask import Blueprint, flash, g, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user, login_user
 
 from gateway.accounts import audit, users
@@ -89,7 +90,8 @@ def login() -> Any:
         minutes = max(1, int(wait // 60) + (1 if wait % 60 else 0))
         audit.record_throttled(db, username, ip, now, timedelta(minutes=config.web.login_lockout_minutes))
         return refuse(
-            _("Đăng nhập sai quá nhiều lần. Thử lại sau %(minutes)d phút.", minutes=minutes), 429
+            ngettext("Đăng nhập sai quá nhiều lần. Thử lại sau %(num)d phút.",
+                     "Đăng nhập sai quá nhiều lần. Thử lại sau %(num)d phút.", minutes), 429
         )
     user = users.authenticate(db, username, password)
     note_login_attempt(db, username, ip, user is not None, now)

@@ -27,12 +27,13 @@ from typing import Any
 
 from flask import Blueprint, Flask, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from flask_login import current_user
 from sqlite_utils import Database
 
 from gateway import phone
 from gateway.broadcasts import subscribers
+from gateway.menus import contacts
 from gateway.menus import versions as menu_versions
 from gateway.menus.compile import is_unset
 from gateway.storage import write_transaction
@@ -48,20 +49,9 @@ guard_blueprint(bp, "admin")
 
 #: The comment of the menus version a setup saves (stored data: the same in every language).
 COMMENT = "Cài đặt ban đầu"
-#: The shipped contacts this page asks for by name; another contact still holding a
-#: placeholder is asked for by its own name.
-TEXT_CONTACTS = {
-    "ten_xa": (_l("Tên xã"), _l("Chỉ tên, không có chữ \"xã\": menu hiện \"CÔNG AN XÃ …\". Ví dụ: Cốc Lầu"), 60),
-    "dia_chi": (_l("Địa chỉ trụ sở Công an xã"), _l("Ví dụ: thôn Cốc Lầu, xã Cốc Lầu, tỉnh Lào Cai"), 150),
-    "gio_lam_viec": (_l("Giờ tiếp dân"), _l("Ví dụ: 7h30-11h30, 13h30-17h00 thứ Hai đến thứ Sáu"), 150),
-}
-PHONE_CONTACTS = {
-    "truc_ban": _l("Số trực ban của trụ sở (24/24)"),
-    "truong_cong_an": _l("Số của Trưởng Công an xã"),
-    "can_bo_cu_tru": _l("Số của cán bộ cư trú, căn cước"),
-    "duong_day_nong_tinh": _l("Đường dây nóng Công an tỉnh"),
-}
-VILLAGES = "cong_an_thon"
+#: The shipped contacts this page asks for by name (their labels: ``gateway.menus.contacts``);
+#: another contact still holding a placeholder is asked for by its own name.
+VILLAGES = contacts.VILLAGES
 PHONE_KINDS = ("mobile", "landline")
 MAX_VILLAGES = 60
 MAX_VILLAGE_CHARS = 60
@@ -80,6 +70,7 @@ class Field:
     max_chars: int = MAX_OTHER_CHARS
     value: str = ""
     error: str = ""
+    hotline: bool = False  # a short hotline (113) is a right answer
 
 
 @dataclass
@@ -120,27 +111,30 @@ def _default_contacts(sources: dict[str, Any]) -> dict[str, str]:
     return {str(k): str(v) for k, v in sources[menu_versions.default_source(sources)].get("contacts", {}).items()}
 
 
-def blank_form(contacts: dict[str, str]) -> Form:
+def blank_form(values: dict[str, str]) -> Form:
     """The questions for these contacts, filled with the values already set (never a placeholder)."""
     def shown(value: str) -> str:
         return "" if is_unset(value) else value
 
     fields = []
-    for name, (label, hint, max_chars) in TEXT_CONTACTS.items():
-        if name in contacts:
-            fields.append(Field(name, "text", str(label), str(hint), max_chars, shown(contacts[name])))
-    for name, label in PHONE_CONTACTS.items():
-        if name in contacts:
-            fields.append(Field(name, "phone", str(label), _("Di động hoặc số bàn, ví dụ 0912 345 678"),
-                                20, shown(contacts[name])))
-    known = {*TEXT_CONTACTS, *PHONE_CONTACTS, VILLAGES}
-    for name, value in contacts.items():
+    for name, text in contacts.TEXT.items():
+        if name in values:
+            fields.append(Field(name, "text", str(text.label), str(text.hint), text.max_chars, shown(values[name])))
+    for name, number in contacts.PHONE.items():
+        if name in values:
+            hint = (_("Di động, số bàn có mã vùng, số 069 hoặc đường dây nóng (113); viết như muốn người dân đọc,"
+                      " ví dụ 0214 3880 113") if number.hotline
+                    else _("Di động hoặc số bàn có mã vùng, viết như muốn người dân đọc, ví dụ 0912 345 678"))
+            fields.append(Field(name, "phone", str(number.label), hint, 20, shown(values[name]),
+                                hotline=number.hotline))
+    known = {*contacts.TEXT, *contacts.PHONE, VILLAGES}
+    for name, value in values.items():
         if name not in known and is_unset(value):
             fields.append(Field(name, "text", name, _("Mục trong danh bạ của menu"), MAX_OTHER_CHARS, ""))
     villages = None
-    if VILLAGES in contacts:
+    if VILLAGES in values:
         villages = []
-        for line in contacts[VILLAGES].splitlines():
+        for line in values[VILLAGES].splitlines():
             name, colon, number = line.rpartition(":")
             if colon and name.strip() and not is_unset(line):
                 villages.append(Village(name.strip(), number.strip()))
@@ -163,24 +157,34 @@ def _check_text(value: str, max_chars: int) -> str:
     return ""
 
 
-def _check_number(raw: str) -> tuple[str, str]:
-    """(the number as villagers will read it, an error)."""
+def _check_number(raw: str, *, hotline: bool = False) -> tuple[str, str]:
+    """(the number as villagers will read it: the grouping typed, ``gateway.phone.grouped``; an error).
+
+    Mobiles, landlines with their area code and the police network's 069 numbers are a
+    person's or a desk's number; a short hotline (113, 111) only where ``hotline`` allows.
+    """
     if not raw.strip():
         return raw, _("Hãy điền số điện thoại.")
     number = phone.normalise(raw)
+    if number.kind == "emergency":
+        if hotline:
+            return phone.grouped(raw), ""
+        return raw, _("%(number)s là đường dây nóng chung, không phải số của một cán bộ: hãy nhập số di động"
+                      " hoặc số bàn của người phụ trách.", number=number.value)
     if number.kind not in PHONE_KINDS:
-        return raw, _("Số không đúng: hãy nhập số di động 10 chữ số hoặc số bàn có mã vùng, ví dụ 0912 345 678.")
-    return phone.national(number.value), ""
+        return raw, _("Số không đúng: hãy nhập số di động 10 chữ số (0912 345 678), số bàn có mã vùng"
+                      " (0214 3880 113) hoặc số 069 của ngành Công an (069 2693 113).")
+    return phone.grouped(raw), ""
 
 
-def posted_form(contacts: dict[str, str]) -> Form:
+def posted_form(values: dict[str, str]) -> Form:
     """The form as posted, checked: each value as typed and its error, in place."""
-    form = blank_form(contacts)
+    form = blank_form(values)
     for f in form.fields:
         raw = request.form.get(f"contact.{f.name}", "")
         if f.kind == "phone":
             f.value = raw.strip()[:40]
-            f.error = _check_number(f.value)[1]
+            f.error = _check_number(f.value, hotline=f.hotline)[1]
         else:
             f.value = _clean_text(raw)[: f.max_chars + 1]
             f.error = _check_text(f.value, f.max_chars)
@@ -212,10 +216,10 @@ def posted_form(contacts: dict[str, str]) -> Form:
 
 
 def contact_values(form: Form) -> dict[str, str]:
-    """The ``[contacts]`` values of a checked form (numbers as ``0912345678``)."""
+    """The ``[contacts]`` values of a checked form (numbers as typed for reading: ``0912 345 678``)."""
     values = {}
     for f in form.fields:
-        values[f.name] = _check_number(f.value)[0] if f.kind == "phone" else f.value
+        values[f.name] = _check_number(f.value, hotline=f.hotline)[0] if f.kind == "phone" else f.value
     if form.villages is not None:
         values[VILLAGES] = "\n".join(f"{v.name}: {_check_number(v.number)[0]}" for v in form.villages)
     return values
@@ -225,8 +229,7 @@ def _render(form: Form, version: menu_versions.Version, status: int = 200) -> tu
     rows = list(form.villages or [])
     spare = max(SPARE_ROWS, 5 - len(rows)) if len(rows) < MAX_VILLAGES else 0
     config = current_config()
-    left = menus_live.unset_contacts(_db())
-    names = sorted({item.split(": ", 1)[-1] for item in left})
+    names = contacts.unset_labels(menus_live.unset_contacts(_db()))
     return render_template(
         "admin/setup.html",
         form=form,
@@ -280,7 +283,8 @@ def save() -> Any:
     else:
         flash(_("Không có thay đổi nào để lưu."), "info")
     if added:
-        flash(_("Đã thêm %(n)d thôn vào nhóm nhận cảnh báo.", n=len(added)), "ok")
+        flash(ngettext("Đã thêm %(num)d thôn vào nhóm nhận cảnh báo.", "Đã thêm %(num)d thôn vào nhóm nhận cảnh báo.",
+                       len(added)), "ok")
     return redirect(url_for("setup.page"), code=303)
 
 

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from flask import url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from sqlite_utils import Database
 
 from gateway.alerts import Alert
@@ -54,12 +55,16 @@ def words(message: str | None) -> str:
 
 
 def duration(seconds: float) -> str:
+    """``khoảng 2 giờ 5 phút``: each count in its plural form ("about 1 hour 5 minutes")."""
     days, hours, minutes = pacing.duration_words(seconds)
+    day_words = ngettext("%(num)d ngày", "%(num)d ngày", days)
+    hour_words = ngettext("%(num)d giờ", "%(num)d giờ", hours)
+    minute_words = ngettext("%(num)d phút", "%(num)d phút", max(1, minutes) if not (days or hours) else minutes)
     if days:
-        return _("khoảng %(days)d ngày %(hours)d giờ", days=days, hours=hours)
+        return _("khoảng %(span)s", span=day_words + " " + hour_words)
     if hours:
-        return _("khoảng %(hours)d giờ %(minutes)d phút", hours=hours, minutes=minutes)
-    return _("khoảng %(minutes)d phút", minutes=max(1, minutes))
+        return _("khoảng %(span)s", span=hour_words + " " + minute_words)
+    return _("khoảng %(span)s", span=minute_words)
 
 
 # -- the dashboard's SIM card --------------------------------------------------------------------
@@ -71,7 +76,7 @@ def card(db: Database, now: datetime, tz: ZoneInfo) -> dict[str, Any]:
     days = sim["valid_days_left"]
     if sim["valid_until"] and days is not None:
         until = datetime.fromisoformat(sim["valid_until"]).strftime("%d/%m/%Y")
-        valid = (_("%(date)s (còn %(n)d ngày)", date=until, n=days) if days >= 0
+        valid = (ngettext("%(date)s (còn %(num)d ngày)", "%(date)s (còn %(num)d ngày)", days, date=until) if days >= 0
                  else _("%(date)s (đã quá hạn)", date=until))
     else:
         valid = "—"
@@ -200,8 +205,9 @@ def expected_end(db: Database, broadcast_id: int, now: datetime) -> str:
     end = pacing.finish_time(left, now, per_hour=config.sms.max_per_hour, per_day=config.sms.max_per_day,
                              quiet_start=time.fromisoformat(b.quiet_start), quiet_end=time.fromisoformat(b.quiet_end),
                              tz=config.timezone)
-    return _("%(end)s (%(left)d tin còn lại, %(duration)s)", end=local_time(end.isoformat(), config.timezone),
-             left=left, duration=duration((end - now).total_seconds()))
+    return ngettext("%(end)s (%(num)d tin còn lại, %(duration)s)", "%(end)s (%(num)d tin còn lại, %(duration)s)",
+                    left, end=local_time(end.isoformat(), config.timezone),
+                    duration=duration((end - now).total_seconds()))
 
 
 def hold_words(db: Database, broadcast_id: int) -> str:
@@ -243,8 +249,10 @@ def alert_text(alert: Alert, tz: ZoneInfo) -> str:
             if v["days"] < 0:
                 return _("SIM đã quá hạn sử dụng từ %(date)s: nhà mạng khóa chiều đi, rồi hai chiều, rồi thu hồi số. "
                          "Hãy nạp tiền ngay.", date=until)
-            return _("SIM hết hạn sử dụng ngày %(date)s (còn %(n)d ngày): sau ngày đó nhà mạng khóa chiều đi, rồi hai "
-                     "chiều, rồi thu hồi số. Hãy nạp tiền để gia hạn.", date=until, n=v["days"])
+            return ngettext("SIM hết hạn sử dụng ngày %(date)s (còn %(num)d ngày): sau ngày đó nhà mạng khóa chiều đi,"
+                            " rồi hai chiều, rồi thu hồi số. Hãy nạp tiền để gia hạn.",
+                            "SIM hết hạn sử dụng ngày %(date)s (còn %(num)d ngày): sau ngày đó nhà mạng khóa chiều đi,"
+                            " rồi hai chiều, rồi thu hồi số. Hãy nạp tiền để gia hạn.", v["days"], date=until)
         case "sim_identity":
             return _("Cổng thấy %(what)s từ %(at)s. Theo Thông tư 08/2026/TT-BKHCN, SIM lắp sang thiết bị khác "
                      "bị chặn gọi đi và nhắn tin đi sau khoảng 2 giờ nếu chủ thuê bao chưa xác thực lại (sau 30 ngày "
@@ -260,5 +268,6 @@ def alert_text(alert: Alert, tz: ZoneInfo) -> str:
                      sender=v["sender"], at=local_time(v["received_at"], tz), topics=topic_words(v["topics"]),
                      text=shorten(v["text"], ALERT_QUOTE_CHARS))
         case "calls":
-            return _("%(n)d cuộc gọi nhỡ chờ cán bộ gọi lại.", n=v["n"])
+            return ngettext("%(num)d cuộc gọi nhỡ chờ cán bộ gọi lại.", "%(num)d cuộc gọi nhỡ chờ cán bộ gọi lại.",
+                            v["n"])
     return alert.key

@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import logging
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, jsonify, render_template, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from flask_login import current_user
 from sqlite_utils import Database
 
@@ -46,11 +48,27 @@ REFRESH_SECONDS = 5
 _INBOX_NOTES = {"binary": _l("Tin nhị phân"), "undecodable": _l("Không giải mã được")}
 
 
+@lru_cache(maxsize=16)
+def _generation(profile: str) -> str:
+    from gateway.modem.profiles import load_profile
+
+    try:
+        return load_profile(profile).generation
+    except ConfigError:
+        return "lte"
+
+
+def modem_title(profile: str) -> str:
+    """The modem card's title: the modem by its technology ("Modem 4G (LTE)"), from its profile."""
+    return _("Modem 2G (GSM)") if _generation(profile) == "2g" else _("Modem 4G (LTE)")
+
+
 def modem_view(modem: dict[str, Any], tz: ZoneInfo) -> dict[str, Any]:
     """The modem card's strings: state, signal bars, operator, SIM storage, last contact."""
     bars = signal_bars(modem["signal"])
     used, total = modem["sim_used"], modem["sim_total"]
     return {
+        "title": modem_title(modem["profile"] or current_config().modem.profile),
         "state": modem["state"],
         "state_label": label("modem", modem["state"]),
         "tone": tone(modem["state"]),
@@ -177,10 +195,22 @@ def _duration(seconds: float) -> str:
     minutes = round(abs(seconds) / 60)
     days, hours, minutes = minutes // 1440, minutes // 60 % 24, minutes % 60
     if days:
-        return _("%(days)d ngày %(hours)d giờ", days=days, hours=hours)
+        return f"{_days(days)} {_hours(hours)}"
     if hours:
-        return _("%(hours)d giờ %(minutes)d phút", hours=hours, minutes=minutes)
-    return _("%(minutes)d phút", minutes=minutes)
+        return f"{_hours(hours)} {_minutes(minutes)}"
+    return _minutes(minutes)
+
+
+def _days(n: int) -> str:
+    return ngettext("%(num)d ngày", "%(num)d ngày", n)
+
+
+def _hours(n: int) -> str:
+    return ngettext("%(num)d giờ", "%(num)d giờ", n)
+
+
+def _minutes(n: int) -> str:
+    return ngettext("%(num)d phút", "%(num)d phút", n)
 
 
 def doubt_before(db: Database) -> datetime | None:
@@ -242,16 +272,19 @@ def alert_text(alert: alert_rules.Alert, tz: ZoneInfo) -> str:
         case "district":
             return _("Máy chủ %(hub)s từ chối mã truy cập: cần kiểm tra cấu hình.", hub=config.hub.level)
         case "zalo_quota":
-            return _("Hạn mức tin chủ động của Zalo OA còn %(n)d tin: cán bộ ngoài 48 giờ sẽ nhận tin báo bằng SMS. "
-                     "Cần báo quản trị OA.", n=v["remain"])
+            return ngettext("Hạn mức tin chủ động của Zalo OA còn %(num)d tin: cán bộ ngoài 48 giờ sẽ nhận tin"
+                            " báo bằng SMS. Cần báo quản trị OA.", "Hạn mức tin chủ động của Zalo OA còn %(num)d tin:"
+                            " cán bộ ngoài 48 giờ sẽ nhận tin báo bằng SMS. Cần báo quản trị OA.", v["remain"])
         case "zalo_token":
             return _("Refresh token của Zalo OA hết hạn lúc %(t)s nếu không được làm mới: "
                      "kiểm tra Internet của cổng hoặc cấp quyền lại cho OA.",
                      t=local_time(v["expires_at"], config.timezone))
         case "sync_dead":
-            return _("%(n)d tin báo bị nơi nhận từ chối, cần xem lại.", n=v["n"])
+            return ngettext("%(num)d tin báo bị nơi nhận từ chối, cần xem lại.",
+                            "%(num)d tin báo bị nơi nhận từ chối, cần xem lại.", v["n"])
         case "inbox_failed":
-            return _("%(n)d tin nhắn đến xử lý lỗi sau nhiều lần thử: cần xem và thử lại.", n=v["n"])
+            return ngettext("%(num)d tin nhắn đến xử lý lỗi sau nhiều lần thử: cần xem và thử lại.",
+                            "%(num)d tin nhắn đến xử lý lỗi sau nhiều lần thử: cần xem và thử lại.", v["n"])
         case "setup":
             return _("Chưa cài đặt ban đầu: tin trả lời người dân còn chỗ trống của mẫu (xxxx, 09xx xxx xxx)"
                      " thay cho tên xã, số điện thoại và các thôn.")
@@ -315,8 +348,15 @@ def backup_view(db: Database, now: datetime) -> dict[str, Any]:
     fresh = backup.freshness(db, now)
     if fresh.age is None:
         return {"label": _("Chưa có bản sao lưu"), "stale": fresh.stale}
-    hours = int(fresh.age.total_seconds() // 3600)
-    age = _("%(n)d giờ trước", n=hours) if hours < 48 else _("%(n)d ngày trước", n=hours // 24)
+    seconds = max(0, int(fresh.age.total_seconds()))
+    if seconds < 60:
+        age = _("vừa xong")
+    elif seconds < 3600:
+        age = ngettext("%(num)d phút trước", "%(num)d phút trước", seconds // 60)
+    elif seconds < 48 * 3600:
+        age = ngettext("%(num)d giờ trước", "%(num)d giờ trước", seconds // 3600)
+    else:
+        age = ngettext("%(num)d ngày trước", "%(num)d ngày trước", seconds // 86400)
     return {"label": _("Sao lưu gần nhất: %(age)s", age=age), "stale": fresh.stale}
 
 

@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 from flask import Blueprint, Flask, abort, flash, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 
 from gateway import duty, phone
 from gateway import state as state_table
@@ -197,7 +198,7 @@ def retry() -> Any:
         report.request_retry(db, name, now)
     _wake(destination)
     record_request("sync.retry", destination or "all", {"rows": count})
-    flash(_("Đã yêu cầu thử lại ngay (%(n)d tin).", n=count), "ok")
+    flash(ngettext("Đã yêu cầu thử lại ngay (%(num)d tin).", "Đã yêu cầu thử lại ngay (%(num)d tin).", count), "ok")
     return redirect(url_for("sync.page"))
 
 
@@ -259,7 +260,7 @@ def export() -> Any:
     except sneakernet.SneakernetError as exc:
         flash(str(exc), "error")
         return redirect(url_for("sync.page"))
-    name = f"tinbao-{config.gateway.id}-{now.strftime('%Y%m%d-%H%M')}.tips.sealed"
+    name = f"tinbao-{config.gateway.id}-{now.astimezone(config.timezone).strftime('%Y%m%d-%H%M')}.tips.sealed"  # local
     sneakernet.note_export(db, f"download:{name}", data, count, now)
     record_request("sync.export", name, {"tips": count})
     return send_file(io.BytesIO(sneakernet.seal_export(data, config)), mimetype="application/octet-stream",

@@ -1,7 +1,9 @@
 """What officers do to a tip: status, assignment, village, notes, SMS replies, number views.
 
 Each action is one write transaction that also writes the tip's history (what the tip page
-shows) and the audit log (what admins read), so neither can miss an action that happened.
+shows) and the audit log (what admins read), so neither can miss an action that happened. The
+audit detail is a small object (``{"from": "new", "to": "handling"}``) that the log's page
+words as a sentence (``gateway.web.audit_words``).
 Views call these and turn ``TipActionError`` into a flash message.
 """
 
@@ -68,8 +70,22 @@ def change_status(db: Database, reference: str, status: str, *, by: str, now: da
             return False
         tips.set_status(db, reference, status, by=by, now=now)
         history.record(db, tip["id"], now, by, "status", tip["status"], status)
-        audit.record(db, by, "tip.status", reference, f"{tip['status']} -> {status}", ip=ip, now=now)
+        audit.record(db, by, "tip.status", reference, {"from": tip["status"], "to": status}, ip=ip, now=now)
     return True
+
+
+def take(db: Database, reference: str, *, by: str, now: datetime, ip: str = "", allowed: list[str]) -> bool:
+    """"Nhận xử lý": the officer who pressed it takes the tip: it is theirs and "Đang xử lý".
+
+    One transaction: the status and the assignment change together, each in the tip's history
+    and the audit log. False when the tip was already theirs and being handled.
+    """
+    if by not in allowed:
+        raise TipActionError(_("Không có cán bộ này."))
+    with write_transaction(db):
+        changed = change_status(db, reference, "handling", by=by, now=now, ip=ip)
+        changed = assign(db, reference, by, by=by, now=now, ip=ip, allowed=allowed) or changed
+    return changed
 
 
 def assign(db: Database, reference: str, username: str | None, *, by: str, now: datetime, ip: str = "",
@@ -84,7 +100,7 @@ def assign(db: Database, reference: str, username: str | None, *, by: str, now: 
             return False
         tips.assign(db, tip["id"], username, now=now)
         history.record(db, tip["id"], now, by, "assign", tip["assigned_to"], username)
-        audit.record(db, by, "tip.assign", reference, username or "-", ip=ip, now=now)
+        audit.record(db, by, "tip.assign", reference, {"to": username}, ip=ip, now=now)
     return True
 
 
@@ -99,7 +115,7 @@ def set_village(db: Database, reference: str, village: str, *, by: str, now: dat
             return False
         tips.set_village(db, tip["id"], value)
         history.record(db, tip["id"], now, by, "village", tip["village"], value)
-        audit.record(db, by, "tip.village", reference, value or "-", ip=ip, now=now)
+        audit.record(db, by, "tip.village", reference, {"village": value}, ip=ip, now=now)
     return True
 
 
@@ -113,7 +129,7 @@ def add_note(db: Database, reference: str, text: str, *, by: str, now: datetime,
     with write_transaction(db):
         tip = _current(db, reference)
         note_id = history.add_note(db, tip["id"], text, by=by, now=now)
-        audit.record(db, by, "tip.note", reference, f"note {note_id}", ip=ip, now=now)
+        audit.record(db, by, "tip.note", reference, {"note": note_id}, ip=ip, now=now)
     return note_id
 
 
@@ -141,7 +157,7 @@ def reply(db: Database, reference: str, text: str, *, khong_dau: bool, by: str, 
         )
         history.record(db, tip["id"], now, by, "reply", None, f"{cost.parts}", outbox_id)
         audit.record(db, by, "tip.reply", reference,
-                     f"outbox {outbox_id}, {cost.parts} SMS, {cost.encoding}", ip=ip, now=now)
+                     {"outbox": outbox_id, "parts": cost.parts, "encoding": cost.encoding}, ip=ip, now=now)
     return outbox_id, cost
 
 
@@ -213,5 +229,5 @@ def confirm(db: Database, reference: str, verdict: str, *, by: str, now: datetim
         if verdict == tips.CONFIRMED and destinations:
             enqueue_tip(db, tips.Tip(tip["id"], tip["reference"], tip["uid"]), now, destinations)
         audit.record(db, by, "tip.confirm" if verdict == tips.CONFIRMED else "tip.dismiss", reference,
-                     f"{old} -> {verdict}", ip=ip, now=now)
+                     {"from": old, "to": verdict}, ip=ip, now=now)
     return True

@@ -193,6 +193,7 @@ def _sync_view(row: dict[str, Any], tz: ZoneInfo) -> dict[str, Any]:
         "status_label": statuses.get(status, status),
         "tone": tones.get(status, "plain"),
         "attempts": row.get("attempts") or 0,
+        "delivered": status == "done",
         "last_error": row.get("last_error") or "",
         "next_attempt": local_time(row.get("next_attempt_at"), tz) if status == "failed" else "",
         "acked": local_time(row.get("acked_at"), tz),
@@ -244,6 +245,11 @@ def render_tip(tip: dict[str, Any], *, number: str | None = None, code: int = 20
         detached_display=local_time(tip["number_detached_at"], tz),
         text_purged_display=local_time(tip["text_purged_at"], tz),
         hold_max_chars=tip_actions.HOLD_REASON_MAX_CHARS,
+        hub_level=current_config().hub.level,
+        hub_side=bool(current_config().hub.url or tip.get("hub_status")),
+        hub_status_label=label("tip", tip["hub_status"]) if tip.get("hub_status") else "",
+        hub_status_tone=tone(tip["hub_status"]) if tip.get("hub_status") else "plain",
+        hub_changed_display=local_time(tip.get("hub_status_at"), tz),
         assigned_display=local_time(tip["assigned_at"], tz),
         thread_url=url_for("conversations.thread", key=f"i{tip['inbox_id']}") if tip["inbox_id"] else None,
     ), code
@@ -282,6 +288,18 @@ def change_status(reference: str) -> Any:
         lambda db, ref, by, now, ip: tip_actions.change_status(db, ref, status, by=by, now=now, ip=ip),
         lambda changed: _("Đã chuyển sang “%(status)s”.", status=label("tip", status)) if changed
         else _("Tin báo đã ở trạng thái này."),
+    )
+
+
+@bp.post("/tips/<reference>/take")
+@role_required("officer")
+def take(reference: str) -> Any:
+    """"Nhận xử lý": the tip becomes the pressing officer's, and "Đang xử lý"."""
+    allowed = users.officers(current_services().db.get())
+    return _act(
+        reference,
+        lambda db, ref, by, now, ip: tip_actions.take(db, ref, by=by, now=now, ip=ip, allowed=allowed),
+        lambda changed: _("Bạn đã nhận xử lý tin báo này.") if changed else _("Tin báo đã ở trạng thái này."),
     )
 
 

@@ -89,7 +89,7 @@
       var bar = el.querySelector('progress');
       bar.max = p.total || 1;
       bar.value = p.done;
-      var text = window.tinbaoLabel('bc.people', p);
+      var text = window.tinbaoLabel('bc.people', p, p.total);
       if (p.failed) { text += window.tinbaoLabel('bc.failed', { n: p.failed }); }
       if (p.unknown) { text += window.tinbaoLabel('bc.unknown', { n: p.unknown }); }
       el.querySelector('.progress-text').textContent = text;

@@ -95,8 +95,12 @@
       var text = area.value.replace(/\r\n/g, '\n').trim();
       var body = box.checked ? khongDau(text) : text;
       var cost = plan(body);
-      var line = fill(out.getAttribute('data-template'), {
-        chars: Array.from(body).length, parts: text ? cost.parts : 0, encoding: cost.encoding
+      var chars = Array.from(body).length;
+      /* The server gave the wording for one character and for more (plural forms). */
+      var template = chars === 1 && out.hasAttribute('data-template-one')
+        ? out.getAttribute('data-template-one') : out.getAttribute('data-template');
+      var line = fill(template, {
+        chars: chars, parts: text ? cost.parts : 0, encoding: cost.encoding
       });
       if (cost.parts > maxParts) {
         line += ' · ' + fill(out.getAttribute('data-too-long'), { max: maxParts });
