@@ -41,19 +41,25 @@ GATEWAY_PAGES = [
     Page("menus-history", "/menus/history"), Page("menus-version", "/menus/history/1"), Page("sync", "/sync"),
     Page("poster", "/poster"), Page("duty", "/duty"), Page("simulator", "/simulator"),
     Page("failures", "/inbox/failed"), Page("sim", "/sim/"), Page("users", "/admin/users"),
-    Page("audit", "/admin/audit"), Page("setup", "/admin/setup/"),
+    Page("audit", "/admin/audit"), Page("setup", "/admin/setup/"), Page("province", "/broadcasts/province/"),
+    Page("requests", "/requests"), Page("request", "/requests/1"), Page("request-export", "/requests/1/export"),
 ]
 HUB_PAGES = [
     Page("hub-login", "/login", logged_out=True),
     Page("hub-tips", "/"), Page("hub-tip", "/tips/cl-1"), Page("hub-users", "/admin/users"),
-    Page("hub-audit", "/admin/audit"),
+    Page("hub-audit", "/admin/audit"), Page("hub-fleet", "/fleet"), Page("hub-fleet-post", "/fleet/cl"),
+    Page("hub-province", "/province/"), Page("hub-warnings", "/province/warnings"),
+    Page("hub-warning-new", "/province/warnings/new"), Page("hub-warning", "/province/warnings/1"),
+    Page("hub-campaigns", "/province/campaigns"), Page("hub-campaign-new", "/province/campaigns/new"),
+    Page("hub-campaign", "/province/campaigns/1"),
 ]
 #: GET endpoints that answer no page: JSON, images, files, redirects, static files.
 NOT_PAGES = {
     "gateway": {"static", "status.dashboard_json", "status.healthz", "broadcasts.progress_json", "poster.png",
                 "poster.qr_svg", "simulator.thread", "simulator.dry_thread", "tips.export", "admin.index",
-                "setup_files.ca_certificate"},
-    "hub": {"static", "hub_api.changes", "hub_api.healthz", "admin.index"},
+                "setup_files.ca_certificate", "metrics.scrape", "data_requests.export_file"},
+    "hub": {"static", "hub_api.changes", "hub_api.healthz", "admin.index", "hub_api.province_warnings",
+            "hub_api.province_campaigns", "hub_api.prometheus_metrics", "province.usb_file"},
 }
 
 # -- the checks, run in the page ---------------------------------------------------------------

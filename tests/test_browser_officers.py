@@ -8,7 +8,7 @@ reload; the poster on one A4 page; the tips' filters a sheet on a phone.
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -125,7 +125,45 @@ def seed_every_page(gw, page, base: str) -> None:
     sources = menu_versions.shipped_sources(config.menus_path)
     menu_versions.save(db, menu_versions.with_contacts(sources, {"ten_xa": "Cốc Lầu"}), "an", "ghi tên xã Cốc Lầu",
                        **menu_versions.book_options(config))  # setup half done: its banner shows what is left
+    seed_province_and_request(db)
     compose_and_confirm(page, base)
+
+
+def seed_province_and_request(db) -> None:
+    """A province warning waiting for an officer, and a person's request with its number looked up."""
+    from gateway.broadcasts import province
+    from gateway.privacy import requests as data_requests
+
+    now = datetime.now(UTC)
+    today = now.astimezone(ZoneInfo("Asia/Ho_Chi_Minh")).date()
+    warning = {"id": 1, "version": 1, "title": "Giả danh công an gọi điện đòi chuyển tiền",
+               "accented": "Công an không gọi điện đòi chuyển tiền. Gặp cuộc gọi như vậy, hãy báo công an xã.",
+               "khong_dau": "Cong an khong goi dien doi chuyen tien. Gap cuoc goi nhu vay, hay bao cong an xa."}
+    with write_transaction(db):
+        province.apply(db, [warning], now, via="sync", auto_accept=False, hub_name="Công an tỉnh Lào Cai")
+        found = data_requests.record(db, requester="Người thử yêu cầu", contact="Thôn Na Hối, gặp tại trụ sở",
+                                     channel="in_person", kinds=["see", "delete"], received_on=today, by="an",
+                                     now=now, today=today)
+        data_requests.set_number(db, found.id, "+84912345678")
+
+
+def seed_hub_province(hub) -> None:
+    """The hub's pages with something on them: a heartbeat from ``cl``, a warning, a campaign."""
+    from gateway.hub import campaigns as hub_campaigns
+    from gateway.hub import warnings as hub_warnings
+
+    now = datetime.now(UTC)
+    db = hub.dbs.get()
+    with write_transaction(db):
+        warning = hub_warnings.save(db, title="Giả danh công an gọi điện đòi chuyển tiền", by="tinh",
+                                    accented="Công an không gọi điện đòi chuyển tiền. Hãy báo công an xã.",
+                                    plain="Cong an khong goi dien doi chuyen tien. Hay bao cong an xa.", now=now)
+        hub_campaigns.schedule(db, warning_id=warning, encoding="khong_dau", communes=None, starts_at=now,
+                               ends_at=now + timedelta(days=3), by="tinh", now=now, known=["bh", "cl"])
+    client = hub.app.test_client()
+    beat = client.post("/api/v1/heartbeat", headers={"Authorization": "Bearer token-cl"},
+                       json={"gateway_id": "cl", "at": now.isoformat(), "state": {"version": "0.1.0"}})
+    assert beat.status_code == 200, beat.get_data(as_text=True)
 
 
 def test_every_page_at_1280_and_360_in_both_languages(gateway_with_data, page):
@@ -140,13 +178,14 @@ def test_every_page_at_1280_and_360_in_both_languages(gateway_with_data, page):
 
 def test_every_hub_page_at_1280_and_360_in_both_languages(tmp_path, page):
     from fake_zalo import HubServer
-    from test_hub import seed_tips
+    from upstream import seed_tips
 
     from gateway.accounts import users
 
     hub = HubServer(tmp_path, TINBAO_HUB_NAME="Công an tỉnh Lào Cai")
     try:
         seed_tips(hub.app.test_client())
+        seed_hub_province(hub)
         base = hub.start()
         problems = page_sweep.sweep(page, base, HUB_PAGES, "hub", logged_out=True)
         users.create_user(hub.dbs.get(), "huyen", "mat-khau-dai", "admin")

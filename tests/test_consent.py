@@ -91,7 +91,7 @@ def test_the_notice_version_changes_with_its_words(tmp_path):
 def test_a_dk_is_a_ledger_row_with_its_raw_text_and_notice_version(gateway, phone):
     path = gateway.config.storage_path
     notice = gateway.broadcasts.composer.notice_version
-    assert "huy gui 0981234567" in fold(phone.send("0912345678", "dk  Na Hối") or "")
+    assert "huy gui 0981 234 567" in fold(phone.send("0912345678", "dk  Na Hối") or "")
     [(event, basis, raw, version, by)] = ledger(path, "+84912345678")
     assert (event, basis, raw, version, by) == ("given", "sms", "dk  Na Hối", notice, "sms")
     (inbox_id,) = rows(path, "SELECT inbox_id FROM consent_ledger")[0]
@@ -140,7 +140,7 @@ def test_an_imported_number_gets_one_invitation_and_no_warning_until_it_replies_
     assert emulator.wait_for_sent(before + 2, 20)
     invitations = emulator.sent_messages()[before:]
     assert sorted(m.destination for m in invitations) == ["+84912000004", "+84912000005"]
-    assert all("soan dk gui 0981234567" in fold(m.text) for m in invitations)
+    assert all("soan dk gui 0981 234 567" in fold(m.text) for m in invitations)
     assert ledger(path, "+84912000004") == [("invited", "import", None, service.composer.notice_version, "an")]
 
     def broadcast(title: str) -> list[str]:

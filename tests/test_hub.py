@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 import pytest
 from conftest import ROOT, rows, wait_until
-from upstream import hub_login
+from upstream import hub_login, push, seed_tips, tip
 
 from gateway.accounts import users
 from gateway.hub import store
@@ -22,22 +22,9 @@ from gateway.hub import store
 NOW = datetime(2026, 11, 29, 3, 0, tzinfo=UTC)
 
 
-def tip(uid: str, text: str = "Có người lạ vào thôn", received_at: str = "2026-11-29T01:00:00+00:00",
-        reference: str | None = None) -> dict:
-    number = uid.split("-")[1]
-    return {"uid": uid, "reference": reference or f"{uid.split('-')[0].upper()}-{int(number):04d}",
-            "received_at": received_at, "text": text, "tipster_masked": "0*** *** *78"}
-
-
 @pytest.fixture
 def api(hub):
     return hub.app.test_client()
-
-
-def push(api, token: str | None, body) -> tuple[int, dict]:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    response = api.post("/api/v1/tips", json=body, headers=headers)
-    return response.status_code, response.get_json()
 
 
 def test_each_tip_is_stored_once_and_the_answer_lists_every_uid_held(api, hub):
@@ -119,14 +106,6 @@ def officer_client(hub):
     client = hub.app.test_client()
     hub_login(client, "huyen")
     return client
-
-
-def seed_tips(api) -> None:
-    push(api, "token-cl", {"gateway_id": "cl", "gateway_name": "Công an xã Cốc Lầu", "tips": [
-        tip("cl-1", "Trộm bò ở thôn Nậm Khánh", "2026-11-20T02:00:00+00:00"),
-        tip("cl-2", "<script>alert(1)</script> lừa đảo qua điện thoại", "2026-11-28T02:00:00+00:00"),
-    ]})
-    push(api, "token-bh", {"gateway_id": "bh", "tips": [tip("bh-1", "Đánh bạc ở chợ", "2026-11-28T05:00:00+00:00")]})
 
 
 def test_the_page_needs_a_login(hub):

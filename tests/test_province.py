@@ -14,7 +14,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from conftest import login_client, make_config, make_services, rows
+from conftest import ON_PAPER, login_client, make_config, make_services, rows
 from fake_zalo import HubServer
 
 from gateway.accounts import users
@@ -65,7 +65,8 @@ def gateway_db(tmp_path: Path):
     db = open_db(path)
     with write_transaction(db):
         for number in NUMBERS:
-            subscribers.save_member(db, subscribers.Member(number, village="Na Hối"), source="import", now=NOW)
+            subscribers.save_member(db, subscribers.Member(number, village="Na Hối"), source="import", now=NOW,
+                                    basis=ON_PAPER)
     yield db
     db.close()
 
@@ -270,7 +271,8 @@ def test_a_campaign_keeps_the_communes_rules_and_closes_with_its_window(tmp_path
     # This morning the commune's own warning went to the first four (broadcasts.per_day = 1).
     with write_transaction(db):
         for number in NUMBERS[:4]:
-            subscribers.save_member(db, subscribers.Member(number, labels=["Tổ 1"]), source="officer", now=NOW)
+            subscribers.save_member(db, subscribers.Member(number, labels=["Tổ 1"]), source="officer", now=NOW,
+                                    basis=ON_PAPER)
         group = subscribers.find_group(db, "Tổ 1")[0]
     control.create(db, control.Draft("Của xã", "Tin của xã.", group_ids=[group]), by="xa", now=NOW, tz=config.timezone)
     service.tick()
@@ -469,7 +471,7 @@ def test_the_usb_file_is_taken_in_on_the_page(commune, hub_db, tmp_path):
 # -- the hub's pages -----------------------------------------------------------------------------
 
 def hub_login(hub, role: str):
-    from test_hub import login
+    from upstream import hub_login as login
 
     users.create_user(hub.dbs.get(), f"tinh.{role}", "mat-khau-dai", role)
     client = hub.app.test_client()

@@ -28,7 +28,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import FAST, ROOT, make_config, make_services, rows, wait_until
+from conftest import FAST, ON_PAPER, ROOT, make_config, make_services, rows, wait_until
 
 from gateway.broadcasts import subscribers
 from gateway.database import prepare_gateway, prepare_hub
@@ -49,6 +49,8 @@ LIVE = {
     "TINBAO_SYNC_TIMEOUT": "3",
     "TINBAO_SYNC_CHECK_TIMEOUT": "1",
     "TINBAO_SYNC_HEARTBEAT_MINUTES": "0.01",  # a heartbeat every 0.6 s
+    "TINBAO_SMS_MAX_PER_HOUR": "0",  # no SIM pacing: 120 people in seconds, not two hours
+    "TINBAO_SMS_MAX_PER_DAY": "0",
 }
 
 
@@ -199,7 +201,8 @@ class Post:
         now = datetime.now(UTC)
         with write_transaction(db):
             for number in self.numbers:
-                subscribers.save_member(db, subscribers.Member(number, village="Na Hối"), source="import", now=now)
+                subscribers.save_member(db, subscribers.Member(number, village="Na Hối"), source="import", now=now,
+                                        basis=ON_PAPER)
         db.close()
 
     def start(self, command: str = "run") -> subprocess.Popen:

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from conftest import ON_PAPER
 
 from gateway import backup
 from gateway.broadcasts import subscribers
@@ -44,12 +45,12 @@ def test_counts_take_their_plural_form_in_english(app, db, logged_in):
     officer = logged_in("admin")
     with write_transaction(db):
         subscribers.save_member(db, subscribers.Member("+84915000001", name="Người thử", village="Na Hối"),
-                                source="officer", now=NOW)
+                                source="officer", now=NOW, basis=ON_PAPER)
     page = officer.get("/broadcasts/subscribers?lang=en").get_data(as_text=True)
     assert "1 person" in page and "1 people" not in page
     with write_transaction(db):
         subscribers.save_member(db, subscribers.Member("+84915000002", name="Người thử 2", village="Na Hối"),
-                                source="officer", now=NOW)
+                                source="officer", now=NOW, basis=ON_PAPER)
     page = officer.get("/broadcasts/subscribers").get_data(as_text=True)
     assert "2 people" in page and "2 person" not in page
     accounts = officer.get("/admin/users").get_data(as_text=True)

@@ -119,3 +119,26 @@ def hub_login(client, username: str, password: str = "mat-khau-dai") -> None:
     token = re.search(rb'name="csrf_token" value="([^"]+)"', client.get("/login").data).group(1).decode()
     response = client.post("/login", data={"username": username, "password": password, "csrf_token": token})
     assert response.status_code == 303, response.data
+
+
+# -- tips pushed to the hub through its API (the JSON a gateway sends) ----------------------------
+
+def tip(uid: str, text: str = "Có người lạ vào thôn", received_at: str = "2026-11-29T01:00:00+00:00",
+        reference: str | None = None) -> dict:
+    number = uid.split("-")[1]
+    return {"uid": uid, "reference": reference or f"{uid.split('-')[0].upper()}-{int(number):04d}",
+            "received_at": received_at, "text": text, "tipster_masked": "0*** *** *78"}
+
+
+def push(api, token: str | None, body) -> tuple[int, dict]:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    response = api.post("/api/v1/tips", json=body, headers=headers)
+    return response.status_code, response.get_json()
+
+
+def seed_tips(api) -> None:
+    push(api, "token-cl", {"gateway_id": "cl", "gateway_name": "Công an xã Cốc Lầu", "tips": [
+        tip("cl-1", "Trộm bò ở thôn Nậm Khánh", "2026-11-20T02:00:00+00:00"),
+        tip("cl-2", "<script>alert(1)</script> lừa đảo qua điện thoại", "2026-11-28T02:00:00+00:00"),
+    ]})
+    push(api, "token-bh", {"gateway_id": "bh", "tips": [tip("bh-1", "Đánh bạc ở chợ", "2026-11-28T05:00:00+00:00")]})
