@@ -434,8 +434,17 @@ class HubServer:
         self.server = waitress.create_server(self._counting, host="127.0.0.1", port=port or self.port, threads=4,
                                              channel_timeout=30)
         self.port = self.server.effective_port
-        threading.Thread(target=self.server.run, name="hub", daemon=True).start()
+        threading.Thread(target=self._serve, args=(self.server,), name="hub", daemon=True).start()
         return self.url
+
+    def _serve(self, server) -> None:
+        """waitress's loop; ``stop()`` closes its sockets from another thread, so a select on a
+        socket closed under it (EBADF) is the stop itself, not a fault, once the server is let go."""
+        try:
+            server.run()
+        except OSError:
+            if self.server is server:
+                raise
 
     @property
     def url(self) -> str:
