@@ -22,7 +22,9 @@ worker); everything else a worker owns is touched only by its own thread.
 
 from __future__ import annotations
 
+import ctypes
 import logging
+import os
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -32,6 +34,29 @@ from gateway import backoff
 from gateway.storage import WriteHealth, cannot_write
 
 log = logging.getLogger(__name__)
+
+#: glibc's ``mallopt`` option for the most malloc arenas (``M_ARENA_MAX``).
+_M_ARENA_MAX = -8
+#: Arenas for the whole process (glibc's own default is eight per core).
+MALLOC_ARENAS = 2
+
+
+def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:
+    """Before the threads start: let them share ``arenas`` malloc arenas; True when it was set.
+
+    glibc gives each new thread that allocates an arena of its own, up to eight per core, and
+    memory freed in one is kept for that arena alone. A gateway runs about twenty threads
+    (the workers, waitress's eight), so on two cores each of sixteen arenas kept its own
+    free pieces: 8 MB more resident memory after 10,000 SMS (``bench/memory.py``), for no
+    speed, since Python code holds the GIL while it allocates. An operator's
+    ``MALLOC_ARENA_MAX`` wins; without glibc (or without ``mallopt``) nothing is changed.
+    """
+    if "MALLOC_ARENA_MAX" in os.environ:
+        return False
+    try:
+        return bool(ctypes.CDLL(None).mallopt(_M_ARENA_MAX, arenas))
+    except (OSError, AttributeError):
+        return False
 
 
 class Worker(ABC):

@@ -11,7 +11,7 @@ import logging
 from zoneinfo import ZoneInfo
 
 from gateway import __version__, backup, duty, filekeys, inbox, outbox
-from gateway.background import Worker
+from gateway.background import Worker, limit_malloc_arenas
 from gateway.broadcasts.service import BroadcastService
 from gateway.clock import Clock, Evidence, TrustedClock
 from gateway.config import Config
@@ -266,5 +266,6 @@ class Gateway:
 
 def run_command(config: Config, args: object = None) -> int:
     """``python app.py`` / ``python app.py run``."""
+    limit_malloc_arenas()  # before any thread starts
     Gateway(config).run()
     return 0

@@ -127,7 +127,7 @@ def layout_db(tmp_path: Path) -> Path:
 ADDED_COLUMNS = {"tips": ["confirmation", "hold_reason", "held_at", "held_by", "number_detached_at",
                           "text_purged_at", "hub_status", "hub_status_at", "hub_status_by"],
                  "inbox": ["next_attempt_at"], "sessions": ["touched_at"], "subscribers": ["consent_id"]}
-ADDED_INDEXES = {("index", "tips_to_confirm"), ("index", "tips_closed")}
+ADDED_INDEXES = {("index", "tips_to_confirm"), ("index", "tips_closed"), ("index", "tips_tipster")}
 
 
 def test_a_fresh_gateway_database_has_every_table_and_index_it_had(tmp_path, layout_db):

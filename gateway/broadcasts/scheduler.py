@@ -22,10 +22,10 @@ from __future__ import annotations
 import calendar
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta, tzinfo
+from typing import TYPE_CHECKING
 
-from apscheduler.triggers.base import BaseTrigger
-from apscheduler.triggers.combining import OrTrigger
-from apscheduler.triggers.cron import CronTrigger
+if TYPE_CHECKING:
+    from apscheduler.triggers.base import BaseTrigger
 
 KINDS = ("now", "once", "weekly", "monthly")
 #: At most this many missed firings are written for one broadcast (a Pi off for years).
@@ -70,7 +70,13 @@ def calendar_trigger(schedule: Schedule) -> BaseTrigger:
     A monthly day beyond a month's end means that month's last day: ``min(day, last)`` is the
     day itself in the months that have it, or-ed with ``day="last"`` in the months that are
     shorter (February for 29 and 30; February, April, June, September, November for 31).
+
+    APScheduler is imported here, when a weekly or monthly schedule is first asked: with asyncio
+    and tzlocal behind it, it is a few MB that a post without such schedules never needs.
     """
+    from apscheduler.triggers.combining import OrTrigger
+    from apscheduler.triggers.cron import CronTrigger
+
     assert schedule.time_of_day is not None
     at = {"hour": schedule.time_of_day.hour, "minute": schedule.time_of_day.minute,
           "second": schedule.time_of_day.second, "timezone": schedule.tz}

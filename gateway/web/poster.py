@@ -17,9 +17,8 @@ import io
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import segno
 from flask import Blueprint, Flask, Response, render_template
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -28,6 +27,9 @@ from gateway.menus import versions as menu_versions
 from gateway.web.auth import guard_blueprint
 from gateway.web.nav import register_area
 from gateway.web.services import current_config, current_services
+
+if TYPE_CHECKING:
+    import segno
 
 bp = Blueprint("poster", __name__)
 guard_blueprint(bp, "viewer")
@@ -146,7 +148,11 @@ def poster_content() -> Poster:
 
 
 def qr_code(uri: str) -> segno.QRCode:
-    """A full QR code (never a Micro QR, which phone cameras do not read), medium correction."""
+    """A full QR code (never a Micro QR, which phone cameras do not read), medium correction.
+
+    segno is imported here, when a poster is drawn: at start it would hold memory all day."""
+    import segno
+
     return segno.make_qr(uri, error="m")
 
 
