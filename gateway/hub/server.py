@@ -62,9 +62,11 @@ def create_user_command(config: Config, args: Any) -> int:
 def run_command(config: Config, args: Any = None) -> int:
     """Serve the hub (API and page) until interrupted, on ``hub_port`` (``gateway.web.serving``:
     https when configured)."""
+    from gateway.background import limit_malloc_arenas
     from gateway.hub.app import create_hub_app
     from gateway.web import serving
 
+    limit_malloc_arenas()  # before waitress's threads start (why: gateway.background)
     path = hub_db_path(config)
     page = serving.LateApp()
     # The port first: one in use is one line (gateway.web.serving), before the database is
