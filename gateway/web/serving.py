@@ -31,7 +31,15 @@ from gateway.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
-THREADS = 8
+#: waitress's threads only run the page's code (its main loop reads and writes the sockets), and
+#: Python runs one of them at a time: past a few, more threads only queue behind the GIL and
+#: stretch the slowest answers. With 8, eight officers clicking at once waited 233 ms (p95,
+#: conversations) on a 2-core Pi-class machine; with 4, 131 ms at the same 116 requests/s
+#: (``bench/web_response.py``). Four still leave three pages answering while one CSV export runs.
+WAITRESS_THREADS = 4
+#: cheroot (https) reads each request in a worker thread, so a slow phone on the post's Wi-Fi
+#: holds one while it sends: it keeps more.
+CHEROOT_THREADS = 8
 REDIRECT_THREADS = 2
 CA_PATH = "/ca.crt"
 
@@ -116,7 +124,7 @@ def _plain(app: WsgiApp, config: Config, port: int, ident: str, connection_limit
     import waitress
 
     try:
-        server = waitress.create_server(app, host=config.web.host, port=port, threads=THREADS, ident=ident,
+        server = waitress.create_server(app, host=config.web.host, port=port, threads=WAITRESS_THREADS, ident=ident,
                                         connection_limit=connection_limit)
     except OSError as exc:
         raise port_problem(config.web.host, port, "web.port", exc) from None
@@ -130,7 +138,7 @@ def _tls(app: WsgiApp, config: Config, port: int, ident: str) -> Server:
     from gateway import tls
 
     context = tls.server_context(config)  # a missing or wrong file: one line naming the key
-    server = wsgi.Server((config.web.host, port), app, numthreads=THREADS, server_name=ident)
+    server = wsgi.Server((config.web.host, port), app, numthreads=CHEROOT_THREADS, server_name=ident)
     adapter = BuiltinSSLAdapter(config.web.tls_cert, config.web.tls_key)
     adapter.context = context
     server.ssl_adapter = adapter
