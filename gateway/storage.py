@@ -57,9 +57,24 @@ class DatabaseCorrupt(Exception):
         self.problem = problem
 
 
+# The last moment written and its text. The router hands one ``now`` to every function a
+# message goes through, and each writes it (inbox, outbox, session, tip, sync rows): about
+# five conversions of the same moment per message, 2 µs each. A datetime never changes, so
+# the same object always gives the same text; one tuple, swapped whole, is safe across threads.
+_last_iso: tuple[datetime | None, str] = (None, "")
+
+
 def utcnow_iso(now: datetime | None = None) -> str:
     """The storage form of a moment: ISO 8601 in UTC."""
-    return (now or datetime.now(UTC)).astimezone(UTC).isoformat()
+    global _last_iso
+    if now is None:
+        return datetime.now(UTC).isoformat()
+    last = _last_iso
+    if last[0] is now:
+        return last[1]
+    text = now.astimezone(UTC).isoformat()
+    _last_iso = (now, text)  # holds ``now``, so no other object can take its identity
+    return text
 
 
 def open_db(path: str | Path, *, durable: bool = False) -> Database:
