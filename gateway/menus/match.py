@@ -40,8 +40,7 @@ def key(text: str) -> str:
 
     ``key(" Căn  Cước? ") == "can cuoc"``; ``key("???") == "?"``; ``key("  ") == ""``.
     """
-    # Plain ASCII (most texts from keypad phones) needs no Unicode work: 5x faster.
-    folded = " ".join(text.lower().split()) if text.isascii() else fold(text)
+    folded = fold(text)
     stripped = folded.strip(_EDGE)
     if stripped:
         return stripped
