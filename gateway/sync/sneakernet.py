@@ -23,10 +23,11 @@ import io
 import json
 import os
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from sqlite_utils import Database
 
@@ -240,15 +241,25 @@ def recent_exports(db: Database, limit: int = 5) -> list[dict[str, Any]]:
 
 def export_tips(db: Database, config: Config, path: str | Path, now: datetime,
                 heartbeat: dict[str, Any] | None = None) -> int:
-    """Write the sealed file, 0600 (atomically: a yanked USB stick never holds half a file)."""
+    """Write the sealed file, 0600 (atomically: a yanked USB stick never holds half a file).
+
+    Sealed straight into the file, chunk by chunk: no second, sealed copy of the export in memory.
+    """
     data, count = build_export(db, config, now, heartbeat)
-    write_file(path, seal_export(data, config))
+    key = export_key(config.hub.token, config.gateway.id)
+    _write_atomically(path, lambda fh: sealed.seal(io.BytesIO(data), fh, key, sealed.KIND_TIPS, config.gateway.id))
     note_export(db, str(path), data, count, now)
     return count
 
 
 def write_file(path: str | Path, data: bytes) -> None:
-    """Write a file for a USB stick atomically and 0600 (a yanked stick never holds half a file)."""
+    """Write ``data`` to a file for a USB stick atomically and 0600 (the province's file for a post)."""
+    _write_atomically(path, lambda fh: fh.write(data))
+
+
+def _write_atomically(path: str | Path, fill: Callable[[BinaryIO], object]) -> None:
+    """A ``.part`` file, 0600 whatever the umask, filled by ``fill``, fsync'd, then renamed over
+    ``path``: a yanked stick never holds half a file."""
     path = Path(path)
     temporary = path.with_name(path.name + ".part")
     try:
@@ -257,7 +268,7 @@ def write_file(path: str | Path, data: bytes) -> None:
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as fh:
             os.fchmod(fh.fileno(), 0o600)
-            fh.write(data)
+            fill(fh)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(temporary, path)
