@@ -161,7 +161,8 @@ def test_an_unplugged_modem_shows_at_the_hub_with_the_posts_words_within_one_hea
         assert "Modem không hoạt động" in page and 'data-state="fault"' in page
         assert "The modem is not working" in client.get("/fleet?lang=en").data.decode()
         cl.emulator.replug()
-        assert wait_until(lambda: hub_state(hub, "cl", hub_clock.now()).state == "ok", 20)
+        assert wait_until(lambda: hub_state(hub, "cl", hub_clock.now()).state == "ok", 20), (
+            hub_state(hub, "cl", hub_clock.now()), cl.modem.state)
         [(failed,)] = rows(hub.path, "SELECT SUM(line_failed) FROM hub_fleet_hours"
                                            " WHERE gateway_id='cl'")
         assert failed >= 1  # the hour remembers the line was down
