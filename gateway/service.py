@@ -38,6 +38,17 @@ log = logging.getLogger(__name__)
 CLOCK_EVIDENCE = Evidence(network_time=modem_status.network_time, centre_stamps=inbox.newest_centre_stamp)
 
 
+def emulator_link(storage_path: str, index: int) -> str:
+    """Where the built-in emulator of modem ``index`` shows its port: ``<database>.modem``
+    (``.modem1``... for the others), a fixed path as a real modem's ``/dev/serial/by-id`` link.
+
+    Its pty is new at every replug and the kernel gives the old number to whoever opens one
+    next: a worker that kept ``/dev/pts/N`` would knock on another program's terminal (and, on
+    a busy machine, reach it) instead of finding its modem again.
+    """
+    return f"{storage_path}.modem{index or ''}"
+
+
 class RouterWorker(Worker):
     """The thread that routes queued inbox rows and wakes the modem worker when replies wait.
 
@@ -151,11 +162,12 @@ class Gateway:
         outbox.recover_claims(self.durable_dbs.get(), self.clock.now())
         self.router_worker = RouterWorker(self.router, self.dbs, self.clock, on_routed=self._routed,
                                           write_health=self.write_health)
-        for settings in self.worker_settings:
+        for index, settings in enumerate(self.worker_settings):
             if settings.port == "emulator":
                 from gateway.modem.emulator import ModemEmulator
 
-                emulator = ModemEmulator(own_number=self.config.gateway.phone_number or None)
+                emulator = ModemEmulator(own_number=self.config.gateway.phone_number or None,
+                                         link=emulator_link(self.config.storage_path, index))
                 settings.port = emulator.start()
                 self.emulators.append(emulator)
                 log.info("built-in modem emulator on %s", settings.port)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 from conftest import make_config, rows, wait_until
 
-from gateway.service import Gateway
+from gateway.service import Gateway, emulator_link
 
 
 def modem_state(config) -> dict:
@@ -61,6 +62,37 @@ def test_missing_port_is_one_clear_line_and_retried(tmp_path):
         assert "does not exist" in error and "\n" not in error
     finally:
         gw.stop()
+
+
+def test_the_built_in_emulator_is_found_again_when_another_program_took_its_old_pty(tmp_path):
+    """On a busy machine the kernel gives an unplugged pty's number to the next program that
+    opens one; the worker must find its modem at its fixed link, never knock on that terminal."""
+    gw = Gateway(make_config(tmp_path, TINBAO_MODEM_PORT="emulator"))
+    gw.start()
+    taken: list[int] = []
+    try:
+        emulator = gw.emulator
+        assert gw.modem.settings.port == emulator_link(gw.config.storage_path, 0) == emulator.path
+        assert wait_until(lambda: modem_state(gw.config).get("state") == "connected", 15)
+        old = emulator.device
+        emulator.unplug()
+        assert wait_until(lambda: modem_state(gw.config).get("state") != "connected", 10)
+        for _ in range(64):  # another program opens ptys until it holds the old number
+            master, slave = os.openpty()
+            taken += [master, slave]
+            if os.ttyname(slave) == old:
+                break
+        emulator.replug()
+        assert emulator.device != old
+        assert wait_until(lambda: modem_state(gw.config).get("state") == "connected", 15), modem_state(gw.config)
+        assert modem_state(gw.config)["reconnects"] >= 1
+        emulator.deliver("0912345678", "MENU")
+        assert emulator.wait_for_sent(1, 20)  # the menu's answer: the worker talks to its modem
+    finally:
+        for fd in taken:
+            os.close(fd)
+        gw.stop()
+    assert not os.path.lexists(emulator_link(gw.config.storage_path, 0))  # gone with the gateway
 
 
 def test_no_network_holds_replies_until_registered(gateway, phone, emulator, config):
