@@ -5,7 +5,7 @@
     python app.py create-user NAME --role admin|officer|viewer
     python app.py hub                      # the upstream hub that receives every commune's tips
     python app.py hub create-user NAME --role admin|officer|viewer   # an account in the hub's database
-    python app.py sync                     # the sync worker alone (tips to Zalo and the hub)
+    python app.py sync                     # the sync worker alone (tips to Zalo and the hub, the heartbeat)
     python app.py export-tips FILE         # unsynced tips to a signed file (USB stick)
     python app.py import-tips FILE         # on the hub: take such a file in
     python app.py hub export-province GATEWAY FILE   # on the hub: warnings and campaigns for a post without internet
@@ -43,7 +43,7 @@ COMMANDS = {
     "create-user": "gateway.accounts.users:create_user_command",
     "hub": "gateway.hub.server:hub_command",
     "district": "gateway.hub.server:hub_command",  # the old name of ``hub``
-    "sync": "gateway.sync.worker:sync_command",
+    "sync": "gateway.sync.alone:sync_command",
     "export-tips": "gateway.sync.usb_export:export_command",
     "import-tips": "gateway.hub.server:import_command",
     "import-province": "gateway.sync.province:import_command",
@@ -75,7 +75,7 @@ def build_parser(prog: str = "tinbao") -> argparse.ArgumentParser:
                                        help="write the province's warnings and campaigns for one post (USB stick)")
     hub_file.add_argument("gateway", help="the post's gateway.id, as in hub.gateways")
     hub_file.add_argument("file")
-    commands.add_parser("sync", help="run the sync worker alone (tips to Zalo and the hub), until stopped")
+    commands.add_parser("sync", help="run the sync worker and the heartbeat alone, until stopped")
     export = commands.add_parser("export-tips", help="write unsynced tips to a signed file")
     export.add_argument("file")
     imported = commands.add_parser("import-tips", help="hub: import a file written by export-tips")

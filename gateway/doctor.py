@@ -435,6 +435,59 @@ def check_menus(config: Config, db: Database) -> Check:
     return Check("menus filled in", True, "no placeholders left")
 
 
+def check_menus_in_use(config: Config, db: Database) -> Check:
+    """The dashboard's menus alerts (``alerts.menus``): the version in use keeps a keyword the
+    gateway answers itself, or newer saved versions no longer load (an upgrade can do either)."""
+    from gateway.broadcasts.subscriptions import KEYWORDS
+    from gateway.errors import ConfigError
+    from gateway.menus import versions
+
+    try:
+        found = versions.in_use(db, config.menus_path, **versions.book_options(config, KEYWORDS))
+    except ConfigError as exc:
+        return Check("menus in use", False, str(exc), "fix the menu files named above")
+    which = f"version #{found.version}" if found.version != versions.SHIPPED else "the shipped files"
+    fix = f"an admin changes and saves the menus: http://<this Pi>:{config.web.port}/menus/"
+    if found.clashes:
+        return Check("menus in use", False, f"{which} uses {', '.join(found.clashes)}, which the gateway"
+                     " answers itself (subscribe, stop): those texts never reach the menus", fix)
+    if found.skipped:
+        skipped = ", ".join(f"#{number}" for number, _ in found.skipped)
+        return Check("menus in use", False, f"saved version {skipped} no longer loads ({found.skipped[0][1]});"
+                     f" {which} answers instead", fix)
+    return Check("menus in use", True, which)
+
+
+#: How long data may outlive its retention before doctor calls the purge late: the purge runs
+#: once a night, so what ages out during the day waits for the next night, and a Pi off for a
+#: night purges when it runs again.
+PURGE_GRACE = timedelta(days=2)
+
+
+def check_purge(config: Config, db: Database, now: datetime) -> Check:
+    """The retention purge (``gateway.privacy``, docs/privacy.md): nothing kept long past its time.
+
+    Fails when rows are still there ``PURGE_GRACE`` after the ``privacy.*`` keys let them go:
+    the nightly purge is not running (a clock never trusted, the gateway stopped at night, an
+    error each night). What the rules reach but must keep (a tip on hold or unacknowledged)
+    is not counted: ``python app.py purge --dry-run`` lists it.
+    """
+    from gateway.privacy import retention
+
+    late = sum(retention.plan(db, config, now - PURGE_GRACE).counts().values())
+    last = retention.last(db)
+    when = "no purge yet"
+    if last is not None:
+        with contextlib.suppress(ValueError):
+            when = f"last purge {datetime.fromisoformat(last['at']).astimezone(config.timezone):%d/%m/%Y %H:%M}"
+    if late:
+        return Check("retention purge", False, f"{when}; {late} record(s) kept over {PURGE_GRACE.days} days past"
+                     " their time (privacy.* keys)",
+                     "python app.py purge --dry-run, then python app.py purge (the gateway purges each night at"
+                     " privacy.purge_hour once its clock is trusted; journalctl -u tinbao | grep purge)")
+    return Check("retention purge", True, f"{when}; nothing kept past its time")
+
+
 def check_accounts(db: Database) -> Check:
     from gateway.accounts import users
 
@@ -499,11 +552,13 @@ def run_checks(config: Config, now: datetime | None = None) -> list[Check]:
         lambda d: check_clock(config, d, now),
         lambda d: check_backup(config, d, now),
         lambda d: check_menus(config, d),
+        lambda d: check_menus_in_use(config, d),
+        lambda d: check_purge(config, d, now),
         check_accounts,
         lambda d: check_zalo(config, d),
     ]
-    names = ["modem answers", "SIM line", "clock trusted", "last backup", "menus filled in", "officer accounts",
-             "Zalo token"]
+    names = ["modem answers", "SIM line", "clock trusted", "last backup", "menus filled in", "menus in use",
+             "retention purge", "officer accounts", "Zalo token"]
     try:
         for name, run in zip(names, db_checks, strict=True):
             if db is None:

@@ -30,7 +30,8 @@ from gateway.storage import open_db
 CHECKS = [
     "config file", "web page on the LAN", "commune code", "commune name", "SIM number", "storage",
     "gateway running", "modem port", "real modem unused", "modem link", *doctor.MODEM_CHECKS, *SIM_CHECKS,
-    "clock trusted", "last backup", "menus filled in", "officer accounts", "Zalo token", "disk free",
+    "clock trusted", "last backup", "menus filled in", "menus in use", "retention purge",
+    "officer accounts", "Zalo token", "disk free",
     "hub reachable", "backup key", "HTTPS certificate",
 ]
 
@@ -445,3 +446,27 @@ def test_doctor_fails_for_each_fault_of_the_sim(tmp_path, post_emulator):
             assert line(out, name).startswith("✓"), line(out, name)
     finally:
         gateway.stop()
+
+
+def test_the_retention_purge_line_fails_on_data_kept_long_past_its_time(tmp_path):
+    """Law 91/2025: data only as long as its purpose needs. A purge that stopped running shows."""
+    from gateway.accounts import audit
+    from gateway.privacy import retention
+    from gateway.privacy.retention import months_before
+
+    config = make_config(tmp_path)
+    prepare_gateway(config.storage_path)
+    now = datetime.now(UTC)
+    cutoff = months_before(now, config.privacy.audit_months)  # audit rows older than this may go
+    with open_db(config.storage_path) as db:
+        assert doctor.check_purge(config, db, now) == doctor.Check(
+            "retention purge", True, "no purge yet; nothing kept past its time")
+        audit.record(db, "cli", "test.aged", now=cutoff - timedelta(days=1))  # tonight's purge takes it
+        assert doctor.check_purge(config, db, now).ok
+        audit.record(db, "cli", "test.forgotten", now=cutoff - timedelta(days=3))  # three nights without a purge
+        said = doctor.check_purge(config, db, now)
+        assert not said.ok and "1 record(s) kept over 2 days past their time" in said.found, said
+        assert "python app.py purge --dry-run" in said.fix
+        retention.purge(db, config, now)
+        said = doctor.check_purge(config, db, now)
+        assert said.ok and said.found.startswith("last purge "), said

@@ -347,3 +347,35 @@ def test_only_the_newest_heartbeat_counts_and_a_bad_one_is_refused_whole(tmp_pat
         assert newest(hub, "cl")["state"]["campaigns"] == [{"id": 7, "sent": 12}]
     finally:
         hub.close()
+
+
+def test_the_sync_alone_sends_the_heartbeat_too(tmp_path, hub, hub_clock):
+    """``python app.py sync`` (the gateway stopped, only the sync running) still tells the hub."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    from gateway.database import prepare_gateway
+
+    db_path = tmp_path / "tinbao.db"
+    prepare_gateway(db_path)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TINBAO_")}
+    env.update({"TINBAO_STORAGE_PATH": str(db_path), "TINBAO_GATEWAY_ID": "cl", "TINBAO_HUB_URL": hub.url,
+                "TINBAO_HUB_TOKEN": TOKENS["cl"], "TINBAO_SYNC_HEARTBEAT_MINUTES": BEAT})
+    proc = subprocess.Popen([sys.executable, "app.py", "--log-level", "WARNING", "sync"], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        assert wait_until(lambda: beats(hub, "cl") >= 2, 30), proc.stderr.read1().decode() if proc.poll() else ""
+        beat = newest(hub, "cl")["state"]
+        # What its own tables say: no modem running (the hub does not call it "ok"), setup not done,
+        # in the post's words as the whole gateway would send them.
+        assert beat["modem"]["state"] == "not_started" and beat["status"] == "degraded", beat
+        judgement = hub_state(hub, "cl", hub_clock.now())
+        assert judgement.state == "fault" and judgement.alert["code"] == "setup", judgement
+        assert judgement.alert["text"].startswith("Chưa cài đặt ban đầu"), judgement
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(15) == 0, proc.stderr.read().decode()

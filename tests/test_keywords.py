@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 from conftest import login_client, make_config
 
-from gateway import simulation
+from gateway import doctor, simulation
 from gateway.broadcasts.subscriptions import SubscriptionHandler
 from gateway.database import prepare_gateway
 from gateway.menus import versions as menu_versions
@@ -87,6 +87,9 @@ def test_a_saved_version_using_a_reserved_keyword_stays_in_use_with_a_dashboard_
         assert "menus_skipped" not in alerts
         html = client.get("/").get_data(as_text=True)
         assert 'data-key="menus_clash"' in html
+        with open_db(config.storage_path) as db:  # python app.py doctor says it too, with the fix
+            said = doctor.check_menus_in_use(config, db)
+        assert not said.ok and "version #1 uses TC" in said.found and "/menus/" in said.fix, said
 
         # An admin saves menus without the clash: the alert goes.
         item["keywords"].remove("TC")
@@ -94,6 +97,8 @@ def test_a_saved_version_using_a_reserved_keyword_stays_in_use_with_a_dashboard_
             menu_versions.save(db, sources, "an", "", **menu_versions.book_options(config, gateway.router.reserved))
         alerts = {a["key"] for a in client.get("/api/dashboard").get_json()["alerts"]}
         assert "menus_clash" not in alerts
+        with open_db(config.storage_path) as db:
+            assert doctor.check_menus_in_use(config, db) == doctor.Check("menus in use", True, "version #2")
     finally:
         sandbox.close()
         gateway.stop()

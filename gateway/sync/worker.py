@@ -9,13 +9,13 @@ Each lane, every ``sync.poll_interval`` seconds or when woken:
 3. drains due rows in the order tips came in, until the queue is empty or the destination
    fails; a failure of the whole destination puts the claimed rows back and backs off.
 
-``python app.py sync`` runs the worker alone (operators, the crash tests, the sync bench).
+``python app.py sync`` (``gateway.sync.alone``) runs it alone, with the heartbeat (operators,
+the crash tests, the sync bench).
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from datetime import datetime, timedelta
 
@@ -25,7 +25,6 @@ from gateway import backoff, duty
 from gateway.background import Worker
 from gateway.clock import Clock
 from gateway.config import Config
-from gateway.database import prepare_gateway
 from gateway.sms.text import khong_dau
 from gateway.storage import ThreadLocalDb, utcnow_iso, write_transaction
 from gateway.sync import hooks, province, queue, report, zalo_officers, zalo_tokens
@@ -406,18 +405,3 @@ class SyncWorker:
             if destination in (None, name):
                 lane.wake()
 
-
-def sync_command(config: Config, args: object = None) -> int:
-    """``python app.py sync``: the sync worker alone, until stopped (SIGTERM or Ctrl-C)."""
-    prepare_gateway(config.storage_path)
-    dbs = ThreadLocalDb(config.storage_path)
-    worker = SyncWorker(config, dbs)
-    idle = threading.Event()  # never set: app.py turns SIGTERM into SystemExit, Ctrl-C is KeyboardInterrupt
-    worker.start()
-    try:
-        while not idle.wait(1.0):
-            pass
-    finally:
-        worker.stop()
-        dbs.close_all()
-    return 0
