@@ -101,7 +101,9 @@ def test_the_installed_gateway_runs_outside_the_checkout_with_its_shipped_files(
     doctor = subprocess.run([bin_dir / "python", "-m", "gateway", "doctor"], cwd=here, env=env,
                             capture_output=True, text=True, timeout=60)
     assert doctor.returncode == 1, doctor.stdout + doctor.stderr  # a fresh post is not ready for the field
-    lines = {line.split()[1]: line for line in doctor.stdout.splitlines() if line[:1] in "✓✗"}
-    assert "placeholders (xxxx, 09xx) still answer for: «Tên xã»" in lines["menus"]
-    assert "the shipped defaults (gateway.toml)" in lines["config"]
+    # "✓ name  found": the name is padded to the longest, then two spaces.
+    lines = {line[2:].split("  ", 1)[0].strip(): line for line in doctor.stdout.splitlines() if line[:1] in "✓✗"}
+    assert "placeholders (xxxx, 09xx) still answer for: «Tên xã»" in lines["menus filled in"]
+    assert lines["menus in use"].startswith("✓")
+    assert "the shipped defaults (gateway.toml)" in lines["config file"]
     assert lines["storage"].startswith("✓") and "data/tinbao.db, private" in lines["storage"]
