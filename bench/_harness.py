@@ -10,6 +10,7 @@ import re
 import shutil
 import socket
 import sqlite3
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -172,16 +173,19 @@ class RunningGateway:
     """``python app.py`` against an emulator process, both stopped on exit (a context manager).
 
     ``emulator`` is the EmulatorClient; ``gateway`` the Popen; ``work`` the scratch folder;
-    ``base_url`` the officers' page (waitress, as on the Pi). ``storage`` reuses a prepared
-    database file (kept on exit); ``users`` are made with ``python app.py create-user`` first.
+    ``base_url`` the officers' page (waitress over http; ``https``: cheroot on TLS, as
+    installed). ``storage`` reuses a prepared database file (kept on exit); ``users`` are made
+    with ``python app.py create-user`` first.
     """
 
     def __init__(self, capacity: int = 50, *, storage: Path | None = None,
-                 users: tuple[tuple[str, str], ...] = (), **env: str) -> None:
+                 users: tuple[tuple[str, str], ...] = (), https: bool = False, **env: str) -> None:
         self.capacity = capacity
         self.env = env
         self.storage = storage
         self.users = users
+        self.https = https  # served as installed: python app.py tls init, then cheroot on TLS
+        self.tls: ssl.SSLContext | None = None
 
     def __enter__(self) -> RunningGateway:
         self.work = workdir()
@@ -190,9 +194,11 @@ class RunningGateway:
             create_user(self.db_path, username, role)
         self.emulator_proc, link, self.emulator = start_emulator(self.work, self.capacity)
         self.port = free_port()
-        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.base_url = f"{'https' if self.https else 'http'}://127.0.0.1:{self.port}"
         env = gateway_env(self.work, link, TINBAO_STORAGE_PATH=str(self.db_path),
                           TINBAO_WEB_PORT=str(self.port), **self.env)
+        if self.https:
+            env.update(self.make_certificate(env))
         self.gateway = subprocess.Popen(
             [sys.executable, "app.py", "--log-level", "WARNING"], cwd=ROOT, env=env, stderr=subprocess.DEVNULL,
         )
@@ -203,6 +209,15 @@ class RunningGateway:
                 raise SystemExit("gateway did not connect to the emulator")
             time.sleep(0.1)
         return self
+
+    def make_certificate(self, env: dict[str, str]) -> dict[str, str]:
+        """``python app.py tls init`` as the installer runs it; the officers trust its CA, as a
+        phone that installed ``/ca.crt`` does. Returns the ``web.tls_*`` keys to serve with."""
+        folder = self.work / "tls"
+        subprocess.run([sys.executable, "app.py", "tls", "init", "--dir", str(folder), "--hostname", "localhost",
+                        "--address", "127.0.0.1"], cwd=ROOT, env=env, check=True, capture_output=True)
+        self.tls = ssl.create_default_context(cafile=str(folder / "ca.crt"))
+        return {"TINBAO_WEB_TLS_CERT": str(folder / "server.crt"), "TINBAO_WEB_TLS_KEY": str(folder / "server.key")}
 
     def query(self, sql: str, params: tuple = ()) -> list[tuple]:
         """Read the gateway's file as an outsider would (a short read-only connection)."""
@@ -286,7 +301,7 @@ class RunningGateway:
             raise SystemExit("the duty roster is empty")
 
     def officer(self, username: str) -> Officer:
-        officer = Officer("127.0.0.1", self.port)
+        officer = Officer("127.0.0.1", self.port, self.tls)
         officer.login(username)
         return officer
 
@@ -303,13 +318,19 @@ class RunningGateway:
 
 class Officer:
     """One officer's browser, reduced to what costs the server: one kept-alive connection, the
-    session cookie and the CSRF token. Real HTTP, so waitress and its 8 threads are measured."""
+    session cookie and the CSRF token. Real HTTP, so the server and its threads are measured;
+    with ``tls`` (the CA to trust) real HTTPS: the handshake once per connection, as a browser."""
 
-    def __init__(self, host: str, port: int) -> None:
-        self.host, self.port = host, port
+    def __init__(self, host: str, port: int, tls: ssl.SSLContext | None = None) -> None:
+        self.host, self.port, self.tls = host, port, tls
         self.cookies: dict[str, str] = {}
         self.csrf = ""
-        self.conn = http.client.HTTPConnection(host, port, timeout=120)
+        self.conn = self._connect()
+
+    def _connect(self) -> http.client.HTTPConnection:
+        if self.tls is not None:
+            return http.client.HTTPSConnection(self.host, self.port, timeout=120, context=self.tls)
+        return http.client.HTTPConnection(self.host, self.port, timeout=120)
 
     def request(self, method: str, path: str, form: dict[str, str] | None = None) -> tuple[int, bytes]:
         from urllib.parse import urlencode
@@ -322,6 +343,9 @@ class Officer:
             body = urlencode(form)
             headers["Content-Type"] = "application/x-www-form-urlencoded"
             headers["X-CSRFToken"] = self.csrf
+            # As a browser posting the page's own form: over HTTPS Flask-WTF wants the same origin.
+            origin = f"{'https' if self.tls is not None else 'http'}://{self.host}:{self.port}"
+            headers.update({"Origin": origin, "Referer": origin + path})
         for attempt in (1, 2):
             try:
                 self.conn.request(method, path, body=body, headers=headers)
@@ -330,7 +354,7 @@ class Officer:
                 break
             except (http.client.HTTPException, ConnectionError):
                 self.conn.close()  # the server closed a kept-alive connection: open a new one
-                self.conn = http.client.HTTPConnection(self.host, self.port, timeout=120)
+                self.conn = self._connect()
                 if attempt == 2:
                     raise
         for header in response.headers.get_all("Set-Cookie") or []:

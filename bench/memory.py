@@ -9,7 +9,10 @@ form (the password hash is the one moment that asks for memory: see
 ``gateway.accounts.users.PASSWORD_HASH_METHOD``). Reads the gateway process's resident memory
 at the end, and its peak.
 
-    python bench/memory.py [--messages 10000] [--logins 20] [--quick]
+With ``--https`` the page is served as installed on the Pi (``python app.py tls init``, cheroot
+on TLS, its threads and OpenSSL's buffers), each login over its own TLS connection.
+
+    python bench/memory.py [--messages 10000] [--logins 20] [--quick] [--https]
 """
 
 from __future__ import annotations
@@ -28,11 +31,13 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=10_000)
     parser.add_argument("--logins", type=int, default=20)
     parser.add_argument("--quick", action="store_true", help="a smoke run (1,000 SMS, 20 logins)")
+    parser.add_argument("--https", action="store_true", help="serve as installed on the Pi: HTTPS through cheroot")
     args = parser.parse_args()
     total = 1000 if args.quick else args.messages
     burst = min(BURST, total)
     bursts = max(1, total // burst)
-    with RunningGateway(users=(("bench-admin", "admin"), ("canbo", "officer")), **offline_destinations()) as run:
+    with RunningGateway(users=(("bench-admin", "admin"), ("canbo", "officer")), https=args.https,
+                        **offline_destinations()) as run:
         run.add_duty_officer()
         rss_start, _ = run.memory()
         logins = 0
@@ -45,9 +50,10 @@ def main() -> None:
                 logins += 1
         time.sleep(2)
         rss, peak = run.memory()
-    figure(f"gateway resident memory after {bursts * burst:,} mixed SMS and {logins} logins", "≤ 64 MB",
+    served = ", HTTPS through cheroot (as installed)" if args.https else ", plain http through waitress"
+    figure(f"gateway resident memory after {bursts * burst:,} mixed SMS and {logins} logins{served}", "≤ 64 MB",
            f"{rss:.0f} MB (peak {peak:.0f} MB; {rss_start:.0f} MB at start)",
-           leaves_out="the emulator and the page's browser", command=COMMAND)
+           leaves_out="the emulator and the page's browser", command=f"{COMMAND} --https" if args.https else COMMAND)
 
 
 if __name__ == "__main__":

@@ -28,6 +28,8 @@ BENCH = Path(__file__).resolve().parent
 # The order of the table; a new script in bench/ is run too, after these.
 ORDER = ("inbound_throughput", "router_throughput", "sync_throughput", "web_response", "broadcast_pacing",
          "memory", "page_weight", "province_load")
+#: Scripts run a second time with these arguments: the pages as installed on the Pi (HTTPS).
+AGAIN = {"web_response": ("--https",), "memory": ("--https",)}
 
 
 def scripts() -> list[str]:
@@ -35,10 +37,16 @@ def scripts() -> list[str]:
     return [name for name in ORDER if name in found] + sorted(found - set(ORDER))
 
 
-def run(name: str, quick: bool, timeout: float, verbose: bool) -> tuple[list[dict], str | None, float]:
+def runs(names: list[str]) -> list[tuple[str, tuple[str, ...]]]:
+    """Each script with its arguments, in table order: once as is, then again per ``AGAIN``."""
+    return [(name, extra) for name in names for extra in ((), *([AGAIN[name]] if name in AGAIN else []))]
+
+
+def run(name: str, quick: bool, timeout: float, verbose: bool,
+        extra: tuple[str, ...] = ()) -> tuple[list[dict], str | None, float]:
     """(figures, error or None, seconds) of one script."""
     with tempfile.NamedTemporaryFile("r", suffix=".jsonl", encoding="utf-8") as figures:
-        command = [sys.executable, str(BENCH / f"{name}.py"), *(["--quick"] if quick else [])]
+        command = [sys.executable, str(BENCH / f"{name}.py"), *extra, *(["--quick"] if quick else [])]
         env = {**os.environ, FIGURES_FILE_ENV: figures.name}
         start = time.perf_counter()
         try:
@@ -79,14 +87,14 @@ def main() -> int:
     machine_before = machine()
     rows = []
     total = time.perf_counter()
-    for name in names:
-        print(f"running bench/{name}.py{' --quick' if args.quick else ''} ...", file=sys.stderr, flush=True)
-        figures, error, elapsed = run(name, args.quick, timeout, args.verbose)
+    for name, extra in runs(names):
+        suffix = "".join(f" {arg}" for arg in extra) + (" --quick" if args.quick else "")
+        print(f"running bench/{name}.py{suffix} ...", file=sys.stderr, flush=True)
+        figures, error, elapsed = run(name, args.quick, timeout, args.verbose, extra)
         print(f"  {elapsed:.1f} s", file=sys.stderr, flush=True)
-        suffix = " --quick" if args.quick else ""
         for item in figures:
             rows.append((f"{item['figure']}; leaves out {item['leaves_out']}", item["target"], item["measured"],
-                         f"`{item['command']}{suffix}`"))
+                         f"`{item['command']}{' --quick' if args.quick else ''}`"))  # its own arguments said
         if error:
             rows.append((f"bench/{name}.py", "—", error, f"`python bench/{name}.py{suffix}`"))
     print()

@@ -16,7 +16,11 @@ the real login form and drops the database file from the operating system's cach
 Targets: 8 at once p95 <= 100 ms, one officer p95 <= 30 ms, each page <= 8 ms of CPU, the
 cold first request <= 100 ms.
 
-    python bench/web_response.py [--tips 100000] [--messages 300000] [--runs 10] [--keep DIR] [--quick]
+With ``--https`` the gateway serves as the installer sets it up on the Pi (``python app.py tls
+init``, cheroot on TLS 1.2+, its threads): each officer's connection makes one TLS handshake,
+then every request is encrypted, as in a browser that trusts the post's CA.
+
+    python bench/web_response.py [--tips 100000] [--messages 300000] [--runs 10] [--keep DIR] [--quick] [--https]
 """
 
 from __future__ import annotations
@@ -215,6 +219,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=10, help="rounds through every page, per officer")
     parser.add_argument("--keep", help="reuse/keep the database in this folder")
     parser.add_argument("--quick", action="store_true", help="a smoke run (5,000 tips, 15,000 messages, 2 rounds)")
+    parser.add_argument("--https", action="store_true",
+                        help="serve as installed on the Pi: python app.py tls init, HTTPS through cheroot")
     args = parser.parse_args()
     if args.quick:
         args.tips, args.messages, args.runs = 5_000, 15_000, 2
@@ -226,7 +232,7 @@ def main() -> None:
         if not path.exists():
             fill(path, args.tips, args.messages)
         urls = pages(args.tips)
-        with RunningGateway(storage=path) as run:
+        with RunningGateway(storage=path, https=args.https) as run:
             alone = one_officer(run, urls, args.runs)
             cpu_before, wall_before = run.cpu_seconds(), time.perf_counter()
             samples = click_through(run, urls, args.runs)
@@ -253,20 +259,23 @@ def main() -> None:
     cpus = [one["cpu"] for one in alone.values()]
     print(f"8 at once: {len(every):,} requests, {together_rate:.0f}/s, {together_cpu:.1f} ms of CPU per request")
     scale = f"{args.tips:,} tips / {args.messages:,} messages"
-    figure(f"officers' pages p95 through waitress, 8 officers at once, {scale}", "≤ 100 ms",
+    server = "over HTTPS through cheroot (as installed)" if args.https else "through waitress (plain http)"
+    command = f"{COMMAND} --https" if args.https else COMMAND
+    leaves_out = "Wi-Fi and the phone's rendering" + ("" if args.https else "; TLS (see --https)")
+    figure(f"officers' pages p95 {server}, 8 officers at once, {scale}", "≤ 100 ms",
            f"worst page {worst[0]:.0f} ms ({worst[1]}); all {len(every):,} requests {percentile(every, 0.95):.0f} ms",
-           leaves_out="Wi-Fi and the phone's rendering", command=COMMAND)
-    figure(f"officers' pages p95 through waitress, one officer, {scale}", "≤ 30 ms",
+           leaves_out=leaves_out, command=command)
+    figure(f"officers' pages p95 {server}, one officer, {scale}", "≤ 30 ms",
            f"worst page {worst_alone[0]:.0f} ms ({worst_alone[1]}); all {len(every_alone):,} requests "
            f"{percentile(every_alone, 0.95):.0f} ms",
-           leaves_out="Wi-Fi and the phone's rendering", command=COMMAND)
-    figure("gateway CPU time per page (one officer, same run)", "≤ 8 ms",
+           leaves_out=leaves_out, command=command)
+    figure(f"gateway CPU time per page (one officer, same run{', HTTPS' if args.https else ''})", "≤ 8 ms",
            f"worst page {worst_cpu[0]:.1f} ms ({worst_cpu[1]}); mean {statistics.mean(cpus):.1f} ms",
-           leaves_out="the browser's own work", command=COMMAND)
+           leaves_out="the browser's own work", command=command)
     colds = [one["cold"] for one in alone.values()]
-    figure("first request of each page, cold (one officer, same run)", "≤ 100 ms",
+    figure(f"first request of each page, cold (one officer, same run{', HTTPS' if args.https else ''})", "≤ 100 ms",
            f"worst {cold_worst[0]:.0f} ms ({cold_worst[1]}); median {statistics.median(colds):.0f} ms",
-           leaves_out="an SD card's slower reads", command=COMMAND)
+           leaves_out="an SD card's slower reads", command=command)
 
 
 if __name__ == "__main__":

@@ -37,9 +37,12 @@ log = logging.getLogger(__name__)
 #: conversations) on a 2-core Pi-class machine; with 4, 131 ms at the same 116 requests/s
 #: (``bench/web_response.py``). Four still leave three pages answering while one CSV export runs.
 WAITRESS_THREADS = 4
-#: cheroot (https) reads each request in a worker thread, so a slow phone on the post's Wi-Fi
-#: holds one while it sends: it keeps more.
-CHEROOT_THREADS = 8
+#: cheroot (https, as installed on the Pi) runs the page's code in its worker threads too, and
+#: the same GIL holds: with 8, eight officers clicking at once over HTTPS waited 156 ms p95 (237 ms
+#: on conversations); with 4, 102 ms (143 ms), 8.5 ms of CPU per page against 10.0
+#: (``bench/web_response.py --https``). Idle kept-alive connections wait in cheroot's selector,
+#: not in a thread; a request that arrives slowly holds one until its socket timeout.
+CHEROOT_THREADS = 4
 REDIRECT_THREADS = 2
 CA_PATH = "/ca.crt"
 
