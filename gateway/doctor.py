@@ -481,7 +481,7 @@ def check_purge(config: Config, db: Database, now: datetime) -> Check:
         with contextlib.suppress(ValueError):
             when = f"last purge {datetime.fromisoformat(last['at']).astimezone(config.timezone):%d/%m/%Y %H:%M}"
     if late:
-        return Check("retention purge", False, f"{when}; {late} record(s) kept over {PURGE_GRACE.days} days past"
+        return Check("retention purge", False, f"{when}; {late:,} record(s) kept over {PURGE_GRACE.days} days past"
                      " their time (privacy.* keys)",
                      "python app.py purge --dry-run, then python app.py purge (the gateway purges each night at"
                      " privacy.purge_hour once its clock is trusted; journalctl -u tinbao | grep purge)")
