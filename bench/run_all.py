@@ -96,7 +96,7 @@ def main() -> int:
             rows.append((f"{item['figure']}; leaves out {item['leaves_out']}", item["target"], item["measured"],
                          f"`{item['command']}{' --quick' if args.quick else ''}`"))  # its own arguments said
         if error:
-            rows.append((f"bench/{name}.py", "—", error, f"`python bench/{name}.py{suffix}`"))
+            rows.append((f"bench/{name}.py{suffix}", "—", error, f"`python bench/{name}.py{suffix}`"))
     print()
     print(f"TinBao figures, {datetime.now().astimezone():%Y-%m-%d %H:%M %Z}"
           f"{' (--quick: smoke-run sizes, not the real figures)' if args.quick else ''}, "

@@ -63,6 +63,13 @@ def modem_down(modem: dict[str, Any]) -> Alert | None:
     return Alert("modem", "bad", {"state": modem["state"], "error": modem["error"] or ""})
 
 
+def gateway_stopped(running: bool) -> Alert | None:
+    """No gateway holds the database (``storage.lock_holder``): said by a command run alone
+    (``python app.py sync``, ``export-tips``), whose modem report would be the last one the
+    gateway wrote before it stopped or was killed."""
+    return None if running else Alert("gateway_stopped", "bad")
+
+
 def sim_full(modem: dict[str, Any]) -> Alert | None:
     """The SIM's message store nearly full (``SIM_NEARLY_FULL``): the modem worker is not draining it."""
     used, total = modem["sim_used"], modem["sim_total"]
@@ -205,9 +212,10 @@ def data_requests_due(db: Database, now: datetime, config: Config) -> Alert | No
 
 def gather(db: Database, modem: dict[str, Any], now: datetime, config: Config, *,
            write_problem: dict[str, str] | None = None, setup_complete: bool | None = None,
-           menus_in_use: InUse | None = None) -> list[Alert]:
+           menus_in_use: InUse | None = None, gateway_running: bool = True) -> list[Alert]:
     """Every alert that stands now, most urgent kinds first."""
-    found: list[Alert | None] = [storage(write_problem), modem_down(modem), sim_full(modem),
+    found: list[Alert | None] = [gateway_stopped(gateway_running), storage(write_problem), modem_down(modem),
+                                 sim_full(modem),
                                  clock_untrusted(db, now), *clock_corrected(db, now), modem_2g(modem),
                                  *sync_refused(db), *zalo_account(db, config, now), sync_dead(db),
                                  inbox_failed(db), setup_unfinished(setup_complete), *menus(menus_in_use),

@@ -86,6 +86,33 @@ PLAUSIBLE_YEARS = 25
 NETWORK_WINS_BEYOND = timedelta(minutes=5)
 
 
+class PublishedClock(Clock):
+    """The gateway's time for a process run beside it (``python app.py sync``): the system
+    clock plus the offset the gateway's ``TrustedClock`` last published (``published``), read
+    again every ``refresh`` seconds. Its records and its heartbeat's time then agree with the
+    gateway's own, even on a Pi whose clock is off."""
+
+    def __init__(self, db: Callable[[], Database], refresh: float = 60.0) -> None:
+        self._db = db
+        self.refresh = refresh
+        self._offset = timedelta(0)
+        self._read_at: float | None = None
+
+    def now(self) -> datetime:
+        system = datetime.now(UTC)
+        moment = time.monotonic()
+        if self._read_at is None or moment - self._read_at >= self.refresh:
+            self._read_at = moment
+            try:
+                self._offset = timedelta(seconds=published(self._db(), system)["offset_seconds"])
+            except Exception:  # the database cannot be read: the last offset known
+                log.warning("could not read the gateway's clock offset; using %s", self._offset, exc_info=True)
+        return system + self._offset
+
+    def system_now(self) -> datetime:
+        return datetime.now(UTC)
+
+
 @dataclass(frozen=True, slots=True)
 class ClockReading:
     """The verdict of one check; ``offset_seconds`` is added to the system clock."""

@@ -468,9 +468,11 @@ def check_purge(config: Config, db: Database, now: datetime) -> Check:
     """The retention purge (``gateway.privacy``, docs/privacy.md): nothing kept long past its time.
 
     Fails when rows are still there ``PURGE_GRACE`` after the ``privacy.*`` keys let them go:
-    the nightly purge is not running (a clock never trusted, the gateway stopped at night, an
-    error each night). What the rules reach but must keep (a tip on hold or unacknowledged)
-    is not counted: ``python app.py purge --dry-run`` lists it.
+    the purge is not running (a clock never trusted, a gateway that does not run, a purge that
+    fails each time; a gateway off at night purges when it runs again, so that is no cause).
+    What the rules reach but must keep (a tip on hold or unacknowledged) is not counted:
+    ``python app.py purge --dry-run`` lists it. ``now`` is the gateway's time
+    (``privacy.worker.cli_now``), as the purge command's.
     """
     from gateway.privacy import retention
 
@@ -544,6 +546,7 @@ def run_checks(config: Config, now: datetime | None = None) -> list[Check]:
             published_port = modem_status.read(db)["port"]
     checks += check_port(config, gateway_pid, published_port)
     checks.append(check_modem_link(config))
+    from gateway.privacy.worker import cli_now
     from gateway.sim import doctor as sim_doctor
 
     db_checks: list[Callable[[Database], Check | list[Check]]] = [
@@ -553,7 +556,7 @@ def run_checks(config: Config, now: datetime | None = None) -> list[Check]:
         lambda d: check_backup(config, d, now),
         lambda d: check_menus(config, d),
         lambda d: check_menus_in_use(config, d),
-        lambda d: check_purge(config, d, now),
+        lambda d: check_purge(config, d, cli_now(d)),  # the gateway's time, as purge --dry-run's
         check_accounts,
         lambda d: check_zalo(config, d),
     ]

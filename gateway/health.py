@@ -59,14 +59,17 @@ def free_bytes(path: Path) -> int | None:
 
 
 def state(db: Database | None, config: Config, now: datetime, *, version: str,
-          write_problem: dict[str, str] | None, setup_complete: bool | None) -> tuple[dict[str, Any], bool]:
+          write_problem: dict[str, str] | None, setup_complete: bool | None,
+          modem_report: dict[str, Any] | None = None) -> tuple[dict[str, Any], bool]:
     """``/healthz``'s body and whether all is well (the modem connected, the database read and
-    written). ``db`` None, or one that cannot be read, gives the unknowns."""
+    written). ``db`` None, or one that cannot be read, gives the unknowns. ``modem_report``
+    instead of the one in the database: a command run without the gateway (the heartbeat of
+    ``python app.py sync``) knows no modem runs, whatever the last report says."""
     database_ok = db is not None
     try:
         if db is None:
             raise sqlite3.OperationalError("no database")
-        modem = modem_status.read(db)
+        modem = modem_status.read(db) if modem_report is None else modem_report
         queues: dict[str, int | None] = dict(queue_depths(db))
         clock = clock_rule.published(db, now)
         failure = inbox.last_failure(db) if queues["inbox_failed"] else None

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import shutil
+import tempfile
 from zoneinfo import ZoneInfo
 
 from gateway import __version__, backup, duty, filekeys, inbox, outbox
@@ -38,15 +41,18 @@ log = logging.getLogger(__name__)
 CLOCK_EVIDENCE = Evidence(network_time=modem_status.network_time, centre_stamps=inbox.newest_centre_stamp)
 
 
-def emulator_link(storage_path: str, index: int) -> str:
-    """Where the built-in emulator of modem ``index`` shows its port: ``<database>.modem``
-    (``.modem1``... for the others), a fixed path as a real modem's ``/dev/serial/by-id`` link.
+def emulator_link(folder: str, index: int) -> str:
+    """Where the built-in emulator of modem ``index`` shows its port: ``modem`` (``modem1``...
+    for the others) in this process's own folder (``Gateway.emulator_folder``), a fixed path as
+    a real modem's ``/dev/serial/by-id`` link.
 
     Its pty is new at every replug and the kernel gives the old number to whoever opens one
     next: a worker that kept ``/dev/pts/N`` would knock on another program's terminal (and, on
-    a busy machine, reach it) instead of finding its modem again.
+    a busy machine, reach it) instead of finding its modem again. The folder is the process's
+    own (made under the temporary folder, removed at stop), so a second gateway on the same
+    file never takes the link, and a data folder without symlinks (FAT) does not matter.
     """
-    return f"{storage_path}.modem{index or ''}"
+    return os.path.join(folder, f"modem{index or ''}")
 
 
 class RouterWorker(Worker):
@@ -149,6 +155,7 @@ class Gateway:
         self.purge = PurgeWorker(config, self.dbs, self.clock)
         self.worker_settings = all_settings_from_config(config)  # a bad modem.profile stops us here
         self.emulators: list = []
+        self.emulator_folder: str | None = None  # the built-in emulators' links (``emulator_link``)
         self.modems: list[ModemWorker] = []
         self.modem: ModemWorker | None = None  # the first modem (the one the page's simulator uses)
         self.router_worker: RouterWorker | None = None
@@ -166,8 +173,10 @@ class Gateway:
             if settings.port == "emulator":
                 from gateway.modem.emulator import ModemEmulator
 
+                if self.emulator_folder is None:
+                    self.emulator_folder = tempfile.mkdtemp(prefix="tinbao-emulator-")
                 emulator = ModemEmulator(own_number=self.config.gateway.phone_number or None,
-                                         link=emulator_link(self.config.storage_path, index))
+                                         link=emulator_link(self.emulator_folder, index))
                 settings.port = emulator.start()
                 self.emulators.append(emulator)
                 log.info("built-in modem emulator on %s", settings.port)
@@ -227,6 +236,8 @@ class Gateway:
             self.router_worker.stop()
         for emulator in self.emulators:
             emulator.stop()
+        if self.emulator_folder is not None:
+            shutil.rmtree(self.emulator_folder, ignore_errors=True)
         self.dbs.close_all()
         self.durable_dbs.close_all()
         self._lock.close()

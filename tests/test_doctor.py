@@ -456,7 +456,8 @@ def test_the_retention_purge_line_fails_on_data_kept_long_past_its_time(tmp_path
 
     config = make_config(tmp_path)
     prepare_gateway(config.storage_path)
-    now = datetime.now(UTC)
+    # A fixed day: 24 months back from 1-2 March lands where February's length moves the cutoff.
+    now = datetime(2026, 12, 6, 13, 0, tzinfo=UTC)
     cutoff = months_before(now, config.privacy.audit_months)  # audit rows older than this may go
     with open_db(config.storage_path) as db:
         assert doctor.check_purge(config, db, now) == doctor.Check(

@@ -350,7 +350,9 @@ def test_only_the_newest_heartbeat_counts_and_a_bad_one_is_refused_whole(tmp_pat
 
 
 def test_the_sync_alone_sends_the_heartbeat_too(tmp_path, hub, hub_clock):
-    """``python app.py sync`` (the gateway stopped, only the sync running) still tells the hub."""
+    """``python app.py sync`` (the gateway stopped or killed, only the sync running) still tells
+    the hub, in the gateway's corrected time, that no gateway runs: the modem's last report (a
+    killed gateway's "connected") is not believed."""
     import os
     import signal
     import subprocess
@@ -358,10 +360,19 @@ def test_the_sync_alone_sends_the_heartbeat_too(tmp_path, hub, hub_clock):
 
     from conftest import ROOT
 
+    from gateway import clock as clock_rule
+    from gateway import state
     from gateway.database import prepare_gateway
+    from gateway.modem import status as modem_status
 
     db_path = tmp_path / "tinbao.db"
     prepare_gateway(db_path)
+    now = datetime.now(UTC)
+    with open_db(db_path) as db:  # what a gateway killed with SIGKILL leaves: connected, an hour's offset
+        state.put_json(db, modem_status.STATE_KEY, {**modem_status.read_nothing("connected"), "registered": True,
+                                                     "signal": 20}, now)
+        state.put_json(db, clock_rule.STATE_KEY, {"trusted": True, "source": "modem", "offset_seconds": 3600.0,
+                                                  "checked_at": now.isoformat()}, now)
     env = {k: v for k, v in os.environ.items() if not k.startswith("TINBAO_")}
     env.update({"TINBAO_STORAGE_PATH": str(db_path), "TINBAO_GATEWAY_ID": "cl", "TINBAO_HUB_URL": hub.url,
                 "TINBAO_HUB_TOKEN": TOKENS["cl"], "TINBAO_SYNC_HEARTBEAT_MINUTES": BEAT})
@@ -369,13 +380,20 @@ def test_the_sync_alone_sends_the_heartbeat_too(tmp_path, hub, hub_clock):
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         assert wait_until(lambda: beats(hub, "cl") >= 2, 30), proc.stderr.read1().decode() if proc.poll() else ""
-        beat = newest(hub, "cl")["state"]
-        # What its own tables say: no modem running (the hub does not call it "ok"), setup not done,
-        # in the post's words as the whole gateway would send them.
-        assert beat["modem"]["state"] == "not_started" and beat["status"] == "degraded", beat
+        held = newest(hub, "cl")
+        beat = held["state"]
+        assert beat["modem"]["state"] == "stopped" and beat["status"] == "degraded", beat
         judgement = hub_state(hub, "cl", hub_clock.now())
-        assert judgement.state == "fault" and judgement.alert["code"] == "setup", judgement
-        assert judgement.alert["text"].startswith("Chưa cài đặt ban đầu"), judgement
+        assert judgement.state == "fault" and judgement.alert["code"] == "gateway_stopped", judgement
+        assert judgement.alert["text"].startswith("Cổng không chạy"), judgement  # in the post's words
+        assert judgement.alert["text_en"].startswith("The gateway is not running"), judgement
+        ahead = datetime.fromisoformat(held["at"]) - datetime.now(UTC)
+        assert timedelta(minutes=59) < ahead < timedelta(minutes=61), held["at"]  # the gateway's time
+        from gateway.storage import run_lock
+
+        with run_lock(db_path):  # a gateway holds the file again: its modem report is believed
+            assert wait_until(lambda: newest(hub, "cl")["state"]["modem"]["state"] == "connected", 10)
+            assert hub_state(hub, "cl", hub_clock.now()).alert["code"] == "setup"
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(15) == 0, proc.stderr.read().decode()

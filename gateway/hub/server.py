@@ -73,7 +73,7 @@ def run_command(config: Config, args: Any = None) -> int:
     # touched. A province's hundred-odd posts each keep a connection open while they sync:
     # waitress's default of 100 connections would leave the rest waiting at the door.
     server = serving.open_server(page, config, port=hub_port(config), ident="TinBao-hub",
-                                 connection_limit=HUB_CONNECTIONS)
+                                 connection_limit=HUB_CONNECTIONS, tls_threads=serving.HUB_CHEROOT_THREADS)
     try:
         prepare_hub(path)
         if not config.hub.gateways:

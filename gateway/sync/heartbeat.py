@@ -56,7 +56,7 @@ class Inputs:
 
     def __init__(self, db: Database, config: Config, now: datetime, *, version: str,
                  write_problem: dict[str, str] | None = None, reserved: Collection[str] = (),
-                 words: AlertWords | None = None) -> None:
+                 words: AlertWords | None = None, gateway_running: bool = True) -> None:
         self.db = db
         self.config = config
         self.now = now
@@ -64,6 +64,13 @@ class Inputs:
         self.write_problem = write_problem
         self.reserved = tuple(reserved)
         self.words = words
+        self.gateway_running = gateway_running
+
+    @cached_property
+    def modem(self) -> dict[str, Any]:
+        """The modem worker's report; ``stopped`` when no gateway runs (its last report would be
+        whatever the gateway wrote before it stopped, or was killed: "connected", perhaps)."""
+        return modem_status.read(self.db) if self.gateway_running else modem_status.read_nothing("stopped")
 
     @cached_property
     def menus_in_use(self) -> menu_versions.InUse | None:
@@ -82,15 +89,16 @@ class Inputs:
 def health_section(inputs: Inputs) -> dict[str, Any]:
     """``/healthz``'s state (``gateway.health.state``): the heartbeat's top level."""
     body, _ = health.state(inputs.db, inputs.config, inputs.now, version=inputs.version,
-                           write_problem=inputs.write_problem, setup_complete=inputs.setup_complete)
+                           write_problem=inputs.write_problem, setup_complete=inputs.setup_complete,
+                           modem_report=inputs.modem)
     return body
 
 
 def alerts_section(inputs: Inputs) -> list[dict[str, Any]]:
     """The dashboard's active alerts (``gateway.alerts``): code, tone, and words when given."""
-    found = alert_rules.gather(inputs.db, modem_status.read(inputs.db), inputs.now, inputs.config,
+    found = alert_rules.gather(inputs.db, inputs.modem, inputs.now, inputs.config,
                                write_problem=inputs.write_problem, setup_complete=inputs.setup_complete,
-                               menus_in_use=inputs.menus_in_use)
+                               menus_in_use=inputs.menus_in_use, gateway_running=inputs.gateway_running)
     if inputs.words is not None:
         return inputs.words(found)
     return [{"code": alert.key, "tone": alert.tone, "text": None, "text_en": None} for alert in found]
@@ -140,8 +148,10 @@ class HeartbeatWorker(Worker):
 
     def __init__(self, config: Config, dbs: ThreadLocalDb, clock: Clock, *, version: str,
                  write_health: WriteHealth | None = None, reserved: Collection[str] = (),
-                 words: AlertWords | None = None) -> None:
+                 words: AlertWords | None = None, gateway_running: Callable[[], bool] | None = None) -> None:
         super().__init__("sync-heartbeat", now=clock.now)
+        # None: this is the gateway. A command run alone asks each time whether one runs.
+        self.gateway_running = gateway_running
         self.config = config
         self.dbs = dbs
         self.clock = clock
@@ -169,7 +179,8 @@ class HeartbeatWorker(Worker):
         now = self.clock.now()
         payload = build(Inputs(db, self.config, now, version=self.version,
                                write_problem=self.gateway_health.problem(), reserved=self.reserved,
-                               words=self.words))
+                               words=self.words,
+                               gateway_running=self.gateway_running() if self.gateway_running else True))
         try:
             self.client.heartbeat(payload)
         except SyncError as exc:

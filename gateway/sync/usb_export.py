@@ -12,10 +12,10 @@ from typing import Any
 
 from gateway import __version__
 from gateway.broadcasts.subscriptions import KEYWORDS
-from gateway.clock import Clock
+from gateway.clock import PublishedClock
 from gateway.config import Config
 from gateway.database import prepare_gateway
-from gateway.storage import open_db
+from gateway.storage import lock_holder, open_db
 from gateway.sync import heartbeat
 from gateway.sync.sneakernet import SneakernetError, export_tips
 
@@ -26,10 +26,11 @@ def export_command(config: Config, args: Any) -> int:
 
     prepare_gateway(config.storage_path)
     db = open_db(config.storage_path)
-    now = Clock().now()
+    now = PublishedClock(lambda: db).now()  # the gateway's corrected time
     try:
         beat = heartbeat.build(heartbeat.Inputs(db, config, now, version=__version__, reserved=KEYWORDS,
-                                                words=standalone(config)))
+                                                words=standalone(config),
+                                                gateway_running=lock_holder(config.storage_path) is not None))
         count = export_tips(db, config, args.file, now, beat)
     except SneakernetError as exc:
         print(f"tinbao: {exc}", file=sys.stderr)

@@ -40,9 +40,14 @@ WAITRESS_THREADS = 4
 #: cheroot (https, as installed on the Pi) runs the page's code in its worker threads too, and
 #: the same GIL holds: with 8, eight officers clicking at once over HTTPS waited 156 ms p95 (237 ms
 #: on conversations); with 4, 102 ms (143 ms), 8.5 ms of CPU per page against 10.0
-#: (``bench/web_response.py --https``). Idle kept-alive connections wait in cheroot's selector,
-#: not in a thread; a request that arrives slowly holds one until its socket timeout.
+#: (``bench/web_response.py --https``). The price: idle kept-alive connections wait in cheroot's
+#: selector, but a thread reads a whole request and writes a whole response, so a phone on weak
+#: Wi-Fi downloading a CSV export holds one until it is done (or its 10 s socket timeout): a post's
+#: 2-4 officers leave three for the others.
 CHEROOT_THREADS = 4
+#: The hub's: a hundred posts, some pushing their tips over 3G, each upload holding a thread for
+#: its whole body; the province's officers must not queue behind them.
+HUB_CHEROOT_THREADS = 8
 REDIRECT_THREADS = 2
 CA_PATH = "/ca.crt"
 
@@ -111,8 +116,9 @@ class Server:
 
 
 def open_server(app: WsgiApp, config: Config, *, port: int | None = None, ident: str,
-                connection_limit: int = 100) -> Server:
-    """Bind ``web.host``:``port`` (default ``web.port``) for ``app``: https when configured.
+                connection_limit: int = 100, tls_threads: int = CHEROOT_THREADS) -> Server:
+    """Bind ``web.host``:``port`` (default ``web.port``) for ``app``: https when configured
+    (cheroot with ``tls_threads`` workers).
 
     ``PortUnavailable`` (one line) when the port cannot be taken; a missing or wrong
     certificate is one line naming its key (``gateway.tls``).
@@ -120,7 +126,7 @@ def open_server(app: WsgiApp, config: Config, *, port: int | None = None, ident:
     port = port or config.web.port
     if not tls_enabled(config):
         return _plain(app, config, port, ident, connection_limit)
-    return _tls(app, config, port, ident)
+    return _tls(app, config, port, ident, tls_threads)
 
 
 def _plain(app: WsgiApp, config: Config, port: int, ident: str, connection_limit: int) -> Server:
@@ -134,14 +140,14 @@ def _plain(app: WsgiApp, config: Config, port: int, ident: str, connection_limit
     return Server(server.run, server.close, url_of(config, "http", getattr(server, "effective_port", port)))
 
 
-def _tls(app: WsgiApp, config: Config, port: int, ident: str) -> Server:
+def _tls(app: WsgiApp, config: Config, port: int, ident: str, threads: int) -> Server:
     from cheroot import wsgi
     from cheroot.ssl.builtin import BuiltinSSLAdapter
 
     from gateway import tls
 
     context = tls.server_context(config)  # a missing or wrong file: one line naming the key
-    server = wsgi.Server((config.web.host, port), app, numthreads=CHEROOT_THREADS, server_name=ident)
+    server = wsgi.Server((config.web.host, port), app, numthreads=threads, server_name=ident)
     adapter = BuiltinSSLAdapter(config.web.tls_cert, config.web.tls_key)
     adapter.context = context
     server.ssl_adapter = adapter

@@ -242,6 +242,9 @@ def alert_text(alert: alert_rules.Alert, tz: ZoneInfo) -> str:
                      " trong SIM và chưa được trả lời. Hãy giải phóng chỗ trống hoặc thay thẻ nhớ;"
                      " cổng tự chạy lại khi ghi được.",
                      reason=storage_reason(v["reason"]), since=local_time(v["since"], config.timezone))
+        case "gateway_stopped":
+            return _("Cổng không chạy: chỉ có phần đồng bộ (python app.py sync) đang gửi tin lên tỉnh, không"
+                     " trả lời tin nhắn nào. Khởi động lại cổng: sudo systemctl start tinbao.")
         case "modem":
             detail = f" ({v['error']})" if v["error"] else ""
             return _("Modem không hoạt động: %(state)s%(detail)s. Kiểm tra dây cắm và SIM.",
