@@ -215,8 +215,7 @@ def gather(db: Database, modem: dict[str, Any], now: datetime, config: Config, *
            menus_in_use: InUse | None = None, gateway_running: bool = True) -> list[Alert]:
     """Every alert that stands now, most urgent kinds first."""
     found: list[Alert | None] = [gateway_stopped(gateway_running), storage(write_problem), modem_down(modem),
-                                 sim_full(modem),
-                                 clock_untrusted(db, now), *clock_corrected(db, now), modem_2g(modem),
+                                 sim_full(modem), clock_untrusted(db, now), *clock_corrected(db, now), modem_2g(modem),
                                  *sync_refused(db), *zalo_account(db, config, now), sync_dead(db),
                                  inbox_failed(db), setup_unfinished(setup_complete), *menus(menus_in_use),
                                  backup_stale(db, now), *sim_line(db, config, now), data_requests_due(db, now, config),

@@ -86,11 +86,18 @@ PLAUSIBLE_YEARS = 25
 NETWORK_WINS_BEYOND = timedelta(minutes=5)
 
 
+def published_now(db: Database | None) -> datetime:
+    """The gateway's time for a command run beside it (``purge``, ``export-tips``, doctor): the
+    system clock plus the offset the gateway's ``TrustedClock`` last published (``published``);
+    the Pi's own clock may be off. ``PublishedClock`` is the same for a process that runs on."""
+    system_now = datetime.now(UTC)
+    return system_now + timedelta(seconds=published(db, system_now)["offset_seconds"])
+
+
 class PublishedClock(Clock):
-    """The gateway's time for a process run beside it (``python app.py sync``): the system
-    clock plus the offset the gateway's ``TrustedClock`` last published (``published``), read
-    again every ``refresh`` seconds. Its records and its heartbeat's time then agree with the
-    gateway's own, even on a Pi whose clock is off."""
+    """``published_now`` for a process run beside the gateway (``python app.py sync``): the
+    offset read again every ``refresh`` seconds, not at every ``now()``. Its records and its
+    heartbeat's time then agree with the gateway's own, even on a Pi whose clock is off."""
 
     def __init__(self, db: Callable[[], Database], refresh: float = 60.0) -> None:
         self._db = db

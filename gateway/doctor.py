@@ -472,7 +472,7 @@ def check_purge(config: Config, db: Database, now: datetime) -> Check:
     fails each time; a gateway off at night purges when it runs again, so that is no cause).
     What the rules reach but must keep (a tip on hold or unacknowledged) is not counted:
     ``python app.py purge --dry-run`` lists it. ``now`` is the gateway's time
-    (``privacy.worker.cli_now``), as the purge command's.
+    (``clock.published_now``), as the purge command's.
     """
     from gateway.privacy import retention
 
@@ -546,7 +546,7 @@ def run_checks(config: Config, now: datetime | None = None) -> list[Check]:
             published_port = modem_status.read(db)["port"]
     checks += check_port(config, gateway_pid, published_port)
     checks.append(check_modem_link(config))
-    from gateway.privacy.worker import cli_now
+    from gateway.clock import published_now
     from gateway.sim import doctor as sim_doctor
 
     db_checks: list[Callable[[Database], Check | list[Check]]] = [
@@ -556,7 +556,7 @@ def run_checks(config: Config, now: datetime | None = None) -> list[Check]:
         lambda d: check_backup(config, d, now),
         lambda d: check_menus(config, d),
         lambda d: check_menus_in_use(config, d),
-        lambda d: check_purge(config, d, cli_now(d)),  # the gateway's time, as purge --dry-run's
+        lambda d: check_purge(config, d, published_now(d)),  # the gateway's time, as purge --dry-run's
         check_accounts,
         lambda d: check_zalo(config, d),
     ]

@@ -7,13 +7,11 @@ from __future__ import annotations
 import subprocess
 import sys
 from datetime import UTC, datetime
-from pathlib import Path
+
+from conftest import ROOT
 
 from gateway.database import prepare_gateway
 from gateway.storage import CACHE_KIB, open_db
-
-ROOT = Path(__file__).resolve().parent.parent
-
 
 #: Libraries only some moments need: a weekly schedule's calendar (APScheduler, with asyncio and
 #: tzlocal), the poster (segno, Pillow), sealing (cryptography), /metrics, HTTPS (cheroot).

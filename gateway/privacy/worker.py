@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlite_utils import Database
@@ -80,13 +80,6 @@ class PurgeWorker(Worker):
 
 # -- python app.py purge [--dry-run] ------------------------------------------------------------
 
-def cli_now(db: Database) -> datetime:
-    """The gateway's time for a command run beside it: the system clock with the offset the
-    gateway's trusted clock published (the Pi's own clock may be off)."""
-    system_now = datetime.now(UTC)
-    return system_now + timedelta(seconds=clock_rule.published(db, system_now)["offset_seconds"])
-
-
 def describe(counts: dict[str, int], kept: dict[str, int]) -> list[str]:
     """One line per kind of ``retention.KINDS`` (and of what was kept), count first."""
     width = max(len(str(n)) for n in [*counts.values(), *kept.values(), 0])
@@ -107,7 +100,7 @@ def purge_command(config: Config, args: Any) -> int:
     prepare_gateway(path)
     db = open_db(path)
     try:
-        now = cli_now(db)
+        now = clock_rule.published_now(db)
         if not clock_trusted(db, now):
             raise TinBaoError("the gateway's clock is not trusted (no network time yet): nothing is purged;"
                               " see python app.py doctor")

@@ -12,7 +12,7 @@ from typing import Any
 
 from gateway import __version__
 from gateway.broadcasts.subscriptions import KEYWORDS
-from gateway.clock import PublishedClock
+from gateway.clock import published_now
 from gateway.config import Config
 from gateway.database import prepare_gateway
 from gateway.storage import lock_holder, open_db
@@ -26,7 +26,7 @@ def export_command(config: Config, args: Any) -> int:
 
     prepare_gateway(config.storage_path)
     db = open_db(config.storage_path)
-    now = PublishedClock(lambda: db).now()  # the gateway's corrected time
+    now = published_now(db)  # the gateway's corrected time
     try:
         beat = heartbeat.build(heartbeat.Inputs(db, config, now, version=__version__, reserved=KEYWORDS,
                                                 words=standalone(config),
